@@ -1,0 +1,21 @@
+"""ganaug: class-conditional GAN data augmentation for PyTorch training pipelines."""
+
+__version__ = "0.1.0"
+
+from .errors import ArtifactError, GanaugDataError, GanaugError  # noqa: E402
+from .export import export_generator, load_generator  # noqa: E402
+from .gan import ConditionalGAN  # noqa: E402
+from .nets import Discriminator, Generator  # noqa: E402
+from .sampling import TrainedGenerator  # noqa: E402
+
+__all__ = [
+    "ArtifactError",
+    "ConditionalGAN",
+    "Discriminator",
+    "GanaugDataError",
+    "GanaugError",
+    "Generator",
+    "TrainedGenerator",
+    "export_generator",
+    "load_generator",
+]

@@ -1,0 +1,109 @@
+"""Sampling from a trained generator: noise, truncation, and conversion to user-facing images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .nets import Generator
+
+
+def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
+    """Float NCHW in [-1, 1] -> numpy uint8 NHWC, the form albumentations and users expect."""
+    x = ((x.detach().float() + 1.0) * 127.5).round().clamp_(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def sample_noise(
+    n: int, z_dim: int, generator: torch.Generator, truncation: float | None = None
+) -> torch.Tensor:
+    """Standard normal noise; with `truncation` t, entries with |z| > t are redrawn (BigGAN)."""
+    z = torch.randn(n, z_dim, generator=generator)
+    if truncation is not None:
+        if truncation <= 0:
+            raise ValueError(f"truncation must be > 0 (or None for none), got {truncation}")
+        mask = z.abs() > truncation
+        while mask.any():
+            z[mask] = torch.randn(int(mask.sum()), generator=generator)
+            mask = z.abs() > truncation
+    return z
+
+
+class TrainedGenerator:
+    """A generator with its metadata: what `load_generator` returns and `ConditionalGAN.sampler()` gives.
+
+    `sample` is seeded and reproducible: noise is always drawn on the CPU, so the same seed gives the
+    same images on any device.
+    """
+
+    def __init__(self, net: Generator, class_names: Sequence[str], meta: dict | None = None):
+        self.net = net.eval()
+        self.class_names = list(class_names)
+        if len(self.class_names) != net.num_classes:
+            raise ValueError(
+                f"{len(self.class_names)} class names for a generator with {net.num_classes} classes"
+            )
+        self.meta = dict(meta or {})
+
+    @property
+    def num_classes(self) -> int:
+        return self.net.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.net.image_size, self.net.image_size, self.net.channels)
+
+    @property
+    def z_dim(self) -> int:
+        return self.net.z_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def to(self, device) -> TrainedGenerator:
+        self.net.to(device)
+        return self
+
+    def _labels(self, labels, n_per_class) -> torch.Tensor:
+        if (labels is None) == (n_per_class is None):
+            raise ValueError("give exactly one of `labels` or `n_per_class`")
+        if n_per_class is not None:
+            if n_per_class < 1:
+                raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+            return torch.arange(self.num_classes).repeat_interleave(int(n_per_class))
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.int64).reshape(-1)
+        bad = y[(y < 0) | (y >= self.num_classes)]
+        if bad.numel():
+            raise ValueError(
+                f"label {int(bad[0])} out of range: this generator has {self.num_classes} classes "
+                f"({self.class_names})"
+            )
+        return y
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One batched forward: float NCHW in [-1, 1] on the generator's device."""
+        dev = self.device
+        return self.net(z.to(dev), y.to(dev))
+
+    def sample(
+        self,
+        labels: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+        n_per_class: int | None = None,
+        seed: int = 0,
+        truncation: float | None = None,
+        batch_size: int = 500,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (images uint8 N×H×W×C, labels int64 N) for the given labels or n per class."""
+        y = self._labels(labels, n_per_class)
+        gen = torch.Generator().manual_seed(int(seed))
+        z = sample_noise(len(y), self.z_dim, gen, truncation)
+        h, w, c = self.image_shape
+        out = np.empty((len(y), h, w, c), dtype=np.uint8)
+        for start in range(0, len(y), batch_size):
+            sl = slice(start, start + batch_size)
+            out[sl] = to_uint8_hwc(self.generate(z[sl], y[sl]))
+        return out, y.numpy()

@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganaug import ArtifactError, Generator, export_generator, load_generator
+from ganaug.export import META_FILE, WEIGHTS_FILE
+
+
+@pytest.fixture
+def artifact(tmp_path):
+    torch.manual_seed(0)
+    g = Generator(3, 8, 1, z_dim=8, width=8).eval()
+    path = export_generator(g, tmp_path / "gen", class_names=["a", "b", "c"])
+    return g, path
+
+
+def test_roundtrip_matches_original(artifact):
+    g, path = artifact
+    loaded = load_generator(path)
+    assert loaded.class_names == ["a", "b", "c"]
+    assert loaded.image_shape == (8, 8, 1)
+    z, y = torch.randn(6, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    with torch.no_grad():
+        assert torch.allclose(loaded.generate(z, y), g(z, y), atol=1e-6)
+    meta = json.loads((path / META_FILE).read_text())
+    assert meta["value_range"] == [-1.0, 1.0] and meta["num_classes"] == 3
+    assert not list(path.glob("*.tmp"))
+
+
+def test_sample_is_uint8_hwc_and_reproducible(artifact):
+    _, path = artifact
+    gen = load_generator(path)
+    a, ya = gen.sample(n_per_class=4, seed=3)
+    b, _ = gen.sample(n_per_class=4, seed=3)
+    c, _ = gen.sample(n_per_class=4, seed=4)
+    assert a.dtype == np.uint8 and a.shape == (12, 8, 8, 1)
+    assert ya.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    imgs, labels = gen.sample(labels=[2, 0], seed=1, truncation=0.5)
+    assert imgs.shape == (2, 8, 8, 1) and labels.tolist() == [2, 0]
+
+
+def test_sample_bad_labels(artifact):
+    gen = load_generator(artifact[1])
+    with pytest.raises(ValueError, match="out of range"):
+        gen.sample(labels=[3])
+    with pytest.raises(ValueError, match="exactly one"):
+        gen.sample()
+
+
+def test_expectations_catch_other_dataset(artifact):
+    _, path = artifact
+    with pytest.raises(ArtifactError, match="3 classes, expected 10"):
+        load_generator(path, expect_num_classes=10)
+    with pytest.raises(ArtifactError, match="shape"):
+        load_generator(path, expect_image_shape=(28, 28, 1))
+
+
+def test_tampered_weights(artifact):
+    _, path = artifact
+    data = bytearray((path / WEIGHTS_FILE).read_bytes())
+    data[-1] ^= 0xFF
+    (path / WEIGHTS_FILE).write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="tampered"):
+        load_generator(path)
+
+
+def test_truncated_weights(artifact):
+    _, path = artifact
+    data = (path / WEIGHTS_FILE).read_bytes()
+    (path / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArtifactError, match="truncated"):
+        load_generator(path)
+
+
+def test_missing_and_corrupt_meta(artifact, tmp_path):
+    _, path = artifact
+    with pytest.raises(ArtifactError, match="no generator artifact"):
+        load_generator(tmp_path / "nowhere")
+    (path / META_FILE).write_text("{not json")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        load_generator(path)
