@@ -1,0 +1,484 @@
+"""Reference classifier: the yardstick for CAS, FID/KID features and the downstream benchmark.
+
+Everything that compares conditions (real only, classical augmentation, synthetic mixes) must
+train this model with the same recipe and the same number of optimizer steps, so the training
+loop counts optimizer steps, never epochs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
+
+__all__ = [
+    "SmallCNN",
+    "to_tensor",
+    "train_classifier",
+    "train_classifier_on_loader",
+    "predict",
+    "accuracy",
+    "balanced_accuracy",
+]
+
+Transform = Callable[..., dict]
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _check_images(images: Any, name: str = "images") -> np.ndarray:
+    if isinstance(images, torch.Tensor):
+        raise ValueError(
+            f"{name} must be a numpy uint8 array N×H×W×C, got a torch.Tensor; "
+            "call .numpy() on an NHWC uint8 tensor first"
+        )
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"{name} must have dtype uint8 (values 0..255), got {images.dtype}")
+    if images.ndim != 4:
+        raise ValueError(
+            f"{name} must be 4-dimensional N×H×W×C, got shape {images.shape}"
+            + ("; add a channel axis with images[..., None]" if images.ndim == 3 else "")
+        )
+    if images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"{name} must be channels-last with C = 1 or 3, got shape {images.shape} "
+            "(an N×C×H×W array must be transposed to N×H×W×C)"
+        )
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    return images
+
+
+def _check_labels(labels: Any, n: int, num_classes: int, name: str = "labels") -> np.ndarray:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.cpu().numpy()
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {labels.shape}")
+    if labels.shape[0] != n:
+        raise ValueError(f"{name} has {labels.shape[0]} entries but there are {n} images")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name} must be integers, got dtype {labels.dtype}")
+    if n and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"{name} must lie in [0, {num_classes}), got values in [{labels.min()}, {labels.max()}]"
+        )
+    return labels.astype(np.int64, copy=False)
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if int(num_classes) != num_classes or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes}")
+    return int(num_classes)
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    h, w = size
+    return int(h), int(w)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 N×H×W×C numpy images → float32 N×C×H×W tensor in [-1, 1] (x = img / 127.5 - 1)."""
+    images = _check_images(images)
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return x.to(torch.float32).div_(127.5).sub_(1.0).contiguous()
+
+
+def _uint8_batch_to_input(x: torch.Tensor, in_channels: int) -> torch.Tensor:
+    # Loaders over uint8 data (e.g. collated HWC items) are accepted as well as normalised floats.
+    if x.shape[1] != in_channels and x.shape[-1] == in_channels:
+        x = x.permute(0, 3, 1, 2)
+    return x.to(torch.float32).div(127.5).sub(1.0)
+
+
+# --------------------------------------------------------------------------------------- model
+
+
+class SmallCNN(nn.Module):
+    """Two conv stages (w, w | 2w, 2w; BN, ReLU, max-pool) → 2×2 average pool → 128-d features.
+
+    About 100k parameters at 28×28 with ``width=32``. A stage max-pools only if that leaves at
+    least 2 pixels, and the head pools adaptively, so 8×8 to 64×64 inputs share one design.
+    ``forward`` returns logits; ``features`` returns the penultimate (N, feature_dim) activations.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int | tuple[int, int],
+        width: int = 32,
+        feature_dim: int = 128,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        num_classes = _check_num_classes(num_classes)
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+        h, w = _pair(image_size)
+        if min(h, w) < 4:
+            raise ValueError(f"image_size must be at least 4×4, got {h}×{w}")
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.image_size = (h, w)
+        self.width = width
+        self.feature_dim = feature_dim
+        # Optimizer steps this instance has been trained for (set by the training loop).
+        self.steps_trained = 0
+
+        layers: list[nn.Module] = []
+        c_in, size = in_channels, min(h, w)
+        for c_out in (width, 2 * width):
+            for _ in range(2):
+                layers += [
+                    nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True),
+                ]
+                c_in = c_out
+            if size >= 4:
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+        self.body = nn.Sequential(*layers)
+        # 2×2 rather than global pooling keeps coarse layout, which matters for centred digits
+        # and garments where "where the ink is" is class information.
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.embed = nn.Sequential(nn.Linear(4 * c_in, feature_dim), nn.ReLU(inplace=True))
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"SmallCNN expects float N×{self.in_channels}×H×W input, got shape {tuple(x.shape)}"
+            )
+        if not torch.is_floating_point(x):
+            raise ValueError(
+                f"SmallCNN expects float input in [-1, 1], got dtype {x.dtype}; use to_tensor()"
+            )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        return self.embed(self.pool(self.body(x)).flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+class _ArrayDataset(Dataset):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: Transform | None):
+        self.images = images
+        self.labels = torch.from_numpy(labels)
+        self.transform = transform
+        # Without a transform, convert once instead of per item.
+        self._tensor = None if transform is not None else to_tensor(images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._tensor is not None:
+            return self._tensor[i], self.labels[i]
+        img = _apply_transform(self.transform, self.images[i])
+        return _hwc_to_chw(img), self.labels[i]
+
+
+def _apply_transform(transform: Transform, img: np.ndarray) -> np.ndarray:
+    out = transform(image=img)["image"]
+    if isinstance(out, torch.Tensor) or not isinstance(out, np.ndarray) or out.dtype != np.uint8:
+        kind = type(out).__name__ if not isinstance(out, np.ndarray) else f"array of {out.dtype}"
+        raise ValueError(
+            f"transform must return a uint8 H×W×C image, got {kind}; drop Normalize/ToTensorV2 "
+            "from it (the classifier normalises itself), or use train_classifier_on_loader"
+        )
+    if out.ndim == 2 and img.shape[-1] == 1:
+        out = out[..., None]
+    if out.ndim != 3 or out.shape[-1] != img.shape[-1]:
+        raise ValueError(f"transform changed the image layout from {img.shape} to {out.shape}")
+    if out.shape != img.shape:
+        raise ValueError(
+            f"transform changed the image size from {img.shape} to {out.shape}; "
+            "the classifier is built for one size"
+        )
+    return out
+
+
+def _hwc_to_chw(img: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    return t.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+class _EndlessSampler(Sampler[int]):
+    """Shuffled epochs back to back (or weighted draws), from its own numpy Generator."""
+
+    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None):
+        self.n = n
+        self.rng = np.random.default_rng(seed)
+        self.p = None if weights is None else weights / weights.sum()
+
+    def __iter__(self) -> Iterator[int]:
+        while True:
+            if self.p is None:
+                idx = self.rng.permutation(self.n)
+            else:
+                idx = self.rng.choice(self.n, size=self.n, replace=True, p=self.p)
+            yield from idx.tolist()
+
+    def __len__(self) -> int:  # DataLoader only uses this for its own length; never exhausted
+        return self.n
+
+
+def _cycle(loader: Iterable) -> Iterator:
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError(
+                "loader yielded no batches (empty dataset, or a one-shot iterator that was "
+                "already consumed); pass a re-iterable DataLoader"
+            )
+
+
+def train_classifier_on_loader(
+    loader: Iterable,
+    num_classes: int,
+    in_channels: int,
+    image_size: int | tuple[int, int],
+    *,
+    steps: int,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    width: int = 32,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> SmallCNN:
+    """Train a fresh SmallCNN for exactly ``steps`` optimizer steps, cycling over ``loader``.
+
+    ``loader`` yields ``(x, y)``: x float N×C×H×W normalised as img/127.5 - 1 (uint8 NCHW/NHWC
+    batches are normalised here), y int labels in [0, num_classes). It is re-iterated when it
+    runs out, so its length does not decide how long training lasts. Model initialisation and
+    dropout are seeded from ``seed`` inside a forked RNG, leaving the caller's global RNG
+    untouched; the loader's own shuffling is the loader's business.
+
+    Uses AdamW (identical to Adam at the default ``weight_decay=0``). Returns the model in eval
+    mode, with ``model.steps_trained == steps``.
+    """
+    num_classes = _check_num_classes(num_classes)
+    if int(steps) != steps or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps}")
+    steps = int(steps)
+    device = torch.device(device)
+    image_size = _pair(image_size)
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        model = SmallCNN(num_classes, in_channels, image_size, width=width).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        model.train()
+        batches = _cycle(loader)
+        bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
+        try:
+            for step in range(steps):
+                x, y = next(batches)
+                x = torch.as_tensor(x)
+                y = torch.as_tensor(y)
+                if not torch.is_floating_point(x):
+                    x = _uint8_batch_to_input(x, in_channels)
+                if x.ndim != 4 or x.shape[1] != in_channels or tuple(x.shape[2:]) != image_size:
+                    raise ValueError(
+                        f"batch {step}: expected x of shape N×{in_channels}×{image_size[0]}×"
+                        f"{image_size[1]}, got {tuple(x.shape)}"
+                    )
+                if y.ndim != 1 or y.shape[0] != x.shape[0] or torch.is_floating_point(y):
+                    raise ValueError(
+                        f"batch {step}: expected y as {x.shape[0]} integer labels, got "
+                        f"shape {tuple(y.shape)} dtype {y.dtype}"
+                    )
+                if y.min() < 0 or y.max() >= num_classes:
+                    raise ValueError(
+                        f"batch {step}: labels must lie in [0, {num_classes}), got values in "
+                        f"[{int(y.min())}, {int(y.max())}]"
+                    )
+                x = x.to(device, non_blocking=True)
+                y = y.to(device, dtype=torch.int64, non_blocking=True)
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                model.steps_trained += 1
+                if progress and (step % 20 == 0 or step == steps - 1):
+                    bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.update(1)
+        finally:
+            bar.close()
+    return model.eval()
+
+
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    *,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    width: int = 32,
+    transform: Transform | None = None,
+    sample_weights_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    extra_batches: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> SmallCNN:
+    """Train a SmallCNN on uint8 N×H×W×C ``images`` for exactly ``steps`` optimizer steps.
+
+    Batches of ``batch_size`` are drawn from shuffled epochs, one after another, from a numpy
+    Generator seeded with ``seed``; with the same seed (and a deterministic transform) the
+    result is bit-identical.
+
+    transform: albumentations-style ``transform(image=img)["image"]`` on one uint8 H×W×C image,
+        returning uint8 H×W×C of the same shape (no Normalize/ToTensorV2: normalisation is
+        done here). Applied in a DataLoader with ``num_workers=0``. Its own RNG (e.g.
+        ``Compose(seed=...)``) is the caller's to seed.
+    sample_weights_fn: called once with the int64 labels, returns N non-negative sampling
+        weights; each "epoch" then draws N indices with replacement in proportion to them
+        (e.g. ``lambda y: 1 / np.bincount(y)[y]`` for class-balanced batches).
+    extra_batches: iterator of ``(uint8 N'×H×W×C images, labels)``; one item is appended to
+        every real batch (after ``transform``, which is applied to it too). To keep the total
+        batch size fixed across benchmark conditions, lower ``batch_size`` by N'. Running out
+        before ``steps`` is an error.
+    """
+    num_classes = _check_num_classes(num_classes)
+    images = _check_images(images)
+    labels = _check_labels(labels, len(images), num_classes)
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    weights = None
+    if sample_weights_fn is not None:
+        weights = np.asarray(sample_weights_fn(labels), dtype=np.float64)
+        if weights.shape != (len(images),):
+            raise ValueError(
+                f"sample_weights_fn must return {len(images)} weights, got shape {weights.shape}"
+            )
+        if not np.all(np.isfinite(weights)) or weights.min() < 0 or weights.sum() <= 0:
+            raise ValueError("sample_weights_fn must return finite, non-negative weights, not all 0")
+
+    dataset = _ArrayDataset(images, labels, transform)
+    loader = DataLoader(
+        dataset,
+        batch_size=int(batch_size),
+        sampler=_EndlessSampler(len(images), seed, weights),
+        num_workers=0,
+    )
+    batches: Iterable = loader
+    if extra_batches is not None:
+        batches = _with_extra(loader, iter(extra_batches), images.shape[1:], num_classes, transform)
+    return train_classifier_on_loader(
+        batches,
+        num_classes,
+        images.shape[-1],
+        images.shape[1:3],
+        steps=steps,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        width=width,
+        device=device,
+        progress=progress,
+    )
+
+
+def _with_extra(
+    loader: Iterable,
+    extra: Iterator,
+    hwc: tuple[int, ...],
+    num_classes: int,
+    transform: Transform | None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for i, (x, y) in enumerate(loader):
+        try:
+            ex_images, ex_labels = next(extra)
+        except StopIteration:
+            raise ValueError(f"extra_batches ran out after {i} batches") from None
+        ex_images = _check_images(ex_images, "extra_batches images")
+        if ex_images.shape[1:] != tuple(hwc):
+            raise ValueError(
+                f"extra_batches images have shape {ex_images.shape[1:]} per image, "
+                f"the training images {tuple(hwc)}"
+            )
+        ex_labels = _check_labels(ex_labels, len(ex_images), num_classes, "extra_batches labels")
+        if transform is None:
+            ex_x = to_tensor(ex_images)
+        else:
+            ex_x = torch.stack([_hwc_to_chw(_apply_transform(transform, im)) for im in ex_images])
+        yield torch.cat([x, ex_x]), torch.cat([y, torch.from_numpy(ex_labels)])
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (float32 N×K) of ``model`` on uint8 N×H×W×C ``images``.
+
+    Runs in eval mode and restores the model's previous mode afterwards.
+    """
+    images = _check_images(images)
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        out = []
+        for start in range(0, len(images), batch_size):
+            x = to_tensor(images[start : start + batch_size]).to(device)
+            out.append(torch.softmax(model(x).float(), dim=1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy().astype(np.float32, copy=False)
+
+
+def _predicted_labels(model: nn.Module, images: np.ndarray, labels: Any) -> tuple[np.ndarray, ...]:
+    probs = predict(model, images)
+    labels = _check_labels(labels, len(probs), probs.shape[1])
+    return probs.argmax(1), labels, probs.shape[1]
+
+
+def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy on uint8 N×H×W×C images."""
+    pred, labels, _ = _predicted_labels(model, images, labels)
+    return float((pred == labels).mean())
+
+
+def balanced_accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``labels``.
+
+    The honest number on long-tail test sets, where plain accuracy rewards ignoring rare classes.
+    """
+    pred, labels, k = _predicted_labels(model, images, labels)
+    recalls = [float((pred[labels == c] == c).mean()) for c in range(k) if np.any(labels == c)]
+    return float(np.mean(recalls)) if recalls else math.nan

@@ -1,0 +1,161 @@
+"""ConditionalGAN: the LightningModule that trains G(z, y) against D(x, y)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytorch_lightning as pl
+import torch
+from torch.nn import functional as F
+
+from .diffaug import DiffAugment
+from .nets import Discriminator, Generator
+from .sampling import TrainedGenerator
+
+LOSSES = ("hinge", "nonsaturating")
+
+
+class ConditionalGAN(pl.LightningModule):
+    """Class-conditional GAN with spectral-norm projection D, DiffAugment, EMA generator, LeCam.
+
+    Optimisation is manual (two optimisers). One `training_step` is one discriminator update;
+    every `n_dis`-th one is followed by a generator update, so `max_steps` generator updates take
+    exactly `max_steps * (n_dis + 1)` of Lightning's optimizer steps (`global_step` counts both
+    optimisers). `trainer_max_steps()` gives that number.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        image_size: int,
+        channels: int,
+        class_names: list[str] | None = None,
+        z_dim: int = 128,
+        g_width: int = 32,
+        d_width: int = 32,
+        embed_dim: int = 32,
+        loss: str = "hinge",
+        n_dis: int = 1,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.0, 0.999),
+        ema_decay: float = 0.999,
+        ema_start: int = 0,
+        diffaug: str | None = "auto",
+        lecam_weight: float = 0.0,
+        lecam_decay: float = 0.99,
+        max_steps: int = 2000,
+    ):
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {list(LOSSES)}")
+        if n_dis < 1:
+            raise ValueError(f"n_dis must be >= 1, got {n_dis}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        class_names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(num_classes)]
+        if len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class names for num_classes={num_classes}")
+        # Plain Python types only (Hydra passes ListConfig): checkpoints must load with weights_only=True.
+        betas = (float(betas[0]), float(betas[1]))
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.class_names = class_names
+        self.generator = Generator(num_classes, image_size, channels, z_dim=z_dim, width=g_width, embed_dim=embed_dim)
+        self.discriminator = Discriminator(num_classes, image_size, channels, width=d_width)
+        self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        self.augment = DiffAugment(diffaug, channels)
+        # Counters live in buffers so they are saved in checkpoints and restored on resume.
+        self.register_buffer("g_updates", torch.zeros((), dtype=torch.long))
+        self.register_buffer("d_updates", torch.zeros((), dtype=torch.long))
+        self.register_buffer("lecam_real", torch.zeros(()))
+        self.register_buffer("lecam_fake", torch.zeros(()))
+
+    # -- Lightning hooks -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g, betas=tuple(hp.betas))
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d, betas=tuple(hp.betas))
+        return [opt_g, opt_d]
+
+    def trainer_max_steps(self) -> int:
+        return int(self.hparams.max_steps) * (int(self.hparams.n_dis) + 1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.ema(z, y)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        hp = self.hparams
+        opt_g, opt_d = self.optimizers()
+        n = x.shape[0]
+
+        # Fakes take the real batch's labels, so G sees the data's class frequencies.
+        with torch.no_grad():
+            fake = self.generator(self._noise(n), y)
+        d_real = self.discriminator(self.augment(x), y)
+        d_fake = self.discriminator(self.augment(fake), y)
+        loss_d = self._d_loss(d_real, d_fake)
+        if hp.lecam_weight > 0:
+            loss_d = loss_d + hp.lecam_weight * self._lecam(d_real, d_fake)
+        self.toggle_optimizer(opt_d)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+        self.d_updates += 1
+
+        logs = {
+            "loss/d": loss_d.detach(),
+            "d/acc_real": (d_real.detach() > 0).float().mean(),
+            "d/acc_fake": (d_fake.detach() < 0).float().mean(),
+        }
+        if int(self.d_updates) % hp.n_dis == 0:
+            self.toggle_optimizer(opt_g)
+            fake = self.generator(self._noise(n), y)
+            d_gen = self.discriminator(self.augment(fake), y)
+            loss_g = -d_gen.mean() if hp.loss == "hinge" else F.softplus(-d_gen).mean()
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+            self.untoggle_optimizer(opt_g)
+            self.g_updates += 1
+            self._update_ema()
+            logs["loss/g"] = loss_g.detach()
+        logs["g_updates"] = self.g_updates.float()
+        self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
+
+    # -- pieces ----------------------------------------------------------------------------------
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.hparams.z_dim, device=self.device)
+
+    def _d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        if self.hparams.loss == "hinge":
+            return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+    def _lecam(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        # LeCam (Tseng et al. 2021): keep D's outputs near the moving averages of the other side's.
+        decay = self.hparams.lecam_decay
+        with torch.no_grad():
+            self.lecam_real.mul_(decay).add_((1 - decay) * d_real.mean())
+            self.lecam_fake.mul_(decay).add_((1 - decay) * d_fake.mean())
+        return F.relu(d_real - self.lecam_fake).pow(2).mean() + F.relu(self.lecam_real - d_fake).pow(2).mean()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # Before ema_start the copy just follows G: early weights are poor and would linger.
+        decay = 0.0 if int(self.g_updates) <= self.hparams.ema_start else self.hparams.ema_decay
+        for p_ema, p in zip(self.ema.parameters(), self.generator.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)
+
+    def sampler(self) -> TrainedGenerator:
+        """The EMA generator, wrapped for sampling (shares weights with this module)."""
+        return TrainedGenerator(self.ema, self.class_names)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.ema.eval()  # the EMA copy is only ever sampled from
+        return self

@@ -1,0 +1,231 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.utils.data import DataLoader, TensorDataset
+
+from ganaug.classifier import (
+    SmallCNN,
+    accuracy,
+    balanced_accuracy,
+    predict,
+    to_tensor,
+    train_classifier,
+    train_classifier_on_loader,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # The test machine's cores are shared; two intra-op threads fighting other jobs run tiny
+    # convolutions ~10x slower than one.
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    x = np.round(d.images * 255.0 / 16.0).astype(np.uint8)[..., None]
+    y = d.target.astype(np.int64)
+    perm = np.random.default_rng(0).permutation(len(x))
+    x, y = x[perm], y[perm]
+    return x[:1297], y[:1297], x[1297:], y[1297:]
+
+
+class StepCounter:
+    def __enter__(self):
+        self.n = 0
+        self._h = register_optimizer_step_post_hook(lambda *a, **k: setattr(self, "n", self.n + 1))
+        return self
+
+    def __exit__(self, *exc):
+        self._h.remove()
+
+
+def test_learns_digits(digits):
+    xtr, ytr, xte, yte = digits
+    model = train_classifier(xtr, ytr, 10, steps=300, seed=0)
+    assert not model.training
+    assert accuracy(model, xte, yte) > 0.85
+    assert balanced_accuracy(model, xte, yte) > 0.85
+
+
+def test_same_seed_same_model_different_seed_different(digits):
+    xtr, ytr, xte, _ = digits
+    a = train_classifier(xtr, ytr, 10, steps=15, seed=3)
+    b = train_classifier(xtr, ytr, 10, steps=15, seed=3)
+    c = train_classifier(xtr, ytr, 10, steps=15, seed=4)
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    np.testing.assert_array_equal(predict(a, xte), predict(b, xte))
+    assert not np.array_equal(predict(a, xte), predict(c, xte))
+
+
+def test_training_leaves_global_rng_alone(digits):
+    xtr, ytr, _, _ = digits
+    state = torch.get_rng_state()
+    train_classifier(xtr[:100], ytr[:100], 10, steps=2, seed=0)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_exact_step_count_across_epochs(digits):
+    xtr, ytr, _, _ = digits
+    # 7 batches of 500 span almost three passes over 1297 images: steps, not epochs, count.
+    with StepCounter() as c:
+        model = train_classifier(xtr, ytr, 10, steps=7, batch_size=500)
+    assert c.n == 7 and model.steps_trained == 7
+
+
+def test_loader_is_cycled_until_steps_done():
+    x = torch.rand(24, 1, 8, 8) * 2 - 1
+    y = torch.arange(24) % 3
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)  # 3 batches per pass
+    with StepCounter() as c:
+        model = train_classifier_on_loader(loader, 3, 1, 8, steps=10, lr=1e-3, seed=0)
+    assert c.n == 10 and model.steps_trained == 10
+
+
+def test_loader_accepts_uint8_channels_last_batches():
+    x = torch.randint(0, 256, (16, 8, 8, 3), dtype=torch.uint8)
+    y = torch.arange(16) % 2
+    model = train_classifier_on_loader([(x, y)], 2, 3, 8, steps=2)
+    assert model.steps_trained == 2
+
+
+def test_loader_errors_are_clear():
+    with pytest.raises(ValueError, match="no batches"):
+        train_classifier_on_loader([], 2, 1, 8, steps=1)
+    bad_y = [(torch.zeros(4, 1, 8, 8), torch.tensor([0, 1, 2, 5]))]
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        train_classifier_on_loader(bad_y, 3, 1, 8, steps=1)
+    wrong_size = [(torch.zeros(4, 1, 10, 10), torch.zeros(4, dtype=torch.long))]
+    with pytest.raises(ValueError, match="expected x of shape"):
+        train_classifier_on_loader(wrong_size, 3, 1, 8, steps=1)
+
+
+def test_transform_applied_to_every_drawn_image(digits):
+    xtr, ytr, _, _ = digits
+    calls = []
+
+    def flip(image):
+        calls.append(image.shape)
+        return {"image": np.ascontiguousarray(image[:, ::-1])}
+
+    train_classifier(xtr, ytr, 10, steps=3, batch_size=16, transform=flip)
+    assert len(calls) == 3 * 16 and calls[0] == (8, 8, 1)
+
+
+def test_transform_returning_normalised_float_is_rejected(digits):
+    xtr, ytr, _, _ = digits
+
+    def normalise(image):
+        return {"image": image.astype(np.float32) / 255}
+
+    with pytest.raises(ValueError, match="uint8"):
+        train_classifier(xtr, ytr, 10, steps=1, transform=normalise)
+
+
+def test_sample_weights_fn_controls_what_is_drawn(digits):
+    xtr, ytr, _, _ = digits
+    seen = []
+
+    def record(image):
+        seen.append(image.tobytes())
+        return {"image": image}
+
+    allowed = {xtr[i].tobytes() for i in np.flatnonzero(ytr == 4)}
+    train_classifier(
+        xtr, ytr, 10, steps=4, batch_size=32, transform=record,
+        sample_weights_fn=lambda y: (y == 4).astype(float),
+    )
+    assert len(seen) == 128 and set(seen) <= allowed
+    with pytest.raises(ValueError, match="weights"):
+        train_classifier(xtr, ytr, 10, steps=1, sample_weights_fn=lambda y: np.zeros(len(y)))
+
+
+def test_extra_batches_are_appended_to_each_batch(digits):
+    xtr, ytr, _, _ = digits
+    sizes = []
+    extra = ((xtr[:16], ytr[:16]) for _ in range(5))
+
+    def record(image):
+        sizes.append(1)
+        return {"image": image}
+
+    train_classifier(xtr, ytr, 10, steps=5, batch_size=48, transform=record, extra_batches=extra)
+    assert len(sizes) == 5 * (48 + 16)
+    few = iter([(xtr[:16], ytr[:16])])
+    with pytest.raises(ValueError, match="ran out after 1"):
+        train_classifier(xtr, ytr, 10, steps=3, extra_batches=few)
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "match"),
+    [
+        (np.zeros((10, 8, 8, 1), np.float32), np.zeros(10, np.int64), "uint8"),
+        (np.zeros((10, 1, 8, 8), np.uint8), np.zeros(10, np.int64), "channels-last"),
+        (np.zeros((10, 8, 8), np.uint8), np.zeros(10, np.int64), "4-dimensional"),
+        (np.zeros((10, 8, 8, 1), np.uint8), np.zeros(9, np.int64), "9 entries"),
+        (np.zeros((10, 8, 8, 1), np.uint8), np.full(10, 10), r"\[0, 10\)"),
+        (np.zeros((10, 8, 8, 1), np.uint8), np.full(10, -1), r"\[0, 10\)"),
+        (np.zeros((10, 8, 8, 1), np.uint8), np.zeros(10, np.float32), "integers"),
+    ],
+)
+def test_bad_training_input_raises(images, labels, match):
+    with pytest.raises(ValueError, match=match):
+        train_classifier(images, labels, 10, steps=1)
+
+
+@pytest.mark.parametrize("size", [8, 28, 64])
+def test_small_cnn_handles_8_to_64_pixels(size):
+    model = SmallCNN(5, 3, size).eval()
+    x = torch.zeros(2, 3, size, size)
+    assert model(x).shape == (2, 5)
+    assert model.features(x).shape == (2, model.feature_dim)
+
+
+def test_small_cnn_size_and_input_checks():
+    n_params = sum(p.numel() for p in SmallCNN(10, 1, 28).parameters())
+    assert 80_000 <= n_params <= 150_000
+    model = SmallCNN(10, 1, 28)
+    with pytest.raises(ValueError, match="N×1×H×W"):
+        model(torch.zeros(2, 3, 28, 28))
+    with pytest.raises(ValueError, match="float"):
+        model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="in_channels"):
+        SmallCNN(10, 2, 28)
+
+
+def test_to_tensor_range_and_layout():
+    img = np.zeros((2, 4, 5, 3), np.uint8)
+    img[0, 1, 2, 0] = 255
+    t = to_tensor(img)
+    assert t.dtype == torch.float32 and t.shape == (2, 3, 4, 5)
+    assert t[0, 0, 1, 2] == 1.0 and t.min() == -1.0
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        to_tensor(torch.zeros(2, 4, 4, 1, dtype=torch.uint8))
+
+
+def test_predict_probabilities_and_mode_restored(digits):
+    xtr, ytr, xte, _ = digits
+    model = train_classifier(xtr[:64], ytr[:64], 10, steps=1)
+    model.train()
+    probs = predict(model, xte, batch_size=100)
+    assert probs.dtype == np.float32 and probs.shape == (len(xte), 10)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    assert model.training
+
+
+def test_balanced_accuracy_weights_classes_equally():
+    class Always0(torch.nn.Module):
+        def forward(self, x):
+            return torch.tensor([[5.0, 0.0]]).expand(len(x), 2)
+
+    images = np.zeros((10, 8, 8, 1), np.uint8)
+    labels = np.array([0] * 9 + [1])
+    assert accuracy(Always0(), images, labels) == pytest.approx(0.9)
+    assert balanced_accuracy(Always0(), images, labels) == pytest.approx(0.5)

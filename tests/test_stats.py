@@ -1,0 +1,126 @@
+import math
+
+import numpy as np
+import pytest
+
+from ganaug.stats import mean_ci, paired_by_key, paired_diff_ci, t_quantile
+
+
+@pytest.mark.parametrize(
+    ("df", "expected"),
+    [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042), (120, 1.980), (math.inf, 1.960)],
+)
+def test_t_quantile_975_matches_table(df, expected):
+    assert t_quantile(0.975, df) == pytest.approx(expected, abs=5e-4)
+
+
+def test_t_quantile_other_levels_and_symmetry():
+    assert t_quantile(0.95, 10) == pytest.approx(1.812, abs=5e-4)  # 90% two-sided
+    assert t_quantile(0.995, 5) == pytest.approx(4.032, abs=5e-4)  # 99% two-sided
+    assert t_quantile(0.5, 3) == 0.0
+    assert t_quantile(0.025, 7) == pytest.approx(-t_quantile(0.975, 7), rel=1e-12)
+    # continuity across the switch to the large-df expansion
+    assert t_quantile(0.975, 999.999) == pytest.approx(t_quantile(0.975, 1000.0), abs=1e-7)
+
+
+def test_t_quantile_agrees_with_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2.5, 3, 17, 60, 500, 5000, 1e6):
+        for p in (0.9, 0.975, 0.999):
+            assert t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), rel=1e-8)
+
+
+@pytest.mark.parametrize(("p", "df"), [(0.0, 3), (1.0, 3), (0.9, 0), (0.9, -1), (0.9, math.nan)])
+def test_t_quantile_rejects_bad_arguments(p, df):
+    with pytest.raises(ValueError):
+        t_quantile(p, df)
+
+
+def test_mean_ci_known_sample():
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    out = mean_ci(values)
+    std = math.sqrt(2.5)  # sum of squared deviations 10, over n - 1 = 4
+    half = 2.776445 * std / math.sqrt(5)
+    assert out["n"] == 5
+    assert out["mean"] == pytest.approx(3.0)
+    assert out["std"] == pytest.approx(std)
+    assert out["lo"] == pytest.approx(3.0 - half, abs=1e-5)
+    assert out["hi"] == pytest.approx(3.0 + half, abs=1e-5)
+
+
+def test_mean_ci_narrows_with_lower_confidence():
+    v = [0.81, 0.84, 0.79, 0.86, 0.83]
+    w95, w90 = mean_ci(v, 0.95), mean_ci(v, 0.90)
+    assert w90["hi"] - w90["lo"] < w95["hi"] - w95["lo"]
+    assert (w95["hi"] - w95["mean"]) / (w90["hi"] - w90["mean"]) == pytest.approx(
+        2.776445 / 2.131847, rel=1e-5
+    )
+
+
+def test_mean_ci_single_value_gives_nan_interval():
+    out = mean_ci([0.7])
+    assert out["mean"] == 0.7 and out["n"] == 1
+    assert math.isnan(out["lo"]) and math.isnan(out["hi"]) and math.isnan(out["std"])
+
+
+@pytest.mark.parametrize(
+    ("values", "confidence", "match"),
+    [([], 0.95, "empty"), ([1.0, math.nan], 0.95, "non-finite"), ([1.0, 2.0], 1.5, "confidence"),
+     ([[1.0, 2.0]], 0.95, "one-dimensional")],
+)
+def test_mean_ci_rejects_bad_input(values, confidence, match):
+    with pytest.raises(ValueError, match=match):
+        mean_ci(values, confidence)
+
+
+def test_paired_diff_of_identical_runs_is_exactly_zero():
+    a = np.array([0.81, 0.84, 0.79, 0.86])
+    out = paired_diff_ci(a, a.copy())
+    assert out["mean"] == 0.0 and out["lo"] == 0.0 and out["hi"] == 0.0
+    assert out["significant"] is False
+
+
+def test_paired_diff_uses_pairing_not_group_spread():
+    # Large seed-to-seed spread, constant gain: unpaired CIs would overlap, the paired one
+    # must exclude 0.
+    base = np.array([0.60, 0.75, 0.90, 0.70, 0.82])
+    gain = np.array([0.010, 0.012, 0.009, 0.011, 0.010])
+    out = paired_diff_ci(base + gain, base)
+    assert out["mean"] == pytest.approx(gain.mean())
+    assert out["lo"] > 0 and out["significant"] is True
+    ci_a, ci_b = mean_ci(base + gain), mean_ci(base)
+    assert ci_a["lo"] < ci_b["hi"]
+
+
+def test_paired_diff_not_significant_when_ci_spans_zero():
+    out = paired_diff_ci([1.0, -1.0, 0.5, -0.4], [0.0, 0.0, 0.0, 0.0])
+    assert out["lo"] < 0 < out["hi"] and out["significant"] is False
+    neg = paired_diff_ci([0.0, 0.0, 0.0], [0.1, 0.12, 0.11])
+    assert neg["hi"] < 0 and neg["significant"] is True
+
+
+def test_paired_diff_single_pair_is_not_significant():
+    out = paired_diff_ci([0.9], [0.1])
+    assert out["mean"] == pytest.approx(0.8) and out["significant"] is False
+
+
+def test_paired_diff_unequal_lengths_names_both():
+    with pytest.raises(ValueError, match=r"len\(a\)=3.*len\(b\)=4"):
+        paired_diff_ci([1, 2, 3], [1, 2, 3, 4])
+
+
+def test_paired_by_key_aligns_regardless_of_order():
+    a = {(1, 0): 0.9, (0, 0): 0.8, (0, 1): 0.85}
+    b = {(0, 1): 0.80, (1, 0): 0.88, (0, 0): 0.70}
+    keys, va, vb = paired_by_key(a, b)
+    assert keys == [(0, 0), (0, 1), (1, 0)]
+    np.testing.assert_allclose(va, [0.8, 0.85, 0.9])
+    np.testing.assert_allclose(vb, [0.70, 0.80, 0.88])
+    assert paired_diff_ci(va, vb)["mean"] == pytest.approx(np.mean([0.10, 0.05, 0.02]))
+
+
+def test_paired_by_key_rejects_mismatched_keys():
+    with pytest.raises(ValueError, match=r"only in a: \[\(2, 0\)\]; only in b: \[\(3, 0\)\]"):
+        paired_by_key({(0, 0): 1.0, (2, 0): 1.0}, {(0, 0): 1.0, (3, 0): 1.0})
+    with pytest.raises(ValueError, match="no results"):
+        paired_by_key({}, {})

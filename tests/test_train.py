@@ -1,0 +1,120 @@
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ganaug import load_generator
+from ganaug.train import train
+
+
+def _ckpt(path):
+    # Our own checkpoint, written by this test: trusted, so full unpickling is fine here.
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _steps_saved(ckpt_dir):
+    return [int(float(p.stem.split("=")[1])) for p in ckpt_dir.glob("g_updates=*.ckpt")]
+
+
+def test_end_to_end_digits_exports_and_reloads(compose_cfg, fast, tmp_path):
+    cfg = compose_cfg(overrides=fast + [f"out_dir={tmp_path}"])
+    result = train(cfg)
+    assert result["g_updates"] == 20 and result["resumed_from"] is None
+    gen = load_generator(result["generator"], expect_num_classes=10, expect_image_shape=(8, 8, 1))
+    images, labels = gen.sample(n_per_class=3, seed=0)
+    assert images.shape == (30, 8, 8, 1) and images.dtype == np.uint8
+    meta = json.loads((tmp_path / "generator" / "generator.json").read_text())
+    assert meta["dataset"] == "digits" and meta["g_updates"] == 20
+    assert meta["class_names"] == [str(i) for i in range(10)]
+    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == ["grid_000010.png", "grid_000020.png"]
+    ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
+    assert ckpt["global_step"] == 40  # 20 generator + 20 discriminator updates
+
+
+def test_resume_continues_with_optimizer_and_ema_state(compose_cfg, fast, tmp_path):
+    first = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
+    assert first["g_updates"] == 20
+    ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
+    assert any(k.startswith("ema.") for k in ckpt["state_dict"])
+    ema_at_20 = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("ema.")}
+
+    second = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=30"]))
+    assert second["resumed_from"].endswith("last.ckpt")
+    assert second["g_updates"] == 30
+    ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
+    # Adam's step counter continued from 20: the optimizer state was restored, not rebuilt.
+    g_state = ckpt["optimizer_states"][0]["state"]
+    assert int(next(iter(g_state.values()))["step"]) == 30
+    moved = [k for k, v in ema_at_20.items() if not torch.equal(v, ckpt["state_dict"][k])]
+    assert moved, "EMA weights should keep evolving after resume"
+
+
+def test_killed_run_resumes_with_same_command(tmp_path, python, fast, repo):
+    out = tmp_path / "run"
+    def cmd(max_steps):
+        return [python, "-m", "ganaug.train", *fast, f"gan.max_steps={max_steps}",
+                "callbacks.checkpoint.every_n_steps=5", f"out_dir={out}", f"hydra.run.dir={tmp_path / 'hydra'}"]
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd(400), cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    try:
+        # Wait for a periodic checkpoint past 10: by then last.ckpt from step >= 10 is complete.
+        while max(_steps_saved(out / "checkpoints"), default=0) < 15 and time.time() < deadline:
+            assert proc.poll() is None, "training ended before it could be killed"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert not list((out / "checkpoints").glob("*.tmp")) and not (out / "generator").exists()
+    killed_at = _ckpt(out / "checkpoints" / "last.ckpt")["global_step"] // 2
+    assert 10 <= killed_at < 400
+
+    done = subprocess.run(cmd(killed_at + 5), cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming from" in done.stderr + done.stdout
+    meta = json.loads((out / "generator" / "generator.json").read_text())
+    assert meta["g_updates"] == killed_at + 5
+
+
+def test_ddp_two_cpu_processes(tmp_path, python, fast, repo):
+    cmd = [python, "-m", "ganaug.train", *fast, "gan.max_steps=6", "trainer=ddp", "trainer.accelerator=cpu",
+           "trainer.devices=2", f"out_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = done.stdout + done.stderr
+    assert "GLOBAL_RANK: 1" in log and "Starting with 2 processes" in log
+    gen = load_generator(tmp_path / "generator")
+    assert gen.meta["g_updates"] == 6
+
+
+def test_multirun_sweep(tmp_path, python, fast, repo):
+    cmd = [python, "-m", "ganaug.train", "-m", *fast, "gan.max_steps=2", "gan.lr_g=1e-4,2e-4",
+           "~callbacks.sample_grid", f"hydra.sweep.dir={tmp_path}"]
+    done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    lrs = sorted(load_generator(tmp_path / str(i) / "generator").meta["train_config"]["lr_g"] for i in (0, 1))
+    assert lrs == [1e-4, 2e-4]
+
+
+def test_unknown_dataset_is_a_clear_error(compose_cfg):
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException, match="imagenet"):
+        compose_cfg(overrides=["data=imagenet"])
+
+
+def test_missing_resume_checkpoint(compose_cfg, fast, tmp_path):
+    cfg = compose_cfg(overrides=fast + [f"out_dir={tmp_path}", f"ckpt_path={tmp_path / 'nope.ckpt'}"])
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        train(cfg)
