@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import hydra
@@ -112,8 +113,24 @@ def train(cfg: DictConfig) -> dict:
     return result
 
 
+# Lightning warnings that do not apply to a GAN trained this way (EMA copy kept in eval mode on
+# purpose; checkpoints taken after both optimizer steps by design).
+QUIET = (
+    r".*module\(s\) in eval mode.*",
+    r".*no pre-optimization state was saved.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+    r".*isinstance\(treespec, LeafSpec\).*",
+)
+
+
+def quiet_lightning() -> None:
+    for pattern in QUIET:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> None:
+    quiet_lightning()
     train(cfg)
 
 
