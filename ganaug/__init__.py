@@ -7,6 +7,11 @@ from .export import export_generator, load_generator  # noqa: E402
 from .gan import ConditionalGAN  # noqa: E402
 from .nets import Discriminator, Generator  # noqa: E402
 from .sampling import TrainedGenerator  # noqa: E402
+from .bank import SyntheticBank  # noqa: E402
+from .filter import QualityFilter  # noqa: E402
+from .mix import SyntheticMix  # noqa: E402
+from .mix_loaders import mix_dataloader, mix_datamodule  # noqa: E402
+from .mix_samplers import MixedBatchSampler, SyntheticMixSampler  # noqa: E402
 
 __all__ = [
     "ArtifactError",
@@ -15,7 +20,14 @@ __all__ = [
     "GanaugDataError",
     "GanaugError",
     "Generator",
+    "MixedBatchSampler",
+    "QualityFilter",
+    "SyntheticBank",
+    "SyntheticMix",
+    "SyntheticMixSampler",
     "TrainedGenerator",
     "export_generator",
     "load_generator",
+    "mix_dataloader",
+    "mix_datamodule",
 ]

@@ -36,12 +36,19 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename: a killed job leaves no half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would make results unreadable to others
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -78,6 +85,7 @@ def export_generator(
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     weights = path / WEIGHTS_FILE
     fd, tmp = tempfile.mkstemp(dir=path, prefix=f".{WEIGHTS_FILE}.", suffix=".tmp")
+    os.fchmod(fd, default_file_mode())
     os.close(fd)
     try:
         save_file(state, tmp, metadata={"format": FORMAT_NAME})

@@ -11,8 +11,11 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from .bank import SyntheticBank
 from .export import atomic_write_bytes, load_generator
+from .filter import QualityFilter
 from .grid import save_grid
+from .sampling import TrainedGenerator
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,51 @@ def save_samples_npz(path: Path, images: np.ndarray, labels: np.ndarray, class_n
 
 def _safe_dirname(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
+
+
+def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
+    """The `bank` part of the config: a SyntheticBank directory, optionally filtered."""
+    b = cfg.bank
+    policy = b.class_policy
+    needs_data = (isinstance(policy, str) and policy in ("match", "balance")) or b.filter_threshold is not None
+    real = None
+    if b.dataset is not None:
+        from .data import load_dataset
+
+        real = load_dataset(b.dataset, split="train", **(b.dataset_kwargs or {}))
+        if real.num_classes != gen.num_classes or tuple(real.image_shape) != gen.image_shape:
+            raise ValueError(
+                f"bank.dataset={b.dataset} has {real.num_classes} classes of {real.image_shape} images but "
+                f"the generator makes {gen.num_classes} of {gen.image_shape}; pick the dataset it was trained on"
+            )
+    elif needs_data:
+        raise ValueError(
+            "bank.class_policy=match/balance and bank.filter_threshold need the real data: set "
+            "bank.dataset=<name> (e.g. digits), or use bank.class_policy=uniform without a filter"
+        )
+    qfilter = None
+    if b.filter_threshold is not None:
+        log.info("training the filter's classifier for %d steps", int(b.filter_steps))
+        qfilter = QualityFilter.from_real(
+            real.images, real.labels, real.num_classes, threshold=float(b.filter_threshold),
+            steps=int(b.filter_steps), seed=int(cfg.seed), device=cfg.device,
+        )
+    bank = SyntheticBank.generate(
+        gen,
+        int(b.size),
+        b.path,
+        class_policy=policy,
+        real_labels=None if real is None else real.labels,
+        truncation=cfg.truncation,
+        seed=int(cfg.seed),
+        batch_size=int(cfg.batch_size),
+        filter=qfilter,
+        progress=False,
+    )
+    if bank.acceptance:
+        log.info("filter acceptance per class: %s", {k: v["rate"] for k, v in bank.acceptance.items()})
+    log.info("wrote a bank of %d images to %s", len(bank), bank.path)
+    return {"bank": str(bank.path), "acceptance": bank.acceptance}
 
 
 def sample(cfg: DictConfig) -> dict:
@@ -48,7 +96,10 @@ def sample(cfg: DictConfig) -> dict:
             ok, data = cv2.imencode(".png", img if img.shape[2] == 1 else img[..., ::-1])
             atomic_write_bytes(d / f"{i:06d}.png", data.tobytes())
     log.info("wrote %d images to %s", len(images), npz)
-    return {"samples": str(npz), "grid": str(grid), "n": len(images)}
+    result = {"samples": str(npz), "grid": str(grid), "n": len(images)}
+    if cfg.get("bank") and cfg.bank.enabled:
+        result.update(write_bank(cfg, gen))
+    return result
 
 
 @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="sample")

@@ -15,6 +15,7 @@ import numpy as np
 from ganaug.data.arrays import ImageArrayDataset
 from ganaug.data.idx import read_idx
 from ganaug.errors import GanaugDataError
+from ganaug.export import default_file_mode
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "T-shirt/top",
@@ -80,6 +81,7 @@ def _download(directory: Path) -> None:
         url = URL + name
         # A temp file in the target directory makes the final rename atomic.
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
+        os.fchmod(fd, default_file_mode())
         try:
             md5 = hashlib.md5()
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:

@@ -1,0 +1,512 @@
+"""`SyntheticBank`: a pool of generated uint8 images with labels, generated in large batches.
+
+On disk a bank is a directory: `images.npy` (uint8 N×H×W×C), `labels.npy` (int64 N) and
+`bank.json` (class names, image shape, generator, seed, filter acceptance). Both arrays are opened
+memory-mapped, so DataLoader workers share the operating system's page cache instead of copies.
+`bank.json` is written last and removed first when a bank is overwritten: a directory without it
+is an interrupted generation, never a bank whose files disagree.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .class_policy import ClassPolicy, class_probabilities, quota_labels
+from .errors import ArtifactError, GanaugError
+from .export import atomic_write_bytes, default_file_mode, load_generator
+from .filter import QualityFilter
+from .nets import Generator
+from .rng import derive_key, normal, numpy_rng
+from .sampling import TrainedGenerator, to_uint8_hwc
+
+FORMAT_NAME = "ganaug-bank"
+FORMAT_VERSION = 1
+IMAGES_FILE = "images.npy"
+LABELS_FILE = "labels.npy"
+META_FILE = "bank.json"
+
+# Stream tags: the same seed must give unrelated label and noise streams.
+_LABEL_TAG = 0xB1
+_NOISE_TAG = 0xB2
+
+
+def as_trained_generator(source: Any, **expect) -> TrainedGenerator:
+    """A TrainedGenerator from itself, an artifact directory, or a bare `Generator` network."""
+    if isinstance(source, TrainedGenerator):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        return load_generator(source, **expect)
+    if isinstance(source, Generator):
+        return TrainedGenerator(source, [str(k) for k in range(source.num_classes)])
+    raise TypeError(
+        f"expected a generator (TrainedGenerator, its artifact directory, or a Generator), "
+        f"got {type(source).__name__}"
+    )
+
+
+@contextmanager
+def _atomic_npy(path: Path, shape: tuple[int, ...], dtype) -> Iterator[np.memmap]:
+    """A writable memory-mapped .npy under a temporary name, renamed to `path` on success."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, default_file_mode())
+    os.close(fd)
+    try:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        yield mm
+        mm.flush()
+        del mm
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def _is_contiguous(idx: np.ndarray) -> bool:
+    return idx.size > 0 and int(idx[-1]) - int(idx[0]) + 1 == idx.size and bool(np.all(np.diff(idx) == 1))
+
+
+def _fill(
+    gen: TrainedGenerator,
+    out: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    key: int,
+    truncation: float | None,
+    batch_size: int,
+    filt: QualityFilter | None,
+    class_names: Sequence[str],
+    progress: bool,
+) -> None:
+    """Generate out[rows] for labels[rows]; rejected rows are redrawn from fresh counters.
+
+    Noise for (row, attempt) comes from the counter attempt·N + row, so a bank's content depends
+    on its seed only, not on batch_size.
+    """
+    n_total = len(out)
+    attempt = np.zeros(n_total, dtype=np.int64)
+    pending = np.asarray(rows, dtype=np.int64)
+    bar = tqdm(total=len(pending), disable=not progress, desc="bank", unit="img", leave=False)
+    try:
+        while pending.size:
+            take, pending = pending[:batch_size], pending[batch_size:]
+            y = labels[take]
+            z = normal(key, attempt[take] * n_total + take, gen.z_dim, truncation)
+            images = to_uint8_hwc(gen.generate(torch.from_numpy(z), torch.from_numpy(y)))
+            if filt is None:
+                if _is_contiguous(take):
+                    out[take[0] : take[-1] + 1] = images
+                else:
+                    out[take] = images
+                bar.update(len(take))
+                continue
+            keep = filt(images, y)
+            out[take[keep]] = images[keep]
+            rejected = take[~keep]
+            if rejected.size:
+                attempt[rejected] += 1
+                pending = np.concatenate([pending, rejected])
+                filt.check_progress(labels[rejected], class_names)
+            bar.update(int(keep.sum()))
+    finally:
+        bar.close()
+
+
+def _shared_counter() -> tuple[torch.Tensor, np.ndarray]:
+    # Shared memory survives the fork or pickling into DataLoader workers, so a bump in the main
+    # process is seen by persistent workers, which hold copies of the bank object.
+    t = torch.zeros(1, dtype=torch.int64).share_memory_()
+    return t, t.numpy()
+
+
+class SyntheticBank:
+    """A fixed pool of synthetic images (uint8 N×H×W×C) and their int64 labels.
+
+    Create one with :meth:`generate` (on disk with ``path``, else in shared memory), open a saved
+    one with :meth:`open`, or wrap existing arrays with :meth:`from_arrays`. ``bank.images`` and
+    ``bank.labels`` are numpy arrays (memory-mapped, read-only, for a bank on disk).
+    """
+
+    def __init__(
+        self,
+        meta: dict,
+        path: Path | None = None,
+        images: torch.Tensor | None = None,
+        labels: np.ndarray | None = None,
+    ) -> None:
+        # Use generate/open/from_arrays; this only sets up the state they share.
+        self.meta = meta
+        self.path = path
+        self._images_t = images
+        self._images: np.ndarray | None = None if images is None else images.numpy()
+        self._labels = labels
+        self.generator: TrainedGenerator | None = None
+        self.filter: QualityFilter | None = None
+        self._version_t, self._version = _shared_counter()
+        self._loaded_version = 0
+
+    # ------------------------------------------------------------------------------ properties
+
+    @property
+    def images(self) -> np.ndarray:
+        if self._images is None:
+            self._open_arrays()
+        return self._images
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self._labels is None:
+            self._open_arrays()
+        return self._labels
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta["class_names"])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.meta["class_names"])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.meta["image_shape"])  # type: ignore[return-value]
+
+    @property
+    def acceptance(self) -> dict | None:
+        """Per-class filter report {name: {proposed, accepted, rate}}, or None without a filter."""
+        f = self.meta.get("filter")
+        return None if f is None else f.get("acceptance")
+
+    def __len__(self) -> int:
+        return int(self.meta["size"])
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(np.asarray(self.labels), minlength=self.num_classes)
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path is not None else "memory"
+        return f"SyntheticBank(n={len(self)}, image_shape={self.image_shape}, num_classes={self.num_classes}, at={where})"
+
+    # ----------------------------------------------------------------------------- creation
+
+    @classmethod
+    def generate(
+        cls,
+        generator: TrainedGenerator | str | os.PathLike,
+        size: int,
+        path: str | os.PathLike | None = None,
+        *,
+        class_policy: ClassPolicy = "uniform",
+        real_labels: Sequence[int] | np.ndarray | None = None,
+        truncation: float | None = None,
+        seed: int = 0,
+        batch_size: int = 1000,
+        filter: QualityFilter | None = None,
+        progress: bool = True,
+        overwrite: bool = True,
+    ) -> SyntheticBank:
+        """Generate ``size`` images in batches of ``batch_size``; write them to ``path`` if given.
+
+        Labels follow ``class_policy`` exactly (see :func:`ganaug.class_policy.class_probabilities`;
+        ``match`` and ``balance`` need ``real_labels``). With ``filter``, rejected images are
+        redrawn until every label has an accepted image, and the acceptance rate per class is
+        recorded (``bank.acceptance``).
+        """
+        gen = as_trained_generator(generator)
+        if isinstance(size, bool) or int(size) != size or size < 1:
+            raise ValueError(f"size must be a positive integer, got {size!r}")
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if filter is not None and not isinstance(filter, QualityFilter):
+            raise TypeError(f"filter must be a QualityFilter or None, got {type(filter).__name__}")
+        size, batch_size = int(size), int(batch_size)
+        k = gen.num_classes
+        counts = None
+        if real_labels is not None:
+            real = np.asarray(real_labels).astype(np.int64).reshape(-1)
+            if real.size and (real.min() < 0 or real.max() >= k):
+                raise ValueError(f"real_labels must lie in [0, {k}) for this {k}-class generator")
+            counts = np.bincount(real, minlength=k)
+        probs = class_probabilities(class_policy, k, counts, n_new=size, class_names=gen.class_names)
+        labels = quota_labels(probs, size, numpy_rng(seed, _LABEL_TAG))
+        if filter is not None:
+            filter.reset()
+        meta = _new_meta(gen, size, labels, probs, class_policy, seed, truncation)
+        meta["batch_size"] = batch_size
+        shape = (size, *gen.image_shape)
+        fill = dict(
+            key=derive_key(seed, _NOISE_TAG, 0), truncation=truncation, batch_size=batch_size,
+            filt=filter, class_names=gen.class_names, progress=progress,
+        )
+
+        if path is None:
+            images_t = torch.empty(shape, dtype=torch.uint8).share_memory_()
+            _fill(gen, images_t.numpy(), labels, np.arange(size), **fill)
+            _record_filter(meta, filter, gen.class_names)
+            bank = cls(meta, None, images_t, labels)
+        else:
+            path = Path(path)
+            if (path / META_FILE).exists() and not overwrite:
+                raise FileExistsError(f"a bank already exists at {path}; pass overwrite=True or another path")
+            if path.exists() and not path.is_dir():
+                raise NotADirectoryError(f"{path} is a file; a bank is a directory")
+            path.mkdir(parents=True, exist_ok=True)
+            (path / META_FILE).unlink(missing_ok=True)
+            with _atomic_npy(path / IMAGES_FILE, shape, np.uint8) as out:
+                _fill(gen, out, labels, np.arange(size), **fill)
+            atomic_write_bytes(path / LABELS_FILE, _npy_bytes(labels))
+            _record_filter(meta, filter, gen.class_names)
+            _write_meta(path, meta)
+            bank = cls.open(path)
+        bank.generator, bank.filter = gen, filter
+        return bank
+
+    @classmethod
+    def from_arrays(
+        cls, images: np.ndarray, labels: Sequence[int] | np.ndarray, class_names: Sequence[str] | None = None
+    ) -> SyntheticBank:
+        """An in-memory bank of existing uint8 N×H×W×C images (e.g. from another generator)."""
+        images = np.asarray(images)
+        labels = np.asarray(labels).astype(np.int64).reshape(-1)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise ValueError(
+                f"images must be uint8 N×H×W×C with C = 1 or 3, got {images.dtype} {images.shape}"
+            )
+        if len(labels) != len(images) or len(images) == 0:
+            raise ValueError(f"need as many labels as images, at least one: got {len(labels)} and {len(images)}")
+        k = len(class_names) if class_names is not None else int(labels.max()) + 1
+        if labels.min() < 0 or labels.max() >= k:
+            raise ValueError(f"labels must lie in [0, {k})")
+        names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+        meta = {
+            "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "size": len(images),
+            "image_shape": list(images.shape[1:]), "num_classes": k, "class_names": names,
+            "class_counts": np.bincount(labels, minlength=k).tolist(), "generator": None, "filter": None,
+        }
+        images_t = torch.from_numpy(np.array(images, order="C")).share_memory_()
+        return cls(meta, None, images_t, labels)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike,
+        *,
+        expect_num_classes: int | None = None,
+        expect_image_shape: tuple[int, int, int] | None = None,
+        expect_class_names: Sequence[str] | None = None,
+        generator: TrainedGenerator | str | os.PathLike | None = None,
+        filter: QualityFilter | None = None,
+    ) -> SyntheticBank:
+        """Memory-map a bank written by :meth:`generate` (or ``ganaug-sample bank.enabled=true``).
+
+        ``generator`` (and optionally ``filter``) are needed only for :meth:`refresh`.
+        """
+        path = Path(path)
+        meta = _read_meta(path)
+        bank = cls(meta, path)
+        bank._open_arrays()
+        shape = bank.image_shape
+        if expect_num_classes is not None and bank.num_classes != expect_num_classes:
+            raise ArtifactError(
+                f"bank at {path} has {bank.num_classes} classes, expected {expect_num_classes}: "
+                "it was generated for another dataset"
+            )
+        if expect_image_shape is not None and shape != tuple(expect_image_shape):
+            raise ArtifactError(
+                f"bank at {path} holds images of shape {shape} (H, W, C), expected "
+                f"{tuple(expect_image_shape)}: it was generated for another dataset or size"
+            )
+        if expect_class_names is not None and bank.class_names != list(expect_class_names):
+            raise ArtifactError(f"bank at {path} has classes {bank.class_names}, expected {list(expect_class_names)}")
+        if generator is not None:
+            gen = as_trained_generator(generator)
+            if gen.num_classes != bank.num_classes or gen.image_shape != shape:
+                raise ArtifactError(
+                    f"the generator makes {gen.num_classes} classes of {gen.image_shape} images but the "
+                    f"bank at {path} holds {bank.num_classes} classes of {shape}; use the generator "
+                    "the bank was made with"
+                )
+            bank.generator = gen
+        bank.filter = filter
+        return bank
+
+    def _open_arrays(self) -> None:
+        assert self.path is not None
+        images = np.load(self.path / self.meta.get("images_file", IMAGES_FILE), mmap_mode="r")
+        labels = np.load(self.path / self.meta.get("labels_file", LABELS_FILE), mmap_mode="r")
+        n, shape = len(self), self.image_shape
+        if images.dtype != np.uint8 or images.shape != (n, *shape):
+            raise ArtifactError(
+                f"{self.path / IMAGES_FILE} holds {images.dtype} {images.shape}, but {META_FILE} says "
+                f"uint8 {(n, *shape)}; the bank is corrupt, generate it again"
+            )
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ArtifactError(
+                f"{self.path / LABELS_FILE} holds {labels.dtype} {labels.shape}, expected {n} integer "
+                "labels; the bank is corrupt, generate it again"
+            )
+        if n and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ArtifactError(f"{self.path / LABELS_FILE} has labels outside [0, {self.num_classes})")
+        self._images, self._labels = images, labels
+        self._loaded_version = int(self._version[0])
+
+    # ------------------------------------------------------------------------------ refresh
+
+    def refresh(self, fraction: float = 1.0, round: int = 1, progress: bool = False) -> None:
+        """Regenerate a share of the pool, for diversity across epochs; labels stay as they are.
+
+        ``fraction`` 1 gives a new pool; less replaces the rows after the previous refresh's,
+        wrapping around (a rolling pool). ``round`` (>= 1, e.g. the epoch) keys the new noise and
+        the rows replaced, so the same rounds give the same pool. Needs ``bank.generator``.
+        Processes holding this bank (DataLoader workers too) see the new pool at their next
+        epoch; a bank on disk is rewritten under a temporary name and renamed.
+        """
+        if self.generator is None:
+            raise GanaugError(
+                "refresh needs the generator: SyntheticBank.open(path, generator=...) or a bank "
+                "made by SyntheticBank.generate in this process"
+            )
+        if not 0.0 < float(fraction) <= 1.0:
+            raise ValueError(f"refresh fraction must be in (0, 1], got {fraction!r}")
+        if isinstance(round, bool) or int(round) != round or round < 1:
+            raise ValueError(f"refresh round must be an integer >= 1, got {round!r}")
+        n = len(self)
+        n_new = n if fraction >= 1.0 else max(1, int(np.rint(fraction * n)))
+        rows = (((int(round) - 1) * n_new) + np.arange(n_new)) % n
+        seed = int(self.meta.get("seed", 0))
+        fill = dict(
+            key=derive_key(seed, _NOISE_TAG, int(round)), truncation=self.meta.get("truncation"),
+            batch_size=int(self.meta.get("batch_size", 1000)), filt=self.filter,
+            class_names=self.class_names, progress=progress,
+        )
+        labels = np.asarray(self.labels)
+        if self.path is None:
+            _fill(self.generator, self._images, labels, rows, **fill)
+        else:
+            with _atomic_npy(self.path / IMAGES_FILE, (n, *self.image_shape), np.uint8) as out:
+                if n_new < n:
+                    out[:] = self.images
+                _fill(self.generator, out, labels, rows, **fill)
+            self.meta["images_file"] = IMAGES_FILE
+            self.meta["refreshes"] = int(self.meta.get("refreshes", 0)) + 1
+            self.meta["last_refresh"] = {"round": int(round), "fraction": float(fraction)}
+            _write_meta(self.path, self.meta)
+        self._version[0] += 1
+        if self.path is not None:
+            self._open_arrays()
+        self._loaded_version = int(self._version[0])
+
+    def sync(self) -> None:
+        """Reopen the arrays if another process refreshed this bank (cheap when it did not)."""
+        if self.path is not None and int(self._version[0]) != self._loaded_version:
+            self._open_arrays()
+
+    # ----------------------------------------------------------------------------- pickling
+
+    def __getstate__(self) -> dict:
+        # Memory maps would pickle as full copies: workers started with spawn reopen the files.
+        # numpy views of shared tensors would lose the sharing: they are rebuilt from the tensors.
+        state = dict(self.__dict__)
+        state.update(_images=None, _version=None, generator=None, filter=None)
+        if self.path is not None:
+            state["_labels"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._version = self._version_t.numpy()
+        if self._images_t is not None:
+            self._images = self._images_t.numpy()
+
+
+def _new_meta(gen, size, labels, probs, class_policy, seed, truncation) -> dict:
+    from . import __version__
+
+    policy = class_policy
+    if type(policy).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        policy = OmegaConf.to_container(policy, resolve=True)
+    if isinstance(policy, np.ndarray):
+        policy = policy.tolist()
+    if isinstance(policy, dict):
+        policy = {str(k): float(v) for k, v in policy.items()}
+    gmeta = {k: gen.meta[k] for k in ("weights_sha256", "dataset", "g_updates", "created") if k in gen.meta}
+    gmeta["architecture"] = {"name": "Generator", "kwargs": dict(gen.net.config)}
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "ganaug_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "images_file": IMAGES_FILE,
+        "labels_file": LABELS_FILE,
+        "size": int(size),
+        "image_shape": list(gen.image_shape),
+        "num_classes": gen.num_classes,
+        "class_names": list(gen.class_names),
+        "class_counts": np.bincount(labels, minlength=gen.num_classes).tolist(),
+        "class_policy": policy,
+        "class_probabilities": [round(float(p), 6) for p in probs],
+        "seed": int(seed),
+        "truncation": None if truncation is None else float(truncation),
+        "generator": gmeta,
+        "filter": None,
+        "refreshes": 0,
+    }
+
+
+def _record_filter(meta: dict, filt: QualityFilter | None, class_names: Sequence[str]) -> None:
+    if filt is not None:
+        meta["filter"] = {"threshold": filt.threshold, "acceptance": filt.report(class_names)}
+
+
+def _write_meta(path: Path, meta: dict) -> None:
+    atomic_write_bytes(path / META_FILE, json.dumps(meta, indent=2).encode())
+
+
+def _read_meta(path: Path) -> dict:
+    meta_path = path / META_FILE
+    if not meta_path.is_file():
+        hint = (
+            f"; {IMAGES_FILE} is there, so a generation was interrupted: generate it again"
+            if (path / IMAGES_FILE).exists()
+            else ""
+        )
+        raise ArtifactError(
+            f"no synthetic bank at {path}: {META_FILE} not found{hint}. Write one with "
+            "SyntheticBank.generate(generator, size, path) or `ganaug-sample bank.enabled=true`"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{meta_path} is not valid JSON ({e}); generate the bank again") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ArtifactError(f"{meta_path} is not a ganaug bank (format != {FORMAT_NAME!r})")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{meta_path} has format_version {meta.get('format_version')}, newer than this ganaug "
+            f"understands ({FORMAT_VERSION}); upgrade ganaug"
+        )
+    for key in ("size", "image_shape", "class_names"):
+        if key not in meta:
+            raise ArtifactError(f"{meta_path} lacks the field {key!r}; generate the bank again")
+    return meta

@@ -1,0 +1,138 @@
+"""Keep only synthetic images that a classifier trained on the real data calls their own class.
+
+Filtering by a real-data classifier's confidence in the conditioning label is the cheapest
+reliable quality lever reported for GAN augmentation; the per-class acceptance rate it records
+also shows which classes the generator has not learned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from torch import nn
+
+from .errors import GanaugError
+
+
+class QualityFilter:
+    """Accepts an image when ``classifier`` gives its label a probability >= ``threshold``.
+
+    classifier: a ``torch.nn.Module`` taking float N×C×H×W in [-1, 1] and returning logits (e.g.
+        :class:`ganaug.classifier.SmallCNN`), or any callable mapping uint8 N×H×W×C images to
+        class probabilities N×K.
+    min_acceptance: below this acceptance rate for a class (after at least 100 proposals),
+        generation stops with an error instead of running for ever.
+    """
+
+    def __init__(
+        self,
+        classifier: nn.Module | Callable[[np.ndarray], np.ndarray],
+        threshold: float = 0.9,
+        batch_size: int = 512,
+        min_acceptance: float = 0.01,
+    ) -> None:
+        if not callable(classifier):
+            raise ValueError(f"classifier must be a torch Module or a callable, got {type(classifier).__name__}")
+        if isinstance(threshold, bool) or not 0.0 <= float(threshold) <= 1.0:
+            raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+        if not 0.0 <= float(min_acceptance) < 1.0:
+            raise ValueError(f"min_acceptance must be in [0, 1), got {min_acceptance!r}")
+        self.classifier = classifier
+        self.threshold = float(threshold)
+        self.batch_size = int(batch_size)
+        self.min_acceptance = float(min_acceptance)
+        self.proposed = np.zeros(0, dtype=np.int64)
+        self.accepted = np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def from_real(
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray,
+        num_classes: int,
+        threshold: float = 0.9,
+        steps: int = 500,
+        seed: int = 0,
+        **train_kwargs,
+    ) -> QualityFilter:
+        """Train the reference classifier (`train_classifier`) on real uint8 N×H×W×C images."""
+        from .classifier import train_classifier
+
+        model = train_classifier(images, labels, num_classes, steps=steps, seed=seed, **train_kwargs)
+        return cls(model, threshold)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        if isinstance(self.classifier, nn.Module):
+            from .classifier import predict
+
+            probs = predict(self.classifier, images, batch_size=self.batch_size)
+        else:
+            probs = np.asarray(self.classifier(images), dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[0] != len(images):
+            raise ValueError(
+                f"the filter's classifier returned shape {probs.shape} for {len(images)} images; "
+                "it must return probabilities N×K"
+            )
+        if probs.size and (probs.min() < -1e-6 or np.abs(probs.sum(1) - 1).max() > 1e-3):
+            raise ValueError(
+                "the filter's classifier returned values that are not probabilities (rows must be "
+                "non-negative and sum to 1); apply softmax to its logits"
+            )
+        return probs
+
+    def __call__(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Boolean mask of accepted images; updates the per-class counts."""
+        labels = np.asarray(labels, dtype=np.int64)
+        probs = self.probabilities(images)
+        k = probs.shape[1]
+        if labels.size and labels.max() >= k:
+            raise ValueError(
+                f"the filter's classifier knows {k} classes but a label is {int(labels.max())}; "
+                "train it on the same classes as the generator"
+            )
+        keep = probs[np.arange(len(labels)), labels] >= self.threshold
+        size = max(k, len(self.proposed))
+        self.proposed = np.pad(self.proposed, (0, size - len(self.proposed)))
+        self.accepted = np.pad(self.accepted, (0, size - len(self.accepted)))
+        self.proposed += np.bincount(labels, minlength=size)
+        self.accepted += np.bincount(labels[keep], minlength=size)
+        return keep
+
+    def acceptance(self) -> np.ndarray:
+        """Accepted / proposed per class (nan where nothing was proposed)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.accepted / self.proposed
+
+    def report(self, class_names: Sequence[str] | None = None) -> dict[str, dict]:
+        names = list(class_names) if class_names is not None else [str(k) for k in range(len(self.proposed))]
+        rates = self.acceptance()
+        return {
+            names[k]: {
+                "proposed": int(self.proposed[k]),
+                "accepted": int(self.accepted[k]),
+                "rate": None if np.isnan(rates[k]) else round(float(rates[k]), 4),
+            }
+            for k in range(len(self.proposed))
+        }
+
+    def check_progress(self, pending_classes: np.ndarray, class_names: Sequence[str]) -> None:
+        """Raise if a class still needing images has an acceptance rate too low to finish."""
+        rates = self.acceptance()
+        stuck = [
+            k for k in np.unique(pending_classes)
+            if k < len(self.proposed) and self.proposed[k] >= 100 and rates[k] < self.min_acceptance
+        ]
+        if stuck:
+            detail = ", ".join(
+                f"{class_names[k]!r}: {self.accepted[k]} of {self.proposed[k]} ({rates[k]:.2%})" for k in stuck
+            )
+            raise GanaugError(
+                f"the quality filter (threshold {self.threshold}) accepts almost nothing for {detail}; "
+                f"lower the threshold, train the generator longer, or lower min_acceptance "
+                f"(now {self.min_acceptance})"
+            )
+
+    def reset(self) -> None:
+        self.proposed = np.zeros(0, dtype=np.int64)
+        self.accepted = np.zeros(0, dtype=np.int64)

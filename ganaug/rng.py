@@ -1,0 +1,76 @@
+"""Counter-based random numbers: the value drawn for (key, counter) does not depend on who asks first.
+
+DataLoader workers fetch synthetic items in an order set by the sampler and the worker count.
+Deriving each item's noise from its own counter makes the content independent of both, so there
+is no per-worker RNG state to keep distinct, and no way for two workers to repeat each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_MASK64 = (1 << 64) - 1
+_TWO_PI = 2.0 * np.pi
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    # SplitMix64's finaliser. uint64 *arrays* wrap modulo 2**64 silently, which is what a hash
+    # wants; numpy scalars would warn on overflow, so callers always pass arrays.
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def derive_key(*parts: int) -> int:
+    """One 64-bit key from integers (seed, epoch, a purpose tag, ...); order matters."""
+    h = np.zeros(1, dtype=np.uint64)
+    for p in parts:
+        h = _mix((h ^ np.array([int(p) & _MASK64], dtype=np.uint64)) + _GOLDEN)
+    return int(h[0])
+
+
+def uniform(key: int, counters: np.ndarray) -> np.ndarray:
+    """float64 in the open interval (0, 1), one per counter (any shape of non-negative ints)."""
+    c = np.asarray(counters).astype(np.uint64)
+    x = _mix(c * _GOLDEN + np.array(key & _MASK64, dtype=np.uint64))
+    return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * (2.0**-53)
+
+
+def normal(key: int, rows: np.ndarray, width: int, truncation: float | None = None) -> np.ndarray:
+    """float32 (len(rows), width) standard normals; row r is the same whatever else is drawn.
+
+    With `truncation` t, entries with |z| > t are redrawn (from further keys) until none is left,
+    as `ganaug.sampling.sample_noise` does.
+    """
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if rows.size and rows.min() < 0:
+        raise ValueError("counter rows must be non-negative")
+    half = (width + 1) // 2
+    pair = rows[:, None].astype(np.uint64) * np.uint64(half) + np.arange(half, dtype=np.uint64)
+    u1, u2 = uniform(key, pair * np.uint64(2)), uniform(key, pair * np.uint64(2) + np.uint64(1))
+    r, t = np.sqrt(-2.0 * np.log(u1)), _TWO_PI * u2
+    z = np.concatenate([r * np.cos(t), r * np.sin(t)], axis=1)[:, :width]
+    if truncation is not None:
+        if not truncation > 0:
+            raise ValueError(f"truncation must be > 0 (or None for none), got {truncation}")
+        elem = rows[:, None].astype(np.uint64) * np.uint64(width) + np.arange(width, dtype=np.uint64)
+        round_ = 0
+        mask = np.abs(z) > truncation
+        while mask.any():
+            round_ += 1
+            k = derive_key(key, round_)
+            e = elem[mask]
+            v1, v2 = uniform(k, e * np.uint64(2)), uniform(k, e * np.uint64(2) + np.uint64(1))
+            z[mask] = np.sqrt(-2.0 * np.log(v1)) * np.cos(_TWO_PI * v2)
+            mask = np.abs(z) > truncation
+    return z.astype(np.float32)
+
+
+def numpy_rng(*parts: int) -> np.random.Generator:
+    """A numpy Generator for permutations and quotas, keyed like `derive_key`."""
+    return np.random.default_rng(derive_key(*parts))

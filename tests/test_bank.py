@@ -1,0 +1,219 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from ganaug import ArtifactError, GanaugError, Generator, QualityFilter, SyntheticBank, export_generator
+from ganaug.bank import IMAGES_FILE, LABELS_FILE, META_FILE
+from ganaug.class_policy import class_probabilities, quota, quota_labels
+from ganaug.rng import derive_key, normal
+from ganaug.sampling import TrainedGenerator
+
+NAMES = [str(k) for k in range(10)]
+
+
+@pytest.fixture(scope="session")
+def gen():
+    torch.manual_seed(0)
+    return TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), NAMES)
+
+
+@pytest.fixture(scope="session")
+def disk_bank(gen, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bank") / "bank"
+    return SyntheticBank.generate(gen, 300, path, seed=1, batch_size=128, progress=False)
+
+
+def _digit_filter(never=None):
+    """A stand-in classifier: an image 'is' class (pixel sum mod 10), with probability 0.91."""
+
+    def classify(images):
+        k = images.reshape(len(images), -1).astype(np.int64).sum(1) % 10
+        if never is not None:
+            k = np.where(k == never, (never + 1) % 10, k)
+        probs = np.full((len(images), 10), 0.01)
+        probs[np.arange(len(images)), k] = 0.91
+        return probs
+
+    return classify
+
+
+# ----------------------------------------------------------------------------------- rng
+
+
+def test_counter_normal_is_per_row_and_standard():
+    key = derive_key(3, 1)
+    z = normal(key, np.arange(4000), 32)
+    assert z.dtype == np.float32 and z.shape == (4000, 32)
+    assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02
+    assert np.array_equal(normal(key, np.array([17, 5]), 32), z[[17, 5]])
+    assert not np.array_equal(normal(derive_key(3, 2), np.arange(5), 32), z[:5])
+    t = normal(key, np.arange(500), 32, truncation=0.5)
+    assert np.abs(t).max() <= 0.5 and np.array_equal(normal(key, np.arange(500), 32, truncation=0.5), t)
+    with pytest.raises(ValueError, match="truncation"):
+        normal(key, np.arange(2), 4, truncation=0)
+
+
+# -------------------------------------------------------------------------- class policy
+
+
+def test_class_policies():
+    counts = np.array([100, 50, 10])
+    assert np.allclose(class_probabilities("match", 3, counts), counts / 160)
+    assert np.allclose(class_probabilities("uniform", 3), 1 / 3)
+    # Deficits to the largest class: 0, 50, 90.
+    assert np.allclose(class_probabilities("balance", 3, counts, n_new=140), [0, 50 / 140, 90 / 140])
+    # Beyond the deficits, the rest is spread evenly: no minority overtakes the majority.
+    p = class_probabilities("balance", 3, counts, n_new=170)
+    assert np.allclose(quota(p, 170) + counts, [110, 110, 110])
+    assert np.allclose(class_probabilities("balance", 3, np.array([5, 5, 5]), n_new=9), 1 / 3)
+    assert np.allclose(class_probabilities({"b": 3, 0: 1}, 3, class_names=["a", "b", "c"]), [0.25, 0.75, 0])
+    assert np.allclose(class_probabilities([1, 1, 2], 3), [0.25, 0.25, 0.5])
+    labels = quota_labels(np.array([0.5, 0.3, 0.2]), 11, np.random.default_rng(0))
+    assert np.bincount(labels).tolist() == quota(np.array([0.5, 0.3, 0.2]), 11).tolist() and len(labels) == 11
+
+
+@pytest.mark.parametrize(
+    "policy, match",
+    [("often", "unknown class_policy"), ([1, 2], "one per class"), ([1, -1, 1], "non-negative"),
+     ({"z": 1}, "unknown class"), ([0, 0, 0], "positive sum")],
+)
+def test_class_policy_errors(policy, match):
+    with pytest.raises(ValueError, match=match):
+        class_probabilities(policy, 3, np.array([1, 2, 3]), class_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="real_labels"):
+        class_probabilities("balance", 3)
+
+
+# ---------------------------------------------------------------------------------- bank
+
+
+def test_generate_in_memory_is_seeded_and_batch_independent(gen):
+    a = SyntheticBank.generate(gen, 250, seed=3, batch_size=250, progress=False)
+    b = SyntheticBank.generate(gen, 250, seed=3, batch_size=64, progress=False)
+    c = SyntheticBank.generate(gen, 250, seed=4, progress=False)
+    assert a.images.dtype == np.uint8 and a.images.shape == (250, 8, 8, 1) and a.path is None
+    assert a.class_counts().tolist() == [25] * 10
+    assert np.array_equal(a.labels, b.labels)
+    # Same noise per row whatever the batch size; the forward may round one level apart.
+    assert np.abs(a.images.astype(int) - b.images.astype(int)).max() <= 1
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_generate_with_policy_and_real_labels(gen):
+    real = np.repeat(np.arange(10), [50] * 9 + [5])
+    bank = SyntheticBank.generate(gen, 45, class_policy="balance", real_labels=real, progress=False)
+    assert bank.class_counts().tolist() == [0] * 9 + [45]
+    with pytest.raises(ValueError, match="real_labels"):
+        SyntheticBank.generate(gen, 10, class_policy="match", progress=False)
+    with pytest.raises(ValueError, match="size"):
+        SyntheticBank.generate(gen, 0, progress=False)
+
+
+def test_bank_on_disk_is_memory_mapped(disk_bank, gen):
+    path = disk_bank.path
+    assert sorted(p.name for p in path.iterdir()) == sorted([IMAGES_FILE, LABELS_FILE, META_FILE])
+    bank = SyntheticBank.open(path, expect_num_classes=10, expect_image_shape=(8, 8, 1), expect_class_names=NAMES)
+    assert isinstance(bank.images, np.memmap) and not bank.images.flags.writeable
+    assert np.array_equal(bank.images, disk_bank.images) and len(bank) == 300
+    meta = json.loads((path / META_FILE).read_text())
+    assert meta["image_shape"] == [8, 8, 1] and meta["seed"] == 1 and meta["class_counts"] == [30] * 10
+    assert meta["generator"]["architecture"]["kwargs"]["z_dim"] == 16
+    # Workers started with spawn get the files, not a pickled copy of the pool.
+    clone = pickle.loads(pickle.dumps(bank))
+    assert len(pickle.dumps(bank)) < 20_000 and np.array_equal(clone.images, bank.images)
+
+
+def test_open_rejects_other_dataset_and_missing_bank(disk_bank, tmp_path):
+    with pytest.raises(ArtifactError, match="10 classes, expected 3"):
+        SyntheticBank.open(disk_bank.path, expect_num_classes=3)
+    with pytest.raises(ArtifactError, match="shape"):
+        SyntheticBank.open(disk_bank.path, expect_image_shape=(28, 28, 1))
+    with pytest.raises(ArtifactError, match="bank.json not found"):
+        SyntheticBank.open(tmp_path)
+    (tmp_path / IMAGES_FILE).write_bytes(b"")
+    with pytest.raises(ArtifactError, match="interrupted"):
+        SyntheticBank.open(tmp_path)
+    other = TrainedGenerator(Generator(3, 8, 1, z_dim=8, width=8), ["a", "b", "c"])
+    with pytest.raises(ArtifactError, match="generator the bank was made with"):
+        SyntheticBank.open(disk_bank.path, generator=other)
+
+
+def test_generate_from_artifact_dir(gen, tmp_path):
+    art = export_generator(gen, tmp_path / "gen")
+    bank = SyntheticBank.generate(art, 20, tmp_path / "bank", progress=False)
+    assert len(SyntheticBank.open(tmp_path / "bank")) == 20
+    assert bank.meta["generator"]["weights_sha256"]
+    with pytest.raises(FileExistsError, match="overwrite"):
+        SyntheticBank.generate(art, 20, tmp_path / "bank", progress=False, overwrite=False)
+
+
+# -------------------------------------------------------------------------------- filter
+
+
+def test_quality_filter_keeps_only_confident_images_and_reports(gen, tmp_path):
+    classify = _digit_filter()
+    qf = QualityFilter(classify, threshold=0.9)
+    bank = SyntheticBank.generate(gen, 100, tmp_path / "b", filter=qf, batch_size=200, progress=False)
+    sums = bank.images.reshape(100, -1).astype(np.int64).sum(1) % 10
+    assert np.array_equal(sums, bank.labels)
+    acc = bank.acceptance
+    assert set(acc) == set(NAMES)
+    for k, r in acc.items():
+        assert r["accepted"] == 10 and r["proposed"] >= 10 and 0.02 < r["rate"] < 0.5
+    assert json.loads((tmp_path / "b" / META_FILE).read_text())["filter"]["acceptance"] == acc
+
+
+def test_quality_filter_stops_on_hopeless_class(gen):
+    qf = QualityFilter(_digit_filter(never=3), threshold=0.9)
+    with pytest.raises(GanaugError, match=r"'3': 0 of"):
+        SyntheticBank.generate(gen, 50, filter=qf, batch_size=500, progress=False)
+
+
+def test_quality_filter_with_reference_classifier(gen):
+    from ganaug.data import load_digits
+
+    real = load_digits("train")
+    qf = QualityFilter.from_real(real.images, real.labels, 10, threshold=0.0, steps=5)
+    bank = SyntheticBank.generate(gen, 30, filter=qf, progress=False)
+    assert all(r["rate"] == 1.0 for r in bank.acceptance.values())
+
+
+def test_quality_filter_argument_errors():
+    with pytest.raises(ValueError, match="threshold"):
+        QualityFilter(_digit_filter(), threshold=1.5)
+    qf = QualityFilter(lambda x: np.full((len(x), 10), 3.0))
+    with pytest.raises(ValueError, match="softmax"):
+        qf(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]))
+
+
+# ------------------------------------------------------------------------------- refresh
+
+
+def test_refresh_new_and_rolling_in_memory(gen):
+    bank = SyntheticBank.generate(gen, 40, seed=0, progress=False)
+    before, labels = bank.images.copy(), bank.labels.copy()
+    bank.refresh(0.25, round=1)
+    changed = np.any(bank.images != before, axis=(1, 2, 3))
+    assert changed[:10].all() and not changed[10:].any()
+    bank.refresh(0.25, round=2)
+    changed = np.any(bank.images != before, axis=(1, 2, 3))
+    assert changed[:20].all() and not changed[20:].any()
+    bank.refresh(1.0, round=3)
+    assert np.any(bank.images != before, axis=(1, 2, 3)).mean() > 0.9
+    assert np.array_equal(bank.labels, labels)
+    with pytest.raises(GanaugError, match="needs the generator"):
+        SyntheticBank.from_arrays(before, labels).refresh()
+
+
+def test_refresh_on_disk_replaces_file_atomically(gen, tmp_path):
+    bank = SyntheticBank.generate(gen, 30, tmp_path / "b", progress=False)
+    before = np.array(bank.images)
+    bank.refresh(0.5, round=1)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted([IMAGES_FILE, LABELS_FILE, META_FILE])
+    again = SyntheticBank.open(tmp_path / "b")
+    assert np.array_equal(again.images, bank.images)
+    assert np.any(again.images[:15] != before[:15]) and np.array_equal(again.images[15:], before[15:])
+    assert again.meta["refreshes"] == 1

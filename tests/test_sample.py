@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import torch
+
+from ganaug import Generator, SyntheticBank, export_generator
+from ganaug.sample import sample
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    torch.manual_seed(0)
+    net = Generator(10, 8, 1, z_dim=16, width=8)
+    return export_generator(net, tmp_path_factory.mktemp("gen") / "gen", class_names=[str(k) for k in range(10)])
+
+
+def _cfg(compose_cfg, artifact, out, *extra):
+    return compose_cfg("sample", [f"generator={artifact}", "n_per_class=3", f"out={out}", *extra])
+
+
+def test_sample_writes_npz_and_grid(compose_cfg, artifact, tmp_path):
+    result = sample(_cfg(compose_cfg, artifact, tmp_path))
+    with np.load(result["samples"]) as npz:
+        assert npz["images"].shape == (30, 8, 8, 1) and npz["images"].dtype == np.uint8
+        assert np.bincount(npz["labels"]).tolist() == [3] * 10
+    assert (tmp_path / "grid.png").is_file() and result["n"] == 30
+    assert "bank" not in result and not (tmp_path / "bank").exists()
+
+
+def test_sample_writes_a_bank(compose_cfg, artifact, tmp_path):
+    result = sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.size=40", "truncation=1.0"))
+    bank = SyntheticBank.open(result["bank"], expect_num_classes=10, expect_image_shape=(8, 8, 1))
+    assert len(bank) == 40 and bank.class_counts().tolist() == [4] * 10
+    assert bank.meta["truncation"] == 1.0 and result["acceptance"] is None
+
+
+def test_sample_bank_with_filter_and_match_policy(compose_cfg, artifact, tmp_path):
+    cfg = _cfg(
+        compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.size=100", "bank.dataset=digits",
+        "bank.class_policy=match", "bank.filter_threshold=0.0", "bank.filter_steps=3",
+    )
+    result = sample(cfg)
+    bank = SyntheticBank.open(result["bank"])
+    assert len(bank) == 100 and bank.class_counts().min() >= 9
+    assert set(result["acceptance"]) == {str(k) for k in range(10)}
+    assert all(r["rate"] == 1.0 for r in result["acceptance"].values())
+
+
+def test_sample_bank_policy_needs_dataset(compose_cfg, artifact, tmp_path):
+    with pytest.raises(ValueError, match="bank.dataset"):
+        sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.class_policy=balance"))
+    with pytest.raises(ValueError, match="bank.dataset"):
+        sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.filter_threshold=0.5"))
