@@ -106,7 +106,7 @@ def _uint8_batch_to_input(x: torch.Tensor, in_channels: int) -> torch.Tensor:
 
 
 class SmallCNN(nn.Module):
-    """Two conv stages (w, w | 2w, 2w; BN, ReLU, max-pool) → 2×2 average pool → 128-d features.
+    """Three conv stages (w/2 | w, w | 2w, 2w; BN, ReLU, max-pool) → 2×2 average pool → 128-d features.
 
     About 100k parameters at 28×28 with ``width=32``. A stage max-pools only if that leaves at
     least 2 pixels, and the head pools adaptively, so 8×8 to 64×64 inputs share one design.
@@ -139,8 +139,10 @@ class SmallCNN(nn.Module):
 
         layers: list[nn.Module] = []
         c_in, size = in_channels, min(h, w)
-        for c_out in (width, 2 * width):
-            for _ in range(2):
+        # A single cheap conv at full resolution before pooling: most of the compute of a
+        # VGG-style net sits in its full-resolution layers, and CPU budgets are the constraint.
+        for c_out, n_convs in ((max(width // 2, 1), 1), (width, 2), (2 * width, 2)):
+            for _ in range(n_convs):
                 layers += [
                     nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
                     nn.BatchNorm2d(c_out),
@@ -182,7 +184,7 @@ class SmallCNN(nn.Module):
 class _ArrayDataset(Dataset):
     def __init__(self, images: np.ndarray, labels: np.ndarray, transform: Transform | None):
         self.images = images
-        self.labels = torch.from_numpy(labels)
+        self.labels = torch.as_tensor(np.array(labels, dtype=np.int64))  # a copy: labels may be a read-only memmap
         self.transform = transform
         # Without a transform, convert once instead of per item.
         self._tensor = None if transform is not None else to_tensor(images)
@@ -242,8 +244,21 @@ class _EndlessSampler(Sampler[int]):
         return self.n
 
 
+def _set_epoch(loader: Iterable, epoch: int) -> None:
+    # The PyTorch convention (DistributedSampler, ganaug.SyntheticMix): whoever owns an epoch-
+    # dependent stream exposes set_epoch; without it every pass would repeat the first epoch.
+    owners = [getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None), getattr(loader, "dataset", None)]
+    for owner in owners:
+        if owner is not None and callable(getattr(owner, "set_epoch", None)):
+            owner.set_epoch(epoch)
+            return
+
+
 def _cycle(loader: Iterable) -> Iterator:
+    epoch = 0
     while True:
+        _set_epoch(loader, epoch)
+        epoch += 1
         empty = True
         for batch in loader:
             empty = False

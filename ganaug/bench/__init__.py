@@ -1,0 +1,1 @@
+"""The downstream-gain benchmark behind `ganaug-bench`."""

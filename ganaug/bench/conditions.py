@@ -1,0 +1,36 @@
+"""The benchmark's training conditions: what goes into the classifier's batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    ratio: float = 0.0       # expected fraction of synthetic items per batch
+    classical: bool = False  # albumentations pipeline on every item (real and synthetic)
+    filtered: bool = False   # synthetic items from the classifier-confidence-filtered bank
+
+    @property
+    def synthetic(self) -> bool:
+        return self.ratio > 0
+
+
+def condition_name(ratio: float, classical: bool, filtered: bool) -> str:
+    parts = (["classical"] if classical else []) + ([f"syn{ratio:g}" + ("-filt" if filtered else "")] if ratio else [])
+    return "+".join(parts) or "real"
+
+
+def conditions_for(bench: DictConfig) -> list[Condition]:
+    """real; classical; synthetic at each ratio with and without the filter; classical + synthetic."""
+    out = [Condition("real"), Condition("classical", classical=True)]
+    for filtered in bench.filter_options:
+        for r in bench.ratios:
+            out.append(Condition(condition_name(r, False, filtered), float(r), False, bool(filtered)))
+    for filtered in bench.classical_synthetic_filter_options:
+        for r in bench.ratios:
+            out.append(Condition(condition_name(r, True, filtered), float(r), True, bool(filtered)))
+    return out

@@ -1,0 +1,176 @@
+"""Benchmark outputs: one JSON with every run and a summary, a Markdown table, a plot."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from ..export import atomic_write_bytes
+from ..provenance import environment
+from ..stats import mean_ci, paired_diff_ci
+
+
+def _ci(values) -> dict:
+    return mean_ci(np.asarray(values, dtype=float)) if len(values) else {}
+
+
+def _condition_order(c: dict) -> tuple:
+    # real, classical, then synthetic, filtered after unfiltered, then classical + synthetic.
+    synthetic = c["ratio"] > 0
+    return (synthetic, synthetic and c["classical"], c["filtered"], c["ratio"], c["classical"])
+
+
+def summarise(records: list[dict], regime_order: list[str] | None = None) -> dict:
+    """Per regime: every condition's test score with CI, paired gains against real and classical."""
+    skipped = [r for r in records if "condition" in r and r.get("skipped")]
+    runs = [r for r in records if "condition" in r and not r.get("skipped")]
+    gans = {(r["regime"], r["gan_seed"]): r for r in records if r["unit"].endswith(f"gan-g{r.get('gan_seed')}")}
+    metrics = [r for r in records if "cas" in r]
+    out: dict = {}
+    present = {r["regime"] for r in runs}
+    for regime in [r for r in (regime_order or []) if r in present] + sorted(present - set(regime_order or [])):
+        rr = [r for r in runs if r["regime"] == regime]
+        base = {name: {r["clf_seed"]: r["test"] for r in rr if r["condition"] == name} for name in ("real", "classical")}
+        conds: dict = {}
+        for name in sorted(dict.fromkeys(r["condition"] for r in rr),
+                           key=lambda n: _condition_order(next(r for r in rr if r["condition"] == n))):
+            cr = [r for r in rr if r["condition"] == name]
+            entry = {"ratio": cr[0]["ratio"], "classical": cr[0]["classical"], "filtered": cr[0]["filtered"],
+                     "n": len(cr), "test": _ci([r["test"] for r in cr]),
+                     "val": _ci([r["val"] for r in cr if r["val"] is not None]), "metric": cr[0]["metric"]}
+            for b_name, b in base.items():
+                pairs = [(r["test"], b[r["clf_seed"]]) for r in cr if r["clf_seed"] in b]
+                if pairs and name != b_name:
+                    a, bb = zip(*pairs)
+                    entry[f"gain_vs_{b_name}"] = paired_diff_ci(np.array(a), np.array(bb))
+            conds[name] = entry
+        synthetic = {k: v for k, v in conds.items() if v["ratio"] > 0 and v["val"]}
+        best = max(synthetic, key=lambda k: synthetic[k]["val"]["mean"]) if synthetic else None
+        gm = [m for m in metrics if m["regime"] == regime]
+        gan_summary = {key: _ci([m[key] for m in gm]) for key in
+                       ("cas", "cas_ratio", "fid", "kid", "label_agreement", "precision", "recall",
+                        "fid_real_labelled_vs_test")} if gm else {}
+        gan_secs = [g["seconds"] for (reg, _), g in gans.items() if reg == regime]
+        out[regime] = {"conditions": conds, "chosen_on_val": best, "gan": gan_summary,
+                       "gan_train_seconds": _ci(gan_secs),
+                       "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime])}
+    return out
+
+
+def _skipped_notes(skipped: list[dict]) -> list[str]:
+    by_reason: dict = defaultdict(set)
+    for r in skipped:
+        by_reason[(r["gan_seed"], r["skipped"])].add(r["condition"])
+    return [f"{', '.join(sorted(conds))} (GAN seed {g}): {reason}" for (g, reason), conds in sorted(by_reason.items())]
+
+
+def _fmt(ci: dict, scale: float = 100.0) -> str:
+    if not ci:
+        return "–"
+    m = ci["mean"] * scale
+    if ci["n"] < 2 or not np.isfinite(ci["lo"]):
+        return f"{m:.1f}"
+    return f"{m:.1f} ± {(ci['hi'] - ci['mean']) * scale:.1f}"
+
+
+def _fmt_gain(g: dict | None) -> str:
+    if not g:
+        return "–"
+    if g["n"] < 2 or not np.isfinite(g["lo"]):
+        return f"{g['mean'] * 100:+.1f}"
+    mark = " *" if g["significant"] else ""
+    return f"{g['mean'] * 100:+.1f} [{g['lo'] * 100:+.1f}, {g['hi'] * 100:+.1f}]{mark}"
+
+
+def markdown(summary: dict, meta: dict) -> str:
+    lines = [f"# Downstream benchmark: {meta['name']}", "",
+             "Test score of the same classifier, same steps and batch size, under each condition "
+             "(mean ± 95% CI half-width over runs; gains are paired differences in points with 95% CI, "
+             "`*` = CI excludes 0). Balanced accuracy for the long-tail regime. The synthetic condition "
+             "marked **chosen** is the best on the validation split (never the test split).", ""]
+    for regime, s in summary.items():
+        lines += [f"## {regime}", "", "| condition | test | Δ vs real | Δ vs classical | val | runs |",
+                  "|---|---|---|---|---|---|"]
+        for name, c in s["conditions"].items():
+            label = f"**{name}** (chosen)" if name == s["chosen_on_val"] else name
+            lines.append(f"| {label} | {_fmt(c['test'])} | {_fmt_gain(c.get('gain_vs_real'))} | "
+                         f"{_fmt_gain(c.get('gain_vs_classical'))} | {_fmt(c['val'])} | {c['n']} |")
+        g = s["gan"]
+        if g:
+            lines += ["", f"GAN (mean over GAN seeds): CAS {_fmt(g['cas'])}% = {g['cas_ratio']['mean']:.2f}× the "
+                      f"real-data classifier; FID {_fmt(g['fid'], 1)} (real labelled vs test: "
+                      f"{_fmt(g['fid_real_labelled_vs_test'], 1)}); KID {_fmt(g['kid'], 1)}; label agreement "
+                      f"{_fmt(g['label_agreement'])}%; precision {_fmt(g['precision'])}%, recall "
+                      f"{_fmt(g['recall'])}%; GAN training {_fmt(s['gan_train_seconds'], 1 / 60)} min."]
+        for note in s.get("skipped", []):
+            lines.append(f"\nSkipped: {note}")
+        lines.append("")
+    lines += ["## Reproduce", "", f"`{meta['command']}`", "",
+              f"- commit `{meta['commit']}`, {meta['date']}",
+              f"- machine: {meta['cpu']}, {meta['cores']} cores, torch {meta['torch']} ({meta['torch_threads']} threads)",
+              f"- seeds: data {meta['data_seed']}, classifier {meta['classifier_seeds']}, GAN {meta['gan_seeds']}", ""]
+    return "\n".join(lines)
+
+
+def plot(summary: dict, path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if not summary:
+        return None
+    fig, axes = plt.subplots(1, len(summary), figsize=(4.2 * len(summary), 3.6), squeeze=False)
+    for ax, (regime, s) in zip(axes[0], summary.items()):
+        conds = s["conditions"]
+        for name, style in (("real", "k"), ("classical", "tab:gray")):
+            if name in conds and conds[name]["test"]:
+                t = conds[name]["test"]
+                ax.axhline(t["mean"] * 100, color=style, ls="--", lw=1, label=name)
+                if np.isfinite(t["lo"]):
+                    ax.axhspan(t["lo"] * 100, t["hi"] * 100, color=style, alpha=0.12)
+        series = defaultdict(list)
+        for name, c in conds.items():
+            if c["ratio"] > 0:
+                key = ("classical+" if c["classical"] else "") + ("syn filtered" if c["filtered"] else "syn")
+                series[key].append((c["ratio"], c["test"]))
+        for key, pts in series.items():
+            pts.sort()
+            x = [p[0] for p in pts]
+            m = np.array([p[1]["mean"] for p in pts]) * 100
+            lo = np.array([p[1]["lo"] for p in pts]) * 100
+            hi = np.array([p[1]["hi"] for p in pts]) * 100
+            ax.plot(x, m, marker="o", label=key)
+            if np.isfinite(lo).all():
+                ax.fill_between(x, lo, hi, alpha=0.15)
+        metric = next(iter(conds.values()))["metric"].replace("_", " ")
+        ax.set(title=regime, xlabel="synthetic fraction of each batch", ylabel=f"test {metric} (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def write_reports(cfg: DictConfig, out: Path, records: list[dict]) -> dict:
+    import sys
+
+    b = cfg.bench
+    meta = {"name": b.name, **environment(" ".join(["ganaug-bench", *sys.argv[1:]])),
+            "data_seed": b.data_seed, "classifier_seeds": list(b.classifier_seeds), "gan_seeds": list(b.gan_seeds)}
+    summary = summarise(records, list(b.regimes))
+    payload = {"meta": meta, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary,
+               "runs": records}
+    atomic_write_bytes(out / "results.json", json.dumps(payload, indent=2, default=float).encode())
+    atomic_write_bytes(out / "results.md", markdown(summary, meta).encode())
+    plot(summary, out / "accuracy_vs_ratio.png")
+    return payload

@@ -1,0 +1,339 @@
+"""`ganaug-bench`: the downstream-gain benchmark (protocol in DESIGN.md, "Benchmark protocol").
+
+For each regime (labelled images per class, or a long tail) it trains the GAN on that regime's
+labelled training images only, builds synthetic banks from it, and trains the same reference
+classifier for the same number of steps at the same batch size under every condition. Every
+finished unit (a GAN, a bank, a metrics pass, a classifier run) is stored as it completes; rerunning
+the same command skips what is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
+from ..data import ImageArrayDataset
+from ..errors import GanaugError
+from ..export import load_generator
+from .conditions import Condition, conditions_for
+from .store import UnitStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Unit:
+    id: str
+    stage: str
+    cost: float
+    run: Callable[[], dict]
+    after: list[str] = field(default_factory=list)
+
+
+class Regime:
+    """Everything about one regime that units share, built lazily and once."""
+
+    def __init__(self, name: str, spec: DictConfig, cfg: DictConfig, out: Path, test: ImageArrayDataset):
+        self.name, self.spec, self.cfg, self.out, self.test = name, spec, cfg, out / name, test
+        self._dm = None
+        self._reference = None
+
+    @property
+    def imbalanced(self) -> bool:
+        return self.spec.get("imbalance_ratio") is not None
+
+    def train_cfg(self, gan_seed: int) -> DictConfig:
+        b = self.cfg.bench
+        data = {"n_per_class": self.spec.get("n_per_class"), "imbalance_ratio": self.spec.get("imbalance_ratio"),
+                "n_max": self.spec.get("n_max"), "data_seed": b.data_seed, "val_fraction": b.val_fraction}
+        return OmegaConf.merge(self.cfg.train, {
+            "data": data, "seed": gan_seed, "out_dir": str(self.out / f"gan-g{gan_seed}"),
+            "run_name": f"{self.name}-g{gan_seed}",
+        })
+
+    @property
+    def datamodule(self):
+        # The same GANDataModule the GAN is trained from: train/val are identical by construction.
+        if self._dm is None:
+            self._dm = instantiate(self.train_cfg(0).data)
+        return self._dm
+
+    @property
+    def train_set(self) -> ImageArrayDataset:
+        return self.datamodule.train_set
+
+    @property
+    def val_set(self) -> ImageArrayDataset:
+        return self.datamodule.val_set
+
+    def score(self, model: SmallCNN, ds: ImageArrayDataset) -> float:
+        fn = balanced_accuracy if self.imbalanced else accuracy
+        return float(fn(model, ds.images, ds.labels))
+
+    def reference_path(self) -> Path:
+        return self.out / "reference_classifier.safetensors"
+
+    def reference(self) -> SmallCNN:
+        """The real-data classifier: quality filter, label agreement and FID/KID features."""
+        if self._reference is None:
+            c = self.cfg.bench.classifier
+            model = SmallCNN(self.datamodule.num_classes, self.datamodule.image_shape[2],
+                             self.datamodule.image_shape[0], width=c.width)
+            model.load_state_dict(load_file(str(self.reference_path())))
+            self._reference = model.eval()
+        return self._reference
+
+
+def _loader(ds, batch_size: int, seed: int, batch_sampler=None) -> DataLoader:
+    if batch_sampler is not None:
+        return DataLoader(ds, batch_sampler=batch_sampler, num_workers=0)
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) >= batch_size,
+                      generator=gen, num_workers=0)
+
+
+def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: int | None) -> dict:
+    """Train the reference classifier under one condition; same steps and batch size for all."""
+    from ..mix import SyntheticMix
+    from ..mix_samplers import MixedBatchSampler
+
+    b = regime.cfg.bench
+    c = b.classifier
+    # albumentations' Compose has its own RNG: seed it per run so a condition is reproducible.
+    transform = instantiate(regime.cfg.augment, seed=clf_seed) if cond.classical else None
+    ts = regime.train_set
+    record = {"regime": regime.name, "condition": cond.name, "ratio": cond.ratio, "classical": cond.classical,
+              "filtered": cond.filtered, "clf_seed": clf_seed, "gan_seed": gan_seed,
+              "metric": "balanced_accuracy" if regime.imbalanced else "accuracy"}
+    if cond.ratio > 0:
+        bank = regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered")
+        bank_unit = UnitStore(regime.out.parent / "units").get(f"{regime.name}/bank-g{gan_seed}")
+        if cond.filtered and bank_unit.get("filter_error"):
+            return {**record, "skipped": bank_unit["filter_error"], "val": None, "test": None}
+        policy = "balance" if regime.imbalanced else b.class_policy
+        # The product under test: the same SyntheticMix a user would add, with an exact share per batch.
+        mix = SyntheticMix(ImageArrayDataset(ts.images, ts.labels, ts.class_names), str(bank), ratio=cond.ratio,
+                           seed=clf_seed, class_policy=policy, transform=transform)
+        loader = _loader(mix, c.batch_size, clf_seed, batch_sampler=MixedBatchSampler(mix, c.batch_size))
+    else:
+        loader = _loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names, transform=transform),
+                         c.batch_size, clf_seed)
+    h, _, ch = regime.datamodule.image_shape
+    t0 = time.perf_counter()
+    model = train_classifier_on_loader(loader, regime.datamodule.num_classes, ch, h, steps=c.steps, lr=c.lr,
+                                       seed=clf_seed, width=c.width)
+    seconds = time.perf_counter() - t0
+    return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
+            "test": regime.score(model, regime.test), "steps": c.steps, "batch_size": c.batch_size,
+            "seconds": seconds}
+
+
+def _train_gan(regime: Regime, gan_seed: int) -> dict:
+    from ..train import train
+
+    cfg = regime.train_cfg(gan_seed)
+    t0 = time.perf_counter()
+    result = train(cfg)
+    # Time of this invocation only; a resumed GAN adds the earlier part recorded in its log.
+    return {"regime": regime.name, "gan_seed": gan_seed, "generator": result["generator"],
+            "g_updates": result["g_updates"], "seconds": time.perf_counter() - t0,
+            "resumed_from": result["resumed_from"]}
+
+
+def _train_reference(regime: Regime) -> dict:
+    b = regime.cfg.bench
+    c = b.classifier
+    ds = regime.train_set
+    t0 = time.perf_counter()
+    model = train_classifier_on_loader(_loader(ds, c.batch_size, 0), ds.num_classes, ds.image_shape[2],
+                                       ds.image_shape[0], steps=c.steps, lr=c.lr, seed=0, width=c.width)
+    regime.reference_path().parent.mkdir(parents=True, exist_ok=True)
+    tmp = regime.reference_path().with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    tmp.replace(regime.reference_path())
+    return {"regime": regime.name, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
+            "test": regime.score(model, regime.test), "seconds": time.perf_counter() - t0,
+            "train_images": len(ds), "class_counts": np.bincount(ds.labels, minlength=ds.num_classes).tolist()}
+
+
+def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
+    from ..bank import SyntheticBank
+    from ..filter import QualityFilter
+    from ..grid import save_grid
+
+    b = regime.cfg.bench
+    dm = regime.datamodule
+    gen = load_generator(generator_path, expect_num_classes=dm.num_classes, expect_image_shape=dm.image_shape)
+    policy = "balance" if regime.imbalanced else b.class_policy
+    out = regime.out / f"bank-g{gan_seed}"
+    t0 = time.perf_counter()
+    plain = SyntheticBank.generate(gen, b.bank_size, out / "unfiltered", class_policy=policy,
+                                   real_labels=regime.train_set.labels, seed=gan_seed, progress=False)
+    t1 = time.perf_counter()
+    quality = QualityFilter(regime.reference(), b.filter_threshold, min_acceptance=b.filter_min_acceptance)
+    try:
+        filt = SyntheticBank.generate(gen, b.bank_size, out / "filtered", class_policy=policy,
+                                      real_labels=regime.train_set.labels, seed=gan_seed + 1000,
+                                      filter=quality, progress=False)
+        acceptance, filter_error = filt.acceptance, None
+    except GanaugError as e:
+        # A generator the real-data classifier rejects for some class is a finding, not a crash:
+        # the filtered conditions of this GAN are recorded as skipped, with this reason.
+        acceptance, filter_error = quality.report(gen.class_names), str(e)
+    t2 = time.perf_counter()
+    k = dm.num_classes
+    grid_images = np.concatenate([gen.sample(labels=np.full(10, y), seed=y)[0] for y in range(k)])
+    save_grid(regime.out / f"samples-g{gan_seed}.png", grid_images, gen.class_names,
+              title=f"{regime.name}, GAN seed {gan_seed}")
+    return {"regime": regime.name, "gan_seed": gan_seed, "bank_size": len(plain),
+            "generation_seconds": t1 - t0, "filtered_generation_seconds": t2 - t1,
+            "filter_threshold": b.filter_threshold, "acceptance": acceptance, "filter_error": filter_error}
+
+
+def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
+    from ..bank import SyntheticBank
+    from ..metrics import DomainFeatureExtractor, cas, extract_features, fid, kid, label_agreement, precision_recall
+
+    b = regime.cfg.bench
+    dm = regime.datamodule
+    bank = SyntheticBank.open(regime.out / f"bank-g{gan_seed}" / "unfiltered")
+    n = min(b.metrics_samples, len(bank), len(regime.test))
+    rng = np.random.default_rng(0)
+    fake = np.asarray(bank.images[np.sort(rng.choice(len(bank), n, replace=False))])
+    test = regime.test.images[np.sort(rng.choice(len(regime.test), n, replace=False))]
+    ref = regime.reference()
+    extractor = DomainFeatureExtractor(ref)
+    # Reference points for the scale of FID/KID: the labelled real images against the test split.
+    real = regime.train_set.images
+    kid_subset = max(2, min(b.kid_subset, n, len(real)))
+    real_cas = float(accuracy(ref, regime.test.images, regime.test.labels))
+    result = cas(np.asarray(bank.images), np.asarray(bank.labels), None, None, regime.test.images,
+                 regime.test.labels, dm.num_classes, steps=b.classifier.steps, seed=0, real_acc=real_cas,
+                 batch_size=b.classifier.batch_size, lr=b.classifier.lr, width=b.classifier.width)
+    agree = label_agreement(ref, np.asarray(bank.images), np.asarray(bank.labels), dm.num_classes)
+    pr = precision_recall(extract_features(extractor, test), extract_features(extractor, fake))
+    kid_fake = kid(test, fake, extractor, subset_size=kid_subset)
+    kid_real = kid(test, real, extractor, subset_size=kid_subset)
+    return {
+        "regime": regime.name, "gan_seed": gan_seed, "n": n,
+        "fid": fid(test, fake, extractor), "fid_real_labelled_vs_test": fid(test, real, extractor),
+        "kid": kid_fake[0], "kid_std": kid_fake[1], "kid_real_labelled_vs_test": kid_real[0],
+        "cas": result["cas"], "cas_real_acc": result["real_acc"], "cas_ratio": result["cas_ratio"],
+        "label_agreement": agree["overall"], "label_agreement_per_class": agree["per_class"],
+        "precision": pr["precision"], "recall": pr["recall"],
+    }
+
+
+def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
+    b = cfg.bench
+    units: list[Unit] = []
+    gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
+    clf_cost = float(b.classifier.steps)
+    for name, spec in b.regimes.items():
+        regime = Regime(name, spec, cfg, out, test)
+        gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
+        clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
+        ref_id = f"{name}/reference"
+        units.append(Unit(ref_id, f"{name}: real-data reference classifier", clf_cost,
+                          lambda r=regime: _train_reference(r)))
+        for g in gan_seeds:
+            gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
+            units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost, lambda r=regime, g=g: _train_gan(r, g)))
+            units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,
+                              lambda r=regime, g=g, gid=gid, o=out: _build_banks(
+                                  r, g, UnitStore(o / "units").get(gid)["generator"]), after=[gid, ref_id]))
+            units.append(Unit(mid, f"{name}: CAS, FID/KID, GAN seed {g}", clf_cost * 1.2,
+                              lambda r=regime, g=g: _gan_metrics(r, g), after=[bid]))
+        for cond in conditions_for(b):
+            seeds_g = gan_seeds if cond.ratio > 0 else [None]
+            for g in seeds_g:
+                for c in clf_seeds:
+                    uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")
+                    after = [f"{name}/bank-g{g}"] if g is not None else []
+                    units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
+                                      clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
+                                      after=after))
+    return units
+
+
+def run_benchmark(cfg: DictConfig) -> dict:
+    from .report import write_reports
+
+    from ..train import quiet_lightning
+
+    quiet_lightning()
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    out = Path(cfg.bench.out_dir)
+    store = UnitStore(out / "units")
+    test = instantiate(cfg.bench.test_dataset)
+    units = plan(cfg, out, test)
+    todo = [u for u in units if not store.has(u.id)]
+    total = sum(u.cost for u in units)
+    done_cost = total - sum(u.cost for u in todo)
+    print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - len(todo)} already done "
+          f"(stored under {out / 'units'})", flush=True)
+    bar = tqdm(total=total, initial=done_cost, unit="work", desc="benchmark", dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
+               disable=not cfg.get("progress", True))
+    finished = len(units) - len(todo)
+    pending = list(todo)
+    while pending:
+        runnable = None
+        for unit in list(pending):
+            if store.has(unit.id):  # finished by another process
+                pending.remove(unit)
+                finished += 1
+                bar.update(unit.cost)
+                continue
+            if all(store.has(a) for a in unit.after) and store.claim(unit.id):
+                runnable = unit
+                break
+        if runnable is None:
+            if not pending:
+                break
+            if not store.held_by_others():
+                raise RuntimeError(f"no unit can run: {[u.id for u in pending[:5]]}... wait on units that "
+                                   "no process is working on; rerun the command")
+            bar.set_postfix_str(f"{finished}/{len(units)} units | waiting for another process")
+            time.sleep(5)
+            continue
+        bar.set_postfix_str(f"{finished}/{len(units)} units | {runnable.stage}")
+        try:
+            if not store.has(runnable.id):  # it may have finished between our check and our claim
+                store.put(runnable.id, runnable.run())
+        finally:
+            store.release(runnable.id)
+        pending.remove(runnable)
+        finished += 1
+        bar.update(runnable.cost)
+    bar.set_postfix_str(f"{finished}/{len(units)} units | done")
+    bar.close()
+    return write_reports(cfg, out, store.all())
+
+
+def main() -> None:
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="bench")
+    def _main(cfg: DictConfig) -> None:
+        run_benchmark(cfg)
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""What every benchmark result records about where it came from: commit, machine, date."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit(cwd: str | Path | None = None) -> str:
+    try:
+        run = dict(capture_output=True, text=True, cwd=cwd, check=True)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **run).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment(command: str | None = None) -> dict:
+    import torch
+
+    return {
+        "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "commit": git_commit(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def environment_markdown(env: dict) -> str:
+    gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
+    return (f"- command: `{env['command']}`\n- commit: `{env['commit']}`\n- date: {env['date']}\n"
+            f"- machine: {env['cpu']}, {env['cores']} cores, torch {env['torch']} "
+            f"({env['torch_threads']} threads){gpu}\n")

@@ -1,0 +1,40 @@
+import math
+
+import pytest
+
+from ganaug.bench.report import markdown, summarise
+from ganaug.stats import t_quantile
+
+
+def _run(cond, c, test, val, g=None, ratio=0.0):
+    return {"unit": f"r/{cond}/c{c}", "regime": "r", "condition": cond, "ratio": ratio, "classical": "classical" in cond,
+            "filtered": False, "clf_seed": c, "gan_seed": g, "test": test, "val": val, "metric": "accuracy"}
+
+
+def test_paired_gains_and_choice_on_validation():
+    records = [
+        _run("real", 0, 0.80, 0.70), _run("real", 1, 0.82, 0.72), _run("real", 2, 0.81, 0.71),
+        _run("classical", 0, 0.81, 0.71), _run("classical", 1, 0.84, 0.73), _run("classical", 2, 0.83, 0.72),
+        # syn0.5 is better on test but worse on validation: the choice must follow validation.
+        _run("syn0.25", 0, 0.82, 0.80, 0, 0.25), _run("syn0.25", 1, 0.83, 0.80, 0, 0.25),
+        _run("syn0.25", 2, 0.84, 0.80, 0, 0.25),
+        _run("syn0.5", 0, 0.90, 0.60, 0, 0.5), _run("syn0.5", 1, 0.90, 0.60, 0, 0.5),
+        _run("syn0.5", 2, 0.90, 0.60, 0, 0.5),
+    ]
+    s = summarise(records)["r"]
+    assert s["chosen_on_val"] == "syn0.25"
+    g = s["conditions"]["syn0.25"]["gain_vs_real"]
+    diffs = [0.02, 0.01, 0.03]
+    mean = sum(diffs) / 3
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2)
+    half = t_quantile(0.975, 2) * sd / math.sqrt(3)
+    assert g["mean"] == pytest.approx(mean)
+    assert g["lo"] == pytest.approx(mean - half) and g["hi"] == pytest.approx(mean + half)
+    assert g["significant"] == (mean - half > 0)
+    vs_classical = s["conditions"]["syn0.25"]["gain_vs_classical"]
+    assert vs_classical["mean"] == pytest.approx((0.01 - 0.01 + 0.01) / 3)
+    assert "gain_vs_real" not in s["conditions"]["real"]
+    md = markdown(summarise(records), {"name": "t", "command": "ganaug-bench", "commit": "x", "date": "d",
+                                       "cpu": "c", "cores": 2, "torch": "t", "torch_threads": 2, "data_seed": 0,
+                                       "classifier_seeds": [0, 1, 2], "gan_seeds": [0]})
+    assert "**syn0.25** (chosen)" in md and "| real |" in md

@@ -1,0 +1,49 @@
+import json
+
+from ganaug.bench.runner import run_benchmark
+from ganaug.bench.store import UnitStore
+
+# bench=ci shrunk further: the test checks the pipeline, not the numbers.
+TINY = [
+    "bench=ci", "progress=false", "train.gan.max_steps=40", "train.gan.g_width=8", "train.gan.d_width=8",
+    "bench.classifier.steps=20", "bench.ratios=[0.5]", "bench.bank_size=100", "bench.metrics_samples=60",
+    "bench.kid_subset=20", "bench.filter_threshold=0.0", "bench.regimes.n30.gan_seeds=[0]",
+    "~bench.regimes.longtail",
+]
+
+
+def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path):
+    cfg = compose_cfg("bench", TINY + [f"bench.out_dir={tmp_path}"])
+    payload = run_benchmark(cfg)
+    s = payload["summary"]["n30"]
+    names = list(s["conditions"])
+    assert names == ["real", "classical", "syn0.5", "syn0.5-filt", "classical+syn0.5-filt"]
+    for c in s["conditions"].values():
+        assert c["n"] == 2 and 0.0 <= c["test"]["mean"] <= 1.0
+    assert s["chosen_on_val"] in {"syn0.5", "syn0.5-filt", "classical+syn0.5-filt"}
+    assert "gain_vs_real" in s["conditions"]["syn0.5"] and "gain_vs_classical" in s["conditions"]["syn0.5"]
+    assert {"cas", "cas_ratio", "fid", "kid", "label_agreement"} <= set(s["gan"])
+    for f in ("results.json", "results.md", "accuracy_vs_ratio.png", "n30/samples-g0.png"):
+        assert (tmp_path / f).is_file(), f
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["meta"]["cpu"] and data["meta"]["date"] and data["meta"]["commit"]
+    assert len(data["runs"]) == len(UnitStore(tmp_path / "units").all())
+    # Every synthetic run trained for the same steps at the same batch size as the baselines.
+    runs = [r for r in data["runs"] if "condition" in r]
+    assert {(r["steps"], r["batch_size"]) for r in runs} == {(20, 32)}
+
+    # A second run of the same command finds every unit done and retrains nothing.
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "units").rglob("*.json")}
+    run_benchmark(cfg)
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "units").rglob("*.json")}
+
+
+def test_interrupted_benchmark_continues(compose_cfg, tmp_path):
+    cfg = compose_cfg("bench", TINY + [f"bench.out_dir={tmp_path}"])
+    run_benchmark(cfg)
+    store = UnitStore(tmp_path / "units")
+    victim = "n30/syn0.5/c1-g0"
+    kept = store.get("n30/real/c0")
+    (tmp_path / "units" / f"{victim}.json").unlink()
+    run_benchmark(cfg)
+    assert store.has(victim) and store.get("n30/real/c0") == kept
