@@ -36,7 +36,10 @@ def downstream_section(path: Path) -> list[str]:
     data = json.loads(path.read_text())
     meta, summary = data["meta"], data["summary"]
     rel = path.parent.relative_to(ROOT)
-    lines = [f"### Downstream gain: {meta['name']}", "",
+    scale = " (toy scale on digits: a pipeline check, not a claim)" if meta["name"] == "ci" else ""
+    if meta.get("units_done", 0) < meta.get("units_total", 0):
+        scale += f" — partial: {meta['units_done']} of {meta['units_total']} units finished"
+    lines = [f"### Downstream gain: {meta['name']}{scale}", "",
              f"From `{rel}/results.json` ({len(data['runs'])} stored units; full table in "
              f"[`{rel}/results.md`]({rel}/results.md)). Test score of the reference classifier; the synthetic "
              "condition is the one chosen on the validation split; gains are paired differences in points "
@@ -65,12 +68,10 @@ def speed_section() -> list[str]:
     for name, title in (("train_speed", "Training loop overhead"), ("mix_speed", "Mixing overhead")):
         p = RESULTS / f"{name}.md"
         if p.exists():
-            lines += [f"### {title}", "", f"See [`benchmarks/results/{name}.md`](benchmarks/results/{name}.md):", ""]
-            data = json.loads((RESULTS / f"{name}.json").read_text())
-            for k, v in data.items():
-                if k.startswith("ratio") and isinstance(v, (int, float)):
-                    lines.append(f"- `{k}`: {v:.3f}")
-            lines.append("")
+            table = [line for line in p.read_text().splitlines() if line.startswith("|")]
+            goal = [line for line in p.read_text().splitlines() if line.startswith("Goal")]
+            lines += [f"### {title}", "", *table, "", *goal, "",
+                      f"Details, command and machine: [`benchmarks/results/{name}.md`](benchmarks/results/{name}.md).", ""]
     return lines
 
 

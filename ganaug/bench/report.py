@@ -87,7 +87,12 @@ def _fmt_gain(g: dict | None) -> str:
 
 
 def markdown(summary: dict, meta: dict) -> str:
-    lines = [f"# Downstream benchmark: {meta['name']}", "",
+    partial = meta.get("units_done", 0) < meta.get("units_total", 0)
+    lines = [f"# Downstream benchmark: {meta['name']}", ""]
+    if partial:
+        lines += [f"**Partial results: {meta['units_done']} of {meta['units_total']} units finished.** Rerun the "
+                  "command to continue; conditions below have only the runs finished so far.", ""]
+    lines += [
              "Test score of the same classifier, same steps and batch size, under each condition "
              "(mean ± 95% CI half-width over runs; gains are paired differences in points with 95% CI, "
              "`*` = CI excludes 0). Balanced accuracy for the long-tail regime. The synthetic condition "
@@ -161,12 +166,13 @@ def plot(summary: dict, path: Path) -> Path | None:
     return path
 
 
-def write_reports(cfg: DictConfig, out: Path, records: list[dict]) -> dict:
+def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dict | None = None) -> dict:
     import sys
 
     b = cfg.bench
     meta = {"name": b.name, **environment(" ".join(["ganaug-bench", *sys.argv[1:]])),
-            "data_seed": b.data_seed, "classifier_seeds": list(b.classifier_seeds), "gan_seeds": list(b.gan_seeds)}
+            "data_seed": b.data_seed, "classifier_seeds": list(b.classifier_seeds), "gan_seeds": list(b.gan_seeds),
+            **(progress or {})}
     summary = summarise(records, list(b.regimes))
     payload = {"meta": meta, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary,
                "runs": records}

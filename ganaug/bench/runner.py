@@ -282,6 +282,10 @@ def run_benchmark(cfg: DictConfig) -> dict:
     test = instantiate(cfg.bench.test_dataset)
     units = plan(cfg, out, test)
     todo = [u for u in units if not store.has(u.id)]
+    progress = {"units_total": len(units), "units_done": len(units) - len(todo)}
+    if cfg.get("report_only"):
+        # Reports from whatever is stored, e.g. while a long run is still going or after a stop.
+        return write_reports(cfg, out, store.all(), progress)
     total = sum(u.cost for u in units)
     done_cost = total - sum(u.cost for u in todo)
     print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - len(todo)} already done "
@@ -322,7 +326,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
         bar.update(runnable.cost)
     bar.set_postfix_str(f"{finished}/{len(units)} units | done")
     bar.close()
-    return write_reports(cfg, out, store.all())
+    return write_reports(cfg, out, store.all(), {"units_total": len(units), "units_done": len(units)})
 
 
 def main() -> None:

@@ -45,5 +45,11 @@ def test_interrupted_benchmark_continues(compose_cfg, tmp_path):
     victim = "n30/syn0.5/c1-g0"
     kept = store.get("n30/real/c0")
     (tmp_path / "units" / f"{victim}.json").unlink()
-    run_benchmark(cfg)
+    # report_only summarises what is stored and says the results are partial; it trains nothing.
+    partial = run_benchmark(compose_cfg("bench", TINY + [f"bench.out_dir={tmp_path}", "report_only=true"]))
+    assert partial["meta"]["units_done"] == partial["meta"]["units_total"] - 1
+    assert "Partial results" in (tmp_path / "results.md").read_text() and not store.has(victim)
+    done = run_benchmark(cfg)
+    assert done["meta"]["units_done"] == done["meta"]["units_total"]
+    assert "Partial" not in (tmp_path / "results.md").read_text()
     assert store.has(victim) and store.get("n30/real/c0") == kept
