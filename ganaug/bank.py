@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .class_policy import ClassPolicy, class_probabilities, quota_labels
 from .errors import ArtifactError, GanaugError
-from .export import atomic_write_bytes, default_file_mode, load_generator
+from .export import atomic_write_bytes, default_file_mode, load_generator, read_versioned_json
 from .filter import QualityFilter
 from .nets import Generator
 from .rng import derive_key, normal, numpy_rng
@@ -495,18 +495,5 @@ def _read_meta(path: Path) -> dict:
             f"no synthetic bank at {path}: {META_FILE} not found{hint}. Write one with "
             "SyntheticBank.generate(generator, size, path) or `ganaug-sample bank.enabled=true`"
         )
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{meta_path} is not valid JSON ({e}); generate the bank again") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ArtifactError(f"{meta_path} is not a ganaug bank (format != {FORMAT_NAME!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ArtifactError(
-            f"{meta_path} has format_version {meta.get('format_version')}, newer than this ganaug "
-            f"understands ({FORMAT_VERSION}); upgrade ganaug"
-        )
-    for key in ("size", "image_shape", "class_names"):
-        if key not in meta:
-            raise ArtifactError(f"{meta_path} lacks the field {key!r}; generate the bank again")
-    return meta
+    return read_versioned_json(meta_path, FORMAT_NAME, FORMAT_VERSION, ("size", "image_shape", "class_names"),
+                               "generate the bank again")

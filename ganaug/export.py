@@ -113,6 +113,26 @@ def export_generator(
     return path
 
 
+def read_versioned_json(meta_path: Path, format_name: str, format_version: int, required: tuple[str, ...],
+                        redo: str) -> dict:
+    """Read a ganaug metadata JSON, checking its format, version and fields; `redo` says how to fix it."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{meta_path} is not valid JSON ({e}); it is corrupt: {redo}") from e
+    if not isinstance(meta, dict) or meta.get("format") != format_name:
+        raise ArtifactError(f"{meta_path} is not a {format_name} file (format != {format_name!r})")
+    if meta.get("format_version", 0) > format_version:
+        raise ArtifactError(
+            f"{meta_path} has format_version {meta.get('format_version')}, newer than this ganaug "
+            f"understands ({format_version}); upgrade ganaug"
+        )
+    for key in required:
+        if key not in meta:
+            raise ArtifactError(f"{meta_path} lacks the field {key!r}; it is incomplete: {redo}")
+    return meta
+
+
 def _read_meta(path: Path) -> dict:
     meta_path = path / META_FILE
     if not meta_path.is_file():
@@ -121,21 +141,9 @@ def _read_meta(path: Path) -> dict:
             f"no generator artifact at {path}{hint}: {META_FILE} not found. Export one with "
             "ganaug-train (it writes <run dir>/generator) or ganaug.export_generator()"
         )
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{meta_path} is not valid JSON ({e}); the artifact is corrupt, re-export it") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ArtifactError(f"{meta_path} is not a ganaug generator artifact (format != {FORMAT_NAME!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ArtifactError(
-            f"{meta_path} has format_version {meta.get('format_version')}, newer than this ganaug "
-            f"understands ({FORMAT_VERSION}); upgrade ganaug"
-        )
-    for key in ("architecture", "num_classes", "class_names", "image_shape", "weights_sha256"):
-        if key not in meta:
-            raise ArtifactError(f"{meta_path} lacks the field {key!r}; the artifact is incomplete, re-export it")
-    return meta
+    return read_versioned_json(meta_path, FORMAT_NAME, FORMAT_VERSION,
+                               ("architecture", "num_classes", "class_names", "image_shape", "weights_sha256"),
+                               "re-export the generator")
 
 
 def load_generator(

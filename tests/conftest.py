@@ -42,3 +42,27 @@ def repo():
 @pytest.fixture
 def python():
     return sys.executable
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    # The test machine's cores are shared; two intra-op threads fighting other jobs run tiny
+    # convolutions ~10x slower than one.
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+@pytest.fixture(scope="session")
+def digits_shuffled():
+    """All 1,797 sklearn digits as uint8 N×8×8×1 with int64 labels, in a fixed shuffled order."""
+    import numpy as np
+
+    from ganaug.data import load_digits
+
+    ds = load_digits("all")
+    perm = np.random.default_rng(0).permutation(len(ds))
+    return ds.images[perm], ds.labels[perm]

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -16,23 +15,12 @@ from ganaug.classifier import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The test machine's cores are shared; two intra-op threads fighting other jobs run tiny
-    # convolutions ~10x slower than one.
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def digits():
-    d = load_digits()
-    x = np.round(d.images * 255.0 / 16.0).astype(np.uint8)[..., None]
-    y = d.target.astype(np.int64)
-    perm = np.random.default_rng(0).permutation(len(x))
-    x, y = x[perm], y[perm]
+def digits(digits_shuffled):
+    x, y = digits_shuffled
     return x[:1297], y[:1297], x[1297:], y[1297:]
 
 

@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ganaug.classifier import train_classifier
@@ -19,21 +18,12 @@ from ganaug.metrics import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Shared cores: one intra-op thread is far faster than two fighting other jobs.
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def digits():
-    d = load_digits()
-    x = np.round(d.images * 255.0 / 16.0).astype(np.uint8)[..., None]
-    perm = np.random.default_rng(0).permutation(len(x))
-    return x[perm], d.target[perm].astype(np.int64)
+def digits(digits_shuffled):
+    return digits_shuffled
 
 
 @pytest.fixture(scope="module")
