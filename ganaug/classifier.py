@@ -91,8 +91,9 @@ def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 N×H×W×C numpy images → float32 N×C×H×W tensor in [-1, 1] (x = img / 127.5 - 1)."""
     images = _check_images(images)
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    return x.to(torch.float32).div_(127.5).sub_(1.0).contiguous()
+    # astype copies, so read-only inputs (memory-mapped banks) are fine.
+    x = torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2)
+    return x.div_(127.5).sub_(1.0).contiguous()
 
 
 def _uint8_batch_to_input(x: torch.Tensor, in_channels: int) -> torch.Tensor:
