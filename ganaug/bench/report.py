@@ -116,8 +116,9 @@ def markdown(summary: dict, meta: dict) -> str:
         lines.append("")
     lines += ["## Reproduce", "", f"`{meta['command']}`", "",
               f"- commit `{meta['commit']}`, {meta['date']}",
-              f"- machine: {meta['cpu']}, {meta['cores']} cores, torch {meta['torch']} ({meta['torch_threads']} threads)",
-              f"- seeds: data {meta['data_seed']}, classifier {meta['classifier_seeds']}, GAN {meta['gan_seeds']}", ""]
+              f"- machine: {meta['cpu']}, {meta['cores']} cores, torch {meta['torch']}",
+              f"- seeds: data {meta['data_seed']}, classifier {meta['classifier_seeds']}, GAN per regime "
+              f"{meta.get('gan_seeds_by_regime', meta['gan_seeds'])}", ""]
     return "\n".join(lines)
 
 
@@ -170,8 +171,11 @@ def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dic
     import sys
 
     b = cfg.bench
-    meta = {"name": b.name, **environment(" ".join(["ganaug-bench", *sys.argv[1:]])),
+    # The command that reproduces the runs: without the switches that only change how it reports.
+    args = [a for a in sys.argv[1:] if not a.startswith(("report_only=", "progress="))]
+    meta = {"name": b.name, **environment(" ".join(["ganaug-bench", *args])),
             "data_seed": b.data_seed, "classifier_seeds": list(b.classifier_seeds), "gan_seeds": list(b.gan_seeds),
+            "gan_seeds_by_regime": {k: list(v.get("gan_seeds", b.gan_seeds)) for k, v in b.regimes.items()},
             **(progress or {})}
     summary = summarise(records, list(b.regimes))
     payload = {"meta": meta, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary,
