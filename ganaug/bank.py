@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .class_policy import ClassPolicy, class_probabilities, quota_labels
 from .errors import ArtifactError, GanaugError
-from .export import atomic_write_bytes, default_file_mode, load_generator, read_versioned_json
+from .export import atomic_write_bytes, check_expected, default_file_mode, load_generator, read_versioned_json
 from .filter import QualityFilter
 from .nets import Generator
 from .rng import derive_key, normal, numpy_rng
@@ -325,18 +325,8 @@ class SyntheticBank:
         bank = cls(meta, path)
         bank._open_arrays()
         shape = bank.image_shape
-        if expect_num_classes is not None and bank.num_classes != expect_num_classes:
-            raise ArtifactError(
-                f"bank at {path} has {bank.num_classes} classes, expected {expect_num_classes}: "
-                "it was generated for another dataset"
-            )
-        if expect_image_shape is not None and shape != tuple(expect_image_shape):
-            raise ArtifactError(
-                f"bank at {path} holds images of shape {shape} (H, W, C), expected "
-                f"{tuple(expect_image_shape)}: it was generated for another dataset or size"
-            )
-        if expect_class_names is not None and bank.class_names != list(expect_class_names):
-            raise ArtifactError(f"bank at {path} has classes {bank.class_names}, expected {list(expect_class_names)}")
+        check_expected(f"bank at {path}", "holds", "generated", bank.num_classes, shape,
+                       bank.class_names, expect_num_classes, expect_image_shape, expect_class_names)
         if generator is not None:
             gen = as_trained_generator(generator)
             if gen.num_classes != bank.num_classes or gen.image_shape != shape:

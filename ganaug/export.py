@@ -133,6 +133,19 @@ def read_versioned_json(meta_path: Path, format_name: str, format_version: int, 
     return meta
 
 
+def check_expected(what: str, verb: str, made: str, num_classes: int, image_shape: tuple, class_names: list,
+                   expect_num_classes=None, expect_image_shape=None, expect_class_names=None) -> None:
+    """Turn "made for another dataset" into an error (generators and banks alike)."""
+    if expect_num_classes is not None and num_classes != expect_num_classes:
+        raise ArtifactError(f"{what} has {num_classes} classes, expected {expect_num_classes}: "
+                            f"it was {made} for another dataset")
+    if expect_image_shape is not None and tuple(image_shape) != tuple(expect_image_shape):
+        raise ArtifactError(f"{what} {verb} images of shape {tuple(image_shape)} (H, W, C), expected "
+                            f"{tuple(expect_image_shape)}: it was {made} for another dataset or size")
+    if expect_class_names is not None and list(class_names) != list(expect_class_names):
+        raise ArtifactError(f"{what} has classes {list(class_names)}, expected {list(expect_class_names)}")
+
+
 def _read_meta(path: Path) -> dict:
     meta_path = path / META_FILE
     if not meta_path.is_file():
@@ -170,20 +183,8 @@ def load_generator(
             "from another export); re-export the generator"
         )
     shape = tuple(meta["image_shape"])
-    if expect_num_classes is not None and meta["num_classes"] != expect_num_classes:
-        raise ArtifactError(
-            f"generator at {path} has {meta['num_classes']} classes, expected {expect_num_classes}: "
-            "it was trained for another dataset"
-        )
-    if expect_image_shape is not None and shape != tuple(expect_image_shape):
-        raise ArtifactError(
-            f"generator at {path} makes images of shape {shape} (H, W, C), expected "
-            f"{tuple(expect_image_shape)}: it was trained for another dataset or size"
-        )
-    if expect_class_names is not None and list(meta["class_names"]) != list(expect_class_names):
-        raise ArtifactError(
-            f"generator at {path} has classes {meta['class_names']}, expected {list(expect_class_names)}"
-        )
+    check_expected(f"generator at {path}", "makes", "trained", meta["num_classes"], shape, meta["class_names"],
+                   expect_num_classes, expect_image_shape, expect_class_names)
     arch = meta["architecture"]
     if arch.get("name") != "Generator":
         raise ArtifactError(f"unknown generator architecture {arch.get('name')!r} in {path}")
