@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 Transform = Callable[..., dict]
+LR_SCHEDULES = ("constant", "cosine")
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -282,6 +283,7 @@ def train_classifier_on_loader(
     weight_decay: float = 0.0,
     seed: int = 0,
     width: int = 32,
+    lr_schedule: str = "cosine",
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> SmallCNN:
@@ -293,10 +295,13 @@ def train_classifier_on_loader(
     dropout are seeded from ``seed`` inside a forked RNG, leaving the caller's global RNG
     untouched; the loader's own shuffling is the loader's business.
 
-    Uses AdamW (identical to Adam at the default ``weight_decay=0``). Returns the model in eval
-    mode, with ``model.steps_trained == steps``.
+    Uses AdamW (identical to Adam at the default ``weight_decay=0``). ``lr_schedule="cosine"``
+    anneals the learning rate to 0 over ``steps``; ``"constant"`` keeps it. Returns the model in
+    eval mode, with ``model.steps_trained == steps``.
     """
     num_classes = _check_num_classes(num_classes)
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps}")
     steps = int(steps)
@@ -307,6 +312,10 @@ def train_classifier_on_loader(
         torch.manual_seed(seed)
         model = SmallCNN(num_classes, in_channels, image_size, width=width).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        # Cosine annealing ends on a small step size, so the final weights are not one noisy
+        # point of a constant-LR random walk: that noise otherwise swamps gains of a point or two.
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+                 if lr_schedule == "cosine" else None)
         model.train()
         batches = _cycle(loader)
         bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
@@ -338,6 +347,8 @@ def train_classifier_on_loader(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if sched is not None:
+                    sched.step()
                 model.steps_trained += 1
                 if progress and (step % 20 == 0 or step == steps - 1):
                     bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -358,6 +369,7 @@ def train_classifier(
     weight_decay: float = 0.0,
     seed: int = 0,
     width: int = 32,
+    lr_schedule: str = "cosine",
     transform: Transform | None = None,
     sample_weights_fn: Callable[[np.ndarray], np.ndarray] | None = None,
     extra_batches: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
@@ -417,6 +429,7 @@ def train_classifier(
         weight_decay=weight_decay,
         seed=seed,
         width=width,
+        lr_schedule=lr_schedule,
         device=device,
         progress=progress,
     )

@@ -68,6 +68,30 @@ def test_exact_step_count_across_epochs(digits):
     assert c.n == 7 and model.steps_trained == 7
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_lr_schedule(digits, schedule):
+    xtr, ytr, _, _ = digits
+    lrs = []
+    # A post-step hook sees the learning rate each step actually used.
+    h = register_optimizer_step_post_hook(lambda opt, *a, **k: lrs.append(opt.param_groups[0]["lr"]))
+    try:
+        train_classifier(xtr[:200], ytr[:200], 10, steps=20, lr=1e-2, lr_schedule=schedule)
+    finally:
+        h.remove()
+    assert len(lrs) == 20 and lrs[0] == pytest.approx(1e-2)
+    if schedule == "constant":
+        assert set(lrs) == {1e-2}
+    else:
+        assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 1e-4
+        assert lrs[10] == pytest.approx(0.5e-2)  # half-way down the cosine
+
+
+def test_unknown_lr_schedule_raises(digits):
+    xtr, ytr, _, _ = digits
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        train_classifier(xtr[:50], ytr[:50], 10, steps=1, lr_schedule="linear")
+
+
 def test_loader_is_cycled_until_steps_done():
     x = torch.rand(24, 1, 8, 8) * 2 - 1
     y = torch.arange(24) % 3

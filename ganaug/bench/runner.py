@@ -9,6 +9,8 @@ the same command skips what is done.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -40,6 +42,19 @@ class Unit:
     cost: float
     run: Callable[[], dict]
     after: list[str] = field(default_factory=list)
+    # Hash of every setting the unit's result depends on (its inputs' fingerprints included):
+    # a stored unit counts as done only if it was made with the same settings.
+    fingerprint: str = ""
+
+
+def fingerprint(*parts) -> str:
+    """A short, stable hash of config nodes and plain values."""
+    plain = [OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p for p in parts]
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class StaleGANError(GanaugError):
+    """A stored GAN was trained with other settings than the ones asked for."""
 
 
 class Regime:
@@ -133,7 +148,7 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
     h, _, ch = regime.datamodule.image_shape
     t0 = time.perf_counter()
     model = train_classifier_on_loader(loader, regime.datamodule.num_classes, ch, h, steps=c.steps, lr=c.lr,
-                                       seed=clf_seed, width=c.width)
+                                       seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule)
     seconds = time.perf_counter() - t0
     return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "steps": c.steps, "batch_size": c.batch_size,
@@ -158,7 +173,8 @@ def _train_reference(regime: Regime) -> dict:
     ds = regime.train_set
     t0 = time.perf_counter()
     model = train_classifier_on_loader(_loader(ds, c.batch_size, 0), ds.num_classes, ds.image_shape[2],
-                                       ds.image_shape[0], steps=c.steps, lr=c.lr, seed=0, width=c.width)
+                                       ds.image_shape[0], steps=c.steps, lr=c.lr, seed=0, width=c.width,
+                                       lr_schedule=c.lr_schedule)
     regime.reference_path().parent.mkdir(parents=True, exist_ok=True)
     tmp = regime.reference_path().with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
@@ -221,7 +237,8 @@ def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
     real_cas = float(accuracy(ref, regime.test.images, regime.test.labels))
     result = cas(np.asarray(bank.images), np.asarray(bank.labels), None, None, regime.test.images,
                  regime.test.labels, dm.num_classes, steps=b.classifier.steps, seed=0, real_acc=real_cas,
-                 batch_size=b.classifier.batch_size, lr=b.classifier.lr, width=b.classifier.width)
+                 batch_size=b.classifier.batch_size, lr=b.classifier.lr, width=b.classifier.width,
+                 lr_schedule=b.classifier.lr_schedule)
     agree = label_agreement(ref, np.asarray(bank.images), np.asarray(bank.labels), dm.num_classes)
     pr = precision_recall(extract_features(extractor, test), extract_features(extractor, fake))
     kid_fake = kid(test, fake, extractor, subset_size=kid_subset)
@@ -245,27 +262,53 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         regime = Regime(name, spec, cfg, out, test)
         gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
         clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
+        policy = "balance" if regime.imbalanced else b.class_policy
+        data_fp = fingerprint(cfg.train.data, {k: v for k, v in spec.items() if k not in ("gan_seeds", "classifier_seeds")},
+                              b.data_seed, b.val_fraction)
+        ref_fp = fingerprint(data_fp, b.classifier)
         ref_id = f"{name}/reference"
         units.append(Unit(ref_id, f"{name}: real-data reference classifier", clf_cost,
-                          lambda r=regime: _train_reference(r)))
+                          lambda r=regime: _train_reference(r), fingerprint=ref_fp))
+        bank_fps = {}
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
-            units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost, lambda r=regime, g=g: _train_gan(r, g)))
+            gan_fp = fingerprint(data_fp, cfg.train.gan, g)
+            bank_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance, policy)
+            units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost, lambda r=regime, g=g: _train_gan(r, g),
+                              fingerprint=gan_fp))
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,
                               lambda r=regime, g=g, gid=gid, o=out: _build_banks(
-                                  r, g, UnitStore(o / "units").get(gid)["generator"]), after=[gid, ref_id]))
+                                  r, g, UnitStore(o / "units").get(gid)["generator"]), after=[gid, ref_id],
+                              fingerprint=bank_fps[g]))
             units.append(Unit(mid, f"{name}: CAS, FID/KID, GAN seed {g}", clf_cost * 1.2,
-                              lambda r=regime, g=g: _gan_metrics(r, g), after=[bid]))
+                              lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
+                              fingerprint=fingerprint(bank_fps[g], b.classifier, b.metrics_samples, b.kid_subset,
+                                                      b.test_dataset)))
         for cond in conditions_for(b):
             seeds_g = gan_seeds if cond.ratio > 0 else [None]
             for g in seeds_g:
+                fp = fingerprint(ref_fp, b.test_dataset, cfg.augment if cond.classical else None,
+                                 bank_fps[g] if g is not None else None, policy if g is not None else None)
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")
                     after = [f"{name}/bank-g{g}"] if g is not None else []
                     units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
-                                      after=after))
+                                      after=after, fingerprint=fp))
     return units
+
+
+def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
+    # Retraining a GAN is hours of CPU, and its checkpoints would resume under the new settings:
+    # refuse rather than silently mixing or discarding them.
+    for u in units:
+        if u.id.rsplit("/", 1)[-1].startswith("gan-g") and store.has(u.id):
+            if store.get(u.id).get("fingerprint") != u.fingerprint:
+                raise StaleGANError(
+                    f"{out / 'units' / u.id}.json was trained with other GAN or data settings than these "
+                    "(train.gan.*, the regime's data); use a new bench.out_dir for them, or delete that "
+                    f"file and {out / u.id.split('/')[0] / u.id.split('/')[-1]} to retrain it"
+                )
 
 
 def run_benchmark(cfg: DictConfig) -> dict:
@@ -281,11 +324,17 @@ def run_benchmark(cfg: DictConfig) -> dict:
     store = UnitStore(out / "units")
     test = instantiate(cfg.bench.test_dataset)
     units = plan(cfg, out, test)
-    todo = [u for u in units if not store.has(u.id)]
+    expected = {u.id: u.fingerprint for u in units}
+    _check_gans(units, store, out)
+
+    def done(uid: str) -> bool:
+        return store.has(uid) and store.get(uid).get("fingerprint") == expected[uid]
+
+    todo = [u for u in units if not done(u.id)]
     progress = {"units_total": len(units), "units_done": len(units) - len(todo)}
     if cfg.get("report_only"):
         # Reports from whatever is stored, e.g. while a long run is still going or after a stop.
-        return write_reports(cfg, out, store.all(), progress)
+        return write_reports(cfg, out, [store.get(u.id) for u in units if done(u.id)], progress)
     total = sum(u.cost for u in units)
     done_cost = total - sum(u.cost for u in todo)
     print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - len(todo)} already done "
@@ -298,12 +347,12 @@ def run_benchmark(cfg: DictConfig) -> dict:
     while pending:
         runnable = None
         for unit in list(pending):
-            if store.has(unit.id):  # finished by another process
+            if done(unit.id):  # finished by another process
                 pending.remove(unit)
                 finished += 1
                 bar.update(unit.cost)
                 continue
-            if all(store.has(a) for a in unit.after) and store.claim(unit.id):
+            if all(done(a) for a in unit.after) and store.claim(unit.id):
                 runnable = unit
                 break
         if runnable is None:
@@ -317,8 +366,8 @@ def run_benchmark(cfg: DictConfig) -> dict:
             continue
         bar.set_postfix_str(f"{finished}/{len(units)} units | {runnable.stage}")
         try:
-            if not store.has(runnable.id):  # it may have finished between our check and our claim
-                store.put(runnable.id, runnable.run())
+            if not done(runnable.id):  # it may have finished between our check and our claim
+                store.put(runnable.id, {**runnable.run(), "fingerprint": runnable.fingerprint})
         finally:
             store.release(runnable.id)
         pending.remove(runnable)
@@ -326,7 +375,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
         bar.update(runnable.cost)
     bar.set_postfix_str(f"{finished}/{len(units)} units | done")
     bar.close()
-    return write_reports(cfg, out, store.all(), {"units_total": len(units), "units_done": len(units)})
+    return write_reports(cfg, out, [store.get(u.id) for u in units], {"units_total": len(units), "units_done": len(units)})
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
 import json
 
-from ganaug.bench.runner import run_benchmark
+import pytest
+
+from ganaug.bench.runner import StaleGANError, run_benchmark
 from ganaug.bench.store import UnitStore
 
 # bench=ci shrunk further: the test checks the pipeline, not the numbers.
@@ -53,3 +55,29 @@ def test_interrupted_benchmark_continues(compose_cfg, tmp_path):
     assert done["meta"]["units_done"] == done["meta"]["units_total"]
     assert "Partial" not in (tmp_path / "results.md").read_text()
     assert store.has(victim) and store.get("n30/real/c0") == kept
+
+
+def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path):
+    base = TINY + [f"bench.out_dir={tmp_path}"]
+    run_benchmark(compose_cfg("bench", base))
+    units = tmp_path / "units"
+    mtimes = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
+
+    def redone() -> set[str]:
+        return {k for k, t in mtimes.items() if (units / k).stat().st_mtime_ns != t}
+
+    # Another classical pipeline: only the runs that use it are stale.
+    run_benchmark(compose_cfg("bench", base + ["augment.transforms.0.translate_px.x=[-2,2]"]))
+    assert redone() == {"n30/classical/c0.json", "n30/classical/c1.json",
+                        "n30/classical+syn0.5-filt/c0-g0.json", "n30/classical+syn0.5-filt/c1-g0.json"}
+
+    # Another classifier recipe: every classifier-dependent unit (the filter's reference, hence
+    # the banks and metrics too) is redone; the GAN is kept.
+    payload = run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25"]))
+    assert "n30/gan-g0.json" not in redone() and "n30/bank-g0.json" in redone()
+    assert {r["steps"] for r in payload["runs"] if "condition" in r} == {25}
+    assert len(payload["runs"]) == len(mtimes)  # the report holds current runs only
+
+    # A GAN trained with other settings is never reused or silently retrained.
+    with pytest.raises(StaleGANError, match="train.gan"):
+        run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25", "train.gan.max_steps=41"]))

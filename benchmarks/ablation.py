@@ -1,0 +1,121 @@
+"""Ablation: what each lever does to the downstream benchmark, one `ganaug-bench` result per variant.
+
+Each variant is a directory under benchmarks/results/ holding a results.json written by
+`ganaug-bench` (its command, commit, machine and date are inside). The table compares, per
+regime, the baselines, the synthetic condition chosen on validation, and its paired gains; a
+variant that changes a baseline is also compared with the first variant condition by condition,
+paired by classifier seed (same data, same seeds).
+
+    python benchmarks/ablation.py            # writes benchmarks/results/ablation.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
+
+from ganaug.stats import paired_diff_ci  # noqa: E402
+
+# In the order they were tried; the first is what later variants are compared against.
+VARIANTS = [
+    {"dir": "fashion_mnist_constant_lr", "lever": "classifier LR schedule",
+     "variant": "constant 1e-3 (first recipe)"},
+    {"dir": "fashion_mnist", "lever": "classifier LR schedule",
+     "variant": "cosine 1e-3 → 0 (current recipe)"},
+]
+
+
+def _pct(ci: dict | None) -> str:
+    return f"{100 * ci['mean']:.1f} ± {100 * (ci['hi'] - ci['mean']):.1f}" if ci else "–"
+
+
+def _gain(g: dict | None) -> str:
+    if not g:
+        return "–"
+    star = " *" if g.get("significant") else ""
+    return f"{100 * g['mean']:+.1f} [{100 * g['lo']:+.1f}, {100 * g['hi']:+.1f}]{star}"
+
+
+def _runs(data: dict, regime: str, condition: str) -> dict:
+    return {(r["clf_seed"], r.get("gan_seed")): r["test"] for r in data["runs"]
+            if r.get("regime") == regime and r.get("condition") == condition and r.get("test") is not None}
+
+
+def versus_first(first: dict, data: dict, regime: str, condition: str) -> dict | None:
+    """Paired difference of one condition's test score between this variant and the first."""
+    a, b = _runs(data, regime, condition), _runs(first, regime, condition)
+    keys = sorted(set(a) & set(b), key=str)
+    if len(keys) < 2:
+        return None
+    return paired_diff_ci(np.array([a[k] for k in keys]), np.array([b[k] for k in keys]))
+
+
+def render(regime: str) -> str:
+    loaded = []
+    for v in VARIANTS:
+        path = RESULTS / v["dir"] / "results.json"
+        if path.exists():
+            loaded.append((v, json.loads(path.read_text())))
+    if not loaded:
+        return "No variant has results yet.\n"
+    first = loaded[0][1]
+    lines = [
+        f"# Ablation on Fashion-MNIST, regime {regime}", "",
+        "Each row is one full `ganaug-bench` run (classifier seeds × GAN seeds as recorded in it). "
+        "Scores are test accuracy in % (mean ± 95% CI half-width); gains are paired differences in "
+        "points with 95% CI, `*` when the CI excludes 0. \"vs first\" pairs the same condition and "
+        f"seeds against the first row (`{loaded[0][0]['dir']}`).", "",
+        "| lever | variant | real | classical | classical vs real | real vs first | classical vs first "
+        "| chosen synthetic (val) | its test | vs real | vs classical | CAS (× real) | units |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v, data in loaded:
+        s = data["summary"].get(regime)
+        if s is None:
+            continue
+        c = s["conditions"]
+        best = s.get("chosen_on_val")
+        b = c.get(best, {}) if best else {}
+        g = s.get("gan", {})
+        cas = f"{_pct(g.get('cas'))} ({g['cas_ratio']['mean']:.2f}×)" if g.get("cas_ratio") else "–"
+        same = data is first
+        meta = data["meta"]
+        lines.append(
+            f"| {v['lever']} | {v['variant']} | {_pct(c.get('real', {}).get('test'))} | "
+            f"{_pct(c.get('classical', {}).get('test'))} | {_gain(c.get('classical', {}).get('gain_vs_real'))} | "
+            f"{'–' if same else _gain(versus_first(first, data, regime, 'real'))} | "
+            f"{'–' if same else _gain(versus_first(first, data, regime, 'classical'))} | {best or '–'} | "
+            f"{_pct(b.get('test'))} | {_gain(b.get('gain_vs_real'))} | {_gain(b.get('gain_vs_classical'))} | "
+            f"{cas} | {meta['units_done']}/{meta['units_total']} |")
+    lines += ["", "Commands, commits and machines:", ""]
+    for v, data in loaded:
+        m = data["meta"]
+        lines.append(f"- `{v['dir']}`: `{m['command']}` — commit `{m['commit']}`, {m['date']}, {m['cpu']}, "
+                     f"{m['cores']} cores; classifier seeds {m['classifier_seeds']}, GAN seeds "
+                     f"{m.get('gan_seeds_by_regime', {}).get(regime, m['gan_seeds'])}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--regime", default="n100")
+    p.add_argument("--out", type=Path, default=RESULTS / "ablation.md")
+    args = p.parse_args(argv)
+    text = render(args.regime)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(args.out)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
