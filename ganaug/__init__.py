@@ -12,6 +12,7 @@ from .filter import QualityFilter  # noqa: E402
 from .mix import SyntheticMix  # noqa: E402
 from .mix_loaders import mix_dataloader, mix_datamodule  # noqa: E402
 from .mix_samplers import MixedBatchSampler, SyntheticMixSampler  # noqa: E402
+from .tune import TuneResult, tune_mix  # noqa: E402
 
 __all__ = [
     "ArtifactError",
@@ -26,8 +27,10 @@ __all__ = [
     "SyntheticMix",
     "SyntheticMixSampler",
     "TrainedGenerator",
+    "TuneResult",
     "export_generator",
     "load_generator",
     "mix_dataloader",
     "mix_datamodule",
+    "tune_mix",
 ]

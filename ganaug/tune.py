@@ -1,0 +1,667 @@
+"""`ganaug-tune`: choose the synthetic ratio, filter threshold and generator on the validation split.
+
+The same chain as the benchmark (ganaug/bench/runner.py): a bank per generator, optionally
+filtered by a classifier trained on the real training images, mixed in by `SyntheticMix` with an
+exact share per batch, and the reference classifier trained for the same steps and batch size
+under every candidate. Only the validation split is scored, so the user's test split stays out
+of every choice. Every finished run is stored as it completes; rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import load_file, save
+from tqdm.auto import tqdm
+
+from .bank import SyntheticBank
+from .bench.runner import _loader, fingerprint
+from .bench.store import UnitStore
+from .classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
+from .data import ImageArrayDataset, from_dataset
+from .errors import GanaugError
+from .export import META_FILE as GENERATOR_META
+from .export import atomic_write_bytes, load_generator
+from .filter import QualityFilter
+from .mix import SyntheticMix
+from .mix_samplers import MixedBatchSampler
+from .stats import mean_ci, paired_diff_ci
+
+__all__ = ["TuneResult", "find_generators", "tune_mix", "run_tune", "main"]
+
+METRICS = ("auto", "accuracy", "balanced_accuracy")
+# Above this largest/smallest class-count ratio, plain accuracy rewards ignoring rare classes.
+IMBALANCE_FOR_BALANCED = 1.5
+REAL = "real"
+BANK_SEED = 0
+
+
+class TuneError(GanaugError, ValueError):
+    """Settings or data that `tune_mix` cannot work with; the message says how to fix them."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    ratio: float
+    generator: Path | None = None
+    label: str | None = None  # the generator's short name, unique within this tune
+    threshold: float | None = None
+
+    @property
+    def bank_id(self) -> str | None:
+        if self.generator is None:
+            return None
+        return f"{self.label}/" + ("unfiltered" if self.threshold is None else f"filt{self.threshold:g}")
+
+
+# ------------------------------------------------------------------------------ the result
+
+
+@dataclass
+class TuneResult:
+    """What `tune_mix` measured: per candidate, its validation score and its gain over real only.
+
+    ``candidates`` are dicts with ``name``, ``generator``, ``ratio``, ``filter_threshold``,
+    ``bank``, ``skipped`` (reason or None), ``val_by_seed``, ``val`` (mean_ci) and
+    ``gain_vs_real`` (paired_diff_ci by seed; None for real only). ``best`` names the candidate
+    with the highest mean validation score; ``"real"`` means "don't mix".
+    """
+
+    candidates: list[dict]
+    runs: list[dict]
+    best: str
+    settings: dict
+    out_dir: Path
+
+    def candidate(self, name: str | None = None) -> dict:
+        name = self.best if name is None else name
+        for c in self.candidates:
+            if c["name"] == name:
+                return c
+        raise KeyError(f"no candidate {name!r}; candidates: {[c['name'] for c in self.candidates]}")
+
+    def mix_config(self, name: str | None = None) -> dict:
+        """The `ganaug.SyntheticMix` partial (format of conf/mix/default.yaml) for a candidate."""
+        c = self.candidate(name)
+        return {"_target_": "ganaug.SyntheticMix", "_partial_": True, "source": c["bank"],
+                "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
+                "truncation": None, "refresh": None, "return_flag": False}
+
+    def markdown(self) -> str:
+        return _markdown(self)
+
+    @property
+    def json_path(self) -> Path:
+        return self.out_dir / "tune.json"
+
+    @property
+    def markdown_path(self) -> Path:
+        return self.out_dir / "tune.md"
+
+    @property
+    def mix_path(self) -> Path:
+        return self.out_dir / "mix.yaml"
+
+
+# ------------------------------------------------------------------------------ checking inputs
+
+
+def find_generators(snapshots: str | os.PathLike) -> list[Path]:
+    """Every immediate subdirectory of ``snapshots`` that holds an exported generator, sorted."""
+    root = Path(snapshots)
+    if not root.is_dir():
+        raise TuneError(f"snapshots={root} is not a directory")
+    found = sorted(p for p in root.iterdir() if (p / GENERATOR_META).is_file())
+    if not found:
+        raise TuneError(f"no exported generator (a subdirectory with {GENERATOR_META}) in snapshots={root}")
+    return found
+
+
+def _as_paths(generators: Any) -> list[Path]:
+    if isinstance(generators, (str, os.PathLike)):
+        generators = [generators]
+    paths = list(dict.fromkeys(Path(g).resolve() for g in generators))
+    if not paths:
+        raise TuneError("no generators given: pass at least one exported generator directory")
+    return paths
+
+
+def _labels(paths: Sequence[Path]) -> list[str]:
+    """Short unique names: the directory name, with its parents' names added while names clash."""
+    for depth in (1, 2, 3):
+        labels = [re.sub(r"[^A-Za-z0-9._-]+", "_", "_".join(p.parts[-depth:])).strip(".") or "g" for p in paths]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{i}_{label}" for i, label in enumerate(labels)]
+
+
+def _as_arrays(ds: Any, what: str) -> ImageArrayDataset:
+    ds = ds if isinstance(ds, ImageArrayDataset) else from_dataset(ds)
+    if len(ds) == 0:
+        raise TuneError(f"{what} is empty; the choice is made on the validation split, so it needs images "
+                        "(e.g. data.val_fraction=0.2)" if what == "val_set" else f"{what} is empty")
+    return ds
+
+
+def _check_data(train: ImageArrayDataset, val: ImageArrayDataset) -> None:
+    if val.num_classes != train.num_classes or val.image_shape != train.image_shape:
+        raise TuneError(f"val_set has {val.num_classes} classes of {val.image_shape} images but train_set has "
+                        f"{train.num_classes} of {train.image_shape}; split both from the same data")
+
+
+def _check_ratios(ratios: Sequence[float]) -> list[float]:
+    ratios = [float(r) for r in ratios]
+    if not ratios:
+        raise TuneError("ratios is empty: give the synthetic shares to compare, e.g. [0.25, 0.5, 0.75]")
+    bad = [r for r in ratios if not 0.0 <= r < 1.0]
+    if bad:
+        raise TuneError(f"ratios must lie in [0, 1) (the synthetic share of each batch), got {bad}")
+    positive = list(dict.fromkeys(r for r in ratios if r > 0))
+    if not positive:
+        raise TuneError("ratios has no value above 0: nothing to compare with real only")
+    return positive
+
+
+def _check_thresholds(thresholds: Sequence[float | None]) -> list[float | None]:
+    thresholds = [None if t is None else float(t) for t in thresholds]
+    if not thresholds:
+        raise TuneError("filter_thresholds is empty: use [null] for no filter, or e.g. [null, 0.9]")
+    bad = [t for t in thresholds if t is not None and not 0.0 <= t <= 1.0]
+    if bad:
+        raise TuneError(f"filter thresholds are probabilities in [0, 1] (or null for no filter), got {bad}")
+    return list(dict.fromkeys(thresholds))
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    seeds = list(dict.fromkeys(seeds))
+    if not seeds:
+        raise TuneError("seeds is empty: give the classifier seeds to average over, e.g. [0, 1, 2]")
+    if any(isinstance(s, bool) or int(s) != s or s < 0 for s in seeds):
+        raise TuneError(f"seeds must be non-negative integers, got {seeds}")
+    return [int(s) for s in seeds]
+
+
+def _check_positive(**values: Any) -> None:
+    for name, v in values.items():
+        if isinstance(v, bool) or int(v) != v or v < 1:
+            raise TuneError(f"{name} must be a positive integer, got {v!r}")
+
+
+def _resolve_metric(metric: str, train: ImageArrayDataset) -> str:
+    if metric not in METRICS:
+        raise TuneError(f"metric must be one of {METRICS}, got {metric!r}")
+    if metric != "auto":
+        return metric
+    counts = train.class_counts()
+    imbalanced = counts.min() == 0 or counts.max() / counts.min() > IMBALANCE_FOR_BALANCED
+    return "balanced_accuracy" if imbalanced else "accuracy"
+
+
+def _check_transform(transform: Any, image: np.ndarray) -> None:
+    """Runs the transform once through the same call path the runs use."""
+    # Scores come from raw uint8 validation images normalised by the classifier's own recipe,
+    # so training batches must reach it the same way: as uint8 H×W×C.
+    if transform is None:
+        return
+    one = ImageArrayDataset(image[None], np.zeros(1, np.int64), ["0"], transform=transform)
+    out = one[0][0]
+    if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == image.shape):
+        raise TuneError("transform must map a uint8 H×W×C image to one of the same shape and dtype (classical "
+                        "augmentation only: no Normalize or ToTensorV2; the classifier normalises itself)")
+
+
+def _transform_key(transform: Any) -> Any:
+    # A fingerprint part that survives a restart: reprs of plain callables hold memory addresses.
+    if transform is None:
+        return None
+    if callable(getattr(transform, "to_dict", None)):
+        try:
+            return transform.to_dict()
+        except Exception:  # noqa: BLE001 - a transform that cannot describe itself falls back to repr
+            return repr(transform)
+    return f"{type(transform).__module__}.{getattr(transform, '__qualname__', type(transform).__qualname__)}"
+
+
+def _seeded(transform: Any, seed: int) -> Any:
+    # albumentations' Compose has its own RNG: one copy per run, seeded, makes a run reproducible
+    # whatever ran before it (a resumed tune runs a different sequence).
+    if transform is None:
+        return None
+    t = copy.deepcopy(transform)
+    if callable(getattr(t, "set_random_seed", None)):
+        t.set_random_seed(seed)
+    return t
+
+
+def _plain_policy(policy: Any) -> Any:
+    # JSON, YAML and fingerprints need plain values, not arrays or OmegaConf nodes.
+    if OmegaConf.is_config(policy):
+        return OmegaConf.to_container(policy, resolve=True)
+    if isinstance(policy, np.ndarray):
+        return policy.tolist()
+    if isinstance(policy, dict):
+        return {str(k): float(v) for k, v in policy.items()}
+    return policy if isinstance(policy, str) else [float(w) for w in policy]
+
+
+def _data_hash(ds: ImageArrayDataset) -> str:
+    h = hashlib.sha256()
+    for part in (np.ascontiguousarray(ds.images), np.ascontiguousarray(ds.labels)):
+        h.update(part.tobytes())
+    h.update(json.dumps(ds.class_names).encode())
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------ the runs
+
+
+class _Session:
+    """Stored units of one tune: the reference classifier, the banks and the classifier runs."""
+
+    def __init__(self, train, val, out: Path, recipe: dict, *, class_policy, bank_size: int, metric: str,
+                 transform, generators: dict[Path, Any]):
+        self.train, self.val, self.out, self.recipe = train, val, out, recipe
+        self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
+        self.transform, self.generators = transform, generators
+        self.store = UnitStore(out / "units")
+        train_fp = _data_hash(train)
+        self.ref_fp = fingerprint("reference", train_fp, recipe)
+        self.run_fp = fingerprint("run", train_fp, _data_hash(val), recipe, metric, _transform_key(transform))
+        self._reference: SmallCNN | None = None
+
+    # -- storage
+    def _done(self, uid: str, fp: str) -> dict | None:
+        if self.store.has(uid):
+            rec = self.store.get(uid)
+            if rec.get("fingerprint") == fp:
+                return rec
+        return None
+
+    def _ensure(self, uid: str, fp: str, make, valid=lambda rec: True) -> dict:
+        rec = self._done(uid, fp)
+        if rec is not None and valid(rec):
+            return rec
+        if not self.store.claim(uid):
+            raise GanaugError(f"another process is working on {uid} in {self.out}; wait for it or use another out_dir")
+        try:
+            return self.store.put(uid, {**make(), "fingerprint": fp})
+        finally:
+            self.store.release(uid)
+
+    # -- reference classifier (the quality filter's judge)
+    @property
+    def reference_path(self) -> Path:
+        return self.out / "reference.safetensors"
+
+    def _new_model(self) -> SmallCNN:
+        h, w, ch = self.train.image_shape
+        return SmallCNN(self.train.num_classes, ch, (h, w), width=self.recipe["width"])
+
+    def _train_reference(self) -> dict:
+        t0 = time.perf_counter()
+        ts = self.train
+        model = self._train(_loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names),
+                                    self.recipe["batch_size"], 0), seed=0)
+        atomic_write_bytes(self.reference_path, save({k: v.contiguous() for k, v in model.state_dict().items()}))
+        return {"val": self.score(model), "seconds": time.perf_counter() - t0}
+
+    def reference(self) -> SmallCNN:
+        if self._reference is None:
+            self._ensure("reference", self.ref_fp, self._train_reference, lambda rec: self.reference_path.is_file())
+            model = self._new_model()
+            model.load_state_dict(load_file(str(self.reference_path)))
+            self._reference = model.eval()
+        return self._reference
+
+    # -- banks
+    def bank_dir(self, cand: Candidate) -> Path:
+        return (self.out / "banks" / cand.bank_id).resolve()
+
+    def bank_fp(self, cand: Candidate) -> str:
+        gen = self.generators[cand.generator]
+        return fingerprint("bank", gen.meta["weights_sha256"], self.bank_size, self.class_policy, BANK_SEED,
+                           np.bincount(self.train.labels, minlength=self.train.num_classes).tolist(),
+                           cand.threshold, self.ref_fp if cand.threshold is not None else None)
+
+    def _make_bank(self, cand: Candidate) -> dict:
+        gen = self.generators[cand.generator]
+        quality = None if cand.threshold is None else QualityFilter(self.reference(), cand.threshold)
+        t0 = time.perf_counter()
+        try:
+            bank = SyntheticBank.generate(gen, self.bank_size, self.bank_dir(cand), class_policy=self.class_policy,
+                                          real_labels=self.train.labels, seed=BANK_SEED, filter=quality,
+                                          progress=False)
+        except GanaugError as e:
+            if quality is None:
+                raise
+            # A generator the real-data classifier rejects for some class is a finding, not a
+            # crash: the candidates using this bank are recorded as skipped, with this reason.
+            return {"bank": str(self.bank_dir(cand)), "filter_error": str(e),
+                    "acceptance": quality.report(gen.class_names)}
+        return {"bank": str(self.bank_dir(cand)), "size": len(bank), "acceptance": bank.acceptance,
+                "filter_error": None, "seconds": time.perf_counter() - t0}
+
+    def bank(self, cand: Candidate) -> dict:
+        def valid(rec: dict) -> bool:
+            return bool(rec.get("filter_error")) or (self.bank_dir(cand) / "bank.json").is_file()
+
+        return self._ensure(f"banks/{cand.bank_id}", self.bank_fp(cand), lambda: self._make_bank(cand), valid)
+
+    # -- classifier runs
+    def unit_id(self, cand: Candidate, seed: int) -> str:
+        return f"runs/{cand.name}/s{seed}"
+
+    def fp(self, cand: Candidate, seed: int) -> str:
+        bank = None if cand.generator is None else self.bank_fp(cand)
+        return fingerprint(self.run_fp, cand.ratio, bank, self.class_policy if bank else None, seed)
+
+    def is_done(self, cand: Candidate, seed: int) -> bool:
+        return self._done(self.unit_id(cand, seed), self.fp(cand, seed)) is not None
+
+    def score(self, model: SmallCNN) -> float:
+        fn = balanced_accuracy if self.metric == "balanced_accuracy" else accuracy
+        return float(fn(model, self.val.images, self.val.labels))
+
+    def _train(self, loader, seed: int) -> SmallCNN:
+        r = self.recipe
+        h, w, ch = self.train.image_shape
+        return train_classifier_on_loader(loader, self.train.num_classes, ch, (h, w), steps=r["steps"], lr=r["lr"],
+                                          seed=seed, width=r["width"], lr_schedule=r["lr_schedule"])
+
+    def _loader_for(self, cand: Candidate, seed: int):
+        ts, bs = self.train, self.recipe["batch_size"]
+        transform = _seeded(self.transform, seed)
+        if cand.generator is None:
+            return _loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names, transform=transform), bs, seed)
+        # The product under test: the SyntheticMix a user would add, with an exact share per batch.
+        real = ImageArrayDataset(ts.images, ts.labels, ts.class_names)
+        mix = SyntheticMix(real, str(self.bank_dir(cand)), ratio=cand.ratio, seed=seed,
+                           class_policy=self.class_policy, transform=transform)
+        return _loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
+
+    def _train_run(self, cand: Candidate, seed: int) -> dict:
+        t0 = time.perf_counter()
+        model = self._train(self._loader_for(cand, seed), seed)
+        return {"candidate": cand.name, "seed": seed, "val": self.score(model), "metric": self.metric,
+                "steps": self.recipe["steps"], "batch_size": self.recipe["batch_size"],
+                "seconds": time.perf_counter() - t0}
+
+    def run(self, cand: Candidate, seed: int) -> dict:
+        if cand.generator is not None:
+            bank = self.bank(cand)
+            if bank.get("filter_error"):
+                return {"candidate": cand.name, "seed": seed, "val": None, "skipped": bank["filter_error"]}
+        return self._ensure(self.unit_id(cand, seed), self.fp(cand, seed), lambda: self._train_run(cand, seed))
+
+
+def _candidates(paths: list[Path], labels: list[str], ratios: list[float],
+                thresholds: list[float | None]) -> list[Candidate]:
+    cands = [Candidate(REAL, 0.0)]
+    for path, label in zip(paths, labels):
+        for r in ratios:
+            for t in thresholds:
+                name = f"{label}/syn{r:g}" + ("" if t is None else f"-filt{t:g}")
+                cands.append(Candidate(name, r, path, label, t))
+    return cands
+
+
+def _run_all(session: _Session, cands: list[Candidate], seeds: list[int], progress: bool) -> list[dict]:
+    jobs = [(c, s) for c in cands for s in seeds]
+    done = sum(session.is_done(c, s) for c, s in jobs)
+    bar = tqdm(total=len(jobs), initial=done, unit="run", desc="ganaug-tune", dynamic_ncols=True,
+               disable=not progress)
+    runs = []
+    for c, s in jobs:
+        fresh = not session.is_done(c, s)
+        if fresh:
+            bar.set_postfix_str(f"{c.name}, seed {s}")
+        runs.append(session.run(c, s))
+        bar.update(int(fresh))
+    bar.close()
+    return runs
+
+
+# ------------------------------------------------------------------------------ summary and reports
+
+
+def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session: _Session) -> list[dict]:
+    scores: dict[str, dict[int, float]] = {c.name: {} for c in cands}
+    skipped: dict[str, str] = {}
+    for r in runs:
+        if r.get("skipped"):
+            skipped[r["candidate"]] = r["skipped"]
+        else:
+            scores[r["candidate"]][r["seed"]] = r["val"]
+    real = [scores[REAL][s] for s in seeds]
+    out = []
+    for c in cands:
+        vals = [scores[c.name][s] for s in seeds] if c.name not in skipped else []
+        out.append({
+            "name": c.name, "generator": None if c.generator is None else str(c.generator), "ratio": c.ratio,
+            "filter_threshold": c.threshold, "bank": None if c.generator is None else str(session.bank_dir(c)),
+            "skipped": skipped.get(c.name), "val_by_seed": {str(s): v for s, v in zip(seeds, vals)},
+            "val": mean_ci(vals) if vals else None,
+            "gain_vs_real": paired_diff_ci(vals, real) if vals and c.generator is not None else None,
+        })
+    return out
+
+
+def _best(candidates: list[dict]) -> str:
+    # Strictly greater: real only comes first, so a tie keeps the simpler choice, not mixing.
+    best = None
+    for c in candidates:
+        if c["val"] is not None and (best is None or c["val"]["mean"] > best["val"]["mean"]):
+            best = c
+    return best["name"]
+
+
+def _finite(x: Any) -> Any:
+    # JSON has no NaN: an undefined interval (one seed) is written as null.
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _fmt_score(ci: dict | None) -> str:
+    if ci is None:
+        return "–"
+    if ci["n"] < 2 or not math.isfinite(ci["lo"]):
+        return f"{ci['mean'] * 100:.1f}"
+    return f"{ci['mean'] * 100:.1f} ± {(ci['hi'] - ci['mean']) * 100:.1f}"
+
+
+def _fmt_gain(g: dict | None, mark: bool = True) -> str:
+    if g is None:
+        return "–"
+    if g["n"] < 2 or not math.isfinite(g["lo"]):
+        return f"{g['mean'] * 100:+.1f}"
+    star = " *" if mark and g["significant"] else ""
+    return f"{g['mean'] * 100:+.1f} [{g['lo'] * 100:+.1f}, {g['hi'] * 100:+.1f}]{star}"
+
+
+def _verdict(result: TuneResult) -> str:
+    best = result.candidate()
+    if best["name"] == REAL:
+        return ("**Best: real only.** No synthetic candidate scored higher on the validation split than the real "
+                "data alone: don't mix (mix.yaml has ratio 0).")
+    g = best["gain_vs_real"]
+    head = f"**Best: `{best['name']}`**, gain over real only {_fmt_gain(g, mark=False)} points: "
+    if g["n"] < 2 or not math.isfinite(g["lo"]):
+        return head + "one seed, so no confidence interval; rerun with more seeds before relying on it."
+    if g["significant"]:
+        return head + "its 95% CI excludes 0."
+    return head + "its 95% CI includes 0, so with these seeds it is not distinguishable from real only."
+
+
+def _markdown(result: TuneResult) -> str:
+    s = result.settings
+    metric = s["metric"].replace("_", " ")
+    lines = [
+        "# ganaug-tune: validation scores", "",
+        f"Validation {metric} of SmallCNN (width {s['width']}) trained for {s['steps']} steps at batch size "
+        f"{s['batch_size']} under each candidate, seeds {s['seeds']}: mean ± 95% CI half-width in points; "
+        "gain = paired difference against real only, by seed, with 95% CI (`*`: the CI excludes 0).", "",
+        "| candidate | ratio | filter | val score | gain vs real only |",
+        "|---|---|---|---|---|",
+    ]
+    for c in result.candidates:
+        name = "real only" if c["name"] == REAL else f"`{c['name']}`"
+        if c["name"] == result.best:
+            name = f"**{name} (best)**"
+        score = "skipped" if c["skipped"] else _fmt_score(c["val"])
+        flt = "–" if c["filter_threshold"] is None else f"{c['filter_threshold']:g}"
+        lines.append(f"| {name} | {c['ratio']:g} | {flt} | {score} | {_fmt_gain(c['gain_vs_real'])} |")
+    lines += ["", _verdict(result), ""]
+    by_reason: dict[str, list[str]] = {}
+    for c in result.candidates:
+        if c["skipped"]:
+            by_reason.setdefault(c["skipped"], []).append(f"`{c['name']}`")
+    if by_reason:
+        lines += ["Skipped:", *[f"- {', '.join(names)}: {reason}" for reason, names in by_reason.items()], ""]
+    gens = sorted({(c["name"].split("/")[0], c["generator"]) for c in result.candidates if c["generator"]})
+    lines += ["Generators:", *[f"- `{label}`: {path}" for label, path in gens], ""]
+    return "\n".join(lines)
+
+
+def _write_outputs(result: TuneResult) -> None:
+    from .provenance import environment
+
+    doc = {"settings": result.settings, "best": result.best, "candidates": result.candidates,
+           "runs": result.runs, "environment": environment()}
+    atomic_write_bytes(result.json_path, json.dumps(_finite(doc), indent=2).encode())
+    atomic_write_bytes(result.markdown_path, result.markdown().encode())
+    best = result.candidate()
+    header = (f"# Chosen by ganaug-tune on the validation split: {best['name']} (see tune.md).\n"
+              "# mix = hydra.utils.instantiate(OmegaConf.load('mix.yaml'))(train_dataset)\n")
+    body = OmegaConf.to_yaml(OmegaConf.create(result.mix_config()))
+    atomic_write_bytes(result.mix_path, (header + body).encode())
+
+
+# ------------------------------------------------------------------------------ public API
+
+
+def _load_generators(paths: list[Path], train: ImageArrayDataset) -> dict[Path, Any]:
+    return {p: load_generator(p, expect_num_classes=train.num_classes, expect_image_shape=train.image_shape)
+            for p in paths}
+
+
+def tune_mix(
+    generators: str | os.PathLike | Sequence[str | os.PathLike],
+    train_set: Any,
+    val_set: Any,
+    *,
+    out_dir: str | os.PathLike,
+    ratios: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+    filter_thresholds: Sequence[float | None] = (None, 0.9),
+    class_policy: Any = "match",
+    steps: int = 3000,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    lr_schedule: str = "cosine",
+    width: int = 32,
+    seeds: Sequence[int] = (0, 1, 2),
+    bank_size: int = 10000,
+    metric: str = "auto",
+    transform: Any = None,
+    progress: bool = True,
+) -> TuneResult:
+    """Pick ratio, filter threshold and generator for `SyntheticMix` by validation score.
+
+    Candidates are real only plus every (generator, ratio > 0, threshold); each is trained with
+    the reference classifier (`SmallCNN`, ``steps`` optimizer steps at ``batch_size``) once per
+    seed and scored on ``val_set`` only. ``metric="auto"`` is balanced accuracy when the training
+    class counts differ by more than 1.5×, else accuracy. ``transform`` (uint8 H×W×C in and out,
+    e.g. an albumentations Compose) is applied to real and synthetic images in every run, reseeded
+    per run; the datasets' own transforms are not used. Writes ``out_dir``/tune.json, tune.md and
+    mix.yaml (a `SyntheticMix` partial for the best candidate); runs and banks stored under
+    ``out_dir`` are reused when their settings are unchanged.
+    """
+    train, val = _as_arrays(train_set, "train_set"), _as_arrays(val_set, "val_set")
+    _check_data(train, val)
+    ratios, thresholds, seeds = _check_ratios(ratios), _check_thresholds(filter_thresholds), _check_seeds(seeds)
+    _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
+    _check_transform(transform, train.images[0])
+    metric = _resolve_metric(metric, train)
+    class_policy = _plain_policy(class_policy)
+    paths = _as_paths(generators)
+    labels = _labels(paths)
+    session = _Session(train, val, Path(out_dir), {"steps": int(steps), "batch_size": int(batch_size),
+                                                   "lr": float(lr), "lr_schedule": lr_schedule, "width": int(width)},
+                       class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
+                       generators=_load_generators(paths, train))
+    cands = _candidates(paths, labels, ratios, thresholds)
+    runs = _run_all(session, cands, seeds, progress)
+    summary = _summary(cands, runs, seeds, session)
+    settings = {**session.recipe, "ratios": ratios, "filter_thresholds": thresholds, "class_policy": class_policy,
+                "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
+                "val_images": len(val), "transform": _transform_key(transform),
+                "generators": {label: str(p) for label, p in zip(labels, paths)}}
+    result = TuneResult(summary, runs, _best(summary), settings, Path(out_dir))
+    _write_outputs(result)
+    return result
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def _cli_generators(cfg: DictConfig) -> list[str]:
+    gens = cfg.get("generators") or []
+    gens = [gens] if isinstance(gens, str) else list(gens)
+    if cfg.get("snapshots"):
+        gens = [str(p) for p in find_generators(cfg.snapshots)] + gens
+    if not gens:
+        raise TuneError("no generator given: set generators=[runs/<run>/generator] and/or "
+                        "snapshots=runs/<run>/snapshots")
+    return gens
+
+
+def run_tune(cfg: DictConfig) -> TuneResult:
+    """`ganaug-tune` with a composed config (conf/tune.yaml): the data module's train/val split."""
+    from hydra.utils import instantiate
+
+    if cfg.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(cfg.threads))
+    dm = instantiate(cfg.data)
+    if len(dm.val_set) == 0:
+        raise TuneError(f"the validation split is empty (data.val_fraction={cfg.data.get('val_fraction')}); set "
+                        "data.val_fraction (e.g. 0.2), the same value and data.data_seed the GAN was trained with")
+    transform = instantiate(cfg.augment) if cfg.get("augment") else None
+    params = OmegaConf.to_container(cfg.tune, resolve=True)
+    result = tune_mix(_cli_generators(cfg), dm.train_set, dm.val_set, out_dir=cfg.out_dir, transform=transform,
+                      progress=bool(cfg.get("progress", True)), **params)
+    print(result.markdown())
+    print(f"wrote {result.json_path}, {result.markdown_path} and {result.mix_path}")
+    return result
+
+
+def main() -> None:
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="tune")
+    def _main(cfg: DictConfig) -> None:
+        run_tune(cfg)
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()

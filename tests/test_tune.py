@@ -1,0 +1,330 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from ganaug import SyntheticMix, TuneResult, export_generator, tune_mix
+from ganaug.data import ImageArrayDataset, load_digits
+from ganaug.data.subsets import train_val_split
+from ganaug.errors import GanaugError
+from ganaug.nets import Generator
+from ganaug.sampling import TrainedGenerator
+from ganaug.tune import find_generators, run_tune
+
+pytestmark = [pytest.mark.usefixtures("one_thread"),
+              pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")]
+
+NAMES = [str(i) for i in range(10)]
+# 60 steps at lr 3e-3 take a width-8 SmallCNN to ~90% on digits: far from chance, in a second.
+RECIPE = dict(steps=60, batch_size=32, lr=3e-3, width=8, bank_size=400, progress=False)
+
+
+def _export(path, num_classes=10, size=8, seed=0):
+    # Untrained generators: tune_mix only needs the artifact format, and training one costs seconds.
+    torch.manual_seed(seed)
+    net = Generator(num_classes, size, 1, z_dim=16, width=8)
+    return export_generator(TrainedGenerator(net, [str(i) for i in range(num_classes)]), path)
+
+
+@pytest.fixture(scope="module")
+def split():
+    return train_val_split(load_digits("train"), 0.2, 0)
+
+
+@pytest.fixture(scope="module")
+def gens(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gens")
+    return [_export(root / "runA" / "generator", seed=0), _export(root / "runB" / "generator", seed=1)]
+
+
+@pytest.fixture(scope="module")
+def tuned(split, gens, tmp_path_factory):
+    train, val = split
+    out = tmp_path_factory.mktemp("tune")
+    result = tune_mix(gens, train, val, out_dir=out, ratios=[0.0, 0.25, 0.5], filter_thresholds=[None, 0.0],
+                      seeds=[0, 1], **RECIPE)
+    return result
+
+
+def _mtimes(root):
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def _units(root):
+    return {p: p.stat().st_mtime_ns for p in (root / "units").rglob("*.json")}
+
+
+# ------------------------------------------------------------------------------ candidates and runs
+
+
+def test_candidates_are_real_plus_generators_ratios_thresholds(tuned):
+    names = [c["name"] for c in tuned.candidates]
+    expected = ["real"] + [f"{g}/syn{r}{f}" for g in ("runA_generator", "runB_generator")
+                           for r in ("0.25", "0.5") for f in ("", "-filt0")]
+    assert names == expected  # ratio 0 is real only, never a synthetic candidate
+    assert all(sorted(c["val_by_seed"]) == ["0", "1"] for c in tuned.candidates)
+    assert len(tuned.runs) == len(names) * 2
+    assert {(r["candidate"], r["seed"]) for r in tuned.runs} == {(n, s) for n in names for s in (0, 1)}
+
+
+def test_every_run_uses_the_same_steps_and_batch_size(tuned):
+    assert {(r["steps"], r["batch_size"]) for r in tuned.runs} == {(60, 32)}
+    stored = [json.loads(p.read_text()) for p in (tuned.out_dir / "units" / "runs").rglob("*.json")]
+    assert len(stored) == len(tuned.runs) and {(r["steps"], r["batch_size"]) for r in stored} == {(60, 32)}
+
+
+def test_filtered_banks_come_from_the_filter_and_real_only_uses_none(tuned):
+    for c in tuned.candidates:
+        if c["name"] == "real":
+            assert c["bank"] is None and c["gain_vs_real"] is None
+            continue
+        meta = json.loads((tuned.out_dir / "banks" / c["name"].split("/")[0] /
+                           ("unfiltered" if c["filter_threshold"] is None else "filt0") / "bank.json").read_text())
+        assert c["bank"].endswith("filt0" if c["filter_threshold"] is not None else "unfiltered")
+        assert (meta["filter"] is None) == (c["filter_threshold"] is None) and meta["size"] == 400
+
+
+def test_best_is_the_argmax_of_mean_val_and_gains_are_paired_by_seed(tuned):
+    means = {c["name"]: np.mean(list(c["val_by_seed"].values())) for c in tuned.candidates}
+    assert tuned.best == max(means, key=means.get)
+    real = tuned.candidate("real")["val_by_seed"]
+    for c in tuned.candidates[1:]:
+        diffs = [c["val_by_seed"][s] - real[s] for s in ("0", "1")]
+        assert c["gain_vs_real"]["mean"] == pytest.approx(np.mean(diffs))
+        assert c["val"]["mean"] == pytest.approx(means[c["name"]])
+    doc = json.loads(tuned.json_path.read_text())
+    assert doc["best"] == tuned.best and len(doc["runs"]) == len(tuned.runs) and "commit" in doc["environment"]
+    md = tuned.markdown_path.read_text()
+    assert md.count("(best)") == 1 and ("real only (best)" in md) == (tuned.best == "real")
+    assert "**Best:" in md and ("don't mix" in md if tuned.best == "real" else "95% CI" in md)
+
+
+def test_scores_come_from_the_validation_split(tuned, split, gens, tmp_path):
+    train, val = split
+    shuffled = ImageArrayDataset(val.images, np.random.default_rng(0).permutation(val.labels), val.class_names)
+    result = tune_mix(gens[0], train, shuffled, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None],
+                      seeds=[0, 1], **RECIPE)
+    # The same training runs (same data, seeds, steps) scored against scrambled labels: chance.
+    assert all(v < 0.3 for c in result.candidates for v in c["val_by_seed"].values())
+    assert all(v > 0.6 for v in tuned.candidate("real")["val_by_seed"].values())
+
+
+def test_the_choice_follows_the_validation_split(split, gens, tmp_path):
+    from ganaug import load_generator
+
+    # Validation images drawn from the generator itself: only runs that saw its samples can
+    # label them, so a synthetic candidate must win and the report must say it gains.
+    train, _ = split
+    images, labels = load_generator(gens[0]).sample(n_per_class=30, seed=123)
+    val = ImageArrayDataset(images, labels, NAMES)
+    result = tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.25, 0.5, 0.75], filter_thresholds=[None],
+                      seeds=[0, 1], **RECIPE)
+    means = {c["name"]: c["val"]["mean"] for c in result.candidates}
+    assert result.best == max(means, key=means.get) != "real"
+    assert result.candidate()["gain_vs_real"]["mean"] > 0
+    md = result.markdown_path.read_text()
+    assert f"**Best: `{result.best}`**" in md and "don't mix" not in md
+    assert OmegaConf.load(result.mix_path).ratio == result.candidate()["ratio"] > 0
+
+
+# ------------------------------------------------------------------------------ mix.yaml
+
+
+def test_mix_yaml_instantiates_to_the_chosen_mix(tuned, split):
+    train, _ = split
+    cfg = OmegaConf.load(tuned.mix_path)
+    best = tuned.candidate()
+    assert cfg.ratio == best["ratio"] and cfg.source == best["bank"]
+    mix = instantiate(cfg)(train)
+    assert isinstance(mix, SyntheticMix) and mix.ratio == best["ratio"]
+    assert (len(mix) > len(train)) == (best["name"] != "real")
+
+
+def test_mix_config_of_a_synthetic_candidate_mixes_its_bank(tuned, split):
+    train, _ = split
+    name = "runB_generator/syn0.25"
+    mix = instantiate(OmegaConf.create(tuned.mix_config(name)))(train)
+    assert mix.ratio == 0.25 and mix.n_syn > 0 and len(mix) == len(train) + mix.n_syn
+    image, label = mix[len(mix) - 1]  # indices past the real items are synthetic
+    assert image.dtype == np.uint8 and image.shape == (8, 8, 1) and 0 <= label < 10
+    assert str(mix.bank.path) == tuned.candidate(name)["bank"]
+
+
+# ------------------------------------------------------------------------------ resuming
+
+
+def test_rerun_retrains_nothing_and_changed_settings_redo_runs(split, gens, tmp_path):
+    train, val = split
+    kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None, 0.0], seeds=[0], **RECIPE)
+    first = tune_mix(gens[0], train, val, **kw)
+    reports = {tmp_path / n for n in ("tune.json", "tune.md", "mix.yaml")}  # rewritten on every call
+    stored = {p: t for p, t in _mtimes(tmp_path).items() if p not in reports}
+    assert tmp_path / "reference.safetensors" in stored
+    again = tune_mix(gens[0], train, val, **kw)
+    assert {p: _mtimes(tmp_path)[p] for p in stored} == stored
+    assert [c["val_by_seed"] for c in again.candidates] == [c["val_by_seed"] for c in first.candidates]
+
+    # An interrupted tune: the missing run alone is trained.
+    lost = tmp_path / "units" / "runs" / "generator" / "syn0.5" / "s0.json"
+    lost.unlink()
+    before = _units(tmp_path)
+    tune_mix(gens[0], train, val, **kw)
+    after = _units(tmp_path)
+    assert lost in after and {p: after[p] for p in before} == before
+
+    # A bigger bank redoes the banks and the synthetic runs, not the real-only run.
+    tune_mix(gens[0], train, val, **{**kw, "bank_size": 500})
+    redone = {p for p, t in _units(tmp_path).items() if t != after[p]}
+    real_run = tmp_path / "units" / "runs" / "real" / "s0.json"
+    assert real_run not in redone and tmp_path / "units" / "reference.json" not in redone
+    assert {p.name for p in redone if "runs" in p.parts} == {"s0.json"} and len(redone) == 4  # 2 banks, 2 runs
+    assert json.loads((tmp_path / "banks" / "generator" / "filt0" / "bank.json").read_text())["size"] == 500
+
+    # More steps change every run.
+    more = tune_mix(gens[0], train, val, **{**kw, "bank_size": 500, "steps": 61})
+    assert {r["steps"] for r in more.runs} == {61}
+
+
+def test_a_filter_that_rejects_everything_skips_its_candidates(split, gens, tmp_path):
+    train, val = split
+    result = tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None, 1.0],
+                      seeds=[0], **RECIPE)
+    skipped = result.candidate("generator/syn0.5-filt1")
+    assert "quality filter" in skipped["skipped"] and skipped["val"] is None
+    assert result.candidate("generator/syn0.5")["skipped"] is None and result.best != skipped["name"]
+    assert "Skipped:" in result.markdown_path.read_text()
+
+
+def test_metric_auto_is_balanced_accuracy_on_a_long_tail(split, gens, tmp_path):
+    train, val = split
+    keep = np.concatenate([np.flatnonzero(train.labels == k)[: 10 if k < 5 else 80] for k in range(10)])
+    tail = train.subset(keep)
+    result = tune_mix(gens[0], tail, val, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0],
+                      **{**RECIPE, "steps": 5})
+    assert result.settings["metric"] == "balanced_accuracy"
+    assert {r["metric"] for r in result.runs} == {"balanced_accuracy"}
+
+
+def test_metric_auto_is_accuracy_on_balanced_data(tuned):
+    assert tuned.settings["metric"] == "accuracy" and {r["metric"] for r in tuned.runs} == {"accuracy"}
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"val_set": "empty"}, "val_set is empty"),
+    ({"ratios": []}, "ratios is empty"),
+    ({"ratios": [0.5, 1.0]}, r"\[0, 1\)"),
+    ({"ratios": [-0.1]}, r"\[0, 1\)"),
+    ({"ratios": [0.0]}, "no value above 0"),
+    ({"filter_thresholds": [None, 1.5]}, r"\[0, 1\]"),
+    ({"seeds": []}, "seeds is empty"),
+    ({"metric": "f1"}, "metric must be one of"),
+    ({"generators": "classes"}, "has 5 classes, expected 10"),
+    ({"generators": "size"}, r"shape \(16, 16, 1\)"),
+    ({"generators": []}, "no generators given"),
+])
+def test_errors_name_the_problem(split, gens, tmp_path, change, message):
+    train, val = split
+    args = {"generators": gens[0], "val_set": val, "ratios": [0.5], "filter_thresholds": [None], "seeds": [0]}
+    args.update(change)
+    if args["val_set"] == "empty":
+        args["val_set"] = val.subset([])
+    if args["generators"] == "classes":
+        args["generators"] = _export(tmp_path / "g5", num_classes=5)
+    elif args["generators"] == "size":
+        args["generators"] = _export(tmp_path / "g16", size=16)
+    with pytest.raises(GanaugError, match=message):
+        tune_mix(args.pop("generators"), train, args.pop("val_set"), out_dir=tmp_path / "out", **args, **RECIPE)
+    assert not (tmp_path / "out" / "units").exists()  # refused before any training
+
+
+def test_transform_must_keep_uint8_images(split, gens, tmp_path):
+    import albumentations as A
+
+    train, val = split
+    with pytest.raises(GanaugError, match="uint8"):
+        tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0],
+                 transform=A.Compose([A.Normalize(mean=0.5, std=0.5)]), **RECIPE)
+
+
+# ------------------------------------------------------------------------------ snapshots and CLI
+
+
+def test_find_generators_lists_snapshot_directories_sorted(tmp_path):
+    for step in ("g000020", "g000010"):
+        _export(tmp_path / step)
+    (tmp_path / "not_a_generator").mkdir()
+    assert [p.name for p in find_generators(tmp_path)] == ["g000010", "g000020"]
+    with pytest.raises(GanaugError, match="no exported generator"):
+        find_generators(tmp_path / "not_a_generator")
+
+
+def test_cli_tunes_on_the_datamodule_validation_split(compose_cfg, gens, tmp_path, capsys):
+    snaps = tmp_path / "snapshots"
+    for step in ("g000010", "g000020"):
+        _export(snaps / step, seed=int(step[1:]))
+    overrides = ["data=digits", "augment=digits", f"generators=[{gens[0]}]", f"snapshots={snaps}",
+                 f"out_dir={tmp_path / 'tune'}", "tune.steps=5", "tune.batch_size=32", "tune.width=8",
+                 "tune.seeds=[0]", "tune.bank_size=200", "tune.ratios=[0.5]", "tune.filter_thresholds=[null]",
+                 "progress=false"]
+    cfg = compose_cfg("tune", overrides)
+    result = run_tune(cfg)
+    assert isinstance(result, TuneResult)
+    assert [c["name"] for c in result.candidates] == ["real", "g000010/syn0.5", "g000020/syn0.5", "generator/syn0.5"]
+    dm = instantiate(cfg.data)
+    assert result.settings["val_images"] == len(dm.val_set) > 0
+    assert result.settings["train_images"] == len(dm.train_set)
+    assert result.settings["transform"] is not None and {r["steps"] for r in result.runs} == {5}
+    assert "| candidate |" in capsys.readouterr().out
+    assert result.mix_path.is_file()
+
+
+def test_cli_refuses_an_empty_validation_split(compose_cfg, gens, tmp_path):
+    cfg = compose_cfg("tune", ["data=digits", "data.val_fraction=0.0", f"generators=[{gens[0]}]",
+                               f"out_dir={tmp_path}"])
+    with pytest.raises(GanaugError, match="data.val_fraction"):
+        run_tune(cfg)
+
+
+def test_cli_needs_a_generator(compose_cfg, tmp_path):
+    with pytest.raises(GanaugError, match="generators="):
+        run_tune(compose_cfg("tune", ["data=digits", f"out_dir={tmp_path}"]))
+
+
+def test_results_survive_moving_the_output_directory(tuned, split, gens, tmp_path):
+    train, val = split
+    moved = tmp_path / "moved"
+    shutil.copytree(tuned.out_dir, moved)
+    before = _units(moved)
+    result = tune_mix(gens, train, val, out_dir=moved, ratios=[0.0, 0.25, 0.5], filter_thresholds=[None, 0.0],
+                      seeds=[0, 1], **RECIPE)
+    assert _units(moved) == before
+    assert result.candidate("runA_generator/syn0.5")["bank"].startswith(str(moved.resolve()))
+
+
+@pytest.mark.parametrize("syn, verdict", [
+    ([0.80, 0.83, 0.86], "excludes 0"),
+    ([0.75, 0.90, 0.70], "includes 0"),
+])
+def test_report_says_whether_the_best_gain_is_distinguishable_from_real_only(tmp_path, syn, verdict):
+    from ganaug.stats import mean_ci, paired_diff_ci
+
+    real = [0.70, 0.72, 0.74]
+    base = {"generator": None, "filter_threshold": None, "bank": None, "skipped": None}
+    cands = [{**base, "name": "real", "ratio": 0.0, "val_by_seed": dict(zip("012", real)), "val": mean_ci(real),
+              "gain_vs_real": None},
+             {**base, "name": "g/syn0.5", "ratio": 0.5, "generator": "g", "bank": str(tmp_path / "bank"),
+              "val_by_seed": dict(zip("012", syn)), "val": mean_ci(syn), "gain_vs_real": paired_diff_ci(syn, real)}]
+    settings = {"metric": "accuracy", "width": 8, "steps": 10, "batch_size": 32, "seeds": [0, 1, 2],
+                "class_policy": "uniform"}
+    result = TuneResult(cands, [], "g/syn0.5", settings, tmp_path)
+    md = result.markdown()
+    assert "**`g/syn0.5` (best)**" in md and verdict in md and "don't mix" not in md
+    mix = result.mix_config()
+    assert (mix["source"], mix["ratio"], mix["class_policy"]) == (str(tmp_path / "bank"), 0.5, "uniform")
