@@ -1,15 +1,27 @@
-"""Lightning callbacks: sample grids and checkpoints counted in generator updates."""
+"""Lightning callbacks: sample grids, checkpoints and generator snapshots counted in generator updates."""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from .export import default_dir_mode
 from .grid import save_grid
 from .sampling import sample_noise, to_uint8_hwc
+
+__all__ = ["GANCheckpoint", "GeneratorSnapshots", "SampleGrid", "list_snapshots"]
+
+log = logging.getLogger(__name__)
 
 
 class SampleGrid(pl.Callback):
@@ -74,3 +86,124 @@ class GANCheckpoint(ModelCheckpoint):
         n_dis = int(getattr(pl_module.hparams, "n_dis", 1))
         self._every_n_train_steps = self.every_n_steps * (n_dis + 1)
         super().setup(trainer, pl_module, stage)
+
+
+SNAPSHOT_NAME = re.compile(r"g(\d+)")
+
+
+def _snapshots(dirpath: Path) -> list[tuple[int, Path]]:
+    if not dirpath.is_dir():
+        return []
+    return sorted((int(m.group(1)), p) for p in dirpath.iterdir()
+                  if (m := SNAPSHOT_NAME.fullmatch(p.name)) and p.is_dir())
+
+
+def list_snapshots(dirpath: str | os.PathLike) -> list[Path]:
+    """The snapshot directories `g<step>` under `dirpath`, oldest first (by step, not by name)."""
+    return [p for _, p in _snapshots(Path(dirpath))]
+
+
+class GeneratorSnapshots(pl.Callback):
+    """Every `every_n_steps` generator updates, export the generator to `<dirpath>/g<step:06d>/`.
+
+    A GAN's value as augmentation keeps changing during training and is not tracked by its losses
+    (nor FID), so the generator to use has to be chosen afterwards by downstream value; these are
+    the candidates. Each snapshot is exactly what the final export would be at that step (EMA
+    generator, class names, run metadata), readable with `ganaug.load_generator`.
+
+    - A snapshot is exported into `<dirpath>/.partial/` and renamed into place, so a `g*`
+      directory is always complete; a kill leaves at most debris in `.partial/`, cleared on the
+      next start.
+    - A resumed run replays the steps after its last checkpoint: snapshots already on disk are kept,
+      not rewritten. A fresh run (starting at 0 updates) that finds snapshots of an earlier run
+      moves them to `<dirpath>/.earlier-<time>/` with a warning, so runs never mix.
+    - `keep=N` keeps only the newest N snapshots (None keeps all).
+    - Only global rank 0 writes.
+
+    `dirpath=None` means `<trainer.default_root_dir>/snapshots` (ganaug-train: `<out_dir>/snapshots`).
+    `extra` is merged into each snapshot's JSON; ganaug-train passes the dataset name and GAN config.
+    """
+
+    STAGING = ".partial"
+
+    def __init__(self, every_n_steps: int = 500, keep: int | None = None, dirpath: str | None = None,
+                 extra: dict | None = None):
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep must be >= 1 or None (keep all), got {keep}")
+        self.every_n_steps, self.keep, self.dirpath, self.extra = every_n_steps, keep, dirpath, extra
+        self._last = -1
+
+    def _dir(self, trainer: pl.Trainer) -> Path:
+        return Path(self.dirpath) if self.dirpath else Path(trainer.default_root_dir) / "snapshots"
+
+    def on_train_start(self, trainer, pl_module):
+        if not trainer.is_global_zero:
+            return
+        dirpath = self._dir(trainer)
+        shutil.rmtree(dirpath / self.STAGING, ignore_errors=True)
+        # Here, not in setup: by now a resumed run's g_updates has been restored from its checkpoint.
+        if int(pl_module.g_updates) == 0 and (stale := list_snapshots(dirpath)):
+            # Moved, not deleted: they may be the only copy of an earlier run's generators.
+            aside = dirpath / f".earlier-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+            aside.mkdir()
+            for p in stale:
+                os.rename(p, aside / p.name)
+            log.warning("%s held %d snapshots of an earlier run, not resumed here; moved them to %s",
+                        dirpath, len(stale), aside)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        step = int(pl_module.g_updates)
+        # With n_dis > 1 several batches end on the same generator update: one snapshot for it.
+        if trainer.is_global_zero and step != self._last and step > 0 and step % self.every_n_steps == 0:
+            self.write(pl_module, self._dir(trainer))
+
+    def write(self, pl_module, dirpath: str | os.PathLike) -> Path | None:
+        """Export `pl_module`'s generator as the snapshot for its current step; None if skipped."""
+        dirpath = Path(dirpath)
+        step = int(pl_module.g_updates)
+        self._last = step
+        final = dirpath / f"g{step:06d}"
+        if final.exists():
+            log.info("snapshot %s was written before this run resumed; kept as it is", final)
+            return None
+        newer = [s for s, _ in _snapshots(dirpath) if s > step]
+        if self.keep is not None and len(newer) >= self.keep:
+            return None  # a replayed step that pruning would delete at once
+        staging = dirpath / self.STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=staging, prefix=f"{final.name}-"))
+        try:
+            pl_module.export_generator(tmp, extra=self.extra)
+            os.chmod(tmp, default_dir_mode())  # mkdtemp's 0700 would hide snapshots from other users
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.prune(dirpath)
+        self._tidy(staging)
+        return final
+
+    def prune(self, dirpath: str | os.PathLike) -> None:
+        """Delete all but the newest `keep` snapshots in `dirpath`."""
+        if self.keep is None:
+            return
+        dirpath = Path(dirpath)
+        for old in list_snapshots(dirpath)[:-self.keep]:
+            self._discard(old, dirpath / self.STAGING)
+
+    @staticmethod
+    def _tidy(staging: Path) -> None:
+        try:
+            staging.rmdir()  # only if empty: another writer's debris is left for the next start
+        except OSError:
+            pass
+
+    @staticmethod
+    def _discard(snapshot: Path, staging: Path) -> None:
+        # Out of the g* namespace first: a kill during rmtree must not leave a half-deleted snapshot.
+        staging.mkdir(parents=True, exist_ok=True)
+        trash = staging / f"{snapshot.name}-{uuid.uuid4().hex}.deleted"
+        os.rename(snapshot, trash)
+        shutil.rmtree(trash, ignore_errors=True)

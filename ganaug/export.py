@@ -36,10 +36,18 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def default_file_mode() -> int:
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def default_file_mode() -> int:
+    return 0o666 & ~_umask()
+
+
+def default_dir_mode() -> int:
+    return 0o777 & ~_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

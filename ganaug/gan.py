@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from .diffaug import DiffAugment
+from .export import export_generator
 from .nets import Discriminator, Generator
 from .sampling import TrainedGenerator
 
@@ -154,6 +155,14 @@ class ConditionalGAN(pl.LightningModule):
     def sampler(self) -> TrainedGenerator:
         """The EMA generator, wrapped for sampling (shares weights with this module)."""
         return TrainedGenerator(self.ema, self.class_names)
+
+    def export_generator(self, path, extra: dict | None = None):
+        """Write the artifact training produces (`ganaug.load_generator` reads it); returns its path.
+
+        The final export and the periodic snapshots both come through here, so a snapshot taken at
+        the last step is the same artifact as the final one. `extra` is run metadata for the JSON.
+        """
+        return export_generator(self.sampler(), path, extra={**(extra or {}), "g_updates": int(self.g_updates)})
 
     def train(self, mode: bool = True):
         super().train(mode)

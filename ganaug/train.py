@@ -15,8 +15,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .callbacks import GANCheckpoint, SampleGrid
-from .export import export_generator
+from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,23 @@ def _resume_path(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     return None
 
 
+def export_metadata(cfg: DictConfig) -> dict:
+    """Run metadata recorded in every exported generator's JSON (final export and snapshots)."""
+    return {
+        "dataset": cfg.data.get("name", "unknown"),
+        "data_split": data_split(cfg.data),
+        "train_config": OmegaConf.to_container(cfg.gan, resolve=True),
+    }
+
+
+SPLIT_KEYS = ("n_per_class", "imbalance_ratio", "n_max", "data_seed", "val_fraction")
+
+
+def data_split(data_cfg: DictConfig) -> dict:
+    """Which labelled images a run trained on: `ganaug-tune` checks it to keep validation images unseen."""
+    return {k: data_cfg.get(k) for k in SPLIT_KEYS}
+
+
 def build_callbacks(cfg: DictConfig, out_dir: Path) -> list[pl.Callback]:
     callbacks = []
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
@@ -55,6 +71,11 @@ def build_callbacks(cfg: DictConfig, out_dir: Path) -> list[pl.Callback]:
             cb.dirpath = str(out_dir / "checkpoints")
         if isinstance(cb, SampleGrid) and cb.dirpath is None:
             cb.dirpath = str(out_dir / "samples")
+        if isinstance(cb, GeneratorSnapshots):
+            if cb.dirpath is None:
+                cb.dirpath = str(out_dir / "snapshots")
+            if cb.extra is None:
+                cb.extra = export_metadata(cfg)
         callbacks.append(cb)
     return callbacks
 
@@ -99,15 +120,7 @@ def train(cfg: DictConfig) -> dict:
     result = {"out_dir": str(out_dir), "g_updates": int(gan.g_updates), "resumed_from": ckpt_path}
     if trainer.is_global_zero:
         export_path = out_dir / cfg.export_dir
-        export_generator(
-            gan.sampler(),
-            export_path,
-            extra={
-                "dataset": cfg.data.get("name", "unknown"),
-                "g_updates": int(gan.g_updates),
-                "train_config": OmegaConf.to_container(cfg.gan, resolve=True),
-            },
-        )
+        gan.export_generator(export_path, extra=export_metadata(cfg))
         result["generator"] = str(export_path)
         log.info("generator exported to %s after %d generator updates", export_path, int(gan.g_updates))
     return result

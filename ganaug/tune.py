@@ -632,6 +632,24 @@ def _cli_generators(cfg: DictConfig) -> list[str]:
     return gens
 
 
+def _check_split(generators: list[str], data_cfg: DictConfig) -> None:
+    # A GAN that saw the validation images makes its synthetic candidates look better than they
+    # are; generators exported without a recorded split (older ganaug) cannot be checked.
+    from .export import load_generator
+    from .train import data_split
+
+    wanted = data_split(data_cfg)
+    for g in generators:
+        seen = load_generator(g).meta.get("data_split")
+        if seen is None:
+            continue
+        if seen != wanted:
+            diff = ", ".join(f"data.{k}={seen.get(k)} (here {wanted[k]})" for k in wanted if seen.get(k) != wanted[k])
+            raise TuneError(f"{g} was trained on another split of the data: {diff}. Its training images may "
+                            "include the validation images the choice is made on; run ganaug-tune with the "
+                            "GAN's data options, or train the GAN with these")
+
+
 def run_tune(cfg: DictConfig) -> TuneResult:
     """`ganaug-tune` with a composed config (conf/tune.yaml): the data module's train/val split."""
     from hydra.utils import instantiate
@@ -646,7 +664,9 @@ def run_tune(cfg: DictConfig) -> TuneResult:
                         "data.val_fraction (e.g. 0.2), the same value and data.data_seed the GAN was trained with")
     transform = instantiate(cfg.augment) if cfg.get("augment") else None
     params = OmegaConf.to_container(cfg.tune, resolve=True)
-    result = tune_mix(_cli_generators(cfg), dm.train_set, dm.val_set, out_dir=cfg.out_dir, transform=transform,
+    generators = _cli_generators(cfg)
+    _check_split(generators, cfg.data)
+    result = tune_mix(generators, dm.train_set, dm.val_set, out_dir=cfg.out_dir, transform=transform,
                       progress=bool(cfg.get("progress", True)), **params)
     print(result.markdown())
     print(f"wrote {result.json_path}, {result.markdown_path} and {result.mix_path}")

@@ -31,6 +31,9 @@ def test_end_to_end_digits_exports_and_reloads(compose_cfg, fast, tmp_path):
     meta = json.loads((tmp_path / "generator" / "generator.json").read_text())
     assert meta["dataset"] == "digits" and meta["g_updates"] == 20
     assert meta["class_names"] == [str(i) for i in range(10)]
+    # The labelled images it saw, so ganaug-tune can refuse to validate on them.
+    assert meta["data_split"] == {k: cfg.data.get(k) for k in
+                                  ("n_per_class", "imbalance_ratio", "n_max", "data_seed", "val_fraction")}
     assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == ["grid_000010.png", "grid_000020.png"]
     ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] == 40  # 20 generator + 20 discriminator updates

@@ -292,6 +292,22 @@ def test_cli_refuses_an_empty_validation_split(compose_cfg, gens, tmp_path):
         run_tune(cfg)
 
 
+def test_cli_refuses_a_generator_trained_on_another_split(compose_cfg, tmp_path):
+    from ganaug.train import data_split
+
+    cfg = compose_cfg("tune", ["data=digits", f"out_dir={tmp_path / 'tune'}", "progress=false"])
+    # What ganaug-train records: this one trained on every labelled image (val_fraction 0),
+    # i.e. on the images the tune would validate on.
+    seen = {**data_split(cfg.data), "val_fraction": 0.0}
+    torch.manual_seed(0)
+    gen = export_generator(TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), NAMES), tmp_path / "g",
+                           extra={"data_split": seen})
+    cfg.generators = [str(gen)]
+    with pytest.raises(GanaugError, match=r"another split of the data: data.val_fraction=0.0 \(here 0.2\)"):
+        run_tune(cfg)
+    assert not (tmp_path / "tune").exists()  # refused before any training
+
+
 def test_cli_needs_a_generator(compose_cfg, tmp_path):
     with pytest.raises(GanaugError, match="generators="):
         run_tune(compose_cfg("tune", ["data=digits", f"out_dir={tmp_path}"]))
