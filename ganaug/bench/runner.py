@@ -220,14 +220,21 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
 
 def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
     from ..bank import SyntheticBank
+
+    bank = SyntheticBank.open(regime.out / f"bank-g{gan_seed}" / "unfiltered")
+    return {"regime": regime.name, "gan_seed": gan_seed,
+            **gan_quality(regime, np.asarray(bank.images), np.asarray(bank.labels))}
+
+
+def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
+    """CAS, FID/KID, label agreement and precision/recall of labelled synthetic images for a regime."""
     from ..metrics import DomainFeatureExtractor, cas, extract_features, fid, kid, label_agreement, precision_recall
 
     b = regime.cfg.bench
     dm = regime.datamodule
-    bank = SyntheticBank.open(regime.out / f"bank-g{gan_seed}" / "unfiltered")
-    n = min(b.metrics_samples, len(bank), len(regime.test))
+    n = min(b.metrics_samples, len(images), len(regime.test))
     rng = np.random.default_rng(0)
-    fake = np.asarray(bank.images[np.sort(rng.choice(len(bank), n, replace=False))])
+    fake = images[np.sort(rng.choice(len(images), n, replace=False))]
     test = regime.test.images[np.sort(rng.choice(len(regime.test), n, replace=False))]
     ref = regime.reference()
     extractor = DomainFeatureExtractor(ref)
@@ -235,16 +242,16 @@ def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
     real = regime.train_set.images
     kid_subset = max(2, min(b.kid_subset, n, len(real)))
     real_cas = float(accuracy(ref, regime.test.images, regime.test.labels))
-    result = cas(np.asarray(bank.images), np.asarray(bank.labels), None, None, regime.test.images,
+    result = cas(images, labels, None, None, regime.test.images,
                  regime.test.labels, dm.num_classes, steps=b.classifier.steps, seed=0, real_acc=real_cas,
                  batch_size=b.classifier.batch_size, lr=b.classifier.lr, width=b.classifier.width,
                  lr_schedule=b.classifier.lr_schedule)
-    agree = label_agreement(ref, np.asarray(bank.images), np.asarray(bank.labels), dm.num_classes)
+    agree = label_agreement(ref, images, labels, dm.num_classes)
     pr = precision_recall(extract_features(extractor, test), extract_features(extractor, fake))
     kid_fake = kid(test, fake, extractor, subset_size=kid_subset)
     kid_real = kid(test, real, extractor, subset_size=kid_subset)
     return {
-        "regime": regime.name, "gan_seed": gan_seed, "n": n,
+        "n": n,
         "fid": fid(test, fake, extractor), "fid_real_labelled_vs_test": fid(test, real, extractor),
         "kid": kid_fake[0], "kid_std": kid_fake[1], "kid_real_labelled_vs_test": kid_real[0],
         "cas": result["cas"], "cas_real_acc": result["real_acc"], "cas_ratio": result["cas_ratio"],
