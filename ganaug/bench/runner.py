@@ -281,7 +281,11 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan_fp = fingerprint(data_fp, cfg.train.gan, g)
             bank_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance, policy)
-            units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost, lambda r=regime, g=g: _train_gan(r, g),
+            make_gan = lambda r=regime, g=g: _train_gan(r, g)  # noqa: E731
+            adopted = _adoptable_gan(b.reuse_gans_from, gid, gan_fp)
+            if adopted is not None:
+                make_gan = lambda rec=adopted: {**rec, "adopted_from": b.reuse_gans_from}  # noqa: E731
+            units.append(Unit(gid, f"{name}: GAN seed {g}", 0.0 if adopted else gan_cost, make_gan,
                               fingerprint=gan_fp))
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,
                               lambda r=regime, g=g, gid=gid, o=out: _build_banks(
@@ -303,6 +307,23 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
                                       after=after, fingerprint=fp))
     return units
+
+
+def _adoptable_gan(other_out: str | None, gid: str, gan_fp: str) -> dict | None:
+    """Another benchmark directory's GAN unit, if it was trained with exactly these settings.
+
+    Ablations that change only how synthetic images are used share the expensive GANs this way;
+    the adopted record keeps pointing at the other directory's exported generator.
+    """
+    if not other_out:
+        return None
+    store = UnitStore(Path(other_out) / "units")
+    if not store.has(gid):
+        return None
+    rec = {k: v for k, v in store.get(gid).items() if k not in ("unit", "fingerprint")}
+    if store.get(gid).get("fingerprint") != gan_fp or not Path(rec["generator"]).is_dir():
+        return None
+    return rec
 
 
 def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:

@@ -81,3 +81,25 @@ def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path):
     # A GAN trained with other settings is never reused or silently retrained.
     with pytest.raises(StaleGANError, match="train.gan"):
         run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25", "train.gan.max_steps=41"]))
+
+
+def test_ablation_adopts_gans_trained_with_the_same_settings(compose_cfg, tmp_path):
+    first = tmp_path / "main"
+    run_benchmark(compose_cfg("bench", TINY + [f"bench.out_dir={first}"]))
+    trained = UnitStore(first / "units").get("n30/gan-g0")
+
+    # Same GAN settings, another way of using the samples: nothing is retrained.
+    ablation = tmp_path / "ratio0.25"
+    payload = run_benchmark(compose_cfg("bench", TINY + [f"bench.out_dir={ablation}", "bench.ratios=[0.25]",
+                                                         f"bench.reuse_gans_from={first}"]))
+    gan = UnitStore(ablation / "units").get("n30/gan-g0")
+    assert gan["generator"] == trained["generator"] and gan["adopted_from"] == str(first)
+    assert not (ablation / "n30" / "gan-g0").exists()
+    assert {r["ratio"] for r in payload["runs"] if r.get("condition", "real") != "real" and r["ratio"]} == {0.25}
+
+    # Other GAN settings: the stored GAN does not fit, so this run trains its own.
+    other = tmp_path / "other_gan"
+    run_benchmark(compose_cfg("bench", TINY + [f"bench.out_dir={other}", "train.gan.max_steps=30",
+                                               f"bench.reuse_gans_from={first}"]))
+    own = UnitStore(other / "units").get("n30/gan-g0")
+    assert "adopted_from" not in own and (other / "n30" / "gan-g0" / "generator").is_dir()
