@@ -284,6 +284,8 @@ def train_classifier_on_loader(
     seed: int = 0,
     width: int = 32,
     lr_schedule: str = "cosine",
+    synthetic_weight: float = 1.0,
+    synthetic_label_smoothing: float = 0.0,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> SmallCNN:
@@ -298,8 +300,17 @@ def train_classifier_on_loader(
     Uses AdamW (identical to Adam at the default ``weight_decay=0``). ``lr_schedule="cosine"``
     anneals the learning rate to 0 over ``steps``; ``"constant"`` keeps it. Returns the model in
     eval mode, with ``model.steps_trained == steps``.
+
+    Batches may also be ``(x, y, is_synthetic)`` (``SyntheticMix(..., return_flag=True)``): then
+    synthetic items weigh ``synthetic_weight`` against 1 for real ones in the loss (a weighted
+    mean over the batch), and their targets are smoothed by ``synthetic_label_smoothing``, a
+    hedge against images whose conditioning label the generator did not quite honour.
     """
     num_classes = _check_num_classes(num_classes)
+    if not synthetic_weight >= 0:
+        raise ValueError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
+    if not 0.0 <= synthetic_label_smoothing < 1.0:
+        raise ValueError(f"synthetic_label_smoothing must lie in [0, 1), got {synthetic_label_smoothing}")
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if int(steps) != steps or steps < 0:
@@ -321,7 +332,7 @@ def train_classifier_on_loader(
         bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
         try:
             for step in range(steps):
-                x, y = next(batches)
+                x, y, flag = _unpack(next(batches), step)
                 x = torch.as_tensor(x)
                 y = torch.as_tensor(y)
                 if not torch.is_floating_point(x):
@@ -343,7 +354,7 @@ def train_classifier_on_loader(
                     )
                 x = x.to(device, non_blocking=True)
                 y = y.to(device, dtype=torch.int64, non_blocking=True)
-                loss = F.cross_entropy(model(x), y)
+                loss = _loss(model(x), y, flag, synthetic_weight, synthetic_label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -356,6 +367,30 @@ def train_classifier_on_loader(
         finally:
             bar.close()
     return model.eval()
+
+
+def _unpack(batch, step: int) -> tuple:
+    if isinstance(batch, (tuple, list)) and len(batch) == 3:
+        return tuple(batch)
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1], None
+    raise ValueError(f"batch {step}: expected (x, y) or (x, y, is_synthetic), got {type(batch).__name__}"
+                     + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, flag, weight: float, smoothing: float) -> torch.Tensor:
+    if flag is None or (weight == 1.0 and smoothing == 0.0):
+        return F.cross_entropy(logits, y)
+    syn = torch.as_tensor(flag, device=logits.device).bool().reshape(-1)
+    if syn.shape[0] != y.shape[0]:
+        raise ValueError(f"is_synthetic has {syn.shape[0]} entries for a batch of {y.shape[0]}")
+    per_item = F.cross_entropy(logits, y, reduction="none")
+    if smoothing:
+        per_item = torch.where(syn, F.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing), per_item)
+    w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
+    # Normalised by the weights, so down-weighting synthetic items shifts the gradient toward the
+    # real ones instead of just shrinking the step.
+    return (w * per_item).sum() / w.sum().clamp_min(1e-12)
 
 
 def train_classifier(

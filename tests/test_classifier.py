@@ -92,6 +92,51 @@ def test_unknown_lr_schedule_raises(digits):
         train_classifier(xtr[:50], ytr[:50], 10, steps=1, lr_schedule="linear")
 
 
+def _mislabelled_mix(xtr, ytr, seed=0):
+    # Half of each batch "synthetic" and systematically mislabelled (y + 1): a lever on the loss
+    # must change what the model learns from them.
+    x = to_tensor(xtr)
+    y = torch.as_tensor(ytr)
+    n = len(x)
+    x_all = torch.cat([x, x])
+    y_all = torch.cat([y, (y + 1) % 10])
+    flag = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)])
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(x_all, y_all, flag), batch_size=64, shuffle=True, generator=g)
+
+
+def test_synthetic_weight_zero_ignores_flagged_items(digits):
+    xtr, ytr, xte, yte = digits
+    kw = dict(steps=200, lr=3e-3, seed=0)
+    plain = train_classifier_on_loader(_mislabelled_mix(xtr, ytr), 10, 1, 8, **kw)
+    ignored = train_classifier_on_loader(_mislabelled_mix(xtr, ytr), 10, 1, 8, synthetic_weight=0.0, **kw)
+    assert accuracy(ignored, xte, yte) > 0.85
+    assert accuracy(plain, xte, yte) < accuracy(ignored, xte, yte) - 0.2
+
+
+def test_synthetic_loss_weighting_and_smoothing_arithmetic():
+    from ganaug.classifier import _loss
+
+    logits = torch.randn(6, 4)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    flag = torch.tensor([False, False, False, True, True, True])
+    ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    smooth = torch.nn.functional.cross_entropy(logits, y, reduction="none", label_smoothing=0.2)
+    assert torch.allclose(_loss(logits, y, flag, 1.0, 0.0), ce.mean())
+    assert torch.allclose(_loss(logits, y, None, 0.5, 0.2), ce.mean())  # no flags: plain cross-entropy
+    expected = (ce[:3].sum() + 0.5 * smooth[3:].sum()) / 4.5
+    assert torch.allclose(_loss(logits, y, flag, 0.5, 0.2), expected)
+
+
+def test_synthetic_loss_options_are_checked(digits):
+    xtr, ytr, _, _ = digits
+    with pytest.raises(ValueError, match="synthetic_weight"):
+        train_classifier_on_loader(_mislabelled_mix(xtr[:64], ytr[:64]), 10, 1, 8, steps=1, synthetic_weight=-1)
+    with pytest.raises(ValueError, match="synthetic_label_smoothing"):
+        train_classifier_on_loader(_mislabelled_mix(xtr[:64], ytr[:64]), 10, 1, 8, steps=1,
+                                   synthetic_label_smoothing=1.0)
+
+
 def test_loader_is_cycled_until_steps_done():
     x = torch.rand(24, 1, 8, 8) * 2 - 1
     y = torch.arange(24) % 3

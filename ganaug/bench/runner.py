@@ -139,8 +139,10 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
             return {**record, "skipped": bank_unit["filter_error"], "val": None, "test": None}
         policy = "balance" if regime.imbalanced else b.class_policy
         # The product under test: the same SyntheticMix a user would add, with an exact share per batch.
+        use = synthetic_use(b)
+        record.update(use)
         mix = SyntheticMix(ImageArrayDataset(ts.images, ts.labels, ts.class_names), str(bank), ratio=cond.ratio,
-                           seed=clf_seed, class_policy=policy, transform=transform)
+                           seed=clf_seed, class_policy=policy, transform=transform, return_flag=bool(use))
         loader = _loader(mix, c.batch_size, clf_seed, batch_sampler=MixedBatchSampler(mix, c.batch_size))
     else:
         loader = _loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names, transform=transform),
@@ -148,11 +150,21 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
     h, _, ch = regime.datamodule.image_shape
     t0 = time.perf_counter()
     model = train_classifier_on_loader(loader, regime.datamodule.num_classes, ch, h, steps=c.steps, lr=c.lr,
-                                       seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule)
+                                       seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule,
+                                       **(synthetic_use(b) if cond.ratio > 0 else {}))
     seconds = time.perf_counter() - t0
     return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "steps": c.steps, "batch_size": c.batch_size,
             "seconds": seconds}
+
+
+SYNTHETIC_USE_DEFAULTS = {"synthetic_weight": 1.0, "synthetic_label_smoothing": 0.0}
+
+
+def synthetic_use(b: DictConfig) -> dict:
+    """How synthetic items enter the loss, where it differs from plain cross-entropy (else {})."""
+    use = {k: float(b.get(k, d)) for k, d in SYNTHETIC_USE_DEFAULTS.items()}
+    return {} if use == SYNTHETIC_USE_DEFAULTS else use
 
 
 def _train_gan(regime: Regime, gan_seed: int) -> dict:
@@ -298,8 +310,11 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         for cond in conditions_for(b):
             seeds_g = gan_seeds if cond.ratio > 0 else [None]
             for g in seeds_g:
-                fp = fingerprint(ref_fp, b.test_dataset, cfg.augment if cond.classical else None,
-                                 bank_fps[g] if g is not None else None, policy if g is not None else None)
+                parts = [ref_fp, b.test_dataset, cfg.augment if cond.classical else None,
+                         bank_fps[g] if g is not None else None, policy if g is not None else None]
+                if g is not None and synthetic_use(b):  # appended only when set: older units stay valid
+                    parts.append(synthetic_use(b))
+                fp = fingerprint(*parts)
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")
                     after = [f"{name}/bank-g{g}"] if g is not None else []

@@ -71,6 +71,15 @@ def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path):
     assert redone() == {"n30/classical/c0.json", "n30/classical/c1.json",
                         "n30/classical+syn0.5-filt/c0-g0.json", "n30/classical+syn0.5-filt/c1-g0.json"}
 
+    # Synthetic items down-weighted in the loss: the synthetic runs only, and they record it.
+    before = redone()
+    payload = run_benchmark(compose_cfg("bench", base + ["bench.synthetic_weight=0.5"]))
+    assert redone() - before == {"n30/syn0.5/c0-g0.json", "n30/syn0.5/c1-g0.json", "n30/syn0.5-filt/c0-g0.json",
+                                 "n30/syn0.5-filt/c1-g0.json", "n30/classical+syn0.5-filt/c0-g0.json",
+                                 "n30/classical+syn0.5-filt/c1-g0.json"} - before
+    assert all(r.get("synthetic_weight") == 0.5 for r in payload["runs"] if r.get("ratio"))
+    assert not any("synthetic_weight" in r for r in payload["runs"] if r.get("ratio") == 0.0)
+
     # Another classifier recipe: every classifier-dependent unit (the filter's reference, hence
     # the banks and metrics too) is redone; the GAN is kept.
     payload = run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25"]))
