@@ -59,6 +59,7 @@ class Candidate:
     generator: Path | None = None
     label: str | None = None  # the generator's short name, unique within this tune
     threshold: float | None = None
+    weight: float = 1.0       # loss weight of its synthetic items (real items weigh 1)
 
     @property
     def bank_id(self) -> str | None:
@@ -98,7 +99,8 @@ class TuneResult:
         c = self.candidate(name)
         return {"_target_": "ganaug.SyntheticMix", "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
-                "truncation": None, "refresh": None, "return_flag": False}
+                # A weighted candidate needs the flag to weight its synthetic items in the user's loss.
+                "truncation": None, "refresh": None, "return_flag": c.get("synthetic_weight", 1.0) != 1.0}
 
     def markdown(self) -> str:
         return _markdown(self)
@@ -183,6 +185,16 @@ def _check_thresholds(thresholds: Sequence[float | None]) -> list[float | None]:
     if bad:
         raise TuneError(f"filter thresholds are probabilities in [0, 1] (or null for no filter), got {bad}")
     return list(dict.fromkeys(thresholds))
+
+
+def _check_weights(weights: Sequence[float]) -> list[float]:
+    weights = [float(w) for w in weights]
+    if not weights:
+        raise TuneError("synthetic_weights is empty: give at least one loss weight (1.0 = as real items)")
+    bad = [w for w in weights if not (w > 0 and math.isfinite(w))]
+    if bad:
+        raise TuneError(f"synthetic_weights must be positive and finite, got {bad}")
+    return list(dict.fromkeys(weights))
 
 
 def _check_seeds(seeds: Sequence[int]) -> list[int]:
@@ -366,7 +378,9 @@ class _Session:
 
     def fp(self, cand: Candidate, seed: int) -> str:
         bank = None if cand.generator is None else self.bank_fp(cand)
-        return fingerprint(self.run_fp, cand.ratio, bank, self.class_policy if bank else None, seed)
+        # The weight joins the hash only when it is not 1, so runs stored before it existed stay valid.
+        weight = [cand.weight] if cand.weight != 1.0 else []
+        return fingerprint(self.run_fp, cand.ratio, bank, self.class_policy if bank else None, seed, *weight)
 
     def is_done(self, cand: Candidate, seed: int) -> bool:
         return self._done(self.unit_id(cand, seed), self.fp(cand, seed)) is not None
@@ -375,11 +389,12 @@ class _Session:
         fn = balanced_accuracy if self.metric == "balanced_accuracy" else accuracy
         return float(fn(model, self.val.images, self.val.labels))
 
-    def _train(self, loader, seed: int) -> SmallCNN:
+    def _train(self, loader, seed: int, weight: float = 1.0) -> SmallCNN:
         r = self.recipe
         h, w, ch = self.train.image_shape
         return train_classifier_on_loader(loader, self.train.num_classes, ch, (h, w), steps=r["steps"], lr=r["lr"],
-                                          seed=seed, width=r["width"], lr_schedule=r["lr_schedule"])
+                                          seed=seed, width=r["width"], lr_schedule=r["lr_schedule"],
+                                          synthetic_weight=weight)
 
     def _loader_for(self, cand: Candidate, seed: int):
         ts, bs = self.train, self.recipe["batch_size"]
@@ -389,13 +404,14 @@ class _Session:
         # The product under test: the SyntheticMix a user would add, with an exact share per batch.
         real = ImageArrayDataset(ts.images, ts.labels, ts.class_names)
         mix = SyntheticMix(real, str(self.bank_dir(cand)), ratio=cand.ratio, seed=seed,
-                           class_policy=self.class_policy, transform=transform)
+                           class_policy=self.class_policy, transform=transform, return_flag=cand.weight != 1.0)
         return _loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
 
     def _train_run(self, cand: Candidate, seed: int) -> dict:
         t0 = time.perf_counter()
-        model = self._train(self._loader_for(cand, seed), seed)
+        model = self._train(self._loader_for(cand, seed), seed, cand.weight)
         return {"candidate": cand.name, "seed": seed, "val": self.score(model), "metric": self.metric,
+                "synthetic_weight": cand.weight,
                 "steps": self.recipe["steps"], "batch_size": self.recipe["batch_size"],
                 "seconds": time.perf_counter() - t0}
 
@@ -408,13 +424,15 @@ class _Session:
 
 
 def _candidates(paths: list[Path], labels: list[str], ratios: list[float],
-                thresholds: list[float | None]) -> list[Candidate]:
+                thresholds: list[float | None], weights: list[float] = (1.0,)) -> list[Candidate]:
     cands = [Candidate(REAL, 0.0)]
     for path, label in zip(paths, labels):
         for r in ratios:
             for t in thresholds:
-                name = f"{label}/syn{r:g}" + ("" if t is None else f"-filt{t:g}")
-                cands.append(Candidate(name, r, path, label, t))
+                for w in weights:
+                    name = (f"{label}/syn{r:g}" + ("" if t is None else f"-filt{t:g}")
+                            + ("" if w == 1.0 else f"-w{w:g}"))
+                    cands.append(Candidate(name, r, path, label, t, w))
     return cands
 
 
@@ -451,7 +469,7 @@ def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session
         vals = [scores[c.name][s] for s in seeds] if c.name not in skipped else []
         out.append({
             "name": c.name, "generator": None if c.generator is None else str(c.generator), "ratio": c.ratio,
-            "filter_threshold": c.threshold, "bank": None if c.generator is None else str(session.bank_dir(c)),
+            "filter_threshold": c.threshold, "synthetic_weight": c.weight, "bank": None if c.generator is None else str(session.bank_dir(c)),
             "skipped": skipped.get(c.name), "val_by_seed": {str(s): v for s, v in zip(seeds, vals)},
             "val": mean_ci(vals) if vals else None,
             "gain_vs_real": paired_diff_ci(vals, real) if vals and c.generator is not None else None,
@@ -577,6 +595,7 @@ def tune_mix(
     lr_schedule: str = "cosine",
     width: int = 32,
     seeds: Sequence[int] = (0, 1, 2),
+    synthetic_weights: Sequence[float] = (1.0,),
     bank_size: int = 10000,
     metric: str = "auto",
     transform: Any = None,
@@ -589,13 +608,15 @@ def tune_mix(
     seed and scored on ``val_set`` only. ``metric="auto"`` is balanced accuracy when the training
     class counts differ by more than 1.5×, else accuracy. ``transform`` (uint8 H×W×C in and out,
     e.g. an albumentations Compose) is applied to real and synthetic images in every run, reseeded
-    per run; the datasets' own transforms are not used. Writes ``out_dir``/tune.json, tune.md and
+    per run; the datasets' own transforms are not used. ``synthetic_weights`` adds candidates whose
+    synthetic items weigh less (or more) than real ones in the loss. Writes ``out_dir``/tune.json, tune.md and
     mix.yaml (a `SyntheticMix` partial for the best candidate); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged.
     """
     train, val = _as_arrays(train_set, "train_set"), _as_arrays(val_set, "val_set")
     _check_data(train, val)
     ratios, thresholds, seeds = _check_ratios(ratios), _check_thresholds(filter_thresholds), _check_seeds(seeds)
+    weights = _check_weights(synthetic_weights)
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
     metric = _resolve_metric(metric, train)
@@ -606,10 +627,11 @@ def tune_mix(
                                                    "lr": float(lr), "lr_schedule": lr_schedule, "width": int(width)},
                        class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
                        generators=_load_generators(paths, train))
-    cands = _candidates(paths, labels, ratios, thresholds)
+    cands = _candidates(paths, labels, ratios, thresholds, weights)
     runs = _run_all(session, cands, seeds, progress)
     summary = _summary(cands, runs, seeds, session)
-    settings = {**session.recipe, "ratios": ratios, "filter_thresholds": thresholds, "class_policy": class_policy,
+    settings = {**session.recipe, "ratios": ratios, "filter_thresholds": thresholds, "synthetic_weights": weights,
+                "class_policy": class_policy,
                 "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "val_images": len(val), "transform": _transform_key(transform),
                 "generators": {label: str(p) for label, p in zip(labels, paths)}}

@@ -131,6 +131,32 @@ def test_the_choice_follows_the_validation_split(split, gens, tmp_path):
     assert OmegaConf.load(result.mix_path).ratio == result.candidate()["ratio"] > 0
 
 
+def test_synthetic_weights_add_candidates_that_learn_less_from_synthetic_items(split, gens, tmp_path):
+    from ganaug import load_generator
+
+    # On validation images from the generator, learning from its samples is what scores: a
+    # candidate whose synthetic items barely count in the loss must score lower.
+    train, _ = split
+    images, labels = load_generator(gens[0]).sample(n_per_class=30, seed=123)
+    val = ImageArrayDataset(images, labels, NAMES)
+    result = tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None],
+                      synthetic_weights=[1.0, 0.01], seeds=[0, 1], **RECIPE)
+    means = {c["name"]: c["val"]["mean"] for c in result.candidates}
+    assert list(means) == ["real", "generator/syn0.5", "generator/syn0.5-w0.01"]
+    assert means["generator/syn0.5"] > means["generator/syn0.5-w0.01"] + 0.1
+    assert {r["synthetic_weight"] for r in result.runs if r["candidate"].endswith("w0.01")} == {0.01}
+    assert result.mix_config("generator/syn0.5-w0.01")["return_flag"] is True
+    assert result.mix_config("generator/syn0.5")["return_flag"] is False
+
+
+@pytest.mark.parametrize("weights, match", [([], "synthetic_weights is empty"), ([1.0, -0.5], "positive")])
+def test_bad_synthetic_weights_are_refused(split, gens, tmp_path, weights, match):
+    train, val = split
+    with pytest.raises(GanaugError, match=match):
+        tune_mix(gens[0], train, val, out_dir=tmp_path, synthetic_weights=weights, **RECIPE)
+    assert not (tmp_path / "units").exists()
+
+
 # ------------------------------------------------------------------------------ mix.yaml
 
 
