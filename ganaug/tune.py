@@ -539,6 +539,10 @@ def _markdown(result: TuneResult) -> str:
         "| candidate | ratio | filter | val score | gain vs real only |",
         "|---|---|---|---|---|",
     ]
+    if s.get("transform") is not None:
+        # Otherwise "real only" reads as un-augmented: here it is the classical-augmentation baseline.
+        lines[2:2] = ["Every run, real only included, applies the given transform (classical augmentation) "
+                      "to real and synthetic images.", ""]
     for c in result.candidates:
         name = "real only" if c["name"] == REAL else f"`{c['name']}`"
         if c["name"] == result.best:

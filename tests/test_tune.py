@@ -307,7 +307,8 @@ def test_cli_tunes_on_the_datamodule_validation_split(compose_cfg, gens, tmp_pat
     assert result.settings["val_images"] == len(dm.val_set) > 0
     assert result.settings["train_images"] == len(dm.train_set)
     assert result.settings["transform"] is not None and {r["steps"] for r in result.runs} == {5}
-    assert "| candidate |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| candidate |" in out and "real only included, applies the given transform" in out
     assert result.mix_path.is_file()
 
 
