@@ -135,12 +135,31 @@ def render_snapshots(regime: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# How benchmarks/results/tune_n100 was made (its tune.json holds every run).
+TUNE_COMMAND = ("OMP_NUM_THREADS=1 ganaug-tune data.n_per_class=100 data.val_fraction=0.2 augment=fashion_mnist "
+                "'generators=[benchmarks/results/fashion_mnist/n100/gan-g0/generator,runs/fmnist-n100-g0-long/"
+                "snapshots/g005000]' 'tune.ratios=[0.25]' 'tune.filter_thresholds=[0.9]' "
+                "out_dir=runs/tune-fmnist-n100 threads=1")
+
+
+def render_tune(regime: str) -> str:
+    """ganaug-tune on the regime's validation split: which snapshot to mix in."""
+    path = RESULTS / f"tune_{regime}" / "tune.md"
+    if not path.exists():
+        return ""
+    body = path.read_text().split("\n", 1)[1]  # drop its own title
+    return "\n".join(["", f"## Choosing the snapshot on validation ({regime}, `ganaug-tune`)", "",
+                      "Validation split only (the benchmark's 200 validation images), classical augmentation in "
+                      "every run; `generator` is the benchmark's 3,000-update GAN (seed 0), `g005000` the same GAN "
+                      "at 5,000 updates.", body.strip(), "", f"Command: `{TUNE_COMMAND}`", ""])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--regime", default="n100")
     p.add_argument("--out", type=Path, default=RESULTS / "ablation.md")
     args = p.parse_args(argv)
-    text = render(args.regime) + render_snapshots(args.regime)
+    text = render(args.regime) + render_snapshots(args.regime) + render_tune(args.regime)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(args.out)
