@@ -27,8 +27,8 @@ from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
 from .bank import SyntheticBank
-from .bench.runner import _loader, fingerprint
-from .bench.store import UnitStore
+from .bench.runner import _loader
+from .bench.store import UnitStore, fingerprint
 from .classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
 from .data import ImageArrayDataset, from_dataset
 from .errors import GanaugError
@@ -295,15 +295,8 @@ class _Session:
         self._reference: SmallCNN | None = None
 
     # -- storage
-    def _done(self, uid: str, fp: str) -> dict | None:
-        if self.store.has(uid):
-            rec = self.store.get(uid)
-            if rec.get("fingerprint") == fp:
-                return rec
-        return None
-
     def _ensure(self, uid: str, fp: str, make, valid=lambda rec: True) -> dict:
-        rec = self._done(uid, fp)
+        rec = self.store.current(uid, fp)
         if rec is not None and valid(rec):
             return rec
         if not self.store.claim(uid):
@@ -383,7 +376,7 @@ class _Session:
         return fingerprint(self.run_fp, cand.ratio, bank, self.class_policy if bank else None, seed, *weight)
 
     def is_done(self, cand: Candidate, seed: int) -> bool:
-        return self._done(self.unit_id(cand, seed), self.fp(cand, seed)) is not None
+        return self.store.current(self.unit_id(cand, seed), self.fp(cand, seed)) is not None
 
     def score(self, model: SmallCNN) -> float:
         fn = balanced_accuracy if self.metric == "balanced_accuracy" else accuracy

@@ -9,8 +9,6 @@ the same command skips what is done.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ from ..data import ImageArrayDataset
 from ..errors import GanaugError
 from ..export import load_generator
 from .conditions import Condition, conditions_for
-from .store import UnitStore
+from .store import UnitStore, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +43,6 @@ class Unit:
     # Hash of every setting the unit's result depends on (its inputs' fingerprints included):
     # a stored unit counts as done only if it was made with the same settings.
     fingerprint: str = ""
-
-
-def fingerprint(*parts) -> str:
-    """A short, stable hash of config nodes and plain values."""
-    plain = [OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p for p in parts]
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class StaleGANError(GanaugError):
@@ -282,6 +274,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
         clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
         policy = "balance" if regime.imbalanced else b.class_policy
+        use = synthetic_use(b)
         data_fp = fingerprint(cfg.train.data, {k: v for k, v in spec.items() if k not in ("gan_seeds", "classifier_seeds")},
                               b.data_seed, b.val_fraction)
         ref_fp = fingerprint(data_fp, b.classifier)
@@ -312,8 +305,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             for g in seeds_g:
                 parts = [ref_fp, b.test_dataset, cfg.augment if cond.classical else None,
                          bank_fps[g] if g is not None else None, policy if g is not None else None]
-                if g is not None and synthetic_use(b):  # appended only when set: older units stay valid
-                    parts.append(synthetic_use(b))
+                if g is not None and use:  # appended only when set: older units stay valid
+                    parts.append(use)
                 fp = fingerprint(*parts)
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")
@@ -332,13 +325,10 @@ def _adoptable_gan(other_out: str | None, gid: str, gan_fp: str) -> dict | None:
     """
     if not other_out:
         return None
-    store = UnitStore(Path(other_out) / "units")
-    if not store.has(gid):
+    rec = UnitStore(Path(other_out) / "units").current(gid, gan_fp)
+    if rec is None or not Path(rec["generator"]).is_dir():
         return None
-    rec = {k: v for k, v in store.get(gid).items() if k not in ("unit", "fingerprint")}
-    if store.get(gid).get("fingerprint") != gan_fp or not Path(rec["generator"]).is_dir():
-        return None
-    return rec
+    return {k: v for k, v in rec.items() if k not in ("unit", "fingerprint")}
 
 
 def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
@@ -346,7 +336,7 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
     # refuse rather than silently mixing or discarding them.
     for u in units:
         if u.id.rsplit("/", 1)[-1].startswith("gan-g") and store.has(u.id):
-            if store.get(u.id).get("fingerprint") != u.fingerprint:
+            if store.current(u.id, u.fingerprint) is None:
                 raise StaleGANError(
                     f"{out / 'units' / u.id}.json was trained with other GAN or data settings than these "
                     "(train.gan.*, the regime's data); use a new bench.out_dir for them, or delete that "
@@ -371,7 +361,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
     _check_gans(units, store, out)
 
     def done(uid: str) -> bool:
-        return store.has(uid) and store.get(uid).get("fingerprint") == expected[uid]
+        return store.current(uid, expected[uid]) is not None
 
     todo = [u for u in units if not done(u.id)]
     progress = {"units_total": len(units), "units_done": len(units) - len(todo)}

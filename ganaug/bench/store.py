@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from ..export import atomic_write_bytes
+
+
+def fingerprint(*parts) -> str:
+    """A short, stable hash of config nodes and plain values: the settings a unit was made with."""
+    plain = [OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p for p in parts]
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class UnitStore:
@@ -23,6 +32,14 @@ class UnitStore:
 
     def get(self, unit_id: str) -> dict:
         return json.loads(self._path(unit_id).read_text())
+
+    def current(self, unit_id: str, fingerprint: str) -> dict | None:
+        """The stored record if it was made with the settings `fingerprint` names, else None."""
+        try:
+            rec = self.get(unit_id)
+        except FileNotFoundError:
+            return None
+        return rec if rec.get("fingerprint") == fingerprint else None
 
     def put(self, unit_id: str, record: dict) -> dict:
         atomic_write_bytes(self._path(unit_id), json.dumps({"unit": unit_id, **record}, indent=2).encode())
