@@ -23,6 +23,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
 from ganaug.stats import paired_diff_ci  # noqa: E402
+from readme_results import cas_cell, gain, pct  # noqa: E402  (same cell formats as the README)
 
 # In the order they were tried; the first is what later variants are compared against.
 VARIANTS = [
@@ -31,17 +32,6 @@ VARIANTS = [
     {"dir": "fashion_mnist", "lever": "classifier LR schedule",
      "variant": "cosine 1e-3 → 0 (current recipe)"},
 ]
-
-
-def _pct(ci: dict | None) -> str:
-    return f"{100 * ci['mean']:.1f} ± {100 * (ci['hi'] - ci['mean']):.1f}" if ci else "–"
-
-
-def _gain(g: dict | None) -> str:
-    if not g:
-        return "–"
-    star = " *" if g.get("significant") else ""
-    return f"{100 * g['mean']:+.1f} [{100 * g['lo']:+.1f}, {100 * g['hi']:+.1f}]{star}"
 
 
 def _runs(data: dict, regime: str, condition: str) -> dict:
@@ -85,16 +75,15 @@ def render(regime: str) -> str:
         best = s.get("chosen_on_val")
         b = c.get(best, {}) if best else {}
         g = s.get("gan", {})
-        cas = f"{_pct(g.get('cas'))} ({g['cas_ratio']['mean']:.2f}×)" if g.get("cas_ratio") else "–"
         same = data is first
         meta = data["meta"]
         lines.append(
-            f"| {v['lever']} | {v['variant']} | {_pct(c.get('real', {}).get('test'))} | "
-            f"{_pct(c.get('classical', {}).get('test'))} | {_gain(c.get('classical', {}).get('gain_vs_real'))} | "
-            f"{'–' if same else _gain(versus_first(first, data, regime, 'real'))} | "
-            f"{'–' if same else _gain(versus_first(first, data, regime, 'classical'))} | {best or '–'} | "
-            f"{_pct(b.get('test'))} | {_gain(b.get('gain_vs_real'))} | {_gain(b.get('gain_vs_classical'))} | "
-            f"{cas} | {meta['units_done']}/{meta['units_total']} |")
+            f"| {v['lever']} | {v['variant']} | {pct(c.get('real', {}).get('test'))} | "
+            f"{pct(c.get('classical', {}).get('test'))} | {gain(c.get('classical', {}).get('gain_vs_real'), star=True)} | "
+            f"{'–' if same else gain(versus_first(first, data, regime, 'real'), star=True)} | "
+            f"{'–' if same else gain(versus_first(first, data, regime, 'classical'), star=True)} | {best or '–'} | "
+            f"{pct(b.get('test'))} | {gain(b.get('gain_vs_real'), star=True)} | {gain(b.get('gain_vs_classical'), star=True)} | "
+            f"{cas_cell(g)} | {meta['units_done']}/{meta['units_total']} |")
     lines += ["", "Commands, commits and machines:", ""]
     for v, data in loaded:
         m = data["meta"]
