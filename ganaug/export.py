@@ -154,6 +154,11 @@ def check_expected(what: str, verb: str, made: str, num_classes: int, image_shap
         raise ArtifactError(f"{what} has classes {list(class_names)}, expected {list(expect_class_names)}")
 
 
+def read_generator_meta(path: str | os.PathLike) -> dict:
+    """An exported generator's JSON (format-checked) without loading its weights."""
+    return _read_meta(Path(path))
+
+
 def _read_meta(path: Path) -> dict:
     meta_path = path / META_FILE
     if not meta_path.is_file():

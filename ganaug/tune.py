@@ -33,7 +33,7 @@ from .classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_
 from .data import ImageArrayDataset, from_dataset
 from .errors import GanaugError
 from .export import META_FILE as GENERATOR_META
-from .export import atomic_write_bytes, load_generator
+from .export import atomic_write_bytes, load_generator, read_generator_meta
 from .filter import QualityFilter
 from .mix import SyntheticMix
 from .mix_samplers import MixedBatchSampler
@@ -654,12 +654,11 @@ def _cli_generators(cfg: DictConfig) -> list[str]:
 def _check_split(generators: list[str], data_cfg: DictConfig) -> None:
     # A GAN that saw the validation images makes its synthetic candidates look better than they
     # are; generators exported without a recorded split (older ganaug) cannot be checked.
-    from .export import load_generator
     from .train import data_split
 
     wanted = data_split(data_cfg)
     for g in generators:
-        seen = load_generator(g).meta.get("data_split")
+        seen = read_generator_meta(g).get("data_split")  # the JSON alone: tune_mix loads the weights
         if seen is None:
             continue
         if seen != wanted:
