@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..export import atomic_write_bytes
 from ..provenance import environment
 from ..stats import mean_ci, paired_diff_ci
+from .selection import steps_summary
 
 
 def _ci(values) -> dict:
@@ -55,8 +56,11 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
                        ("cas", "cas_ratio", "fid", "kid", "label_agreement", "precision", "recall",
                         "fid_real_labelled_vs_test")} if gm else {}
         gan_secs = [g["seconds"] for (reg, _), g in gans.items() if reg == regime]
+        choices = sorted(({"gan_seed": r["gan_seed"], "step": r["step"], "candidates": r["candidates"]}
+                          for r in records if r.get("by") == "val_cas" and r["regime"] == regime),
+                         key=lambda c: c["gan_seed"])
         out[regime] = {"conditions": conds, "chosen_on_val": best, "gan": gan_summary,
-                       "gan_train_seconds": _ci(gan_secs),
+                       "gan_train_seconds": _ci(gan_secs), "generator_choice": choices,
                        "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime])}
     return out
 
@@ -111,6 +115,9 @@ def markdown(summary: dict, meta: dict) -> str:
                       f"{_fmt(g['fid_real_labelled_vs_test'], 1)}); KID {_fmt(g['kid'], 1)}; label agreement "
                       f"{_fmt(g['label_agreement'])}%; precision {_fmt(g['precision'])}%, recall "
                       f"{_fmt(g['recall'])}%; GAN training {_fmt(s['gan_train_seconds'], 1 / 60)} min."]
+        for ch in s.get("generator_choice", []):
+            lines.append(f"\nGenerator of GAN seed {ch['gan_seed']}: chosen after {ch['step']} updates by CAS on the "
+                         f"validation split (updates: val CAS %, chosen *: {steps_summary(ch['candidates'])}).")
         for note in s.get("skipped", []):
             lines.append(f"\nSkipped: {note}")
         lines.append("")

@@ -28,6 +28,7 @@ from ..data import ImageArrayDataset
 from ..errors import GanaugError
 from ..export import load_generator
 from .conditions import Condition, conditions_for
+from .selection import candidate_steps, check_settings, choose, score_candidate
 from .store import UnitStore, fingerprint
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
     grid_images = np.concatenate([gen.sample(labels=np.full(10, y), seed=y)[0] for y in range(k)])
     save_grid(regime.out / f"samples-g{gan_seed}.png", grid_images, gen.class_names,
               title=f"{regime.name}, GAN seed {gan_seed}")
-    return {"regime": regime.name, "gan_seed": gan_seed, "bank_size": len(plain),
+    return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path), "bank_size": len(plain),
             "generation_seconds": t1 - t0, "filtered_generation_seconds": t2 - t1,
             "filter_threshold": b.filter_threshold, "acceptance": acceptance, "filter_error": filter_error}
 
@@ -269,6 +270,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     units: list[Unit] = []
     gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
     clf_cost = float(b.classifier.steps)
+    select_by = check_settings(b.get("select_generator"))
     for name, spec in b.regimes.items():
         regime = Regime(name, spec, cfg, out, test)
         gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
@@ -285,16 +287,21 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan_fp = fingerprint(data_fp, cfg.train.gan, g)
-            bank_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance, policy)
             make_gan = lambda r=regime, g=g: _train_gan(r, g)  # noqa: E731
             adopted = _adoptable_gan(b.reuse_gans_from, gid, gan_fp)
             if adopted is not None:
                 make_gan = lambda rec=adopted: {**rec, "adopted_from": b.reuse_gans_from}  # noqa: E731
             units.append(Unit(gid, f"{name}: GAN seed {g}", 0.0 if adopted else gan_cost, make_gan,
                               fingerprint=gan_fp))
+            # The unit whose record names the generator the banks are made from.
+            source, source_fp = gid, None
+            if select_by != "final":
+                source, source_fp = _selection_units(units, regime, g, gid, gan_fp, out)
+            bank_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance, policy,
+                                      *([source_fp] if source_fp else []))  # only when set: older banks stay valid
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,
-                              lambda r=regime, g=g, gid=gid, o=out: _build_banks(
-                                  r, g, UnitStore(o / "units").get(gid)["generator"]), after=[gid, ref_id],
+                              lambda r=regime, g=g, src=source, o=out: _build_banks(
+                                  r, g, UnitStore(o / "units").get(src)["generator"]), after=[source, ref_id],
                               fingerprint=bank_fps[g]))
             units.append(Unit(mid, f"{name}: CAS, FID/KID, GAN seed {g}", clf_cost * 1.2,
                               lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
@@ -315,6 +322,32 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
                                       after=after, fingerprint=fp))
     return units
+
+
+def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp: str, out: Path) -> tuple[str, str]:
+    """Append the units that choose GAN `g`'s generator on the validation split; the chooser's id and fingerprint."""
+    cfg = regime.cfg
+    sel = cfg.bench.select_generator
+    max_steps = int(cfg.train.gan.max_steps)
+    steps = candidate_steps(max_steps, int(sel.every), int(sel.get("min_step") or 0))
+    store = UnitStore(out / "units")
+    # gan_fp covers the data, hence the validation split and its metric.
+    sel_fp = fingerprint(gan_fp, cfg.bench.classifier, sel.samples, sel.steps, sel.seed)
+    cand_ids = []
+    for step in steps:
+        cid = f"{regime.name}/select-g{g}/s{step:06d}"
+        cand_ids.append(cid)
+        units.append(Unit(cid, f"{regime.name}: GAN seed {g}, val CAS after {step} updates",
+                          float(sel.steps or cfg.bench.classifier.steps),
+                          lambda r=regime, gid=gid, s=step: {**score_candidate(r, store.get(gid)["generator"], s,
+                                                                               max_steps), "gan_seed": g},
+                          after=[gid], fingerprint=fingerprint(sel_fp, step)))
+    sid = f"{regime.name}/select-g{g}"
+    fp = fingerprint(sel_fp, steps)
+    units.append(Unit(sid, f"{regime.name}: choose GAN seed {g}'s generator on val", 0.0,
+                      lambda r=regime, ids=cand_ids: choose(r.name, g, [store.get(i) for i in ids]),
+                      after=cand_ids, fingerprint=fp))
+    return sid, fp
 
 
 def _adoptable_gan(other_out: str | None, gid: str, gan_fp: str) -> dict | None:

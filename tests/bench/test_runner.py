@@ -5,17 +5,8 @@ import pytest
 from ganaug.bench.runner import StaleGANError, run_benchmark
 from ganaug.bench.store import UnitStore
 
-# bench=ci shrunk further: the test checks the pipeline, not the numbers.
-TINY = [
-    "bench=ci", "progress=false", "train.gan.max_steps=40", "train.gan.g_width=8", "train.gan.d_width=8",
-    "bench.classifier.steps=20", "bench.ratios=[0.5]", "bench.bank_size=100", "bench.metrics_samples=60",
-    "bench.kid_subset=20", "bench.filter_threshold=0.0", "bench.regimes.n30.gan_seeds=[0]",
-    "~bench.regimes.longtail",
-]
-
-
-def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path):
-    cfg = compose_cfg("bench", TINY + [f"bench.out_dir={tmp_path}"])
+def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny):
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
     payload = run_benchmark(cfg)
     s = payload["summary"]["n30"]
     names = list(s["conditions"])
@@ -40,15 +31,15 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path):
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "units").rglob("*.json")}
 
 
-def test_interrupted_benchmark_continues(compose_cfg, tmp_path):
-    cfg = compose_cfg("bench", TINY + [f"bench.out_dir={tmp_path}"])
+def test_interrupted_benchmark_continues(compose_cfg, tmp_path, tiny):
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
     run_benchmark(cfg)
     store = UnitStore(tmp_path / "units")
     victim = "n30/syn0.5/c1-g0"
     kept = store.get("n30/real/c0")
     (tmp_path / "units" / f"{victim}.json").unlink()
     # report_only summarises what is stored and says the results are partial; it trains nothing.
-    partial = run_benchmark(compose_cfg("bench", TINY + [f"bench.out_dir={tmp_path}", "report_only=true"]))
+    partial = run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "report_only=true"]))
     assert partial["meta"]["units_done"] == partial["meta"]["units_total"] - 1
     assert "Partial results" in (tmp_path / "results.md").read_text() and not store.has(victim)
     done = run_benchmark(cfg)
@@ -57,8 +48,8 @@ def test_interrupted_benchmark_continues(compose_cfg, tmp_path):
     assert store.has(victim) and store.get("n30/real/c0") == kept
 
 
-def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path):
-    base = TINY + [f"bench.out_dir={tmp_path}"]
+def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path, tiny):
+    base = tiny + [f"bench.out_dir={tmp_path}"]
     run_benchmark(compose_cfg("bench", base))
     units = tmp_path / "units"
     mtimes = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
@@ -92,14 +83,14 @@ def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path):
         run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25", "train.gan.max_steps=41"]))
 
 
-def test_ablation_adopts_gans_trained_with_the_same_settings(compose_cfg, tmp_path):
+def test_ablation_adopts_gans_trained_with_the_same_settings(compose_cfg, tmp_path, tiny):
     first = tmp_path / "main"
-    run_benchmark(compose_cfg("bench", TINY + [f"bench.out_dir={first}"]))
+    run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={first}"]))
     trained = UnitStore(first / "units").get("n30/gan-g0")
 
     # Same GAN settings, another way of using the samples: nothing is retrained.
     ablation = tmp_path / "ratio0.25"
-    payload = run_benchmark(compose_cfg("bench", TINY + [f"bench.out_dir={ablation}", "bench.ratios=[0.25]",
+    payload = run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={ablation}", "bench.ratios=[0.25]",
                                                          f"bench.reuse_gans_from={first}"]))
     gan = UnitStore(ablation / "units").get("n30/gan-g0")
     assert gan["generator"] == trained["generator"] and gan["adopted_from"] == str(first)
@@ -108,7 +99,7 @@ def test_ablation_adopts_gans_trained_with_the_same_settings(compose_cfg, tmp_pa
 
     # Other GAN settings: the stored GAN does not fit, so this run trains its own.
     other = tmp_path / "other_gan"
-    run_benchmark(compose_cfg("bench", TINY + [f"bench.out_dir={other}", "train.gan.max_steps=30",
+    run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={other}", "train.gan.max_steps=30",
                                                f"bench.reuse_gans_from={first}"]))
     own = UnitStore(other / "units").get("n30/gan-g0")
     assert "adopted_from" not in own and (other / "n30" / "gan-g0" / "generator").is_dir()

@@ -1,0 +1,101 @@
+import pytest
+from omegaconf import OmegaConf
+
+from ganaug.bench.runner import run_benchmark
+from ganaug.bench.selection import (
+    SelectionError,
+    candidate_steps,
+    check_settings,
+    choose,
+    generator_at,
+    steps_summary,
+)
+from ganaug.bench.store import UnitStore
+
+# Snapshots every 20 of the GAN's 40 updates: two candidates, g000020 and the final generator.
+SNAPSHOTS = ["train.callbacks.snapshots.every_n_steps=20"]
+SELECT = ["bench.select_generator.by=val_cas", "bench.select_generator.every=20",
+          "bench.select_generator.samples=50"]
+
+
+def test_candidate_steps_are_multiples_and_the_end():
+    assert candidate_steps(3000, 1000) == [1000, 2000, 3000]
+    assert candidate_steps(3000, 1000, min_step=2000) == [2000, 3000]
+    assert candidate_steps(2500, 1000) == [1000, 2000, 2500]
+    assert candidate_steps(500, 1000) == [500]
+
+
+def test_generator_at_names_the_snapshot_or_the_final_export(tmp_path):
+    final = tmp_path / "gan" / "generator"
+    (tmp_path / "gan" / "snapshots" / "g001000").mkdir(parents=True)
+    assert generator_at(final, 3000, 3000) == final
+    assert generator_at(final, 1000, 3000) == tmp_path / "gan" / "snapshots" / "g001000"
+    assert generator_at(final, 2000, 3000) is None
+
+
+def test_bad_settings_are_named():
+    assert check_settings(None) == "final"
+    with pytest.raises(SelectionError, match="by must be one of"):
+        check_settings(OmegaConf.create({"by": "fid"}))
+    with pytest.raises(SelectionError, match="every must be >= 1"):
+        check_settings(OmegaConf.create({"by": "val_cas", "every": 0, "samples": 10}))
+    with pytest.raises(SelectionError, match="steps must be >= 1"):
+        check_settings(OmegaConf.create({"by": "val_cas", "every": 10, "samples": 10, "steps": 0}))
+
+
+def test_choose_takes_the_best_val_cas_and_the_earlier_on_a_tie():
+    cands = [{"step": 1000, "val_cas": 0.6, "generator": "a"}, {"step": 2000, "val_cas": 0.7, "generator": "b"},
+             {"step": 3000, "val_cas": 0.7, "generator": "c"},
+             {"step": 500, "val_cas": None, "generator": None, "missing": "no snapshot g000500"}]
+    got = choose("n100", 0, cands)
+    assert (got["step"], got["generator"], got["val_cas"]) == (2000, "b", 0.7)
+    assert [c["step"] for c in got["candidates"]] == [1000, 2000, 3000, 500]
+    assert steps_summary(got["candidates"]) == "1000: 60.0, 2000: 70.0*, 3000: 70.0"
+    with pytest.raises(SelectionError, match="no candidate generator could be scored: no snapshot g000500"):
+        choose("n100", 0, cands[3:])
+
+
+def test_benchmark_makes_banks_from_the_generator_chosen_on_val(compose_cfg, tmp_path, tiny):
+    payload = run_benchmark(compose_cfg("bench", tiny + SNAPSHOTS + SELECT + [f"bench.out_dir={tmp_path}"]))
+    store = UnitStore(tmp_path / "units")
+    gan = store.get("n30/gan-g0")
+    cands = [store.get(f"n30/select-g0/s{s:06d}") for s in (20, 40)]
+    assert cands[0]["generator"].endswith("snapshots/g000020") and cands[1]["generator"] == gan["generator"]
+    assert all(0.0 <= c["val_cas"] <= 1.0 and c["samples"] >= 50 for c in cands)
+    chosen = store.get("n30/select-g0")
+    best = max(cands, key=lambda c: (c["val_cas"], -c["step"]))
+    assert chosen["step"] == best["step"] and chosen["generator"] == best["generator"]
+    # The banks (hence every synthetic condition and the GAN metrics) come from that generator.
+    assert store.get("n30/bank-g0")["generator"] == chosen["generator"]
+    assert payload["summary"]["n30"]["generator_choice"][0]["step"] == chosen["step"]
+    assert f"chosen after {chosen['step']} updates" in (tmp_path / "results.md").read_text()
+
+    # Back to the final generator: the GAN and the real-only runs are kept, the banks redone.
+    mtime = {u: (tmp_path / "units" / f"{u}.json").stat().st_mtime_ns for u in ("n30/gan-g0", "n30/real/c0",
+                                                                                "n30/bank-g0")}
+    run_benchmark(compose_cfg("bench", tiny + SNAPSHOTS + [f"bench.out_dir={tmp_path}"]))
+    after = {u: (tmp_path / "units" / f"{u}.json").stat().st_mtime_ns for u in mtime}
+    assert after["n30/gan-g0"] == mtime["n30/gan-g0"] and after["n30/real/c0"] == mtime["n30/real/c0"]
+    assert after["n30/bank-g0"] != mtime["n30/bank-g0"]
+    assert store.get("n30/bank-g0")["generator"] == gan["generator"]
+
+
+def test_a_gan_without_snapshots_falls_back_to_its_final_generator(compose_cfg, tmp_path, tiny):
+    run_benchmark(compose_cfg("bench", tiny + SELECT + ["~train.callbacks.snapshots", f"bench.out_dir={tmp_path}"]))
+    store = UnitStore(tmp_path / "units")
+    assert "no snapshot g000020" in store.get("n30/select-g0/s000020")["missing"]
+    chosen = store.get("n30/select-g0")
+    assert chosen["step"] == 40 and chosen["generator"] == store.get("n30/gan-g0")["generator"]
+
+
+def test_banks_follow_the_choice_even_when_it_is_not_the_final_generator(compose_cfg, tmp_path, tiny, monkeypatch):
+    from ganaug.bench import runner, selection
+
+    def prefer_earliest(name, g, cands):
+        return selection.choose(name, g, [{**c, "val_cas": 1.0 / c["step"]} for c in cands])
+
+    monkeypatch.setattr(runner, "choose", prefer_earliest)
+    run_benchmark(compose_cfg("bench", tiny + SNAPSHOTS + SELECT + [f"bench.out_dir={tmp_path}"]))
+    store = UnitStore(tmp_path / "units")
+    assert store.get("n30/select-g0")["step"] == 20
+    assert store.get("n30/bank-g0")["generator"].endswith("snapshots/g000020")
