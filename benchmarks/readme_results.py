@@ -52,17 +52,26 @@ def downstream_section(path: Path) -> list[str]:
              "condition is the one chosen on the validation split; gains are paired differences in points "
              "with 95% CI.", "",
              "| regime | real only | classical | best synthetic (chosen on val) | its test score | "
-             "gain vs real | gain vs classical | CAS (× real) | FID |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "gain vs real | gain vs classical | CAS (× real) | FID | GAN training (min) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    reweighted = []
     for regime, s in summary.items():
         c = s["conditions"]
         best = s.get("chosen_on_val")
         b = c.get(best, {}) if best else {}
         g = s.get("gan", {})
         fid = f"{g['fid']['mean']:.1f}" if g.get("fid") else "–"
+        gan_min = s.get("gan_train_seconds") or {}
+        minutes = f"{gan_min['mean'] / 60:.0f}" if gan_min.get("mean") is not None else "–"
         lines.append(f"| {regime} | {pct(c.get('real', {}).get('test'))} | {pct(c.get('classical', {}).get('test'))}"
                      f" | {best or '–'} | {pct(b.get('test'))} | {gain(b.get('gain_vs_real'))} | "
-                     f"{gain(b.get('gain_vs_classical'))} | {cas_cell(g)} | {fid} |")
+                     f"{gain(b.get('gain_vs_classical'))} | {cas_cell(g)} | {fid} | {minutes} |")
+        if "classical+reweight" in c:
+            reweighted.append(f"{regime}: classical + class-balanced sampling scores "
+                              f"{pct(c['classical+reweight'].get('test'))}; the chosen synthetic condition's gain "
+                              f"over it is {gain(b.get('gain_vs_classical+reweight'))}.")
+    if reweighted:
+        lines += ["", "Long tail, against the classical answer to it (balanced accuracy): " + " ".join(reweighted)]
     lines += ["", f"![accuracy against synthetic ratio]({rel}/accuracy_vs_ratio.png)", "",
               f"Reproduce: `{meta['command']}` — commit `{meta['commit']}`, {meta['date']}, {meta['cpu']}, "
               f"{meta['cores']} cores.", ""]

@@ -13,6 +13,7 @@ class Condition:
     ratio: float = 0.0       # expected fraction of synthetic items per batch
     classical: bool = False  # albumentations pipeline on every item (real and synthetic)
     filtered: bool = False   # synthetic items from the classifier-confidence-filtered bank
+    reweight: bool = False   # class-balanced sampling of the real images (long-tail baseline)
 
     @property
     def synthetic(self) -> bool:
@@ -24,9 +25,15 @@ def condition_name(ratio: float, classical: bool, filtered: bool) -> str:
     return "+".join(parts) or "real"
 
 
-def conditions_for(bench: DictConfig) -> list[Condition]:
-    """real; classical; synthetic at each ratio with and without the filter; classical + synthetic."""
+def conditions_for(bench: DictConfig, imbalanced: bool = False) -> list[Condition]:
+    """real; classical; synthetic at each ratio with and without the filter; classical + synthetic.
+
+    An imbalanced regime also gets classical + class reweighting: what a user would do about a long
+    tail without ganaug, so the synthetic conditions (which fill the rare classes) must beat it too.
+    """
     out = [Condition("real"), Condition("classical", classical=True)]
+    if imbalanced:
+        out.append(Condition("classical+reweight", classical=True, reweight=True))
     for filtered in bench.filter_options:
         for r in bench.ratios:
             out.append(Condition(condition_name(r, False, filtered), float(r), False, bool(filtered)))

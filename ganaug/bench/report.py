@@ -15,6 +15,10 @@ from ..stats import mean_ci, paired_diff_ci
 from .selection import steps_summary
 
 
+# What synthetic conditions are compared against (classical+reweight: imbalanced regimes only).
+BASELINES = ("real", "classical", "classical+reweight")
+
+
 def _ci(values) -> dict:
     return mean_ci(np.asarray(values, dtype=float)) if len(values) else {}
 
@@ -22,7 +26,7 @@ def _ci(values) -> dict:
 def _condition_order(c: dict) -> tuple:
     # real, classical, then synthetic, filtered after unfiltered, then classical + synthetic.
     synthetic = c["ratio"] > 0
-    return (synthetic, synthetic and c["classical"], c["filtered"], c["ratio"], c["classical"])
+    return (synthetic, synthetic and c["classical"], c["filtered"], c["ratio"], c["classical"], c.get("reweight", False))
 
 
 def summarise(records: list[dict], regime_order: list[str] | None = None) -> dict:
@@ -35,7 +39,8 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
     present = {r["regime"] for r in runs}
     for regime in [r for r in (regime_order or []) if r in present] + sorted(present - set(regime_order or [])):
         rr = [r for r in runs if r["regime"] == regime]
-        base = {name: {r["clf_seed"]: r["test"] for r in rr if r["condition"] == name} for name in ("real", "classical")}
+        base = {name: {r["clf_seed"]: r["test"] for r in rr if r["condition"] == name} for name in BASELINES}
+        base = {k: v for k, v in base.items() if v}
         conds: dict = {}
         for name in sorted(dict.fromkeys(r["condition"] for r in rr),
                            key=lambda n: _condition_order(next(r for r in rr if r["condition"] == n))):
@@ -102,12 +107,13 @@ def markdown(summary: dict, meta: dict) -> str:
              "`*` = CI excludes 0). Balanced accuracy for the long-tail regime. The synthetic condition "
              "marked **chosen** is the best on the validation split (never the test split).", ""]
     for regime, s in summary.items():
-        lines += [f"## {regime}", "", "| condition | test | Δ vs real | Δ vs classical | val | runs |",
-                  "|---|---|---|---|---|---|"]
+        baselines = [b for b in BASELINES if b in s["conditions"]]
+        lines += [f"## {regime}", "", "| condition | test | " + " | ".join(f"Δ vs {b}" for b in baselines)
+                  + " | val | runs |", "|---|---|" + "---|" * len(baselines) + "---|---|"]
         for name, c in s["conditions"].items():
             label = f"**{name}** (chosen)" if name == s["chosen_on_val"] else name
-            lines.append(f"| {label} | {_fmt(c['test'])} | {_fmt_gain(c.get('gain_vs_real'))} | "
-                         f"{_fmt_gain(c.get('gain_vs_classical'))} | {_fmt(c['val'])} | {c['n']} |")
+            gains = " | ".join(_fmt_gain(c.get(f"gain_vs_{b}")) for b in baselines)
+            lines.append(f"| {label} | {_fmt(c['test'])} | {gains} | {_fmt(c['val'])} | {c['n']} |")
         g = s["gan"]
         if g:
             lines += ["", f"GAN (mean over GAN seeds): CAS {_fmt(g['cas'])}% = {g['cas_ratio']['mean']:.2f}× the "

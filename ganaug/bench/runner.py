@@ -20,7 +20,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm.auto import tqdm
 
 from ..classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
@@ -112,6 +112,14 @@ def _loader(ds, batch_size: int, seed: int, batch_sampler=None) -> DataLoader:
                       generator=gen, num_workers=0)
 
 
+def class_balanced_loader(ds: ImageArrayDataset, batch_size: int, seed: int) -> DataLoader:
+    """Batches in which every class is equally likely per draw: the classical answer to a long tail."""
+    counts = np.bincount(ds.labels, minlength=ds.num_classes)
+    weights = torch.as_tensor(1.0 / counts[ds.labels], dtype=torch.double)
+    sampler = WeightedRandomSampler(weights, len(ds), replacement=True, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=len(ds) >= batch_size, num_workers=0)
+
+
 def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: int | None) -> dict:
     """Train the reference classifier under one condition; same steps and batch size for all."""
     from ..mix import SyntheticMix
@@ -137,6 +145,10 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
         mix = SyntheticMix(ImageArrayDataset(ts.images, ts.labels, ts.class_names), str(bank), ratio=cond.ratio,
                            seed=clf_seed, class_policy=policy, transform=transform, return_flag=bool(use))
         loader = _loader(mix, c.batch_size, clf_seed, batch_sampler=MixedBatchSampler(mix, c.batch_size))
+    elif cond.reweight:
+        record["reweight"] = True
+        loader = class_balanced_loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names, transform=transform),
+                                       c.batch_size, clf_seed)
     else:
         loader = _loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names, transform=transform),
                          c.batch_size, clf_seed)
@@ -307,13 +319,15 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                               lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
                               fingerprint=fingerprint(bank_fps[g], b.classifier, b.metrics_samples, b.kid_subset,
                                                       b.test_dataset)))
-        for cond in conditions_for(b):
+        for cond in conditions_for(b, regime.imbalanced):
             seeds_g = gan_seeds if cond.ratio > 0 else [None]
             for g in seeds_g:
                 parts = [ref_fp, b.test_dataset, cfg.augment if cond.classical else None,
                          bank_fps[g] if g is not None else None, policy if g is not None else None]
                 if g is not None and use:  # appended only when set: older units stay valid
                     parts.append(use)
+                if cond.reweight:
+                    parts.append("reweight")
                 fp = fingerprint(*parts)
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")

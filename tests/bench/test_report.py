@@ -38,3 +38,24 @@ def test_paired_gains_and_choice_on_validation():
                                        "cpu": "c", "cores": 2, "torch": "t", "torch_threads": 2, "data_seed": 0,
                                        "classifier_seeds": [0, 1, 2], "gan_seeds": [0]})
     assert "**syn0.25** (chosen)" in md and "| real |" in md
+
+
+def test_imbalanced_regimes_are_also_compared_with_classical_plus_reweighting():
+    records = [_run("real", c, 0.60, 0.6) for c in range(3)]
+    records += [_run("classical", c, 0.62, 0.6) for c in range(3)]
+    records += [{**_run("classical+reweight", c, t, 0.6), "reweight": True} for c, t in enumerate((0.66, 0.65, 0.67))]
+    records += [_run("classical+syn0.5", c, t, 0.7, 0, 0.5) for c, t in enumerate((0.67, 0.67, 0.67))]
+    s = summarise(records)["r"]
+    assert list(s["conditions"]) == ["real", "classical", "classical+reweight", "classical+syn0.5"]
+    g = s["conditions"]["classical+syn0.5"]["gain_vs_classical+reweight"]
+    assert g["mean"] == pytest.approx(0.01)
+    assert "gain_vs_classical+reweight" in s["conditions"]["classical"]
+    md = markdown(summarise(records), {"name": "t", "command": "ganaug-bench", "commit": "x", "date": "d",
+                                       "cpu": "c", "cores": 2, "torch": "t", "torch_threads": 2, "data_seed": 0,
+                                       "classifier_seeds": [0, 1, 2], "gan_seeds": [0]})
+    assert "| condition | test | Δ vs real | Δ vs classical | Δ vs classical+reweight | val | runs |" in md
+    # Balanced regimes keep the two-baseline table.
+    plain = markdown(summarise(records[:6]), {"name": "t", "command": "c", "commit": "x", "date": "d", "cpu": "c",
+                                               "cores": 2, "torch": "t", "torch_threads": 2, "data_seed": 0,
+                                               "classifier_seeds": [0], "gan_seeds": [0]})
+    assert "| condition | test | Δ vs real | Δ vs classical | val | runs |" in plain

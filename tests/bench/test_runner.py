@@ -1,8 +1,10 @@
 import json
 
+import numpy as np
 import pytest
 
-from ganaug.bench.runner import StaleGANError, run_benchmark
+from ganaug.bench.runner import StaleGANError, class_balanced_loader, run_benchmark
+from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
 
 def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny):
@@ -103,3 +105,27 @@ def test_ablation_adopts_gans_trained_with_the_same_settings(compose_cfg, tmp_pa
                                                f"bench.reuse_gans_from={first}"]))
     own = UnitStore(other / "units").get("n30/gan-g0")
     assert "adopted_from" not in own and (other / "n30" / "gan-g0" / "generator").is_dir()
+
+
+def test_class_balanced_loader_draws_every_class_equally():
+    labels = np.repeat(np.arange(3), [90, 9, 1])
+    ds = ImageArrayDataset(np.zeros((100, 4, 4, 1), np.uint8), labels)
+    loader = class_balanced_loader(ds, 10, seed=0)
+    drawn = np.concatenate([y.numpy() for _ in range(30) for _, y in loader])
+    share = np.bincount(drawn, minlength=3) / len(drawn)
+    assert np.allclose(share, 1 / 3, atol=0.04), share
+    again = np.concatenate([y.numpy() for _, y in class_balanced_loader(ds, 10, seed=0)])
+    assert np.array_equal(again, drawn[:len(again)])  # seeded: a run is reproducible
+
+
+def test_long_tail_regime_adds_the_reweighted_classical_baseline(compose_cfg, tmp_path, tiny):
+    # A bank larger than the tail's deficit, as `balance` then also has images of the head class to spread.
+    only_tail = [o for o in tiny if o != "~bench.regimes.longtail"] + ["~bench.regimes.n30", "bench.classifier_seeds=[0]",
+                                                                       "bench.bank_size=400"]
+    payload = run_benchmark(compose_cfg("bench", only_tail + [f"bench.out_dir={tmp_path}"]))
+    s = payload["summary"]["longtail"]
+    assert list(s["conditions"])[:3] == ["real", "classical", "classical+reweight"]
+    rw = [r for r in payload["runs"] if r.get("condition") == "classical+reweight"]
+    assert len(rw) == 1 and rw[0]["reweight"] and rw[0]["metric"] == "balanced_accuracy"
+    assert "gain_vs_classical+reweight" in s["conditions"]["classical+syn0.5-filt"]
+    assert "Δ vs classical+reweight" in (tmp_path / "results.md").read_text()
