@@ -212,14 +212,16 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
     policy = "balance" if regime.imbalanced else b.class_policy
     out = regime.out / f"bank-g{gan_seed}"
     t0 = time.perf_counter()
+    trunc = b.get("truncation")
     plain = SyntheticBank.generate(gen, b.bank_size, out / "unfiltered", class_policy=policy,
-                                   real_labels=regime.train_set.labels, seed=gan_seed, progress=False)
+                                   real_labels=regime.train_set.labels, seed=gan_seed, truncation=trunc,
+                                   progress=False)
     t1 = time.perf_counter()
     quality = QualityFilter(regime.reference(), b.filter_threshold, min_acceptance=b.filter_min_acceptance)
     try:
         filt = SyntheticBank.generate(gen, b.bank_size, out / "filtered", class_policy=policy,
                                       real_labels=regime.train_set.labels, seed=gan_seed + 1000,
-                                      filter=quality, progress=False)
+                                      truncation=trunc, filter=quality, progress=False)
         acceptance, filter_error = filt.acceptance, None
     except GanaugError as e:
         # A generator the real-data classifier rejects for some class is a finding, not a crash:
@@ -232,7 +234,8 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
               title=f"{regime.name}, GAN seed {gan_seed}")
     return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path), "bank_size": len(plain),
             "generation_seconds": t1 - t0, "filtered_generation_seconds": t2 - t1,
-            "filter_threshold": b.filter_threshold, "acceptance": acceptance, "filter_error": filter_error}
+            "filter_threshold": b.filter_threshold, "truncation": trunc, "acceptance": acceptance,
+            "filter_error": filter_error}
 
 
 def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
@@ -309,8 +312,14 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             source, source_fp = gid, None
             if select_by != "final":
                 source, source_fp = _selection_units(units, regime, g, gid, gan_fp, out)
+            # Optional parts only when set: banks made before these settings existed stay valid.
+            extra = []
+            if source_fp:
+                extra.append(source_fp)
+            if b.get("truncation") is not None:
+                extra.append({"truncation": float(b.truncation)})
             bank_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance, policy,
-                                      *([source_fp] if source_fp else []))  # only when set: older banks stay valid
+                                      *extra)
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,
                               lambda r=regime, g=g, src=source, o=out: _build_banks(
                                   r, g, UnitStore(o / "units").get(src)["generator"]), after=[source, ref_id],

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from ganaug.bank import SyntheticBank
 from ganaug.bench.runner import StaleGANError, class_balanced_loader, run_benchmark
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
@@ -129,3 +130,17 @@ def test_long_tail_regime_adds_the_reweighted_classical_baseline(compose_cfg, tm
     assert len(rw) == 1 and rw[0]["reweight"] and rw[0]["metric"] == "balanced_accuracy"
     assert "gain_vs_classical+reweight" in s["conditions"]["classical+syn0.5-filt"]
     assert "Δ vs classical+reweight" in (tmp_path / "results.md").read_text()
+
+
+def test_truncation_remakes_the_banks_not_the_gan(compose_cfg, tmp_path, tiny):
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]",
+                   "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
+    run_benchmark(compose_cfg("bench", base))
+    units = tmp_path / "units"
+    gan_mtime = (units / "n30/gan-g0.json").stat().st_mtime_ns
+    plain = np.asarray(SyntheticBank.open(tmp_path / "n30/bank-g0/unfiltered").images)
+    run_benchmark(compose_cfg("bench", base + ["bench.truncation=0.5"]))
+    assert (units / "n30/gan-g0.json").stat().st_mtime_ns == gan_mtime
+    bank = SyntheticBank.open(tmp_path / "n30/bank-g0/unfiltered")
+    assert bank.meta["truncation"] == 0.5 and UnitStore(units).get("n30/bank-g0")["truncation"] == 0.5
+    assert not np.array_equal(np.asarray(bank.images), plain)
