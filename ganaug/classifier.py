@@ -286,6 +286,8 @@ def train_classifier_on_loader(
     lr_schedule: str = "cosine",
     synthetic_weight: float = 1.0,
     synthetic_label_smoothing: float = 0.0,
+    teacher: nn.Module | None = None,
+    synthetic_soft_labels: float = 0.0,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> SmallCNN:
@@ -305,6 +307,11 @@ def train_classifier_on_loader(
     synthetic items weigh ``synthetic_weight`` against 1 for real ones in the loss (a weighted
     mean over the batch), and their targets are smoothed by ``synthetic_label_smoothing``, a
     hedge against images whose conditioning label the generator did not quite honour.
+    With a ``teacher`` (a classifier taking the same inputs, e.g. one trained on the real images)
+    and ``synthetic_soft_labels`` = a in (0, 1], a synthetic item's target is
+    ``(1 - a) * its (smoothed) label + a * the teacher's softmax on the very image the student
+    sees`` (after augmentation): the generator's label errors are corrected by what real data
+    says the image is.
     """
     num_classes = _check_num_classes(num_classes)
     if not synthetic_weight >= 0:
@@ -313,6 +320,10 @@ def train_classifier_on_loader(
         raise ValueError(f"synthetic_label_smoothing must lie in [0, 1), got {synthetic_label_smoothing}")
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if not 0.0 <= synthetic_soft_labels <= 1.0:
+        raise ValueError(f"synthetic_soft_labels must lie in [0, 1], got {synthetic_soft_labels}")
+    if synthetic_soft_labels > 0 and teacher is None:
+        raise ValueError("synthetic_soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
     if int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps}")
     steps = int(steps)
@@ -328,6 +339,10 @@ def train_classifier_on_loader(
         sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
                  if lr_schedule == "cosine" else None)
         model.train()
+        soft = None
+        if synthetic_soft_labels > 0:
+            teacher = teacher.to(device).eval()
+            soft = (teacher, float(synthetic_soft_labels))
         batches = _cycle(loader)
         bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
         try:
@@ -354,7 +369,7 @@ def train_classifier_on_loader(
                     )
                 x = x.to(device, non_blocking=True)
                 y = y.to(device, dtype=torch.int64, non_blocking=True)
-                loss = _loss(model(x), y, flag, synthetic_weight, synthetic_label_smoothing)
+                loss = _loss(model(x), y, flag, synthetic_weight, synthetic_label_smoothing, soft, x)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -378,15 +393,24 @@ def _unpack(batch, step: int) -> tuple:
                      + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, flag, weight: float, smoothing: float) -> torch.Tensor:
-    if flag is None or (weight == 1.0 and smoothing == 0.0):
+def _loss(logits: torch.Tensor, y: torch.Tensor, flag, weight: float, smoothing: float, soft=None,
+          x: torch.Tensor | None = None) -> torch.Tensor:
+    if flag is None or (weight == 1.0 and smoothing == 0.0 and soft is None):
         return F.cross_entropy(logits, y)
     syn = torch.as_tensor(flag, device=logits.device).bool().reshape(-1)
     if syn.shape[0] != y.shape[0]:
         raise ValueError(f"is_synthetic has {syn.shape[0]} entries for a batch of {y.shape[0]}")
     per_item = F.cross_entropy(logits, y, reduction="none")
-    if smoothing:
-        per_item = torch.where(syn, F.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing), per_item)
+    if smoothing or soft is not None:
+        k = logits.shape[1]
+        target = F.one_hot(y, k).to(logits.dtype) * (1.0 - smoothing) + smoothing / k
+        if soft is not None and bool(syn.any()):
+            teacher, a = soft
+            with torch.no_grad():
+                probs = torch.softmax(teacher(x[syn]), dim=1).to(logits.dtype)
+            target[syn] = (1.0 - a) * target[syn] + a * probs
+        syn_loss = -(target * F.log_softmax(logits, dim=1)).sum(dim=1)
+        per_item = torch.where(syn, syn_loss, per_item)
     w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
     # Normalised by the weights, so down-weighting synthetic items shifts the gradient toward the
     # real ones instead of just shrinking the step.

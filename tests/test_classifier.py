@@ -128,6 +128,37 @@ def test_synthetic_loss_weighting_and_smoothing_arithmetic():
     assert torch.allclose(_loss(logits, y, flag, 0.5, 0.2), expected)
 
 
+def test_teacher_soft_labels_arithmetic():
+    from ganaug.classifier import _loss
+
+    logits = torch.randn(4, 3, requires_grad=True)
+    x = torch.randn(4, 5)
+    y = torch.tensor([0, 1, 2, 0])
+    flag = torch.tensor([False, True, False, True])
+    teacher = torch.nn.Linear(5, 3)
+    a, eps = 0.75, 0.3
+    got = _loss(logits, y, flag, 0.5, eps, (teacher, a), x)
+    onehot = torch.nn.functional.one_hot(y, 3).float() * (1 - eps) + eps / 3
+    target = (1 - a) * onehot + a * torch.softmax(teacher(x), dim=1).detach()
+    per = -(target * torch.log_softmax(logits, dim=1)).sum(1)
+    ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    expected = (ce[0] + ce[2] + 0.5 * (per[1] + per[3])) / 3.0
+    assert torch.allclose(got, expected)
+    got.backward()
+    assert logits.grad is not None and all(p.grad is None for p in teacher.parameters())  # teacher untouched
+
+
+def test_teacher_soft_labels_overrule_wrong_synthetic_labels(digits):
+    xtr, ytr, xte, yte = digits
+    kw = dict(steps=200, lr=3e-3, seed=0)
+    teacher = train_classifier(xtr, ytr, 10, steps=200, lr=3e-3, seed=1)
+    plain = train_classifier_on_loader(_mislabelled_mix(xtr, ytr), 10, 1, 8, **kw)
+    taught = train_classifier_on_loader(_mislabelled_mix(xtr, ytr), 10, 1, 8, teacher=teacher,
+                                        synthetic_soft_labels=1.0, **kw)
+    assert accuracy(taught, xte, yte) > 0.85
+    assert accuracy(plain, xte, yte) < accuracy(taught, xte, yte) - 0.2
+
+
 def test_synthetic_loss_options_are_checked(digits):
     xtr, ytr, _, _ = digits
     with pytest.raises(ValueError, match="synthetic_weight"):
@@ -135,6 +166,11 @@ def test_synthetic_loss_options_are_checked(digits):
     with pytest.raises(ValueError, match="synthetic_label_smoothing"):
         train_classifier_on_loader(_mislabelled_mix(xtr[:64], ytr[:64]), 10, 1, 8, steps=1,
                                    synthetic_label_smoothing=1.0)
+    with pytest.raises(ValueError, match="needs a teacher"):
+        train_classifier_on_loader(_mislabelled_mix(xtr[:64], ytr[:64]), 10, 1, 8, steps=1, synthetic_soft_labels=0.5)
+    with pytest.raises(ValueError, match="synthetic_soft_labels must lie"):
+        train_classifier_on_loader(_mislabelled_mix(xtr[:64], ytr[:64]), 10, 1, 8, steps=1, synthetic_soft_labels=1.5,
+                                   teacher=torch.nn.Linear(1, 1))
 
 
 def test_loader_is_cycled_until_steps_done():

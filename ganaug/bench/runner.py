@@ -154,16 +154,18 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
                          c.batch_size, clf_seed)
     h, _, ch = regime.datamodule.image_shape
     t0 = time.perf_counter()
+    use = synthetic_use(b) if cond.ratio > 0 else {}
+    if use.get("synthetic_soft_labels"):
+        use["teacher"] = regime.reference()  # the real-data classifier: what real data says an image is
     model = train_classifier_on_loader(loader, regime.datamodule.num_classes, ch, h, steps=c.steps, lr=c.lr,
-                                       seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule,
-                                       **(synthetic_use(b) if cond.ratio > 0 else {}))
+                                       seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule, **use)
     seconds = time.perf_counter() - t0
     return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "steps": c.steps, "batch_size": c.batch_size,
             "seconds": seconds}
 
 
-SYNTHETIC_USE_DEFAULTS = {"synthetic_weight": 1.0, "synthetic_label_smoothing": 0.0}
+SYNTHETIC_USE_DEFAULTS = {"synthetic_weight": 1.0, "synthetic_label_smoothing": 0.0, "synthetic_soft_labels": 0.0}
 
 
 def synthetic_use(b: DictConfig) -> dict:

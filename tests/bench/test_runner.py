@@ -144,3 +144,27 @@ def test_truncation_remakes_the_banks_not_the_gan(compose_cfg, tmp_path, tiny):
     bank = SyntheticBank.open(tmp_path / "n30/bank-g0/unfiltered")
     assert bank.meta["truncation"] == 0.5 and UnitStore(units).get("n30/bank-g0")["truncation"] == 0.5
     assert not np.array_equal(np.asarray(bank.images), plain)
+
+
+def test_soft_labels_from_the_reference_redo_only_synthetic_runs(compose_cfg, tmp_path, tiny, monkeypatch):
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]",
+                   "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
+    run_benchmark(compose_cfg("bench", base))
+    units = tmp_path / "units"
+    before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
+    from ganaug.bench import runner
+
+    seen = []
+    real_train = runner.train_classifier_on_loader
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("teacher"))
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_classifier_on_loader", spy)
+    payload = run_benchmark(compose_cfg("bench", base + ["bench.synthetic_soft_labels=0.5"]))
+    redone = {k for k, t in before.items() if (units / k).stat().st_mtime_ns != t}
+    assert redone == {"n30/syn0.5/c0-g0.json"}
+    assert len(seen) == 1 and seen[0] is not None  # the regime's real-data reference classifier
+    syn = [r for r in payload["runs"] if r.get("ratio")]
+    assert [r["synthetic_soft_labels"] for r in syn] == [0.5]
