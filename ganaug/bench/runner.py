@@ -44,6 +44,8 @@ class Unit:
     # Hash of every setting the unit's result depends on (its inputs' fingerprints included):
     # a stored unit counts as done only if it was made with the same settings.
     fingerprint: str = ""
+    # Its result is its record alone (no file in this out_dir), so `bench.reuse_from` can adopt it.
+    adoptable: bool = False
 
 
 class StaleGANError(GanaugError):
@@ -305,9 +307,9 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan_fp = fingerprint(data_fp, cfg.train.gan, g)
             make_gan = lambda r=regime, g=g: _train_gan(r, g)  # noqa: E731
-            adopted = _adoptable_gan(b.reuse_gans_from, gid, gan_fp)
+            adopted = _adoptable_gan(b.get("reuse_from"), gid, gan_fp)
             if adopted is not None:
-                make_gan = lambda rec=adopted: {**rec, "adopted_from": b.reuse_gans_from}  # noqa: E731
+                make_gan = lambda rec=adopted: {**rec, "adopted_from": b.reuse_from}  # noqa: E731
             units.append(Unit(gid, f"{name}: GAN seed {g}", 0.0 if adopted else gan_cost, make_gan,
                               fingerprint=gan_fp))
             # The unit whose record names the generator the banks are made from.
@@ -329,7 +331,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             units.append(Unit(mid, f"{name}: CAS, FID/KID, GAN seed {g}", clf_cost * 1.2,
                               lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
                               fingerprint=fingerprint(bank_fps[g], b.classifier, b.metrics_samples, b.kid_subset,
-                                                      b.test_dataset)))
+                                                      b.test_dataset), adoptable=True))
         for cond in conditions_for(b, regime.imbalanced):
             seeds_g = gan_seeds if cond.ratio > 0 else [None]
             for g in seeds_g:
@@ -345,7 +347,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                     after = [f"{name}/bank-g{g}"] if g is not None else []
                     units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
-                                      after=after, fingerprint=fp))
+                                      after=after, fingerprint=fp, adoptable=True))
     return units
 
 
@@ -366,13 +368,33 @@ def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp
                           float(sel.steps or cfg.bench.classifier.steps),
                           lambda r=regime, gid=gid, s=step: {**score_candidate(r, store.get(gid)["generator"], s,
                                                                                max_steps), "gan_seed": g},
-                          after=[gid], fingerprint=fingerprint(sel_fp, step)))
+                          after=[gid], fingerprint=fingerprint(sel_fp, step), adoptable=True))
     sid = f"{regime.name}/select-g{g}"
     fp = fingerprint(sel_fp, steps)
     units.append(Unit(sid, f"{regime.name}: choose GAN seed {g}'s generator on val", 0.0,
                       lambda r=regime, ids=cand_ids: choose(r.name, g, [store.get(i) for i in ids]),
-                      after=cand_ids, fingerprint=fp))
+                      after=cand_ids, fingerprint=fp, adoptable=True))
     return sid, fp
+
+
+def _adopt_records(units: list[Unit], store: UnitStore, other_out: str | None) -> int:
+    """Copy in another benchmark directory's records of units made with exactly these settings.
+
+    Only units whose result is their record (classifier runs, GAN metrics, generator choices):
+    an ablation that changes one condition then reruns that condition alone, and its baselines
+    are the very runs it is compared with. Returns how many were adopted.
+    """
+    if not other_out:
+        return 0
+    other = UnitStore(Path(other_out) / "units")
+    n = 0
+    for u in units:
+        if u.adoptable and store.current(u.id, u.fingerprint) is None:
+            rec = other.current(u.id, u.fingerprint)
+            if rec is not None:
+                store.put(u.id, {**{k: v for k, v in rec.items() if k != "unit"}, "adopted_from": str(other_out)})
+                n += 1
+    return n
 
 
 def _adoptable_gan(other_out: str | None, gid: str, gan_fp: str) -> dict | None:
@@ -417,6 +439,8 @@ def run_benchmark(cfg: DictConfig) -> dict:
     units = plan(cfg, out, test)
     expected = {u.id: u.fingerprint for u in units}
     _check_gans(units, store, out)
+    if not cfg.get("report_only") and (n := _adopt_records(units, store, cfg.bench.get("reuse_from"))):
+        print(f"ganaug-bench: adopted {n} finished units from {cfg.bench.reuse_from}", flush=True)
 
     def done(uid: str) -> bool:
         return store.current(uid, expected[uid]) is not None

@@ -86,7 +86,7 @@ def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path, t
         run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25", "train.gan.max_steps=41"]))
 
 
-def test_ablation_adopts_gans_trained_with_the_same_settings(compose_cfg, tmp_path, tiny):
+def test_ablation_adopts_gans_and_runs_made_with_the_same_settings(compose_cfg, tmp_path, tiny):
     first = tmp_path / "main"
     run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={first}"]))
     trained = UnitStore(first / "units").get("n30/gan-g0")
@@ -94,18 +94,27 @@ def test_ablation_adopts_gans_trained_with_the_same_settings(compose_cfg, tmp_pa
     # Same GAN settings, another way of using the samples: nothing is retrained.
     ablation = tmp_path / "ratio0.25"
     payload = run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={ablation}", "bench.ratios=[0.25]",
-                                                         f"bench.reuse_gans_from={first}"]))
+                                                         f"bench.reuse_from={first}"]))
     gan = UnitStore(ablation / "units").get("n30/gan-g0")
     assert gan["generator"] == trained["generator"] and gan["adopted_from"] == str(first)
     assert not (ablation / "n30" / "gan-g0").exists()
     assert {r["ratio"] for r in payload["runs"] if r.get("condition", "real") != "real" and r["ratio"]} == {0.25}
+    # The baselines are not retrained either: they are the very runs of the first directory.
+    mine, theirs = UnitStore(ablation / "units"), UnitStore(first / "units")
+    for uid in ("n30/real/c0", "n30/classical/c1"):
+        assert mine.get(uid)["adopted_from"] == str(first)
+        assert mine.get(uid)["test"] == theirs.get(uid)["test"]
+    assert "adopted_from" not in mine.get("n30/syn0.25/c0-g0")
+    assert mine.get("n30/metrics-g0")["cas"] == theirs.get("n30/metrics-g0")["cas"]  # same GAN, same bank
 
     # Other GAN settings: the stored GAN does not fit, so this run trains its own.
     other = tmp_path / "other_gan"
     run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={other}", "train.gan.max_steps=30",
-                                               f"bench.reuse_gans_from={first}"]))
+                                               f"bench.reuse_from={first}"]))
     own = UnitStore(other / "units").get("n30/gan-g0")
     assert "adopted_from" not in own and (other / "n30" / "gan-g0" / "generator").is_dir()
+    assert "adopted_from" in UnitStore(other / "units").get("n30/real/c0")  # independent of the GAN
+    assert "adopted_from" not in UnitStore(other / "units").get("n30/metrics-g0")
 
 
 def test_class_balanced_loader_draws_every_class_equally():
