@@ -30,6 +30,7 @@ __all__ = [
 
 Transform = Callable[..., dict]
 LR_SCHEDULES = ("constant", "cosine")
+WEIGHT_SCHEDULES = ("constant", "linear")
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -285,6 +286,7 @@ def train_classifier_on_loader(
     width: int = 32,
     lr_schedule: str = "cosine",
     synthetic_weight: float = 1.0,
+    synthetic_weight_schedule: str = "constant",
     synthetic_label_smoothing: float = 0.0,
     teacher: nn.Module | None = None,
     synthetic_soft_labels: float = 0.0,
@@ -305,7 +307,9 @@ def train_classifier_on_loader(
 
     Batches may also be ``(x, y, is_synthetic)`` (``SyntheticMix(..., return_flag=True)``): then
     synthetic items weigh ``synthetic_weight`` against 1 for real ones in the loss (a weighted
-    mean over the batch), and their targets are smoothed by ``synthetic_label_smoothing``, a
+    mean over the batch; ``synthetic_weight_schedule="linear"`` takes that weight down to 0 by the
+    last step: synthetic images shape early training, real ones have the last word), and their
+    targets are smoothed by ``synthetic_label_smoothing``, a
     hedge against images whose conditioning label the generator did not quite honour.
     With a ``teacher`` (a classifier taking the same inputs, e.g. one trained on the real images)
     and ``synthetic_soft_labels`` = a in (0, 1], a synthetic item's target is
@@ -320,6 +324,8 @@ def train_classifier_on_loader(
         raise ValueError(f"synthetic_label_smoothing must lie in [0, 1), got {synthetic_label_smoothing}")
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
+        raise ValueError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
     if not 0.0 <= synthetic_soft_labels <= 1.0:
         raise ValueError(f"synthetic_soft_labels must lie in [0, 1], got {synthetic_soft_labels}")
     if synthetic_soft_labels > 0 and teacher is None:
@@ -369,7 +375,10 @@ def train_classifier_on_loader(
                     )
                 x = x.to(device, non_blocking=True)
                 y = y.to(device, dtype=torch.int64, non_blocking=True)
-                loss = _loss(model(x), y, flag, synthetic_weight, synthetic_label_smoothing, soft, x)
+                weight = synthetic_weight
+                if synthetic_weight_schedule == "linear":
+                    weight = synthetic_weight * (1.0 - step / steps)
+                loss = _loss(model(x), y, flag, weight, synthetic_label_smoothing, soft, x)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

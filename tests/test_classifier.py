@@ -128,6 +128,28 @@ def test_synthetic_loss_weighting_and_smoothing_arithmetic():
     assert torch.allclose(_loss(logits, y, flag, 0.5, 0.2), expected)
 
 
+def test_linear_synthetic_weight_schedule_falls_to_zero(monkeypatch):
+    import ganaug.classifier as clf
+
+    weights = []
+    real_loss = clf._loss
+
+    def spy(logits, y, flag, weight, *rest):
+        weights.append(weight)
+        return real_loss(logits, y, flag, weight, *rest)
+
+    monkeypatch.setattr(clf, "_loss", spy)
+    x = torch.rand(16, 1, 8, 8) * 2 - 1
+    loader = DataLoader(TensorDataset(x, torch.arange(16) % 2, torch.arange(16) % 2 == 0), batch_size=8)
+    clf.train_classifier_on_loader(loader, 2, 1, 8, steps=4, synthetic_weight=0.8, synthetic_weight_schedule="linear")
+    assert weights == pytest.approx([0.8, 0.6, 0.4, 0.2])
+    weights.clear()
+    clf.train_classifier_on_loader(loader, 2, 1, 8, steps=3, synthetic_weight=0.8)
+    assert weights == pytest.approx([0.8, 0.8, 0.8])
+    with pytest.raises(ValueError, match="synthetic_weight_schedule must be one of"):
+        clf.train_classifier_on_loader(loader, 2, 1, 8, steps=1, synthetic_weight_schedule="cosine")
+
+
 def test_teacher_soft_labels_arithmetic():
     from ganaug.classifier import _loss
 

@@ -167,13 +167,15 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
             "seconds": seconds}
 
 
-SYNTHETIC_USE_DEFAULTS = {"synthetic_weight": 1.0, "synthetic_label_smoothing": 0.0, "synthetic_soft_labels": 0.0}
+SYNTHETIC_USE_DEFAULTS = {"synthetic_weight": 1.0, "synthetic_weight_schedule": "constant",
+                          "synthetic_label_smoothing": 0.0, "synthetic_soft_labels": 0.0}
 
 
 def synthetic_use(b: DictConfig) -> dict:
     """How synthetic items enter the loss, where it differs from plain cross-entropy (else {})."""
-    use = {k: float(b.get(k, d)) for k, d in SYNTHETIC_USE_DEFAULTS.items()}
-    return {} if use == SYNTHETIC_USE_DEFAULTS else use
+    # Only what differs: a lever added later leaves the units made before it valid.
+    use = {k: type(d)(b.get(k, d)) for k, d in SYNTHETIC_USE_DEFAULTS.items()}
+    return {k: v for k, v in use.items() if v != SYNTHETIC_USE_DEFAULTS[k]}
 
 
 def _train_gan(regime: Regime, gan_seed: int) -> dict:

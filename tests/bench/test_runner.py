@@ -177,3 +177,14 @@ def test_soft_labels_from_the_reference_redo_only_synthetic_runs(compose_cfg, tm
     assert len(seen) == 1 and seen[0] is not None  # the regime's real-data reference classifier
     syn = [r for r in payload["runs"] if r.get("ratio")]
     assert [r["synthetic_soft_labels"] for r in syn] == [0.5]
+
+
+def test_synthetic_use_lists_only_the_levers_that_differ_from_plain_cross_entropy():
+    from omegaconf import OmegaConf
+
+    from ganaug.bench.runner import synthetic_use
+
+    assert synthetic_use(OmegaConf.create({"synthetic_weight": 1.0})) == {}
+    assert synthetic_use(OmegaConf.create({"synthetic_weight": 0.5, "synthetic_weight_schedule": "linear",
+                                           "synthetic_soft_labels": 0.0})) == {
+        "synthetic_weight": 0.5, "synthetic_weight_schedule": "linear"}
