@@ -10,6 +10,8 @@ the same command skips what is done.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +46,10 @@ class Unit:
     # Hash of every setting the unit's result depends on (its inputs' fingerprints included):
     # a stored unit counts as done only if it was made with the same settings.
     fingerprint: str = ""
-    # Its result is its record alone (no file in this out_dir), so `bench.reuse_from` can adopt it.
+    # `bench.reuse_from` may adopt it: its record, plus these files and directories (relative to
+    # out_dir) that hold the rest of its result.
     adoptable: bool = False
+    outputs: list[str] = field(default_factory=list)
 
 
 class StaleGANError(GanaugError):
@@ -303,7 +307,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         ref_fp = fingerprint(data_fp, b.classifier)
         ref_id = f"{name}/reference"
         units.append(Unit(ref_id, f"{name}: real-data reference classifier", clf_cost,
-                          lambda r=regime: _train_reference(r), fingerprint=ref_fp))
+                          lambda r=regime: _train_reference(r), fingerprint=ref_fp, adoptable=True,
+                          outputs=[str(regime.reference_path().relative_to(out))]))
         bank_fps = {}
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
@@ -329,7 +334,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,
                               lambda r=regime, g=g, src=source, o=out: _build_banks(
                                   r, g, UnitStore(o / "units").get(src)["generator"]), after=[source, ref_id],
-                              fingerprint=bank_fps[g]))
+                              fingerprint=bank_fps[g], adoptable=True,
+                              outputs=[f"{name}/bank-g{g}", f"{name}/samples-g{g}.png"]))
             units.append(Unit(mid, f"{name}: CAS, FID/KID, GAN seed {g}", clf_cost * 1.2,
                               lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
                               fingerprint=fingerprint(bank_fps[g], b.classifier, b.metrics_samples, b.kid_subset,
@@ -388,15 +394,35 @@ def _adopt_records(units: list[Unit], store: UnitStore, other_out: str | None) -
     """
     if not other_out:
         return 0
-    other = UnitStore(Path(other_out) / "units")
+    src_root, dst_root = Path(other_out), store.root.parent
+    other = UnitStore(src_root / "units")
     n = 0
     for u in units:
         if u.adoptable and store.current(u.id, u.fingerprint) is None:
             rec = other.current(u.id, u.fingerprint)
-            if rec is not None:
-                store.put(u.id, {**{k: v for k, v in rec.items() if k != "unit"}, "adopted_from": str(other_out)})
-                n += 1
+            if rec is None or not all((src_root / o).exists() for o in u.outputs):
+                continue
+            for o in u.outputs:  # files first: a record never points at missing output
+                _copy_atomic(src_root / o, dst_root / o)
+            store.put(u.id, {**{k: v for k, v in rec.items() if k != "unit"}, "adopted_from": str(other_out)})
+            n += 1
     return n
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    # Per process: two processes starting together may both adopt; the last rename wins, intact.
+    tmp = dst.with_name(f".{dst.name}.adopting-{os.getpid()}")
+    if tmp.is_dir():
+        shutil.rmtree(tmp)
+    else:
+        tmp.unlink(missing_ok=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, tmp)
+        shutil.rmtree(dst, ignore_errors=True)
+    else:
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
 
 
 def _adoptable_gan(other_out: str | None, gid: str, gan_fp: str) -> dict | None:

@@ -106,6 +106,11 @@ def test_ablation_adopts_gans_and_runs_made_with_the_same_settings(compose_cfg, 
         assert mine.get(uid)["test"] == theirs.get(uid)["test"]
     assert "adopted_from" not in mine.get("n30/syn0.25/c0-g0")
     assert mine.get("n30/metrics-g0")["cas"] == theirs.get("n30/metrics-g0")["cas"]  # same GAN, same bank
+    # The reference classifier and the banks are files: copied, byte for byte, not retrained.
+    for uid, path in (("n30/reference", "n30/reference_classifier.safetensors"),
+                      ("n30/bank-g0", "n30/bank-g0/unfiltered/images.npy")):
+        assert mine.get(uid)["adopted_from"] == str(first)
+        assert (ablation / path).read_bytes() == (first / path).read_bytes()
 
     # Other GAN settings: the stored GAN does not fit, so this run trains its own.
     other = tmp_path / "other_gan"
