@@ -1,0 +1,51 @@
+import importlib.util
+import json
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def ablation(repo, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(repo / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("ablation", repo / "benchmarks" / "ablation.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "RESULTS", tmp_path)
+    yield mod
+    sys.modules.pop("readme_results", None)
+
+
+def _write(root, name, tests, classical_gain=None):
+    runs = [{"regime": "n100", "condition": "classical+syn0.25-filt", "clf_seed": c, "gan_seed": g, "test": t}
+            for (c, g), t in tests.items()]
+    vals = list(tests.values())
+    mean = sum(vals) / len(vals)
+    cond = {"test": {"mean": mean, "lo": mean - 0.01, "hi": mean + 0.01, "n": len(vals)}, "n": len(vals)}
+    if classical_gain is not None:
+        cond["gain_vs_classical"] = classical_gain
+    data = {"meta": {"command": f"ganaug-bench bench.out_dir={name}", "commit": "abc", "date": "d"},
+            "summary": {"n100": {"conditions": {"classical+syn0.25-filt": cond}}}, "runs": runs}
+    (root / name).mkdir()
+    (root / name / "results.json").write_text(json.dumps(data))
+
+
+def test_lever_is_paired_run_by_run_against_the_same_condition_in_its_base(ablation, tmp_path, monkeypatch):
+    base = {(0, 0): 0.80, (1, 0): 0.82, (0, 1): 0.81, (1, 1): 0.83}
+    lever = {k: v + d for (k, v), d in zip(base.items(), (0.01, 0.02, 0.01, 0.02))}
+    _write(tmp_path, "base", base)
+    _write(tmp_path, "soft", lever, classical_gain={"mean": -0.004, "lo": -0.01, "hi": 0.002, "n": 4})
+    monkeypatch.setattr(ablation, "LEVERS", [
+        {"dir": "soft", "base": "base", "condition": "classical+syn0.25-filt", "lever": "targets", "variant": "soft"},
+        {"dir": "missing", "base": "base", "condition": "classical+syn0.25-filt", "lever": "x", "variant": "y"}])
+    text = ablation.render_levers("n100")
+    row = next(line for line in text.splitlines() if line.startswith("| targets"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "81.5 ± 1.0" and cells[4] == "83.0 ± 1.0"
+    assert cells[5].startswith("+1.5 [") and cells[5].endswith("*")  # +1 or +2 points in every pair
+    assert cells[6] == "-0.4 [-1.0, +0.2]" and cells[7] == "4"
+    assert "| x |" not in text and "ganaug-bench bench.out_dir=soft" in text
+
+
+def test_no_lever_results_render_nothing(ablation):
+    assert ablation.render_levers("n100") == ""
