@@ -386,11 +386,13 @@ def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp
 
 
 def _adopt_records(units: list[Unit], store: UnitStore, other_out: str | None) -> int:
-    """Copy in another benchmark directory's records of units made with exactly these settings.
+    """Copy in another benchmark directory's units made with exactly these settings.
 
-    Only units whose result is their record (classifier runs, GAN metrics, generator choices):
-    an ablation that changes one condition then reruns that condition alone, and its baselines
-    are the very runs it is compared with. Returns how many were adopted.
+    Classifier runs, GAN metrics and generator choices are their record; the reference classifier
+    and the banks also have files, copied along. An ablation that changes one condition then
+    reruns that condition alone, and its baselines are the very runs it is compared with. (GANs
+    are adopted by reference instead, in `plan`: their record points at the other directory.)
+    Returns how many units were adopted.
     """
     if not other_out:
         return 0
