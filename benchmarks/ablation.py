@@ -32,7 +32,8 @@ VARIANTS = [
     {"dir": "fashion_mnist", "lever": "classifier LR schedule",
      "variant": "cosine 1e-3 → 0 (current recipe)"},
     {"dir": "fashion_mnist_n100_5seeds", "lever": "classifier seeds",
-     "variant": "5 seeds, ratio 0.25 with the filter only (seeds 0–2 adopted from fashion_mnist)"},
+     "variant": "5 classifier seeds; synthetic: classical+syn0.25-filt only, the n100 choice on validation "
+                "(seeds 0–2 adopted from fashion_mnist)"},
 ]
 
 
