@@ -290,6 +290,11 @@ def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+# Regime keys that say what to run rather than which data: outside the data fingerprint.
+CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_options")
+RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS)
+
+
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     b = cfg.bench
     units: list[Unit] = []
@@ -302,7 +307,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
         policy = "balance" if regime.imbalanced else b.class_policy
         use = synthetic_use(b)
-        data_fp = fingerprint(cfg.train.data, {k: v for k, v in spec.items() if k not in ("gan_seeds", "classifier_seeds")},
+        data_fp = fingerprint(cfg.train.data, {k: v for k, v in spec.items() if k not in RUN_KEYS},
                               b.data_seed, b.val_fraction)
         ref_fp = fingerprint(data_fp, b.classifier)
         ref_id = f"{name}/reference"
@@ -340,7 +345,10 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                               lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
                               fingerprint=fingerprint(bank_fps[g], b.classifier, b.metrics_samples, b.kid_subset,
                                                       b.test_dataset), adoptable=True))
-        for cond in conditions_for(b, regime.imbalanced):
+        # A regime may run its own conditions (e.g. the long tail also unfiltered, when the filter
+        # rejects a rare class outright): its keys override the bench-wide ones.
+        cond_cfg = OmegaConf.merge(b, {k: spec[k] for k in CONDITION_KEYS if k in spec})
+        for cond in conditions_for(cond_cfg, regime.imbalanced):
             seeds_g = gan_seeds if cond.ratio > 0 else [None]
             for g in seeds_g:
                 parts = [ref_fp, b.test_dataset, cfg.augment if cond.classical else None,

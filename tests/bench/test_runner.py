@@ -193,3 +193,14 @@ def test_synthetic_use_lists_only_the_levers_that_differ_from_plain_cross_entrop
     assert synthetic_use(OmegaConf.create({"synthetic_weight": 0.5, "synthetic_weight_schedule": "linear",
                                            "synthetic_soft_labels": 0.0})) == {
         "synthetic_weight": 0.5, "synthetic_weight_schedule": "linear"}
+
+
+def test_a_regime_can_run_its_own_conditions_without_touching_its_gan(compose_cfg, tmp_path, tiny):
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.classifier_seeds=[0]"]
+    run_benchmark(compose_cfg("bench", base))
+    gan = (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns
+    payload = run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.classical_synthetic_filter_options=[false]",
+                                                         "+bench.regimes.n30.ratios=[0.25]"]))
+    names = set(payload["summary"]["n30"]["conditions"])
+    assert {"classical+syn0.25", "syn0.25", "syn0.25-filt"} <= names and "classical+syn0.5-filt" not in names
+    assert (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns == gan  # same data, same GAN
