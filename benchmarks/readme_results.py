@@ -90,9 +90,36 @@ def speed_section() -> list[str]:
     return lines
 
 
+def ablation_section() -> list[str]:
+    """The lever tables of benchmarks/results/ablation.md (written by benchmarks/ablation.py)."""
+    p = RESULTS / "ablation.md"
+    if not p.exists():
+        return []
+    lines, keep = ["### What each lever did (n100)", ""], False
+    for line in p.read_text().splitlines():
+        if line.startswith("## "):
+            keep = line.startswith("## Levers")
+            if keep:
+                lines += [f"**{line[3:]}**", ""]
+            continue
+        if line.startswith("# "):
+            keep = True
+            continue
+        if keep and line.startswith("|"):
+            lines.append(line)
+        elif keep and lines[-1].startswith("|"):
+            lines.append("")
+    if lines[-1]:
+        lines.append("")
+    lines += ["Every row's command, commit and machine, the GAN-length and snapshot tables: "
+              "[`benchmarks/results/ablation.md`](benchmarks/results/ablation.md) (`python benchmarks/ablation.py`).", ""]
+    return lines
+
+
 # Result directories shown, in order, with what sets each apart.
 NOTES = {
     "fashion_mnist": "",
+    "fashion_mnist_n100_5seeds": " (n100 with 5 classifier seeds: real, classical and the condition chosen on validation)",
     "fashion_mnist_constant_lr": " (superseded recipe: classifier at a constant learning rate, n100 only)",
     "ci": " (toy scale on digits: a pipeline check, not a claim)",
 }
@@ -103,6 +130,7 @@ def render() -> str:
     for path in (RESULTS / name / "results.json" for name in NOTES):
         if path.exists():
             lines += downstream_section(path)
+    lines += ablation_section()
     lines += speed_section()
     lines.append(END)
     return "\n".join(lines)

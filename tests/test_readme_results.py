@@ -10,6 +10,7 @@ def readme_results(repo, tmp_path, monkeypatch):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     monkeypatch.setattr(mod, "ROOT", tmp_path)
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "benchmarks" / "results")
     return mod
 
 
@@ -48,3 +49,14 @@ def test_balanced_regimes_have_no_reweighting_sentence(readme_results, tmp_path)
                         "chosen_on_val": None, "gan": {}, "gan_train_seconds": {}}}
     text = "\n".join(readme_results.downstream_section(_results(tmp_path, summary)))
     assert "class-balanced" not in text and "| n100 | 80.0 ± 1.0 | 81.0 ± 1.0 | – |" in text
+
+
+def test_ablation_section_keeps_the_lever_tables_only(readme_results, tmp_path):
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "ablation.md").write_text(
+        "# Ablation\n\nintro\n\n| lever | a |\n|---|---|\n| lr | 1 |\n\nCommands:\n\n- x\n\n"
+        "## Levers on how synthetic images are used (n100)\n\n| lever | b |\n|---|---|\n| soft | 2 |\n\n"
+        "## GAN training length\n\n| updates | cas |\n|---|---|\n| 3000 | 60 |\n")
+    text = "\n".join(readme_results.ablation_section())
+    assert "| lr | 1 |" in text and "| soft | 2 |" in text and "**Levers on how synthetic images are used (n100)**" in text
+    assert "| 3000 | 60 |" not in text and "- x" not in text and "\n\n\n" not in text
