@@ -135,6 +135,11 @@ def markdown(summary: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
+BASELINE_STYLE = {"real": ("k", "--"), "classical": ("tab:gray", "--"), "classical+reweight": ("tab:purple", ":")}
+SERIES_COLOURS = {"syn": "tab:blue", "syn filtered": "tab:orange", "classical+syn": "tab:red",
+                  "classical+syn filtered": "tab:green"}
+
+
 def plot(summary: dict, path: Path) -> Path | None:
     import matplotlib
 
@@ -144,12 +149,13 @@ def plot(summary: dict, path: Path) -> Path | None:
     if not summary:
         return None
     fig, axes = plt.subplots(1, len(summary), figsize=(4.2 * len(summary), 3.6), squeeze=False)
+    handles: dict = {}
     for ax, (regime, s) in zip(axes[0], summary.items()):
         conds = s["conditions"]
-        for name, style in (("real", "k"), ("classical", "tab:gray")):
+        for name, (style, ls) in BASELINE_STYLE.items():
             if name in conds and conds[name]["test"]:
                 t = conds[name]["test"]
-                ax.axhline(t["mean"] * 100, color=style, ls="--", lw=1, label=name)
+                handles[name] = ax.axhline(t["mean"] * 100, color=style, ls=ls, lw=1, label=name)
                 if np.isfinite(t["lo"]):
                     ax.axhspan(t["lo"] * 100, t["hi"] * 100, color=style, alpha=0.12)
         series = defaultdict(list)
@@ -163,14 +169,16 @@ def plot(summary: dict, path: Path) -> Path | None:
             m = np.array([p[1]["mean"] for p in pts]) * 100
             lo = np.array([p[1]["lo"] for p in pts]) * 100
             hi = np.array([p[1]["hi"] for p in pts]) * 100
-            ax.plot(x, m, marker="o", label=key)
+            # One colour per kind of condition in every panel: panels may lack some of them.
+            handles[key], = ax.plot(x, m, marker="o", color=SERIES_COLOURS[key], label=key)
             if np.isfinite(lo).all():
-                ax.fill_between(x, lo, hi, alpha=0.15)
+                ax.fill_between(x, lo, hi, color=SERIES_COLOURS[key], alpha=0.15)
         metric = next(iter(conds.values()))["metric"].replace("_", " ")
         ax.set(title=regime, xlabel="synthetic fraction of each batch", ylabel=f"test {metric} (%)")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    order = [k for k in (*BASELINE_STYLE, *SERIES_COLOURS) if k in handles]
+    fig.legend([handles[k] for k in order], order, loc="lower center", ncol=len(order), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     import io
 
     buf = io.BytesIO()
