@@ -95,7 +95,7 @@ def ablation_section() -> list[str]:
     p = RESULTS / "ablation.md"
     if not p.exists():
         return []
-    lines, keep = ["### What each lever did (n100)", ""], False
+    lines, keep = ["### What each lever did", ""], False
     for line in p.read_text().splitlines():
         if line.startswith("## "):
             keep = line.startswith("## Levers")
@@ -104,6 +104,7 @@ def ablation_section() -> list[str]:
             continue
         if line.startswith("# "):
             keep = True
+            lines += [f"**{line[2:]}**", ""]
             continue
         if keep and line.startswith("|"):
             lines.append(line)

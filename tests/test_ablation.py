@@ -39,11 +39,11 @@ def test_lever_is_paired_run_by_run_against_the_same_condition_in_its_base(ablat
         {"dir": "soft", "base": "base", "condition": "classical+syn0.25-filt", "lever": "targets", "variant": "soft"},
         {"dir": "missing", "base": "base", "condition": "classical+syn0.25-filt", "lever": "x", "variant": "y"}])
     text = ablation.render_levers("n100")
-    row = next(line for line in text.splitlines() if line.startswith("| targets"))
+    row = next(line for line in text.splitlines() if line.startswith("| n100 | targets"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[3] == "81.5 ± 1.0" and cells[4] == "83.0 ± 1.0"
-    assert cells[5].startswith("+1.5 [") and cells[5].endswith("*")  # +1 or +2 points in every pair
-    assert cells[6] == "-0.4 [-1.0, +0.2]" and cells[7] == "4"
+    assert cells[4] == "81.5 ± 1.0" and cells[5] == "83.0 ± 1.0"
+    assert cells[6].startswith("+1.5 [") and cells[6].endswith("*")  # +1 or +2 points in every pair
+    assert cells[7] == "-0.4 [-1.0, +0.2]" and cells[8] == "–" and cells[9] == "4"
     assert "| x |" not in text and "ganaug-bench bench.out_dir=soft" in text
 
 
