@@ -68,6 +68,11 @@ class Regime:
     def imbalanced(self) -> bool:
         return self.spec.get("imbalance_ratio") is not None
 
+    @property
+    def class_policy(self):
+        """Which classes synthetic images go to: a long tail's rare classes are always filled up."""
+        return "balance" if self.imbalanced else self.cfg.bench.class_policy
+
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench
         data = {"n_per_class": self.spec.get("n_per_class"), "imbalance_ratio": self.spec.get("imbalance_ratio"),
@@ -139,17 +144,17 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
     record = {"regime": regime.name, "condition": cond.name, "ratio": cond.ratio, "classical": cond.classical,
               "filtered": cond.filtered, "clf_seed": clf_seed, "gan_seed": gan_seed,
               "metric": "balanced_accuracy" if regime.imbalanced else "accuracy"}
+    use = synthetic_use(b) if cond.ratio > 0 else {}
     if cond.ratio > 0:
         bank = regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered")
         bank_unit = UnitStore(regime.out.parent / "units").get(f"{regime.name}/bank-g{gan_seed}")
         if cond.filtered and bank_unit.get("filter_error"):
             return {**record, "skipped": bank_unit["filter_error"], "val": None, "test": None}
-        policy = "balance" if regime.imbalanced else b.class_policy
         # The product under test: the same SyntheticMix a user would add, with an exact share per batch.
-        use = synthetic_use(b)
         record.update(use)
         mix = SyntheticMix(ImageArrayDataset(ts.images, ts.labels, ts.class_names), str(bank), ratio=cond.ratio,
-                           seed=clf_seed, class_policy=policy, transform=transform, return_flag=bool(use))
+                           seed=clf_seed, class_policy=regime.class_policy, transform=transform,
+                           return_flag=bool(use))
         loader = _loader(mix, c.batch_size, clf_seed, batch_sampler=MixedBatchSampler(mix, c.batch_size))
     elif cond.reweight:
         record["reweight"] = True
@@ -160,11 +165,10 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
                          c.batch_size, clf_seed)
     h, _, ch = regime.datamodule.image_shape
     t0 = time.perf_counter()
-    use = synthetic_use(b) if cond.ratio > 0 else {}
-    if use.get("synthetic_soft_labels"):
-        use["teacher"] = regime.reference()  # the real-data classifier: what real data says an image is
+    # The real-data classifier as teacher: what real data says a synthetic image is.
+    teacher = {"teacher": regime.reference()} if use.get("synthetic_soft_labels") else {}
     model = train_classifier_on_loader(loader, regime.datamodule.num_classes, ch, h, steps=c.steps, lr=c.lr,
-                                       seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule, **use)
+                                       seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule, **use, **teacher)
     seconds = time.perf_counter() - t0
     return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "steps": c.steps, "batch_size": c.batch_size,
@@ -219,7 +223,7 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
     b = regime.cfg.bench
     dm = regime.datamodule
     gen = load_generator(generator_path, expect_num_classes=dm.num_classes, expect_image_shape=dm.image_shape)
-    policy = "balance" if regime.imbalanced else b.class_policy
+    policy = regime.class_policy
     out = regime.out / f"bank-g{gan_seed}"
     t0 = time.perf_counter()
     trunc = b.get("truncation")
@@ -305,7 +309,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         regime = Regime(name, spec, cfg, out, test)
         gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
         clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
-        policy = "balance" if regime.imbalanced else b.class_policy
+        policy = regime.class_policy
         use = synthetic_use(b)
         data_fp = fingerprint(cfg.train.data, {k: v for k, v in spec.items() if k not in RUN_KEYS},
                               b.data_seed, b.val_fraction)
@@ -318,12 +322,9 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan_fp = fingerprint(data_fp, cfg.train.gan, g)
-            make_gan = lambda r=regime, g=g: _train_gan(r, g)  # noqa: E731
-            adopted = _adoptable_gan(b.get("reuse_from"), gid, gan_fp)
-            if adopted is not None:
-                make_gan = lambda rec=adopted: {**rec, "adopted_from": b.reuse_from}  # noqa: E731
-            units.append(Unit(gid, f"{name}: GAN seed {g}", 0.0 if adopted else gan_cost, make_gan,
-                              fingerprint=gan_fp))
+            # Adopted by reference: the record keeps pointing at the other directory's generator.
+            units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost, lambda r=regime, g=g: _train_gan(r, g),
+                              fingerprint=gan_fp, adoptable=True))
             # The unit whose record names the generator the banks are made from.
             source, source_fp = gid, None
             if select_by != "final":
@@ -397,10 +398,10 @@ def _adopt_records(units: list[Unit], store: UnitStore, other_out: str | None) -
     """Copy in another benchmark directory's units made with exactly these settings.
 
     Classifier runs, GAN metrics and generator choices are their record; the reference classifier
-    and the banks also have files, copied along. An ablation that changes one condition then
-    reruns that condition alone, and its baselines are the very runs it is compared with. (GANs
-    are adopted by reference instead, in `plan`: their record points at the other directory.)
-    Returns how many units were adopted.
+    and the banks also have files, copied along. GANs are adopted by reference (their record names
+    the other directory's generator, too large to copy), so a record naming a generator that is
+    gone is never adopted. An ablation that changes one condition then reruns that condition alone,
+    and its baselines are the very runs it is compared with. Returns how many units were adopted.
     """
     if not other_out:
         return 0
@@ -411,6 +412,8 @@ def _adopt_records(units: list[Unit], store: UnitStore, other_out: str | None) -
         if u.adoptable and store.current(u.id, u.fingerprint) is None:
             rec = other.current(u.id, u.fingerprint)
             if rec is None or not all((src_root / o).exists() for o in u.outputs):
+                continue
+            if rec.get("generator") and not Path(rec["generator"]).is_dir():
                 continue
             for o in u.outputs:  # files first: a record never points at missing output
                 _copy_atomic(src_root / o, dst_root / o)
@@ -433,20 +436,6 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     else:
         shutil.copy2(src, tmp)
     os.replace(tmp, dst)
-
-
-def _adoptable_gan(other_out: str | None, gid: str, gan_fp: str) -> dict | None:
-    """Another benchmark directory's GAN unit, if it was trained with exactly these settings.
-
-    Ablations that change only how synthetic images are used share the expensive GANs this way;
-    the adopted record keeps pointing at the other directory's exported generator.
-    """
-    if not other_out:
-        return None
-    rec = UnitStore(Path(other_out) / "units").current(gid, gan_fp)
-    if rec is None or not Path(rec["generator"]).is_dir():
-        return None
-    return {k: v for k, v in rec.items() if k not in ("unit", "fingerprint")}
 
 
 def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
