@@ -394,31 +394,37 @@ def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp
     return sid, fp
 
 
-def _adopt_records(units: list[Unit], store: UnitStore, other_out: str | None) -> int:
-    """Copy in another benchmark directory's units made with exactly these settings.
+def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
+    """Copy in other benchmark directories' units made with exactly these settings.
 
     Classifier runs, GAN metrics and generator choices are their record; the reference classifier
     and the banks also have files, copied along. GANs are adopted by reference (their record names
     the other directory's generator, too large to copy), so a record naming a generator that is
     gone is never adopted. An ablation that changes one condition then reruns that condition alone,
-    and its baselines are the very runs it is compared with. Returns how many units were adopted.
+    and its baselines are the very runs it is compared with. ``sources`` is one directory or a list,
+    searched in order: the first that holds a unit gives it. Returns how many units were adopted.
     """
-    if not other_out:
+    if not sources:
         return 0
-    src_root, dst_root = Path(other_out), store.root.parent
-    other = UnitStore(src_root / "units")
+    sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    dst_root = store.root.parent
     n = 0
-    for u in units:
-        if u.adoptable and store.current(u.id, u.fingerprint) is None:
-            rec = other.current(u.id, u.fingerprint)
-            if rec is None or not all((src_root / o).exists() for o in u.outputs):
-                continue
-            if rec.get("generator") and not Path(rec["generator"]).is_dir():
-                continue
-            for o in u.outputs:  # files first: a record never points at missing output
-                _copy_atomic(src_root / o, dst_root / o)
-            store.put(u.id, {**{k: v for k, v in rec.items() if k != "unit"}, "adopted_from": str(other_out)})
-            n += 1
+    for other_out in sources:
+        src_root = Path(other_out)
+        if not (src_root / "units").is_dir():
+            raise FileNotFoundError(f"bench.reuse_from: {src_root} holds no benchmark units ({src_root / 'units'} is missing)")
+        other = UnitStore(src_root / "units")
+        for u in units:
+            if u.adoptable and store.current(u.id, u.fingerprint) is None:
+                rec = other.current(u.id, u.fingerprint)
+                if rec is None or not all((src_root / o).exists() for o in u.outputs):
+                    continue
+                if rec.get("generator") and not Path(rec["generator"]).is_dir():
+                    continue
+                for o in u.outputs:  # files first: a record never points at missing output
+                    _copy_atomic(src_root / o, dst_root / o)
+                store.put(u.id, {**{k: v for k, v in rec.items() if k != "unit"}, "adopted_from": str(other_out)})
+                n += 1
     return n
 
 

@@ -122,6 +122,25 @@ def test_ablation_adopts_gans_and_runs_made_with_the_same_settings(compose_cfg, 
     assert "adopted_from" not in UnitStore(other / "units").get("n30/metrics-g0")
 
 
+
+def test_reuse_from_takes_a_list_searched_in_order_and_names_a_missing_directory(compose_cfg, tmp_path, tiny):
+    first = tmp_path / "main"
+    run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={first}"]))
+    # An ablation with one extra ratio: its own runs of that ratio only.
+    extra = tmp_path / "ratio0.9"
+    run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={extra}", "bench.ratios=[0.9]",
+                                               f"bench.reuse_from={first}"]))
+    both = tmp_path / "both"
+    run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={both}", "bench.ratios=[0.5,0.9]",
+                                               f"bench.reuse_from=[{first},{extra}]"]))
+    mine = UnitStore(both / "units")
+    assert mine.get("n30/syn0.5/c0-g0")["adopted_from"] == str(first)
+    assert mine.get("n30/syn0.9/c0-g0")["adopted_from"] == str(extra)  # only the second source has it
+    assert mine.get("n30/real/c0")["adopted_from"] == str(first)       # the first source wins
+    with pytest.raises(FileNotFoundError, match="no benchmark units"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'x'}",
+                                                   f"bench.reuse_from={tmp_path / 'missing'}"]))
+
 def test_class_balanced_loader_draws_every_class_equally():
     labels = np.repeat(np.arange(3), [90, 9, 1])
     ds = ImageArrayDataset(np.zeros((100, 4, 4, 1), np.uint8), labels)
