@@ -9,6 +9,7 @@ from .nets import Discriminator, Generator  # noqa: E402
 from .sampling import TrainedGenerator  # noqa: E402
 from .bank import SyntheticBank  # noqa: E402
 from .filter import QualityFilter  # noqa: E402
+from .loss import SyntheticAwareLoss  # noqa: E402
 from .mix import SyntheticMix  # noqa: E402
 from .mix_loaders import mix_dataloader, mix_datamodule  # noqa: E402
 from .mix_samplers import MixedBatchSampler, SyntheticMixSampler  # noqa: E402
@@ -23,6 +24,7 @@ __all__ = [
     "Generator",
     "MixedBatchSampler",
     "QualityFilter",
+    "SyntheticAwareLoss",
     "SyntheticBank",
     "SyntheticMix",
     "SyntheticMixSampler",

