@@ -29,11 +29,17 @@ from readme_results import cas_cell, gain, pct  # noqa: E402  (same cell formats
 VARIANTS = [
     {"dir": "fashion_mnist_constant_lr", "lever": "classifier LR schedule",
      "variant": "constant 1e-3 (first recipe)"},
-    {"dir": "fashion_mnist", "lever": "classifier LR schedule",
-     "variant": "cosine 1e-3 → 0 (current recipe)"},
+    {"dir": "fashion_mnist_hard_labels", "lever": "classifier LR schedule",
+     "variant": "cosine 1e-3 → 0 (current recipe), synthetic items with hard labels"},
     {"dir": "fashion_mnist_n100_5seeds", "lever": "classifier seeds",
      "variant": "5 classifier seeds; synthetic: classical+syn0.25-filt only, the n100 choice on validation "
-                "(seeds 0–2 adopted from fashion_mnist)"},
+                "(seeds 0–2 adopted from fashion_mnist_hard_labels)"},
+    {"dir": "fashion_mnist", "lever": "synthetic targets",
+     "variant": "soft labels: half the reference classifier's softmax (current recipe)"},
+    {"dir": "ablation_n100_soft0.5", "lever": "synthetic targets, 5 seeds",
+     "variant": "soft labels, 5 classifier seeds; synthetic: classical+syn0.25-filt only"},
+    {"dir": "fashion_mnist_n100_long", "lever": "GAN length, generator choice",
+     "variant": "as above, GANs continued to 6,000 updates, generator chosen by val CAS"},
 ]
 
 
@@ -102,9 +108,13 @@ def render(regime: str) -> str:
 LEVERS = [
     {"dir": "ablation_n100_soft0.5", "base": "fashion_mnist_n100_5seeds", "condition": "classical+syn0.25-filt",
      "lever": "synthetic targets", "variant": "half the reference classifier's softmax (synthetic_soft_labels=0.5)"},
-    {"dir": "ablation_n100_weight_linear", "base": "fashion_mnist_n100_5seeds", "condition": "classical+syn0.25-filt",
-     "lever": "synthetic loss weight", "variant": "1 → 0 over training (synthetic_weight_schedule=linear)"},
-    *({"dir": "ablation_soft0.5_regimes", "base": "fashion_mnist", "regime": r, "condition": c,
+    {"dir": "ablation_n100_weight_linear", "base": "ablation_n100_soft0.5", "condition": "classical+syn0.25-filt",
+     "lever": "synthetic loss weight", "variant": "1 → 0 over training (synthetic_weight_schedule=linear), "
+                                                  "with soft labels"},
+    {"dir": "fashion_mnist_n100_long", "base": "ablation_n100_soft0.5", "condition": "classical+syn0.25-filt",
+     "lever": "GAN length, generator choice", "variant": "6,000 updates; generator at 3,000/4,000/5,000/6,000 "
+                                                         "chosen by val CAS; with soft labels"},
+    *({"dir": "ablation_soft0.5_regimes", "base": "fashion_mnist_hard_labels", "regime": r, "condition": c,
        "lever": "synthetic targets", "variant": "synthetic_soft_labels=0.5"}
       for r, c in (("n50", "classical+syn0.25-filt"), ("n500", "classical+syn0.25-filt"),
                    ("longtail", "classical+syn0.25"))),

@@ -119,8 +119,11 @@ def ablation_section() -> list[str]:
 
 # Result directories shown, in order, with what sets each apart.
 NOTES = {
-    "fashion_mnist": "",
-    "fashion_mnist_n100_5seeds": " (n100 with 5 classifier seeds: real, classical and the condition chosen on validation)",
+    "fashion_mnist": " (the current recipe: synthetic items with soft labels)",
+    "ablation_n100_soft0.5": " (the current recipe at n100 with 5 classifier seeds × 2 GAN seeds: real, classical "
+                             "and the condition chosen on validation)",
+    "fashion_mnist_hard_labels": " (superseded recipe: synthetic items with hard labels)",
+    "fashion_mnist_n100_5seeds": " (superseded recipe at n100, hard labels, 5 classifier seeds)",
     "fashion_mnist_constant_lr": " (superseded recipe: classifier at a constant learning rate, n100 only)",
     "ci": " (toy scale on digits: a pipeline check, not a claim)",
 }
