@@ -467,6 +467,8 @@ def _new_meta(gen, size, labels, probs, class_policy, seed, truncation) -> dict:
 def _record_filter(meta: dict, filt: QualityFilter | None, class_names: Sequence[str]) -> None:
     if filt is not None:
         meta["filter"] = {"threshold": filt.threshold, "acceptance": filt.report(class_names)}
+        if filt.class_thresholds is not None:
+            meta["filter"]["class_thresholds"] = {n: round(float(t), 4) for n, t in zip(class_names, filt.class_thresholds)}
 
 
 def _write_meta(path: Path, meta: dict) -> None:

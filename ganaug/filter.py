@@ -44,6 +44,30 @@ class QualityFilter:
         self.min_acceptance = float(min_acceptance)
         self.proposed = np.zeros(0, dtype=np.int64)
         self.accepted = np.zeros(0, dtype=np.int64)
+        self.class_thresholds: np.ndarray | None = None
+
+    def calibrate(self, images: np.ndarray, labels: np.ndarray, quantile: float = 0.5) -> QualityFilter:
+        """Lower the threshold of classes the classifier is unsure of even on real images.
+
+        A classifier trained on a long tail is rarely 90% sure of a rare class, so a fixed
+        threshold rejects nearly every synthetic image of exactly the classes that need them most.
+        Calibrated, class k accepts an image when its probability is >= min(threshold, the
+        ``quantile`` of the probabilities the classifier gives real images of class k): as sure
+        as it is of real ones. ``images``, ``labels``: real images the classifier was *not*
+        trained on (a validation split); a class without any keeps ``threshold``. Returns self.
+        """
+        if not 0.0 <= float(quantile) <= 1.0:
+            raise ValueError(f"quantile must lie in [0, 1], got {quantile!r}")
+        labels = np.asarray(labels, dtype=np.int64)
+        if len(labels) == 0:
+            raise ValueError("calibrate needs real images (e.g. the validation split); got none")
+        probs = self.probabilities(images)
+        own = probs[np.arange(len(labels)), labels]
+        k = probs.shape[1]
+        self.class_thresholds = np.array([
+            min(self.threshold, float(np.quantile(own[labels == c], quantile))) if np.any(labels == c)
+            else self.threshold for c in range(k)])
+        return self
 
     @classmethod
     def from_real(
@@ -91,7 +115,10 @@ class QualityFilter:
                 f"the filter's classifier knows {k} classes but a label is {int(labels.max())}; "
                 "train it on the same classes as the generator"
             )
-        keep = probs[np.arange(len(labels)), labels] >= self.threshold
+        if self.class_thresholds is not None and len(self.class_thresholds) != k:
+            raise ValueError(f"the filter was calibrated for {len(self.class_thresholds)} classes, its classifier knows {k}")
+        cut = self.threshold if self.class_thresholds is None else self.class_thresholds[labels]
+        keep = probs[np.arange(len(labels)), labels] >= cut
         size = max(k, len(self.proposed))
         self.proposed = np.pad(self.proposed, (0, size - len(self.proposed)))
         self.accepted = np.pad(self.accepted, (0, size - len(self.accepted)))
@@ -128,10 +155,15 @@ class QualityFilter:
                 f"{class_names[k]!r}: {self.accepted[k]} of {self.proposed[k]} ({rates[k]:.2%})" for k in stuck
             )
             raise GanaugError(
-                f"the quality filter (threshold {self.threshold}) accepts almost nothing for {detail}; "
+                f"the quality filter ({self.describe()}) accepts almost nothing for {detail}; "
                 f"lower the threshold, train the generator longer, or lower min_acceptance "
                 f"(now {self.min_acceptance})"
             )
+
+    def describe(self) -> str:
+        if self.class_thresholds is None:
+            return f"threshold {self.threshold}"
+        return "per-class thresholds " + ", ".join(f"{t:.2f}" for t in self.class_thresholds)
 
     def reset(self) -> None:
         self.proposed = np.zeros(0, dtype=np.int64)

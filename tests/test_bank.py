@@ -166,6 +166,15 @@ def test_quality_filter_keeps_only_confident_images_and_reports(gen, tmp_path):
     assert json.loads((tmp_path / "b" / META_FILE).read_text())["filter"]["acceptance"] == acc
 
 
+def test_calibrated_filter_thresholds_are_saved_with_the_bank(gen, tmp_path):
+    qf = QualityFilter(_digit_filter(), threshold=0.9)
+    qf.class_thresholds = np.linspace(0.1, 0.9, 10)
+    bank = SyntheticBank.generate(gen, 50, tmp_path / "b", filter=qf, batch_size=200, progress=False)
+    saved = json.loads((tmp_path / "b" / META_FILE).read_text())["filter"]["class_thresholds"]
+    assert list(saved) == list(NAMES) and list(saved.values()) == pytest.approx(np.linspace(0.1, 0.9, 10).tolist(), abs=1e-4)
+    assert len(bank) == 50
+
+
 def test_quality_filter_stops_on_hopeless_class(gen):
     qf = QualityFilter(_digit_filter(never=3), threshold=0.9)
     with pytest.raises(GanaugError, match=r"'3': 0 of"):

@@ -73,6 +73,12 @@ class Regime:
         """Which classes synthetic images go to: a long tail's rare classes are always filled up."""
         return "balance" if self.imbalanced else self.cfg.bench.class_policy
 
+    @property
+    def filter_class_quantile(self) -> float | None:
+        """Per-class filter calibration (`QualityFilter.calibrate`), from the regime or the bench."""
+        q = self.spec.get("filter_class_quantile", self.cfg.bench.get("filter_class_quantile"))
+        return None if q is None else float(q)
+
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench
         data = {"n_per_class": self.spec.get("n_per_class"), "imbalance_ratio": self.spec.get("imbalance_ratio"),
@@ -232,6 +238,12 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
                                    progress=False)
     t1 = time.perf_counter()
     quality = QualityFilter(regime.reference(), b.filter_threshold, min_acceptance=b.filter_min_acceptance)
+    if regime.filter_class_quantile is not None:
+        val = regime.val_set
+        if not len(val):
+            raise ValueError(f"{regime.name}: filter_class_quantile calibrates on the validation split, which is "
+                             "empty; set bench.val_fraction > 0")
+        quality.calibrate(val.images, val.labels, regime.filter_class_quantile)
     try:
         filt = SyntheticBank.generate(gen, b.bank_size, out / "filtered", class_policy=policy,
                                       real_labels=regime.train_set.labels, seed=gan_seed + 1000,
@@ -249,6 +261,7 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
     return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path), "bank_size": len(plain),
             "generation_seconds": t1 - t0, "filtered_generation_seconds": t2 - t1,
             "filter_threshold": b.filter_threshold, "truncation": trunc, "acceptance": acceptance,
+            "filter_class_thresholds": None if quality.class_thresholds is None else quality.class_thresholds.tolist(),
             "filter_error": filter_error}
 
 
@@ -296,7 +309,9 @@ def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
 
 # Regime keys that say what to run rather than which data: outside the data fingerprint.
 CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_options")
-RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS)
+# Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
+BANK_KEYS = ("filter_class_quantile",)
+RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
 
 
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
@@ -335,6 +350,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                 extra.append(source_fp)
             if b.get("truncation") is not None:
                 extra.append({"truncation": float(b.truncation)})
+            if regime.filter_class_quantile is not None:
+                extra.append({"filter_class_quantile": regime.filter_class_quantile})
             bank_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance, policy,
                                       *extra)
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,

@@ -223,3 +223,16 @@ def test_a_regime_can_run_its_own_conditions_without_touching_its_gan(compose_cf
     names = set(payload["summary"]["n30"]["conditions"])
     assert {"classical+syn0.25", "syn0.25", "syn0.25-filt"} <= names and "classical+syn0.5-filt" not in names
     assert (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns == gan  # same data, same GAN
+
+
+def test_a_regime_can_calibrate_its_filter_per_class_without_touching_its_gan(compose_cfg, tmp_path, tiny):
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.classifier_seeds=[0]", "bench.filter_options=[true]",
+                   "bench.classical_synthetic_filter_options=[]", "bench.filter_threshold=0.999"]
+    run_benchmark(compose_cfg("bench", base))
+    gan = (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns
+    assert UnitStore(tmp_path / "units").get("n30/bank-g0")["filter_class_thresholds"] is None
+    # quantile 0: each class as sure as the classifier is of its least sure real validation image.
+    run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.filter_class_quantile=0.0"]))
+    assert (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns == gan  # same data, same GAN
+    cut = UnitStore(tmp_path / "units").get("n30/bank-g0")["filter_class_thresholds"]
+    assert len(cut) == 10 and max(cut) <= 0.999 and min(cut) < 0.999

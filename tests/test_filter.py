@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from ganaug import GanaugError, QualityFilter
+
+
+def _fixed_confidence(conf_by_class):
+    """A classifier whose probability for an image's class is encoded in the image: pixel value / 255."""
+    k = len(conf_by_class)
+
+    def classify(images):
+        c = images.reshape(len(images), -1)[:, 0].astype(np.int64) % k
+        p = images.reshape(len(images), -1)[:, 1].astype(np.float64) / 255
+        probs = np.tile(((1 - p) / (k - 1))[:, None], (1, k))
+        probs[np.arange(len(images)), c] = p
+        return probs
+
+    return classify
+
+
+def _images(classes, confidences):
+    x = np.zeros((len(classes), 4, 4, 1), np.uint8)
+    x[:, 0, 0, 0] = classes
+    x[:, 0, 1, 0] = np.round(np.asarray(confidences) * 255)
+    return x
+
+
+def test_calibration_lowers_the_threshold_of_classes_real_images_are_unsure_of():
+    qf = QualityFilter(_fixed_confidence([0, 0, 0]), threshold=0.9)
+    # Real validation images: class 0 sure (0.98), class 1 unsure (median 0.5), class 2 absent.
+    real_y = np.array([0, 0, 0, 1, 1, 1])
+    real = _images(real_y, [0.98, 0.98, 0.98, 0.4, 0.5, 0.6])
+    qf.calibrate(real, real_y, quantile=0.5)
+    assert qf.class_thresholds == pytest.approx([0.9, 0.5, 0.9], abs=0.01)
+    syn_y = np.array([0, 0, 1, 1, 2])
+    keep = qf(_images(syn_y, [0.95, 0.6, 0.55, 0.45, 0.6]), syn_y)
+    # The uncalibrated filter would keep only the first image.
+    assert keep.tolist() == [True, False, True, False, False]
+    assert "per-class thresholds 0.90, 0.50, 0.90" in qf.describe()
+
+
+def test_calibrated_filter_names_its_thresholds_when_a_class_is_hopeless():
+    qf = QualityFilter(_fixed_confidence([0, 0]), threshold=0.9)
+    qf.calibrate(_images([0, 1], [0.3, 0.95]), np.array([0, 1]), quantile=0.5)
+    y = np.zeros(200, np.int64)
+    qf(_images(y, np.full(200, 0.1)), y)
+    with pytest.raises(GanaugError, match=r"per-class thresholds 0.30, 0.90\) accepts almost nothing for '0'"):
+        qf.check_progress(y, ["0", "1"])
+
+
+def test_calibration_errors_are_named():
+    qf = QualityFilter(_fixed_confidence([0, 0]), threshold=0.9)
+    with pytest.raises(ValueError, match="quantile must lie in"):
+        qf.calibrate(_images([0], [0.5]), np.array([0]), quantile=1.5)
+    with pytest.raises(ValueError, match="needs real images"):
+        qf.calibrate(np.zeros((0, 4, 4, 1), np.uint8), np.zeros(0, np.int64))
+    qf.class_thresholds = np.array([0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="calibrated for 3 classes, its classifier knows 2"):
+        qf(_images([0], [0.5]), np.array([0]))
