@@ -99,8 +99,9 @@ class TuneResult:
         c = self.candidate(name)
         return {"_target_": "ganaug.SyntheticMix", "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
-                # A weighted candidate needs the flag to weight its synthetic items in the user's loss.
-                "truncation": None, "refresh": None, "return_flag": c.get("synthetic_weight", 1.0) != 1.0}
+                # Weighted or soft-labelled synthetic items need the flag, for the user's loss to see them.
+                "truncation": None, "refresh": None,
+                "return_flag": c.get("synthetic_weight", 1.0) != 1.0 or bool(self.settings.get("synthetic_soft_labels"))}
 
     def markdown(self) -> str:
         return _markdown(self)
@@ -284,8 +285,9 @@ class _Session:
     """Stored units of one tune: the reference classifier, the banks and the classifier runs."""
 
     def __init__(self, train, val, out: Path, recipe: dict, *, class_policy, bank_size: int, metric: str,
-                 transform, generators: dict[Path, Any]):
+                 transform, generators: dict[Path, Any], soft_labels: float = 0.0):
         self.train, self.val, self.out, self.recipe = train, val, out, recipe
+        self.soft_labels = soft_labels
         self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
         self.transform, self.generators = transform, generators
         self.store = UnitStore(out / "units")
@@ -371,9 +373,11 @@ class _Session:
 
     def fp(self, cand: Candidate, seed: int) -> str:
         bank = None if cand.generator is None else self.bank_fp(cand)
-        # The weight joins the hash only when it is not 1, so runs stored before it existed stay valid.
-        weight = [cand.weight] if cand.weight != 1.0 else []
-        return fingerprint(self.run_fp, cand.ratio, bank, self.class_policy if bank else None, seed, *weight)
+        # Weight and soft labels join the hash only when set, so runs stored before them stay valid.
+        extra = [cand.weight] if cand.weight != 1.0 else []
+        if bank and self.soft_labels:
+            extra.append({"soft_labels": self.soft_labels, "teacher": self.ref_fp})
+        return fingerprint(self.run_fp, cand.ratio, bank, self.class_policy if bank else None, seed, *extra)
 
     def is_done(self, cand: Candidate, seed: int) -> bool:
         return self.store.current(self.unit_id(cand, seed), self.fp(cand, seed)) is not None
@@ -382,12 +386,14 @@ class _Session:
         fn = balanced_accuracy if self.metric == "balanced_accuracy" else accuracy
         return float(fn(model, self.val.images, self.val.labels))
 
-    def _train(self, loader, seed: int, weight: float = 1.0) -> SmallCNN:
+    def _train(self, loader, seed: int, weight: float = 1.0, soft_labels: float = 0.0) -> SmallCNN:
         r = self.recipe
         h, w, ch = self.train.image_shape
+        # The teacher of soft labels is the reference classifier: what the real data says an image is.
+        teacher = {"teacher": self.reference(), "synthetic_soft_labels": soft_labels} if soft_labels else {}
         return train_classifier_on_loader(loader, self.train.num_classes, ch, (h, w), steps=r["steps"], lr=r["lr"],
                                           seed=seed, width=r["width"], lr_schedule=r["lr_schedule"],
-                                          synthetic_weight=weight)
+                                          synthetic_weight=weight, **teacher)
 
     def _loader_for(self, cand: Candidate, seed: int):
         ts, bs = self.train, self.recipe["batch_size"]
@@ -397,14 +403,16 @@ class _Session:
         # The product under test: the SyntheticMix a user would add, with an exact share per batch.
         real = ImageArrayDataset(ts.images, ts.labels, ts.class_names)
         mix = SyntheticMix(real, str(self.bank_dir(cand)), ratio=cand.ratio, seed=seed,
-                           class_policy=self.class_policy, transform=transform, return_flag=cand.weight != 1.0)
+                           class_policy=self.class_policy, transform=transform,
+                           return_flag=cand.weight != 1.0 or bool(self.soft_labels))
         return _loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
 
     def _train_run(self, cand: Candidate, seed: int) -> dict:
         t0 = time.perf_counter()
-        model = self._train(self._loader_for(cand, seed), seed, cand.weight)
+        soft = self.soft_labels if cand.generator is not None else 0.0
+        model = self._train(self._loader_for(cand, seed), seed, cand.weight, soft)
         return {"candidate": cand.name, "seed": seed, "val": self.score(model), "metric": self.metric,
-                "synthetic_weight": cand.weight,
+                "synthetic_weight": cand.weight, "synthetic_soft_labels": soft,
                 "steps": self.recipe["steps"], "batch_size": self.recipe["batch_size"],
                 "seconds": time.perf_counter() - t0}
 
@@ -544,6 +552,11 @@ def _markdown(result: TuneResult) -> str:
         flt = "–" if c["filter_threshold"] is None else f"{c['filter_threshold']:g}"
         lines.append(f"| {name} | {c['ratio']:g} | {flt} | {score} | {_fmt_gain(c['gain_vs_real'])} |")
     lines += ["", _verdict(result), ""]
+    if s.get("synthetic_soft_labels"):
+        lines += [f"Synthetic candidates were trained with soft labels: `ganaug.SyntheticAwareLoss(soft_labels="
+                  f"{s['synthetic_soft_labels']:g}, teacher=...)`, the teacher being the real-data classifier saved as "
+                  "`reference.safetensors` (`ganaug.classifier.SmallCNN`, width "
+                  f"{s['width']}). Train with the same loss to get the gain measured here.", ""]
     by_reason: dict[str, list[str]] = {}
     for c in result.candidates:
         if c["skipped"]:
@@ -593,6 +606,7 @@ def tune_mix(
     width: int = 32,
     seeds: Sequence[int] = (0, 1, 2),
     synthetic_weights: Sequence[float] = (1.0,),
+    synthetic_soft_labels: float = 0.0,
     bank_size: int = 10000,
     metric: str = "auto",
     transform: Any = None,
@@ -606,7 +620,9 @@ def tune_mix(
     class counts differ by more than 1.5×, else accuracy. ``transform`` (uint8 H×W×C in and out,
     e.g. an albumentations Compose) is applied to real and synthetic images in every run, reseeded
     per run; the datasets' own transforms are not used. ``synthetic_weights`` adds candidates whose
-    synthetic items weigh less (or more) than real ones in the loss. Writes ``out_dir``/tune.json, tune.md and
+    synthetic items weigh less (or more) than real ones in the loss. ``synthetic_soft_labels`` = a > 0
+    trains every synthetic candidate with soft targets (`ganaug.SyntheticAwareLoss`, the teacher being
+    the reference classifier trained on ``train_set``, saved as ``out_dir``/reference.safetensors). Writes ``out_dir``/tune.json, tune.md and
     mix.yaml (a `SyntheticMix` partial for the best candidate); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged.
     """
@@ -614,6 +630,8 @@ def tune_mix(
     _check_data(train, val)
     ratios, thresholds, seeds = _check_ratios(ratios), _check_thresholds(filter_thresholds), _check_seeds(seeds)
     weights = _check_weights(synthetic_weights)
+    if not 0.0 <= float(synthetic_soft_labels) <= 1.0:
+        raise TuneError(f"synthetic_soft_labels must lie in [0, 1], got {synthetic_soft_labels}")
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
     metric = _resolve_metric(metric, train)
@@ -623,11 +641,12 @@ def tune_mix(
     session = _Session(train, val, Path(out_dir), {"steps": int(steps), "batch_size": int(batch_size),
                                                    "lr": float(lr), "lr_schedule": lr_schedule, "width": int(width)},
                        class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
-                       generators=_load_generators(paths, train))
+                       generators=_load_generators(paths, train), soft_labels=float(synthetic_soft_labels))
     cands = _candidates(paths, labels, ratios, thresholds, weights)
     runs = _run_all(session, cands, seeds, progress)
     summary = _summary(cands, runs, seeds, session)
     settings = {**session.recipe, "ratios": ratios, "filter_thresholds": thresholds, "synthetic_weights": weights,
+                "synthetic_soft_labels": float(synthetic_soft_labels),
                 "class_policy": class_policy,
                 "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "val_images": len(val), "transform": _transform_key(transform),

@@ -149,6 +149,37 @@ def test_synthetic_weights_add_candidates_that_learn_less_from_synthetic_items(s
     assert result.mix_config("generator/syn0.5")["return_flag"] is False
 
 
+def test_soft_labels_train_synthetic_candidates_with_the_reference_as_teacher(split, gens, tmp_path, monkeypatch):
+    import ganaug.tune as tune
+
+    train, val = split
+    kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], **RECIPE)
+    hard = tune_mix(gens[0], train, val, **kw)
+    before = _units(tmp_path)
+    teachers = []
+    real_train = tune.train_classifier_on_loader
+
+    def spy(*args, **kwargs):
+        teachers.append(kwargs.get("teacher"))
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(tune, "train_classifier_on_loader", spy)
+    soft = tune_mix(gens[0], train, val, synthetic_soft_labels=0.5, **kw)
+    # Only the synthetic run is redone; its teacher is the reference classifier (trained now: no
+    # filter needed it before).
+    redone = {p.relative_to(tmp_path / "units").as_posix() for p, t in _units(tmp_path).items() if before.get(p) != t}
+    assert redone == {"runs/generator/syn0.5/s0.json", "reference.json"}
+    assert [t is not None for t in teachers] == [False, True]  # the reference itself, then the synthetic run
+    assert isinstance(teachers[1], torch.nn.Module)
+    assert {r["candidate"]: r["synthetic_soft_labels"] for r in soft.runs} == {"real": 0.0, "generator/syn0.5": 0.5}
+    assert soft.candidate("generator/syn0.5")["val_by_seed"] != hard.candidate("generator/syn0.5")["val_by_seed"]
+    assert soft.mix_config("generator/syn0.5")["return_flag"] is True
+    assert hard.mix_config("generator/syn0.5")["return_flag"] is False
+    assert "SyntheticAwareLoss(soft_labels=0.5" in soft.markdown() and "SyntheticAwareLoss" not in hard.markdown()
+    with pytest.raises(GanaugError, match=r"synthetic_soft_labels must lie in \[0, 1\]"):
+        tune_mix(gens[0], train, val, synthetic_soft_labels=2.0, **kw)
+
+
 @pytest.mark.parametrize("weights, match", [([], "synthetic_weights is empty"), ([1.0, -0.5], "positive")])
 def test_bad_synthetic_weights_are_refused(split, gens, tmp_path, weights, match):
     train, val = split
