@@ -18,12 +18,12 @@ def _ci(mean, half=0.01, n=3):
     return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": n, "significant": mean - half > 0}
 
 
-def _results(tmp_path, summary, done=10, total=10):
+def _results(tmp_path, summary, done=10, total=10, runs=None):
     path = tmp_path / "benchmarks" / "results" / "fashion_mnist" / "results.json"
     path.parent.mkdir(parents=True)
     meta = {"units_done": done, "units_total": total, "command": "ganaug-bench", "commit": "abc", "date": "d",
             "cpu": "cpu", "cores": 2}
-    path.write_text(json.dumps({"meta": meta, "summary": summary, "runs": [{}] * done}))
+    path.write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs if runs is not None else [{}] * done}))
     return path
 
 
@@ -35,10 +35,15 @@ def test_table_has_gains_cas_and_gan_time_and_the_long_tail_baseline(readme_resu
     gan = {"cas": _ci(0.5), "cas_ratio": _ci(0.8), "fid": _ci(40.0)}
     summary = {"longtail": {"conditions": conds, "chosen_on_val": "classical+syn0.5", "gan": gan,
                             "gan_train_seconds": _ci(1500.0, 1.0, 1)}}
-    lines = readme_results.downstream_section(_results(tmp_path, summary, done=7))
+    runs = [{"regime": "longtail", "condition": "classical", "seconds": s} for s in (190, 210)]
+    runs += [{"regime": "longtail", "condition": "classical+syn0.5", "seconds": 260},
+             {"regime": "longtail", "condition": "real", "seconds": 100},
+             {"regime": "longtail", "generation_seconds": 30, "filtered_generation_seconds": 10}]
+    lines = readme_results.downstream_section(_results(tmp_path, summary, done=7, runs=runs))
     text = "\n".join(lines)
     row = next(line for line in lines if line.startswith("| longtail"))
-    assert "| classical+syn0.5 | 67.0 ± 1.0 | +7.0 [+6.0, +8.0] | +5.0 [+4.0, +6.0] | 50.0 ± 1.0 (0.80×) | 40.0 | 25 |" in row
+    assert ("| classical+syn0.5 | 67.0 ± 1.0 | +7.0 [+6.0, +8.0] | +5.0 [+4.0, +6.0] | 50.0 ± 1.0 (0.80×) | 40.0 | 25 "
+            "| 40 | 200 → 260 |") in row
     assert "classical + class-balanced sampling scores 66.0 ± 1.0" in text
     assert "gain over it is +1.0 [-1.0, +3.0]" in text
     assert "partial: 7 of 10 units finished" in text
