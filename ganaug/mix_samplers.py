@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler, Sampler
 
 from .mix import SyntheticMix
 from .rng import numpy_rng
@@ -64,12 +64,28 @@ class MixedBatchSampler(Sampler[list[int]]):
     a batch of ``batch_size`` holds ``batch_size · n_syn / len(mix)`` synthetic items, exactly
     when that is a whole number (e.g. ratio 0.25 and batch_size 64: 16), otherwise the floor or
     the ceiling of it. Use as ``DataLoader(mix, batch_sampler=MixedBatchSampler(mix, 64))``.
+
+    Distributed: with ``num_replicas`` and ``rank``, each process gets every ``num_replicas``-th
+    batch of the same epoch plan (padded by wrapping around, like `DistributedSampler`, so every
+    process takes as many steps; ``drop_last`` drops the remainder instead). Under Lightning's DDP
+    this happens by itself: Lightning rebuilds the batch sampler around a `DistributedSampler` of
+    the mix, which is accepted in place of the mix and gives its replicas and rank (shuffling then
+    is this class's own, on by default).
     """
 
-    def __init__(self, mix: SyntheticMix, batch_size: int, drop_last: bool = False, shuffle: bool = True) -> None:
+    def __init__(self, mix: SyntheticMix | DistributedSampler, batch_size: int, drop_last: bool = False,
+                 shuffle: bool = True, *, num_replicas: int | None = None, rank: int | None = None) -> None:
+        if isinstance(mix, DistributedSampler):
+            num_replicas = mix.num_replicas if num_replicas is None else num_replicas
+            rank = mix.rank if rank is None else rank
+            mix = mix.dataset
         self.mix = _check_mix(mix)
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.num_replicas = 1 if num_replicas is None else int(num_replicas)
+        self.rank = 0 if rank is None else int(rank)
+        if self.num_replicas < 1 or not 0 <= self.rank < self.num_replicas:
+            raise ValueError(f"rank must lie in [0, num_replicas), got rank {rank} of {num_replicas}")
         self.batch_size = int(batch_size)
         self.drop_last = bool(drop_last)
         self.shuffle = bool(shuffle)
@@ -96,16 +112,34 @@ class MixedBatchSampler(Sampler[list[int]]):
         order[is_syn] = mix.n_real + np.arange(n_syn, dtype=np.int64)
         return order
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def _all_batches(self) -> list[list[int]]:
         order = self._order()
         rng = numpy_rng(self.mix.seed, _BATCH_TAG, self.mix.epoch) if self.shuffle else None
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        batches = []
         for start in range(0, stop, self.batch_size):
             batch = order[start : start + self.batch_size]
             if rng is not None:
                 batch = rng.permutation(batch)
-            yield batch.tolist()
+            batches.append(batch.tolist())
+        return batches
 
-    def __len__(self) -> int:
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._all_batches()
+        if self.num_replicas > 1:
+            # Every process builds the same plan and takes its own share of the batches.
+            total = len(self) * self.num_replicas
+            batches = (batches * -(-total // max(len(batches), 1)))[:total]
+            batches = batches[self.rank::self.num_replicas]
+        return iter(batches)
+
+    def _n_batches(self) -> int:
         n = len(self.mix)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __len__(self) -> int:
+        n = self._n_batches()
+        if self.num_replicas == 1:
+            return n
+        # Equal steps on every process: a rank with one batch more would wait for ever in DDP.
+        return n // self.num_replicas if self.drop_last else -(-n // self.num_replicas)

@@ -115,6 +115,27 @@ def test_batch_sampler_gives_exact_fraction_and_every_item_once(gen):
     assert len(set(_synthetic_images(batches))) == 320
 
 
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_batch_sampler_shards_batches_evenly_across_processes(gen, drop_last):
+    from torch.utils.data import DistributedSampler
+
+    mix = SyntheticMix(ImageArrayDataset(_indexed_images(300), np.arange(300) % 10, NAMES), gen, 0.25)
+    whole = list(MixedBatchSampler(mix, 64, drop_last=drop_last))  # 400 items: 6 full batches and 16 left
+    shards = [MixedBatchSampler(mix, 64, drop_last=drop_last, num_replicas=3, rank=r) for r in range(3)]
+    got = [list(s) for s in shards]
+    # Every process takes as many steps (DDP would hang otherwise), and the shards are the whole plan.
+    assert {len(g) for g in got} == {len(shards[0])} == {2 if drop_last else 3}
+    flat = [b for step in zip(*got) for b in step]
+    assert flat[:len(whole)] == whole[:len(flat)]
+    if not drop_last:
+        assert flat[len(whole):] == whole[:len(flat) - len(whole)]  # padded by wrapping around
+    # Lightning's way: a DistributedSampler of the mix in place of the mix.
+    via_dist = MixedBatchSampler(DistributedSampler(mix, num_replicas=3, rank=1), 64, drop_last=drop_last)
+    assert list(via_dist) == got[1]
+    with pytest.raises(ValueError, match="rank must lie in"):
+        MixedBatchSampler(mix, 64, num_replicas=2, rank=2)
+
 def test_every_real_item_seen_once_per_epoch_with_workers(real, bank):
     mix = SyntheticMix(real, bank, 0.5, return_flag=True)
     loader = DataLoader(mix, batch_size=50, sampler=SyntheticMixSampler(mix), num_workers=2)
@@ -462,3 +483,27 @@ def test_mix_datamodule_in_lightning(real, bank):
     trainer.fit(model, datamodule=dm)
     assert model.synthetic == {0: [16, 16, 16], 1: [16, 16, 16]}
     assert trainer.train_dataloader.dataset.epoch == 1
+
+
+@pytest.mark.parametrize("mode", ["sampler", "exact"])
+def test_mix_datamodule_under_ddp_draws_new_synthetic_items_each_epoch(tmp_path, python, repo, mode):
+    import json
+    import os
+    import subprocess
+
+    done = subprocess.run([python, str(repo / "tests" / "ddp_mix_probe.py"), str(tmp_path), mode], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for epoch in ("0", "1"):
+        real = [ranks[r][epoch]["real"] for r in (0, 1)]
+        # The ranks split each epoch: every real item once, on one rank only.
+        assert sorted(real[0] + real[1]) == list(range(96))
+        syn = [ranks[r][epoch]["synthetic"] for r in (0, 1)]
+        assert len(syn[0]) + len(syn[1]) == 32  # 96 real items at ratio 0.25
+        assert not set(syn[0]) & set(syn[1])
+    # set_epoch reaches the mix through Lightning's distributed sampler: a new synthetic draw.
+    for r in (0, 1):
+        assert set(ranks[r]["0"]["synthetic"]) != set(ranks[r]["1"]["synthetic"])
+        assert ranks[r]["0"]["real"] != ranks[r]["1"]["real"]  # and a new shuffle
