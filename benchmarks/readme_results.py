@@ -117,7 +117,7 @@ def ablation_section() -> list[str]:
     lines, keep = ["### What each lever did", ""], False
     for line in p.read_text().splitlines():
         if line.startswith("## "):
-            keep = line.startswith("## Levers")
+            keep = line.startswith(("## Levers", "## The recipe"))
             if keep:
                 lines += [f"**{line[3:]}**", ""]
             continue

@@ -49,3 +49,18 @@ def test_lever_is_paired_run_by_run_against_the_same_condition_in_its_base(ablat
 
 def test_no_lever_results_render_nothing(ablation):
     assert ablation.render_levers("n100") == ""
+
+
+def test_recipe_table_reads_every_default_from_conf(ablation, repo, tmp_path):
+    from omegaconf import OmegaConf
+
+    # The real conf has every key the real table names.
+    for _, file, key, _ in ablation.RECIPE:
+        assert OmegaConf.select(OmegaConf.load(repo / "conf" / file), key) is not None, (file, key)
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "x.yaml").write_text("a: 0.25\nregimes:\n  lt: {q: 0.5}\nlist: [true]\n")
+    ablation.RECIPE = [("ratio", "bench/x.yaml", "a", "why a"), ("quantile", "bench/x.yaml", "regimes.lt.q", "why q"),
+                       ("options", "bench/x.yaml", "list", "why l")]
+    text = ablation.render_recipe(tmp_path)
+    assert "| ratio | `0.25` | `conf/bench/x.yaml`: `a` | why a |" in text
+    assert "| quantile | `0.5` |" in text and "| options | `[True]` |" in text
