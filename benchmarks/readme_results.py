@@ -77,6 +77,10 @@ def downstream_section(path: Path) -> list[str]:
                               f"over it is {gain(b.get('gain_vs_classical+reweight'))}.")
     if reweighted:
         lines += ["", "Long tail, against the classical answer to it (balanced accuracy): " + " ".join(reweighted)]
+    lines += ["", "CPU cost: GAN training per GAN; banks = generating its unfiltered and filtered 10k-image banks; "
+              "classifier run = wall time of one run (one thread, two benchmark processes sharing the cores; runs "
+              "adopted from earlier sessions keep their own times, so compare with care). Synthetic conditions add "
+              "no classifier steps, only loading synthetic images and, with soft labels, the teacher's forward pass."]
     lines += ["", f"![accuracy against synthetic ratio]({rel}/accuracy_vs_ratio.png)", "",
               f"Reproduce: `{meta['command']}` — commit `{meta['commit']}`, {meta['date']}, {meta['cpu']}, "
               f"{meta['cores']} cores.", ""]
