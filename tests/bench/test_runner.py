@@ -180,7 +180,7 @@ def test_truncation_remakes_the_banks_not_the_gan(compose_cfg, tmp_path, tiny):
 
 
 def test_soft_labels_from_the_reference_redo_only_synthetic_runs(compose_cfg, tmp_path, tiny, monkeypatch):
-    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]",
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]", "bench.synthetic_soft_labels=0.0",
                    "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
     run_benchmark(compose_cfg("bench", base))
     units = tmp_path / "units"
