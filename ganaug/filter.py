@@ -62,8 +62,11 @@ class QualityFilter:
         if len(labels) == 0:
             raise ValueError("calibrate needs real images (e.g. the validation split); got none")
         probs = self.probabilities(images)
-        own = probs[np.arange(len(labels)), labels]
         k = probs.shape[1]
+        if labels.min() < 0 or labels.max() >= k:
+            raise ValueError(f"calibrate: labels must lie in [0, {k}) (the classifier's classes), got values in "
+                             f"[{int(labels.min())}, {int(labels.max())}]")
+        own = probs[np.arange(len(labels)), labels]
         self.class_thresholds = np.array([
             min(self.threshold, float(np.quantile(own[labels == c], quantile))) if np.any(labels == c)
             else self.threshold for c in range(k)])

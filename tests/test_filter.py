@@ -54,6 +54,8 @@ def test_calibration_errors_are_named():
         qf.calibrate(_images([0], [0.5]), np.array([0]), quantile=1.5)
     with pytest.raises(ValueError, match="needs real images"):
         qf.calibrate(np.zeros((0, 4, 4, 1), np.uint8), np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        qf.calibrate(_images([0, 1], [0.5, 0.5]), np.array([0, 2]))
     qf.class_thresholds = np.array([0.5, 0.5, 0.5])
     with pytest.raises(ValueError, match="calibrated for 3 classes, its classifier knows 2"):
         qf(_images([0], [0.5]), np.array([0]))
