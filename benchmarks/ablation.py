@@ -240,8 +240,9 @@ def render_recipe(conf_root: Path = ROOT / "conf") -> str:
     lines = ["", "## The recipe: ganaug's defaults", "",
              "What the benchmark and `ganaug-tune` run by default, read from `conf/`, and the evidence for each.", "",
              "| setting | default | config | evidence |", "|---|---|---|---|"]
+    confs = {file: OmegaConf.load(conf_root / file) for file in dict.fromkeys(f for _, f, _, _ in RECIPE)}
     for what, file, key, why in RECIPE:
-        value = OmegaConf.select(OmegaConf.load(conf_root / file), key)
+        value = OmegaConf.select(confs[file], key)
         shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
         lines.append(f"| {what} | `{shown}` | `conf/{file}`: `{key}` | {why} |")
     return "\n".join(lines) + "\n"

@@ -99,9 +99,8 @@ class TuneResult:
         c = self.candidate(name)
         return {"_target_": "ganaug.SyntheticMix", "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
-                # Weighted or soft-labelled synthetic items need the flag, for the user's loss to see them.
                 "truncation": None, "refresh": None,
-                "return_flag": c.get("synthetic_weight", 1.0) != 1.0 or bool(self.settings.get("synthetic_soft_labels"))}
+                "return_flag": _needs_flag(c.get("synthetic_weight", 1.0), self.settings.get("synthetic_soft_labels"))}
 
     def markdown(self) -> str:
         return _markdown(self)
@@ -117,6 +116,11 @@ class TuneResult:
     @property
     def mix_path(self) -> Path:
         return self.out_dir / "mix.yaml"
+
+
+def _needs_flag(weight: float, soft_labels: float | None) -> bool:
+    """Weighted or soft-labelled synthetic items need `return_flag`, for the loss to tell them apart."""
+    return weight != 1.0 or bool(soft_labels)
 
 
 # ------------------------------------------------------------------------------ checking inputs
@@ -404,7 +408,7 @@ class _Session:
         real = ImageArrayDataset(ts.images, ts.labels, ts.class_names)
         mix = SyntheticMix(real, str(self.bank_dir(cand)), ratio=cand.ratio, seed=seed,
                            class_policy=self.class_policy, transform=transform,
-                           return_flag=cand.weight != 1.0 or bool(self.soft_labels))
+                           return_flag=_needs_flag(cand.weight, self.soft_labels))
         return _loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
 
     def _train_run(self, cand: Candidate, seed: int) -> dict:

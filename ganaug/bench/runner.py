@@ -425,11 +425,13 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
         return 0
     sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
     dst_root = store.root.parent
+    for other_out in sources:  # all checked before anything is copied in
+        if not (Path(other_out) / "units").is_dir():
+            raise FileNotFoundError(f"bench.reuse_from: {other_out} holds no benchmark units "
+                                    f"({Path(other_out) / 'units'} is missing)")
     n = 0
     for other_out in sources:
         src_root = Path(other_out)
-        if not (src_root / "units").is_dir():
-            raise FileNotFoundError(f"bench.reuse_from: {src_root} holds no benchmark units ({src_root / 'units'} is missing)")
         other = UnitStore(src_root / "units")
         for u in units:
             if u.adoptable and store.current(u.id, u.fingerprint) is None:
