@@ -79,6 +79,10 @@ class GANCheckpoint(ModelCheckpoint):
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
         kwargs.setdefault("save_last", True)
+        # Runs resume from checkpoints/last.ckpt. One that this callback did not write (a run moved,
+        # or continued from another run's checkpoint) must be replaced, not sidestepped as
+        # last-v1.ckpt: a kill would then resume from the stale file.
+        kwargs.setdefault("enable_version_counter", False)
         super().__init__(every_n_train_steps=every_n_steps, **kwargs)
         self.every_n_steps = every_n_steps
 
