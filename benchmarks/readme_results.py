@@ -142,12 +142,15 @@ def ablation_section() -> list[str]:
 
 # Result directories shown, in order, with what sets each apart.
 NOTES = {
-    "fashion_mnist": " (the current recipe: synthetic items with soft labels)",
-    "fashion_mnist_n100_long": " (n100, 5 classifier × 2 GAN seeds, the recipe plus GANs continued to 6,000 updates "
-                              "and the generator chosen by validation CAS: the best measured result, not yet the "
-                              "default; GAN training counts the continuation only, after the 3,000 updates of the "
-                              "main run)",
-    "ablation_n100_soft0.5": " (the current recipe at n100 with 5 classifier seeds × 2 GAN seeds: real, classical "
+    "fashion_mnist_gan6000": " (the current recipe: GANs of 6,000 updates, each generator chosen among its "
+                             "3,000–6,000-update snapshots by validation CAS; synthetic items with soft labels. "
+                             "The GANs were continued from the 3,000-update checkpoints of `fashion_mnist` "
+                             "(`benchmarks/continue_gans.sh`), so GAN training counts updates 3,000–6,000 only: "
+                             "add that run's 17–20 min)",
+    "fashion_mnist_n100_long": " (the current recipe's n100 GANs with 5 classifier × 2 GAN seeds, ratio 0.25 "
+                              "only: the headline against the goal; GAN training counts updates 3,000–6,000 only)",
+    "fashion_mnist": " (previous recipe: GANs of 3,000 updates, the final generator; soft labels)",
+    "ablation_n100_soft0.5": " (previous recipe at n100 with 5 classifier seeds × 2 GAN seeds: real, classical "
                              "and the condition chosen on validation)",
     "fashion_mnist_hard_labels": " (superseded recipe: synthetic items with hard labels)",
     "fashion_mnist_n100_5seeds": " (superseded recipe at n100, hard labels, 5 classifier seeds)",

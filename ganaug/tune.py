@@ -172,7 +172,7 @@ def _check_data(train: ImageArrayDataset, val: ImageArrayDataset) -> None:
 def _check_ratios(ratios: Sequence[float]) -> list[float]:
     ratios = [float(r) for r in ratios]
     if not ratios:
-        raise TuneError("ratios is empty: give the synthetic shares to compare, e.g. [0.25, 0.5, 0.75]")
+        raise TuneError("ratios is empty: give the synthetic shares to compare, e.g. [0.25, 0.5]")
     bad = [r for r in ratios if not 0.0 <= r < 1.0]
     if bad:
         raise TuneError(f"ratios must lie in [0, 1) (the synthetic share of each batch), got {bad}")
@@ -600,7 +600,7 @@ def tune_mix(
     val_set: Any,
     *,
     out_dir: str | os.PathLike,
-    ratios: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+    ratios: Sequence[float] = (0.0, 0.25, 0.5),
     filter_thresholds: Sequence[float | None] = (None, 0.9),
     class_policy: Any = "match",
     steps: int = 3000,
@@ -610,7 +610,7 @@ def tune_mix(
     width: int = 32,
     seeds: Sequence[int] = (0, 1, 2),
     synthetic_weights: Sequence[float] = (1.0,),
-    synthetic_soft_labels: float = 0.0,
+    synthetic_soft_labels: float = 0.5,
     bank_size: int = 10000,
     metric: str = "auto",
     transform: Any = None,
@@ -625,8 +625,9 @@ def tune_mix(
     e.g. an albumentations Compose) is applied to real and synthetic images in every run, reseeded
     per run; the datasets' own transforms are not used. ``synthetic_weights`` adds candidates whose
     synthetic items weigh less (or more) than real ones in the loss. ``synthetic_soft_labels`` = a > 0
-    trains every synthetic candidate with soft targets (`ganaug.SyntheticAwareLoss`, the teacher being
-    the reference classifier trained on ``train_set``, saved as ``out_dir``/reference.safetensors). Writes ``out_dir``/tune.json, tune.md and
+    (default 0.5, the benchmark's recipe; 0 = hard labels) trains every synthetic candidate with soft
+    targets (`ganaug.SyntheticAwareLoss`, the teacher being the reference classifier trained on
+    ``train_set``, saved as ``out_dir``/reference.safetensors). Writes ``out_dir``/tune.json, tune.md and
     mix.yaml (a `SyntheticMix` partial for the best candidate); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged.
     """

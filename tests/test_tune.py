@@ -154,7 +154,7 @@ def test_soft_labels_train_synthetic_candidates_with_the_reference_as_teacher(sp
 
     train, val = split
     kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], **RECIPE)
-    hard = tune_mix(gens[0], train, val, **kw)
+    hard = tune_mix(gens[0], train, val, synthetic_soft_labels=0.0, **kw)
     before = _units(tmp_path)
     teachers = []
     real_train = tune.train_classifier_on_loader
