@@ -140,7 +140,7 @@ def test_synthetic_weights_add_candidates_that_learn_less_from_synthetic_items(s
     images, labels = load_generator(gens[0]).sample(n_per_class=30, seed=123)
     val = ImageArrayDataset(images, labels, NAMES)
     result = tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None],
-                      synthetic_weights=[1.0, 0.01], seeds=[0, 1], **RECIPE)
+                      synthetic_weights=[1.0, 0.01], synthetic_soft_labels=0.0, seeds=[0, 1], **RECIPE)
     means = {c["name"]: c["val"]["mean"] for c in result.candidates}
     assert list(means) == ["real", "generator/syn0.5", "generator/syn0.5-w0.01"]
     assert means["generator/syn0.5"] > means["generator/syn0.5-w0.01"] + 0.1
@@ -206,8 +206,9 @@ def test_mix_config_of_a_synthetic_candidate_mixes_its_bank(tuned, split):
     name = "runB_generator/syn0.25"
     mix = instantiate(OmegaConf.create(tuned.mix_config(name)))(train)
     assert mix.ratio == 0.25 and mix.n_syn > 0 and len(mix) == len(train) + mix.n_syn
-    image, label = mix[len(mix) - 1]  # indices past the real items are synthetic
-    assert image.dtype == np.uint8 and image.shape == (8, 8, 1) and 0 <= label < 10
+    # Soft labels (the default) need the synthetic flag in the training loop: the config asks for it.
+    image, label, is_synthetic = mix[len(mix) - 1]  # indices past the real items are synthetic
+    assert image.dtype == np.uint8 and image.shape == (8, 8, 1) and 0 <= label < 10 and is_synthetic
     assert str(mix.bank.path) == tuned.candidate(name)["bank"]
 
 
