@@ -22,8 +22,9 @@ for gan in "$@"; do
     steps=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['g_updates'])" "$from/generator/generator.json")
     mkdir -p "$to/checkpoints" "$to/snapshots"
     cp -r "$from/samples" "$to/"
-    cp -r "$from/generator" "$to/snapshots/.g$(printf %06d "$steps").tmp"
-    mv "$to/snapshots/.g$(printf %06d "$steps").tmp" "$to/snapshots/g$(printf %06d "$steps")"
+    snap=g$(printf %06d "$steps")   # GeneratorSnapshots' naming
+    cp -r "$from/generator" "$to/snapshots/.$snap.tmp"
+    mv "$to/snapshots/.$snap.tmp" "$to/snapshots/$snap"
     cp "$ckpt" "$to/checkpoints/.last.ckpt.tmp"
     mv "$to/checkpoints/.last.ckpt.tmp" "$to/checkpoints/last.ckpt"   # last: it is what makes the GAN resume
     echo "continue_gans: $to resumes from $steps updates"

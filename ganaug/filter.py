@@ -62,10 +62,10 @@ class QualityFilter:
         if len(labels) == 0:
             raise ValueError("calibrate needs real images (e.g. the validation split); got none")
         probs = self.probabilities(images)
+        from .classifier import _check_labels
+
         k = probs.shape[1]
-        if labels.min() < 0 or labels.max() >= k:
-            raise ValueError(f"calibrate: labels must lie in [0, {k}) (the classifier's classes), got values in "
-                             f"[{int(labels.min())}, {int(labels.max())}]")
+        labels = _check_labels(labels, len(probs), k, name="calibrate: labels")
         own = probs[np.arange(len(labels)), labels]
         self.class_thresholds = np.array([
             min(self.threshold, float(np.quantile(own[labels == c], quantile))) if np.any(labels == c)
