@@ -138,6 +138,11 @@ LEVERS = [
 ]
 
 
+def _cas_change(base: dict, data: dict, regime: str) -> str:
+    cas = [d["summary"].get(regime, {}).get("gan", {}).get("cas_ratio") for d in (base, data)]
+    return " → ".join(f"{c['mean']:.2f}×" for c in cas) if all(cas) else "–"
+
+
 def render_levers(default_regime: str) -> str:
     """Every lever with results, in its own regime (`default_regime` unless the entry names one)."""
     rows = []
@@ -154,18 +159,19 @@ def render_levers(default_regime: str) -> str:
         rows.append((v, regime, data, c, b, versus_first(base, data, regime, v["condition"])))
     if not rows:
         return ""
-    lines = ["", "## Levers on how synthetic images are used", "",
+    lines = ["", "## Levers on the GAN and on how its images are used", "",
              "Each lever changes one setting of the base run and reruns only what that affects "
              "(`bench.reuse_from`): the same condition, classifier seeds, GAN seeds and banks, so the "
              "difference is paired run by run. Test accuracy in %; gains in points with 95% CI, `*` when "
-             "the CI excludes 0.", "",
+             "the CI excludes 0. CAS: the banks' generators, × the real-data classifier, base → with the lever.", "",
              "| regime | lever | variant | condition | base | with the lever | lever vs base | vs classical "
-             "| vs classical+reweight | runs |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| vs classical+reweight | runs | CAS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for v, regime, data, c, b, diff in rows:
         lines.append(f"| {regime} | {v['lever']} | {v['variant']} | {v['condition']} | {pct(b.get('test'))} | "
                      f"{pct(c.get('test'))} | {gain(diff, star=True)} | {gain(c.get('gain_vs_classical'), star=True)} | "
-                     f"{gain(c.get('gain_vs_classical+reweight'), star=True)} | {c['n']} |")
+                     f"{gain(c.get('gain_vs_classical+reweight'), star=True)} | {c['n']} | "
+                     f"{_cas_change(base, data, regime)} |")
     lines += ["", "Commands:", ""]
     for d in dict.fromkeys(v["dir"] for v, *_ in rows):
         v, _, data, *_ = next(row for row in rows if row[0]["dir"] == d)

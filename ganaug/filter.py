@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import warnings
+
 import numpy as np
 from torch import nn
 
@@ -23,7 +25,13 @@ class QualityFilter:
         class probabilities N×K.
     min_acceptance: below this acceptance rate for a class (after at least 100 proposals),
         generation stops with an error instead of running for ever.
+    fallback: what happens to such a class instead. ``None``: the error. ``"unfiltered"``: from
+        then on the filter accepts every image of that class (with a warning, and the class marked
+        ``unfiltered`` in :meth:`report`), so one class the generator has not learned does not cost
+        the filter's benefit on all the others.
     """
+
+    FALLBACKS = (None, "unfiltered")
 
     def __init__(
         self,
@@ -31,6 +39,7 @@ class QualityFilter:
         threshold: float = 0.9,
         batch_size: int = 512,
         min_acceptance: float = 0.01,
+        fallback: str | None = None,
     ) -> None:
         if not callable(classifier):
             raise ValueError(f"classifier must be a torch Module or a callable, got {type(classifier).__name__}")
@@ -38,12 +47,16 @@ class QualityFilter:
             raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
         if not 0.0 <= float(min_acceptance) < 1.0:
             raise ValueError(f"min_acceptance must be in [0, 1), got {min_acceptance!r}")
+        if fallback not in self.FALLBACKS:
+            raise ValueError(f"fallback must be one of {list(self.FALLBACKS)}, got {fallback!r}")
+        self.fallback = fallback
         self.classifier = classifier
         self.threshold = float(threshold)
         self.batch_size = int(batch_size)
         self.min_acceptance = float(min_acceptance)
         self.proposed = np.zeros(0, dtype=np.int64)
         self.accepted = np.zeros(0, dtype=np.int64)
+        self.unfiltered = np.zeros(0, dtype=bool)  # classes passed through by the fallback
         self.class_thresholds: np.ndarray | None = None
 
     def calibrate(self, images: np.ndarray, labels: np.ndarray, quantile: float = 0.5) -> QualityFilter:
@@ -123,11 +136,17 @@ class QualityFilter:
         cut = self.threshold if self.class_thresholds is None else self.class_thresholds[labels]
         keep = probs[np.arange(len(labels)), labels] >= cut
         size = max(k, len(self.proposed))
-        self.proposed = np.pad(self.proposed, (0, size - len(self.proposed)))
-        self.accepted = np.pad(self.accepted, (0, size - len(self.accepted)))
+        self._grow(size)
+        if self.unfiltered.any():
+            keep |= self.unfiltered[labels]
         self.proposed += np.bincount(labels, minlength=size)
         self.accepted += np.bincount(labels[keep], minlength=size)
         return keep
+
+    def _grow(self, size: int) -> None:
+        self.proposed = np.pad(self.proposed, (0, size - len(self.proposed)))
+        self.accepted = np.pad(self.accepted, (0, size - len(self.accepted)))
+        self.unfiltered = np.pad(self.unfiltered, (0, size - len(self.unfiltered)))
 
     def acceptance(self) -> np.ndarray:
         """Accepted / proposed per class (nan where nothing was proposed)."""
@@ -142,21 +161,32 @@ class QualityFilter:
                 "proposed": int(self.proposed[k]),
                 "accepted": int(self.accepted[k]),
                 "rate": None if np.isnan(rates[k]) else round(float(rates[k]), 4),
+                **({"unfiltered": True} if k < len(self.unfiltered) and self.unfiltered[k] else {}),
             }
             for k in range(len(self.proposed))
         }
 
     def check_progress(self, pending_classes: np.ndarray, class_names: Sequence[str]) -> None:
-        """Raise if a class still needing images has an acceptance rate too low to finish."""
+        """Act on a class still needing images whose acceptance rate is too low to finish.
+
+        Raises, or with ``fallback="unfiltered"`` lets that class through unfiltered from now on.
+        """
         rates = self.acceptance()
         stuck = [
             k for k in np.unique(pending_classes)
             if k < len(self.proposed) and self.proposed[k] >= 100 and rates[k] < self.min_acceptance
+            and not self.unfiltered[k]
         ]
         if stuck:
             detail = ", ".join(
                 f"{class_names[k]!r}: {self.accepted[k]} of {self.proposed[k]} ({rates[k]:.2%})" for k in stuck
             )
+            if self.fallback == "unfiltered":
+                self.unfiltered[stuck] = True
+                warnings.warn(f"the quality filter ({self.describe()}) accepts almost nothing for {detail}; "
+                              "the rest of those classes' images pass unfiltered (fallback='unfiltered')",
+                              stacklevel=2)
+                return
             raise GanaugError(
                 f"the quality filter ({self.describe()}) accepts almost nothing for {detail}; "
                 f"lower the threshold, train the generator longer, or lower min_acceptance "
@@ -169,5 +199,7 @@ class QualityFilter:
         return "per-class thresholds " + ", ".join(f"{t:.2f}" for t in self.class_thresholds)
 
     def reset(self) -> None:
+        """Forget the counts, and the classes the fallback passed through: each generation decides anew."""
         self.proposed = np.zeros(0, dtype=np.int64)
         self.accepted = np.zeros(0, dtype=np.int64)
+        self.unfiltered = np.zeros(0, dtype=bool)

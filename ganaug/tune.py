@@ -289,9 +289,10 @@ class _Session:
     """Stored units of one tune: the reference classifier, the banks and the classifier runs."""
 
     def __init__(self, train, val, out: Path, recipe: dict, *, class_policy, bank_size: int, metric: str,
-                 transform, generators: dict[Path, Any], soft_labels: float = 0.0):
+                 transform, generators: dict[Path, Any], soft_labels: float = 0.0,
+                 filter_fallback: str | None = None):
         self.train, self.val, self.out, self.recipe = train, val, out, recipe
-        self.soft_labels = soft_labels
+        self.soft_labels, self.filter_fallback = soft_labels, filter_fallback
         self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
         self.transform, self.generators = transform, generators
         self.store = UnitStore(out / "units")
@@ -343,13 +344,16 @@ class _Session:
 
     def bank_fp(self, cand: Candidate) -> str:
         gen = self.generators[cand.generator]
+        # The fallback only when set and filtering: banks stored before it existed stay valid.
+        extra = [self.filter_fallback] if self.filter_fallback is not None and cand.threshold is not None else []
         return fingerprint("bank", gen.meta["weights_sha256"], self.bank_size, self.class_policy, BANK_SEED,
                            np.bincount(self.train.labels, minlength=self.train.num_classes).tolist(),
-                           cand.threshold, self.ref_fp if cand.threshold is not None else None)
+                           cand.threshold, self.ref_fp if cand.threshold is not None else None, *extra)
 
     def _make_bank(self, cand: Candidate) -> dict:
         gen = self.generators[cand.generator]
-        quality = None if cand.threshold is None else QualityFilter(self.reference(), cand.threshold)
+        quality = (None if cand.threshold is None
+                   else QualityFilter(self.reference(), cand.threshold, fallback=self.filter_fallback))
         t0 = time.perf_counter()
         try:
             bank = SyntheticBank.generate(gen, self.bank_size, self.bank_dir(cand), class_policy=self.class_policy,
@@ -611,6 +615,7 @@ def tune_mix(
     seeds: Sequence[int] = (0, 1, 2),
     synthetic_weights: Sequence[float] = (1.0,),
     synthetic_soft_labels: float = 0.5,
+    filter_fallback: str | None = None,
     bank_size: int = 10000,
     metric: str = "auto",
     transform: Any = None,
@@ -629,8 +634,12 @@ def tune_mix(
     targets (`ganaug.SyntheticAwareLoss`, the teacher being the reference classifier trained on
     ``train_set``, saved as ``out_dir``/reference.safetensors). Writes ``out_dir``/tune.json, tune.md and
     mix.yaml (a `SyntheticMix` partial for the best candidate); runs and banks stored under
-    ``out_dir`` are reused when their settings are unchanged.
+    ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
+    almost none of some class's images is skipped (its candidates recorded as such), or with
+    ``filter_fallback="unfiltered"`` (`QualityFilter`) holds that class unfiltered.
     """
+    if filter_fallback not in QualityFilter.FALLBACKS:
+        raise TuneError(f"filter_fallback must be one of {list(QualityFilter.FALLBACKS)}, got {filter_fallback!r}")
     train, val = _as_arrays(train_set, "train_set"), _as_arrays(val_set, "val_set")
     _check_data(train, val)
     ratios, thresholds, seeds = _check_ratios(ratios), _check_thresholds(filter_thresholds), _check_seeds(seeds)
@@ -646,12 +655,13 @@ def tune_mix(
     session = _Session(train, val, Path(out_dir), {"steps": int(steps), "batch_size": int(batch_size),
                                                    "lr": float(lr), "lr_schedule": lr_schedule, "width": int(width)},
                        class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
-                       generators=_load_generators(paths, train), soft_labels=float(synthetic_soft_labels))
+                       generators=_load_generators(paths, train), soft_labels=float(synthetic_soft_labels),
+                       filter_fallback=filter_fallback)
     cands = _candidates(paths, labels, ratios, thresholds, weights)
     runs = _run_all(session, cands, seeds, progress)
     summary = _summary(cands, runs, seeds, session)
     settings = {**session.recipe, "ratios": ratios, "filter_thresholds": thresholds, "synthetic_weights": weights,
-                "synthetic_soft_labels": float(synthetic_soft_labels),
+                "synthetic_soft_labels": float(synthetic_soft_labels), "filter_fallback": filter_fallback,
                 "class_policy": class_policy,
                 "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "val_images": len(val), "transform": _transform_key(transform),

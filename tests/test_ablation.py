@@ -16,7 +16,7 @@ def ablation(repo, tmp_path, monkeypatch):
     sys.modules.pop("readme_results", None)
 
 
-def _write(root, name, tests, classical_gain=None):
+def _write(root, name, tests, classical_gain=None, cas_ratio=None):
     runs = [{"regime": "n100", "condition": "classical+syn0.25-filt", "clf_seed": c, "gan_seed": g, "test": t}
             for (c, g), t in tests.items()]
     vals = list(tests.values())
@@ -24,8 +24,9 @@ def _write(root, name, tests, classical_gain=None):
     cond = {"test": {"mean": mean, "lo": mean - 0.01, "hi": mean + 0.01, "n": len(vals)}, "n": len(vals)}
     if classical_gain is not None:
         cond["gain_vs_classical"] = classical_gain
+    gan = {"cas_ratio": {"mean": cas_ratio}} if cas_ratio is not None else {}
     data = {"meta": {"command": f"ganaug-bench bench.out_dir={name}", "commit": "abc", "date": "d"},
-            "summary": {"n100": {"conditions": {"classical+syn0.25-filt": cond}}}, "runs": runs}
+            "summary": {"n100": {"conditions": {"classical+syn0.25-filt": cond}, "gan": gan}}, "runs": runs}
     (root / name).mkdir()
     (root / name / "results.json").write_text(json.dumps(data))
 
@@ -33,8 +34,8 @@ def _write(root, name, tests, classical_gain=None):
 def test_lever_is_paired_run_by_run_against_the_same_condition_in_its_base(ablation, tmp_path, monkeypatch):
     base = {(0, 0): 0.80, (1, 0): 0.82, (0, 1): 0.81, (1, 1): 0.83}
     lever = {k: v + d for (k, v), d in zip(base.items(), (0.01, 0.02, 0.01, 0.02))}
-    _write(tmp_path, "base", base)
-    _write(tmp_path, "soft", lever, classical_gain={"mean": -0.004, "lo": -0.01, "hi": 0.002, "n": 4})
+    _write(tmp_path, "base", base, cas_ratio=0.811)
+    _write(tmp_path, "soft", lever, classical_gain={"mean": -0.004, "lo": -0.01, "hi": 0.002, "n": 4}, cas_ratio=0.856)
     monkeypatch.setattr(ablation, "LEVERS", [
         {"dir": "soft", "base": "base", "condition": "classical+syn0.25-filt", "lever": "targets", "variant": "soft"},
         {"dir": "missing", "base": "base", "condition": "classical+syn0.25-filt", "lever": "x", "variant": "y"}])
@@ -43,7 +44,7 @@ def test_lever_is_paired_run_by_run_against_the_same_condition_in_its_base(ablat
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4] == "81.5 ± 1.0" and cells[5] == "83.0 ± 1.0"
     assert cells[6].startswith("+1.5 [") and cells[6].endswith("*")  # +1 or +2 points in every pair
-    assert cells[7] == "-0.4 [-1.0, +0.2]" and cells[8] == "–" and cells[9] == "4"
+    assert cells[7] == "-0.4 [-1.0, +0.2]" and cells[8] == "–" and cells[9] == "4" and cells[10] == "0.81× → 0.86×"
     assert "| x |" not in text and "ganaug-bench bench.out_dir=soft" in text
 
 

@@ -181,6 +181,22 @@ def test_quality_filter_stops_on_hopeless_class(gen):
         SyntheticBank.generate(gen, 50, filter=qf, batch_size=500, progress=False)
 
 
+def test_quality_filter_fallback_passes_a_hopeless_class_unfiltered(gen, tmp_path):
+    classify = _digit_filter(never=3)
+    qf = QualityFilter(classify, threshold=0.9, fallback="unfiltered")
+    with pytest.warns(UserWarning, match=r"'3': 0 of .*pass unfiltered"):
+        bank = SyntheticBank.generate(gen, 50, tmp_path / "b", filter=qf, batch_size=500, progress=False)
+    assert len(bank) == 50 and np.bincount(bank.labels, minlength=10).tolist() == [5] * 10
+    # Every other class is still filtered: each kept image is one the classifier calls its class.
+    called = classify(np.asarray(bank.images)).argmax(1)
+    other = bank.labels != 3
+    assert np.array_equal(called[other], bank.labels[other])
+    assert not np.any(called[~other] == 3)
+    acc = json.loads((tmp_path / "b" / META_FILE).read_text())["filter"]["acceptance"]
+    assert acc[NAMES[3]]["unfiltered"] is True
+    assert all("unfiltered" not in r for name, r in acc.items() if name != NAMES[3])
+
+
 def test_quality_filter_with_reference_classifier(gen):
     from ganaug.data import load_digits
 
@@ -193,6 +209,8 @@ def test_quality_filter_with_reference_classifier(gen):
 def test_quality_filter_argument_errors():
     with pytest.raises(ValueError, match="threshold"):
         QualityFilter(_digit_filter(), threshold=1.5)
+    with pytest.raises(ValueError, match=r"fallback must be one of \[None, 'unfiltered'\], got 'skip'"):
+        QualityFilter(_digit_filter(), fallback="skip")
     qf = QualityFilter(lambda x: np.full((len(x), 10), 3.0))
     with pytest.raises(ValueError, match="softmax"):
         qf(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]))

@@ -48,6 +48,22 @@ def test_calibrated_filter_names_its_thresholds_when_a_class_is_hopeless():
         qf.check_progress(y, ["0", "1"])
 
 
+def test_fallback_lets_only_the_stuck_class_through_and_reset_forgets_it():
+    qf = QualityFilter(_fixed_confidence([0, 0]), threshold=0.9, fallback="unfiltered")
+    y = np.zeros(99, np.int64)
+    qf(_images(y, np.full(99, 0.1)), y)
+    qf.check_progress(y, ["0", "1"])  # 99 proposals: too few to judge
+    assert not qf.unfiltered.any()
+    y = np.array([0, 1])
+    qf(_images(y, [0.1, 0.1]), y)
+    with pytest.warns(UserWarning, match=r"'0': 0 of 100 \(0.00%\)"):
+        qf.check_progress(np.array([0, 1]), ["0", "1"])
+    assert qf(_images([0, 1], [0.1, 0.1]), np.array([0, 1])).tolist() == [True, False]
+    assert qf.report(["a", "b"])["a"]["unfiltered"] is True and "unfiltered" not in qf.report(["a", "b"])["b"]
+    qf.reset()
+    assert qf(_images([0], [0.1]), np.array([0])).tolist() == [False]
+
+
 def test_calibration_errors_are_named():
     qf = QualityFilter(_fixed_confidence([0, 0]), threshold=0.9)
     with pytest.raises(ValueError, match="quantile must lie in"):

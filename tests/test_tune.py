@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from ganaug import SyntheticMix, TuneResult, export_generator, tune_mix
+from ganaug.tune import TuneError
 from ganaug.data import ImageArrayDataset, load_digits
 from ganaug.data.subsets import train_val_split
 from ganaug.errors import GanaugError
@@ -255,6 +256,20 @@ def test_a_filter_that_rejects_everything_skips_its_candidates(split, gens, tmp_
     assert "quality filter" in skipped["skipped"] and skipped["val"] is None
     assert result.candidate("generator/syn0.5")["skipped"] is None and result.best != skipped["name"]
     assert "Skipped:" in result.markdown_path.read_text()
+
+
+def test_filter_fallback_keeps_the_candidates_of_a_filter_that_rejects_everything(split, gens, tmp_path):
+    train, val = split
+    with pytest.warns(UserWarning, match="pass unfiltered"):
+        result = tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[1.0],
+                          seeds=[0], filter_fallback="unfiltered", **RECIPE)
+    cand = result.candidate("generator/syn0.5-filt1")
+    assert cand["skipped"] is None and cand["val"] is not None
+    acceptance = json.loads((tmp_path / "banks" / "generator" / "filt1" / "bank.json").read_text())["filter"]["acceptance"]
+    assert all(r["unfiltered"] for r in acceptance.values())
+    assert result.settings["filter_fallback"] == "unfiltered"
+    with pytest.raises(TuneError, match=r"filter_fallback must be one of \[None, 'unfiltered'\], got 'keep'"):
+        tune_mix(gens[0], train, val, out_dir=tmp_path, filter_fallback="keep", **RECIPE)
 
 
 def test_metric_auto_is_balanced_accuracy_on_a_long_tail(split, gens, tmp_path):

@@ -66,7 +66,9 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
                          key=lambda c: c["gan_seed"])
         out[regime] = {"conditions": conds, "chosen_on_val": best, "gan": gan_summary,
                        "gan_train_seconds": _ci(gan_secs), "generator_choice": choices,
-                       "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime])}
+                       "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime]),
+                       "filter_unfiltered": {r["gan_seed"]: r["filter_unfiltered"] for r in records
+                                             if r.get("regime") == regime and r.get("filter_unfiltered")}}
     return out
 
 
@@ -124,6 +126,9 @@ def markdown(summary: dict, meta: dict) -> str:
         for ch in s.get("generator_choice", []):
             lines.append(f"\nGenerator of GAN seed {ch['gan_seed']}: chosen after {ch['step']} updates by CAS on the "
                          f"validation split (updates: val CAS %, chosen *: {steps_summary(ch['candidates'])}).")
+        for g, names in sorted(s.get("filter_unfiltered", {}).items()):
+            lines.append(f"\nFilter fallback (GAN seed {g}): the filter accepted almost none of the generator's "
+                         f"{', '.join(repr(n) for n in names)} images; the filtered bank holds them unfiltered.")
         for note in s.get("skipped", []):
             lines.append(f"\nSkipped: {note}")
         lines.append("")

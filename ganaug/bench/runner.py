@@ -79,6 +79,11 @@ class Regime:
         q = self.spec.get("filter_class_quantile", self.cfg.bench.get("filter_class_quantile"))
         return None if q is None else float(q)
 
+    @property
+    def filter_fallback(self) -> str | None:
+        """`QualityFilter`'s fallback for a class it accepts almost nothing of (None: skip the filtered conditions)."""
+        return self.spec.get("filter_fallback", self.cfg.bench.get("filter_fallback"))
+
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench
         data = {"n_per_class": self.spec.get("n_per_class"), "imbalance_ratio": self.spec.get("imbalance_ratio"),
@@ -237,7 +242,8 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
                                    real_labels=regime.train_set.labels, seed=gan_seed, truncation=trunc,
                                    progress=False)
     t1 = time.perf_counter()
-    quality = QualityFilter(regime.reference(), b.filter_threshold, min_acceptance=b.filter_min_acceptance)
+    quality = QualityFilter(regime.reference(), b.filter_threshold, min_acceptance=b.filter_min_acceptance,
+                            fallback=regime.filter_fallback)
     if regime.filter_class_quantile is not None:
         val = regime.val_set
         if not len(val):
@@ -262,6 +268,7 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
             "generation_seconds": t1 - t0, "filtered_generation_seconds": t2 - t1,
             "filter_threshold": b.filter_threshold, "truncation": trunc, "acceptance": acceptance,
             "filter_class_thresholds": None if quality.class_thresholds is None else quality.class_thresholds.tolist(),
+            "filter_unfiltered": [gen.class_names[k] for k in np.flatnonzero(quality.unfiltered)],
             "filter_error": filter_error}
 
 
@@ -310,7 +317,7 @@ def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
 # Regime keys that say what to run rather than which data: outside the data fingerprint.
 CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_options")
 # Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
-BANK_KEYS = ("filter_class_quantile",)
+BANK_KEYS = ("filter_class_quantile", "filter_fallback")
 RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
 
 
@@ -352,6 +359,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                 extra.append({"truncation": float(b.truncation)})
             if regime.filter_class_quantile is not None:
                 extra.append({"filter_class_quantile": regime.filter_class_quantile})
+            if regime.filter_fallback is not None:
+                extra.append({"filter_fallback": regime.filter_fallback})
             bank_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance, policy,
                                       *extra)
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,

@@ -236,3 +236,20 @@ def test_a_regime_can_calibrate_its_filter_per_class_without_touching_its_gan(co
     assert (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns == gan  # same data, same GAN
     cut = UnitStore(tmp_path / "units").get("n30/bank-g0")["filter_class_thresholds"]
     assert len(cut) == 10 and max(cut) <= 0.999 and min(cut) < 0.999
+
+
+def test_a_regime_can_let_a_class_its_filter_rejects_through_unfiltered(compose_cfg, tmp_path, tiny):
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.classifier_seeds=[0]", "bench.filter_options=[true]",
+                   "bench.classical_synthetic_filter_options=[]", "bench.filter_threshold=1.0"]
+    payload = run_benchmark(compose_cfg("bench", base))
+    assert "syn0.5-filt" not in payload["summary"]["n30"]["conditions"]  # skipped: nothing is that sure
+    assert payload["summary"]["n30"]["skipped"]
+    gan = (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns
+    with pytest.warns(UserWarning, match="pass unfiltered"):
+        payload = run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.filter_fallback=unfiltered"]))
+    assert (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns == gan  # same data, same GAN
+    s = payload["summary"]["n30"]
+    assert s["conditions"]["syn0.5-filt"]["n"] == 1 and not s["skipped"]
+    bank = UnitStore(tmp_path / "units").get("n30/bank-g0")
+    assert bank["filter_error"] is None and len(bank["filter_unfiltered"]) == 10
+    assert "Filter fallback (GAN seed 0)" in (tmp_path / "results.md").read_text()
