@@ -340,7 +340,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         units.append(Unit(ref_id, f"{name}: real-data reference classifier", clf_cost,
                           lambda r=regime: _train_reference(r), fingerprint=ref_fp, adoptable=True,
                           outputs=[str(regime.reference_path().relative_to(out))]))
-        bank_fps = {}
+        bank_fps, plain_fps = {}, {}
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan_fp = fingerprint(data_fp, cfg.train.gan, g)
@@ -359,10 +359,12 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                 extra.append({"truncation": float(b.truncation)})
             if regime.filter_class_quantile is not None:
                 extra.append({"filter_class_quantile": regime.filter_class_quantile})
-            if regime.filter_fallback is not None:
-                extra.append({"filter_fallback": regime.filter_fallback})
-            bank_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance, policy,
-                                      *extra)
+            plain_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance,
+                                       policy, *extra)
+            # The fallback shapes the filtered bank only: the unfiltered bank, its metrics and its runs
+            # keep the fingerprint they had without it.
+            bank_fps[g] = plain_fps[g] if regime.filter_fallback is None else fingerprint(
+                plain_fps[g], {"filter_fallback": regime.filter_fallback})
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,
                               lambda r=regime, g=g, src=source, o=out: _build_banks(
                                   r, g, UnitStore(o / "units").get(src)["generator"]), after=[source, ref_id],
@@ -370,7 +372,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                               outputs=[f"{name}/bank-g{g}", f"{name}/samples-g{g}.png"]))
             units.append(Unit(mid, f"{name}: CAS, FID/KID, GAN seed {g}", clf_cost * 1.2,
                               lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
-                              fingerprint=fingerprint(bank_fps[g], b.classifier, b.metrics_samples, b.kid_subset,
+                              fingerprint=fingerprint(plain_fps[g], b.classifier, b.metrics_samples, b.kid_subset,
                                                       b.test_dataset), adoptable=True))
         # A regime may run its own conditions (e.g. the long tail also unfiltered, when the filter
         # rejects a rare class outright): its keys override the bench-wide ones.
@@ -379,7 +381,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             seeds_g = gan_seeds if cond.ratio > 0 else [None]
             for g in seeds_g:
                 parts = [ref_fp, b.test_dataset, cfg.augment if cond.classical else None,
-                         bank_fps[g] if g is not None else None, policy if g is not None else None]
+                         (bank_fps if cond.filtered else plain_fps)[g] if g is not None else None,
+                         policy if g is not None else None]
                 if g is not None and use:  # appended only when set: older units stay valid
                     parts.append(use)
                 if cond.reweight:

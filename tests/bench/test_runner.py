@@ -239,15 +239,17 @@ def test_a_regime_can_calibrate_its_filter_per_class_without_touching_its_gan(co
 
 
 def test_a_regime_can_let_a_class_its_filter_rejects_through_unfiltered(compose_cfg, tmp_path, tiny):
-    base = tiny + [f"bench.out_dir={tmp_path}", "bench.classifier_seeds=[0]", "bench.filter_options=[true]",
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.classifier_seeds=[0]", "bench.filter_options=[false,true]",
                    "bench.classical_synthetic_filter_options=[]", "bench.filter_threshold=1.0"]
     payload = run_benchmark(compose_cfg("bench", base))
     assert "syn0.5-filt" not in payload["summary"]["n30"]["conditions"]  # skipped: nothing is that sure
     assert payload["summary"]["n30"]["skipped"]
-    gan = (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns
+    # The fallback touches the filtered bank's runs only: not the GAN, the unfiltered runs or the metrics.
+    kept = ["gan-g0.json", "metrics-g0.json", "syn0.5/c0-g0.json"]
+    before = {k: (tmp_path / "units/n30" / k).stat().st_mtime_ns for k in kept}
     with pytest.warns(UserWarning, match="pass unfiltered"):
         payload = run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.filter_fallback=unfiltered"]))
-    assert (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns == gan  # same data, same GAN
+    assert {k: (tmp_path / "units/n30" / k).stat().st_mtime_ns for k in kept} == before
     s = payload["summary"]["n30"]
     assert s["conditions"]["syn0.5-filt"]["n"] == 1 and not s["skipped"]
     bank = UnitStore(tmp_path / "units").get("n30/bank-g0")
