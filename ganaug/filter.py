@@ -94,13 +94,16 @@ class QualityFilter:
         threshold: float = 0.9,
         steps: int = 500,
         seed: int = 0,
+        fallback: str | None = None,
         **train_kwargs,
     ) -> QualityFilter:
         """Train the reference classifier (`train_classifier`) on real uint8 N×H×W×C images."""
         from .classifier import train_classifier
 
+        if fallback not in cls.FALLBACKS:  # before the training, not after it
+            raise ValueError(f"fallback must be one of {list(cls.FALLBACKS)}, got {fallback!r}")
         model = train_classifier(images, labels, num_classes, steps=steps, seed=seed, **train_kwargs)
-        return cls(model, threshold)
+        return cls(model, threshold, fallback=fallback)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         if isinstance(self.classifier, nn.Module):

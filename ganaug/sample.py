@@ -56,7 +56,7 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
         log.info("training the filter's classifier for %d steps", int(b.filter_steps))
         qfilter = QualityFilter.from_real(
             real.images, real.labels, real.num_classes, threshold=float(b.filter_threshold),
-            steps=int(b.filter_steps), seed=int(cfg.seed), device=cfg.device,
+            steps=int(b.filter_steps), seed=int(cfg.seed), device=cfg.device, fallback=b.get("filter_fallback"),
         )
     bank = SyntheticBank.generate(
         gen,

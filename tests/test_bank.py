@@ -211,6 +211,8 @@ def test_quality_filter_argument_errors():
         QualityFilter(_digit_filter(), threshold=1.5)
     with pytest.raises(ValueError, match=r"fallback must be one of \[None, 'unfiltered'\], got 'skip'"):
         QualityFilter(_digit_filter(), fallback="skip")
+    with pytest.raises(ValueError, match="fallback must be one of"):  # named before a classifier is trained
+        QualityFilter.from_real(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]), 10, fallback="skip")
     qf = QualityFilter(lambda x: np.full((len(x), 10), 3.0))
     with pytest.raises(ValueError, match="softmax"):
         qf(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganaug import Generator, SyntheticBank, export_generator
+from ganaug import GanaugError, Generator, SyntheticBank, export_generator
 from ganaug.sample import sample
 
 
@@ -43,6 +43,17 @@ def test_sample_bank_with_filter_and_match_policy(compose_cfg, artifact, tmp_pat
     assert len(bank) == 100 and bank.class_counts().min() >= 9
     assert set(result["acceptance"]) == {str(k) for k in range(10)}
     assert all(r["rate"] == 1.0 for r in result["acceptance"].values())
+
+
+def test_sample_bank_filter_fallback_lets_a_rejected_class_through(compose_cfg, artifact, tmp_path):
+    base = ["bank.enabled=true", "bank.size=50", "bank.dataset=digits", "bank.filter_threshold=1.0",
+            "bank.filter_steps=3"]
+    with pytest.raises(GanaugError, match="accepts almost nothing"):
+        sample(_cfg(compose_cfg, artifact, tmp_path / "a", *base))
+    with pytest.warns(UserWarning, match="pass unfiltered"):
+        result = sample(_cfg(compose_cfg, artifact, tmp_path / "b", *base, "bank.filter_fallback=unfiltered"))
+    assert len(SyntheticBank.open(result["bank"])) == 50
+    assert all(r.get("unfiltered") for r in result["acceptance"].values())
 
 
 def test_sample_bank_policy_needs_dataset(compose_cfg, artifact, tmp_path):
