@@ -48,6 +48,16 @@ def test_lever_is_paired_run_by_run_against_the_same_condition_in_its_base(ablat
     assert "| x |" not in text and "ganaug-bench bench.out_dir=soft" in text
 
 
+def test_a_lever_on_fewer_gan_seeds_is_set_against_the_base_runs_it_pairs_with(ablation, tmp_path, monkeypatch):
+    _write(tmp_path, "base", {(0, 0): 0.80, (1, 0): 0.82, (0, 1): 0.90, (1, 1): 0.92})
+    _write(tmp_path, "one_gan", {(0, 0): 0.81, (1, 0): 0.84})
+    monkeypatch.setattr(ablation, "LEVERS", [
+        {"dir": "one_gan", "base": "base", "condition": "classical+syn0.25-filt", "lever": "w", "variant": "g0"}])
+    row = next(line for line in ablation.render_levers("n100").splitlines() if line.startswith("| n100 | w"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4].startswith("81.0 ± ") and cells[5].startswith("82.5 ± ") and cells[6].startswith("+1.5 [")
+
+
 def test_no_lever_results_render_nothing(ablation):
     assert ablation.render_levers("n100") == ""
 
