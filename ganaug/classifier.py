@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from .loss import SyntheticAwareLoss
+from .loss import SyntheticAwareLoss, check_loss_args
 
 __all__ = [
     "SmallCNN",
@@ -319,18 +319,11 @@ def train_classifier_on_loader(
     says the image is.
     """
     num_classes = _check_num_classes(num_classes)
-    if not synthetic_weight >= 0:
-        raise ValueError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
-    if not 0.0 <= synthetic_label_smoothing < 1.0:
-        raise ValueError(f"synthetic_label_smoothing must lie in [0, 1), got {synthetic_label_smoothing}")
+    check_loss_args(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels, teacher, prefix="synthetic_")
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
         raise ValueError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
-    if not 0.0 <= synthetic_soft_labels <= 1.0:
-        raise ValueError(f"synthetic_soft_labels must lie in [0, 1], got {synthetic_soft_labels}")
-    if synthetic_soft_labels > 0 and teacher is None:
-        raise ValueError("synthetic_soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
     if int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps}")
     steps = int(steps)

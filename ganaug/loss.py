@@ -14,6 +14,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels: float, teacher: nn.Module | None,
+                    prefix: str = "") -> None:
+    """Raise on arguments `SyntheticAwareLoss` cannot take; ``prefix`` names them as the caller does."""
+    if not float(synthetic_weight) >= 0:
+        raise ValueError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
+    if not 0.0 <= float(label_smoothing) < 1.0:
+        raise ValueError(f"{prefix}label_smoothing must lie in [0, 1), got {label_smoothing}")
+    if not 0.0 <= float(soft_labels) <= 1.0:
+        raise ValueError(f"{prefix}soft_labels must lie in [0, 1], got {soft_labels}")
+    if soft_labels > 0 and teacher is None:
+        raise ValueError(f"{prefix}soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
+
+
 class SyntheticAwareLoss(nn.Module):
     """Cross-entropy where synthetic items get their own weight and softened targets.
 
@@ -35,14 +48,7 @@ class SyntheticAwareLoss(nn.Module):
     def __init__(self, synthetic_weight: float = 1.0, label_smoothing: float = 0.0, soft_labels: float = 0.0,
                  teacher: nn.Module | None = None) -> None:
         super().__init__()
-        if not float(synthetic_weight) >= 0:
-            raise ValueError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
-        if not 0.0 <= float(label_smoothing) < 1.0:
-            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing}")
-        if not 0.0 <= float(soft_labels) <= 1.0:
-            raise ValueError(f"soft_labels must lie in [0, 1], got {soft_labels}")
-        if soft_labels > 0 and teacher is None:
-            raise ValueError("soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
+        check_loss_args(synthetic_weight, label_smoothing, soft_labels, teacher)
         self.synthetic_weight = float(synthetic_weight)
         self.label_smoothing = float(label_smoothing)
         self.soft_labels = float(soft_labels)
