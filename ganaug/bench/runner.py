@@ -63,6 +63,7 @@ class Regime:
         self.name, self.spec, self.cfg, self.out, self.test = name, spec, cfg, out / name, test
         self._dm = None
         self._reference = None
+        self._teacher = None
 
     @property
     def imbalanced(self) -> bool:
@@ -118,12 +119,34 @@ class Regime:
     def reference(self) -> SmallCNN:
         """The real-data classifier: quality filter, label agreement and FID/KID features."""
         if self._reference is None:
-            c = self.cfg.bench.classifier
-            model = SmallCNN(self.datamodule.num_classes, self.datamodule.image_shape[2],
-                             self.datamodule.image_shape[0], width=c.width)
-            model.load_state_dict(load_file(str(self.reference_path())))
-            self._reference = model.eval()
+            self._reference = self._load_classifier(self.reference_path())
         return self._reference
+
+    @property
+    def teacher_kind(self) -> str:
+        """Which real-data classifier gives synthetic items their soft labels (bench.teacher)."""
+        kind = self.cfg.bench.get("teacher", "reference")
+        if kind not in TEACHERS:
+            raise ValueError(f"bench.teacher must be one of {list(TEACHERS)}, got {kind!r}")
+        return kind
+
+    def teacher_path(self) -> Path:
+        return self.out / "teacher_classical.safetensors"
+
+    def teacher(self) -> SmallCNN:
+        """The soft labels' teacher: the reference, or the same recipe trained with classical augmentation."""
+        if self.teacher_kind == "reference":
+            return self.reference()
+        if self._teacher is None:
+            self._teacher = self._load_classifier(self.teacher_path())
+        return self._teacher
+
+    def _load_classifier(self, path: Path) -> SmallCNN:
+        c = self.cfg.bench.classifier
+        model = SmallCNN(self.datamodule.num_classes, self.datamodule.image_shape[2],
+                         self.datamodule.image_shape[0], width=c.width)
+        model.load_state_dict(load_file(str(path)))
+        return model.eval()
 
 
 def _loader(ds, batch_size: int, seed: int, batch_sampler=None) -> DataLoader:
@@ -176,8 +199,8 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
                          c.batch_size, clf_seed)
     h, _, ch = regime.datamodule.image_shape
     t0 = time.perf_counter()
-    # The real-data classifier as teacher: what real data says a synthetic image is.
-    teacher = {"teacher": regime.reference()} if use.get("synthetic_soft_labels") else {}
+    # A real-data classifier as teacher: what real data says a synthetic image is.
+    teacher = {"teacher": regime.teacher()} if use.get("synthetic_soft_labels") else {}
     model = train_classifier_on_loader(loader, regime.datamodule.num_classes, ch, h, steps=c.steps, lr=c.lr,
                                        seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule, **use, **teacher)
     seconds = time.perf_counter() - t0
@@ -209,21 +232,26 @@ def _train_gan(regime: Regime, gan_seed: int) -> dict:
             "resumed_from": result["resumed_from"]}
 
 
-def _train_reference(regime: Regime) -> dict:
+def _train_reference(regime: Regime, classical: bool = False) -> dict:
+    """The real-data classifier (seed 0); with ``classical``, trained under classical augmentation (a teacher)."""
     b = regime.cfg.bench
     c = b.classifier
-    ds = regime.train_set
+    ts = regime.train_set
+    ds = ImageArrayDataset(ts.images, ts.labels, ts.class_names,
+                           transform=instantiate(regime.cfg.augment, seed=0)) if classical else ts
+    path = regime.teacher_path() if classical else regime.reference_path()
     t0 = time.perf_counter()
-    model = train_classifier_on_loader(_loader(ds, c.batch_size, 0), ds.num_classes, ds.image_shape[2],
-                                       ds.image_shape[0], steps=c.steps, lr=c.lr, seed=0, width=c.width,
-                                       lr_schedule=c.lr_schedule)
-    regime.reference_path().parent.mkdir(parents=True, exist_ok=True)
-    tmp = regime.reference_path().with_suffix(".tmp")
+    model = train_classifier_on_loader(_loader(ds, c.batch_size, 0), ts.num_classes, ts.image_shape[2],
+                                       ts.image_shape[0], steps=c.steps, lr=c.lr, seed=0, width=c.width,
+                                       lr_schedule=c.lr_schedule).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    tmp.replace(regime.reference_path())
+    tmp.replace(path)
     return {"regime": regime.name, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "seconds": time.perf_counter() - t0,
-            "train_images": len(ds), "class_counts": np.bincount(ds.labels, minlength=ds.num_classes).tolist()}
+            "train_images": len(ts), "class_counts": np.bincount(ts.labels, minlength=ts.num_classes).tolist(),
+            "classical": classical}
 
 
 def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
@@ -314,6 +342,8 @@ def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+# Which real-data classifier gives soft labels: the reference, or the same recipe with classical augmentation.
+TEACHERS = ("reference", "classical")
 # Regime keys that say what to run rather than which data: outside the data fingerprint.
 CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_options")
 # Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
@@ -340,6 +370,13 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         units.append(Unit(ref_id, f"{name}: real-data reference classifier", clf_cost,
                           lambda r=regime: _train_reference(r), fingerprint=ref_fp, adoptable=True,
                           outputs=[str(regime.reference_path().relative_to(out))]))
+        teacher_id, teacher_fp = ref_id, None
+        if use.get("synthetic_soft_labels") and regime.teacher_kind == "classical":
+            teacher_id, teacher_fp = f"{name}/teacher-classical", fingerprint(ref_fp, cfg.augment, "teacher")
+            units.append(Unit(teacher_id, f"{name}: teacher, the reference recipe with classical augmentation",
+                              clf_cost, lambda r=regime: _train_reference(r, classical=True),
+                              fingerprint=teacher_fp, adoptable=True,
+                              outputs=[str(regime.teacher_path().relative_to(out))]))
         bank_fps, plain_fps = {}, {}
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
@@ -385,12 +422,14 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                          policy if g is not None else None]
                 if g is not None and use:  # appended only when set: older units stay valid
                     parts.append(use)
+                if g is not None and teacher_fp:
+                    parts.append({"teacher": teacher_fp})
                 if cond.reweight:
                     parts.append("reweight")
                 fp = fingerprint(*parts)
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")
-                    after = [f"{name}/bank-g{g}"] if g is not None else []
+                    after = [f"{name}/bank-g{g}", teacher_id] if g is not None else []
                     units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
                                       after=after, fingerprint=fp, adoptable=True))

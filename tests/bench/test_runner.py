@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from ganaug.bank import SyntheticBank
 from ganaug.bench.runner import StaleGANError, class_balanced_loader, run_benchmark
@@ -201,6 +202,42 @@ def test_soft_labels_from_the_reference_redo_only_synthetic_runs(compose_cfg, tm
     assert len(seen) == 1 and seen[0] is not None  # the regime's real-data reference classifier
     syn = [r for r in payload["runs"] if r.get("ratio")]
     assert [r["synthetic_soft_labels"] for r in syn] == [0.5]
+
+
+def test_a_classical_teacher_is_trained_once_and_redoes_only_the_soft_label_runs(compose_cfg, tmp_path, tiny,
+                                                                                  monkeypatch):
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]", "bench.synthetic_soft_labels=0.5",
+                   "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
+    run_benchmark(compose_cfg("bench", base))
+    units = tmp_path / "units"
+    before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
+    from ganaug.bench import runner
+
+    teachers, loaders = [], []
+    real_train = runner.train_classifier_on_loader
+
+    def spy(loader, *args, **kwargs):
+        teachers.append(kwargs.get("teacher"))
+        loaders.append(loader)
+        return real_train(loader, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_classifier_on_loader", spy)
+    payload = run_benchmark(compose_cfg("bench", base + ["bench.teacher=classical"]))
+    redone = {k for k, t in before.items() if (units / k).stat().st_mtime_ns != t}
+    assert redone == {"n30/syn0.5/c0-g0.json"}
+    teacher = UnitStore(units).get("n30/teacher-classical")
+    assert teacher["classical"] is True and (tmp_path / "n30" / "teacher_classical.safetensors").is_file()
+    # Trained first, under classical augmentation; then the soft-label run is taught by it, not the reference.
+    assert len(loaders) == 2 and loaders[0].dataset.transform is not None and teachers[0] is None
+    from safetensors.torch import load_file
+
+    taught_by = teachers[1].state_dict()
+    for path, same in (("teacher_classical.safetensors", True), ("reference_classifier.safetensors", False)):
+        saved = load_file(str(tmp_path / "n30" / path))
+        assert all(torch.equal(saved[k], taught_by[k]) for k in saved) is same, path
+    assert [r["synthetic_soft_labels"] for r in payload["runs"] if r.get("ratio")] == [0.5]
+    with pytest.raises(ValueError, match="bench.teacher must be one of"):
+        run_benchmark(compose_cfg("bench", base + ["bench.teacher=oracle"]))
 
 
 def test_synthetic_use_lists_only_the_levers_that_differ_from_plain_cross_entropy():
