@@ -24,9 +24,11 @@ def _write(root, name, tests, classical_gain=None, cas_ratio=None):
     cond = {"test": {"mean": mean, "lo": mean - 0.01, "hi": mean + 0.01, "n": len(vals)}, "n": len(vals)}
     if classical_gain is not None:
         cond["gain_vs_classical"] = classical_gain
-    gan = {"cas_ratio": {"mean": cas_ratio}} if cas_ratio is not None else {}
+    gan_seeds = sorted({g for _, g in tests})
+    runs += [{"regime": "n100", "gan_seed": g, "cas_ratio": cas_ratio + 0.01 * g} for g in gan_seeds
+             if cas_ratio is not None]
     data = {"meta": {"command": f"ganaug-bench bench.out_dir={name}", "commit": "abc", "date": "d"},
-            "summary": {"n100": {"conditions": {"classical+syn0.25-filt": cond}, "gan": gan}}, "runs": runs}
+            "summary": {"n100": {"conditions": {"classical+syn0.25-filt": cond}}}, "runs": runs}
     (root / name).mkdir()
     (root / name / "results.json").write_text(json.dumps(data))
 
@@ -44,18 +46,24 @@ def test_lever_is_paired_run_by_run_against_the_same_condition_in_its_base(ablat
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4] == "81.5 ± 1.0" and cells[5] == "83.0 ± 1.0"
     assert cells[6].startswith("+1.5 [") and cells[6].endswith("*")  # +1 or +2 points in every pair
-    assert cells[7] == "-0.4 [-1.0, +0.2]" and cells[8] == "–" and cells[9] == "4" and cells[10] == "0.81× → 0.86×"
+    assert cells[7] == "-0.4 [-1.0, +0.2]" and cells[8] == "–" and cells[9] == "4" and cells[10] == "0.82× → 0.86×"
     assert "| x |" not in text and "ganaug-bench bench.out_dir=soft" in text
 
 
 def test_a_lever_on_fewer_gan_seeds_is_set_against_the_base_runs_it_pairs_with(ablation, tmp_path, monkeypatch):
-    _write(tmp_path, "base", {(0, 0): 0.80, (1, 0): 0.82, (0, 1): 0.90, (1, 1): 0.92})
-    _write(tmp_path, "one_gan", {(0, 0): 0.81, (1, 0): 0.84})
+    _write(tmp_path, "base", {(0, 0): 0.80, (1, 0): 0.82, (0, 1): 0.90, (1, 1): 0.92}, cas_ratio=0.8)
+    _write(tmp_path, "one_gan", {(0, 0): 0.81, (1, 0): 0.84}, cas_ratio=0.92)
+    _write(tmp_path, "other_base", {(0, 0): 0.70, (1, 0): 0.71}, cas_ratio=0.7)
+    _write(tmp_path, "other", {(0, 0): 0.70, (1, 0): 0.72}, cas_ratio=0.75)
     monkeypatch.setattr(ablation, "LEVERS", [
-        {"dir": "one_gan", "base": "base", "condition": "classical+syn0.25-filt", "lever": "w", "variant": "g0"}])
-    row = next(line for line in ablation.render_levers("n100").splitlines() if line.startswith("| n100 | w"))
+        {"dir": "one_gan", "base": "base", "condition": "classical+syn0.25-filt", "lever": "w", "variant": "g0"},
+        {"dir": "other", "base": "other_base", "condition": "classical+syn0.25-filt", "lever": "o", "variant": "x"}])
+    text = ablation.render_levers("n100")
+    row = next(line for line in text.splitlines() if line.startswith("| n100 | w"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4].startswith("81.0 ± ") and cells[5].startswith("82.5 ± ") and cells[6].startswith("+1.5 [")
+    # Each row's own base, not the last one read; and its GAN seed 0 only (base: 0.80 and 0.81).
+    assert cells[10] == "0.80× → 0.92×"
 
 
 def test_no_lever_results_render_nothing(ablation):
