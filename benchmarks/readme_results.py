@@ -149,6 +149,8 @@ NOTES = {
                              "add that run's 17–20 min)",
     "fashion_mnist_n100_long": " (the current recipe's n100 GANs with 5 classifier × 2 GAN seeds, ratio 0.25 "
                               "only: the headline against the goal; GAN training counts updates 3,000–6,000 only)",
+    "ablation_n100_dwidth32": " (the current recipe at n100 with a discriminator of width 32 instead of 16: the "
+                              "strongest lever measured, not yet the default; 5 classifier seeds, GAN seeds as listed)",
     "fashion_mnist": " (previous recipe: GANs of 3,000 updates, the final generator; soft labels)",
     "ablation_n100_soft0.5": " (previous recipe at n100 with 5 classifier seeds × 2 GAN seeds: real, classical "
                              "and the condition chosen on validation)",
