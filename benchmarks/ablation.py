@@ -125,9 +125,6 @@ LEVERS = [
      "lever": "soft labels' teacher", "variant": "the reference recipe trained with classical augmentation "
                                                  "(bench.teacher=classical; its test accuracy 82.9%, the reference's 82.9%); "
                                                  "GAN seed 0 only"},
-    {"dir": "ablation_n100_bank50k", "base": "fashion_mnist_n100_long", "condition": "classical+syn0.25-filt",
-     "lever": "bank size", "variant": "50,000 synthetic images per bank instead of 10,000 (each drawn about once "
-                                      "instead of five times in 3,000 steps), 6,000-update GANs"},
     {"dir": "ablation_n100_dwidth32", "base": "fashion_mnist_n100_long", "condition": "classical+syn0.25-filt",
      "lever": "discriminator width", "variant": "d_width 16 → 32 (D 75k → 298k parameters, 2.1× the CPU per update), "
                                                 "6,000 updates, generator chosen by val CAS; GAN seed 0 only"},
