@@ -127,7 +127,7 @@ LEVERS = [
                                                  "GAN seed 0 only"},
     {"dir": "ablation_n100_dwidth32", "base": "fashion_mnist_n100_long", "condition": "classical+syn0.25-filt",
      "lever": "discriminator width", "variant": "d_width 16 → 32 (D 75k → 298k parameters, 2.1× the CPU per update), "
-                                                "6,000 updates, generator chosen by val CAS; GAN seed 0 only"},
+                                                "6,000 updates, generator chosen by val CAS"},
     {"dir": "ablation_n100_lrd4e-4", "base": "fashion_mnist_n100_long", "condition": "classical+syn0.25-filt",
      "lever": "discriminator learning rate", "variant": "lr_d 2e-4 → 4e-4 (lr_g 2e-4), 6,000 updates, generator "
                                                         "chosen by val CAS; GAN seed 0 only"},
