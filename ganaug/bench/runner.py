@@ -83,7 +83,13 @@ class Regime:
     @property
     def filter_fallback(self) -> str | None:
         """`QualityFilter`'s fallback for a class it accepts almost nothing of (None: skip the filtered conditions)."""
-        return self.spec.get("filter_fallback", self.cfg.bench.get("filter_fallback"))
+        fallback = self.spec.get("filter_fallback", self.cfg.bench.get("filter_fallback"))
+        from ..filter import QualityFilter
+
+        if fallback not in QualityFilter.FALLBACKS:  # named when planning, not after the GAN has trained
+            raise ValueError(f"{self.name}: filter_fallback must be one of {list(QualityFilter.FALLBACKS)}, "
+                             f"got {fallback!r}")
+        return fallback
 
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench

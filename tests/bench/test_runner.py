@@ -292,3 +292,5 @@ def test_a_regime_can_let_a_class_its_filter_rejects_through_unfiltered(compose_
     bank = UnitStore(tmp_path / "units").get("n30/bank-g0")
     assert bank["filter_error"] is None and len(bank["filter_unfiltered"]) == 10
     assert "Filter fallback (GAN seed 0)" in (tmp_path / "results.md").read_text()
+    with pytest.raises(ValueError, match=r"n30: filter_fallback must be one of \[None, 'unfiltered'\], got 'keep'"):
+        run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.filter_fallback=keep"]))
