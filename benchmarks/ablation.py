@@ -137,8 +137,8 @@ LEVERS = [
     *({"dir": "fashion_mnist_gan6000", "base": "fashion_mnist", "regime": r, "condition": c,
        "lever": "GAN length, generator choice", "variant": "6,000 updates, generator chosen by val CAS among "
                                                            "3,000/4,000/5,000/6,000"}
-      # Not n500: its filter accepted too few 'Shirt' images from the 6,000-update generator, so the
-      # filtered condition of the base has no counterpart there.
+      # Not n500: its filter accepted too few 'Shirt' images from the 6,000-update generator, so its
+      # filtered bank passes that class unfiltered (filter_fallback): not the base's filtered condition.
       for r, c in (("n50", "classical+syn0.25-filt"), ("longtail", "classical+syn0.25"),
                    ("longtail", "classical+syn0.25-filt"))),
     *({"dir": "ablation_soft0.5_regimes", "base": "fashion_mnist_hard_labels", "regime": r, "condition": c,

@@ -33,6 +33,13 @@ class QualityFilter:
 
     FALLBACKS = (None, "unfiltered")
 
+    @classmethod
+    def check_fallback(cls, fallback: str | None, name: str = "fallback", error: type[Exception] = ValueError):
+        """Return ``fallback`` if it is one of FALLBACKS, else raise ``error`` naming it as ``name``."""
+        if fallback not in cls.FALLBACKS:
+            raise error(f"{name} must be one of {list(cls.FALLBACKS)}, got {fallback!r}")
+        return fallback
+
     def __init__(
         self,
         classifier: nn.Module | Callable[[np.ndarray], np.ndarray],
@@ -47,9 +54,7 @@ class QualityFilter:
             raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
         if not 0.0 <= float(min_acceptance) < 1.0:
             raise ValueError(f"min_acceptance must be in [0, 1), got {min_acceptance!r}")
-        if fallback not in self.FALLBACKS:
-            raise ValueError(f"fallback must be one of {list(self.FALLBACKS)}, got {fallback!r}")
-        self.fallback = fallback
+        self.fallback = self.check_fallback(fallback)
         self.classifier = classifier
         self.threshold = float(threshold)
         self.batch_size = int(batch_size)
@@ -100,8 +105,7 @@ class QualityFilter:
         """Train the reference classifier (`train_classifier`) on real uint8 N×H×W×C images."""
         from .classifier import train_classifier
 
-        if fallback not in cls.FALLBACKS:  # before the training, not after it
-            raise ValueError(f"fallback must be one of {list(cls.FALLBACKS)}, got {fallback!r}")
+        cls.check_fallback(fallback)  # before the training, not after it
         model = train_classifier(images, labels, num_classes, steps=steps, seed=seed, **train_kwargs)
         return cls(model, threshold, fallback=fallback)
 

@@ -638,8 +638,7 @@ def tune_mix(
     almost none of some class's images is skipped (its candidates recorded as such), or with
     ``filter_fallback="unfiltered"`` (`QualityFilter`) holds that class unfiltered.
     """
-    if filter_fallback not in QualityFilter.FALLBACKS:
-        raise TuneError(f"filter_fallback must be one of {list(QualityFilter.FALLBACKS)}, got {filter_fallback!r}")
+    QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
     train, val = _as_arrays(train_set, "train_set"), _as_arrays(val_set, "val_set")
     _check_data(train, val)
     ratios, thresholds, seeds = _check_ratios(ratios), _check_thresholds(filter_thresholds), _check_seeds(seeds)

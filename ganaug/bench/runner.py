@@ -86,9 +86,8 @@ class Regime:
         fallback = self.spec.get("filter_fallback", self.cfg.bench.get("filter_fallback"))
         from ..filter import QualityFilter
 
-        if fallback not in QualityFilter.FALLBACKS:  # named when planning, not after the GAN has trained
-            raise ValueError(f"{self.name}: filter_fallback must be one of {list(QualityFilter.FALLBACKS)}, "
-                             f"got {fallback!r}")
+        # Named when planning, not after the GAN has trained.
+        QualityFilter.check_fallback(fallback, f"{self.name}: filter_fallback")
         return fallback
 
     def train_cfg(self, gan_seed: int) -> DictConfig:
