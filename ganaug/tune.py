@@ -290,9 +290,10 @@ class _Session:
 
     def __init__(self, train, val, out: Path, recipe: dict, *, class_policy, bank_size: int, metric: str,
                  transform, generators: dict[Path, Any], soft_labels: float = 0.0,
-                 filter_fallback: str | None = None):
+                 filter_fallback: str | None = None, filter_class_quantile: float | None = None):
         self.train, self.val, self.out, self.recipe = train, val, out, recipe
         self.soft_labels, self.filter_fallback = soft_labels, filter_fallback
+        self.filter_class_quantile = filter_class_quantile
         self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
         self.transform, self.generators = transform, generators
         self.store = UnitStore(out / "units")
@@ -344,8 +345,11 @@ class _Session:
 
     def bank_fp(self, cand: Candidate) -> str:
         gen = self.generators[cand.generator]
-        # The fallback only when set and filtering: banks stored before it existed stay valid.
+        # The fallback and the calibration only when set and filtering: banks stored before they
+        # existed stay valid. Calibration reads the validation split, so its hash goes in too.
         extra = [self.filter_fallback] if self.filter_fallback is not None and cand.threshold is not None else []
+        if self.filter_class_quantile is not None and cand.threshold is not None:
+            extra += [{"filter_class_quantile": self.filter_class_quantile}, _data_hash(self.val)]
         return fingerprint("bank", gen.meta["weights_sha256"], self.bank_size, self.class_policy, BANK_SEED,
                            np.bincount(self.train.labels, minlength=self.train.num_classes).tolist(),
                            cand.threshold, self.ref_fp if cand.threshold is not None else None, *extra)
@@ -354,6 +358,8 @@ class _Session:
         gen = self.generators[cand.generator]
         quality = (None if cand.threshold is None
                    else QualityFilter(self.reference(), cand.threshold, fallback=self.filter_fallback))
+        if quality is not None and self.filter_class_quantile is not None:
+            quality.calibrate(self.val.images, self.val.labels, self.filter_class_quantile)
         t0 = time.perf_counter()
         try:
             bank = SyntheticBank.generate(gen, self.bank_size, self.bank_dir(cand), class_policy=self.class_policy,
@@ -565,6 +571,10 @@ def _markdown(result: TuneResult) -> str:
                   f"{s['synthetic_soft_labels']:g}, teacher=...)`, the teacher being the real-data classifier saved as "
                   "`reference.safetensors` (`ganaug.classifier.SmallCNN`, width "
                   f"{s['width']}). Train with the same loss to get the gain measured here.", ""]
+    if s.get("filter_class_quantile") is not None:
+        lines += [f"Filters calibrated per class on the validation split (quantile {s['filter_class_quantile']:g}): "
+                  "class k's threshold is at most the confidence the reference classifier has in that share of "
+                  "real validation images of class k (thresholds per bank in its `bank.json`).", ""]
     by_reason: dict[str, list[str]] = {}
     for c in result.candidates:
         if c["skipped"]:
@@ -616,6 +626,7 @@ def tune_mix(
     synthetic_weights: Sequence[float] = (1.0,),
     synthetic_soft_labels: float = 0.5,
     filter_fallback: str | None = None,
+    filter_class_quantile: float | None = None,
     bank_size: int = 10000,
     metric: str = "auto",
     transform: Any = None,
@@ -637,8 +648,14 @@ def tune_mix(
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
     almost none of some class's images is skipped (its candidates recorded as such), or with
     ``filter_fallback="unfiltered"`` (`QualityFilter`) holds that class unfiltered.
+    ``filter_class_quantile`` = q calibrates every filter on ``val_set`` (`QualityFilter.calibrate`):
+    class k's threshold becomes min(threshold, the q-quantile of the reference classifier's confidence
+    in real validation images of class k), the benchmark's long-tail recipe (q = 0.5), for classes
+    it is unsure of even on real images.
     """
     QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
+    if filter_class_quantile is not None and not 0.0 <= float(filter_class_quantile) <= 1.0:
+        raise TuneError(f"filter_class_quantile must lie in [0, 1] (or be None), got {filter_class_quantile}")
     train, val = _as_arrays(train_set, "train_set"), _as_arrays(val_set, "val_set")
     _check_data(train, val)
     ratios, thresholds, seeds = _check_ratios(ratios), _check_thresholds(filter_thresholds), _check_seeds(seeds)
@@ -655,12 +672,14 @@ def tune_mix(
                                                    "lr": float(lr), "lr_schedule": lr_schedule, "width": int(width)},
                        class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
                        generators=_load_generators(paths, train), soft_labels=float(synthetic_soft_labels),
-                       filter_fallback=filter_fallback)
+                       filter_fallback=filter_fallback,
+                       filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile))
     cands = _candidates(paths, labels, ratios, thresholds, weights)
     runs = _run_all(session, cands, seeds, progress)
     summary = _summary(cands, runs, seeds, session)
     settings = {**session.recipe, "ratios": ratios, "filter_thresholds": thresholds, "synthetic_weights": weights,
                 "synthetic_soft_labels": float(synthetic_soft_labels), "filter_fallback": filter_fallback,
+                "filter_class_quantile": session.filter_class_quantile,
                 "class_policy": class_policy,
                 "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "val_images": len(val), "transform": _transform_key(transform),

@@ -272,6 +272,34 @@ def test_filter_fallback_keeps_the_candidates_of_a_filter_that_rejects_everythin
         tune_mix(gens[0], train, val, out_dir=tmp_path, filter_fallback="keep", **RECIPE)
 
 
+@pytest.mark.filterwarnings("ignore:the quality filter")
+def test_filter_class_quantile_calibrates_each_filter_on_the_validation_split(split, gens, tmp_path):
+    train, val = split
+    # Threshold 1.0 would reject every image; calibrated at quantile q, class k's threshold is the
+    # q-quantile of the reference classifier's confidence in real validation images of class k. The
+    # generator is untrained, so some classes still need the fallback for the bank to fill.
+    kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[1.0], seeds=[0], filter_fallback="unfiltered",
+              **RECIPE)
+    result = tune_mix(gens[0], train, val, filter_class_quantile=0.5, **kw)
+    cand = result.candidate("generator/syn0.5-filt1")
+    assert cand["skipped"] is None and cand["val"] is not None
+    meta = json.loads((tmp_path / "banks" / "generator" / "filt1" / "bank.json").read_text())["filter"]
+    thresholds = np.array(list(meta["class_thresholds"].values()))
+    assert len(thresholds) == 10 and np.all(thresholds < 1.0) and len(np.unique(thresholds)) > 1
+    assert result.settings["filter_class_quantile"] == 0.5
+    assert "calibrated per class on the validation split (quantile 0.5)" in result.markdown_path.read_text()
+
+    # Another quantile is another filter: its bank and run are made anew, the reference classifier is kept.
+    before = _units(tmp_path)
+    tune_mix(gens[0], train, val, filter_class_quantile=0.2, **kw)
+    redone = {p.relative_to(tmp_path / "units").as_posix() for p, t in _units(tmp_path).items() if t != before.get(p)}
+    assert redone == {"banks/generator/filt1.json", "runs/generator/syn0.5-filt1/s0.json"}
+    lower = json.loads((tmp_path / "banks" / "generator" / "filt1" / "bank.json").read_text())["filter"]
+    assert np.all(np.array(list(lower["class_thresholds"].values())) <= thresholds + 1e-9)
+    with pytest.raises(TuneError, match=r"filter_class_quantile must lie in \[0, 1\]"):
+        tune_mix(gens[0], train, val, out_dir=tmp_path, filter_class_quantile=1.5, **RECIPE)
+
+
 def test_metric_auto_is_balanced_accuracy_on_a_long_tail(split, gens, tmp_path):
     train, val = split
     keep = np.concatenate([np.flatnonzero(train.labels == k)[: 10 if k < 5 else 80] for k in range(10)])
