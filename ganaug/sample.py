@@ -31,6 +31,25 @@ def _safe_dirname(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
 
 
+def _calibration_split(b: DictConfig, real, seed: int):
+    """The filter's training images, and the held-out real images its per-class calibration reads.
+
+    Calibrating on images the filter's classifier was trained on would read its overconfidence on
+    them as the confidence it has in a real image of that class, so a stratified share is held out.
+    """
+    q = b.get("filter_class_quantile")
+    if q is None:
+        return real, None
+    if not 0.0 <= float(q) <= 1.0:
+        raise ValueError(f"bank.filter_class_quantile must lie in [0, 1] (or be null), got {q}")
+    frac = float(b.get("calibration_fraction", 0.2))
+    if not 0.0 < frac < 1.0:
+        raise ValueError(f"bank.calibration_fraction must lie in (0, 1) with bank.filter_class_quantile set, got {frac}")
+    from .data.subsets import train_val_split
+
+    return train_val_split(real, frac, seed)
+
+
 def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
     """The `bank` part of the config: a SyntheticBank directory, optionally filtered."""
     b = cfg.bank
@@ -53,11 +72,15 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
         )
     qfilter = None
     if b.filter_threshold is not None:
+        fit, held = _calibration_split(b, real, int(cfg.seed))
         log.info("training the filter's classifier for %d steps", int(b.filter_steps))
         qfilter = QualityFilter.from_real(
-            real.images, real.labels, real.num_classes, threshold=float(b.filter_threshold),
+            fit.images, fit.labels, real.num_classes, threshold=float(b.filter_threshold),
             steps=int(b.filter_steps), seed=int(cfg.seed), device=cfg.device, fallback=b.get("filter_fallback"),
         )
+        if held is not None:
+            qfilter.calibrate(held.images, held.labels, float(b.filter_class_quantile))
+            log.info("filter calibrated on %d held-out real images: %s", len(held), qfilter.describe())
     bank = SyntheticBank.generate(
         gen,
         int(b.size),

@@ -56,6 +56,43 @@ def test_sample_bank_filter_fallback_lets_a_rejected_class_through(compose_cfg, 
     assert all(r.get("unfiltered") for r in result["acceptance"].values())
 
 
+def test_sample_bank_filter_class_quantile_calibrates_on_held_out_real_images(compose_cfg, artifact, tmp_path,
+                                                                              monkeypatch):
+    from ganaug.data import load_digits
+    from ganaug.filter import QualityFilter
+
+    seen = {}
+    fit, calibrate = QualityFilter.from_real.__func__, QualityFilter.calibrate
+
+    def spy_fit(cls, images, *args, **kwargs):
+        seen["fit"] = images
+        return fit(cls, images, *args, **kwargs)
+
+    def spy_calibrate(self, images, *args, **kwargs):
+        seen["held"] = images
+        return calibrate(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(QualityFilter, "from_real", classmethod(spy_fit))
+    monkeypatch.setattr(QualityFilter, "calibrate", spy_calibrate)
+    base = ["bank.enabled=true", "bank.size=50", "bank.dataset=digits", "bank.filter_threshold=1.0",
+            "bank.filter_steps=30", "bank.filter_fallback=unfiltered"]
+    with pytest.warns(UserWarning, match="pass unfiltered"):  # the generator is untrained
+        result = sample(_cfg(compose_cfg, artifact, tmp_path / "a", *base, "bank.filter_class_quantile=0.5"))
+    real = load_digits("train").images
+    assert len(seen["fit"]) + len(seen["held"]) == len(real) and 0.15 < len(seen["held"]) / len(real) < 0.25
+    # Disjoint: the calibration images are not among those the filter's classifier trained on.
+    fit_rows = {img.tobytes() for img in seen["fit"]}
+    assert sum(img.tobytes() in fit_rows for img in seen["held"]) < 0.05 * len(seen["held"])  # digits has duplicates
+    thresholds = np.array(list(SyntheticBank.open(result["bank"]).meta["filter"]["class_thresholds"].values()))
+    # Threshold 1.0 lowered, class by class, to the median confidence in held-out real images of the class.
+    assert len(thresholds) == 10 and np.all(thresholds < 1.0) and len(np.unique(thresholds)) > 1
+    with pytest.raises(ValueError, match=r"bank.filter_class_quantile must lie in \[0, 1\]"):
+        sample(_cfg(compose_cfg, artifact, tmp_path / "b", *base, "bank.filter_class_quantile=2"))
+    with pytest.raises(ValueError, match=r"bank.calibration_fraction must lie in \(0, 1\)"):
+        sample(_cfg(compose_cfg, artifact, tmp_path / "c", *base, "bank.filter_class_quantile=0.5",
+                    "bank.calibration_fraction=0"))
+
+
 def test_sample_bank_policy_needs_dataset(compose_cfg, artifact, tmp_path):
     with pytest.raises(ValueError, match="bank.dataset"):
         sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.class_policy=balance"))
