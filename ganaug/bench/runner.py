@@ -532,6 +532,16 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
                 )
 
 
+def next_unit(pending: list[Unit], done, claim) -> Unit | None:
+    """The unit this process runs next: of those whose dependencies are done, the costliest it can claim.
+
+    Longest first (GANs before classifier runs; list order among equals): a GAN left behind short
+    units would start last and run alone at the end, while the other process has nothing to do.
+    """
+    ready = [u for u in pending if all(done(a) for a in u.after)]
+    return next((u for u in sorted(ready, key=lambda u: -u.cost) if claim(u.id)), None)
+
+
 def run_benchmark(cfg: DictConfig) -> dict:
     from .report import write_reports
 
@@ -574,10 +584,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
                 pending.remove(unit)
                 finished += 1
                 bar.update(unit.cost)
-                continue
-            if all(done(a) for a in unit.after) and store.claim(unit.id):
-                runnable = unit
-                break
+        runnable = next_unit(pending, done, store.claim)
         if runnable is None:
             if not pending:
                 break

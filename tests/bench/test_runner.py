@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ganaug.bank import SyntheticBank
-from ganaug.bench.runner import StaleGANError, class_balanced_loader, run_benchmark
+from ganaug.bench.runner import StaleGANError, Unit, class_balanced_loader, next_unit, run_benchmark
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
 
@@ -141,6 +141,28 @@ def test_reuse_from_takes_a_list_searched_in_order_and_names_a_missing_directory
     with pytest.raises(FileNotFoundError, match="no benchmark units"):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'x'}",
                                                    f"bench.reuse_from={tmp_path / 'missing'}"]))
+
+def test_next_unit_starts_the_costliest_ready_unit_a_process_can_claim():
+    def unit(uid, cost, after=()):
+        return Unit(uid, uid, cost, lambda: {}, list(after))
+
+    pending = [unit("n100/reference", 3), unit("n100/run", 3, ["n100/reference"]), unit("n50/gan", 24),
+               unit("n50/select", 3, ["n50/gan"]), unit("longtail/gan", 24)]
+    done, held = set(), set()
+
+    def claim(uid):
+        if uid in held:
+            return False
+        held.add(uid)
+        return True
+
+    # Both GANs go before the short units listed ahead of them; among equals, list order.
+    picks = [next_unit(pending, done.__contains__, claim).id for _ in range(3)]
+    assert picks == ["n50/gan", "longtail/gan", "n100/reference"]
+    assert next_unit(pending, done.__contains__, claim) is None  # the rest wait on units held
+    done.add("n50/gan")
+    assert next_unit(pending, done.__contains__, claim).id == "n50/select"
+
 
 def test_class_balanced_loader_draws_every_class_equally():
     labels = np.repeat(np.arange(3), [90, 9, 1])
