@@ -32,7 +32,7 @@ class ConditionalGAN(pl.LightningModule):
         channels: int,
         class_names: list[str] | None = None,
         z_dim: int = 128,
-        g_width: int = 32,
+        g_width: int = 16,
         d_width: int = 32,
         embed_dim: int = 32,
         loss: str = "hinge",
@@ -41,11 +41,11 @@ class ConditionalGAN(pl.LightningModule):
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.0, 0.999),
         ema_decay: float = 0.999,
-        ema_start: int = 0,
+        ema_start: int = 200,
         diffaug: str | None = "auto",
         lecam_weight: float = 0.0,
         lecam_decay: float = 0.99,
-        max_steps: int = 2000,
+        max_steps: int = 6000,
     ):
         super().__init__()
         if loss not in LOSSES:

@@ -1,5 +1,9 @@
+import inspect
+from importlib import resources
+
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from ganaug import ConditionalGAN
 
@@ -59,3 +63,13 @@ def test_sampler_shares_ema_weights():
     assert s.net is gan.ema and s.class_names == ["0", "1", "2"]
     images, labels = s.sample(n_per_class=2)
     assert images.shape == (6, 8, 8, 1)
+
+
+def test_python_defaults_are_the_configured_recipe():
+    # A user of the Python API gets the networks the benchmark measured, not an unmeasured variant.
+    conf = OmegaConf.to_container(OmegaConf.load(resources.files("ganaug.conf") / "gan" / "default.yaml"))
+    conf.pop("_target_")
+    params = inspect.signature(ConditionalGAN).parameters
+    defaults = {k: params[k].default for k in conf}
+    defaults["betas"] = list(defaults["betas"])
+    assert defaults == conf
