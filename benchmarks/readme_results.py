@@ -142,15 +142,20 @@ def ablation_section() -> list[str]:
 
 # Result directories shown, in order, with what sets each apart.
 NOTES = {
-    "fashion_mnist_gan6000": " (the current recipe: GANs of 6,000 updates, each generator chosen among its "
+    "fashion_mnist_d32": " (the current recipe: a discriminator of width 32; GANs of 6,000 updates, each "
+                         "generator chosen among its 3,000–6,000-update snapshots by validation CAS; synthetic "
+                         "items with soft labels. n100's GANs and runs come from `ablation_n100_dwidth32`, the real "
+                         "and classical runs of the other regimes from `fashion_mnist_gan6000`; n100's second GAN "
+                         "was resumed after a stop, so its time counts the last part only)",
+    "ablation_n100_dwidth32": " (the current recipe at n100 with 5 classifier × 2 GAN seeds, ratio 0.25 only: "
+                              "the headline against the goal)",
+    "fashion_mnist_gan6000": " (previous recipe: a discriminator of width 16; GANs of 6,000 updates, each generator chosen among its "
                              "3,000–6,000-update snapshots by validation CAS; synthetic items with soft labels. "
                              "The GANs were continued from the 3,000-update checkpoints of `fashion_mnist` "
                              "(`benchmarks/continue_gans.sh`), so GAN training counts updates 3,000–6,000 only: "
                              "add that run's 17–20 min)",
-    "fashion_mnist_n100_long": " (the current recipe's n100 GANs with 5 classifier × 2 GAN seeds, ratio 0.25 "
-                              "only: the headline against the goal; GAN training counts updates 3,000–6,000 only)",
-    "ablation_n100_dwidth32": " (the current recipe at n100 with a discriminator of width 32 instead of 16: the "
-                              "strongest lever measured, not yet the default; 5 classifier seeds, GAN seeds as listed)",
+    "fashion_mnist_n100_long": " (the previous recipe's n100 GANs, discriminator width 16, with 5 classifier × 2 "
+                              "GAN seeds, ratio 0.25 only; GAN training counts updates 3,000–6,000 only)",
     "fashion_mnist": " (previous recipe: GANs of 3,000 updates, the final generator; soft labels)",
     "ablation_n100_soft0.5": " (previous recipe at n100 with 5 classifier seeds × 2 GAN seeds: real, classical "
                              "and the condition chosen on validation)",
