@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,8 +33,26 @@ from ganaug.data import GANDataModule, load_digits, load_fashion_mnist  # noqa: 
 from ganaug.diffaug import DiffAugment  # noqa: E402
 from ganaug.nets import Discriminator, Generator  # noqa: E402
 
-GAN_KW = dict(z_dim=128, g_width=16, d_width=16, embed_dim=32, lr_g=2e-4, lr_d=2e-4, betas=(0.0, 0.999),
-              ema_decay=0.999, ema_start=0, diffaug="auto", loss="hinge", n_dis=1)
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def default_gan_kwargs() -> dict:
+    """The networks and optimiser of conf/gan/default.yaml, so the timing follows the shipped recipe."""
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF / "gan" / "default.yaml"))
+    # The plain loop below is written for this recipe only: time a changed one only once it is updated too.
+    if (cfg["loss"], cfg["n_dis"], cfg["lecam_weight"]) != ("hinge", 1, 0.0):
+        raise SystemExit("train_speed.py: the plain loop implements hinge loss, n_dis 1 and no LeCam; "
+                         f"conf/gan/default.yaml has loss={cfg['loss']}, n_dis={cfg['n_dis']}, "
+                         f"lecam_weight={cfg['lecam_weight']}")
+    for key in ("_target_", "max_steps", "lecam_weight", "lecam_decay"):
+        cfg.pop(key)
+    cfg["betas"] = tuple(cfg["betas"])
+    # The EMA averages from the first update, so every timed update pays for it.
+    cfg["ema_start"] = 0
+    return cfg
+
+
+GAN_KW = default_gan_kwargs()
 
 
 def plain_loop(dm: GANDataModule, steps: int, warmup: int, seed: int) -> float:
