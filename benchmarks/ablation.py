@@ -298,7 +298,8 @@ RECIPE = [
     ("discriminator width", "gan/default.yaml", "d_width",
      "'discriminator width' rows above: 16 → 32 lifted CAS at n100 (0.81× → 0.91×) and n500 (0.79× → 0.88×) and "
      "gained +0.5 [+0.2, +0.8] downstream at n100 (5 classifier x 2 GAN seeds); neutral downstream at n50, where "
-     "its GAN was worse (CAS 0.88× → 0.84×), and n500; in the long tail CAS 0.84× → 0.89× and +0.2 (within noise) on the same conditions. 2.1× the CPU per generator update (`fashion_mnist_d32`)"),
+     "its GAN was worse (CAS 0.88× → 0.84×), and n500; in the long tail CAS 0.84× → 0.89× and +0.2 (within "
+     "noise) on the same conditions. 2.1× the CPU per generator update (`fashion_mnist_d32`)"),
     ("generator that makes the banks", "bench/fashion_mnist.yaml", "select_generator.by",
      "as above; CAS is not monotone in training length (snapshot table below), so it is chosen on validation"),
     ("real + synthetic without classical augmentation", "bench/fashion_mnist.yaml", "filter_options",

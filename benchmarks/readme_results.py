@@ -149,8 +149,9 @@ NOTES = {
                          "was resumed after a stop, so its time counts the last part only)",
     "ablation_n100_dwidth32": " (the current recipe at n100 with 5 classifier × 2 GAN seeds, ratio 0.25 only: "
                               "the headline against the goal)",
-    "fashion_mnist_gan6000": " (previous recipe: a discriminator of width 16; GANs of 6,000 updates, each generator chosen among its "
-                             "3,000–6,000-update snapshots by validation CAS; synthetic items with soft labels. "
+    "fashion_mnist_gan6000": " (previous recipe: a discriminator of width 16; GANs of 6,000 updates, each "
+                             "generator chosen among its 3,000–6,000-update snapshots by validation CAS; "
+                             "synthetic items with soft labels. "
                              "The GANs were continued from the 3,000-update checkpoints of `fashion_mnist` "
                              "(`benchmarks/continue_gans.sh`), so GAN training counts updates 3,000–6,000 only: "
                              "add that run's 17–20 min)",

@@ -1,5 +1,4 @@
 import inspect
-from importlib import resources
 
 import pytest
 import torch
@@ -65,9 +64,9 @@ def test_sampler_shares_ema_weights():
     assert images.shape == (6, 8, 8, 1)
 
 
-def test_python_defaults_are_the_configured_recipe():
+def test_python_defaults_are_the_configured_recipe(compose_cfg):
     # A user of the Python API gets the networks the benchmark measured, not an unmeasured variant.
-    conf = OmegaConf.to_container(OmegaConf.load(resources.files("ganaug.conf") / "gan" / "default.yaml"))
+    conf = OmegaConf.to_container(compose_cfg("train").gan)
     conf.pop("_target_")
     params = inspect.signature(ConditionalGAN).parameters
     defaults = {k: params[k].default for k in conf}
