@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 from collections.abc import Callable, Sequence
@@ -61,6 +62,15 @@ class ImageArrayDataset(Dataset):
     ) -> None:
         images = np.asarray(images)
         if images.dtype != np.uint8:
+            # The suggested cast would turn NaN into black pixels; say so before it is tried.
+            if images.ndim and np.issubdtype(images.dtype, np.floating):
+                bad = np.argwhere(~np.isfinite(images))
+                if len(bad):
+                    raise GanaugDataError(
+                        f"the image at index {int(bad[0][0])} holds NaN or inf "
+                        f"values (and images must be uint8, not {images.dtype}); find where they "
+                        "came from, or drop those images, before converting to uint8"
+                    )
             raise GanaugDataError(
                 f"images must have dtype uint8 with values 0..255, got {images.dtype}; {_UINT8_FIX}"
             )
@@ -208,6 +218,8 @@ def _to_hwc(image: Any, index: int) -> np.ndarray:
                 f"item {index} is a tensor of shape {tuple(image.shape)}; "
                 f"expected C×H×W with C = 1 or 3{hint}"
             )
+        if t.dtype == torch.bfloat16:
+            t = t.float()  # numpy has no bfloat16
         arr = t.permute(1, 2, 0).numpy()
     else:
         arr = np.asarray(image)
@@ -265,10 +277,10 @@ def from_dataset(
     float. Float images are rescaled to uint8 by the range of the *whole* dataset, so one image
     that happens to be all non-negative is not misread: if every value lies in [0, 1] they are
     multiplied by 255, otherwise if every value lies in [-1, 1] they are mapped by (x + 1) * 127.5;
-    anything else is an error. A fourth (alpha) channel is dropped. Class names come from
-    ``class_names``, else ``ds.class_names`` or ``ds.classes``, else ``num_classes``, else
-    ``max(label) + 1``. The dataset's own transform runs as items are read, so give a dataset
-    without random augmentation.
+    anything else is an error, as is a NaN or inf value. A fourth (alpha) channel is dropped.
+    Class names come from ``class_names``, else ``ds.class_names`` or ``ds.classes``, else
+    ``num_classes``, else ``max(label) + 1``. The dataset's own transform runs as items are read,
+    so give a dataset without random augmentation.
     """
     if isinstance(ds, ImageArrayDataset):
         if class_names is None and num_classes is None:
@@ -310,7 +322,16 @@ def from_dataset(
             )
         if arr.dtype != np.uint8:
             any_float = True
-            lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
+            a_lo, a_hi = float(arr.min()), float(arr.max())
+            # min/max propagate NaN and show inf, so this costs nothing extra; unchecked, NaN
+            # slips past the range test below and casts to black pixels.
+            if not (math.isfinite(a_lo) and math.isfinite(a_hi)):
+                what = "NaN" if math.isnan(a_lo) or math.isnan(a_hi) else "inf"
+                raise GanaugDataError(
+                    f"item {i} has {what} pixel values; images must be finite. Find "
+                    "where they came from (a division by zero in a transform?), or drop the item"
+                )
+            lo, hi = min(lo, a_lo), max(hi, a_hi)
         images.append(arr)
         labels.append(_label_of(item[1], i))
 

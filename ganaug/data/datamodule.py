@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -32,9 +34,22 @@ class GANTensorDataset(Dataset):
         return x, torch.tensor(self.labels[index], dtype=torch.int64)
 
 
-def _optional_positive_int(name: str, value: object) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise GanaugDataError(f"{name} must be a positive integer or null, got {value!r}")
+def _is_int(value: object) -> bool:
+    # bool is an int subclass, but batch_size=true is a mistake, not 1.
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: object) -> bool:
+    return _is_int(value) or isinstance(value, (float, np.floating))
+
+
+def _int_setting(key: str, value: object, low: int, fix: str) -> Any:
+    """``value`` as a Python int >= ``low``, or an error naming data.key and the fix."""
+    if not _is_int(value) or value < low:  # type: ignore[operator]
+        kind = "a positive integer" if low == 1 else "a non-negative integer"
+        raise GanaugDataError(f"data.{key} must be {kind}, got {value!r}; {fix}")
+    # DataLoader's sampler insists on a Python int; a numpy integer would fail there, later.
+    return int(value)  # type: ignore[call-overload]
 
 
 class GANDataModule(pl.LightningDataModule):
@@ -61,9 +76,35 @@ class GANDataModule(pl.LightningDataModule):
         drop_last: bool = True,
     ) -> None:
         super().__init__()
-        _optional_positive_int("n_per_class", n_per_class)
-        _optional_positive_int("n_max", n_max)
-        _optional_positive_int("batch_size", batch_size)
+        # Every setting is checked before the dataset is read, which can take a while, and
+        # before a bad value can surface later as a traceback (batch_size=null in the loader).
+        if n_per_class is not None:
+            n_per_class = _int_setting(
+                "n_per_class", n_per_class, 1, "set e.g. data.n_per_class=100, or null for all"
+            )
+        if n_max is not None:
+            n_max = _int_setting(
+                "n_max", n_max, 1, "set e.g. data.n_max=500, or null for the smallest class's count"
+            )
+        batch_size = _int_setting("batch_size", batch_size, 1, "set e.g. data.batch_size=64")
+        num_workers = _int_setting(
+            "num_workers", num_workers, 0, "set data.num_workers=0 to load in the main process"
+        )
+        data_seed = _int_setting("data_seed", data_seed, 0, "set e.g. data.data_seed=0")
+        if imbalance_ratio is not None and not (
+            _is_real(imbalance_ratio) and 1.0 <= imbalance_ratio < np.inf  # type: ignore[operator]
+        ):
+            raise GanaugDataError(
+                f"data.imbalance_ratio must be a number >= 1 (largest / smallest class size) or "
+                f"null, got {imbalance_ratio!r}; set e.g. data.imbalance_ratio=10"
+            )
+        if not (_is_real(val_fraction) and 0.0 <= val_fraction < 1.0):  # type: ignore[operator]
+            raise GanaugDataError(
+                f"data.val_fraction must be a number in [0, 1), got {val_fraction!r}; "
+                "set e.g. data.val_fraction=0.1, or 0 for no validation split"
+            )
+        if not isinstance(drop_last, (bool, np.bool_)):
+            raise GanaugDataError(f"data.drop_last must be true or false, got {drop_last!r}")
         if n_per_class is not None and imbalance_ratio is not None:
             raise GanaugDataError(
                 "set either data.n_per_class (balanced regime) or data.imbalance_ratio (long-tail "
@@ -72,10 +113,6 @@ class GANDataModule(pl.LightningDataModule):
         if n_max is not None and imbalance_ratio is None:
             raise GanaugDataError(
                 "data.n_max only applies with data.imbalance_ratio; set it to null"
-            )
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise GanaugDataError(
-                f"num_workers must be a non-negative integer, got {num_workers!r}"
             )
 
         full = dataset if isinstance(dataset, ImageArrayDataset) else from_dataset(dataset)
@@ -89,7 +126,7 @@ class GANDataModule(pl.LightningDataModule):
         self.data_seed = data_seed
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.drop_last = drop_last
+        self.drop_last = bool(drop_last)
         self.labelled_set: ImageArrayDataset = labelled
         self.train_set, self.val_set = train_val_split(labelled, val_fraction, data_seed)
 

@@ -6,7 +6,6 @@ import hashlib
 import os
 import tempfile
 import urllib.request
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,12 +67,23 @@ def _find_file(directory: Path, base: str) -> Path | None:
     return None
 
 
+def _missing(directory: Path) -> list[str]:
+    return [base for base in _ALL_FILES if _find_file(directory, base) is None]
+
+
 def _complete(directory: Path) -> bool:
-    return all(_find_file(directory, base) is not None for base in _ALL_FILES)
+    return not _missing(directory)
 
 
 def _download(directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        # With a named root this is the user's path, so a typo in it lands here.
+        raise GanaugDataError(
+            f"cannot create {directory} to download Fashion-MNIST into: {e}. Correct the path, "
+            "or point it at a folder you can write to"
+        ) from e
     for base in _ALL_FILES:
         if _find_file(directory, base) is not None:
             continue
@@ -108,6 +118,36 @@ def _download(directory: Path) -> None:
                 os.remove(tmp)
 
 
+def _check_named(directory: Path, what: str, instead: str, download: bool) -> Path:
+    """``directory`` if it holds the files (fetching them with ``download``), else an error.
+
+    A folder the user named is where the data must come from: falling back to another copy
+    would train on data they did not choose (a typo in the path would go unnoticed, and a
+    modified copy there would be silently replaced by the official one).
+    """
+    if directory.exists() and not directory.is_dir():
+        raise GanaugDataError(
+            f"{what} {directory} is a file, not a folder; point it at the folder holding the "
+            "Fashion-MNIST IDX files"
+        )
+    missing = _missing(directory)
+    if not missing:
+        return directory
+    if download:
+        _download(directory)
+        return directory
+    problem = (
+        "does not exist"
+        if not directory.exists()
+        else f"lacks {', '.join(b + '[.gz]' for b in missing)}"
+    )
+    raise GanaugDataError(
+        f"Fashion-MNIST folder {directory} ({what}) {problem}. Fix one of: correct the path (or "
+        f"put the files there); {instead}; or set data.dataset.download=true (download=True) to "
+        f"fetch the files into {directory}"
+    )
+
+
 def resolve_fashion_mnist(
     root: str | os.PathLike | None = None,
     download: bool = False,
@@ -115,28 +155,26 @@ def resolve_fashion_mnist(
 ) -> Path:
     """Returns a directory holding the four Fashion-MNIST IDX files (gzipped or not).
 
-    Looks, in order, in ``root``, ``$GANAUG_FASHION_MNIST``, ``/usr/share/datasets/fashion-mnist``
-    (Debian package ``dataset-fashion-mnist``) and ``cache_dir`` (default
-    :func:`default_cache_dir`); with ``download=True`` it then fetches the missing files into
-    ``cache_dir``, checking their MD5.
+    A ``root`` given, else a non-empty ``$GANAUG_FASHION_MNIST``, is the only place looked in: it
+    must hold the files, or with ``download=True`` they are fetched into it. Otherwise looks, in
+    order, in ``/usr/share/datasets/fashion-mnist`` (Debian package ``dataset-fashion-mnist``)
+    and ``cache_dir`` (default :func:`default_cache_dir`); with ``download=True`` it then fetches
+    the missing files into ``cache_dir``. Downloads are MD5-checked.
     """
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    candidates: list[tuple[str, Path]] = []
+    fallback = f"{DEBIAN_DIR} (`apt-get install dataset-fashion-mnist`), then the download cache"
     if root is not None:
-        candidates.append(("root argument", Path(root).expanduser()))
+        instead = f"drop data.dataset.root to search ${ENV_ROOT} if set, {fallback}"
+        return _check_named(Path(root).expanduser(), "data.dataset.root", instead, download)
     if os.environ.get(ENV_ROOT):
-        candidates.append((f"${ENV_ROOT}", Path(os.environ[ENV_ROOT]).expanduser()))
-    candidates.append(("Debian package dataset-fashion-mnist", DEBIAN_DIR))
-    candidates.append(("cache", cache))
+        # Set by the user as deliberately as root: a typo there must not go unnoticed either.
+        instead = f"unset ${ENV_ROOT} to search {fallback}"
+        env_root = Path(os.environ[ENV_ROOT]).expanduser()
+        return _check_named(env_root, f"${ENV_ROOT}", instead, download)
 
-    for i, (_, directory) in enumerate(candidates):
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    candidates = [("Debian package dataset-fashion-mnist", DEBIAN_DIR), ("cache", cache)]
+    for _, directory in candidates:
         if _complete(directory):
-            if i > 0 and root is not None:
-                # An explicit root that is ignored deserves a word, even if the data is the same.
-                warnings.warn(
-                    f"Fashion-MNIST not found in root={root}; using {directory} instead",
-                    stacklevel=2,
-                )
             return directory
 
     if download:

@@ -70,18 +70,17 @@ def test_resolution_order(isolated, monkeypatch, fill):
     assert resolve_fashion_mnist(cache_dir=env) == env
 
 
-def test_explicit_root_that_lacks_files_warns_on_fallback(isolated, fill):
-    debian = fill(isolated / "debian")
-    with pytest.warns(UserWarning, match="not found in root"):
-        assert resolve_fashion_mnist(root=isolated / "empty") == debian
+def test_explicit_root_that_lacks_files_stops_rather_than_falling_back(isolated, fill):
+    fill(isolated / "debian")
+    with pytest.raises(GanaugDataError, match=r"empty \(data.dataset.root\) does not exist"):
+        resolve_fashion_mnist(root=isolated / "empty")
 
 
-def test_missing_everywhere_lists_paths_and_fixes(isolated, monkeypatch):
-    monkeypatch.setenv(fm.ENV_ROOT, str(isolated / "env"))
+def test_missing_everywhere_lists_paths_and_fixes(isolated):
     with pytest.raises(GanaugDataError) as e:
-        load_fashion_mnist(root=isolated / "mine")
+        load_fashion_mnist()
     msg = str(e.value)
-    for path in ("mine", "env", "debian", "cache/fashion-mnist"):
+    for path in ("debian", "cache/fashion-mnist"):
         assert str(isolated / path) in msg
     assert "apt-get install dataset-fashion-mnist" in msg
     assert "data.dataset.download=true" in msg and "data.dataset.root=" in msg
