@@ -1,12 +1,14 @@
 """`SyntheticMix`: a Dataset that adds synthetic items to any real (image, label) Dataset.
 
-Index layout: ``[0, n_real)`` are the real items, in order; ``[n_real, n_real + n_syn)`` are the
-epoch's synthetic *slots*. Slot j of epoch e has a label from the class policy's exact quota
-(shuffled by (seed, e)) and, in bank mode, a distinct bank image of that label (per-class
-permutations seeded by (seed, e)); in on-the-fly mode, noise from the counter (seed, e, j). The
-content of an index therefore depends only on (seed, epoch, index): never on the worker that
-fetches it or the order of requests, so workers cannot repeat each other and any worker count
-reproduces the same synthetic items.
+Index layout: the epoch's ``n_syn`` synthetic *slots* are spread evenly among the real items, which
+keep their order (index i is synthetic when ``floor((i + 1)·n_syn / len)`` steps up; see
+`SyntheticMix._locate`), so that any run of consecutive indices, and so every batch of an
+unshuffled DataLoader, holds the mix's share of synthetic items. Slot j of epoch e has a label
+from the class policy's exact quota (shuffled by (seed, e)) and, in bank mode, a distinct bank
+image of that label (per-class permutations seeded by (seed, e)); in on-the-fly mode, noise from
+the counter (seed, e, j). The content of an index therefore depends only on (seed, epoch,
+index): never on the worker that fetches it or the order of requests, so workers cannot repeat
+each other and any worker count reproduces the same synthetic items.
 
 The epoch lives in shared memory, so `set_epoch` in the main process reaches persistent workers.
 """
@@ -35,7 +37,8 @@ from .export import META_FILE as GENERATOR_META
 from .mix_checks import FIX, dataset_attr, describe, is_pil, item_mismatch, probe_image, range_mismatch
 from .nets import Generator
 from .rng import derive_key, normal, numpy_rng
-from .sampling import TrainedGenerator, to_uint8_hwc
+from .errors import ConfigError
+from .sampling import TrainedGenerator, check_truncation, to_uint8_hwc
 
 _PLAN_TAG = 0xA1
 _BANK_TAG = 0xA2
@@ -77,6 +80,23 @@ def _check_ratio(ratio: Any) -> float:
             "0 leaves the real dataset unchanged, 0.5 makes half of every batch synthetic"
         )
     return ratio
+
+
+# At 0.95 an epoch is already 20 times the real dataset (19 synthetic items per real one, 3 real
+# items in a batch of 64); past it the real data hardly takes part while the epoch's plan (16 bytes
+# a slot) grows without bound: 0.999999 on 1,350 real items asked for 1.35e9 slots.
+MAX_RATIO = 0.95
+
+
+def _synthetic_count(n_real: int, ratio: float) -> int:
+    if ratio > MAX_RATIO:
+        n_syn = n_real * ratio / (1.0 - ratio)
+        raise ConfigError(
+            f"ratio={ratio} means {round(n_syn):,} synthetic items for {n_real:,} real ones "
+            f"({n_syn / n_real:,.0f} per real item), past the limit of ratio {MAX_RATIO} "
+            f"({MAX_RATIO / (1 - MAX_RATIO):.0f} per real item); use ratio <= {MAX_RATIO}"
+        )
+    return math.floor(n_real * ratio / (1.0 - ratio) + 0.5)
 
 
 def _real_labels(ds: Dataset, given: Any) -> np.ndarray:
@@ -150,7 +170,9 @@ class SyntheticMix(Dataset):
 
     An epoch visits every real item once and ``n_syn = round(n_real · ratio / (1 − ratio))``
     synthetic ones, so a shuffled DataLoader gives ``ratio`` synthetic items per batch in
-    expectation; `MixedBatchSampler` gives it exactly. Call ``set_epoch(epoch)`` before each epoch
+    expectation; an unshuffled one (the slots are spread evenly among the real items) and
+    `MixedBatchSampler` give it in every batch, within rounding. ``ratio`` may be at most
+    `MAX_RATIO` (0.95: 19 synthetic items per real one). Call ``set_epoch(epoch)`` before each epoch
     (Lightning does it through the samplers `mix_datamodule` installs): each epoch draws other
     synthetic items.
 
@@ -214,7 +236,7 @@ class SyntheticMix(Dataset):
         self.transform = transform
         self.return_flag = bool(return_flag)
         self.chunk_size = int(chunk_size)
-        self.n_syn = math.floor(self.n_real * self.ratio / (1.0 - self.ratio) + 0.5)
+        self.n_syn = _synthetic_count(self.n_real, self.ratio)
 
         src = _open_source(source)
         if src is None and self.n_syn > 0:
@@ -226,7 +248,7 @@ class SyntheticMix(Dataset):
                 "truncation is fixed when a bank is generated; pass it to SyntheticBank.generate, "
                 "or use a generator source (on-the-fly mode)"
             )
-        self.truncation = truncation
+        self.truncation = check_truncation(truncation)
         if refresh is not None:
             if self.bank is None or self.bank.generator is None:
                 raise ValueError(
@@ -368,7 +390,7 @@ class SyntheticMix(Dataset):
         if not self.n_syn:
             return
         real_img = real_item[0] if self._tf is None else self._tf(real_item[0])
-        syn_img = self._items(np.array([self.n_real]))[0][0]
+        syn_img = self._items(self.synthetic_indices()[:1])[0][0]
         problem = item_mismatch(real_img, syn_img)
         if problem is None and check_range:
             probe = self._syn_tf(probe_image(self._source_shape))
@@ -443,7 +465,24 @@ class SyntheticMix(Dataset):
         return None if self.class_names is None else len(self.class_names)
 
     def is_synthetic(self, index: int) -> bool:
-        return self._index(index) >= self.n_real
+        return bool(self._locate(self._index(index))[0])
+
+    def _locate(self, idx):
+        """Index (int or int64 array) -> (is synthetic, real index or synthetic slot).
+
+        The whole index layout lives here: every other mapping (samplers included) derives from it.
+        """
+        # Bresenham: floor(i·n_syn / len) synthetic indices come before i, and i is one of them
+        # when that count steps up at i + 1. int64 holds i·n_syn up to ~1.5e8 real items.
+        before = idx * self.n_syn // len(self)
+        syn = (idx + 1) * self.n_syn // len(self) > before
+        if isinstance(idx, np.ndarray):
+            return syn, np.where(syn, before, idx - before)
+        return syn, before if syn else idx - before
+
+    def synthetic_indices(self) -> np.ndarray:
+        """The index of each synthetic slot, in slot order (increasing); the others are real items."""
+        return np.flatnonzero(self._locate(np.arange(len(self), dtype=np.int64))[0])
 
     def _index(self, index: Any) -> int:
         try:
@@ -458,7 +497,7 @@ class SyntheticMix(Dataset):
         return i
 
     def synthetic_labels(self) -> np.ndarray:
-        """The labels of this epoch's synthetic slots (slot j is index n_real + j)."""
+        """The labels of this epoch's synthetic slots (slot j is index ``synthetic_indices()[j]``)."""
         self._sync()
         return self._slot_labels.copy() if self.n_syn else np.zeros(0, dtype=np.int64)
 
@@ -507,13 +546,13 @@ class SyntheticMix(Dataset):
 
     def _items(self, idx: np.ndarray) -> list[tuple]:
         self._sync()
-        syn = idx >= self.n_real
+        syn, where = self._locate(idx)
         if not syn.any():
-            return [self._real_item(i) for i in idx.tolist()]
+            return [self._real_item(i) for i in where.tolist()]
         out: list[Any] = [None] * len(idx)
-        for p, i in zip(np.flatnonzero(~syn).tolist(), idx[~syn].tolist()):
+        for p, i in zip(np.flatnonzero(~syn).tolist(), where[~syn].tolist()):
             out[p] = self._real_item(i)
-        slots = idx[syn] - self.n_real
+        slots = where[syn]
         images = self._synthetic_images(slots)
         labels = self._slot_labels[slots].tolist()
         for p, image, y in zip(np.flatnonzero(syn).tolist(), images, labels):
@@ -522,14 +561,14 @@ class SyntheticMix(Dataset):
 
     def __getitem__(self, index: int) -> tuple:
         i = self._index(index)
-        if i < self.n_real:
+        syn, k = self._locate(i)
+        if not syn:
             self._sync()
-            return self._real_item(i)
+            return self._real_item(k)
         if self.bank is not None:
             return self._items(np.array([i]))[0]
         self._sync()
-        slot = i - self.n_real
-        return self._finish_synthetic(self._one_generated(slot), int(self._slot_labels[slot]))
+        return self._finish_synthetic(self._one_generated(k), int(self._slot_labels[k]))
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple]:
         """A batch at once (DataLoader calls this): one generator forward for its synthetic items."""

@@ -19,6 +19,12 @@ _REAL_ORDER_TAG = 0xC2
 _BATCH_TAG = 0xC3
 
 
+def _synthetic_mask(mix: SyntheticMix) -> np.ndarray:
+    syn = np.zeros(len(mix), dtype=bool)
+    syn[mix.synthetic_indices()] = True
+    return syn
+
+
 def _check_mix(mix) -> SyntheticMix:
     if not isinstance(mix, SyntheticMix):
         raise TypeError(f"expected a SyntheticMix, got {type(mix).__name__}")
@@ -39,7 +45,11 @@ class SyntheticMixSampler(Sampler[int]):
         n = len(self.mix)
         if not self.shuffle:
             return iter(range(n))
-        return iter(numpy_rng(self.mix.seed, _SHUFFLE_TAG, self.mix.epoch).permutation(n).tolist())
+        # Permuting the items ranked real ones first, then slots, gives a seed the item sequence it
+        # gave when the slots came after the real items, so earlier runs still reproduce.
+        syn = _synthetic_mask(self.mix)
+        items = np.concatenate([np.flatnonzero(~syn), np.flatnonzero(syn)])
+        return iter(items[numpy_rng(self.mix.seed, _SHUFFLE_TAG, self.mix.epoch).permutation(n)].tolist())
 
     def __len__(self) -> int:
         return len(self.mix)
@@ -98,18 +108,12 @@ class MixedBatchSampler(Sampler[list[int]]):
         return self.batch_size * self.mix.n_syn / len(self.mix)
 
     def _order(self) -> np.ndarray:
-        mix, epoch = self.mix, self.mix.epoch
-        n, n_syn = len(mix), mix.n_syn
-        p = np.arange(n, dtype=np.int64)
-        # Bresenham: position p is synthetic when floor((p + 1)·n_syn / n) steps up.
-        is_syn = ((p + 1) * n_syn // n - p * n_syn // n).astype(bool)
-        real = np.arange(mix.n_real, dtype=np.int64)
+        # The mix's own layout already spreads its slots evenly; shuffling moves real items only,
+        # since the slots' content is already shuffled by the mix's plan.
+        order = np.arange(len(self.mix), dtype=np.int64)
         if self.shuffle:
-            real = numpy_rng(mix.seed, _REAL_ORDER_TAG, epoch).permutation(real)
-        order = np.empty(n, dtype=np.int64)
-        order[~is_syn] = real
-        # Slots in increasing order: their content is already shuffled by the mix's plan.
-        order[is_syn] = mix.n_real + np.arange(n_syn, dtype=np.int64)
+            real = ~_synthetic_mask(self.mix)
+            order[real] = numpy_rng(self.mix.seed, _REAL_ORDER_TAG, self.mix.epoch).permutation(order[real])
         return order
 
     def _all_batches(self) -> list[list[int]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ConfigError
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -41,6 +43,30 @@ def uniform(key: int, counters: np.ndarray) -> np.ndarray:
     return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * (2.0**-53)
 
 
+# Truncation redraws every entry with |z| > t: 1 / P(|z| <= t) ≈ 1.25 / t draws per entry, and
+# about as many rounds, so 1e-6 means a million rounds, a hang. BigGAN's smallest threshold is
+# 0.04; at 0.02 (some 60 draws an entry) z is already within 0.02 of the mode z = 0, so smaller
+# thresholds would give no other images, only a longer wait.
+MIN_TRUNCATION = 0.02
+
+
+def check_truncation(truncation: float | None) -> float | None:
+    """`truncation` as a float, or None; refuses thresholds whose rejection sampling would not end."""
+    if truncation is None:
+        return None
+    if isinstance(truncation, bool) or not isinstance(truncation, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"truncation must be a number (or None for none), got {truncation!r}")
+    t = float(truncation)
+    if not t >= MIN_TRUNCATION:
+        cost = f" (about {1.25 / t:.3g} draws an entry)" if t > 0 else ""
+        raise ConfigError(
+            f"truncation must be >= {MIN_TRUNCATION}, or None for no truncation, got {truncation}: noise "
+            f"entries are redrawn until |z| <= truncation{cost}, which would not end; at {MIN_TRUNCATION} "
+            f"z is already within {MIN_TRUNCATION} of the mode, so smaller values give no other images"
+        )
+    return t
+
+
 def normal(key: int, rows: np.ndarray, width: int, truncation: float | None = None) -> np.ndarray:
     """float32 (len(rows), width) standard normals; row r is the same whatever else is drawn.
 
@@ -56,8 +82,7 @@ def normal(key: int, rows: np.ndarray, width: int, truncation: float | None = No
     r, t = np.sqrt(-2.0 * np.log(u1)), _TWO_PI * u2
     z = np.concatenate([r * np.cos(t), r * np.sin(t)], axis=1)[:, :width]
     if truncation is not None:
-        if not truncation > 0:
-            raise ValueError(f"truncation must be > 0 (or None for none), got {truncation}")
+        truncation = check_truncation(truncation)
         elem = rows[:, None].astype(np.uint64) * np.uint64(width) + np.arange(width, dtype=np.uint64)
         round_ = 0
         mask = np.abs(z) > truncation

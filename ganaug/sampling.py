@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .rng import MIN_TRUNCATION, check_truncation  # noqa: F401  (re-exported: the public home)
 from .nets import Generator
 
 
@@ -20,14 +21,16 @@ def sample_noise(
     n: int, z_dim: int, generator: torch.Generator, truncation: float | None = None
 ) -> torch.Tensor:
     """Standard normal noise; with `truncation` t, entries with |z| > t are redrawn (BigGAN)."""
+    truncation = check_truncation(truncation)
     z = torch.randn(n, z_dim, generator=generator)
     if truncation is not None:
-        if truncation <= 0:
-            raise ValueError(f"truncation must be > 0 (or None for none), got {truncation}")
-        mask = z.abs() > truncation
-        while mask.any():
-            z[mask] = torch.randn(int(mask.sum()), generator=generator)
-            mask = z.abs() > truncation
+        # Only the entries just redrawn can still be out of range; rescanning all of z each round
+        # made small thresholds 4x slower. The draws, and so the noise for a seed, are unchanged.
+        flat = z.view(-1)
+        redo = torch.nonzero(flat.abs() > truncation).squeeze(1)
+        while redo.numel():
+            flat[redo] = torch.randn(redo.numel(), generator=generator)
+            redo = redo[flat[redo].abs() > truncation]
     return z
 
 

@@ -41,6 +41,16 @@ def _index_of(image) -> int:
     return int(image[0, 0, 0]) + 256 * int(image[0, 1, 0])
 
 
+def _syn_index(mix, slot: int) -> int:
+    """The mix index of synthetic slot `slot` (slots are spread among the real items)."""
+    return int(mix.synthetic_indices()[slot])
+
+
+def _real_index(mix, r: int) -> int:
+    """The mix index of real item `r`."""
+    return int(np.setdiff1d(np.arange(len(mix)), mix.synthetic_indices())[r])
+
+
 @pytest.fixture(scope="session")
 def gen():
     torch.manual_seed(0)
@@ -77,11 +87,14 @@ def test_length_and_real_items(real, bank):
     mix = SyntheticMix(real, bank, 0.25)
     assert mix.n_real == 300 and mix.n_syn == 100 and len(mix) == 400
     for i in (0, 17, 299):
-        image, label = mix[i]
+        image, label = mix[_real_index(mix, i)]
         assert np.array_equal(image, real[i][0]) and label == real[i][1] and type(label) is int
     image, label = mix[-1]
     assert image.dtype == np.uint8 and image.shape == (8, 8, 1) and isinstance(label, int)
-    assert mix.is_synthetic(300) and not mix.is_synthetic(299)
+    # One synthetic item after every three real ones, the real items in order.
+    assert mix.synthetic_indices().tolist() == list(range(3, 400, 4))
+    assert [mix.is_synthetic(i) for i in range(400)] == [i % 4 == 3 for i in range(400)]
+    assert mix.is_synthetic(-1) and not mix.is_synthetic(-2)
     with pytest.raises(IndexError):
         mix[400]
     plain = SyntheticMix(real, None, 0.0)
@@ -161,14 +174,14 @@ def test_every_real_item_seen_once_per_epoch_with_workers(real, bank):
 def test_class_policy_counts(real, bank, policy, expected):
     mix = SyntheticMix(real, bank, 0.5, class_policy=policy)
     assert np.bincount(mix.synthetic_labels(), minlength=10).tolist() == list(expected)
-    fetched = [mix[i][1] for i in range(300, 600)]
+    fetched = [mix[i][1] for i in mix.synthetic_indices()]
     assert np.bincount(fetched, minlength=10).tolist() == list(expected)
 
 
 def test_bank_images_match_their_labels(real, bank):
     mix = SyntheticMix(real, bank, 0.5, class_policy="balance")
     lookup = {bank.images[i].tobytes(): int(bank.labels[i]) for i in range(len(bank))}
-    items = mix.__getitems__(list(range(300, 600)))
+    items = mix.__getitems__(mix.synthetic_indices().tolist())
     assert all(lookup[img.tobytes()] == y for img, y in items)
     assert len({img.tobytes() for img, _ in items}) == 300
 
@@ -232,8 +245,9 @@ def test_workers_get_distinct_augmentation_streams():
 
 def test_single_item_access_matches_batched(real, gen):
     mix = SyntheticMix(real, gen, 0.5, chunk_size=16)
-    batched = mix.__getitems__([300, 345, 599])
-    single = [mix[i] for i in (300, 345, 599)]
+    idx = [_syn_index(mix, j) for j in (0, 45, 299)]
+    batched = mix.__getitems__(idx)
+    single = [mix[i] for i in idx]
     for (a, ya), (b, yb) in zip(batched, single):
         assert ya == yb and np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
@@ -244,11 +258,11 @@ def test_single_item_access_matches_batched(real, gen):
 def test_albumentations_transform_applies_to_both(real, bank):
     t = A.Compose([A.HorizontalFlip(p=1.0), A.Normalize(mean=0.5, std=0.5), ToTensorV2()])
     mix = SyntheticMix(real, bank, 0.5, transform=t)
-    x, y = mix[3]
+    x, y = mix[_real_index(mix, 3)]
     assert isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.shape == (1, 8, 8)
     flipped = real.images[3][:, ::-1, 0] / 127.5 - 1
     assert np.allclose(x[0].numpy(), flipped, atol=1e-5)
-    s, _ = mix[450]
+    s, _ = mix[_syn_index(mix, 150)]
     assert s.shape == (1, 8, 8) and s.dtype == torch.float32 and -1 <= s.min() and s.max() <= 1
     raw = {bank.images[i][:, ::-1].tobytes() for i in range(len(bank))}
     assert np.rint((s[0].numpy() + 1) * 127.5).astype(np.uint8)[..., None].tobytes() in raw
@@ -264,7 +278,7 @@ def test_plain_callable_transform_and_hw_images(gen):
     labels = np.arange(50) % 10
     hw = [(img[..., 0], int(y)) for img, y in zip(_indexed_images(50), labels)]
     mix = SyntheticMix(hw, gen, 0.5, transform=transform, class_policy="uniform")
-    x, _ = mix[70]
+    x, _ = mix[_syn_index(mix, 20)]
     assert x.shape == (1, 8, 8) and calls[-1] == (8, 8)
 
 
@@ -272,7 +286,7 @@ def test_dataset_with_its_own_transform_serves_synthetic_too(real, bank):
     t = A.Compose([A.Normalize(mean=0.5, std=0.5), ToTensorV2()])
     ds = ImageArrayDataset(real.images, real.labels, NAMES, transform=t)
     mix = SyntheticMix(ds, bank, 0.5)
-    assert mix[0][0].dtype == torch.float32 and mix[400][0].shape == mix[0][0].shape
+    assert mix[0][0].dtype == torch.float32 and mix[_syn_index(mix, 100)][0].shape == mix[0][0].shape
 
 
 class _TensorDataset(Dataset):
@@ -295,7 +309,7 @@ def _to_pm1(img):
 
 def test_tensor_dataset_with_synthetic_transform(gen):
     mix = SyntheticMix(_TensorDataset(), gen, 0.5, synthetic_transform=_to_pm1, class_policy="uniform")
-    (x, y), (s, sy) = mix[0], mix[45]
+    (x, y), (s, sy) = mix[0], mix[_syn_index(mix, 5)]
     assert s.shape == x.shape and s.dtype == x.dtype
     assert isinstance(sy, torch.Tensor) and sy.dtype == y.dtype
 
@@ -305,7 +319,7 @@ def test_pil_dataset_gets_pil_synthetic_images(gen):
 
     pil = [(Image.fromarray(img[..., 0]), int(k % 10)) for k, img in enumerate(_indexed_images(30))]
     mix = SyntheticMix(pil, gen, 0.5, class_policy="uniform")
-    img = mix[40][0]
+    img = mix[_syn_index(mix, 10)][0]
     assert isinstance(img, Image.Image) and img.mode == "L" and img.size == (8, 8)
 
 

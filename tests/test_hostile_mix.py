@@ -1,0 +1,145 @@
+"""SyntheticMix under uses its happy-path tests do not try: unshuffled loaders, extreme settings."""
+
+import signal
+import time
+import tracemalloc
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from ganaug import GanaugError, Generator, SyntheticBank, SyntheticMix
+from ganaug.data import ImageArrayDataset
+from ganaug.sampling import TrainedGenerator, sample_noise
+
+NAMES = [str(k) for k in range(10)]
+
+
+def _real(n: int) -> ImageArrayDataset:
+    # Each image carries its index in two pixels, so a loader's real items can be traced back.
+    images = np.full((n, 8, 8, 1), 7, dtype=np.uint8)
+    images[:, 0, 0, 0] = np.arange(n) % 256
+    images[:, 0, 1, 0] = np.arange(n) // 256
+    return ImageArrayDataset(images, np.arange(n) % 10, NAMES)
+
+
+def _index_of(image) -> int:
+    image = np.asarray(image)
+    return int(image[0, 0, 0]) + 256 * int(image[0, 1, 0])
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.manual_seed(0)
+    return TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), NAMES)
+
+
+@pytest.fixture(scope="module")
+def bank(gen):
+    return SyntheticBank.generate(gen, 1000, seed=0, progress=False)
+
+
+@contextmanager
+def _deadline(seconds: float):
+    """Turns a hang into a failure: the defects below used to loop for hours."""
+
+    def fail(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ------------------------------------------------------------------ unshuffled DataLoader
+
+
+@pytest.mark.parametrize("n_real", [300, 997])
+@pytest.mark.parametrize("ratio", [0.25, 0.5])
+@pytest.mark.parametrize("batch_size", [16, 64, 100])
+def test_unshuffled_loader_gives_the_ratio_in_every_batch(bank, n_real, ratio, batch_size):
+    # The official PyTorch MNIST example iterates its training set with shuffle=False.
+    mix = SyntheticMix(_real(n_real), bank, ratio, return_flag=True)
+    batches = list(DataLoader(mix, batch_size=batch_size, shuffle=False))
+    shares = [int(flags.sum()) for _, _, flags in batches]
+    for k, (xs, _, _) in zip(shares, batches):
+        # Within rounding of the ratio the mix really has (n_syn is a whole number).
+        assert abs(k - len(xs) * mix.n_syn / len(mix)) < 1, shares
+        if n_real == 300:  # n_syn / len(mix) is exactly the ratio here
+            assert abs(k - len(xs) * ratio) <= 1, shares
+    real_seen = [_index_of(x) for xs, _, flags in batches for x, f in zip(xs, flags) if not f]
+    assert real_seen == list(range(n_real))
+    assert sum(shares) == mix.n_syn
+    flags = np.concatenate([f.numpy() for _, _, f in batches])
+    assert flags.tolist() == [mix.is_synthetic(i) for i in range(len(mix))]
+
+
+def test_unshuffled_loader_serves_each_synthetic_slot_once(bank):
+    mix = SyntheticMix(_real(300), bank, 0.5, return_flag=True, class_policy="uniform")
+    batches = list(DataLoader(mix, batch_size=64, shuffle=False, num_workers=2))
+    syn = [x.numpy().tobytes() for xs, _, fs in batches for x, f in zip(xs, fs) if f]
+    labels = [int(y) for _, ys, fs in batches for y, f in zip(ys, fs) if f]
+    assert len(syn) == len(set(syn)) == mix.n_syn
+    assert labels == mix.synthetic_labels().tolist()
+
+
+# ------------------------------------------------------------------------ unbounded sizes
+
+
+@pytest.mark.parametrize("ratio", [0.999999, 0.96])
+def test_extreme_ratio_fails_fast_without_allocating(bank, ratio):
+    real = _real(1350)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with _deadline(5), pytest.raises(GanaugError) as err:
+            SyntheticMix(real, bank, ratio)
+        elapsed = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(err.value, ValueError)
+    msg = str(err.value)
+    assert f"ratio={ratio}" in msg and "0.95" in msg
+    assert f"{round(1350 * ratio / (1 - ratio)):,}" in msg  # the count it would mean
+    assert elapsed < 0.5 and peak < 20e6
+
+
+def test_largest_allowed_ratio_still_works(bank):
+    mix = SyntheticMix(_real(50), bank, 0.95)
+    assert mix.n_syn == 950 and len(mix) == 1000
+
+
+def test_tiny_truncation_is_refused_not_a_hang(gen):
+    with _deadline(5):
+        with pytest.raises(GanaugError, match=r"truncation must be >= 0\.02.*got 1e-06"):
+            sample_noise(64, 16, torch.Generator().manual_seed(0), truncation=1e-6)
+        with pytest.raises(GanaugError, match=r"truncation must be .*got 1e-06"):
+            gen.sample(n_per_class=2, truncation=1e-6)
+        # SyntheticMix refuses at construction, not at the first item a worker fetches.
+        with pytest.raises(GanaugError, match=r"truncation must be .*got 1e-06"):
+            SyntheticMix(_real(100), gen, 0.5, truncation=1e-6)
+        with pytest.raises(ValueError, match="truncation"):
+            sample_noise(4, 16, torch.Generator(), truncation=float("nan"))
+
+
+def test_tiny_truncation_is_refused_for_banks_too(gen, tmp_path):
+    # Banks draw their noise from counters (ganaug.rng), a second rejection loop.
+    with _deadline(5):
+        with pytest.raises(GanaugError, match=r"truncation must be >= 0\.02.*got 1e-06"):
+            SyntheticBank.generate(gen, 100, tmp_path / "bank", truncation=1e-6, progress=False)
+    assert not (tmp_path / "bank" / "images.npy").exists()
+
+
+def test_smallest_allowed_truncation_is_quick_and_truncates(gen):
+    with _deadline(10):
+        z = sample_noise(1000, 128, torch.Generator().manual_seed(0), truncation=0.02)
+        assert z.abs().max() <= 0.02
+        mix = SyntheticMix(_real(100), gen, 0.5, truncation=0.02, class_policy="uniform")
+        assert len(mix.__getitems__(list(range(len(mix))))) == 200
