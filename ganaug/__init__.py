@@ -13,6 +13,7 @@ from .loss import SyntheticAwareLoss  # noqa: E402
 from .mix import SyntheticMix  # noqa: E402
 from .mix_loaders import mix_dataloader, mix_datamodule  # noqa: E402
 from .mix_samplers import MixedBatchSampler, SyntheticMixSampler  # noqa: E402
+from .recipe import Recipe, load_recipe  # noqa: E402
 from .tune import TuneResult, tune_mix  # noqa: E402
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Generator",
     "MixedBatchSampler",
     "QualityFilter",
+    "Recipe",
     "SyntheticAwareLoss",
     "SyntheticBank",
     "SyntheticMix",
@@ -32,6 +34,7 @@ __all__ = [
     "TuneResult",
     "export_generator",
     "load_generator",
+    "load_recipe",
     "mix_dataloader",
     "mix_datamodule",
     "tune_mix",

@@ -4,7 +4,8 @@ The same chain as the benchmark (ganaug/bench/runner.py): a bank per generator, 
 filtered by a classifier trained on the real training images, mixed in by `SyntheticMix` with an
 exact share per batch, and the reference classifier trained for the same steps and batch size
 under every candidate. Only the validation split is scored, so the user's test split stays out
-of every choice. Every finished run is stored as it completes; rerunning resumes.
+of every choice. Every finished run is stored as it completes; rerunning resumes. The choice is
+written as a recipe (recipe.yaml, read by `ganaug.load_recipe`; see ganaug/recipe.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .export import atomic_write_bytes, load_generator, read_generator_meta
 from .filter import QualityFilter
 from .mix import SyntheticMix
 from .mix_samplers import MixedBatchSampler
+from .recipe import MIX_FILE, MIX_TARGET, RECIPE_FILE
 from .stats import mean_ci, paired_diff_ci
 
 __all__ = ["TuneResult", "find_generators", "tune_mix", "run_tune", "main"]
@@ -46,6 +48,7 @@ METRICS = ("auto", "accuracy", "balanced_accuracy")
 IMBALANCE_FOR_BALANCED = 1.5
 REAL = "real"
 BANK_SEED = 0
+REFERENCE_FILE = "reference.safetensors"
 
 
 class TuneError(GanaugError, ValueError):
@@ -97,10 +100,30 @@ class TuneResult:
     def mix_config(self, name: str | None = None) -> dict:
         """The `ganaug.SyntheticMix` partial (format of conf/mix/default.yaml) for a candidate."""
         c = self.candidate(name)
-        return {"_target_": "ganaug.SyntheticMix", "_partial_": True, "source": c["bank"],
+        # Real only has no synthetic items to flag, and a flag breaks the plain `for x, y in loader`.
+        flag = c["bank"] is not None and _needs_flag(c.get("synthetic_weight", 1.0),
+                                                     self.settings.get("synthetic_soft_labels"))
+        return {"_target_": MIX_TARGET, "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
-                "truncation": None, "refresh": None,
-                "return_flag": _needs_flag(c.get("synthetic_weight", 1.0), self.settings.get("synthetic_soft_labels"))}
+                "truncation": None, "refresh": None, "return_flag": flag}
+
+    def recipe_config(self, name: str | None = None) -> dict:
+        """The recipe (ganaug/recipe.py) for a candidate: its mix and the loss it was trained with.
+
+        Paths are relative to ``out_dir``, so the directory can be moved.
+        """
+        c = self.candidate(name)
+        mix = {k: v for k, v in self.mix_config(name).items() if k not in ("_target_", "_partial_")}
+        if mix["source"] is not None:
+            mix["source"] = _relative(Path(mix["source"]), self.out_dir)
+        soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if c["bank"] is not None else 0.0
+        teacher = None
+        if soft:
+            h, w, ch = self.settings["image_shape"]
+            teacher = {"file": REFERENCE_FILE, "width": int(self.settings["width"]),
+                       "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
+        return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
+                "teacher": teacher}
 
     def markdown(self) -> str:
         return _markdown(self)
@@ -115,12 +138,23 @@ class TuneResult:
 
     @property
     def mix_path(self) -> Path:
-        return self.out_dir / "mix.yaml"
+        return self.out_dir / MIX_FILE
+
+    @property
+    def recipe_path(self) -> Path:
+        return self.out_dir / RECIPE_FILE
 
 
 def _needs_flag(weight: float, soft_labels: float | None) -> bool:
     """Weighted or soft-labelled synthetic items need `return_flag`, for the loss to tell them apart."""
     return weight != 1.0 or bool(soft_labels)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:  # a bank outside the tune directory keeps its absolute path
+        return str(path)
 
 
 # ------------------------------------------------------------------------------ checking inputs
@@ -317,7 +351,7 @@ class _Session:
     # -- reference classifier (the quality filter's judge)
     @property
     def reference_path(self) -> Path:
-        return self.out / "reference.safetensors"
+        return self.out / REFERENCE_FILE
 
     def _new_model(self) -> SmallCNN:
         h, w, ch = self.train.image_shape
@@ -570,7 +604,8 @@ def _markdown(result: TuneResult) -> str:
         lines += [f"Synthetic candidates were trained with soft labels: `ganaug.SyntheticAwareLoss(soft_labels="
                   f"{s['synthetic_soft_labels']:g}, teacher=...)`, the teacher being the real-data classifier saved as "
                   "`reference.safetensors` (`ganaug.classifier.SmallCNN`, width "
-                  f"{s['width']}). Train with the same loss to get the gain measured here.", ""]
+                  f"{s['width']}). Train with the same loss to get the gain measured here: "
+                  "`recipe = ganaug.load_recipe(out_dir)`, then `recipe.wrap(train_set)` and `recipe.loss()`.", ""]
     if s.get("filter_class_quantile") is not None:
         lines += [f"Filters calibrated per class on the validation split (quantile {s['filter_class_quantile']:g}): "
                   "class k's threshold is at most the confidence the reference classifier has in that share of "
@@ -593,11 +628,15 @@ def _write_outputs(result: TuneResult) -> None:
            "runs": result.runs, "environment": environment()}
     atomic_write_bytes(result.json_path, json.dumps(_finite(doc), indent=2).encode())
     atomic_write_bytes(result.markdown_path, result.markdown().encode())
-    best = result.candidate()
-    header = (f"# Chosen by ganaug-tune on the validation split: {best['name']} (see tune.md).\n"
-              "# mix = hydra.utils.instantiate(OmegaConf.load('mix.yaml'))(train_dataset)\n")
-    body = OmegaConf.to_yaml(OmegaConf.create(result.mix_config()))
-    atomic_write_bytes(result.mix_path, (header + body).encode())
+    chosen = f"# Chosen by ganaug-tune on the validation split: {result.best} (see tune.md).\n"
+    load = (f"#   recipe = ganaug.load_recipe({str(result.out_dir)!r})\n"
+            "#   train_set = recipe.wrap(train_set, transform=...); criterion = recipe.loss()\n")
+    recipe = OmegaConf.to_yaml(OmegaConf.create(result.recipe_config()))
+    atomic_write_bytes(result.recipe_path, (chosen + "# The mix and the loss it was measured with:\n" + load
+                                            + recipe).encode())
+    mix = OmegaConf.to_yaml(OmegaConf.create(result.mix_config()))
+    atomic_write_bytes(result.mix_path, (chosen + "# The mix alone, as a Hydra partial. With its loss (recipe.yaml):\n"
+                                         + load + mix).encode())
 
 
 # ------------------------------------------------------------------------------ public API
@@ -643,8 +682,9 @@ def tune_mix(
     synthetic items weigh less (or more) than real ones in the loss. ``synthetic_soft_labels`` = a > 0
     (default 0.5, the benchmark's recipe; 0 = hard labels) trains every synthetic candidate with soft
     targets (`ganaug.SyntheticAwareLoss`, the teacher being the reference classifier trained on
-    ``train_set``, saved as ``out_dir``/reference.safetensors). Writes ``out_dir``/tune.json, tune.md and
-    mix.yaml (a `SyntheticMix` partial for the best candidate); runs and banks stored under
+    ``train_set``, saved as ``out_dir``/reference.safetensors). Writes ``out_dir``/tune.json, tune.md,
+    recipe.yaml (the best candidate's mix and loss: `ganaug.load_recipe`) and mix.yaml (its mix alone,
+    a `SyntheticMix` partial for Hydra configs); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
     almost none of some class's images is skipped (its candidates recorded as such), or with
     ``filter_fallback="unfiltered"`` (`QualityFilter`) holds that class unfiltered.
@@ -682,6 +722,7 @@ def tune_mix(
                 "filter_class_quantile": session.filter_class_quantile,
                 "class_policy": class_policy,
                 "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
+                "num_classes": train.num_classes, "image_shape": list(train.image_shape),
                 "val_images": len(val), "transform": _transform_key(transform),
                 "generators": {label: str(p) for label, p in zip(labels, paths)}}
     result = TuneResult(summary, runs, _best(summary), settings, Path(out_dir))
@@ -739,14 +780,17 @@ def run_tune(cfg: DictConfig) -> TuneResult:
     result = tune_mix(generators, dm.train_set, dm.val_set, out_dir=cfg.out_dir, transform=transform,
                       progress=bool(cfg.get("progress", True)), **params)
     print(result.markdown())
-    print(f"wrote {result.json_path}, {result.markdown_path} and {result.mix_path}")
+    print(f"wrote {result.json_path}, {result.markdown_path}, {result.recipe_path} and {result.mix_path}")
     return result
 
 
 def main() -> None:
     import hydra
 
+    from .cli import user_errors
+
     @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="tune")
+    @user_errors("ganaug-tune")
     def _main(cfg: DictConfig) -> None:
         run_tune(cfg)
 

@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ganaug import SyntheticMix, TuneResult, export_generator, tune_mix
+from ganaug import SyntheticMix, TuneResult, export_generator, load_recipe, tune_mix
 from ganaug.tune import TuneError
 from ganaug.data import ImageArrayDataset, load_digits
 from ganaug.data.subsets import train_val_split
@@ -148,6 +148,7 @@ def test_synthetic_weights_add_candidates_that_learn_less_from_synthetic_items(s
     assert {r["synthetic_weight"] for r in result.runs if r["candidate"].endswith("w0.01")} == {0.01}
     assert result.mix_config("generator/syn0.5-w0.01")["return_flag"] is True
     assert result.mix_config("generator/syn0.5")["return_flag"] is False
+    assert result.recipe_config("generator/syn0.5-w0.01")["synthetic_weight"] == 0.01
 
 
 def test_soft_labels_train_synthetic_candidates_with_the_reference_as_teacher(split, gens, tmp_path, monkeypatch):
@@ -213,6 +214,45 @@ def test_mix_config_of_a_synthetic_candidate_mixes_its_bank(tuned, split):
     assert str(mix.bank.path) == tuned.candidate(name)["bank"]
 
 
+def _real_only_result(tmp_path, soft_labels=0.5):
+    from ganaug.stats import mean_ci
+
+    real, syn = [0.80, 0.82], [0.70, 0.71]
+    base = {"filter_threshold": None, "skipped": None, "synthetic_weight": 1.0}
+    cands = [{**base, "name": "real", "ratio": 0.0, "generator": None, "bank": None,
+              "val_by_seed": dict(zip("01", real)), "val": mean_ci(real), "gain_vs_real": None},
+             {**base, "name": "g/syn0.5", "ratio": 0.5, "generator": "g", "bank": str(tmp_path / "bank"),
+              "val_by_seed": dict(zip("01", syn)), "val": mean_ci(syn), "gain_vs_real": None}]
+    settings = {"metric": "accuracy", "width": 8, "steps": 10, "batch_size": 32, "seeds": [0, 1],
+                "class_policy": "match", "synthetic_soft_labels": soft_labels}
+    return TuneResult(cands, [], "real", settings, tmp_path)
+
+
+def test_real_only_mix_yaml_keeps_plain_batches(split, tmp_path):
+    from torch.utils.data import DataLoader
+
+    from ganaug.tune import _write_outputs
+
+    # Soft labels were on for the synthetic candidates, but real only won: nothing to flag.
+    result = _real_only_result(tmp_path)
+    _write_outputs(result)
+    cfg = OmegaConf.load(result.mix_path)
+    assert cfg.ratio == 0.0 and cfg.return_flag is False
+    train, _ = split
+    for x, y in DataLoader(instantiate(cfg)(train), batch_size=64):  # the loop a user writes for real data
+        assert x.shape[0] == y.shape[0]
+    recipe = load_recipe(tmp_path)
+    assert recipe.path.name == "recipe.yaml" and recipe.wrap(train) is train
+    assert type(recipe.loss()) is torch.nn.CrossEntropyLoss
+
+
+def test_mix_yaml_points_to_load_recipe_not_instantiate(tuned):
+    for path in (tuned.mix_path, tuned.recipe_path):
+        header = [line for line in path.read_text().splitlines() if line.startswith("#")]
+        assert any(f"ganaug.load_recipe({str(tuned.out_dir)!r})" in line for line in header)
+        assert not any("hydra.utils.instantiate" in line for line in header)
+
+
 # ------------------------------------------------------------------------------ resuming
 
 
@@ -220,7 +260,7 @@ def test_rerun_retrains_nothing_and_changed_settings_redo_runs(split, gens, tmp_
     train, val = split
     kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None, 0.0], seeds=[0], **RECIPE)
     first = tune_mix(gens[0], train, val, **kw)
-    reports = {tmp_path / n for n in ("tune.json", "tune.md", "mix.yaml")}  # rewritten on every call
+    reports = {tmp_path / n for n in ("tune.json", "tune.md", "mix.yaml", "recipe.yaml")}  # rewritten on every call
     stored = {p: t for p, t in _mtimes(tmp_path).items() if p not in reports}
     assert tmp_path / "reference.safetensors" in stored
     again = tune_mix(gens[0], train, val, **kw)

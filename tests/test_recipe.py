@@ -1,0 +1,252 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader
+
+import ganaug
+from ganaug import GanaugError, SyntheticAwareLoss, SyntheticMix, export_generator, load_recipe, tune_mix
+from ganaug.classifier import SmallCNN
+from ganaug.data import ImageArrayDataset, load_digits
+from ganaug.data.subsets import train_val_split
+from ganaug.nets import Generator
+from ganaug.recipe import RecipeError
+from ganaug.sampling import TrainedGenerator
+
+pytestmark = [pytest.mark.usefixtures("one_thread"),
+              pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")]
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = [str(i) for i in range(10)]
+
+
+class _Payload:
+    """What a hostile checkpoint holds: unpickling it creates a file (a stand-in for any code)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def _export(path, seed=0):
+    torch.manual_seed(seed)
+    return export_generator(TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), NAMES), path)
+
+
+def _to_input(img):
+    # A user's transform: uint8 H×W×C → float C×H×W in [-1, 1], the reference classifier's inputs.
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+@pytest.fixture(scope="module")
+def train():
+    return load_digits("train")
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    # Validation images drawn from the generator itself make a synthetic candidate win, so the
+    # recipe carries a bank, soft labels and the teacher (see test_tune).
+    root = tmp_path_factory.mktemp("recipe")
+    gen = _export(root / "gen")
+    train, _ = train_val_split(load_digits("train"), 0.2, 0)
+    images, labels = ganaug.load_generator(gen).sample(n_per_class=30, seed=123)
+    val = ImageArrayDataset(images, labels, NAMES)
+    result = tune_mix(gen, train, val, out_dir=root / "tune", ratios=[0.75], filter_thresholds=[None], seeds=[0],
+                      steps=60, batch_size=32, lr=3e-3, width=8, bank_size=400, progress=False)
+    assert result.best != "real"
+    return result
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# ------------------------------------------------------------------------------ refusing code
+
+
+def _hostile(tmp_path, where):
+    marker = tmp_path / "pwned"
+    payload = tmp_path / "payload.pt"
+    torch.save(_Payload(marker), payload)
+    nested = {
+        "torch.load": f"source:\n  _target_: torch.load\n  f: {payload}\n  weights_only: false\n",
+        "builtins.open": f"source: null\nclass_policy:\n  - _target_: builtins.open\n    _args_: [{marker}, w]\n",
+        "builtins.exec": f"source: null\nclass_policy:\n  - _target_: builtins.exec\n"
+                         f"    _args_: [\"open({str(marker)!r}, 'w')\"]\n",
+    }[where]
+    text = "_target_: ganaug.SyntheticMix\n_partial_: true\nratio: 0.25\n" + nested
+    return _write(tmp_path / "mix.yaml", text), marker
+
+
+@pytest.mark.parametrize("where", ["torch.load", "builtins.open", "builtins.exec"])
+def test_a_nested_target_is_refused_and_never_runs(tmp_path, where):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    path, marker = _hostile(tmp_path, where)
+    with pytest.raises(RecipeError, match=rf"_target_: {where}.*not a ganaug recipe.*never instantiates") as err:
+        load_recipe(path)
+    assert isinstance(err.value, GanaugError) and isinstance(err.value, ValueError)
+    assert not marker.exists()
+    if where == "builtins.exec":
+        return  # recent Hydra blocklists exec itself; the two above it runs
+    # The payload is live: what the README used to suggest runs it.
+    try:
+        instantiate(OmegaConf.load(path))
+    except Exception:  # noqa: BLE001 - the damage is done before any error
+        pass
+    assert marker.exists()
+
+
+def test_a_foreign_top_level_target_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = _write(tmp_path / "r.yaml", f"_target_: builtins.open\nfile: {marker}\nmode: w\n")
+    with pytest.raises(RecipeError, match=r"_target_: builtins.open.*only ganaug.SyntheticMix"):
+        load_recipe(path)
+    assert not marker.exists()
+
+
+def test_an_unknown_key_is_refused_by_name(tmp_path):
+    path = _write(tmp_path / "mix.yaml", "source: null\nratio: 0.0\nrato: 0.3\n")
+    with pytest.raises(RecipeError, match=r"unknown key 'rato'.*not a ganaug recipe.*never instantiates"):
+        load_recipe(path)
+    _write(path, "source: null\nratio: 0.0\n_recursive_: true\n")
+    with pytest.raises(RecipeError, match="unknown key '_recursive_'"):
+        load_recipe(path)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("ratio: '0.25'", "ratio must be a number in"),
+    ("ratio: 1.0", r"ratio must be a number in \[0, 1\)"),
+    ("seed: -1", "seed must be a non-negative integer"),
+    ("return_flag: 'yes'", "return_flag must be true or false"),
+    ("class_policy: {a: {b: 1}}", "class_policy must be"),
+    ("soft_labels: 0.5", "soft_labels > 0 needs a teacher"),
+    ("teacher: {file: t.safetensors, width: 8, num_classes: 10, image_shape: [8, 8, 1], model: x}",
+     "unknown key 'teacher.model'"),
+    ("_partial_: false", "_partial_"),
+])
+def test_values_are_type_checked(tmp_path, line, message):
+    text = "source: null\nratio: 0.0\n"
+    key = line.split(":")[0]
+    text = "\n".join(l for l in text.splitlines() if not l.startswith(key + ":")) + "\n" + line + "\n"
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(_write(tmp_path / "mix.yaml", text))
+
+
+def test_not_a_mapping_or_not_yaml_is_refused(tmp_path):
+    with pytest.raises(RecipeError, match="not a ganaug recipe"):
+        load_recipe(_write(tmp_path / "a.yaml", "- 1\n- 2\n"))
+    with pytest.raises(RecipeError, match="not YAML"):
+        load_recipe(_write(tmp_path / "b.yaml", "ratio: [\n"))
+    marker = tmp_path / "pwned"
+    with pytest.raises(RecipeError, match="not YAML"):  # PyYAML's own way to run code: a safe parser refuses it
+        load_recipe(_write(tmp_path / "c.yaml", f"ratio: !!python/object/apply:builtins.open [{marker}, w]\n"))
+    assert not marker.exists()
+    with pytest.raises(RecipeError, match="does not exist"):
+        load_recipe(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RecipeError, match="no recipe.yaml or mix.yaml"):
+        load_recipe(tmp_path / "empty")
+
+
+def test_the_source_is_resolved_against_the_recipe_directory_and_must_exist(tuned, tmp_path):
+    bank = Path(tuned.candidate()["bank"])
+    shutil.copytree(bank, tmp_path / "here" / "bank")
+    recipe = load_recipe(_write(tmp_path / "here" / "mix.yaml", "source: bank\nratio: 0.25\n"))
+    assert recipe.source == (tmp_path / "here" / "bank").resolve()
+    with pytest.raises(RecipeError, match=r"source .*nowhere does not exist"):
+        load_recipe(_write(tmp_path / "there" / "mix.yaml", "source: nowhere\nratio: 0.25\n"))
+    with pytest.raises(RecipeError, match="ratio 0.25 needs a source"):
+        load_recipe(REPO / "conf" / "mix" / "default.yaml")
+
+
+def test_the_teacher_is_checked_against_its_file(tuned, tmp_path):
+    from safetensors.torch import save_file
+
+    bank = Path(tuned.candidate()["bank"])
+    shutil.copytree(bank, tmp_path / "bank")
+    entry = "teacher: {file: t.safetensors, width: 8, num_classes: 10, image_shape: [8, 8, 1]}\n"
+    text = "source: bank\nratio: 0.5\nsoft_labels: 0.5\n" + entry
+    with pytest.raises(RecipeError, match=r"teacher.file .*t.safetensors does not exist"):
+        load_recipe(_write(tmp_path / "recipe.yaml", text))
+    other = SmallCNN(10, 1, (8, 8), width=4)  # another width than the recipe says
+    save_file({k: v.contiguous() for k, v in other.state_dict().items()}, str(tmp_path / "t.safetensors"))
+    recipe = load_recipe(tmp_path)
+    with pytest.raises(RecipeError, match=r"is not the weights of SmallCNN\(width=8"):
+        recipe.loss()
+    mine = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    assert recipe.loss(teacher=mine).teacher is mine  # a teacher that takes your model's inputs
+
+
+# ------------------------------------------------------------------------------ using a recipe
+
+
+def test_a_real_only_recipe_gives_back_the_dataset(train, tmp_path):
+    # The mix.yaml ganaug-tune used to write when real only won: ratio 0 with the flag on.
+    path = _write(tmp_path / "mix.yaml", "_target_: ganaug.SyntheticMix\n_partial_: true\nsource: null\n"
+                                         "ratio: 0.0\nclass_policy: match\nseed: 0\ntruncation: null\n"
+                                         "refresh: null\nreturn_flag: true\n")
+    for recipe in (load_recipe(path), load_recipe(REPO / "conf" / "mix" / "none.yaml")):
+        assert recipe.ratio == 0.0 and recipe.wrap(train) is train
+        assert type(recipe.loss()) is torch.nn.CrossEntropyLoss
+        for x, y in DataLoader(recipe.wrap(train), batch_size=256):
+            assert x.shape[0] == y.shape[0]
+    # With a transform, the real items still come as plain (image, label) pairs.
+    x, y = next(iter(DataLoader(load_recipe(path).wrap(train, transform=_to_input), batch_size=4)))
+    assert x.shape == (4, 1, 8, 8) and x.dtype == torch.float32
+
+
+def test_a_tuned_recipe_trains_a_user_model(tuned):
+    recipe = load_recipe(tuned.out_dir)
+    best = tuned.candidate()
+    assert recipe.path == (tuned.out_dir / "recipe.yaml").resolve()
+    assert recipe.source == Path(best["bank"]) and recipe.ratio == best["ratio"] == 0.75
+    assert (recipe.soft_labels, recipe.synthetic_weight, recipe.return_flag) == (0.5, 1.0, True)
+    assert recipe.teacher == (tuned.out_dir / "reference.safetensors").resolve()
+    # mix.yaml holds the same mix, for Hydra configs that compose it themselves.
+    with pytest.warns(UserWarning, match="holds the mix only.*recipe.yaml has its loss"):
+        mix_only = load_recipe(tuned.mix_path)
+    assert (mix_only.source, mix_only.ratio, mix_only.return_flag) == (recipe.source, 0.75, True)
+
+    train, _ = train_val_split(load_digits("train"), 0.2, 0)
+    mix = recipe.wrap(train, transform=_to_input)
+    criterion = recipe.loss()
+    assert isinstance(mix, SyntheticMix) and mix.return_flag and mix.ratio == 0.75
+    assert isinstance(criterion, SyntheticAwareLoss) and criterion.soft_labels == 0.5
+    teacher = criterion.teacher
+    assert isinstance(teacher, SmallCNN) and not teacher.training
+    stored = load_file(str(recipe.teacher))
+    assert all(torch.equal(v, stored[k]) for k, v in teacher.state_dict().items())
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y, is_synthetic = next(iter(DataLoader(mix, batch_size=64, shuffle=True)))
+    assert is_synthetic.any() and not is_synthetic.all()
+    loss = criterion(model(x), y, is_synthetic, x)
+    # Soft labels change the synthetic items' targets: not plain cross-entropy.
+    assert not torch.isclose(loss, torch.nn.functional.cross_entropy(model(x), y))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss) and any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    with pytest.raises(RecipeError, match="return_flag"):
+        recipe.wrap(train, return_flag=False)
+
+
+def test_a_moved_tune_directory_still_loads(tuned, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(tuned.out_dir, moved, ignore=shutil.ignore_patterns("units"))
+    recipe = load_recipe(moved / "recipe.yaml")
+    assert recipe.source == (moved / "banks" / "gen" / "unfiltered").resolve()
+    assert recipe.teacher == (moved / "reference.safetensors").resolve()
