@@ -6,7 +6,10 @@ import logging
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -73,11 +76,19 @@ class GANCheckpoint(ModelCheckpoint):
     `every_n_steps` generator updates are `every_n_steps * (n_dis + 1)` optimizer steps; the
     conversion is done here once the module (and so `n_dis`) is known. Lightning writes checkpoints
     through an fsspec transaction (temporary file, then move), so a kill never leaves half a file.
+
+    On CPU the first step-based checkpoint can be half an hour away, so two more kinds of
+    `last.ckpt` keep work from being lost: one every `every_n_minutes` of training, and one when
+    the process is asked to stop (SIGINT, i.e. Ctrl-C, or SIGTERM, as schedulers send): training
+    stops after the current update, saves, and `ganaug-train` says how to resume. A second Ctrl-C
+    stops at once, without saving. The signal that stopped training is in `stop_signal`.
     """
 
-    def __init__(self, every_n_steps: int = 500, **kwargs):
+    def __init__(self, every_n_steps: int = 500, every_n_minutes: float | None = 5.0, **kwargs):
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        if every_n_minutes is not None and not every_n_minutes > 0:
+            raise ValueError(f"every_n_minutes must be > 0 or null (no time-based checkpoint), got {every_n_minutes}")
         kwargs.setdefault("save_last", True)
         # Runs resume from checkpoints/last.ckpt. One that this callback did not write (a run moved,
         # or continued from another run's checkpoint) must be replaced, not sidestepped as
@@ -85,11 +96,73 @@ class GANCheckpoint(ModelCheckpoint):
         kwargs.setdefault("enable_version_counter", False)
         super().__init__(every_n_train_steps=every_n_steps, **kwargs)
         self.every_n_steps = every_n_steps
+        self.every_n_minutes = every_n_minutes
+        self.stop_signal: int | None = None
+        self._previous_handlers: dict[int, object] = {}
+        self._last_save = time.monotonic()
 
     def setup(self, trainer, pl_module, stage):
         n_dis = int(getattr(pl_module.hparams, "n_dis", 1))
         self._every_n_train_steps = self.every_n_steps * (n_dis + 1)
         super().setup(trainer, pl_module, stage)
+
+    # -- stop on a signal, save by the clock -------------------------------------------------------
+    def on_train_start(self, trainer, pl_module):
+        super().on_train_start(trainer, pl_module)
+        self.stop_signal = None
+        self._last_save = time.monotonic()
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        if self.stop_signal is not None:
+            self._restore_handlers()
+            raise KeyboardInterrupt  # the second Ctrl-C: stop now, as without this callback
+        self.stop_signal = signum
+        log.warning("%s received: saving a checkpoint after this update, then stopping (press Ctrl-C again to "
+                    "stop at once, without one)", signal.Signals(signum).name)
+
+    def _restore_handlers(self):
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self._previous_handlers = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        stop = self.stop_signal is not None
+        due = self.every_n_minutes is not None and time.monotonic() - self._last_save >= 60 * self.every_n_minutes
+        # Saving is collective under DDP: every rank must decide the same.
+        stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        due = trainer.strategy.reduce_boolean_decision(due, all=False)
+        if stop or due:
+            self.save_last_now(trainer)
+        if stop:
+            if self.stop_signal is None:  # another rank got the signal
+                self.stop_signal = int(signal.SIGTERM)
+            trainer.should_stop = True
+
+    def save_last_now(self, trainer) -> str:
+        """Write `last.ckpt` at the current step (between two periodic checkpoints)."""
+        path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
+        trainer.save_checkpoint(path, self.save_weights_only)
+        self.last_model_path = path
+        self._last_save = time.monotonic()
+        return path
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        self._last_save = time.monotonic()  # a step-based checkpoint resets the clock too
+        return super().on_save_checkpoint(trainer, pl_module, checkpoint)
+
+    def on_train_end(self, trainer, pl_module):
+        self._restore_handlers()
+        super().on_train_end(trainer, pl_module)
+
+    def on_exception(self, trainer, pl_module, exception):
+        self._restore_handlers()
+        super().on_exception(trainer, pl_module, exception)
 
 
 SNAPSHOT_NAME = re.compile(r"g(\d+)")

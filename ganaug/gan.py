@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from .diffaug import DiffAugment
+from .errors import ConfigError
 from .export import export_generator
 from .nets import Discriminator, Generator
 from .sampling import TrainedGenerator
@@ -48,6 +49,10 @@ class ConditionalGAN(pl.LightningModule):
         max_steps: int = 6000,
     ):
         super().__init__()
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ConfigError(f"gan.max_steps={max_steps!r}: it counts generator updates and must be a whole "
+                              "number >= 1 (the default recipe trains 6000); a GAN of 0 updates would export an "
+                              "untrained generator")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {list(LOSSES)}")
         if n_dis < 1:

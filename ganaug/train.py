@@ -16,10 +16,25 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid
+from .cli import user_errors
+from .errors import GanaugError
+from .run_record import SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
+
+__all__ = ["SPLIT_KEYS", "TrainingInterrupted", "data_split", "export_metadata", "main", "train"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_PATH = "pkg://ganaug.conf"
+# conf/train.yaml's default run name needs it before Hydra resolves hydra.run.dir.
+register_resolvers()
+
+
+class TrainingInterrupted(GanaugError):
+    """Training stopped on a signal, after saving a checkpoint the same command resumes."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)  # what a shell reports for a process ended by that signal
 
 
 def _out_dir(cfg: DictConfig) -> Path:
@@ -30,6 +45,18 @@ def _out_dir(cfg: DictConfig) -> Path:
     if HydraConfig.initialized():
         return Path(HydraConfig.get().runtime.output_dir)
     raise ValueError("out_dir is not set: pass out_dir=... (train(cfg) called outside of Hydra)")
+
+
+def _build(node, **kwargs):
+    """hydra.utils.instantiate, but a user error keeps its own type and message (Hydra wraps it)."""
+    from .cli import user_error
+
+    try:
+        return instantiate(node, **kwargs)
+    except Exception as e:
+        if (cause := user_error(e)) is not None and cause is not e:
+            raise cause from None
+        raise
 
 
 def _resume_path(cfg: DictConfig, ckpt_dir: Path) -> str | None:
@@ -44,38 +71,57 @@ def _resume_path(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     return None
 
 
-def export_metadata(cfg: DictConfig) -> dict:
-    """Run metadata recorded in every exported generator's JSON (final export and snapshots)."""
+def export_metadata(cfg: DictConfig, settings: dict | None = None) -> dict:
+    """Run metadata recorded in every exported generator's JSON (final export and snapshots).
+
+    `settings` is the run's record (`run.json`): what the weights were trained on, which a
+    resumed run's current config can only confirm, never replace.
+    """
+    split = data_split(cfg.data) if settings is None else {k: settings["data"][k] for k in SPLIT_KEYS}
     return {
         "dataset": cfg.data.get("name", "unknown"),
-        "data_split": data_split(cfg.data),
+        "data_split": split,
         "train_config": OmegaConf.to_container(cfg.gan, resolve=True),
     }
 
 
-SPLIT_KEYS = ("n_per_class", "imbalance_ratio", "n_max", "data_seed", "val_fraction")
+def check_checkpoint(path: str) -> None:
+    """Refuse an unreadable or untrusted checkpoint by name, before Lightning's traceback would."""
+    import pickle
+
+    import torch
+
+    fix = (f"Resume from an earlier checkpoint with ckpt_path={Path(path).parent}/g_updates=<N>.ckpt, or start "
+           "afresh with resume=false")
+    try:
+        # weights_only=True explicitly: an environment default (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD) must not
+        # turn resuming into running a pickle planted as last.ckpt.
+        torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GanaugError(f"{path} holds more than tensors and plain data ({first}); ganaug does not unpickle "
+                          f"objects from checkpoints. {fix}.") from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GanaugError(f"{path} is not a readable checkpoint ({first}): it was probably cut short (a full "
+                          f"disk, an interrupted copy). {fix}.") from e
 
 
-def data_split(data_cfg: DictConfig) -> dict:
-    """Which labelled images a run trained on: `ganaug-tune` checks it to keep validation images unseen."""
-    return {k: data_cfg.get(k) for k in SPLIT_KEYS}
-
-
-def build_callbacks(cfg: DictConfig, out_dir: Path) -> list[pl.Callback]:
+def build_callbacks(cfg: DictConfig, out_dir: Path, settings: dict | None = None) -> list[pl.Callback]:
     callbacks = []
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None:
             continue
         cb = instantiate(cb_cfg)
         if isinstance(cb, GANCheckpoint) and cb.dirpath is None:
-            cb.dirpath = str(out_dir / "checkpoints")
+            cb.dirpath = str(_checkpoint_dir(cfg, out_dir))
         if isinstance(cb, SampleGrid) and cb.dirpath is None:
             cb.dirpath = str(out_dir / "samples")
         if isinstance(cb, GeneratorSnapshots):
             if cb.dirpath is None:
                 cb.dirpath = str(out_dir / "snapshots")
             if cb.extra is None:
-                cb.extra = export_metadata(cfg)
+                cb.extra = export_metadata(cfg, settings)
         callbacks.append(cb)
     return callbacks
 
@@ -86,18 +132,27 @@ def train(cfg: DictConfig) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(cfg.data)
+    datamodule = _build(cfg.data)
     h, w, c = datamodule.image_shape
     if h != w:
         raise ValueError(f"images must be square for the GAN, got {h}x{w}; set data.dataset.size=[S,S]")
-    gan = instantiate(
+    gan = _build(
         cfg.gan,
         num_classes=datamodule.num_classes,
         image_size=h,
         channels=c,
         class_names=list(datamodule.class_names),
     )
-    callbacks = build_callbacks(cfg, out_dir)
+    ckpt_dir = _checkpoint_dir(cfg, out_dir)
+    ckpt_path = _resume_path(cfg, ckpt_dir)
+    if ckpt_path:
+        check_checkpoint(ckpt_path)
+    # Beside the checkpoints, so an explicit ckpt_path is checked against the run that wrote it.
+    source_dir = Path(ckpt_path).parent if ckpt_path else ckpt_dir
+    settings = check_resume(source_dir, run_settings(cfg), ckpt_path)
+    if source_dir != ckpt_dir:
+        check_resume(ckpt_dir, settings, None)
+    callbacks = build_callbacks(cfg, out_dir, settings)
     logger = False
     if cfg.get("logger"):
         logger_cfg = cfg.logger
@@ -111,19 +166,30 @@ def train(cfg: DictConfig) -> dict:
         callbacks=callbacks,
         logger=logger,
     )
-    ckpt_dir = next((Path(cb.dirpath) for cb in callbacks if isinstance(cb, GANCheckpoint)), out_dir / "checkpoints")
-    ckpt_path = _resume_path(cfg, ckpt_dir)
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
-    trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     result = {"out_dir": str(out_dir), "g_updates": int(gan.g_updates), "resumed_from": ckpt_path}
+    stopped = next((cb for cb in callbacks if isinstance(cb, GANCheckpoint) and cb.stop_signal is not None), None)
+    if stopped is not None:
+        raise TrainingInterrupted(
+            f"interrupted after {int(gan.g_updates)} of {int(gan.hparams.max_steps)} generator updates; saved "
+            f"{stopped.last_model_path}. Rerun the same command to resume from there.", stopped.stop_signal)
     if trainer.is_global_zero:
         export_path = out_dir / cfg.export_dir
-        gan.export_generator(export_path, extra=export_metadata(cfg))
+        gan.export_generator(export_path, extra=export_metadata(cfg, settings))
         result["generator"] = str(export_path)
         log.info("generator exported to %s after %d generator updates", export_path, int(gan.g_updates))
     return result
+
+
+def _checkpoint_dir(cfg: DictConfig, out_dir: Path) -> Path:
+    """Where GANCheckpoint writes (callbacks.checkpoint.dirpath, else <out_dir>/checkpoints)."""
+    ckpt_cfg = (cfg.get("callbacks") or {}).get("checkpoint")
+    if ckpt_cfg is not None and ckpt_cfg.get("dirpath"):
+        return Path(ckpt_cfg.dirpath)
+    return out_dir / "checkpoints"
 
 
 # Lightning warnings that do not apply to a GAN trained this way (EMA copy kept in eval mode on
@@ -142,6 +208,7 @@ def quiet_lightning() -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+@user_errors("ganaug-train")
 def main(cfg: DictConfig) -> None:
     quiet_lightning()
     train(cfg)

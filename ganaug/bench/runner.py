@@ -611,7 +611,10 @@ def run_benchmark(cfg: DictConfig) -> dict:
 def main() -> None:
     import hydra
 
+    from ..cli import user_errors
+
     @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="bench")
+    @user_errors("ganaug-bench")
     def _main(cfg: DictConfig) -> None:
         run_benchmark(cfg)
 

@@ -1,0 +1,66 @@
+"""What every ganaug command does with a user error: a message and an exit status, not a traceback.
+
+A `GanaugError` is a mistake in the settings or the files a user gave; its message already names
+the problem and the fix, and a traceback would bury it. An `OSError` carrying a file name (no
+permission, disk full) is the same kind of problem. Anything else is a bug and keeps Hydra's
+report. `HYDRA_FULL_ERROR=1` brings the traceback back, as Hydra users expect.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .errors import GanaugError
+
+USAGE_ERROR = 2
+
+
+def user_error(e: BaseException) -> BaseException | None:
+    """The GanaugError (or named OSError) behind `e`, if any: hydra.utils.instantiate wraps what it calls."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, GanaugError) or (isinstance(e, OSError) and e.filename is not None):
+            return e
+        e = e.__cause__
+    return None
+
+
+def _message(e: BaseException | None) -> str | None:
+    if e is None:
+        return None
+    if isinstance(e, GanaugError):
+        return str(e)
+    if isinstance(e, OSError) and e.filename is not None:
+        what = e.strerror or type(e).__name__
+        fix = ""
+        if isinstance(e, PermissionError):
+            fix = "; choose a location you can write to (out_dir=... or run_name=...) or fix its permissions"
+        return f"{e.filename}: {what}{fix}"
+    return None
+
+
+def user_errors(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a Hydra task function: user errors become `<command>: error: <message>` and exit 2."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def task(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                cause = user_error(e)
+                message = _message(cause)
+                if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                print(f"{command}: error: {message}", file=sys.stderr)
+                # SystemExit passes through Hydra's handler, which would print a traceback for an Exception.
+                raise SystemExit(getattr(cause, "exit_code", USAGE_ERROR)) from None
+
+        return task
+
+    return wrap

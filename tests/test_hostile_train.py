@@ -1,0 +1,172 @@
+"""ganaug-train under clumsy and hostile use: changed settings, interrupts, damaged or planted checkpoints."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from ganaug.errors import ConfigError, GanaugError
+from ganaug.run_record import RunSettingsChanged
+from ganaug.train import train
+
+
+def _env(**extra):
+    return {**os.environ, "PYTHONWARNINGS": "ignore", **extra}
+
+
+def _cli(python, repo, args, tmp_path, timeout=180, env=None):
+    cmd = [python, "-m", "ganaug.train", *args, f"hydra.run.dir={tmp_path / 'hydra'}"]
+    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=timeout, env=env or _env())
+
+
+# -- 1. a rerun never resumes a run of other settings ------------------------------------------------
+
+
+def test_rerun_with_another_split_refuses_to_resume(compose_cfg, fast, tmp_path):
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
+    with pytest.raises(RunSettingsChanged) as e:
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "data.val_fraction=0.2"]))
+    message = str(e.value)
+    assert "data.val_fraction: 0.0 -> 0.2" in message
+    assert "run_name=" in message and "resume=false" in message
+    # What the message offers works, and the export then describes the images it was trained on.
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "data.val_fraction=0.2", "resume=false"]))
+    meta = json.loads((tmp_path / "generator" / "generator.json").read_text())
+    assert meta["data_split"]["val_fraction"] == 0.2
+
+
+def test_rerun_with_other_gan_settings_refuses_but_a_longer_run_resumes(compose_cfg, fast, tmp_path):
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
+    with pytest.raises(RunSettingsChanged, match=r"gan.lr_g: 0.0002 -> 0.0001"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.lr_g=1e-4"]))
+    longer = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=25"]))
+    assert longer["resumed_from"] and longer["g_updates"] == 25
+
+
+def test_explicit_checkpoint_is_checked_against_the_run_that_wrote_it(compose_cfg, fast, tmp_path):
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'a'}"]))
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    with pytest.raises(RunSettingsChanged, match="data.n_per_class"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'b'}", f"ckpt_path={ckpt}",
+                                            "data.n_per_class=50"]))
+
+
+def test_default_run_name_tells_data_splits_apart(compose_cfg):
+    names = {compose_cfg(overrides=o).run_name for o in
+             ([], ["data.n_per_class=100"], ["data.val_fraction=0.2"], ["data.imbalance_ratio=10"],
+              ["data.data_seed=1"], ["data.n_max=500"])}
+    assert len(names) == 6
+    assert compose_cfg().run_name == "fashion_mnist-seed0"  # the README's main job keeps its directory
+    assert compose_cfg(overrides=["data.n_per_class=100"]).run_name == "fashion_mnist-n100-seed0"
+
+
+# -- 6. no work lost to an interrupt --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_saves_a_checkpoint_and_says_how_to_resume(sig, tmp_path, python, fast, repo):
+    out = tmp_path / "run"
+    args = [*fast, "gan.max_steps=5000", "callbacks.checkpoint.every_n_steps=4000", "callbacks.checkpoint.every_n_minutes=null",
+            "callbacks.sample_grid.every_n_steps=5", "~callbacks.snapshots", f"out_dir={out}"]
+    cmd = [python, "-m", "ganaug.train", *args, f"hydra.run.dir={tmp_path / 'hydra'}"]
+    proc = subprocess.Popen(cmd, cwd=repo, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "samples" / "grid_000005.png").exists():  # training has started
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-2000:] if proc.poll() else "slow"
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "interrupted after" in stderr and "Rerun the same command to resume" in stderr
+    assert not (out / "generator").exists()  # an unfinished GAN is not exported as if it were done
+    stopped_at = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] // 2
+    assert stopped_at >= 5
+
+    done = _cli(python, repo, [*args, f"gan.max_steps={stopped_at + 3}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming from" in done.stderr + done.stdout
+    assert json.loads((out / "generator" / "generator.json").read_text())["g_updates"] == stopped_at + 3
+
+
+def test_time_based_checkpoint_before_the_first_step_based_one(tmp_path, python, fast, repo):
+    out = tmp_path / "run"
+    cmd = [python, "-m", "ganaug.train", *fast, "gan.max_steps=5000", "callbacks.checkpoint.every_n_steps=4000",
+           "callbacks.checkpoint.every_n_minutes=0.01", "~callbacks.snapshots", f"out_dir={out}",
+           f"hydra.run.dir={tmp_path / 'hydra'}"]
+    proc = subprocess.Popen(cmd, cwd=repo, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    try:
+        while not last.exists():
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.1)
+        time.sleep(1.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # no chance to save on the way out
+        proc.wait()
+    assert torch.load(last, weights_only=True)["global_step"] > 0
+    assert not list((out / "checkpoints").glob("g_updates=*.ckpt"))
+
+
+# -- 7, 9. damaged and planted checkpoints ------------------------------------------------------------
+
+
+def test_truncated_last_checkpoint_is_named_with_the_fix(compose_cfg, fast, tmp_path):
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    with pytest.raises(GanaugError, match=r"last.ckpt is not a readable checkpoint.*resume=false"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_planted_pickle_checkpoint_is_not_run(compose_cfg, fast, tmp_path, monkeypatch):
+    # torch's default for weights_only follows the environment; resuming must not.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "pwned"
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"state_dict": {}, "x": _Payload(marker)}, tmp_path / "checkpoints" / "last.ckpt")
+    with pytest.raises(GanaugError, match="does not unpickle"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
+    assert not marker.exists()
+
+
+# -- 14, 15. clear messages from the command line --------------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [0, -5])
+def test_max_steps_out_of_range_is_named(steps, compose_cfg, fast, tmp_path):
+    with pytest.raises(ConfigError, match=rf"gan.max_steps={steps}"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", f"gan.max_steps={steps}"]))
+    assert not (tmp_path / "generator").exists()
+
+
+def test_cli_prints_a_user_error_without_traceback(tmp_path, python, fast, repo):
+    done = _cli(python, repo, [*fast, "gan.max_steps=0", f"out_dir={tmp_path / 'run'}"], tmp_path)
+    assert done.returncode == 2
+    assert "ganaug-train: error: gan.max_steps=0" in done.stderr
+    assert "Traceback" not in done.stderr
+    full = _cli(python, repo, [*fast, "gan.max_steps=0", f"out_dir={tmp_path / 'run'}"], tmp_path,
+                env=_env(HYDRA_FULL_ERROR="1"))
+    assert full.returncode != 0 and "Traceback" in full.stderr
+
+
+def test_cli_names_a_file_it_cannot_write(tmp_path, python, fast, repo):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    done = _cli(python, repo, [*fast, f"out_dir={blocker / 'run'}"], tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert str(blocker) in done.stderr and "Traceback" not in done.stderr
