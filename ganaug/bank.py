@@ -4,15 +4,18 @@ On disk a bank is a directory: `images.npy` (uint8 N×H×W×C), `labels.npy` (in
 `bank.json` (class names, image shape, generator, seed, filter acceptance). Both arrays are opened
 memory-mapped, so DataLoader workers share the operating system's page cache instead of copies.
 `bank.json` is written last and removed first when a bank is overwritten: a directory without it
-is an interrupted generation, never a bank whose files disagree.
+is an interrupted generation, never a bank whose files disagree. It records the SHA-256 of both
+arrays' bytes, checked on open, so a damaged, edited or swapped array (every image mislabelled by
+a shift of one) is refused instead of trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
-import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -24,8 +27,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .class_policy import ClassPolicy, class_probabilities, quota_labels
-from .errors import ArtifactError, GanaugError
-from .export import atomic_write_bytes, check_expected, default_file_mode, load_generator, read_versioned_json
+from .errors import ArtifactError, ConfigError, GanaugError, OutputError
+from .export import (
+    atomic_write_bytes, check_class_names, check_expected, check_image_shape, check_positive_int, contained_file,
+    field_error, is_int, is_sha256_hex, load_generator, make_dir, make_temp, output_error, read_versioned_json,
+    remove_stale_temps,
+)
 from .filter import QualityFilter
 from .nets import Generator
 from .rng import derive_key, normal, numpy_rng
@@ -36,6 +43,10 @@ FORMAT_VERSION = 1
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
 META_FILE = "bank.json"
+BANK_FILES = (IMAGES_FILE, LABELS_FILE, META_FILE)
+DIGEST_ALGORITHM = "sha256"  # as for the generator's weights; with CPU SHA extensions it outruns blake2b
+REBUILD = ("rebuild the bank: `ganaug-sample generator=<artifact> bank.enabled=true bank.path=<dir>` or "
+           "SyntheticBank.generate(generator, size, path)")
 
 # Stream tags: the same seed must give unrelated label and noise streams.
 _LABEL_TAG = 0xB1
@@ -59,11 +70,16 @@ def as_trained_generator(source: Any, **expect) -> TrainedGenerator:
 @contextmanager
 def _atomic_npy(path: Path, shape: tuple[int, ...], dtype) -> Iterator[np.memmap]:
     """A writable memory-mapped .npy under a temporary name, renamed to `path` on success."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, default_file_mode())
+    try:
+        fd, tmp = make_temp(path)
+    except OSError as e:
+        raise output_error(path, e) from e
     os.close(fd)
     try:
-        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        try:
+            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        except OSError as e:  # typically no space for the pool
+            raise output_error(path, e) from e
         yield mm
         mm.flush()
         del mm
@@ -73,6 +89,21 @@ def _atomic_npy(path: Path, shape: tuple[int, ...], dtype) -> Iterator[np.memmap
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _digest(array: np.ndarray) -> str:
+    """SHA-256 of an array's raw bytes, streamed in ~16 MB slices so a memory map is never copied whole."""
+    h = hashlib.new(DIGEST_ALGORITHM)
+    if array.dtype != np.uint8:
+        array = np.asarray(array, dtype=array.dtype.newbyteorder("<"))  # the same digest on any machine
+    rows = max(1, (16 << 20) // max(1, array[:1].nbytes))
+    for start in range(0, len(array), rows):
+        h.update(np.ascontiguousarray(array[start : start + rows]))
+    return h.hexdigest()
+
+
+def _digests(images_digest: str, labels: np.ndarray) -> dict:
+    return {"algorithm": DIGEST_ALGORITHM, "images": images_digest, "labels": _digest(labels)}
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -233,9 +264,9 @@ class SyntheticBank:
         """
         gen = as_trained_generator(generator)
         if isinstance(size, bool) or int(size) != size or size < 1:
-            raise ValueError(f"size must be a positive integer, got {size!r}")
+            raise ConfigError(f"size must be a positive integer, got {size!r}")
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if filter is not None and not isinstance(filter, QualityFilter):
             raise TypeError(f"filter must be a QualityFilter or None, got {type(filter).__name__}")
         size, batch_size = int(size), int(batch_size)
@@ -268,15 +299,19 @@ class SyntheticBank:
             if (path / META_FILE).exists() and not overwrite:
                 raise FileExistsError(f"a bank already exists at {path}; pass overwrite=True or another path")
             if path.exists() and not path.is_dir():
-                raise NotADirectoryError(f"{path} is a file; a bank is a directory")
-            path.mkdir(parents=True, exist_ok=True)
+                raise OutputError(f"{path} is a file; a bank is a directory: move the file or choose another "
+                                  "path (ganaug-sample: bank.path=<dir>)")
+            make_dir(path)
+            remove_stale_temps(path, BANK_FILES)
             (path / META_FILE).unlink(missing_ok=True)
             with _atomic_npy(path / IMAGES_FILE, shape, np.uint8) as out:
                 _fill(gen, out, labels, np.arange(size), **fill)
+                images_digest = _digest(out)
             atomic_write_bytes(path / LABELS_FILE, _npy_bytes(labels))
+            meta["digest"] = _digests(images_digest, labels)
             _record_filter(meta, filter, gen.class_names)
             _write_meta(path, meta)
-            bank = cls.open(path)
+            bank = cls.open(path, verify=False)  # the digests were just taken from these very arrays
         bank.generator, bank.filter = gen, filter
         return bank
 
@@ -315,15 +350,20 @@ class SyntheticBank:
         expect_class_names: Sequence[str] | None = None,
         generator: TrainedGenerator | str | os.PathLike | None = None,
         filter: QualityFilter | None = None,
+        verify: bool = True,
     ) -> SyntheticBank:
         """Memory-map a bank written by :meth:`generate` (or ``ganaug-sample bank.enabled=true``).
 
-        ``generator`` (and optionally ``filter``) are needed only for :meth:`refresh`.
+        ``generator`` (and optionally ``filter``) are needed only for :meth:`refresh`. ``verify``
+        checks both arrays against the digests in ``bank.json`` (it reads the whole pool once, about
+        0.5 s per GB from the page cache); ``verify=False`` skips that for a bank known to be intact.
         """
         path = Path(path)
         meta = _read_meta(path)
         bank = cls(meta, path)
         bank._open_arrays()
+        if verify:
+            bank._verify()
         shape = bank.image_shape
         check_expected(f"bank at {path}", "holds", "generated", bank.num_classes, shape,
                        bank.class_names, expect_num_classes, expect_image_shape, expect_class_names)
@@ -339,25 +379,60 @@ class SyntheticBank:
         bank.filter = filter
         return bank
 
-    def _open_arrays(self) -> None:
+    def _load(self, field: str, default: str) -> tuple[Path, np.ndarray]:
         assert self.path is not None
-        images = np.load(self.path / self.meta.get("images_file", IMAGES_FILE), mmap_mode="r")
-        labels = np.load(self.path / self.meta.get("labels_file", LABELS_FILE), mmap_mode="r")
+        file = contained_file(self.path, self.meta.get(field, default), field, self.path / META_FILE, REBUILD)
+        try:
+            return file, np.load(file, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError as e:
+            raise ArtifactError(f"{file} is missing: the bank is incomplete; {REBUILD}") from e
+        except (ValueError, OSError, EOFError) as e:
+            # e.g. numpy's "mmap length is greater than file size", which names no file
+            raise ArtifactError(f"{file} cannot be read as an array ({e}): it is truncated or corrupt, e.g. a copy "
+                                f"that stopped early; {REBUILD}") from e
+
+    def _open_arrays(self) -> None:
+        images_file, images = self._load("images_file", IMAGES_FILE)
+        labels_file, labels = self._load("labels_file", LABELS_FILE)
         n, shape = len(self), self.image_shape
         if images.dtype != np.uint8 or images.shape != (n, *shape):
             raise ArtifactError(
-                f"{self.path / IMAGES_FILE} holds {images.dtype} {images.shape}, but {META_FILE} says "
-                f"uint8 {(n, *shape)}; the bank is corrupt, generate it again"
+                f"{images_file} holds {images.dtype} {images.shape}, but {META_FILE} says "
+                f"uint8 {(n, *shape)}; the bank is corrupt: {REBUILD}"
             )
         if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
             raise ArtifactError(
-                f"{self.path / LABELS_FILE} holds {labels.dtype} {labels.shape}, expected {n} integer "
-                "labels; the bank is corrupt, generate it again"
+                f"{labels_file} holds {labels.dtype} {labels.shape}, expected {n} integer "
+                f"labels; the bank is corrupt: {REBUILD}"
             )
         if n and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ArtifactError(f"{self.path / LABELS_FILE} has labels outside [0, {self.num_classes})")
+            raise ArtifactError(f"{labels_file} has labels outside [0, {self.num_classes}); {REBUILD}")
         self._images, self._labels = images, labels
         self._loaded_version = int(self._version[0])
+
+    def _verify(self) -> None:
+        """Compare both arrays with the digests bank.json recorded when they were written."""
+        assert self.path is not None
+        digest = self.meta.get("digest")
+        if digest is None:
+            # Banks from before digests were recorded stay usable: they cost a generator run to rebuild.
+            warnings.warn(
+                f"{self.path / META_FILE} records no digest (a bank written by an older ganaug), so its "
+                f"images and labels cannot be checked; {REBUILD} to have them checked", UserWarning, stacklevel=3,
+            )
+            return
+        for file, array, accepted in (
+            (self.meta.get("labels_file", LABELS_FILE), self.labels, {digest["labels"]}),
+            # images_next: a refresh that was killed after the new images replaced the old.
+            (self.meta.get("images_file", IMAGES_FILE), self.images, {digest["images"], digest.get("images_next")}),
+        ):
+            if _digest(array) not in accepted:
+                file = self.path / file
+                raise ArtifactError(
+                    f"{file} does not match the digest in {self.path / META_FILE}: it changed since the bank was "
+                    "written (damaged, edited or swapped), so images and labels may no longer belong together; "
+                    f"{REBUILD}"
+                )
 
     # ------------------------------------------------------------------------------ refresh
 
@@ -392,10 +467,20 @@ class SyntheticBank:
         if self.path is None:
             _fill(self.generator, self._images, labels, rows, **fill)
         else:
+            remove_stale_temps(self.path, BANK_FILES)
             with _atomic_npy(self.path / IMAGES_FILE, (n, *self.image_shape), np.uint8) as out:
                 if n_new < n:
                     out[:] = self.images
                 _fill(self.generator, out, labels, rows, **fill)
+                new_digest = _digest(out)
+                if self.meta.get("digest"):
+                    # Accept old and new images until the rename is recorded: a kill between the two
+                    # writes leaves a bank that still checks out.
+                    old = self.meta["digest"]
+                    if "images_next" in old:  # an earlier refresh was killed: which images are there?
+                        old = {**old, "images": _digest(self.images)}
+                    _write_meta(self.path, {**self.meta, "digest": {**old, "images_next": new_digest}})
+            self.meta["digest"] = _digests(new_digest, labels)
             self.meta["images_file"] = IMAGES_FILE
             self.meta["refreshes"] = int(self.meta.get("refreshes", 0)) + 1
             self.meta["last_refresh"] = {"round": int(round), "fraction": float(fraction)}
@@ -487,5 +572,33 @@ def _read_meta(path: Path) -> dict:
             f"no synthetic bank at {path}: {META_FILE} not found{hint}. Write one with "
             "SyntheticBank.generate(generator, size, path) or `ganaug-sample bank.enabled=true`"
         )
-    return read_versioned_json(meta_path, FORMAT_NAME, FORMAT_VERSION, ("size", "image_shape", "class_names"),
-                               "generate the bank again")
+    meta = read_versioned_json(meta_path, FORMAT_NAME, FORMAT_VERSION, ("size", "image_shape", "class_names"),
+                               REBUILD)
+    _check_fields(meta_path, meta)
+    return meta
+
+
+def _check_fields(meta_path: Path, meta: dict) -> None:
+    """Type-check the fields opening and refreshing read, so a bad one is named, not a TypeError."""
+    check_positive_int(meta_path, "size", meta["size"], REBUILD)
+    check_image_shape(meta_path, meta["image_shape"], REBUILD)
+    check_class_names(meta_path, meta["class_names"], REBUILD)
+    for field in ("images_file", "labels_file"):
+        if field in meta:
+            contained_file(meta_path.parent, meta[field], field, meta_path, REBUILD)
+    if meta.get("batch_size") is not None:
+        check_positive_int(meta_path, "batch_size", meta["batch_size"], REBUILD)
+    if "seed" in meta and not (is_int(meta["seed"]) and meta["seed"] >= 0):
+        raise field_error(meta_path, "seed", "a non-negative integer", meta["seed"], REBUILD)
+    t = meta.get("truncation")
+    if t is not None and (not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0):
+        raise field_error(meta_path, "truncation", "a positive number or null", t, REBUILD)
+    digest = meta.get("digest")
+    if digest is not None:
+        keys = ("images", "labels", *(["images_next"] if isinstance(digest, dict) and "images_next" in digest else []))
+        if not isinstance(digest, dict) or not all(is_sha256_hex(digest.get(k)) for k in keys):
+            raise field_error(meta_path, "digest", f'{{"algorithm": "{DIGEST_ALGORITHM}", "images": <64 hex '
+                              'digits>, "labels": <64 hex digits>}', digest, REBUILD)
+        if digest.get("algorithm") != DIGEST_ALGORITHM:
+            raise ArtifactError(f"{meta_path}: digest.algorithm {digest.get('algorithm')!r:.40} is not one this "
+                                f"ganaug knows ({DIGEST_ALGORITHM!r}); upgrade ganaug or {REBUILD}")

@@ -2,23 +2,30 @@
 
 No pickle anywhere: weights are safetensors, everything needed to rebuild the network is JSON,
 and the JSON records the SHA-256 of the weights so a tampered or truncated file is caught before
-it is used.
+it is used. The hash does not vouch for the JSON (whoever edits it can update the hash), so every
+field is type-checked and the sizes it claims are compared with the weights' header before any
+memory is allocated for them.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import inspect
 import json
 import os
+import re
+import socket
 import tempfile
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .errors import ArtifactError
+from .errors import ArtifactError, OutputError
 from .nets import Generator
 from .sampling import TrainedGenerator
 
@@ -50,18 +57,99 @@ def default_dir_mode() -> int:
     return 0o777 & ~_umask()
 
 
+# Temporaries are named .<file>.<host>-<pid>.<random>.tmp: the host and pid say whether the writer
+# may still be running, so the next writer can remove a killed one's debris without touching the
+# file a concurrent writer is filling. Other hosts' temporaries are never judged (a pid means nothing
+# across machines sharing a file system); a dead writer whose pid was reused keeps its debris until
+# that pid ends, which errs on the side of never deleting live data.
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+
+
+def temp_prefix(path: Path, pid: int | None = None) -> str:
+    """The start of the name of a temporary that will be renamed to `path`."""
+    return f".{Path(path).name}.{_HOST}-{os.getpid() if pid is None else pid}."
+
+
+def make_temp(path: Path) -> tuple[int, str]:
+    """mkstemp beside `path` under ganaug's temporary name, with the umask's mode rather than 0600."""
+    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=temp_prefix(path), suffix=".tmp")
+    os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would make results unreadable to others
+    return fd, tmp
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or a number we cannot judge: keep its files
+    return True
+
+
+def remove_stale_temps(directory: Path, names: Iterable[str]) -> list[Path]:
+    """Delete this host's temporaries for `names` in `directory` whose writer is no longer running."""
+    host = re.escape(_HOST)
+    pattern = re.compile(rf"\.(?:{'|'.join(re.escape(n) for n in names)})\.{host}-(\d+)\.[^/]+\.tmp")
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m and not _pid_alive(int(m[1])):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def output_error(path: Path, e: OSError, what: str = "write") -> OutputError:
+    """An OSError as a message that names the file and the fix (OutputError is still an OSError)."""
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = f"make {Path(path).parent} writable by this user or choose another location"
+    elif e.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free disk space under {Path(path).parent} or choose another location"
+    else:
+        fix = "choose another location"
+    err = OutputError(f"cannot {what} {path}: {e.strerror or e}; {fix}")
+    err.errno = e.errno
+    return err
+
+
+def make_dir(path: Path) -> Path:
+    """mkdir -p, with a failure that names the directory."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:  # a file where a directory should be: name it
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        err = OutputError(f"cannot create the directory {path}: {blocker} is a file; move it or choose "
+                          "another location")
+        err.errno = errno.ENOTDIR
+        raise err from e
+    except OSError as e:
+        raise output_error(path, e, "create the directory") from e
+    return path
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename: a killed job leaves no half file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    make_dir(path.parent)
     try:
-        os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would make results unreadable to others
+        fd, tmp = make_temp(path)
+    except OSError as e:
+        raise output_error(path, e) from e
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise output_error(path, e) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -88,15 +176,19 @@ def export_generator(
     class_names = list(class_names) if class_names is not None else [str(i) for i in range(net.num_classes)]
     if len(class_names) != net.num_classes:
         raise ValueError(f"{len(class_names)} class names for a generator with {net.num_classes} classes")
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    path = make_dir(Path(path))
+    remove_stale_temps(path, (WEIGHTS_FILE, META_FILE))
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     weights = path / WEIGHTS_FILE
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=f".{WEIGHTS_FILE}.", suffix=".tmp")
-    os.fchmod(fd, default_file_mode())
+    try:
+        fd, tmp = make_temp(weights)
+    except OSError as e:
+        raise output_error(weights, e) from e
     os.close(fd)
     try:
         save_file(state, tmp, metadata={"format": FORMAT_NAME})
+        # safetensors replaces the file with an owner-only one: set the mode once it is done.
+        os.chmod(tmp, default_file_mode())
         sha = _sha256(Path(tmp))
         os.replace(tmp, weights)
     except BaseException:
@@ -130,15 +222,67 @@ def read_versioned_json(meta_path: Path, format_name: str, format_version: int, 
         raise ArtifactError(f"{meta_path} is not valid JSON ({e}); it is corrupt: {redo}") from e
     if not isinstance(meta, dict) or meta.get("format") != format_name:
         raise ArtifactError(f"{meta_path} is not a {format_name} file (format != {format_name!r})")
-    if meta.get("format_version", 0) > format_version:
+    version = meta.get("format_version", 0)
+    if not is_int(version):
+        raise field_error(meta_path, "format_version", "an integer", version, redo)
+    if version > format_version:
         raise ArtifactError(
-            f"{meta_path} has format_version {meta.get('format_version')}, newer than this ganaug "
+            f"{meta_path} has format_version {version}, newer than this ganaug "
             f"understands ({format_version}); upgrade ganaug"
         )
     for key in required:
         if key not in meta:
             raise ArtifactError(f"{meta_path} lacks the field {key!r}; it is incomplete: {redo}")
     return meta
+
+
+# -- field checks shared by the generator's and the bank's JSON: a wrong type is named with its field
+# instead of surfacing as a TypeError deep inside numpy or torch.
+
+def is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_sha256_hex(x) -> bool:
+    return isinstance(x, str) and re.fullmatch(r"[0-9a-f]{64}", x) is not None
+
+
+def field_error(meta_path: Path, field: str, expected: str, got, redo: str) -> ArtifactError:
+    return ArtifactError(f"{meta_path}: {field} must be {expected}, got {got!r:.80}; {redo}")
+
+
+def check_positive_int(meta_path: Path, field: str, x, redo: str) -> int:
+    if not is_int(x) or x < 1:
+        raise field_error(meta_path, field, "a positive integer", x, redo)
+    return x
+
+
+def check_class_names(meta_path: Path, x, redo: str) -> list[str]:
+    if not isinstance(x, list) or not all(isinstance(n, str) for n in x) or not x:
+        raise field_error(meta_path, "class_names", "a non-empty list of strings", x, redo)
+    return x
+
+
+def check_image_shape(meta_path: Path, x, redo: str) -> tuple[int, int, int]:
+    if not isinstance(x, list) or len(x) != 3 or not all(is_int(v) and v > 0 for v in x):
+        raise field_error(meta_path, "image_shape", "a list of 3 positive integers [H, W, C]", x, redo)
+    return tuple(x)
+
+
+def contained_file(directory: Path, name, field: str, meta_path: Path, redo: str) -> Path:
+    """`directory / name`, refusing a name (or a symlink) that leads out of the directory."""
+    if not isinstance(name, str) or name.strip() in ("", ".", ".."):
+        raise field_error(meta_path, field, f"a string naming a file inside {directory}", name, redo)
+    if (PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute()
+            or ".." in PurePosixPath(name.replace("\\", "/")).parts):
+        raise ArtifactError(f"{meta_path}: {field} {name!r:.80} leads out of the directory; it must name a file "
+                            f"inside {directory}: {redo}")
+    target = directory / name
+    real, home = target.resolve(), directory.resolve()
+    if real != home and home not in real.parents:
+        raise ArtifactError(f"{meta_path}: {field} {name!r:.80} is a link to {real}; it must name a file "
+                            f"inside {directory}: {redo}")
+    return target
 
 
 def check_expected(what: str, verb: str, made: str, num_classes: int, image_shape: tuple, class_names: list,
@@ -159,6 +303,10 @@ def read_generator_meta(path: str | os.PathLike) -> dict:
     return _read_meta(Path(path))
 
 
+_REDO = "re-export the generator (ganaug-train or ganaug.export_generator)"
+_GENERATOR_KWARGS = tuple(inspect.signature(Generator).parameters)
+
+
 def _read_meta(path: Path) -> dict:
     meta_path = path / META_FILE
     if not meta_path.is_file():
@@ -167,9 +315,70 @@ def _read_meta(path: Path) -> dict:
             f"no generator artifact at {path}{hint}: {META_FILE} not found. Export one with "
             "ganaug-train (it writes <run dir>/generator) or ganaug.export_generator()"
         )
-    return read_versioned_json(meta_path, FORMAT_NAME, FORMAT_VERSION,
-                               ("architecture", "num_classes", "class_names", "image_shape", "weights_sha256"),
-                               "re-export the generator")
+    meta = read_versioned_json(meta_path, FORMAT_NAME, FORMAT_VERSION,
+                               ("architecture", "num_classes", "class_names", "image_shape", "weights_sha256"), _REDO)
+    _check_fields(meta_path, meta)
+    return meta
+
+
+def _check_fields(meta_path: Path, meta: dict) -> None:
+    """Type-check every field loading reads, before any of them sizes anything."""
+    k = check_positive_int(meta_path, "num_classes", meta["num_classes"], _REDO)
+    names = check_class_names(meta_path, meta["class_names"], _REDO)
+    if len(names) != k:
+        raise ArtifactError(f"{meta_path}: class_names has {len(names)} names but num_classes is {k}; {_REDO}")
+    check_image_shape(meta_path, meta["image_shape"], _REDO)
+    sha = meta["weights_sha256"]
+    if not is_sha256_hex(sha):
+        raise field_error(meta_path, "weights_sha256", "a string of 64 hex digits (SHA-256)", sha, _REDO)
+    arch = meta["architecture"]
+    if not isinstance(arch, dict) or not isinstance(arch.get("kwargs"), dict):
+        raise field_error(meta_path, "architecture", 'an object {"name": "Generator", "kwargs": {...}}', arch, _REDO)
+    if arch.get("name") != "Generator":
+        raise ArtifactError(f"{meta_path}: unknown generator architecture {arch.get('name')!r:.80}; "
+                            "this ganaug builds only 'Generator': " + _REDO)
+    for key, value in arch["kwargs"].items():
+        if key not in _GENERATOR_KWARGS:
+            raise ArtifactError(f"{meta_path}: architecture.kwargs.{key} = {value!r:.80} is unknown: Generator "
+                                f"takes {list(_GENERATOR_KWARGS)}; {_REDO}")
+        check_positive_int(meta_path, f"architecture.kwargs.{key}", value, _REDO)
+
+
+def _expected_tensors(meta_path: Path, meta: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The tensors the JSON's architecture needs, from a network on the meta device (no memory, no time)."""
+    try:
+        with torch.device("meta"):
+            net = Generator(**meta["architecture"]["kwargs"])
+    except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise ArtifactError(f"{meta_path}: architecture.kwargs do not make a Generator ({e}); {_REDO}") from e
+    if net.num_classes != meta["num_classes"]:
+        raise ArtifactError(f"{meta_path}: num_classes {meta['num_classes']} disagrees with "
+                            f"architecture.kwargs.num_classes {net.num_classes}; {_REDO}")
+    if list(meta["image_shape"]) != [net.image_size, net.image_size, net.channels]:
+        raise ArtifactError(f"{meta_path}: image_shape {meta['image_shape']} disagrees with the architecture's "
+                            f"{[net.image_size, net.image_size, net.channels]}; {_REDO}")
+    return {k: (_ST_DTYPES.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in net.state_dict().items()}
+
+
+_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
+              torch.int64: "I64", torch.int32: "I32"}
+
+
+def _check_weights_header(weights: Path, meta_path: Path, expected: dict) -> None:
+    """Compare the safetensors header (read alone, without the data) with the tensors the JSON needs."""
+    try:
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            found = {k: (f.get_slice(k).get_dtype(), tuple(f.get_slice(k).get_shape())) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ArtifactError(f"{weights} has no valid safetensors header ({e}); {_REDO}") from e
+    problems = [f"{k} is missing" for k in expected if k not in found]
+    problems += [f"{k} is not part of the architecture" for k in found if k not in expected]
+    problems += [f"{k} has shape {found[k][1]} ({found[k][0]}) but the architecture needs {expected[k][1]} "
+                 f"({expected[k][0]})" for k in expected if k in found and found[k] != expected[k]]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ArtifactError(f"{weights} does not hold the network {meta_path.name} describes: "
+                            f"{'; '.join(problems[:3])}{more}; {_REDO}")
 
 
 def load_generator(
@@ -186,7 +395,8 @@ def load_generator(
     """
     path = Path(path)
     meta = _read_meta(path)
-    weights = path / meta.get("weights_file", WEIGHTS_FILE)
+    meta_path = path / META_FILE
+    weights = contained_file(path, meta.get("weights_file", WEIGHTS_FILE), "weights_file", meta_path, _REDO)
     if not weights.is_file():
         raise ArtifactError(f"{weights} is missing; the artifact is incomplete, re-export it")
     sha = _sha256(weights)
@@ -198,15 +408,14 @@ def load_generator(
     shape = tuple(meta["image_shape"])
     check_expected(f"generator at {path}", "makes", "trained", meta["num_classes"], shape, meta["class_names"],
                    expect_num_classes, expect_image_shape, expect_class_names)
-    arch = meta["architecture"]
-    if arch.get("name") != "Generator":
-        raise ArtifactError(f"unknown generator architecture {arch.get('name')!r} in {path}")
+    expected = _expected_tensors(meta_path, meta)
+    # Only now, with every size confirmed by the weights themselves, is memory allocated: at most
+    # what the file holds.
+    _check_weights_header(weights, meta_path, expected)
     try:
-        net = Generator(**arch["kwargs"])
+        net = Generator(**meta["architecture"]["kwargs"])
         state = load_file(str(weights), device="cpu")
         net.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, TypeError, ValueError) as e:
         raise ArtifactError(f"cannot rebuild the generator from {path}: {e}") from e
-    if list(shape) != [net.image_size, net.image_size, net.channels]:
-        raise ArtifactError(f"{META_FILE} in {path} is inconsistent: image_shape {shape} vs architecture")
     return TrainedGenerator(net, meta["class_names"], meta).to(device)

@@ -12,9 +12,12 @@ import numpy as np
 from omegaconf import DictConfig
 
 from .bank import SyntheticBank
-from .export import atomic_write_bytes, load_generator
+from .cli import user_errors
+from .errors import ConfigError, OutputError
+from .export import atomic_write_bytes, is_int, load_generator, make_dir
 from .filter import QualityFilter
 from .grid import save_grid
+from .rng import check_truncation
 from .sampling import TrainedGenerator
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,38 @@ def _safe_dirname(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
 
 
+def _setting_error(name: str, expected: str, value, example: str) -> ConfigError:
+    return ConfigError(f"{name} must be {expected}, got {value!r}; set e.g. {name}={example}")
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Refuse out-of-range numbers by their setting's name, before anything is loaded or written."""
+    def whole(name, value, low, example):
+        if not is_int(value) or value < low:
+            expected = "a positive integer" if low == 1 else f"an integer >= {low}"
+            raise _setting_error(name, expected, value, example)
+
+    whole("n_per_class", cfg.n_per_class, 1, 100)
+    whole("batch_size", cfg.batch_size, 1, 500)
+    whole("grid_per_class", cfg.grid_per_class, 1, 10)
+    whole("seed", cfg.seed, 0, 0)
+    check_truncation(cfg.truncation)
+    b = cfg.get("bank")
+    if b is not None and b.enabled:
+        whole("bank.size", b.size, 1, 10000)
+        whole("bank.filter_steps", b.filter_steps, 1, 500)
+        th = b.filter_threshold
+        if th is not None and (isinstance(th, bool) or not isinstance(th, (int, float)) or not 0 <= th <= 1):
+            raise _setting_error("bank.filter_threshold", "a probability in [0, 1] (or null for no filter)", th, "0.9")
+
+
+def _output_dir(path, setting: str) -> Path:
+    try:
+        return make_dir(Path(path))
+    except OutputError as e:
+        raise OutputError(f"{e} (it comes from {setting}={path}: set another)") from e
+
+
 def _calibration_split(b: DictConfig, real, seed: int):
     """The filter's training images, and the held-out real images its per-class calibration reads.
 
@@ -41,10 +76,10 @@ def _calibration_split(b: DictConfig, real, seed: int):
     if q is None:
         return real, None
     if not 0.0 <= float(q) <= 1.0:
-        raise ValueError(f"bank.filter_class_quantile must lie in [0, 1] (or be null), got {q}")
+        raise ConfigError(f"bank.filter_class_quantile must lie in [0, 1] (or be null), got {q}")
     frac = float(b.get("calibration_fraction", 0.2))
     if not 0.0 < frac < 1.0:
-        raise ValueError(f"bank.calibration_fraction must lie in (0, 1) with bank.filter_class_quantile set, got {frac}")
+        raise ConfigError(f"bank.calibration_fraction must lie in (0, 1) with bank.filter_class_quantile set, got {frac}")
     from .data.subsets import train_val_split
 
     return train_val_split(real, frac, seed)
@@ -61,12 +96,12 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
 
         real = load_dataset(b.dataset, split="train", **(b.dataset_kwargs or {}))
         if real.num_classes != gen.num_classes or tuple(real.image_shape) != gen.image_shape:
-            raise ValueError(
+            raise ConfigError(
                 f"bank.dataset={b.dataset} has {real.num_classes} classes of {real.image_shape} images but "
                 f"the generator makes {gen.num_classes} of {gen.image_shape}; pick the dataset it was trained on"
             )
     elif needs_data:
-        raise ValueError(
+        raise ConfigError(
             "bank.class_policy=match/balance and bank.filter_threshold need the real data: set "
             "bank.dataset=<name> (e.g. digits), or use bank.class_policy=uniform without a filter"
         )
@@ -84,7 +119,7 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
     bank = SyntheticBank.generate(
         gen,
         int(b.size),
-        b.path,
+        None if b.path is None else _output_dir(b.path, "bank.path"),
         class_policy=policy,
         real_labels=None if real is None else real.labels,
         truncation=cfg.truncation,
@@ -100,12 +135,12 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
 
 
 def sample(cfg: DictConfig) -> dict:
+    check_settings(cfg)
     gen = load_generator(cfg.generator, device=cfg.device)
+    out = _output_dir(cfg.out, "out")  # before sampling: an unwritable out fails in a second, not after minutes
     images, labels = gen.sample(
         n_per_class=int(cfg.n_per_class), seed=int(cfg.seed), truncation=cfg.truncation, batch_size=int(cfg.batch_size)
     )
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     npz = save_samples_npz(out / "samples.npz", images, labels, gen.class_names)
     k = min(int(cfg.grid_per_class), int(cfg.n_per_class))
     per_class = np.stack([np.flatnonzero(labels == c)[:k] for c in range(gen.num_classes)]).reshape(-1)
@@ -114,8 +149,7 @@ def sample(cfg: DictConfig) -> dict:
         import cv2
 
         for i, (img, y) in enumerate(zip(images, labels)):
-            d = out / "png" / _safe_dirname(gen.class_names[y])
-            d.mkdir(parents=True, exist_ok=True)
+            d = make_dir(out / "png" / _safe_dirname(gen.class_names[y]))
             ok, data = cv2.imencode(".png", img if img.shape[2] == 1 else img[..., ::-1])
             atomic_write_bytes(d / f"{i:06d}.png", data.tobytes())
     log.info("wrote %d images to %s", len(images), npz)
@@ -126,6 +160,7 @@ def sample(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="sample")
+@user_errors("ganaug-sample")
 def main(cfg: DictConfig) -> None:
     sample(cfg)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .errors import ConfigError
 from .rng import MIN_TRUNCATION, check_truncation  # noqa: F401  (re-exported: the public home)
 from .nets import Generator
 
@@ -101,6 +102,8 @@ class TrainedGenerator:
         batch_size: int = 500,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return (images uint8 N×H×W×C, labels int64 N) for the given labels or n per class."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer (images generated at a time), got {batch_size!r}")
         y = self._labels(labels, n_per_class)
         gen = torch.Generator().manual_seed(int(seed))
         z = sample_noise(len(y), self.z_dim, gen, truncation)

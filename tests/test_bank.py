@@ -1,4 +1,5 @@
 import json
+import os
 import pickle
 
 import numpy as np
@@ -246,3 +247,66 @@ def test_refresh_on_disk_replaces_file_atomically(gen, tmp_path):
     assert np.array_equal(again.images, bank.images)
     assert np.any(again.images[:15] != before[:15]) and np.array_equal(again.images[15:], before[15:])
     assert again.meta["refreshes"] == 1
+
+
+# ----------------------------------------------------------------- files: modes, temporaries
+
+KILLED_WRITE = """
+import os, sys
+import torch
+import ganaug.bank
+from ganaug import Generator, SyntheticBank
+from ganaug.sampling import TrainedGenerator
+
+def killed(*args, **kwargs):
+    os._exit(9)  # as SIGKILL: no cleanup runs, the half-written pool stays under its temporary name
+
+ganaug.bank._fill = killed
+gen = TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), [str(k) for k in range(10)])
+bank = SyntheticBank.generate(gen, 300, sys.argv[1], progress=False) if sys.argv[2] == "generate" else None
+if sys.argv[2] == "refresh":
+    SyntheticBank.open(sys.argv[1], generator=gen).refresh(0.5)
+"""
+
+
+@pytest.mark.parametrize("killed_in", ["generate", "refresh"])
+def test_next_write_removes_temporaries_of_a_killed_write(gen, tmp_path, python, killed_in):
+    import subprocess
+
+    path = tmp_path / "b"
+    if killed_in == "refresh":
+        SyntheticBank.generate(gen, 30, path, progress=False)
+    done = subprocess.run([python, "-c", KILLED_WRITE, str(path), killed_in], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 9, done.stderr[-2000:]
+    assert list(path.glob(".*.tmp")), "the killed write left no temporary: the test reproduces nothing"
+    # Files that are not ganaug's temporaries of this bank are left alone.
+    (path / ".notes.tmp").write_text("mine")
+    (path / f".{IMAGES_FILE}.tmp").write_text("not one of ganaug's names")
+    bank = SyntheticBank.generate(gen, 30, path, progress=False)
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        [IMAGES_FILE, LABELS_FILE, META_FILE, ".notes.tmp", f".{IMAGES_FILE}.tmp"])
+    bank.refresh(0.5, round=1)
+
+
+def test_temporaries_of_a_live_writer_are_kept(gen, tmp_path):
+    from ganaug.export import temp_prefix
+
+    path = tmp_path / "b"
+    SyntheticBank.generate(gen, 30, path, progress=False)
+    # Another process writing this bank right now (pid 1 is always alive).
+    live = path / f"{temp_prefix(path / IMAGES_FILE, pid=1)}abcd.tmp"
+    live.write_bytes(b"being written")
+    SyntheticBank.generate(gen, 30, path, progress=False)
+    assert live.exists()
+
+
+def test_bank_files_get_the_umask_mode(gen, tmp_path):
+    old = os.umask(0o022)
+    try:
+        bank = SyntheticBank.generate(gen, 30, tmp_path / "b", progress=False)
+        bank.refresh(0.5, round=1)
+    finally:
+        os.umask(old)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / "b").iterdir()}
+    assert modes == {IMAGES_FILE: "0o644", LABELS_FILE: "0o644", META_FILE: "0o644"}

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -82,3 +83,43 @@ def test_missing_and_corrupt_meta(artifact, tmp_path):
     (path / META_FILE).write_text("{not json")
     with pytest.raises(ArtifactError, match="not valid JSON"):
         load_generator(path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_exported_files_get_the_umask_mode(tmp_path, umask, mode):
+    # safetensors writes its file owner-only; a generator shared with a group must stay loadable.
+    old = os.umask(umask)
+    try:
+        path = export_generator(Generator(3, 8, 1, z_dim=8, width=8), tmp_path / "gen")
+    finally:
+        os.umask(old)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in path.iterdir()} == {
+        WEIGHTS_FILE: oct(mode), META_FILE: oct(mode)}
+
+
+def test_export_removes_temporaries_of_a_killed_export(artifact):
+    from ganaug.export import temp_prefix
+
+    _, path = artifact
+    dead = path / f"{temp_prefix(path / WEIGHTS_FILE, pid=2**22 + 1)}abcd.tmp"  # above pid_max: never alive
+    dead.write_bytes(b"half")
+    export_generator(Generator(3, 8, 1, z_dim=8, width=8), path)
+    assert not dead.exists() and sorted(p.name for p in path.iterdir()) == sorted([WEIGHTS_FILE, META_FILE])
+
+
+def test_unwritable_destination_names_the_file(tmp_path, monkeypatch):
+    import ganaug.export
+    from ganaug import GanaugError
+    from ganaug.export import atomic_write_bytes
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(GanaugError, match=r"cannot create the directory .*file/out: .*/file is a file") as e:
+        atomic_write_bytes(tmp_path / "file" / "out" / "a.json", b"{}")
+    assert isinstance(e.value, OSError)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(kwargs.get("dir")))
+
+    monkeypatch.setattr(ganaug.export.tempfile, "mkstemp", denied)
+    with pytest.raises(GanaugError, match=r"cannot write .*a.json.*Permission denied.*writable"):
+        atomic_write_bytes(tmp_path / "a.json", b"{}")

@@ -129,6 +129,11 @@ def test_tiny_truncation_is_refused_not_a_hang(gen):
             sample_noise(4, 16, torch.Generator(), truncation=float("nan"))
 
 
+def test_generator_batch_size_zero_is_named(gen):
+    with pytest.raises(GanaugError, match="batch_size must be a positive integer"):
+        gen.sample(n_per_class=2, batch_size=0)
+
+
 def test_tiny_truncation_is_refused_for_banks_too(gen, tmp_path):
     # Banks draw their noise from counters (ganaug.rng), a second rejection loop.
     with _deadline(5):

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +100,41 @@ def test_sample_bank_policy_needs_dataset(compose_cfg, artifact, tmp_path):
         sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.class_policy=balance"))
     with pytest.raises(ValueError, match="bank.dataset"):
         sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.filter_threshold=0.5"))
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [("batch_size", 0), ("batch_size", -5), ("n_per_class", 0), ("grid_per_class", -1), ("bank.size", 0),
+     ("bank.filter_steps", 0), ("truncation", 0), ("truncation", -1.0), ("seed", -1), ("batch_size", 2.5)],
+)
+def test_bad_numeric_settings_name_the_setting(compose_cfg, artifact, tmp_path, setting, value):
+    overrides = [f"{setting}={value}"] + (["bank.enabled=true"] if setting.startswith("bank.") else [])
+    with pytest.raises(GanaugError, match=rf"{setting} must be .*got {value}") as e:
+        sample(_cfg(compose_cfg, artifact, tmp_path, *overrides))
+    assert isinstance(e.value, ValueError)
+    assert not (tmp_path / "samples.npz").exists()  # refused before anything is written
+
+
+def test_unwritable_output_names_the_path(compose_cfg, artifact, tmp_path):
+    (tmp_path / "taken").write_text("a file where the output directory should go")
+    with pytest.raises(GanaugError, match=r"taken.*out=") as e:
+        sample(_cfg(compose_cfg, artifact, tmp_path / "taken" / "out"))
+    assert str(tmp_path / "taken") in str(e.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+def test_read_only_output_directory_names_the_file(compose_cfg, artifact, tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        with pytest.raises(GanaugError, match=r"samples.npz.*Permission denied"):
+            sample(_cfg(compose_cfg, artifact, out))
+    finally:
+        out.chmod(0o755)
+
+
+def test_bank_path_that_is_a_file_is_a_clear_error(compose_cfg, artifact, tmp_path):
+    (tmp_path / "bankfile").write_text("x")
+    with pytest.raises(GanaugError, match=r"bankfile is a file.*bank.path="):
+        sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", f"bank.path={tmp_path / 'bankfile'}"))

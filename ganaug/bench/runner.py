@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
 from ..data import ImageArrayDataset
-from ..errors import GanaugError
+from ..errors import ConfigError, GanaugError
 from ..export import load_generator
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
@@ -50,6 +50,10 @@ class Unit:
     # out_dir) that hold the rest of its result.
     adoptable: bool = False
     outputs: list[str] = field(default_factory=list)
+
+
+class ReuseError(GanaugError, FileNotFoundError):
+    """bench.reuse_from names a directory that holds no benchmark units."""
 
 
 class StaleGANError(GanaugError):
@@ -87,7 +91,7 @@ class Regime:
         from ..filter import QualityFilter
 
         # Named when planning, not after the GAN has trained.
-        QualityFilter.check_fallback(fallback, f"{self.name}: filter_fallback")
+        QualityFilter.check_fallback(fallback, f"{self.name}: filter_fallback", ConfigError)
         return fallback
 
     def train_cfg(self, gan_seed: int) -> DictConfig:
@@ -132,7 +136,7 @@ class Regime:
         """Which real-data classifier gives synthetic items their soft labels (bench.teacher)."""
         kind = self.cfg.bench.get("teacher", "reference")
         if kind not in TEACHERS:
-            raise ValueError(f"bench.teacher must be one of {list(TEACHERS)}, got {kind!r}")
+            raise ConfigError(f"bench.teacher must be one of {list(TEACHERS)}, got {kind!r}")
         return kind
 
     def teacher_path(self) -> Path:
@@ -280,7 +284,7 @@ def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
     if regime.filter_class_quantile is not None:
         val = regime.val_set
         if not len(val):
-            raise ValueError(f"{regime.name}: filter_class_quantile calibrates on the validation split, which is "
+            raise ConfigError(f"{regime.name}: filter_class_quantile calibrates on the validation split, which is "
                              "empty; set bench.val_fraction > 0")
         quality.calibrate(val.images, val.labels, regime.filter_class_quantile)
     try:
@@ -483,8 +487,8 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     dst_root = store.root.parent
     for other_out in sources:  # all checked before anything is copied in
         if not (Path(other_out) / "units").is_dir():
-            raise FileNotFoundError(f"bench.reuse_from: {other_out} holds no benchmark units "
-                                    f"({Path(other_out) / 'units'} is missing)")
+            raise ReuseError(f"bench.reuse_from: {other_out} holds no benchmark units "
+                             f"({Path(other_out) / 'units'} is missing); name the bench.out_dir of an earlier run")
     n = 0
     for other_out in sources:
         src_root = Path(other_out)
