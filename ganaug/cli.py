@@ -30,7 +30,9 @@ def user_error(e: BaseException) -> BaseException | None:
     return None
 
 
-def _message(e: BaseException | None) -> str | None:
+def user_message(e: BaseException) -> str | None:
+    """What a command prints for `e` (None: not a user error, keep the traceback)."""
+    e = user_error(e)
     if e is None:
         return None
     if isinstance(e, GanaugError):
@@ -54,7 +56,7 @@ def user_errors(command: str) -> Callable[[Callable[..., Any]], Callable[..., An
                 return fn(*args, **kwargs)
             except Exception as e:
                 cause = user_error(e)
-                message = _message(cause)
+                message = user_message(e)
                 if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
                     raise
                 print(f"{command}: error: {message}", file=sys.stderr)
