@@ -1,20 +1,53 @@
-"""ganaug: class-conditional GAN data augmentation for PyTorch training pipelines."""
+"""ganaug: class-conditional GAN data augmentation for PyTorch training pipelines.
+
+``import ganaug`` is lean: the error classes are loaded eagerly, every other public name on first
+use (PEP 562 ``__getattr__``), so ``ganaug.SyntheticMix`` or ``ganaug.load_generator`` never pulls
+in Hydra, omegaconf, Lightning or the tuner/benchmark machinery; ``ganaug.ConditionalGAN`` and
+``ganaug.tune_mix`` load them when asked for.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 from .errors import ArtifactError, GanaugDataError, GanaugError  # noqa: E402
-from .export import export_generator, load_generator  # noqa: E402
-from .gan import ConditionalGAN  # noqa: E402
-from .nets import Discriminator, Generator  # noqa: E402
-from .sampling import TrainedGenerator  # noqa: E402
-from .bank import SyntheticBank  # noqa: E402
-from .filter import QualityFilter  # noqa: E402
-from .loss import SyntheticAwareLoss  # noqa: E402
-from .mix import SyntheticMix  # noqa: E402
-from .mix_loaders import mix_dataloader, mix_datamodule  # noqa: E402
-from .mix_samplers import MixedBatchSampler, SyntheticMixSampler  # noqa: E402
-from .recipe import Recipe, load_recipe  # noqa: E402
-from .tune import TuneResult, tune_mix  # noqa: E402
+
+if TYPE_CHECKING:  # the real imports, for IDEs and type checkers; at runtime see __getattr__
+    from .bank import SyntheticBank
+    from .export import export_generator, load_generator
+    from .filter import QualityFilter
+    from .gan import ConditionalGAN
+    from .loss import SyntheticAwareLoss
+    from .mix import SyntheticMix
+    from .mix_loaders import mix_dataloader, mix_datamodule
+    from .mix_samplers import MixedBatchSampler, SyntheticMixSampler
+    from .nets import Discriminator, Generator
+    from .recipe import Recipe, load_recipe
+    from .sampling import TrainedGenerator
+    from .tune import TuneResult, tune_mix
+
+# public name -> the submodule (relative to this package) that defines it
+_LAZY: dict[str, str] = {
+    "ConditionalGAN": ".gan",
+    "Discriminator": ".nets",
+    "Generator": ".nets",
+    "MixedBatchSampler": ".mix_samplers",
+    "QualityFilter": ".filter",
+    "Recipe": ".recipe",
+    "SyntheticAwareLoss": ".loss",
+    "SyntheticBank": ".bank",
+    "SyntheticMix": ".mix",
+    "SyntheticMixSampler": ".mix_samplers",
+    "TrainedGenerator": ".sampling",
+    "TuneResult": ".tune",
+    "export_generator": ".export",
+    "load_generator": ".export",
+    "load_recipe": ".recipe",
+    "mix_dataloader": ".mix_loaders",
+    "mix_datamodule": ".mix_loaders",
+    "tune_mix": ".tune",
+}
 
 __all__ = [
     "ArtifactError",
@@ -39,3 +72,19 @@ __all__ = [
     "mix_datamodule",
     "tune_mix",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # cache: later look-ups skip this function
+    return value
+
+
+_HELPERS = frozenset({"TYPE_CHECKING", "Any", "import_module"})
+
+
+def __dir__() -> list[str]:
+    return sorted((set(globals()) - _HELPERS) | set(__all__))
