@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from .errors import ConfigError
 from .export import default_dir_mode
 from .grid import save_grid
 from .sampling import sample_noise, to_uint8_hwc
@@ -37,7 +38,7 @@ class SampleGrid(pl.Callback):
 
     def __init__(self, every_n_steps: int = 500, n_per_class: int = 10, seed: int = 0, dirpath: str | None = None):
         if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+            raise ConfigError(f"every_n_steps must be >= 1 (generator updates), got {every_n_steps}")
         self.every_n_steps, self.n_per_class, self.seed, self.dirpath = every_n_steps, n_per_class, seed, dirpath
         self._last = -1
 
@@ -86,9 +87,9 @@ class GANCheckpoint(ModelCheckpoint):
 
     def __init__(self, every_n_steps: int = 500, every_n_minutes: float | None = 5.0, **kwargs):
         if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+            raise ConfigError(f"every_n_steps must be >= 1 (generator updates), got {every_n_steps}")
         if every_n_minutes is not None and not every_n_minutes > 0:
-            raise ValueError(f"every_n_minutes must be > 0 or null (no time-based checkpoint), got {every_n_minutes}")
+            raise ConfigError(f"every_n_minutes must be > 0 or null (no time-based checkpoint), got {every_n_minutes}")
         kwargs.setdefault("save_last", True)
         # Runs resume from checkpoints/last.ckpt. One that this callback did not write (a run moved,
         # or continued from another run's checkpoint) must be replaced, not sidestepped as
@@ -206,9 +207,9 @@ class GeneratorSnapshots(pl.Callback):
     def __init__(self, every_n_steps: int = 500, keep: int | None = None, dirpath: str | None = None,
                  extra: dict | None = None):
         if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+            raise ConfigError(f"every_n_steps must be >= 1 (generator updates), got {every_n_steps}")
         if keep is not None and keep < 1:
-            raise ValueError(f"keep must be >= 1 or None (keep all), got {keep}")
+            raise ConfigError(f"keep must be >= 1 or None (keep all), got {keep}")
         self.every_n_steps, self.keep, self.dirpath, self.extra = every_n_steps, keep, dirpath, extra
         self._last = -1
 

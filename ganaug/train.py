@@ -7,17 +7,20 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
+from pytorch_lightning.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid
 from .cli import user_errors
-from .errors import GanaugError
+from .errors import ConfigError, GanaugError
+from .progress import DurationEstimate, startup_lines
 from .run_record import SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
 
 __all__ = ["SPLIT_KEYS", "TrainingInterrupted", "data_split", "export_metadata", "main", "train"]
@@ -37,6 +40,10 @@ class TrainingInterrupted(GanaugError):
         self.exit_code = 128 + int(signum)  # what a shell reports for a process ended by that signal
 
 
+class MissingCheckpoint(GanaugError, FileNotFoundError):
+    """ckpt_path names a file that does not exist."""
+
+
 def _out_dir(cfg: DictConfig) -> Path:
     if cfg.get("out_dir"):
         return Path(cfg.out_dir)
@@ -44,7 +51,7 @@ def _out_dir(cfg: DictConfig) -> Path:
 
     if HydraConfig.initialized():
         return Path(HydraConfig.get().runtime.output_dir)
-    raise ValueError("out_dir is not set: pass out_dir=... (train(cfg) called outside of Hydra)")
+    raise ConfigError("out_dir is not set: pass out_dir=... (train(cfg) called outside of Hydra)")
 
 
 def _build(node, **kwargs):
@@ -63,7 +70,8 @@ def _resume_path(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path)
         if not path.is_file():
-            raise FileNotFoundError(f"ckpt_path={path} does not exist; drop ckpt_path to start afresh")
+            raise MissingCheckpoint(f"ckpt_path={path} does not exist; correct it, or drop ckpt_path to resume "
+                                    "this run's last.ckpt (or start afresh)")
         return str(path)
     last = ckpt_dir / "last.ckpt"
     if cfg.get("resume", True) and last.is_file():
@@ -108,11 +116,15 @@ def check_checkpoint(path: str) -> None:
 
 
 def build_callbacks(cfg: DictConfig, out_dir: Path, settings: dict | None = None) -> list[pl.Callback]:
-    callbacks = []
+    # trainer.enable_progress_bar=false means no bar: Lightning refuses a progress-bar callback then.
+    show_bar = bool((cfg.get("trainer") or {}).get("enable_progress_bar", True))
+    callbacks: list[pl.Callback] = [DurationEstimate()]
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None:
             continue
         cb = instantiate(cb_cfg)
+        if isinstance(cb, ProgressBar) and not show_bar:
+            continue
         if isinstance(cb, GANCheckpoint) and cb.dirpath is None:
             cb.dirpath = str(_checkpoint_dir(cfg, out_dir))
         if isinstance(cb, SampleGrid) and cb.dirpath is None:
@@ -135,7 +147,7 @@ def train(cfg: DictConfig) -> dict:
     datamodule = _build(cfg.data)
     h, w, c = datamodule.image_shape
     if h != w:
-        raise ValueError(f"images must be square for the GAN, got {h}x{w}; set data.dataset.size=[S,S]")
+        raise ConfigError(f"images must be square for the GAN, got {h}x{w}; set data.dataset.size=[S,S]")
     gan = _build(
         cfg.gan,
         num_classes=datamodule.num_classes,
@@ -166,6 +178,10 @@ def train(cfg: DictConfig) -> dict:
         callbacks=callbacks,
         logger=logger,
     )
+    if trainer.is_global_zero:  # ranks are known once the Trainer exists
+        estimate = next((cb for cb in callbacks if isinstance(cb, DurationEstimate)), None)
+        for line in startup_lines(cfg, datamodule, trainer, out_dir, ckpt_dir, estimate):
+            log.info(line)
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -192,19 +208,51 @@ def _checkpoint_dir(cfg: DictConfig, out_dir: Path) -> Path:
     return out_dir / "checkpoints"
 
 
-# Lightning warnings that do not apply to a GAN trained this way (EMA copy kept in eval mode on
-# purpose; checkpoints taken after both optimizer steps by design).
+# Lightning warnings that do not apply to a GAN trained this way.
 QUIET = (
+    # The EMA copy of G is kept in eval mode on purpose (it is only sampled from).
     r".*module\(s\) in eval mode.*",
+    # "Using ModelCheckpoint with manual optimization ... no pre-optimization state was saved":
+    # checkpoints are taken after both optimizer steps, by design.
     r".*no pre-optimization state was saved.*",
     r".*Checkpoint directory .* exists and is not empty.*",
     r".*isinstance\(treespec, LeafSpec\).*",
+    # Resuming mid-epoch: the GAN's epochs mean nothing (its length is counted in generator updates)
+    # and every batch is a fresh random draw, so restarting the shuffled loader loses nothing.
+    r".*resuming from a checkpoint that ended before the epoch ended and your dataloader is not resumable.*",
+    # Small datasets (digits: 21 batches) have epochs shorter than log_every_n_steps, but the logging
+    # interval counts batches across epochs, so the CSV log still gets a row every N steps.
+    r".*The number of training batches \(\d+\) is smaller than the logging interval.*",
 )
+# Lightning's info lines (the logging module, not warnings) that do not apply, matched from the start:
+QUIET_INFO = (
+    # Advertising for Lightning's cloud services (litlogger, litmodels): nothing to do with ganaug.
+    r"💡 Tip: For seamless cloud",
+    # Its max_steps counts both optimizers' steps (2x gan.max_steps with n_dis=1), which would
+    # contradict the user's setting; train() reports the generator updates done instead.
+    r"`Trainer.fit` stopped: `max_steps=\d+` reached",
+)
+
+
+class _QuietInfo(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(re.match(pattern, message) for pattern in QUIET_INFO)
+
+
+_QUIET_INFO_FILTER = _QuietInfo()
 
 
 def quiet_lightning() -> None:
     for pattern in QUIET:
         warnings.filterwarnings("ignore", message=pattern)
+    # A filter on a logger applies only to records made by that logger: the ones Lightning's
+    # rank_zero_info logs through (addFilter does not add the same filter twice).
+    from lightning_utilities.core import rank_zero
+
+    for logger in {rank_zero.log, logging.getLogger("pytorch_lightning.utilities.rank_zero"),
+                   logging.getLogger("lightning_fabric.utilities.rank_zero")}:
+        logger.addFilter(_QUIET_INFO_FILTER)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")

@@ -19,7 +19,7 @@ def test_max_steps_counts_generator_updates():
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"loss": "wasserstein"}, "unknown loss"),
+    ({"loss": "wasserstein"}, "gan.loss=.wasserstein. is unknown"),
     ({"n_dis": 0}, "n_dis"),
     ({"ema_decay": 1.0}, "ema_decay"),
     ({"class_names": ["a"]}, "class names"),
