@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 
 import pytest
 from hydra.errors import InstantiationException
@@ -15,24 +16,41 @@ CASES = {
     "ganaug-bench": (["bench=ci", "bench.teacher=bogus", "progress=false"], "ganaug-bench: error: bench.teacher must be one of"),
     "ganaug-sample": (["generator=/nonexistent/generator"], "ganaug-sample: error: no generator artifact at /nonexistent"),
 }
-MODULES = {"ganaug-train": "ganaug.train", "ganaug-tune": "ganaug.tune", "ganaug-bench": "ganaug.bench.runner", "ganaug-sample": "ganaug.sample"}
+MODULES = {"ganaug-train": "ganaug.train", "ganaug-tune": "ganaug.tune", "ganaug-bench": "ganaug.bench.runner",
+           "ganaug-sample": "ganaug.sample"}
 
 
-@pytest.mark.parametrize("command", sorted(CASES))
-def test_user_error_is_a_message(command, tmp_path, python, repo):
-    args, expected = CASES[command]
-    cmd = [python, "-m", MODULES[command], *args, f"hydra.run.dir={tmp_path / 'hydra'}"]
-    if command == "ganaug-train":
-        cmd.append(f"out_dir={tmp_path / 'run'}")
-    if command == "ganaug-tune":
-        cmd.append(f"out_dir={tmp_path / 'tune'}")
-    if command == "ganaug-bench":
-        cmd.append(f"bench.out_dir={tmp_path / 'bench'}")
+def _args(command, tmp_path):
+    args = [*CASES[command][0], f"hydra.run.dir={tmp_path / 'hydra'}"]
+    args += {"ganaug-train": [f"out_dir={tmp_path / 'run'}"], "ganaug-tune": [f"out_dir={tmp_path / 'tune'}"],
+             "ganaug-bench": [f"bench.out_dir={tmp_path / 'bench'}"]}.get(command, [])
+    return args
+
+
+def test_a_command_prints_a_user_error_as_a_message(tmp_path, python):
+    # One real process: what a shell sees (exit status, stderr), Hydra included.
+    cmd = [python, "-m", MODULES["ganaug-train"], *_args("ganaug-train", tmp_path)]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert done.returncode == 2, done.stderr[-3000:]
-    assert expected in done.stderr, done.stderr[-3000:]
+    assert CASES["ganaug-train"][1] in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", sorted(set(CASES) - {"ganaug-train"}))
+def test_every_command_prints_a_user_error_as_a_message(command, tmp_path, monkeypatch, capsys):
+    # In this process (no second interpreter to start): the same entry point, through Hydra.
+    import importlib
+
+    main = importlib.import_module(MODULES[command]).main
+    monkeypatch.setattr(sys, "argv", [command, *_args(command, tmp_path)])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2, err[-3000:]
+    assert CASES[command][1] in err
+    assert "Traceback" not in err
 
 
 def _raising(e):

@@ -95,25 +95,8 @@ def test_interrupt_saves_a_checkpoint_and_says_how_to_resume(sig, tmp_path, pyth
     assert json.loads((out / "generator" / "generator.json").read_text())["g_updates"] == stopped_at + 3
 
 
-def test_time_based_checkpoint_before_the_first_step_based_one(tmp_path, python, fast, repo):
-    out = tmp_path / "run"
-    cmd = [python, "-m", "ganaug.train", *fast, "gan.max_steps=5000", "callbacks.checkpoint.every_n_steps=4000",
-           "callbacks.checkpoint.every_n_minutes=0.01", "~callbacks.snapshots", f"out_dir={out}",
-           f"hydra.run.dir={tmp_path / 'hydra'}"]
-    proc = subprocess.Popen(cmd, cwd=repo, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    last = out / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 120
-    try:
-        while not last.exists():
-            assert proc.poll() is None and time.time() < deadline
-            time.sleep(0.1)
-        time.sleep(1.0)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # no chance to save on the way out
-        proc.wait()
-    assert torch.load(last, weights_only=True)["global_step"] > 0
-    assert not list((out / "checkpoints").glob("g_updates=*.ckpt"))
+# The time-based checkpoint (written before the first step-based one, and resumed after a SIGKILL) is
+# tested in test_train.py::test_killed_run_resumes_with_same_command.
 
 
 # -- 7, 9. damaged and planted checkpoints ------------------------------------------------------------

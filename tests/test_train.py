@@ -58,26 +58,30 @@ def test_resume_continues_with_optimizer_and_ema_state(compose_cfg, fast, tmp_pa
 
 
 def test_killed_run_resumes_with_same_command(tmp_path, python, fast, repo):
+    # Killed (SIGKILL: no chance to save on the way out) before its first step-based checkpoint:
+    # the time-based last.ckpt is what it resumes from.
     out = tmp_path / "run"
     def cmd(max_steps):
         return [python, "-m", "ganaug.train", *fast, f"gan.max_steps={max_steps}",
-                "callbacks.checkpoint.every_n_steps=5", f"out_dir={out}", f"hydra.run.dir={tmp_path / 'hydra'}"]
+                "callbacks.checkpoint.every_n_steps=4000", "callbacks.checkpoint.every_n_minutes=0.01",
+                f"out_dir={out}", f"hydra.run.dir={tmp_path / 'hydra'}"]
 
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(cmd(400), cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+    last = out / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     try:
-        # Wait for a periodic checkpoint past 10: by then last.ckpt from step >= 10 is complete.
-        while max(_steps_saved(out / "checkpoints"), default=0) < 15 and time.time() < deadline:
+        while not (last.is_file() and _ckpt(last)["global_step"] >= 20):
             assert proc.poll() is None, "training ended before it could be killed"
+            assert time.time() < deadline
             time.sleep(0.2)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert not _steps_saved(out / "checkpoints")  # no step-based checkpoint: the clock wrote last.ckpt
     assert not list((out / "checkpoints").glob("*.tmp")) and not (out / "generator").exists()
-    killed_at = _ckpt(out / "checkpoints" / "last.ckpt")["global_step"] // 2
+    killed_at = _ckpt(last)["global_step"] // 2
     assert 10 <= killed_at < 400
 
     done = subprocess.run(cmd(killed_at + 5), cwd=repo, env=env,
