@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,16 @@ def startup_lines(cfg: Any, datamodule: Any, trainer: pl.Trainer, out_dir: Path,
         line += "; the progress bar shows the ETA"
     lines.append(line)
     return lines
+
+
+class UpdateHook(pl.Callback):
+    """Calls `fn(g_updates)` after each generator update: a caller's own progress display (ganaug-bench)."""
+
+    def __init__(self, fn: Callable[[int], None]):
+        self.fn, self._last = fn, -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = int(pl_module.g_updates)
+        if step != self._last:
+            self._last = step
+            self.fn(step)

@@ -138,8 +138,11 @@ def build_callbacks(cfg: DictConfig, out_dir: Path, settings: dict | None = None
     return callbacks
 
 
-def train(cfg: DictConfig) -> dict:
-    """Train per `cfg` (see conf/train.yaml); returns paths of what was written."""
+def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict:
+    """Train per `cfg` (see conf/train.yaml); returns paths of what was written.
+
+    `extra_callbacks` join those of `cfg.callbacks` (ganaug-bench passes one that moves its own bar).
+    """
     out_dir = _out_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
@@ -164,7 +167,7 @@ def train(cfg: DictConfig) -> dict:
     settings = check_resume(source_dir, run_settings(cfg), ckpt_path)
     if source_dir != ckpt_dir:
         check_resume(ckpt_dir, settings, None)
-    callbacks = build_callbacks(cfg, out_dir, settings)
+    callbacks = build_callbacks(cfg, out_dir, settings) + list(extra_callbacks or [])
     logger = False
     if cfg.get("logger"):
         logger_cfg = cfg.logger

@@ -50,6 +50,8 @@ class Unit:
     # out_dir) that hold the rest of its result.
     adoptable: bool = False
     outputs: list[str] = field(default_factory=list)
+    # run(progress) is called with a function taking the fraction done, for the benchmark's bar.
+    reports_progress: bool = False
 
 
 class ReuseError(GanaugError, FileNotFoundError):
@@ -229,12 +231,14 @@ def synthetic_use(b: DictConfig) -> dict:
     return {k: v for k, v in use.items() if v != SYNTHETIC_USE_DEFAULTS[k]}
 
 
-def _train_gan(regime: Regime, gan_seed: int) -> dict:
+def _train_gan(regime: Regime, gan_seed: int, progress: Callable[[float], None] | None = None) -> dict:
+    from ..progress import UpdateHook
     from ..train import train
 
     cfg = regime.train_cfg(gan_seed)
+    hooks = [] if progress is None else [UpdateHook(lambda s, n=int(cfg.gan.max_steps): progress(s / n))]
     t0 = time.perf_counter()
-    result = train(cfg)
+    result = train(cfg, extra_callbacks=hooks)
     # Time of this invocation only; a resumed GAN adds the earlier part recorded in its log.
     return {"regime": regime.name, "gan_seed": gan_seed, "generator": result["generator"],
             "g_updates": result["g_updates"], "seconds": time.perf_counter() - t0,
@@ -391,8 +395,9 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan_fp = fingerprint(data_fp, cfg.train.gan, g)
             # Adopted by reference: the record keeps pointing at the other directory's generator.
-            units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost, lambda r=regime, g=g: _train_gan(r, g),
-                              fingerprint=gan_fp, adoptable=True))
+            units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost,
+                              lambda progress=None, r=regime, g=g: _train_gan(r, g, progress),
+                              fingerprint=gan_fp, adoptable=True, reports_progress=True))
             # The unit whose record names the generator the banks are made from.
             source, source_fp = gid, None
             if select_by != "final":
@@ -599,14 +604,25 @@ def run_benchmark(cfg: DictConfig) -> dict:
             time.sleep(5)
             continue
         bar.set_postfix_str(f"{finished}/{len(units)} units | {runnable.stage}")
+        moved = [0.0]
+
+        def advance(fraction: float, unit: Unit = runnable) -> None:
+            # A GAN is most of the benchmark's time: the bar moves with its updates, not only when it ends.
+            step = unit.cost * min(max(fraction, 0.0), 1.0) - moved[0]
+            if step > 0:
+                bar.update(step)
+                moved[0] += step
+            bar.set_postfix_str(f"{finished}/{len(units)} units | {unit.stage} {fraction:.0%}", refresh=False)
+
         try:
             if not done(runnable.id):  # it may have finished between our check and our claim
-                store.put(runnable.id, {**runnable.run(), "fingerprint": runnable.fingerprint})
+                result = runnable.run(advance) if runnable.reports_progress else runnable.run()
+                store.put(runnable.id, {**result, "fingerprint": runnable.fingerprint})
         finally:
             store.release(runnable.id)
         pending.remove(runnable)
         finished += 1
-        bar.update(runnable.cost)
+        bar.update(runnable.cost - moved[0])
     bar.set_postfix_str(f"{finished}/{len(units)} units | done")
     bar.close()
     return write_reports(cfg, out, [store.get(u.id) for u in units], {"units_total": len(units), "units_done": len(units)})

@@ -9,9 +9,38 @@ from ganaug.bench.runner import StaleGANError, Unit, class_balanced_loader, next
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
 
-def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny):
+class _Bar:
+    """Records what the benchmark's progress bar is told."""
+
+    made = []
+
+    def __init__(self, total, initial=0, **kw):
+        self.total, self.n, self.seen = total, initial, []
+        _Bar.made.append(self)
+
+    def update(self, n):
+        self.n += n
+
+    def set_postfix_str(self, text, refresh=True):
+        self.seen.append((text, self.n))
+
+    def close(self):
+        self.seen.append(("closed", self.n))
+
+
+def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monkeypatch):
+    import ganaug.bench.runner as runner
+
+    monkeypatch.setattr(runner, "tqdm", _Bar)
     cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
     payload = run_benchmark(cfg)
+    # The bar moves while a GAN trains (most of the time), not only when a unit ends, and ends at the total.
+    bar = _Bar.made[-1]
+    during = [(text, n) for text, n in bar.seen if "GAN seed 0 " in text]
+    percents = {int(text.rsplit(" ", 1)[1].rstrip("%")) for text, _ in during}
+    assert any(0 < p < 100 for p in percents), percents
+    assert sorted(n for _, n in during) == [n for _, n in during]
+    assert bar.seen[-1] == ("closed", pytest.approx(bar.total))
     s = payload["summary"]["n30"]
     names = list(s["conditions"])
     assert names == ["real", "classical", "syn0.5", "syn0.5-filt", "classical+syn0.5-filt"]
@@ -316,3 +345,4 @@ def test_a_regime_can_let_a_class_its_filter_rejects_through_unfiltered(compose_
     assert "Filter fallback (GAN seed 0)" in (tmp_path / "results.md").read_text()
     with pytest.raises(ValueError, match=r"n30: filter_fallback must be one of \[None, 'unfiltered'\], got 'keep'"):
         run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.filter_fallback=keep"]))
+
