@@ -560,6 +560,8 @@ def run_benchmark(cfg: DictConfig) -> dict:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    # Each GAN's start-up lines would scroll the benchmark's own bar away; its units record the same.
+    logging.getLogger("ganaug.train").setLevel(logging.WARNING)
     out = Path(cfg.bench.out_dir)
     store = UnitStore(out / "units")
     test = instantiate(cfg.bench.test_dataset)
