@@ -109,6 +109,50 @@ def test_paired_diff_unequal_lengths_names_both():
         paired_diff_ci([1, 2, 3], [1, 2, 3, 4])
 
 
+
+# Known answers computed independently by scipy's own t-tests on small samples: the one-sample
+# interval of mean_ci is ttest_1samp's, the paired interval of paired_diff_ci is ttest_rel's.
+_A = [0.812, 0.845, 0.790, 0.861, 0.833, 0.804]
+_B = [0.801, 0.842, 0.771, 0.850, 0.829, 0.806]
+
+
+@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.99])
+def test_mean_ci_matches_scipy_ttest_1samp(confidence):
+    from scipy import stats
+
+    res = stats.ttest_1samp(_A, 0.0)
+    ci = res.confidence_interval(confidence_level=confidence)
+    out = mean_ci(_A, confidence)
+    assert out["n"] == len(_A) and res.df == len(_A) - 1 and out["confidence"] == confidence
+    assert out["mean"] == pytest.approx(np.mean(_A), rel=1e-12)
+    assert out["std"] == pytest.approx(np.std(_A, ddof=1), rel=1e-12)
+    assert out["lo"] == pytest.approx(ci.low, rel=1e-9)
+    assert out["hi"] == pytest.approx(ci.high, rel=1e-9)
+
+
+@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.99])
+def test_paired_diff_ci_matches_scipy_ttest_rel(confidence):
+    from scipy import stats
+
+    res = stats.ttest_rel(_A, _B)
+    ci = res.confidence_interval(confidence_level=confidence)
+    out = paired_diff_ci(_A, _B, confidence)
+    assert out["n"] == len(_A) and res.df == len(_A) - 1
+    assert out["mean"] == pytest.approx(np.mean(np.subtract(_A, _B)), rel=1e-12)
+    assert out["lo"] == pytest.approx(ci.low, rel=1e-9)
+    assert out["hi"] == pytest.approx(ci.high, rel=1e-9)
+    # The interval excludes 0 exactly when the two-sided paired t-test rejects at 1 - confidence.
+    assert out["significant"] is bool(res.pvalue < 1.0 - confidence)
+
+
+def test_t_quantile_matches_scipy_and_normal_limit():
+    from scipy import stats
+
+    for df in (1, 4, 9.5, 30):
+        assert t_quantile(0.975, df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-12)
+    assert t_quantile(0.975, math.inf) == pytest.approx(stats.norm.ppf(0.975), rel=1e-12)
+    assert isinstance(t_quantile(0.9, 3), float)
+
 def test_paired_by_key_aligns_regardless_of_order():
     a = {(1, 0): 0.9, (0, 0): 0.8, (0, 1): 0.85}
     b = {(0, 1): 0.80, (1, 0): 0.88, (0, 0): 0.70}
