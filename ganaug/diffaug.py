@@ -1,9 +1,39 @@
-"""Differentiable augmentation (DiffAugment, Zhao et al. 2020) for discriminator inputs.
+# The augmentations below follow the reference PyTorch implementation of DiffAugment
+# (DiffAugment_pytorch.py in https://github.com/mit-han-lab/data-efficient-gans), which is
+# distributed under this licence:
+#
+# Copyright (c) 2020, Shengyu Zhao, Zhijian Liu, Ji Lin, Jun-Yan Zhu, and Song Han
+# All rights reserved.
+#
+# Redistribution and use in source and binary forms, with or without
+# modification, are permitted provided that the following conditions are met:
+#
+# * Redistributions of source code must retain the above copyright notice, this
+#   list of conditions and the following disclaimer.
+#
+# * Redistributions in binary form must reproduce the above copyright notice,
+#   this list of conditions and the following disclaimer in the documentation
+#   and/or other materials provided with the distribution.
+#
+# THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"
+# AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE
+# IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+# DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+# FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+# DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+# SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+# CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+# OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+# OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+
+"""Differentiable augmentation (DiffAugment; Zhao et al., "Differentiable Augmentation for
+Data-Efficient GAN Training", NeurIPS 2020) for discriminator inputs.
 
 Applied to every real and fake image the discriminator sees, so that D cannot memorise a small
-training set while G still receives gradients through the augmentation. Reimplemented from the
-paper's description: colour (brightness, saturation, contrast), translation (±1/8 of the size,
-zero padding) and cutout (a square of half the size).
+training set while G still receives gradients through the augmentation. The ops follow the
+authors' reference PyTorch code (BSD 2-Clause, notice above): colour (brightness, saturation,
+contrast), translation (±1/8 of the size, zero padding) and cutout (a square of half the size),
+with an optional ``torch.Generator`` for reproducible draws.
 """
 
 from __future__ import annotations
