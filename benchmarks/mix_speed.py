@@ -31,7 +31,7 @@ from albumentations.pytorch import ToTensorV2
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, environment_markdown, write_json  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
 
 from ganaug import Generator, SyntheticBank, SyntheticMix  # noqa: E402
 from ganaug.data import ImageArrayDataset  # noqa: E402
@@ -121,6 +121,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
+    reading_before = machine_load()
     torch.manual_seed(0)
     gen = TrainedGenerator(Generator(10, 28, 1, z_dim=128, width=16), NAMES)
     rng = np.random.default_rng(0)
@@ -165,6 +166,7 @@ def main() -> None:
         **environment(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "load": load_report(reading_before, machine_load()),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     report = {"meta": meta, "results": results}
@@ -215,6 +217,8 @@ def _markdown(report: dict) -> str:
     ]
     lines += ["", environment_markdown(m).rstrip(), f"- load average: {m['load_average_before'][0]} before, "
               f"{m['load_average_after'][0]} after"]
+    if "load" in m:
+        lines += ["", m["load"]["summary"]]
     if m["load_average_before"][0] > 0.5 * (m["cores"] or 1):
         lines += [
             "",
