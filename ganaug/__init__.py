@@ -6,8 +6,9 @@ in Hydra, omegaconf, Lightning or the tuner/benchmark machinery; ``ganaug.Condit
 ``ganaug.tune_mix`` load them when asked for.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -74,17 +75,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value  # cache: later look-ups skip this function
-    return value
-
-
-_HELPERS = frozenset({"TYPE_CHECKING", "Any", "import_module"})
-
-
-def __dir__() -> list[str]:
-    return sorted((set(globals()) - _HELPERS) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, hidden={"TYPE_CHECKING", "lazy_exports"})

@@ -5,8 +5,9 @@ Every public name is loaded on first use (PEP 562 ``__getattr__``): importing on
 (``load_image_folder``) or the other readers.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ganaug._lazy import lazy_exports
 
 if TYPE_CHECKING:  # the real imports, for IDEs and type checkers; at runtime see __getattr__
     from ganaug.data.arrays import ImageArrayDataset, from_dataset
@@ -60,18 +61,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value  # cache: later look-ups skip this function
-    return value
-
-
-_HELPERS = frozenset({"TYPE_CHECKING", "Any", "import_module"})
-
-
-def __dir__() -> list[str]:
-    return sorted((set(globals()) - _HELPERS) | set(__all__))
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, hidden={"TYPE_CHECKING", "lazy_exports"})
