@@ -18,7 +18,7 @@ from pytorch_lightning.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid
-from .cli import user_errors
+from .cli import user_error, user_errors
 from .errors import ConfigError, GanaugError
 from .progress import DurationEstimate, startup_lines
 from .run_record import SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
@@ -56,8 +56,6 @@ def _out_dir(cfg: DictConfig) -> Path:
 
 def _build(node, **kwargs):
     """hydra.utils.instantiate, but a user error keeps its own type and message (Hydra wraps it)."""
-    from .cli import user_error
-
     try:
         return instantiate(node, **kwargs)
     except Exception as e:
@@ -106,13 +104,15 @@ def check_checkpoint(path: str) -> None:
         # turn resuming into running a pickle planted as last.ckpt.
         torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GanaugError(f"{path} holds more than tensors and plain data ({first}); ganaug does not unpickle "
-                          f"objects from checkpoints. {fix}.") from e
+        raise GanaugError(f"{path} holds more than tensors and plain data ({_first_line(e)}); ganaug does not "
+                          f"unpickle objects from checkpoints. {fix}.") from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GanaugError(f"{path} is not a readable checkpoint ({first}): it was probably cut short (a full "
-                          f"disk, an interrupted copy). {fix}.") from e
+        raise GanaugError(f"{path} is not a readable checkpoint ({_first_line(e)}): it was probably cut short (a "
+                          f"full disk, an interrupted copy). {fix}.") from e
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def build_callbacks(cfg: DictConfig, out_dir: Path, settings: dict | None = None) -> list[pl.Callback]:
@@ -122,7 +122,7 @@ def build_callbacks(cfg: DictConfig, out_dir: Path, settings: dict | None = None
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None:
             continue
-        cb = instantiate(cb_cfg)
+        cb = _build(cb_cfg)
         if isinstance(cb, ProgressBar) and not show_bar:
             continue
         if isinstance(cb, GANCheckpoint) and cb.dirpath is None:
