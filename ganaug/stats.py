@@ -16,7 +16,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "paired_by_key"]
+__all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "paired_by_key", "format_score", "format_gain"]
 
 
 def t_quantile(p: float, df: float) -> float:
@@ -113,3 +113,27 @@ def paired_by_key(
     a = np.array([float(results_a[k]) for k in keys], dtype=np.float64)
     b = np.array([float(results_b[k]) for k in keys], dtype=np.float64)
     return keys, a, b
+
+
+def _interval(ci: dict) -> bool:
+    lo = ci.get("lo")  # None: read back from JSON, which has no NaN
+    return ci.get("n", 0) >= 2 and lo is not None and math.isfinite(lo)
+
+
+def format_score(ci: dict | None, scale: float = 100.0) -> str:
+    """A `mean_ci` as "mean ± half-width" (in points at scale 100); the mean alone without an interval."""
+    if not ci:
+        return "–"
+    if not _interval(ci):
+        return f"{ci['mean'] * scale:.1f}"
+    return f"{ci['mean'] * scale:.1f} ± {(ci['hi'] - ci['mean']) * scale:.1f}"
+
+
+def format_gain(g: dict | None, mark: bool = True) -> str:
+    """A `paired_diff_ci` as "+mean [lo, hi]" in points; with `mark`, " *" when the CI excludes 0."""
+    if not g:
+        return "–"
+    if not _interval(g):
+        return f"{g['mean'] * 100:+.1f}"
+    star = " *" if mark and g.get("significant") else ""
+    return f"{g['mean'] * 100:+.1f} [{g['lo'] * 100:+.1f}, {g['hi'] * 100:+.1f}]{star}"

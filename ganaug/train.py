@@ -87,6 +87,8 @@ def export_metadata(cfg: DictConfig, settings: dict | None = None) -> dict:
     return {
         "dataset": cfg.data.get("name", "unknown"),
         "data_split": split,
+        # The benchmark's banks draw their noise from the GAN's seed; ganaug-tune draws the same.
+        "seed": (cfg.get("seed") if settings is None else settings.get("seed")),
         "train_config": OmegaConf.to_container(cfg.gan, resolve=True),
     }
 

@@ -1,6 +1,6 @@
 """`ganaug-tune`: choose the synthetic ratio, filter threshold and generator on the validation split.
 
-The same chain as the benchmark (ganaug/bench/runner.py): a bank per generator, optionally
+The benchmark's engine (ganaug/engine.py) on one regime: a bank per generator, optionally
 filtered by a classifier trained on the real training images, mixed in by `SyntheticMix` with an
 exact share per batch, and the reference classifier trained for the same steps and batch size
 under every candidate. Only the validation split is scored, so the user's test split stays out
@@ -10,8 +10,6 @@ written as a recipe (recipe.yaml, read by `ganaug.load_recipe`; see ganaug/recip
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import math
 import os
@@ -24,22 +22,19 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
-from .bank import SyntheticBank
-from .bench.runner import _loader
-from .bench.store import UnitStore, fingerprint
-from .classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
+from . import engine
+from .bench.store import UnitStore
+from .classifier import SmallCNN
 from .data import ImageArrayDataset, from_dataset
+from .engine import BankSettings, ClassifierSettings, SyntheticUse
 from .errors import GanaugError
 from .export import META_FILE as GENERATOR_META
 from .export import atomic_write_bytes, load_generator, read_generator_meta
 from .filter import QualityFilter
-from .mix import SyntheticMix
-from .mix_samplers import MixedBatchSampler
 from .recipe import MIX_FILE, MIX_TARGET, RECIPE_FILE
-from .stats import mean_ci, paired_diff_ci
+from .stats import format_gain, format_score, mean_ci, paired_diff_ci
 
 __all__ = ["TuneResult", "find_generators", "tune_mix", "run_tune", "main"]
 
@@ -47,8 +42,8 @@ METRICS = ("auto", "accuracy", "balanced_accuracy")
 # Above this largest/smallest class-count ratio, plain accuracy rewards ignoring rare classes.
 IMBALANCE_FOR_BALANCED = 1.5
 REAL = "real"
-BANK_SEED = 0
 REFERENCE_FILE = "reference.safetensors"
+TEACHER_FILE = "teacher_classical.safetensors"
 
 
 class TuneError(GanaugError, ValueError):
@@ -101,8 +96,9 @@ class TuneResult:
         """The `ganaug.SyntheticMix` partial (format of conf/mix/default.yaml) for a candidate."""
         c = self.candidate(name)
         # Real only has no synthetic items to flag, and a flag breaks the plain `for x, y in loader`.
-        flag = c["bank"] is not None and _needs_flag(c.get("synthetic_weight", 1.0),
-                                                     self.settings.get("synthetic_soft_labels"))
+        flag = c["bank"] is not None and SyntheticUse(
+            c["ratio"], weight=c.get("synthetic_weight", 1.0),
+            soft_labels=self.settings.get("synthetic_soft_labels") or 0.0).needs_flag
         return {"_target_": MIX_TARGET, "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
                 "truncation": None, "refresh": None, "return_flag": flag}
@@ -120,7 +116,8 @@ class TuneResult:
         teacher = None
         if soft:
             h, w, ch = self.settings["image_shape"]
-            teacher = {"file": REFERENCE_FILE, "width": int(self.settings["width"]),
+            file = TEACHER_FILE if self.settings.get("teacher") == "classical" else REFERENCE_FILE
+            teacher = {"file": file, "width": int(self.settings["width"]),
                        "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
         return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
                 "teacher": teacher}
@@ -143,11 +140,6 @@ class TuneResult:
     @property
     def recipe_path(self) -> Path:
         return self.out_dir / RECIPE_FILE
-
-
-def _needs_flag(weight: float, soft_labels: float | None) -> bool:
-    """Weighted or soft-labelled synthetic items need `return_flag`, for the loss to tell them apart."""
-    return weight != 1.0 or bool(soft_labels)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -274,67 +266,36 @@ def _check_transform(transform: Any, image: np.ndarray) -> None:
                         "augmentation only: no Normalize or ToTensorV2; the classifier normalises itself)")
 
 
-def _transform_key(transform: Any) -> Any:
-    # A fingerprint part that survives a restart: reprs of plain callables hold memory addresses.
-    if transform is None:
-        return None
-    if callable(getattr(transform, "to_dict", None)):
-        try:
-            return transform.to_dict()
-        except Exception:  # noqa: BLE001 - a transform that cannot describe itself falls back to repr
-            return repr(transform)
-    return f"{type(transform).__module__}.{getattr(transform, '__qualname__', type(transform).__qualname__)}"
-
-
-def _seeded(transform: Any, seed: int) -> Any:
-    # albumentations' Compose has its own RNG: one copy per run, seeded, makes a run reproducible
-    # whatever ran before it (a resumed tune runs a different sequence).
-    if transform is None:
-        return None
-    t = copy.deepcopy(transform)
-    if callable(getattr(t, "set_random_seed", None)):
-        t.set_random_seed(seed)
-    return t
-
-
-def _plain_policy(policy: Any) -> Any:
-    # JSON, YAML and fingerprints need plain values, not arrays or OmegaConf nodes.
-    if OmegaConf.is_config(policy):
-        return OmegaConf.to_container(policy, resolve=True)
-    if isinstance(policy, np.ndarray):
-        return policy.tolist()
-    if isinstance(policy, dict):
-        return {str(k): float(v) for k, v in policy.items()}
-    return policy if isinstance(policy, str) else [float(w) for w in policy]
-
-
-def _data_hash(ds: ImageArrayDataset) -> str:
-    h = hashlib.sha256()
-    for part in (np.ascontiguousarray(ds.images), np.ascontiguousarray(ds.labels)):
-        h.update(part.tobytes())
-    h.update(json.dumps(ds.class_names).encode())
-    return h.hexdigest()[:16]
+def _gan_seed(gen: Any) -> int:
+    # Banks draw the noise the benchmark draws for this GAN (engine.bank_seed); 0 when not recorded.
+    seed = gen.meta.get("seed", 0) if isinstance(getattr(gen, "meta", None), dict) else 0
+    return int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else 0
 
 
 # ------------------------------------------------------------------------------ the runs
 
 
 class _Session:
-    """Stored units of one tune: the reference classifier, the banks and the classifier runs."""
+    """Stored steps of one tune: the reference classifier (and teacher), the banks and the runs.
 
-    def __init__(self, train, val, out: Path, recipe: dict, *, class_policy, bank_size: int, metric: str,
-                 transform, generators: dict[Path, Any], soft_labels: float = 0.0,
+    Every step is the engine's (ganaug/engine.py), with the engine's fingerprint: the benchmark
+    gives the same run on the same data the same fingerprint and the same score.
+    """
+
+    def __init__(self, train, val, out: Path, clf: ClassifierSettings, *, class_policy, bank_size: int, metric: str,
+                 transform, generators: dict[Path, Any], soft_labels: float = 0.0, teacher: str = "reference",
                  filter_fallback: str | None = None, filter_class_quantile: float | None = None):
-        self.train, self.val, self.out, self.recipe = train, val, out, recipe
-        self.soft_labels, self.filter_fallback = soft_labels, filter_fallback
-        self.filter_class_quantile = filter_class_quantile
+        self.train, self.val, self.out, self.clf = train, val, out, clf
+        self.soft_labels, self.teacher_kind = soft_labels, teacher
+        self.filter_fallback, self.filter_class_quantile = filter_fallback, filter_class_quantile
         self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
         self.transform, self.generators = transform, generators
         self.store = UnitStore(out / "units")
-        train_fp = _data_hash(train)
-        self.ref_fp = fingerprint("reference", train_fp, recipe)
-        self.run_fp = fingerprint("run", train_fp, _data_hash(val), recipe, metric, _transform_key(transform))
-        self._reference: SmallCNN | None = None
+        self.train_fp, self.val_fp = engine.data_fingerprint(train), engine.data_fingerprint(val)
+        self.ref_fp = engine.reference_fingerprint(self.train_fp, clf)
+        classical = teacher == "classical"
+        self.teacher_fp = engine.reference_fingerprint(self.train_fp, clf, transform) if classical else self.ref_fp
+        self._models: dict[str, SmallCNN] = {}
 
     # -- storage
     def _ensure(self, uid: str, fp: str, make, valid=lambda rec: True) -> dict:
@@ -348,121 +309,93 @@ class _Session:
         finally:
             self.store.release(uid)
 
-    # -- reference classifier (the quality filter's judge)
+    # -- the real-data classifiers: the reference (the filter's judge) and the soft labels' teacher
     @property
     def reference_path(self) -> Path:
         return self.out / REFERENCE_FILE
 
-    def _new_model(self) -> SmallCNN:
-        h, w, ch = self.train.image_shape
-        return SmallCNN(self.train.num_classes, ch, (h, w), width=self.recipe["width"])
+    @property
+    def teacher_path(self) -> Path:
+        return self.reference_path if self.teacher_kind == "reference" else self.out / TEACHER_FILE
 
-    def _train_reference(self) -> dict:
-        t0 = time.perf_counter()
-        ts = self.train
-        model = self._train(_loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names),
-                                    self.recipe["batch_size"], 0), seed=0)
-        atomic_write_bytes(self.reference_path, save({k: v.contiguous() for k, v in model.state_dict().items()}))
-        return {"val": self.score(model), "seconds": time.perf_counter() - t0}
+    def _classifier(self, uid: str, path: Path, fp: str, transform: Any) -> SmallCNN:
+        if uid not in self._models:
+            def make() -> dict:
+                t0 = time.perf_counter()
+                model = engine.train_reference(self.train, self.clf, transform)
+                engine.save_classifier(model, path)
+                return {"val": engine.score(model, self.val, self.metric), "seconds": time.perf_counter() - t0}
+
+            self._ensure(uid, fp, make, lambda rec: path.is_file())
+            self._models[uid] = engine.load_classifier(path, self.train, self.clf)
+        return self._models[uid]
 
     def reference(self) -> SmallCNN:
-        if self._reference is None:
-            self._ensure("reference", self.ref_fp, self._train_reference, lambda rec: self.reference_path.is_file())
-            model = self._new_model()
-            model.load_state_dict(load_file(str(self.reference_path)))
-            self._reference = model.eval()
-        return self._reference
+        return self._classifier("reference", self.reference_path, self.ref_fp, None)
+
+    def teacher(self) -> SmallCNN:
+        if self.teacher_kind == "reference":
+            return self.reference()
+        return self._classifier("teacher-classical", self.teacher_path, self.teacher_fp, self.transform)
 
     # -- banks
     def bank_dir(self, cand: Candidate) -> Path:
         return (self.out / "banks" / cand.bank_id).resolve()
 
+    def bank_settings(self, cand: Candidate) -> BankSettings:
+        return BankSettings(size=self.bank_size, class_policy=self.class_policy, filter_threshold=cand.threshold,
+                            filter_fallback=self.filter_fallback, filter_class_quantile=self.filter_class_quantile)
+
+    def bank_seed(self, cand: Candidate) -> int:
+        return engine.bank_seed(_gan_seed(self.generators[cand.generator]), cand.threshold is not None)
+
     def bank_fp(self, cand: Candidate) -> str:
         gen = self.generators[cand.generator]
-        # The fallback and the calibration only when set and filtering: banks stored before they
-        # existed stay valid. Calibration reads the validation split, so its hash goes in too.
-        extra = [self.filter_fallback] if self.filter_fallback is not None and cand.threshold is not None else []
-        if self.filter_class_quantile is not None and cand.threshold is not None:
-            extra += [{"filter_class_quantile": self.filter_class_quantile}, _data_hash(self.val)]
-        return fingerprint("bank", gen.meta["weights_sha256"], self.bank_size, self.class_policy, BANK_SEED,
-                           np.bincount(self.train.labels, minlength=self.train.num_classes).tolist(),
-                           cand.threshold, self.ref_fp if cand.threshold is not None else None, *extra)
-
-    def _make_bank(self, cand: Candidate) -> dict:
-        gen = self.generators[cand.generator]
-        quality = (None if cand.threshold is None
-                   else QualityFilter(self.reference(), cand.threshold, fallback=self.filter_fallback))
-        if quality is not None and self.filter_class_quantile is not None:
-            quality.calibrate(self.val.images, self.val.labels, self.filter_class_quantile)
-        t0 = time.perf_counter()
-        try:
-            bank = SyntheticBank.generate(gen, self.bank_size, self.bank_dir(cand), class_policy=self.class_policy,
-                                          real_labels=self.train.labels, seed=BANK_SEED, filter=quality,
-                                          progress=False)
-        except GanaugError as e:
-            if quality is None:
-                raise
-            # A generator the real-data classifier rejects for some class is a finding, not a
-            # crash: the candidates using this bank are recorded as skipped, with this reason.
-            return {"bank": str(self.bank_dir(cand)), "filter_error": str(e),
-                    "acceptance": quality.report(gen.class_names)}
-        return {"bank": str(self.bank_dir(cand)), "size": len(bank), "acceptance": bank.acceptance,
-                "filter_error": None, "seconds": time.perf_counter() - t0}
+        return engine.bank_fingerprint(gen.meta["weights_sha256"][:16], self.bank_settings(cand), self.bank_seed(cand),
+                                       np.bincount(self.train.labels, minlength=self.train.num_classes).tolist(),
+                                       self.ref_fp, self.val_fp)
 
     def bank(self, cand: Candidate) -> dict:
+        def make() -> dict:
+            return engine.build_bank(self.generators[cand.generator], self.bank_dir(cand), self.bank_settings(cand),
+                                     seed=self.bank_seed(cand), real_labels=self.train.labels,
+                                     reference=self.reference() if cand.threshold is not None else None,
+                                     val=self.val)
+
         def valid(rec: dict) -> bool:
             return bool(rec.get("filter_error")) or (self.bank_dir(cand) / "bank.json").is_file()
 
-        return self._ensure(f"banks/{cand.bank_id}", self.bank_fp(cand), lambda: self._make_bank(cand), valid)
+        return self._ensure(f"banks/{cand.bank_id}", self.bank_fp(cand), make, valid)
 
     # -- classifier runs
     def unit_id(self, cand: Candidate, seed: int) -> str:
         return f"runs/{cand.name}/s{seed}"
 
+    def use(self, cand: Candidate) -> SyntheticUse | None:
+        if cand.generator is None:
+            return None
+        return SyntheticUse(ratio=cand.ratio, class_policy=self.class_policy, weight=cand.weight,
+                            soft_labels=self.soft_labels, teacher=self.teacher_kind)
+
     def fp(self, cand: Candidate, seed: int) -> str:
         bank = None if cand.generator is None else self.bank_fp(cand)
-        # Weight and soft labels join the hash only when set, so runs stored before them stay valid.
-        extra = [cand.weight] if cand.weight != 1.0 else []
-        if bank and self.soft_labels:
-            extra.append({"soft_labels": self.soft_labels, "teacher": self.ref_fp})
-        return fingerprint(self.run_fp, cand.ratio, bank, self.class_policy if bank else None, seed, *extra)
+        return engine.run_fingerprint(self.train_fp, self.val_fp, self.metric, self.clf, self.transform, seed,
+                                      bank_fp=bank, use=self.use(cand), teacher_fp=self.teacher_fp)
 
     def is_done(self, cand: Candidate, seed: int) -> bool:
         return self.store.current(self.unit_id(cand, seed), self.fp(cand, seed)) is not None
 
-    def score(self, model: SmallCNN) -> float:
-        fn = balanced_accuracy if self.metric == "balanced_accuracy" else accuracy
-        return float(fn(model, self.val.images, self.val.labels))
-
-    def _train(self, loader, seed: int, weight: float = 1.0, soft_labels: float = 0.0) -> SmallCNN:
-        r = self.recipe
-        h, w, ch = self.train.image_shape
-        # The teacher of soft labels is the reference classifier: what the real data says an image is.
-        teacher = {"teacher": self.reference(), "synthetic_soft_labels": soft_labels} if soft_labels else {}
-        return train_classifier_on_loader(loader, self.train.num_classes, ch, (h, w), steps=r["steps"], lr=r["lr"],
-                                          seed=seed, width=r["width"], lr_schedule=r["lr_schedule"],
-                                          synthetic_weight=weight, **teacher)
-
-    def _loader_for(self, cand: Candidate, seed: int):
-        ts, bs = self.train, self.recipe["batch_size"]
-        transform = _seeded(self.transform, seed)
-        if cand.generator is None:
-            return _loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names, transform=transform), bs, seed)
-        # The product under test: the SyntheticMix a user would add, with an exact share per batch.
-        real = ImageArrayDataset(ts.images, ts.labels, ts.class_names)
-        mix = SyntheticMix(real, str(self.bank_dir(cand)), ratio=cand.ratio, seed=seed,
-                           class_policy=self.class_policy, transform=transform,
-                           return_flag=_needs_flag(cand.weight, self.soft_labels))
-        return _loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
-
     def _train_run(self, cand: Candidate, seed: int) -> dict:
         t0 = time.perf_counter()
-        soft = self.soft_labels if cand.generator is not None else 0.0
-        model = self._train(self._loader_for(cand, seed), seed, cand.weight, soft)
-        return {"candidate": cand.name, "seed": seed, "val": self.score(model), "metric": self.metric,
-                "synthetic_weight": cand.weight, "synthetic_soft_labels": soft,
-                "steps": self.recipe["steps"], "batch_size": self.recipe["batch_size"],
-                "seconds": time.perf_counter() - t0}
+        use = self.use(cand)
+        teacher = self.teacher() if use is not None and use.soft_labels else None
+        model = engine.train_run(self.train, self.clf, seed=seed, transform=self.transform,
+                                 bank=None if use is None else self.bank_dir(cand), use=use, teacher=teacher)
+        return {"candidate": cand.name, "seed": seed, "val": engine.score(model, self.val, self.metric),
+                "metric": self.metric, "synthetic_weight": cand.weight,
+                "synthetic_soft_labels": use.soft_labels if use else 0.0, "steps": self.clf.steps,
+                "batch_size": self.clf.batch_size, "device": str(engine.resolve_device(self.clf.device)),
+                "run_fingerprint": self.fp(cand, seed), "seconds": time.perf_counter() - t0}
 
     def run(self, cand: Candidate, seed: int) -> dict:
         if cand.generator is not None:
@@ -546,30 +479,13 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _fmt_score(ci: dict | None) -> str:
-    if ci is None:
-        return "–"
-    if ci["n"] < 2 or not math.isfinite(ci["lo"]):
-        return f"{ci['mean'] * 100:.1f}"
-    return f"{ci['mean'] * 100:.1f} ± {(ci['hi'] - ci['mean']) * 100:.1f}"
-
-
-def _fmt_gain(g: dict | None, mark: bool = True) -> str:
-    if g is None:
-        return "–"
-    if g["n"] < 2 or not math.isfinite(g["lo"]):
-        return f"{g['mean'] * 100:+.1f}"
-    star = " *" if mark and g["significant"] else ""
-    return f"{g['mean'] * 100:+.1f} [{g['lo'] * 100:+.1f}, {g['hi'] * 100:+.1f}]{star}"
-
-
 def _verdict(result: TuneResult) -> str:
     best = result.candidate()
     if best["name"] == REAL:
         return ("**Best: real only.** No synthetic candidate scored higher on the validation split than the real "
                 "data alone: don't mix (mix.yaml has ratio 0).")
     g = best["gain_vs_real"]
-    head = f"**Best: `{best['name']}`**, gain over real only {_fmt_gain(g, mark=False)} points: "
+    head = f"**Best: `{best['name']}`**, gain over real only {format_gain(g, mark=False)} points: "
     if g["n"] < 2 or not math.isfinite(g["lo"]):
         return head + "one seed, so no confidence interval; rerun with more seeds before relying on it."
     if g["significant"]:
@@ -596,9 +512,9 @@ def _markdown(result: TuneResult) -> str:
         name = "real only" if c["name"] == REAL else f"`{c['name']}`"
         if c["name"] == result.best:
             name = f"**{name} (best)**"
-        score = "skipped" if c["skipped"] else _fmt_score(c["val"])
+        score = "skipped" if c["skipped"] else format_score(c["val"])
         flt = "–" if c["filter_threshold"] is None else f"{c['filter_threshold']:g}"
-        lines.append(f"| {name} | {c['ratio']:g} | {flt} | {score} | {_fmt_gain(c['gain_vs_real'])} |")
+        lines.append(f"| {name} | {c['ratio']:g} | {flt} | {score} | {format_gain(c['gain_vs_real'])} |")
     lines += ["", _verdict(result), ""]
     if s.get("synthetic_soft_labels"):
         lines += [f"Synthetic candidates were trained with soft labels: `ganaug.SyntheticAwareLoss(soft_labels="
@@ -669,6 +585,8 @@ def tune_mix(
     bank_size: int = 10000,
     metric: str = "auto",
     transform: Any = None,
+    teacher: str = "reference",
+    device: str = "auto",
     progress: bool = True,
 ) -> TuneResult:
     """Pick ratio, filter threshold and generator for `SyntheticMix` by validation score.
@@ -691,7 +609,10 @@ def tune_mix(
     ``filter_class_quantile`` = q calibrates every filter on ``val_set`` (`QualityFilter.calibrate`):
     class k's threshold becomes min(threshold, the q-quantile of the reference classifier's confidence
     in real validation images of class k), the benchmark's long-tail recipe (q = 0.5), for classes
-    it is unsure of even on real images.
+    it is unsure of even on real images. ``teacher="classical"`` takes the soft labels from the
+    reference trained under ``transform`` instead (the benchmark's ``bench.teacher``). ``device``:
+    where runs train (``auto``: CUDA when present). Every step is the benchmark's
+    (ganaug/engine.py), with its fingerprint: the same run on the same data scores the same.
     """
     QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
     if filter_class_quantile is not None and not 0.0 <= float(filter_class_quantile) <= 1.0:
@@ -704,26 +625,34 @@ def tune_mix(
         raise TuneError(f"synthetic_soft_labels must lie in [0, 1], got {synthetic_soft_labels}")
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
+    if teacher not in engine.TEACHERS:
+        raise TuneError(f"teacher must be one of {engine.TEACHERS}, got {teacher!r}")
+    if teacher == "classical" and transform is None:
+        raise TuneError("teacher='classical' is the reference trained with classical augmentation: pass the "
+                        "transform (augment=... on the command line), or use teacher='reference'")
+    clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
+                             device=device)
     metric = _resolve_metric(metric, train)
-    class_policy = _plain_policy(class_policy)
+    class_policy = engine.plain_policy(class_policy)
+    class_policy = list(class_policy) if isinstance(class_policy, tuple) else class_policy
     paths = _as_paths(generators)
     labels = _labels(paths)
-    session = _Session(train, val, Path(out_dir), {"steps": int(steps), "batch_size": int(batch_size),
-                                                   "lr": float(lr), "lr_schedule": lr_schedule, "width": int(width)},
+    session = _Session(train, val, Path(out_dir), clf,
                        class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
                        generators=_load_generators(paths, train), soft_labels=float(synthetic_soft_labels),
-                       filter_fallback=filter_fallback,
+                       teacher=teacher, filter_fallback=filter_fallback,
                        filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile))
     cands = _candidates(paths, labels, ratios, thresholds, weights)
     runs = _run_all(session, cands, seeds, progress)
     summary = _summary(cands, runs, seeds, session)
-    settings = {**session.recipe, "ratios": ratios, "filter_thresholds": thresholds, "synthetic_weights": weights,
-                "synthetic_soft_labels": float(synthetic_soft_labels), "filter_fallback": filter_fallback,
+    settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds, "synthetic_weights": weights,
+                "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
+                "filter_fallback": filter_fallback,
                 "filter_class_quantile": session.filter_class_quantile,
                 "class_policy": class_policy,
                 "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "num_classes": train.num_classes, "image_shape": list(train.image_shape),
-                "val_images": len(val), "transform": _transform_key(transform),
+                "val_images": len(val), "transform": engine.transform_key(transform),
                 "generators": {label: str(p) for label, p in zip(labels, paths)}}
     result = TuneResult(summary, runs, _best(summary), settings, Path(out_dir))
     _write_outputs(result)

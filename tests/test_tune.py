@@ -152,20 +152,20 @@ def test_synthetic_weights_add_candidates_that_learn_less_from_synthetic_items(s
 
 
 def test_soft_labels_train_synthetic_candidates_with_the_reference_as_teacher(split, gens, tmp_path, monkeypatch):
-    import ganaug.tune as tune
+    import ganaug.engine as engine
 
     train, val = split
     kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], **RECIPE)
     hard = tune_mix(gens[0], train, val, synthetic_soft_labels=0.0, **kw)
     before = _units(tmp_path)
     teachers = []
-    real_train = tune.train_classifier_on_loader
+    real_train = engine.train_classifier_on_loader
 
     def spy(*args, **kwargs):
         teachers.append(kwargs.get("teacher"))
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(tune, "train_classifier_on_loader", spy)
+    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
     soft = tune_mix(gens[0], train, val, synthetic_soft_labels=0.5, **kw)
     # Only the synthetic run is redone; its teacher is the reference classifier (trained now: no
     # filter needed it before).

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..export import atomic_write_bytes
 from ..provenance import environment
-from ..stats import mean_ci, paired_diff_ci
+from ..stats import format_gain, format_score, mean_ci, paired_diff_ci
 from .selection import steps_summary
 
 
@@ -79,24 +79,6 @@ def _skipped_notes(skipped: list[dict]) -> list[str]:
     return [f"{', '.join(sorted(conds))} (GAN seed {g}): {reason}" for (g, reason), conds in sorted(by_reason.items())]
 
 
-def _fmt(ci: dict, scale: float = 100.0) -> str:
-    if not ci:
-        return "–"
-    m = ci["mean"] * scale
-    if ci["n"] < 2 or not np.isfinite(ci["lo"]):
-        return f"{m:.1f}"
-    return f"{m:.1f} ± {(ci['hi'] - ci['mean']) * scale:.1f}"
-
-
-def _fmt_gain(g: dict | None) -> str:
-    if not g:
-        return "–"
-    if g["n"] < 2 or not np.isfinite(g["lo"]):
-        return f"{g['mean'] * 100:+.1f}"
-    mark = " *" if g["significant"] else ""
-    return f"{g['mean'] * 100:+.1f} [{g['lo'] * 100:+.1f}, {g['hi'] * 100:+.1f}]{mark}"
-
-
 def markdown(summary: dict, meta: dict) -> str:
     partial = meta.get("units_done", 0) < meta.get("units_total", 0)
     lines = [f"# Downstream benchmark: {meta['name']}", ""]
@@ -114,15 +96,15 @@ def markdown(summary: dict, meta: dict) -> str:
                   + " | val | runs |", "|---|---|" + "---|" * len(baselines) + "---|---|"]
         for name, c in s["conditions"].items():
             label = f"**{name}** (chosen)" if name == s["chosen_on_val"] else name
-            gains = " | ".join(_fmt_gain(c.get(f"gain_vs_{b}")) for b in baselines)
-            lines.append(f"| {label} | {_fmt(c['test'])} | {gains} | {_fmt(c['val'])} | {c['n']} |")
+            gains = " | ".join(format_gain(c.get(f"gain_vs_{b}")) for b in baselines)
+            lines.append(f"| {label} | {format_score(c['test'])} | {gains} | {format_score(c['val'])} | {c['n']} |")
         g = s["gan"]
         if g:
-            lines += ["", f"GAN (mean over GAN seeds): CAS {_fmt(g['cas'])}% = {g['cas_ratio']['mean']:.2f}× the "
-                      f"real-data classifier; FID {_fmt(g['fid'], 1)} (real labelled vs test: "
-                      f"{_fmt(g['fid_real_labelled_vs_test'], 1)}); KID {_fmt(g['kid'], 1)}; label agreement "
-                      f"{_fmt(g['label_agreement'])}%; precision {_fmt(g['precision'])}%, recall "
-                      f"{_fmt(g['recall'])}%; GAN training {_fmt(s['gan_train_seconds'], 1 / 60)} min."]
+            lines += ["", f"GAN (mean over GAN seeds): CAS {format_score(g['cas'])}% = {g['cas_ratio']['mean']:.2f}× the "
+                      f"real-data classifier; FID {format_score(g['fid'], 1)} (real labelled vs test: "
+                      f"{format_score(g['fid_real_labelled_vs_test'], 1)}); KID {format_score(g['kid'], 1)}; label agreement "
+                      f"{format_score(g['label_agreement'])}%; precision {format_score(g['precision'])}%, recall "
+                      f"{format_score(g['recall'])}%; GAN training {format_score(s['gan_train_seconds'], 1 / 60)} min."]
         for ch in s.get("generator_choice", []):
             lines.append(f"\nGenerator of GAN seed {ch['gan_seed']}: chosen after {ch['step']} updates by CAS on the "
                          f"validation split (updates: val CAS %, chosen *: {steps_summary(ch['candidates'])}).")

@@ -10,6 +10,7 @@ the same command skips what is done.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 import os
 import shutil
 import time
@@ -21,12 +22,12 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm.auto import tqdm
 
-from ..classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
+from .. import engine
+from ..classifier import accuracy
 from ..data import ImageArrayDataset
+from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
 from ..errors import ConfigError, GanaugError
 from ..export import load_generator
 from .conditions import Condition, conditions_for
@@ -44,8 +45,9 @@ class Unit:
     run: Callable[[], dict]
     after: list[str] = field(default_factory=list)
     # Hash of every setting the unit's result depends on (its inputs' fingerprints included):
-    # a stored unit counts as done only if it was made with the same settings.
-    fingerprint: str = ""
+    # a stored unit counts as done only if it was made with the same settings. A callable taking
+    # the store's `get` is resolved once the units in `after` are done (see Fingerprints).
+    fingerprint: str | Callable[[Callable[[str], dict]], str] = ""
     # `bench.reuse_from` may adopt it: its record, plus these files and directories (relative to
     # out_dir) that hold the rest of its result.
     adoptable: bool = False
@@ -62,18 +64,31 @@ class StaleGANError(GanaugError):
     """A stored GAN was trained with other settings than the ones asked for."""
 
 
+@contextmanager
+def _named(prefix: str):
+    """The engine's settings errors, named as the config key the user set."""
+    try:
+        yield
+    except ConfigError as e:
+        raise ConfigError(f"{prefix}{e}") from None
+
+
 class Regime:
     """Everything about one regime that units share, built lazily and once."""
 
     def __init__(self, name: str, spec: DictConfig, cfg: DictConfig, out: Path, test: ImageArrayDataset):
         self.name, self.spec, self.cfg, self.out, self.test = name, spec, cfg, out / name, test
         self._dm = None
-        self._reference = None
-        self._teacher = None
+        self._models: dict[Path, object] = {}
+        self._fps: dict[str, str] = {}
 
     @property
     def imbalanced(self) -> bool:
         return self.spec.get("imbalance_ratio") is not None
+
+    @property
+    def metric(self) -> str:
+        return "balanced_accuracy" if self.imbalanced else "accuracy"
 
     @property
     def class_policy(self):
@@ -92,9 +107,30 @@ class Regime:
         fallback = self.spec.get("filter_fallback", self.cfg.bench.get("filter_fallback"))
         from ..filter import QualityFilter
 
-        # Named when planning, not after the GAN has trained.
         QualityFilter.check_fallback(fallback, f"{self.name}: filter_fallback", ConfigError)
         return fallback
+
+    # -- the engine's settings objects, from this regime's config
+    @property
+    def classifier(self) -> ClassifierSettings:
+        with _named("bench."):
+            return ClassifierSettings.from_config(self.cfg.bench.classifier)
+
+    def bank_settings(self, filtered: bool) -> BankSettings:
+        b = self.cfg.bench
+        with _named("bench."):
+            return BankSettings(size=b.bank_size, class_policy=self.class_policy, truncation=b.get("truncation"),
+                                filter_threshold=b.filter_threshold if filtered else None,
+                                filter_min_acceptance=b.filter_min_acceptance,
+                                filter_fallback=self.filter_fallback, filter_class_quantile=self.filter_class_quantile)
+
+    def use(self, ratio: float) -> SyntheticUse:
+        b = self.cfg.bench
+        with _named("bench."):
+            return SyntheticUse(ratio=ratio, class_policy=self.class_policy, weight=b.get("synthetic_weight", 1.0),
+                                weight_schedule=b.get("synthetic_weight_schedule", "constant"),
+                                label_smoothing=b.get("synthetic_label_smoothing", 0.0),
+                                soft_labels=b.get("synthetic_soft_labels", 0.0), teacher=b.get("teacher", "reference"))
 
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench
@@ -120,115 +156,74 @@ class Regime:
     def val_set(self) -> ImageArrayDataset:
         return self.datamodule.val_set
 
-    def score(self, model: SmallCNN, ds: ImageArrayDataset) -> float:
-        fn = balanced_accuracy if self.imbalanced else accuracy
-        return float(fn(model, ds.images, ds.labels))
+    def data_fp(self, split: str) -> str:
+        """Content hash of the train, val or test images: what ganaug-tune hashes too."""
+        if split not in self._fps:
+            ds = {"train": self.train_set, "val": self.val_set, "test": self.test}[split]
+            self._fps[split] = data_fingerprint(ds)
+        return self._fps[split]
+
+    def transform(self):
+        return instantiate(self.cfg.augment)
+
+    def score(self, model, ds: ImageArrayDataset) -> float:
+        return engine.score(model, ds, self.metric)
 
     def reference_path(self) -> Path:
         return self.out / "reference_classifier.safetensors"
 
-    def reference(self) -> SmallCNN:
+    def teacher_path(self) -> Path:
+        return self.out / "teacher_classical.safetensors"
+
+    def reference_fp(self, classical: bool = False) -> str:
+        return engine.reference_fingerprint(self.data_fp("train"), self.classifier,
+                                            self.transform() if classical else None)
+
+    def reference(self):
         """The real-data classifier: quality filter, label agreement and FID/KID features."""
-        if self._reference is None:
-            self._reference = self._load_classifier(self.reference_path())
-        return self._reference
+        return self._load(self.reference_path())
 
     @property
     def teacher_kind(self) -> str:
         """Which real-data classifier gives synthetic items their soft labels (bench.teacher)."""
-        kind = self.cfg.bench.get("teacher", "reference")
-        if kind not in TEACHERS:
-            raise ConfigError(f"bench.teacher must be one of {list(TEACHERS)}, got {kind!r}")
-        return kind
+        return self.use(0.0).teacher
 
-    def teacher_path(self) -> Path:
-        return self.out / "teacher_classical.safetensors"
-
-    def teacher(self) -> SmallCNN:
+    def teacher(self):
         """The soft labels' teacher: the reference, or the same recipe trained with classical augmentation."""
-        if self.teacher_kind == "reference":
-            return self.reference()
-        if self._teacher is None:
-            self._teacher = self._load_classifier(self.teacher_path())
-        return self._teacher
+        return self.reference() if self.teacher_kind == "reference" else self._load(self.teacher_path())
 
-    def _load_classifier(self, path: Path) -> SmallCNN:
-        c = self.cfg.bench.classifier
-        model = SmallCNN(self.datamodule.num_classes, self.datamodule.image_shape[2],
-                         self.datamodule.image_shape[0], width=c.width)
-        model.load_state_dict(load_file(str(path)))
-        return model.eval()
-
-
-def _loader(ds, batch_size: int, seed: int, batch_sampler=None) -> DataLoader:
-    if batch_sampler is not None:
-        return DataLoader(ds, batch_sampler=batch_sampler, num_workers=0)
-    gen = torch.Generator().manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) >= batch_size,
-                      generator=gen, num_workers=0)
-
-
-def class_balanced_loader(ds: ImageArrayDataset, batch_size: int, seed: int) -> DataLoader:
-    """Batches in which every class is equally likely per draw: the classical answer to a long tail."""
-    counts = np.bincount(ds.labels, minlength=ds.num_classes)
-    weights = torch.as_tensor(1.0 / counts[ds.labels], dtype=torch.double)
-    sampler = WeightedRandomSampler(weights, len(ds), replacement=True, generator=torch.Generator().manual_seed(seed))
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=len(ds) >= batch_size, num_workers=0)
+    def _load(self, path: Path):
+        if path not in self._models:
+            self._models[path] = engine.load_classifier(path, self.train_set, self.classifier)
+        return self._models[path]
 
 
 def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: int | None) -> dict:
-    """Train the reference classifier under one condition; same steps and batch size for all."""
-    from ..mix import SyntheticMix
-    from ..mix_samplers import MixedBatchSampler
-
-    b = regime.cfg.bench
-    c = b.classifier
-    # albumentations' Compose has its own RNG: seed it per run so a condition is reproducible.
-    transform = instantiate(regime.cfg.augment, seed=clf_seed) if cond.classical else None
-    ts = regime.train_set
+    """Train the reference classifier under one condition (the engine's run); same steps and batch size for all."""
+    clf = regime.classifier
+    transform = regime.transform() if cond.classical else None
     record = {"regime": regime.name, "condition": cond.name, "ratio": cond.ratio, "classical": cond.classical,
-              "filtered": cond.filtered, "clf_seed": clf_seed, "gan_seed": gan_seed,
-              "metric": "balanced_accuracy" if regime.imbalanced else "accuracy"}
-    use = synthetic_use(b) if cond.ratio > 0 else {}
+              "filtered": cond.filtered, "clf_seed": clf_seed, "gan_seed": gan_seed, "metric": regime.metric}
+    bank, use, teacher, bank_unit = None, None, None, None
     if cond.ratio > 0:
         bank = regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered")
         bank_unit = UnitStore(regime.out.parent / "units").get(f"{regime.name}/bank-g{gan_seed}")
         if cond.filtered and bank_unit.get("filter_error"):
             return {**record, "skipped": bank_unit["filter_error"], "val": None, "test": None}
-        # The product under test: the same SyntheticMix a user would add, with an exact share per batch.
-        record.update(use)
-        mix = SyntheticMix(ImageArrayDataset(ts.images, ts.labels, ts.class_names), str(bank), ratio=cond.ratio,
-                           seed=clf_seed, class_policy=regime.class_policy, transform=transform,
-                           return_flag=bool(use))
-        loader = _loader(mix, c.batch_size, clf_seed, batch_sampler=MixedBatchSampler(mix, c.batch_size))
+        use = regime.use(cond.ratio)
+        record.update(use.loss_kwargs())
+        teacher = regime.teacher() if use.soft_labels else None
     elif cond.reweight:
         record["reweight"] = True
-        loader = class_balanced_loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names, transform=transform),
-                                       c.batch_size, clf_seed)
-    else:
-        loader = _loader(ImageArrayDataset(ts.images, ts.labels, ts.class_names, transform=transform),
-                         c.batch_size, clf_seed)
-    h, _, ch = regime.datamodule.image_shape
+    # The engine's fingerprint of this run: the one ganaug-tune gives the same run on the same data.
+    record["run_fingerprint"] = condition_fp(regime, cond, clf_seed, bank_unit if cond.ratio > 0 else None)
     t0 = time.perf_counter()
-    # A real-data classifier as teacher: what real data says a synthetic image is.
-    teacher = {"teacher": regime.teacher()} if use.get("synthetic_soft_labels") else {}
-    model = train_classifier_on_loader(loader, regime.datamodule.num_classes, ch, h, steps=c.steps, lr=c.lr,
-                                       seed=clf_seed, width=c.width, lr_schedule=c.lr_schedule, **use, **teacher)
+    model = engine.train_run(regime.train_set, clf, seed=clf_seed, transform=transform, bank=bank, use=use,
+                             teacher=teacher, reweight=cond.reweight)
     seconds = time.perf_counter() - t0
     return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
-            "test": regime.score(model, regime.test), "steps": c.steps, "batch_size": c.batch_size,
-            "seconds": seconds}
-
-
-SYNTHETIC_USE_DEFAULTS = {"synthetic_weight": 1.0, "synthetic_weight_schedule": "constant",
-                          "synthetic_label_smoothing": 0.0, "synthetic_soft_labels": 0.0}
-
-
-def synthetic_use(b: DictConfig) -> dict:
-    """How synthetic items enter the loss, where it differs from plain cross-entropy (else {})."""
-    # Only what differs: a lever added later leaves the units made before it valid.
-    use = {k: type(d)(b.get(k, d)) for k, d in SYNTHETIC_USE_DEFAULTS.items()}
-    return {k: v for k, v in use.items() if v != SYNTHETIC_USE_DEFAULTS[k]}
+            "test": regime.score(model, regime.test), "steps": clf.steps, "batch_size": clf.batch_size,
+            "device": str(engine.resolve_device(clf.device)), "seconds": seconds}
 
 
 def _train_gan(regime: Regime, gan_seed: int, progress: Callable[[float], None] | None = None) -> dict:
@@ -241,76 +236,67 @@ def _train_gan(regime: Regime, gan_seed: int, progress: Callable[[float], None] 
     result = train(cfg, extra_callbacks=hooks)
     # Time of this invocation only; a resumed GAN adds the earlier part recorded in its log.
     return {"regime": regime.name, "gan_seed": gan_seed, "generator": result["generator"],
+            "generator_fingerprint": engine.generator_fingerprint(result["generator"]),
             "g_updates": result["g_updates"], "seconds": time.perf_counter() - t0,
             "resumed_from": result["resumed_from"]}
 
 
 def _train_reference(regime: Regime, classical: bool = False) -> dict:
     """The real-data classifier (seed 0); with ``classical``, trained under classical augmentation (a teacher)."""
-    b = regime.cfg.bench
-    c = b.classifier
     ts = regime.train_set
-    ds = ImageArrayDataset(ts.images, ts.labels, ts.class_names,
-                           transform=instantiate(regime.cfg.augment, seed=0)) if classical else ts
-    path = regime.teacher_path() if classical else regime.reference_path()
     t0 = time.perf_counter()
-    model = train_classifier_on_loader(_loader(ds, c.batch_size, 0), ts.num_classes, ts.image_shape[2],
-                                       ts.image_shape[0], steps=c.steps, lr=c.lr, seed=0, width=c.width,
-                                       lr_schedule=c.lr_schedule).eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    tmp.replace(path)
+    model = engine.train_reference(ts, regime.classifier, regime.transform() if classical else None)
+    engine.save_classifier(model, regime.teacher_path() if classical else regime.reference_path())
     return {"regime": regime.name, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "seconds": time.perf_counter() - t0,
             "train_images": len(ts), "class_counts": np.bincount(ts.labels, minlength=ts.num_classes).tolist(),
             "classical": classical}
 
 
-def _build_banks(regime: Regime, gan_seed: int, generator_path: str) -> dict:
-    from ..bank import SyntheticBank
-    from ..filter import QualityFilter
+def _with_generator_fp(record: dict) -> dict:
+    return {**record, "generator_fingerprint": engine.generator_fingerprint(record["generator"])}
+
+
+def _generator_fp(record: dict) -> str:
+    # Recorded when the GAN or the choice ran; read from the export for records made before that.
+    return record.get("generator_fingerprint") or engine.generator_fingerprint(record["generator"])
+
+
+def bank_fps(regime: Regime, gan_seed: int, generator_fp: str) -> dict[str, str]:
+    """The engine's fingerprints of a GAN's unfiltered and filtered banks (the ones ganaug-tune computes)."""
+    counts = np.bincount(regime.train_set.labels, minlength=regime.datamodule.num_classes).tolist()
+    return {kind: engine.bank_fingerprint(generator_fp, regime.bank_settings(kind == "filtered"),
+                                          engine.bank_seed(gan_seed, kind == "filtered"), counts,
+                                          regime.reference_fp(), regime.data_fp("val"))
+            for kind in ("unfiltered", "filtered")}
+
+
+def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
     from ..grid import save_grid
 
-    b = regime.cfg.bench
     dm = regime.datamodule
+    generator_path = source["generator"]
     gen = load_generator(generator_path, expect_num_classes=dm.num_classes, expect_image_shape=dm.image_shape)
-    policy = regime.class_policy
     out = regime.out / f"bank-g{gan_seed}"
-    t0 = time.perf_counter()
-    trunc = b.get("truncation")
-    plain = SyntheticBank.generate(gen, b.bank_size, out / "unfiltered", class_policy=policy,
-                                   real_labels=regime.train_set.labels, seed=gan_seed, truncation=trunc,
-                                   progress=False)
-    t1 = time.perf_counter()
-    quality = QualityFilter(regime.reference(), b.filter_threshold, min_acceptance=b.filter_min_acceptance,
-                            fallback=regime.filter_fallback)
-    if regime.filter_class_quantile is not None:
-        val = regime.val_set
-        if not len(val):
-            raise ConfigError(f"{regime.name}: filter_class_quantile calibrates on the validation split, which is "
-                             "empty; set bench.val_fraction > 0")
-        quality.calibrate(val.images, val.labels, regime.filter_class_quantile)
-    try:
-        filt = SyntheticBank.generate(gen, b.bank_size, out / "filtered", class_policy=policy,
-                                      real_labels=regime.train_set.labels, seed=gan_seed + 1000,
-                                      truncation=trunc, filter=quality, progress=False)
-        acceptance, filter_error = filt.acceptance, None
-    except GanaugError as e:
-        # A generator the real-data classifier rejects for some class is a finding, not a crash:
-        # the filtered conditions of this GAN are recorded as skipped, with this reason.
-        acceptance, filter_error = quality.report(gen.class_names), str(e)
-    t2 = time.perf_counter()
+    made = {}
+    for kind in ("unfiltered", "filtered"):
+        filtered = kind == "filtered"
+        made[kind] = engine.build_bank(gen, out / kind, regime.bank_settings(filtered),
+                                       seed=engine.bank_seed(gan_seed, filtered),
+                                       real_labels=regime.train_set.labels,
+                                       reference=regime.reference() if filtered else None, val=regime.val_set)
     k = dm.num_classes
     grid_images = np.concatenate([gen.sample(labels=np.full(10, y), seed=y)[0] for y in range(k)])
     save_grid(regime.out / f"samples-g{gan_seed}.png", grid_images, gen.class_names,
               title=f"{regime.name}, GAN seed {gan_seed}")
-    return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path), "bank_size": len(plain),
-            "generation_seconds": t1 - t0, "filtered_generation_seconds": t2 - t1,
-            "filter_threshold": b.filter_threshold, "truncation": trunc, "acceptance": acceptance,
-            "filter_class_thresholds": None if quality.class_thresholds is None else quality.class_thresholds.tolist(),
-            "filter_unfiltered": [gen.class_names[k] for k in np.flatnonzero(quality.unfiltered)],
-            "filter_error": filter_error}
+    filt = made["filtered"]
+    return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path),
+            "bank_size": made["unfiltered"]["size"], "generation_seconds": made["unfiltered"]["seconds"],
+            "filtered_generation_seconds": filt["seconds"], "filter_threshold": filt["filter_threshold"],
+            "truncation": filt["truncation"], "acceptance": filt["acceptance"],
+            "filter_class_thresholds": filt["filter_class_thresholds"],
+            "filter_unfiltered": filt["filter_unfiltered"], "filter_error": filt["filter_error"],
+            "bank_fingerprints": bank_fps(regime, gan_seed, _generator_fp(source))}
 
 
 def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
@@ -337,10 +323,10 @@ def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
     real = regime.train_set.images
     kid_subset = max(2, min(b.kid_subset, n, len(real)))
     real_cas = float(accuracy(ref, regime.test.images, regime.test.labels))
-    result = cas(images, labels, None, None, regime.test.images,
-                 regime.test.labels, dm.num_classes, steps=b.classifier.steps, seed=0, real_acc=real_cas,
-                 batch_size=b.classifier.batch_size, lr=b.classifier.lr, width=b.classifier.width,
-                 lr_schedule=b.classifier.lr_schedule)
+    clf = regime.classifier
+    result = cas(images, labels, None, None, regime.test.images, regime.test.labels, dm.num_classes,
+                 steps=clf.steps, seed=0, real_acc=real_cas, batch_size=clf.batch_size, lr=clf.lr, width=clf.width,
+                 lr_schedule=clf.lr_schedule, device=engine.resolve_device(clf.device))
     agree = label_agreement(ref, images, labels, dm.num_classes)
     pr = precision_recall(extract_features(extractor, test), extract_features(extractor, fake))
     kid_fake = kid(test, fake, extractor, subset_size=kid_subset)
@@ -355,8 +341,7 @@ def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-# Which real-data classifier gives soft labels: the reference, or the same recipe with classical augmentation.
-TEACHERS = ("reference", "classical")
+
 # Regime keys that say what to run rather than which data: outside the data fingerprint.
 CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_options")
 # Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
@@ -364,7 +349,25 @@ BANK_KEYS = ("filter_class_quantile", "filter_fallback")
 RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
 
 
+def condition_fp(regime: Regime, cond: Condition, clf_seed: int, bank: dict | None) -> str:
+    """The engine's fingerprint of a condition's run (the one ganaug-tune gives the same run)."""
+    use = regime.use(cond.ratio) if cond.ratio > 0 else None
+    bank_fp = bank["bank_fingerprints"]["filtered" if cond.filtered else "unfiltered"] if use else None
+    teacher_fp = regime.reference_fp(classical=regime.teacher_kind == "classical") if use else None
+    return engine.run_fingerprint(regime.data_fp("train"), regime.data_fp("val"), regime.metric, regime.classifier,
+                                  regime.transform() if cond.classical else None, clf_seed, bank_fp=bank_fp,
+                                  use=use, teacher_fp=teacher_fp, reweight=cond.reweight)
+
+
+def _with_test(regime: Regime, fp: str) -> str:
+    # A unit whose record holds a test score: the engine's fingerprint plus the test split's content.
+    return fingerprint(fp, "test", regime.data_fp("test"))
+
+
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
+    """The benchmark's units. GANs keep a fingerprint of their config (hours of CPU: a new engine schema
+    leaves them valid); every classifier step has the engine's fingerprint, those that depend on a
+    generator's weights a callable resolved once its inputs are done."""
     b = cfg.bench
     units: list[Unit] = []
     gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
@@ -372,25 +375,22 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     select_by = check_settings(b.get("select_generator"))
     for name, spec in b.regimes.items():
         regime = Regime(name, spec, cfg, out, test)
+        regime.bank_settings(True), regime.use(0.5)  # settings named when planning, not after a GAN has trained
         gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
         clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
-        policy = regime.class_policy
-        use = synthetic_use(b)
         data_fp = fingerprint(cfg.train.data, {k: v for k, v in spec.items() if k not in RUN_KEYS},
                               b.data_seed, b.val_fraction)
-        ref_fp = fingerprint(data_fp, b.classifier)
         ref_id = f"{name}/reference"
         units.append(Unit(ref_id, f"{name}: real-data reference classifier", clf_cost,
-                          lambda r=regime: _train_reference(r), fingerprint=ref_fp, adoptable=True,
-                          outputs=[str(regime.reference_path().relative_to(out))]))
-        teacher_id, teacher_fp = ref_id, None
-        if use.get("synthetic_soft_labels") and regime.teacher_kind == "classical":
-            teacher_id, teacher_fp = f"{name}/teacher-classical", fingerprint(ref_fp, cfg.augment, "teacher")
+                          lambda r=regime: _train_reference(r), fingerprint=_with_test(regime, regime.reference_fp()),
+                          adoptable=True, outputs=[str(regime.reference_path().relative_to(out))]))
+        teacher_id = ref_id
+        if regime.use(0.5).soft_labels and regime.teacher_kind == "classical":
+            teacher_id = f"{name}/teacher-classical"
             units.append(Unit(teacher_id, f"{name}: teacher, the reference recipe with classical augmentation",
                               clf_cost, lambda r=regime: _train_reference(r, classical=True),
-                              fingerprint=teacher_fp, adoptable=True,
+                              fingerprint=_with_test(regime, regime.reference_fp(classical=True)), adoptable=True,
                               outputs=[str(regime.teacher_path().relative_to(out))]))
-        bank_fps, plain_fps = {}, {}
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan_fp = fingerprint(data_fp, cfg.train.gan, g)
@@ -399,66 +399,49 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                               lambda progress=None, r=regime, g=g: _train_gan(r, g, progress),
                               fingerprint=gan_fp, adoptable=True, reports_progress=True))
             # The unit whose record names the generator the banks are made from.
-            source, source_fp = gid, None
+            source = gid
             if select_by != "final":
-                source, source_fp = _selection_units(units, regime, g, gid, gan_fp, out)
-            # Optional parts only when set: banks made before these settings existed stay valid.
-            extra = []
-            if source_fp:
-                extra.append(source_fp)
-            if b.get("truncation") is not None:
-                extra.append({"truncation": float(b.truncation)})
-            if regime.filter_class_quantile is not None:
-                extra.append({"filter_class_quantile": regime.filter_class_quantile})
-            plain_fps[g] = fingerprint(gan_fp, ref_fp, b.bank_size, b.filter_threshold, b.filter_min_acceptance,
-                                       policy, *extra)
-            # The fallback shapes the filtered bank only: the unfiltered bank, its metrics and its runs
-            # keep the fingerprint they had without it.
-            bank_fps[g] = plain_fps[g] if regime.filter_fallback is None else fingerprint(
-                plain_fps[g], {"filter_fallback": regime.filter_fallback})
+                source = _selection_units(units, regime, g, gid, gan_fp, out)
             units.append(Unit(bid, f"{name}: synthetic banks, GAN seed {g}", clf_cost * 0.1,
                               lambda r=regime, g=g, src=source, o=out: _build_banks(
-                                  r, g, UnitStore(o / "units").get(src)["generator"]), after=[source, ref_id],
-                              fingerprint=bank_fps[g], adoptable=True,
-                              outputs=[f"{name}/bank-g{g}", f"{name}/samples-g{g}.png"]))
+                                  r, g, UnitStore(o / "units").get(src)), after=[source, ref_id],
+                              fingerprint=lambda rec, r=regime, g=g, src=source: fingerprint(
+                                  *bank_fps(r, g, _generator_fp(rec(src))).values()),
+                              adoptable=True, outputs=[f"{name}/bank-g{g}", f"{name}/samples-g{g}.png"]))
             units.append(Unit(mid, f"{name}: CAS, FID/KID, GAN seed {g}", clf_cost * 1.2,
                               lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
-                              fingerprint=fingerprint(plain_fps[g], b.classifier, b.metrics_samples, b.kid_subset,
-                                                      b.test_dataset), adoptable=True))
+                              fingerprint=lambda rec, r=regime, bid=bid: _with_test(r, fingerprint(
+                                  rec(bid)["bank_fingerprints"]["unfiltered"], r.reference_fp(),
+                                  r.classifier, b.metrics_samples, b.kid_subset)), adoptable=True))
         # A regime may run its own conditions (e.g. the long tail also unfiltered, when the filter
         # rejects a rare class outright): its keys override the bench-wide ones.
         cond_cfg = OmegaConf.merge(b, {k: spec[k] for k in CONDITION_KEYS if k in spec})
         for cond in conditions_for(cond_cfg, regime.imbalanced):
-            seeds_g = gan_seeds if cond.ratio > 0 else [None]
-            for g in seeds_g:
-                parts = [ref_fp, b.test_dataset, cfg.augment if cond.classical else None,
-                         (bank_fps if cond.filtered else plain_fps)[g] if g is not None else None,
-                         policy if g is not None else None]
-                if g is not None and use:  # appended only when set: older units stay valid
-                    parts.append(use)
-                if g is not None and teacher_fp:
-                    parts.append({"teacher": teacher_fp})
-                if cond.reweight:
-                    parts.append("reweight")
-                fp = fingerprint(*parts)
+            for g in (gan_seeds if cond.ratio > 0 else [None]):
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")
-                    after = [f"{name}/bank-g{g}", teacher_id] if g is not None else []
+                    bid = f"{name}/bank-g{g}"
+                    if g is None:
+                        fp = _with_test(regime, condition_fp(regime, cond, c, None))
+                    else:
+                        fp = (lambda rec, r=regime, cd=cond, c=c, bid=bid:
+                              _with_test(r, condition_fp(r, cd, c, rec(bid))))
                     units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
-                                      after=after, fingerprint=fp, adoptable=True))
+                                      after=[bid, teacher_id] if g is not None else [], fingerprint=fp,
+                                      adoptable=True))
     return units
 
 
-def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp: str, out: Path) -> tuple[str, str]:
-    """Append the units that choose GAN `g`'s generator on the validation split; the chooser's id and fingerprint."""
+def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp: str, out: Path) -> str:
+    """Append the units that choose GAN `g`'s generator on the validation split; the chooser's id."""
     cfg = regime.cfg
     sel = cfg.bench.select_generator
     max_steps = int(cfg.train.gan.max_steps)
     steps = candidate_steps(max_steps, int(sel.every), int(sel.get("min_step") or 0))
     store = UnitStore(out / "units")
     # gan_fp covers the data, hence the validation split and its metric.
-    sel_fp = fingerprint(gan_fp, cfg.bench.classifier, sel.samples, sel.steps, sel.seed)
+    sel_fp = fingerprint(gan_fp, regime.classifier.key(), sel.samples, sel.steps, sel.seed)
     cand_ids = []
     for step in steps:
         cid = f"{regime.name}/select-g{g}/s{step:06d}"
@@ -469,11 +452,41 @@ def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp
                                                                                max_steps), "gan_seed": g},
                           after=[gid], fingerprint=fingerprint(sel_fp, step), adoptable=True))
     sid = f"{regime.name}/select-g{g}"
-    fp = fingerprint(sel_fp, steps)
     units.append(Unit(sid, f"{regime.name}: choose GAN seed {g}'s generator on val", 0.0,
-                      lambda r=regime, ids=cand_ids: choose(r.name, g, [store.get(i) for i in ids]),
-                      after=cand_ids, fingerprint=fp, adoptable=True))
-    return sid, fp
+                      lambda r=regime, ids=cand_ids: _with_generator_fp(choose(r.name, g, [store.get(i) for i in ids])),
+                      after=cand_ids, fingerprint=fingerprint(sel_fp, steps), adoptable=True))
+    return sid
+
+
+class Fingerprints:
+    """Each unit's fingerprint, resolved once the units it depends on are done.
+
+    A unit made from another unit's output (a bank from a generator's weights, a run from a bank)
+    has a callable that reads those units' records; until they are done it has no fingerprint,
+    and counts as not done.
+    """
+
+    def __init__(self, units: list[Unit], store: UnitStore):
+        self.units = {u.id: u for u in units}
+        self.store = store
+        self._known: dict[str, str] = {}
+
+    def __call__(self, uid: str) -> str | None:
+        if uid in self._known:
+            return self._known[uid]
+        u = self.units[uid]
+        if callable(u.fingerprint):
+            if not all(self.done(a) for a in u.after):
+                return None
+            fp = u.fingerprint(self.store.get)
+        else:
+            fp = u.fingerprint
+        self._known[uid] = fp
+        return fp
+
+    def done(self, uid: str) -> bool:
+        fp = self(uid)
+        return fp is not None and self.store.current(uid, fp) is not None
 
 
 def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
@@ -490,6 +503,7 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
         return 0
     sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
     dst_root = store.root.parent
+    fps = Fingerprints(units, store)
     for other_out in sources:  # all checked before anything is copied in
         if not (Path(other_out) / "units").is_dir():
             raise ReuseError(f"bench.reuse_from: {other_out} holds no benchmark units "
@@ -498,9 +512,9 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     for other_out in sources:
         src_root = Path(other_out)
         other = UnitStore(src_root / "units")
-        for u in units:
-            if u.adoptable and store.current(u.id, u.fingerprint) is None:
-                rec = other.current(u.id, u.fingerprint)
+        for u in units:  # in plan order: a unit's inputs are adopted before it resolves its fingerprint
+            if u.adoptable and not fps.done(u.id) and fps(u.id) is not None:
+                rec = other.current(u.id, fps(u.id))
                 if rec is None or not all((src_root / o).exists() for o in u.outputs):
                     continue
                 if rec.get("generator") and not Path(rec["generator"]).is_dir():
@@ -566,13 +580,11 @@ def run_benchmark(cfg: DictConfig) -> dict:
     store = UnitStore(out / "units")
     test = instantiate(cfg.bench.test_dataset)
     units = plan(cfg, out, test)
-    expected = {u.id: u.fingerprint for u in units}
     _check_gans(units, store, out)
     if not cfg.get("report_only") and (n := _adopt_records(units, store, cfg.bench.get("reuse_from"))):
         print(f"ganaug-bench: adopted {n} finished units from {cfg.bench.reuse_from}", flush=True)
-
-    def done(uid: str) -> bool:
-        return store.current(uid, expected[uid]) is not None
+    fps = Fingerprints(units, store)
+    done = fps.done
 
     todo = [u for u in units if not done(u.id)]
     progress = {"units_total": len(units), "units_done": len(units) - len(todo)}
@@ -619,7 +631,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
         try:
             if not done(runnable.id):  # it may have finished between our check and our claim
                 result = runnable.run(advance) if runnable.reports_progress else runnable.run()
-                store.put(runnable.id, {**result, "fingerprint": runnable.fingerprint})
+                store.put(runnable.id, {**result, "fingerprint": fps(runnable.id)})
         finally:
             store.release(runnable.id)
         pending.remove(runnable)

@@ -18,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ..classifier import train_classifier
+from ..engine import resolve_device
 from ..errors import GanaugError
 from ..export import load_generator
 
@@ -59,7 +60,6 @@ def generator_at(generator_dir: str | Path, step: int, max_steps: int) -> Path |
 def score_candidate(regime, generator_dir: str, step: int, max_steps: int) -> dict:
     """Val CAS of the generator after `step` updates (a missing snapshot is recorded, not fatal)."""
     sel = regime.cfg.bench.select_generator
-    c = regime.cfg.bench.classifier
     dm = regime.datamodule
     record = {"regime": regime.name, "step": step}
     path = generator_at(generator_dir, step, max_steps)
@@ -73,8 +73,10 @@ def score_candidate(regime, generator_dir: str, step: int, max_steps: int) -> di
     t0 = time.perf_counter()
     # The same noise for every candidate: they differ by their weights only.
     images, labels = gen.sample(n_per_class=per_class, seed=int(sel.seed))
-    model = train_classifier(images, labels, k, steps=int(sel.steps or c.steps), batch_size=c.batch_size,
-                             lr=c.lr, seed=int(sel.seed), width=c.width, lr_schedule=c.lr_schedule)
+    clf = regime.classifier
+    model = train_classifier(images, labels, k, steps=int(sel.steps or clf.steps), batch_size=clf.batch_size,
+                             lr=clf.lr, seed=int(sel.seed), width=clf.width, lr_schedule=clf.lr_schedule,
+                             device=resolve_device(clf.device)).cpu()
     return {**record, "generator": str(path), "val_cas": regime.score(model, regime.val_set),
             "metric": "balanced_accuracy" if regime.imbalanced else "accuracy",
             "samples": len(images), "seconds": time.perf_counter() - t0}

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from ganaug.bank import SyntheticBank
-from ganaug.bench.runner import StaleGANError, Unit, class_balanced_loader, next_unit, run_benchmark
+from ganaug.bench.runner import StaleGANError, Unit, next_unit, run_benchmark
+from ganaug.engine import class_balanced_loader
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
 
@@ -237,16 +238,16 @@ def test_soft_labels_from_the_reference_redo_only_synthetic_runs(compose_cfg, tm
     run_benchmark(compose_cfg("bench", base))
     units = tmp_path / "units"
     before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
-    from ganaug.bench import runner
+    from ganaug import engine
 
     seen = []
-    real_train = runner.train_classifier_on_loader
+    real_train = engine.train_classifier_on_loader
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("teacher"))
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "train_classifier_on_loader", spy)
+    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
     payload = run_benchmark(compose_cfg("bench", base + ["bench.synthetic_soft_labels=0.5"]))
     redone = {k for k, t in before.items() if (units / k).stat().st_mtime_ns != t}
     assert redone == {"n30/syn0.5/c0-g0.json"}
@@ -262,17 +263,17 @@ def test_a_classical_teacher_is_trained_once_and_redoes_only_the_soft_label_runs
     run_benchmark(compose_cfg("bench", base))
     units = tmp_path / "units"
     before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
-    from ganaug.bench import runner
+    from ganaug import engine
 
     teachers, loaders = [], []
-    real_train = runner.train_classifier_on_loader
+    real_train = engine.train_classifier_on_loader
 
     def spy(loader, *args, **kwargs):
         teachers.append(kwargs.get("teacher"))
         loaders.append(loader)
         return real_train(loader, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "train_classifier_on_loader", spy)
+    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
     payload = run_benchmark(compose_cfg("bench", base + ["bench.teacher=classical"]))
     redone = {k for k, t in before.items() if (units / k).stat().st_mtime_ns != t}
     assert redone == {"n30/syn0.5/c0-g0.json"}
@@ -287,19 +288,19 @@ def test_a_classical_teacher_is_trained_once_and_redoes_only_the_soft_label_runs
         saved = load_file(str(tmp_path / "n30" / path))
         assert all(torch.equal(saved[k], taught_by[k]) for k in saved) is same, path
     assert [r["synthetic_soft_labels"] for r in payload["runs"] if r.get("ratio")] == [0.5]
-    with pytest.raises(ValueError, match="bench.teacher must be one of"):
+    with pytest.raises(ValueError, match="teacher must be one of"):
         run_benchmark(compose_cfg("bench", base + ["bench.teacher=oracle"]))
 
 
-def test_synthetic_use_lists_only_the_levers_that_differ_from_plain_cross_entropy():
-    from omegaconf import OmegaConf
+def test_synthetic_use_flags_items_only_for_the_levers_that_differ_from_plain_cross_entropy():
+    from ganaug.engine import SyntheticUse
 
-    from ganaug.bench.runner import synthetic_use
-
-    assert synthetic_use(OmegaConf.create({"synthetic_weight": 1.0})) == {}
-    assert synthetic_use(OmegaConf.create({"synthetic_weight": 0.5, "synthetic_weight_schedule": "linear",
-                                           "synthetic_soft_labels": 0.0})) == {
-        "synthetic_weight": 0.5, "synthetic_weight_schedule": "linear"}
+    assert not SyntheticUse(0.5).needs_flag
+    for lever in ({"weight": 0.5}, {"weight_schedule": "linear"}, {"label_smoothing": 0.1}, {"soft_labels": 0.5}):
+        assert SyntheticUse(0.5, **lever).needs_flag, lever
+    # The teacher is part of a run's settings only when soft labels use it.
+    assert SyntheticUse(0.5, teacher="classical").key() == SyntheticUse(0.5).key()
+    assert SyntheticUse(0.5, soft_labels=0.5, teacher="classical").key() != SyntheticUse(0.5, soft_labels=0.5).key()
 
 
 def test_a_regime_can_run_its_own_conditions_without_touching_its_gan(compose_cfg, tmp_path, tiny):

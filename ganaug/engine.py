@@ -1,0 +1,445 @@
+"""The evaluation engine that `ganaug-tune` and `ganaug-bench` share: one implementation of each step.
+
+A classifier run is the reference recipe (`SmallCNN`, the same optimizer steps and batch size for
+every condition) trained under one way of using synthetic items, and scored on a split. Its inputs
+are steps of their own: the reference classifier (trained on the real images: the quality filter's
+judge and the soft labels' teacher) and a synthetic bank. Settings travel as three frozen objects
+(`ClassifierSettings`, `BankSettings`, `SyntheticUse`); a step's fingerprint hashes them whole,
+with `SCHEMA` and the content hashes of its inputs (data arrays, generator weights), so the two
+tools give the same run the same fingerprint and a new setting needs no special case. Evaluation
+layer: no Hydra here; the tools build these objects from their configs.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from .classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
+from .errors import ConfigError, GanaugError
+
+__all__ = [
+    "SCHEMA", "ClassifierSettings", "BankSettings", "SyntheticUse", "fingerprint", "data_fingerprint",
+    "generator_fingerprint", "transform_key", "seeded", "bank_seed", "resolve_device", "loader",
+    "class_balanced_loader", "train_reference", "save_classifier", "load_classifier", "reference_fingerprint",
+    "build_bank", "bank_fingerprint", "train_run", "run_fingerprint", "score", "METRICS",
+]
+
+# Bump when a step's result changes meaning under unchanged settings: every stored step is redone.
+SCHEMA = 2
+METRICS = ("accuracy", "balanced_accuracy")
+# The filtered bank of a GAN draws other noise than its unfiltered bank.
+FILTERED_BANK_SEED_OFFSET = 1000
+LR_SCHEDULES = ("constant", "cosine")
+WEIGHT_SCHEDULES = ("constant", "linear")
+TEACHERS = ("reference", "classical")
+
+
+def _name(owner: str, name: str) -> str:
+    return f"{owner}.{name}" if owner else name
+
+
+def _positive_int(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{_name(owner, name)} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _probability(owner: str, name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"{_name(owner, name)} must lie in [0, 1]{' (or be null)' if allow_none else ''}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """The reference classifier's recipe: identical for every run that is compared."""
+
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"
+    width: int = 32
+    # Where runs train; not part of a fingerprint (a run is the same experiment on either).
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "width"):
+            object.__setattr__(self, name, _positive_int("classifier", name, getattr(self, name)))
+        if isinstance(self.lr, bool) or not float(self.lr) > 0:
+            raise ConfigError(f"classifier.lr must be positive, got {self.lr!r}")
+        object.__setattr__(self, "lr", float(self.lr))
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"classifier.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        resolve_device(self.device)
+
+    def key(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ClassifierSettings:
+        return cls(**_known(cls, cfg, "classifier"))
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """A synthetic bank: how many images, for which classes, and which of them the filter keeps."""
+
+    size: int = 10000
+    class_policy: Any = "match"
+    truncation: float | None = None
+    filter_threshold: float | None = None   # None: unfiltered
+    filter_min_acceptance: float = 0.01
+    filter_fallback: str | None = None
+    filter_class_quantile: float | None = None
+
+    def __post_init__(self) -> None:
+        from .filter import QualityFilter
+
+        object.__setattr__(self, "size", _positive_int("", "bank_size", self.size))
+        object.__setattr__(self, "class_policy", plain_policy(self.class_policy))
+        object.__setattr__(self, "filter_threshold",
+                           _probability("", "filter_threshold", self.filter_threshold, allow_none=True))
+        object.__setattr__(self, "filter_class_quantile",
+                           _probability("", "filter_class_quantile", self.filter_class_quantile, allow_none=True))
+        object.__setattr__(self, "filter_min_acceptance",
+                           _probability("", "filter_min_acceptance", self.filter_min_acceptance))
+        QualityFilter.check_fallback(self.filter_fallback, "filter_fallback", ConfigError)
+        if self.truncation is not None:
+            from .rng import check_truncation
+
+            object.__setattr__(self, "truncation", float(check_truncation(self.truncation)))
+
+    @property
+    def filtered(self) -> bool:
+        return self.filter_threshold is not None
+
+    def key(self) -> dict:
+        # Filter settings shape only a filtered bank: an unfiltered one keeps its fingerprint.
+        d = asdict(self)
+        if not self.filtered:
+            for k in ("filter_min_acceptance", "filter_fallback", "filter_class_quantile"):
+                d.pop(k)
+        return d
+
+
+@dataclass(frozen=True)
+class SyntheticUse:
+    """How a run uses synthetic items: their share of each batch and how they enter the loss."""
+
+    ratio: float = 0.0
+    class_policy: Any = "match"
+    weight: float = 1.0
+    weight_schedule: str = "constant"   # constant | linear (the weight falls to 0 by the last step)
+    label_smoothing: float = 0.0
+    soft_labels: float = 0.0            # share of the teacher's softmax in a synthetic item's target
+    teacher: str = "reference"          # reference | classical: the real-data classifier giving soft labels
+
+    def __post_init__(self) -> None:
+        from .mix import MAX_RATIO
+
+        r = self.ratio
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= float(r) <= MAX_RATIO:
+            raise ConfigError(f"ratios must lie in [0, {MAX_RATIO}] (the synthetic share of each batch), got {r!r}")
+        object.__setattr__(self, "ratio", float(r))
+        object.__setattr__(self, "class_policy", plain_policy(self.class_policy))
+        w = self.weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not (float(w) > 0 and np.isfinite(w)):
+            raise ConfigError(f"synthetic_weight must be positive and finite, got {w!r}")
+        object.__setattr__(self, "weight", float(w))
+        if self.weight_schedule not in WEIGHT_SCHEDULES:
+            raise ConfigError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, "
+                              f"got {self.weight_schedule!r}")
+        object.__setattr__(self, "label_smoothing", _probability("", "synthetic_label_smoothing", self.label_smoothing))
+        object.__setattr__(self, "soft_labels", _probability("", "synthetic_soft_labels", self.soft_labels))
+        if self.teacher not in TEACHERS:
+            raise ConfigError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
+
+    @property
+    def needs_flag(self) -> bool:
+        """Weighted, smoothed or soft-labelled synthetic items: the loss must tell them from real ones."""
+        return self.weight != 1.0 or self.weight_schedule != "constant" or bool(self.label_smoothing) \
+            or bool(self.soft_labels)
+
+    def key(self) -> dict:
+        d = asdict(self)
+        if not self.soft_labels:
+            d.pop("teacher")
+        return d
+
+    def loss_kwargs(self) -> dict:
+        """`train_classifier_on_loader`'s synthetic_* arguments."""
+        return {"synthetic_weight": self.weight, "synthetic_weight_schedule": self.weight_schedule,
+                "synthetic_label_smoothing": self.label_smoothing, "synthetic_soft_labels": self.soft_labels}
+
+
+def _known(cls, cfg: Any, owner: str) -> dict:
+    from omegaconf import OmegaConf
+
+    d = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"{owner}: unknown setting(s) {unknown}; known: {sorted(names)}")
+    return d
+
+
+def plain_policy(policy: Any) -> Any:
+    """A class policy as plain, hashable values: a name, or a tuple of weights (a dict stays a dict)."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(policy):
+        policy = OmegaConf.to_container(policy, resolve=True)
+    if isinstance(policy, str) or policy is None:
+        return policy
+    if isinstance(policy, dict):
+        return {str(k): float(v) for k, v in policy.items()}
+    return tuple(float(w) for w in np.asarray(policy, dtype=float).ravel())
+
+
+# ------------------------------------------------------------------------------ fingerprints
+
+
+def fingerprint(kind: str, *parts: Any) -> str:
+    """A short, stable hash of a step: its kind, the schema, and every setting and input it depends on."""
+    from .bench.store import fingerprint as plain
+
+    return plain(SCHEMA, kind, *[p.key() if hasattr(p, "key") else p for p in parts])
+
+
+def data_fingerprint(ds: Any) -> str:
+    """Content hash of an image-array dataset: its pixels, labels and class names."""
+    h = hashlib.sha256()
+    for part in (np.ascontiguousarray(ds.images), np.ascontiguousarray(ds.labels, dtype=np.int64)):
+        h.update(part.tobytes())
+    h.update(json.dumps(list(ds.class_names)).encode())
+    return h.hexdigest()[:16]
+
+
+def generator_fingerprint(path: str | Path) -> str:
+    """The exported generator's weights hash (its JSON alone: nothing is loaded)."""
+    from .export import read_generator_meta
+
+    return read_generator_meta(path)["weights_sha256"][:16]
+
+
+def transform_key(transform: Any) -> Any:
+    """A fingerprint part for a transform that survives a restart (reprs hold memory addresses)."""
+    if transform is None:
+        return None
+    if callable(getattr(transform, "to_dict", None)):
+        try:
+            return transform.to_dict()
+        except Exception:  # noqa: BLE001 - a transform that cannot describe itself falls back to its type
+            pass
+    return f"{type(transform).__module__}.{getattr(transform, '__qualname__', type(transform).__qualname__)}"
+
+
+def reference_fingerprint(train_fp: str, clf: ClassifierSettings, transform: Any = None) -> str:
+    return fingerprint("reference", train_fp, clf, transform_key(transform))
+
+
+def bank_fingerprint(generator_fp: str, bank: BankSettings, seed: int, train_counts: list[int],
+                     reference_fp: str | None, val_fp: str | None) -> str:
+    # The filter's judge, and the validation split it is calibrated on, only where they shape the bank.
+    judge = reference_fp if bank.filtered else None
+    calib = val_fp if bank.filtered and bank.filter_class_quantile is not None else None
+    return fingerprint("bank", generator_fp, bank, int(seed), [int(c) for c in train_counts], judge, calib)
+
+
+def run_fingerprint(train_fp: str, val_fp: str, metric: str, clf: ClassifierSettings, transform: Any, seed: int, *,
+                    bank_fp: str | None = None, use: SyntheticUse | None = None, teacher_fp: str | None = None,
+                    reweight: bool = False) -> str:
+    synthetic = use is not None and use.ratio > 0
+    return fingerprint("run", train_fp, val_fp, metric, clf, transform_key(transform), int(seed),
+                       bank_fp if synthetic else None, use if synthetic else None,
+                       teacher_fp if synthetic and use.soft_labels else None, bool(reweight))
+
+
+# ------------------------------------------------------------------------------ small shared pieces
+
+
+def seeded(transform: Any, seed: int) -> Any:
+    """A copy of the transform with its own RNG seeded: a run is reproducible whatever ran before it."""
+    if transform is None:
+        return None
+    t = copy.deepcopy(transform)
+    if callable(getattr(t, "set_random_seed", None)):
+        t.set_random_seed(seed)
+    return t
+
+
+def bank_seed(gan_seed: int, filtered: bool) -> int:
+    return int(gan_seed) + (FILTERED_BANK_SEED_OFFSET if filtered else 0)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto``: CUDA when present, else the CPU; anything else as torch names it."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:<index>, got {device!r}") from e
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device} but torch sees no CUDA device here; use device=auto or device=cpu")
+    return d
+
+
+def loader(ds, batch_size: int, seed: int, batch_sampler=None) -> DataLoader:
+    if batch_sampler is not None:
+        return DataLoader(ds, batch_sampler=batch_sampler, num_workers=0)
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=len(ds) >= batch_size,
+                      generator=gen, num_workers=0)
+
+
+def class_balanced_loader(ds, batch_size: int, seed: int) -> DataLoader:
+    """Batches in which every class is equally likely per draw: the classical answer to a long tail."""
+    counts = np.bincount(ds.labels, minlength=ds.num_classes)
+    weights = torch.as_tensor(1.0 / counts[ds.labels], dtype=torch.double)
+    sampler = WeightedRandomSampler(weights, len(ds), replacement=True, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=len(ds) >= batch_size, num_workers=0)
+
+
+def score(model: SmallCNN, ds: Any, metric: str) -> float:
+    if metric not in METRICS:
+        raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
+    fn = balanced_accuracy if metric == "balanced_accuracy" else accuracy
+    return float(fn(model, ds.images, ds.labels))
+
+
+def _plain(ds, transform: Any = None):
+    from .data import ImageArrayDataset
+
+    return ImageArrayDataset(ds.images, ds.labels, ds.class_names, transform=transform)
+
+
+def _new_model(train, clf: ClassifierSettings) -> SmallCNN:
+    h, w, ch = train.image_shape
+    return SmallCNN(train.num_classes, ch, (h, w), width=clf.width)
+
+
+# ------------------------------------------------------------------------------ the steps
+
+
+def train_reference(train, clf: ClassifierSettings, transform: Any = None) -> SmallCNN:
+    """The real-data classifier (seed 0); with a transform (classical augmentation), the classical teacher."""
+    return train_run(train, clf, seed=0, transform=transform)
+
+
+def save_classifier(model: SmallCNN, path: str | Path) -> Path:
+    from safetensors.torch import save
+
+    from .export import atomic_write_bytes
+
+    path = Path(path)
+    atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))
+    return path
+
+
+def load_classifier(path: str | Path, train, clf: ClassifierSettings) -> SmallCNN:
+    from safetensors.torch import load_file
+
+    model = _new_model(train, clf)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int, real_labels: np.ndarray,
+               reference: SmallCNN | None = None, val: Any = None) -> dict:
+    """Write a synthetic bank; a filter that rejects some class outright is recorded, not raised.
+
+    Returns the record: size, acceptance per class, the filter's per-class thresholds, and
+    ``filter_error`` (the reason the filtered bank could not be made, or None).
+    """
+    from .bank import SyntheticBank
+    from .filter import QualityFilter
+
+    quality = None
+    if bank.filtered:
+        if reference is None:
+            raise ConfigError("a filtered bank needs the reference classifier (the filter's judge)")
+        quality = QualityFilter(reference, bank.filter_threshold, min_acceptance=bank.filter_min_acceptance,
+                                fallback=bank.filter_fallback)
+        if bank.filter_class_quantile is not None:
+            if val is None or not len(val):
+                raise ConfigError("filter_class_quantile calibrates the filter on the validation split, which is "
+                                  "empty; set a validation fraction > 0")
+            quality.calibrate(val.images, val.labels, bank.filter_class_quantile)
+    policy = list(bank.class_policy) if isinstance(bank.class_policy, tuple) else bank.class_policy
+    t0 = time.perf_counter()
+    record = {"bank": str(out), "seed": int(seed), "filter_threshold": bank.filter_threshold,
+              "truncation": bank.truncation}
+    try:
+        made = SyntheticBank.generate(generator, bank.size, out, class_policy=policy, real_labels=real_labels,
+                                      seed=int(seed), truncation=bank.truncation, filter=quality, progress=False)
+    except GanaugError as e:
+        if quality is None:
+            raise
+        # A generator the real-data classifier rejects for some class is a finding, not a crash:
+        # the runs using this bank are recorded as skipped, with this reason.
+        names = getattr(generator, "class_names", None)
+        return {**record, "size": 0, "acceptance": quality.report(names), "filter_error": str(e),
+                "filter_class_thresholds": _thresholds(quality), "filter_unfiltered": [],
+                "seconds": time.perf_counter() - t0}
+    names = list(made.class_names)
+    return {**record, "size": len(made), "acceptance": made.acceptance, "filter_error": None,
+            "filter_class_thresholds": _thresholds(quality),
+            "filter_unfiltered": [] if quality is None else [names[k] for k in np.flatnonzero(quality.unfiltered)],
+            "seconds": time.perf_counter() - t0}
+
+
+def _thresholds(quality) -> list | None:
+    return None if quality is None or quality.class_thresholds is None else quality.class_thresholds.tolist()
+
+
+def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = None, bank: str | Path | None = None,
+              use: SyntheticUse | None = None, teacher: SmallCNN | None = None, reweight: bool = False) -> SmallCNN:
+    """The reference classifier trained under one condition: real only, or real mixed with a bank.
+
+    ``transform`` (classical augmentation, uint8 H×W×C in and out) applies to real and synthetic
+    items alike, reseeded with ``seed``. With ``bank`` and ``use`` (ratio > 0) the batches come from
+    `SyntheticMix` with an exact synthetic share per batch: the product under test, as a user adds
+    it. ``reweight`` draws real images class-balanced (the classical long-tail baseline).
+    """
+    from .mix import SyntheticMix
+    from .mix_samplers import MixedBatchSampler
+
+    transform = seeded(transform, seed)
+    bs = clf.batch_size
+    synthetic = bank is not None and use is not None and use.ratio > 0
+    if synthetic:
+        mix = SyntheticMix(_plain(train), str(bank), ratio=use.ratio, seed=seed, class_policy=use.class_policy
+                           if not isinstance(use.class_policy, tuple) else list(use.class_policy),
+                           transform=transform, return_flag=use.needs_flag)
+        batches = loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
+    elif reweight:
+        batches = class_balanced_loader(_plain(train, transform), bs, seed)
+    else:
+        batches = loader(_plain(train, transform), bs, seed)
+    extra = use.loss_kwargs() if synthetic else {}
+    if synthetic and use.soft_labels:
+        if teacher is None:
+            raise ConfigError("soft labels need a teacher: the real-data classifier")
+        extra["teacher"] = teacher
+    h, w, ch = train.image_shape
+    device = resolve_device(clf.device)
+    if "teacher" in extra:
+        extra["teacher"] = extra["teacher"].to(device)
+    model = train_classifier_on_loader(batches, train.num_classes, ch, (h, w), steps=clf.steps, lr=clf.lr, seed=seed,
+                                       width=clf.width, lr_schedule=clf.lr_schedule, device=device, **extra)
+    if "teacher" in extra:
+        extra["teacher"].cpu()
+    return model.cpu()

@@ -1,0 +1,106 @@
+"""ganaug-tune and ganaug-bench are one engine: the same run on the same data is one fingerprint, one score."""
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from ganaug import engine, tune_mix
+from ganaug.bench.runner import Regime, run_benchmark
+from ganaug.bench.store import UnitStore
+from ganaug.errors import ConfigError
+
+pytestmark = pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")
+
+
+def test_tune_and_bench_agree_run_for_run(compose_cfg, tmp_path, tiny):
+    out = tmp_path / "bench"
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={out}"])
+    payload = run_benchmark(cfg)
+    generator = UnitStore(out / "units").get("n30/gan-g0")["generator"]
+    regime = Regime("n30", cfg.bench.regimes.n30, cfg, out, instantiate(cfg.bench.test_dataset))
+    c, b = cfg.bench.classifier, cfg.bench
+    same = dict(out_dir=tmp_path / "tune", ratios=[0.5], class_policy=b.class_policy, steps=c.steps,
+                batch_size=c.batch_size, lr=c.lr, lr_schedule=c.lr_schedule, width=c.width,
+                seeds=list(b.classifier_seeds), synthetic_soft_labels=b.synthetic_soft_labels, bank_size=b.bank_size,
+                progress=False)
+    # The benchmark's conditions without classical augmentation, then with it (tune applies a transform to all runs).
+    plain = tune_mix(generator, regime.train_set, regime.val_set, filter_thresholds=[None, b.filter_threshold],
+                     **same)
+    classical = tune_mix(generator, regime.train_set, regime.val_set, filter_thresholds=[b.filter_threshold],
+                         transform=instantiate(cfg.augment), **same)
+    filt = f"generator/syn0.5-filt{b.filter_threshold:g}"
+    pairs = {"real": (plain, "real"), "syn0.5": (plain, "generator/syn0.5"), "syn0.5-filt": (plain, filt),
+             "classical": (classical, "real"), "classical+syn0.5-filt": (classical, filt)}
+    bench_runs = [r for r in payload["runs"] if r.get("regime") == "n30" and "condition" in r]
+    assert {r["condition"] for r in bench_runs} == set(pairs)
+    for r in bench_runs:
+        result, name = pairs[r["condition"]]
+        (tuned,) = [t for t in result.runs if t["candidate"] == name and t["seed"] == r["clf_seed"]]
+        assert tuned["run_fingerprint"] == r["run_fingerprint"], (r["condition"], r["clf_seed"])
+        assert tuned["val"] == r["val"], (r["condition"], r["clf_seed"])
+    # A second tune on the same data reuses the banks the first one made (same bank fingerprints).
+    assert len({t["run_fingerprint"] for t in plain.runs + classical.runs}) == len(plain.runs) + len(classical.runs)
+
+
+def test_classifier_runs_go_to_cuda_when_present(monkeypatch):
+    from ganaug.data import load_digits
+
+    train = load_digits("train")
+    seen = []
+    real = engine.train_classifier_on_loader
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["device"])
+        kwargs["device"] = "cpu"  # this machine has no GPU: record the choice, train where it can
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    clf = engine.ClassifierSettings(steps=2, batch_size=16, width=4)
+    model = engine.train_run(train, clf, seed=0)
+    assert seen == [torch.device("cuda")] and next(model.parameters()).device.type == "cpu"
+    assert engine.resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert engine.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="no CUDA device here; use device=auto or device=cpu"):
+        engine.ClassifierSettings(device="cuda")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: engine.ClassifierSettings(steps=0), "steps must be a positive integer"),
+    (lambda: engine.ClassifierSettings(lr_schedule="step"), "lr_schedule must be one of"),
+    (lambda: engine.BankSettings(filter_threshold=1.5), r"filter_threshold must lie in \[0, 1\]"),
+    (lambda: engine.SyntheticUse(0.99), r"ratios must lie in \[0, 0.95\]"),
+    (lambda: engine.SyntheticUse(0.5, teacher="oracle"), "teacher must be one of"),
+])
+def test_settings_objects_refuse_bad_values_by_name(make, match):
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+def test_a_setting_that_cannot_shape_a_step_leaves_its_fingerprint_alone():
+    # Filter settings shape only filtered banks; the device, no result at all.
+    plain = engine.BankSettings()
+    assert engine.fingerprint("bank", plain) == engine.fingerprint("bank", engine.BankSettings(filter_fallback="unfiltered"))
+    assert engine.fingerprint("bank", engine.BankSettings(filter_threshold=0.9)) != engine.fingerprint(
+        "bank", engine.BankSettings(filter_threshold=0.9, filter_fallback="unfiltered"))
+    assert engine.ClassifierSettings(device="cpu").key() == engine.ClassifierSettings().key()
+    assert engine.fingerprint("run", engine.ClassifierSettings(steps=10)) != engine.fingerprint(
+        "run", engine.ClassifierSettings(steps=11))
+
+
+def test_tune_draws_each_banks_noise_from_the_gans_recorded_seed(tmp_path):
+    from ganaug import export_generator
+    from ganaug.data import load_digits, train_val_split
+    from ganaug.nets import Generator
+    from ganaug.sampling import TrainedGenerator
+
+    torch.manual_seed(0)
+    net = Generator(10, 8, 1, z_dim=16, width=8)
+    gen = export_generator(TrainedGenerator(net, [str(i) for i in range(10)]), tmp_path / "g", extra={"seed": 3})
+    train, val = train_val_split(load_digits("train"), 0.2, 0)
+    tune_mix(gen, train, val, out_dir=tmp_path / "t", ratios=[0.5], filter_thresholds=[None, 0.0], seeds=[0],
+             steps=2, batch_size=16, width=4, bank_size=100, progress=False)
+    store = UnitStore(tmp_path / "t" / "units")
+    # As the benchmark draws the banks of its GAN seed 3: the unfiltered from 3, the filtered from 1003.
+    assert store.get("banks/g/unfiltered")["seed"] == 3 and store.get("banks/g/filt0")["seed"] == 1003
