@@ -291,6 +291,7 @@ def train_classifier_on_loader(
     teacher: nn.Module | None = None,
     synthetic_soft_labels: float = 0.0,
     device: str | torch.device = "cpu",
+    precision: str = "32-true",
     progress: bool = False,
 ) -> SmallCNN:
     """Train a fresh SmallCNN for exactly ``steps`` optimizer steps, cycling over ``loader``.
@@ -316,6 +317,10 @@ def train_classifier_on_loader(
     ``(1 - a) * its (smoothed) label + a * the teacher's softmax on the very image the student
     sees`` (after augmentation): the generator's label errors are corrected by what real data
     says the image is.
+
+    The loop runs under Lightning Fabric, as the GAN runs under Lightning: ``device`` picks the
+    accelerator (``"cpu"``, ``"cuda"``, ``"cuda:1"``) and ``precision`` is Fabric's
+    (``"32-true"``; ``"bf16-mixed"`` on a GPU).
     """
     num_classes = _check_num_classes(num_classes)
     check_loss_args(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels, teacher, prefix="synthetic_")
@@ -327,19 +332,21 @@ def train_classifier_on_loader(
         raise ValueError(f"steps must be a non-negative integer, got {steps}")
     steps = int(steps)
     device = torch.device(device)
+    fabric = _fabric(device, precision)
     image_size = _pair(image_size)
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        model = SmallCNN(num_classes, in_channels, image_size, width=width).to(device)
+        model = SmallCNN(num_classes, in_channels, image_size, width=width)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         # Cosine annealing ends on a small step size, so the final weights are not one noisy
         # point of a constant-LR random walk: that noise otherwise swamps gains of a point or two.
         sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
                  if lr_schedule == "cosine" else None)
-        model.train()
-        criterion = SyntheticAwareLoss(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels,
-                                       teacher).to(device)
+        module, optimizer = fabric.setup(model, opt)
+        module.train()
+        criterion = fabric.to_device(SyntheticAwareLoss(synthetic_weight, synthetic_label_smoothing,
+                                                        synthetic_soft_labels, teacher))
         batches = _cycle(loader)
         bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
         try:
@@ -364,15 +371,14 @@ def train_classifier_on_loader(
                         f"batch {step}: labels must lie in [0, {num_classes}), got values in "
                         f"[{int(y.min())}, {int(y.max())}]"
                     )
-                x = x.to(device, non_blocking=True)
-                y = y.to(device, dtype=torch.int64, non_blocking=True)
+                x, y = fabric.to_device((x, y.to(torch.int64)))
                 weight = synthetic_weight
                 if synthetic_weight_schedule == "linear":
                     weight = synthetic_weight * (1.0 - step / steps)
-                loss = criterion(model(x), y, flag, x, synthetic_weight=weight)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                loss = criterion(module(x), y, flag, x, synthetic_weight=weight)
+                optimizer.zero_grad(set_to_none=True)
+                fabric.backward(loss)
+                optimizer.step()
                 if sched is not None:
                     sched.step()
                 model.steps_trained += 1
@@ -382,6 +388,14 @@ def train_classifier_on_loader(
         finally:
             bar.close()
     return model.eval()
+
+
+def _fabric(device: torch.device, precision: str):
+    # Imported here: the classifier is core (the recipe's teacher), and the core imports no Lightning.
+    from lightning_fabric import Fabric
+
+    devices = [device.index or 0] if device.type == "cuda" else 1
+    return Fabric(accelerator=device.type, devices=devices, precision=precision)
 
 
 def _unpack(batch, step: int) -> tuple:
@@ -409,6 +423,7 @@ def train_classifier(
     sample_weights_fn: Callable[[np.ndarray], np.ndarray] | None = None,
     extra_batches: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
     device: str | torch.device = "cpu",
+    precision: str = "32-true",
     progress: bool = False,
 ) -> SmallCNN:
     """Train a SmallCNN on uint8 N×H×W×C ``images`` for exactly ``steps`` optimizer steps.
@@ -466,6 +481,7 @@ def train_classifier(
         width=width,
         lr_schedule=lr_schedule,
         device=device,
+        precision=precision,
         progress=progress,
     )
 

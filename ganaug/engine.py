@@ -42,6 +42,8 @@ FILTERED_BANK_SEED_OFFSET = 1000
 LR_SCHEDULES = ("constant", "cosine")
 WEIGHT_SCHEDULES = ("constant", "linear")
 TEACHERS = ("reference", "classical")
+# Lightning Fabric's precisions that make sense for a small CNN.
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
 
 
 def _name(owner: str, name: str) -> str:
@@ -71,6 +73,7 @@ class ClassifierSettings:
     lr: float = 1e-3
     lr_schedule: str = "cosine"
     width: int = 32
+    precision: str = "32-true"   # Lightning Fabric's: bf16-mixed on a GPU
     # Where runs train; not part of a fingerprint (a run is the same experiment on either).
     device: str = "auto"
 
@@ -82,6 +85,8 @@ class ClassifierSettings:
         object.__setattr__(self, "lr", float(self.lr))
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"classifier.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"classifier.precision must be one of {PRECISIONS}, got {self.precision!r}")
         resolve_device(self.device)
 
     def key(self) -> dict:
@@ -439,7 +444,8 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
     if "teacher" in extra:
         extra["teacher"] = extra["teacher"].to(device)
     model = train_classifier_on_loader(batches, train.num_classes, ch, (h, w), steps=clf.steps, lr=clf.lr, seed=seed,
-                                       width=clf.width, lr_schedule=clf.lr_schedule, device=device, **extra)
+                                       width=clf.width, lr_schedule=clf.lr_schedule, device=device,
+                                       precision=clf.precision, **extra)
     if "teacher" in extra:
         extra["teacher"].cpu()
     return model.cpu()

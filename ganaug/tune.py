@@ -29,7 +29,7 @@ from .bench.store import UnitStore
 from .classifier import SmallCNN
 from .data import ImageArrayDataset, from_dataset
 from .engine import BankSettings, ClassifierSettings, SyntheticUse
-from .errors import GanaugError
+from .errors import ConfigError, GanaugError
 from .export import META_FILE as GENERATOR_META
 from .export import atomic_write_bytes, load_generator, read_generator_meta
 from .filter import QualityFilter
@@ -586,6 +586,7 @@ def tune_mix(
     metric: str = "auto",
     transform: Any = None,
     teacher: str = "reference",
+    precision: str = "32-true",
     device: str = "auto",
     progress: bool = True,
 ) -> TuneResult:
@@ -611,7 +612,7 @@ def tune_mix(
     in real validation images of class k), the benchmark's long-tail recipe (q = 0.5), for classes
     it is unsure of even on real images. ``teacher="classical"`` takes the soft labels from the
     reference trained under ``transform`` instead (the benchmark's ``bench.teacher``). ``device``:
-    where runs train (``auto``: CUDA when present). Every step is the benchmark's
+    where runs train (``auto``: CUDA when present); ``precision``: Lightning Fabric's (``bf16-mixed`` on a GPU). Every step is the benchmark's
     (ganaug/engine.py), with its fingerprint: the same run on the same data scores the same.
     """
     QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
@@ -630,8 +631,11 @@ def tune_mix(
     if teacher == "classical" and transform is None:
         raise TuneError("teacher='classical' is the reference trained with classical augmentation: pass the "
                         "transform (augment=... on the command line), or use teacher='reference'")
-    clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
-                             device=device)
+    try:
+        clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
+                                 precision=precision, device=device)
+    except ConfigError as e:
+        raise TuneError(str(e).replace("classifier.", "")) from None
     metric = _resolve_metric(metric, train)
     class_policy = engine.plain_policy(class_policy)
     class_policy = list(class_policy) if isinstance(class_policy, tuple) else class_policy

@@ -310,3 +310,33 @@ def test_balanced_accuracy_weights_classes_equally():
     labels = np.array([0] * 9 + [1])
     assert accuracy(Always0(), images, labels) == pytest.approx(0.9)
     assert balanced_accuracy(Always0(), images, labels) == pytest.approx(0.5)
+
+
+def test_the_fabric_loop_is_the_plain_pytorch_loop_step_for_step():
+    # Fabric places the model and runs the backward pass; the numbers must be a hand-written loop's.
+    from ganaug.classifier import SmallCNN
+
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(16, 1, 8, 8, generator=g) * 2 - 1, torch.randint(0, 3, (16,), generator=g))
+               for _ in range(3)]
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        model = SmallCNN(3, 1, 8, width=4)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=3)
+        model.train()
+        for x, y in batches:
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    fabric = train_classifier_on_loader(batches, 3, 1, 8, steps=3, lr=1e-2, seed=5, width=4)
+    for (name, a), b in zip(model.state_dict().items(), fabric.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_mixed_precision_runs_on_the_cpu_and_returns_float32_weights():
+    x = torch.rand(16, 1, 8, 8) * 2 - 1
+    model = train_classifier_on_loader([(x, torch.arange(16) % 2)], 2, 1, 8, steps=2, precision="bf16-mixed")
+    assert all(p.dtype == torch.float32 for p in model.parameters()) and model.steps_trained == 2

@@ -69,6 +69,7 @@ def test_classifier_runs_go_to_cuda_when_present(monkeypatch):
 @pytest.mark.parametrize("make, match", [
     (lambda: engine.ClassifierSettings(steps=0), "steps must be a positive integer"),
     (lambda: engine.ClassifierSettings(lr_schedule="step"), "lr_schedule must be one of"),
+    (lambda: engine.ClassifierSettings(precision="8-bit"), "precision must be one of"),
     (lambda: engine.BankSettings(filter_threshold=1.5), r"filter_threshold must lie in \[0, 1\]"),
     (lambda: engine.SyntheticUse(0.99), r"ratios must lie in \[0, 0.95\]"),
     (lambda: engine.SyntheticUse(0.5, teacher="oracle"), "teacher must be one of"),
