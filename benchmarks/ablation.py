@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
+from ganaug.bench.report import summary_of  # noqa: E402
 from ganaug.stats import mean_ci, paired_diff_ci  # noqa: E402
 from readme_results import cas_cell, gain, pct  # noqa: E402  (same cell formats as the README)
 
@@ -47,6 +48,13 @@ VARIANTS = [
 ]
 
 
+def load(path: Path) -> dict:
+    """A results.json, its summary made again from its runs (results written before the crossed
+    GAN × classifier interval, ganaug.stats.crossed_gain_ci, get it too)."""
+    data = json.loads(path.read_text())
+    return {**data, "summary": summary_of(data)}
+
+
 def _runs(data: dict, regime: str, condition: str) -> dict:
     return {(r["clf_seed"], r.get("gan_seed")): r["test"] for r in data["runs"]
             if r.get("regime") == regime and r.get("condition") == condition and r.get("test") is not None}
@@ -66,7 +74,7 @@ def render(regime: str) -> str:
     for v in VARIANTS:
         path = RESULTS / v["dir"] / "results.json"
         if path.exists():
-            loaded.append((v, json.loads(path.read_text())))
+            loaded.append((v, load(path)))
     if not loaded:
         return "No variant has results yet.\n"
     first = loaded[0][1]
@@ -74,7 +82,8 @@ def render(regime: str) -> str:
         f"# Ablation on Fashion-MNIST, regime {regime}", "",
         "Each row is one full `ganaug-bench` run (classifier seeds × GAN seeds as recorded in it). "
         "Scores are test accuracy in % (mean ± 95% CI half-width); gains are paired differences in "
-        "points with 95% CI, `*` when the CI excludes 0. \"vs first\" pairs the same condition and "
+        "points with 95% CI (GAN and classifier seed as crossed random factors for a synthetic condition), "
+        "`*` when the CI excludes 0. \"vs first\" pairs the same condition and "
         f"seeds against the first row (`{loaded[0][0]['dir']}`).", "",
         "| lever | variant | real | classical | classical vs real | real vs first | classical vs first "
         "| chosen synthetic (val) | its test | vs real | vs classical | CAS (× real) | units |",
@@ -184,7 +193,7 @@ def render_levers(default_regime: str) -> str:
         paths = RESULTS / v["dir"] / "results.json", RESULTS / v["base"] / "results.json"
         if not all(p.exists() for p in paths):
             continue
-        data, base = (json.loads(p.read_text()) for p in paths)
+        data, base = (load(p) for p in paths)
         c = data["summary"].get(regime, {}).get("conditions", {}).get(v["condition"])
         b = base["summary"].get(regime, {}).get("conditions", {}).get(v["condition"])
         if not c or not b:

@@ -16,7 +16,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "paired_by_key", "format_score", "format_gain"]
+__all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "paired_by_key", "crossed_gain_ci", "format_score", "format_gain"]
 
 
 def t_quantile(p: float, df: float) -> float:
@@ -113,6 +113,54 @@ def paired_by_key(
     a = np.array([float(results_a[k]) for k in keys], dtype=np.float64)
     b = np.array([float(results_b[k]) for k in keys], dtype=np.float64)
     return keys, a, b
+
+
+def crossed_gain_ci(gains: Mapping[tuple[Hashable, Hashable], float], confidence: float = 0.95) -> dict:
+    """CI of a mean paired gain when GAN seed and classifier seed are both random factors.
+
+    ``gains`` maps ``(gan_seed, clf_seed)`` to a paired difference (a synthetic run minus the
+    baseline run of the same classifier seed), on the full grid of GAN × classifier seeds. The
+    baseline run of a classifier seed enters one pair per GAN seed, so the pairs are not
+    independent: this is a crossed two-way random-effects design, d = μ + a_gan + b_clf + e. The
+    variance of the grand mean, σa²/G + σb²/C + σe²/(GC), is estimated from the ANOVA mean squares
+    as (MS_gan + MS_clf − MS_res)/(GC), a negative component estimate set to 0, with Satterthwaite's
+    degrees of freedom for the t quantile.
+    With one GAN seed its variance cannot be estimated: the interval then holds for that GAN only,
+    and ``gan_factor`` says so. Returns mean, lo, hi, half_width, df, n_gan, n_clf, significant,
+    gan_factor ("random" or "fixed: one GAN seed").
+    """
+    _check_confidence(confidence)
+    gan_seeds = sorted({g for g, _ in gains}, key=repr)
+    clf_seeds = sorted({c for _, c in gains}, key=repr)
+    missing = [(g, c) for g in gan_seeds for c in clf_seeds if (g, c) not in gains]
+    if missing:
+        raise ValueError(f"gains must cover every (GAN seed, classifier seed) pair; missing {missing[:5]}")
+    d = np.array([[float(gains[(g, c)]) for c in clf_seeds] for g in gan_seeds], dtype=np.float64)
+    n_gan, n_clf = d.shape
+    mean = float(d.mean())
+    base = {"mean": mean, "n_gan": n_gan, "n_clf": n_clf, "confidence": confidence, "n": int(d.size)}
+    if n_clf < 2:
+        return {**base, "lo": math.nan, "hi": math.nan, "half_width": math.nan, "df": 0.0, "significant": False,
+                "gan_factor": "random" if n_gan > 1 else "fixed: one GAN seed"}
+    if n_gan == 1:
+        ci = mean_ci(d[0], confidence)
+        return {**base, "lo": ci["lo"], "hi": ci["hi"], "half_width": ci["hi"] - mean, "df": float(n_clf - 1),
+                "significant": bool(ci["lo"] > 0 or ci["hi"] < 0), "gan_factor": "fixed: one GAN seed"}
+    row, col = d.mean(axis=1), d.mean(axis=0)
+    ms_gan = n_clf * float(((row - mean) ** 2).sum()) / (n_gan - 1)
+    ms_clf = n_gan * float(((col - mean) ** 2).sum()) / (n_clf - 1)
+    resid = d - row[:, None] - col[None, :] + mean
+    df_res = (n_gan - 1) * (n_clf - 1)
+    ms_res = float((resid ** 2).sum()) / df_res
+    # A factor whose mean square falls below the residual's has a negative variance estimate: it is
+    # set to 0 (its mean square leaves the sum), so a near-cancelling sum cannot leave ~0 degrees of freedom.
+    terms = [(ms, df_) for ms, df_ in ((ms_gan, n_gan - 1), (ms_clf, n_clf - 1)) if ms > ms_res]
+    res_coef = 1 - len(terms)
+    combo = sum(ms for ms, _ in terms) + res_coef * ms_res
+    df = combo ** 2 / (sum(ms ** 2 / df_ for ms, df_ in terms) + res_coef ** 2 * ms_res ** 2 / df_res)
+    half = t_quantile(0.5 + confidence / 2, df) * math.sqrt(combo / (n_gan * n_clf))
+    return {**base, "lo": mean - half, "hi": mean + half, "half_width": half, "df": float(df),
+            "significant": bool(mean - half > 0 or mean + half < 0), "gan_factor": "random"}
 
 
 def _interval(ci: dict) -> bool:

@@ -59,3 +59,19 @@ def test_imbalanced_regimes_are_also_compared_with_classical_plus_reweighting():
                                                "cores": 2, "torch": "t", "torch_threads": 2, "data_seed": 0,
                                                "classifier_seeds": [0], "gan_seeds": [0]})
     assert "| condition | test | Δ vs real | Δ vs classical | val | runs |" in plain
+
+
+def test_a_synthetic_gain_over_two_gans_counts_each_baseline_run_once():
+    # GAN 1 helps and GAN 0 does not: 6 pairs look consistent, but only 2 GANs stand behind them.
+    real = {0: 0.80, 1: 0.82, 2: 0.81}
+    records = [_run("real", c, t, t) for c, t in real.items()]
+    for g, lift in ((0, 0.000), (1, 0.030)):
+        records += [_run("syn0.5", c, t + lift + 0.002 * c, 0.7, g, 0.5) for c, t in real.items()]
+    gain = summarise(records)["r"]["conditions"]["syn0.5"]["gain_vs_real"]
+    flat = [r["test"] - real[r["clf_seed"]] for r in records if r["condition"] == "syn0.5"]
+    from ganaug.stats import mean_ci
+
+    naive = mean_ci(flat)
+    assert gain["gan_factor"] == "random" and gain["n_gan"] == 2 and gain["n_clf"] == 3
+    assert gain["mean"] == pytest.approx(naive["mean"])
+    assert gain["hi"] - gain["lo"] > 2 * (naive["hi"] - naive["lo"])
