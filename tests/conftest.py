@@ -1,8 +1,16 @@
+import os
 import sys
 from pathlib import Path
 
-import pytest
-from hydra import compose, initialize_config_module
+# The suite's networks are tiny: a second thread buys little and doubles the contention when CI
+# runs the toy benchmark on the other core. Set before torch is imported; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_module  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO = Path(__file__).resolve().parents[1]
 
