@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .class_policy import ClassPolicy, class_probabilities, quota_labels
+from .class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from .errors import ArtifactError, ConfigError, GanaugError, OutputError
 from .export import (
-    atomic_write_bytes, check_class_names, check_expected, check_image_shape, check_positive_int, contained_file,
-    field_error, is_int, is_sha256_hex, load_generator, make_dir, make_temp, output_error, read_versioned_json,
+    atomic_file, atomic_write_bytes, check_class_names, check_expected, check_image_shape, check_positive_int,
+    contained_file, field_error, is_int, is_sha256_hex, load_generator, make_dir, read_versioned_json,
     remove_stale_temps,
 )
 from .filter import QualityFilter
@@ -70,25 +70,11 @@ def as_trained_generator(source: Any, **expect) -> TrainedGenerator:
 @contextmanager
 def _atomic_npy(path: Path, shape: tuple[int, ...], dtype) -> Iterator[np.memmap]:
     """A writable memory-mapped .npy under a temporary name, renamed to `path` on success."""
-    try:
-        fd, tmp = make_temp(path)
-    except OSError as e:
-        raise output_error(path, e) from e
-    os.close(fd)
-    try:
-        try:
-            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-        except OSError as e:  # typically no space for the pool
-            raise output_error(path, e) from e
+    with atomic_file(path) as tmp:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         yield mm
         mm.flush()
         del mm
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _digest(array: np.ndarray) -> str:
@@ -516,15 +502,11 @@ class SyntheticBank:
 def _new_meta(gen, size, labels, probs, class_policy, seed, truncation) -> dict:
     from . import __version__
 
-    policy = class_policy
-    if type(policy).__module__.startswith("omegaconf"):
-        from omegaconf import OmegaConf
-
-        policy = OmegaConf.to_container(policy, resolve=True)
-    if isinstance(policy, np.ndarray):
-        policy = policy.tolist()
-    if isinstance(policy, dict):
-        policy = {str(k): float(v) for k, v in policy.items()}
+    policy = plain_policy(class_policy)
+    if isinstance(policy, dict):  # JSON keys are strings
+        policy = {str(k): v for k, v in policy.items()}
+    elif isinstance(policy, tuple):
+        policy = list(policy)
     gmeta = {k: gen.meta[k] for k in ("weights_sha256", "dataset", "g_updates", "created") if k in gen.meta}
     gmeta["architecture"] = {"name": "Generator", "kwargs": dict(gen.net.config)}
     return {

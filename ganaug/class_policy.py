@@ -16,13 +16,24 @@ POLICIES = ("match", "uniform", "balance")
 ClassPolicy = Union[str, Mapping, Sequence[float], np.ndarray]
 
 
-def _plain(policy: Any) -> Any:
-    # Hydra hands over DictConfig/ListConfig; plain containers keep the checks below simple.
+def plain_policy(policy: Any) -> Any:
+    """A class policy as plain values: a name, a dict of weights, or a tuple of weights.
+
+    The one normalisation of a policy from Hydra (DictConfig/ListConfig), numpy or Python: hashable
+    for fingerprints, JSON-able for bank.json and tune's recipe, and simple for the checks below.
+    """
     if type(policy).__module__.startswith("omegaconf"):
         from omegaconf import OmegaConf
 
-        return OmegaConf.to_container(policy, resolve=True)
-    return policy
+        policy = OmegaConf.to_container(policy, resolve=True)
+    if policy is None or isinstance(policy, str):
+        return policy
+    if isinstance(policy, Mapping):
+        return {k: float(v) for k, v in policy.items()}
+    try:
+        return tuple(float(w) for w in np.asarray(policy, dtype=np.float64).ravel())
+    except (TypeError, ValueError):
+        return policy  # not numbers: class_probabilities names the problem
 
 
 def _explicit_weights(policy: Any, num_classes: int, class_names: Sequence[str] | None) -> np.ndarray:
@@ -67,7 +78,7 @@ def class_probabilities(
     so minorities are never pushed past the majority; with no deficit this is uniform. A mapping
     {class index or name: weight} or a sequence of K weights gives explicit weights.
     """
-    policy = _plain(policy)
+    policy = plain_policy(policy)
     if isinstance(policy, str):
         if policy not in POLICIES:
             raise ValueError(

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from .class_policy import plain_policy
 from .classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
 from .errors import ConfigError, GanaugError
 
@@ -200,19 +201,6 @@ def _known(cls, cfg: Any, owner: str) -> dict:
     return d
 
 
-def plain_policy(policy: Any) -> Any:
-    """A class policy as plain, hashable values: a name, or a tuple of weights (a dict stays a dict)."""
-    from omegaconf import OmegaConf
-
-    if OmegaConf.is_config(policy):
-        policy = OmegaConf.to_container(policy, resolve=True)
-    if isinstance(policy, str) or policy is None:
-        return policy
-    if isinstance(policy, dict):
-        return {str(k): float(v) for k, v in policy.items()}
-    return tuple(float(w) for w in np.asarray(policy, dtype=float).ravel())
-
-
 # ------------------------------------------------------------------------------ fingerprints
 
 
@@ -383,12 +371,11 @@ def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int
                 raise ConfigError("filter_class_quantile calibrates the filter on the validation split, which is "
                                   "empty; set a validation fraction > 0")
             quality.calibrate(val.images, val.labels, bank.filter_class_quantile)
-    policy = list(bank.class_policy) if isinstance(bank.class_policy, tuple) else bank.class_policy
     t0 = time.perf_counter()
     record = {"bank": str(out), "seed": int(seed), "filter_threshold": bank.filter_threshold,
               "truncation": bank.truncation}
     try:
-        made = SyntheticBank.generate(generator, bank.size, out, class_policy=policy, real_labels=real_labels,
+        made = SyntheticBank.generate(generator, bank.size, out, class_policy=bank.class_policy, real_labels=real_labels,
                                       seed=int(seed), truncation=bank.truncation, filter=quality, progress=False)
     except GanaugError as e:
         if quality is None:
@@ -426,8 +413,7 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
     bs = clf.batch_size
     synthetic = bank is not None and use is not None and use.ratio > 0
     if synthetic:
-        mix = SyntheticMix(_plain(train), str(bank), ratio=use.ratio, seed=seed, class_policy=use.class_policy
-                           if not isinstance(use.class_policy, tuple) else list(use.class_policy),
+        mix = SyntheticMix(_plain(train), str(bank), ratio=use.ratio, seed=seed, class_policy=use.class_policy,
                            transform=transform, return_flag=use.needs_flag)
         batches = loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
     elif reweight:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from . import engine
 from .bench.store import UnitStore
+from .class_policy import plain_policy
 from .classifier import SmallCNN
 from .data import ImageArrayDataset, from_dataset
 from .engine import BankSettings, ClassifierSettings, SyntheticUse
@@ -637,7 +638,7 @@ def tune_mix(
     except ConfigError as e:
         raise TuneError(str(e).replace("classifier.", "")) from None
     metric = _resolve_metric(metric, train)
-    class_policy = engine.plain_policy(class_policy)
+    class_policy = plain_policy(class_policy)
     class_policy = list(class_policy) if isinstance(class_policy, tuple) else class_policy
     paths = _as_paths(generators)
     labels = _labels(paths)
