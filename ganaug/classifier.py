@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from .loss import SyntheticAwareLoss, check_loss_args
+from .pixels import to_unit
 
 __all__ = [
     "SmallCNN",
@@ -94,15 +95,14 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 N×H×W×C numpy images → float32 N×C×H×W tensor in [-1, 1] (x = img / 127.5 - 1)."""
     images = _check_images(images)
     # astype copies, so read-only inputs (memory-mapped banks) are fine.
-    x = torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2)
-    return x.div_(127.5).sub_(1.0).contiguous()
+    return to_unit(torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2)).contiguous()
 
 
 def _uint8_batch_to_input(x: torch.Tensor, in_channels: int) -> torch.Tensor:
     # Loaders over uint8 data (e.g. collated HWC items) are accepted as well as normalised floats.
     if x.shape[1] != in_channels and x.shape[-1] == in_channels:
         x = x.permute(0, 3, 1, 2)
-    return x.to(torch.float32).div(127.5).sub(1.0)
+    return to_unit(x)
 
 
 # --------------------------------------------------------------------------------------- model
@@ -223,8 +223,7 @@ def _apply_transform(transform: Transform, img: np.ndarray) -> np.ndarray:
 
 
 def _hwc_to_chw(img: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
-    return t.to(torch.float32).div_(127.5).sub_(1.0)
+    return to_unit(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1))
 
 
 class _EndlessSampler(Sampler[int]):

@@ -27,6 +27,7 @@ from ganaug.classifier import (
     predict,
     train_classifier,
 )
+from ganaug.pixels import to_unit
 
 __all__ = [
     "DomainFeatureExtractor",
@@ -78,7 +79,7 @@ class DomainFeatureExtractor(nn.Module):
             )
         param = next(self.model.parameters())
         if x.dtype == torch.uint8:
-            x = x.to(param.device, param.dtype) / 127.5 - 1.0
+            x = to_unit(x.to(param.device)).to(param.dtype)
         elif torch.is_floating_point(x):
             lo, hi = self.float_range
             x = (x.to(param.device, param.dtype) - lo) * (2.0 / (hi - lo)) - 1.0

@@ -10,12 +10,12 @@ import torch
 from .errors import ConfigError
 from .rng import MIN_TRUNCATION, check_truncation  # noqa: F401  (re-exported: the public home)
 from .nets import Generator
+from .pixels import to_uint8
 
 
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
     """Float NCHW in [-1, 1] -> numpy uint8 NHWC, the form albumentations and users expect."""
-    x = ((x.detach().float() + 1.0) * 127.5).round().clamp_(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def sample_noise(

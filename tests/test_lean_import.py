@@ -10,8 +10,8 @@ import ganaug
 HEAVY = ("hydra", "omegaconf", "pytorch_lightning", "lightning", "ganaug.bench", "ganaug.tune")
 
 # Core modules a user of SyntheticMix / load_generator / load_recipe may import directly.
-CORE = ("mix", "mix_checks", "mix_loaders", "mix_samplers", "bank", "export", "sampling", "recipe", "loss", "filter",
-        "classifier", "class_policy", "nets", "diffaug", "rng", "errors", "data.arrays", "data.digits",
+CORE = ("mix", "mix_checks", "mix_loaders", "mix_samplers", "bank", "export", "pixels", "sampling", "recipe", "loss",
+        "filter", "classifier", "class_policy", "nets", "diffaug", "rng", "errors", "data.arrays", "data.digits",
         "data.fashion_mnist", "data.idx", "data.image_folder", "data.registry", "data.subsets")
 
 

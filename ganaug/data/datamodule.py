@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from ganaug.data.arrays import ImageArrayDataset, from_dataset
 from ganaug.data.subsets import labelled_subset, long_tail, train_val_split
 from ganaug.errors import GanaugDataError
+from ganaug.pixels import to_unit
 
 
 class GANTensorDataset(Dataset):
@@ -30,7 +31,7 @@ class GANTensorDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image = torch.from_numpy(np.ascontiguousarray(self.images[index]))
-        x = image.permute(2, 0, 1).float() / 127.5 - 1.0
+        x = to_unit(image.permute(2, 0, 1))
         return x, torch.tensor(self.labels[index], dtype=torch.int64)
 
 
