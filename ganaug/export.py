@@ -17,7 +17,8 @@ import os
 import re
 import socket
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -133,26 +134,40 @@ def make_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: a killed job leaves no half file."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[str]:
+    """A temporary name beside `path` for the caller to write; fsynced and renamed to `path` on success.
+
+    The one way ganaug writes a file: a killed job leaves no half file (only a temporary that the
+    next writer removes, `remove_stale_temps`), a failed write removes its temporary, and an
+    OSError names the file and the fix.
+    """
     path = Path(path)
     make_dir(path.parent)
     try:
         fd, tmp = make_temp(path)
     except OSError as e:
         raise output_error(path, e) from e
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OutputError):
+            raise
         raise output_error(path, e) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through `atomic_file`."""
+    with atomic_file(path) as tmp:
+        Path(tmp).write_bytes(data)
 
 
 def export_generator(
@@ -179,21 +194,11 @@ def export_generator(
     path = make_dir(Path(path))
     remove_stale_temps(path, (WEIGHTS_FILE, META_FILE))
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    weights = path / WEIGHTS_FILE
-    try:
-        fd, tmp = make_temp(weights)
-    except OSError as e:
-        raise output_error(weights, e) from e
-    os.close(fd)
-    try:
+    with atomic_file(path / WEIGHTS_FILE) as tmp:
         save_file(state, tmp, metadata={"format": FORMAT_NAME})
         # safetensors replaces the file with an owner-only one: set the mode once it is done.
         os.chmod(tmp, default_file_mode())
         sha = _sha256(Path(tmp))
-        os.replace(tmp, weights)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,

@@ -29,7 +29,7 @@ from ..classifier import accuracy
 from ..data import ImageArrayDataset
 from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
 from ..errors import ConfigError, GanaugError
-from ..export import load_generator
+from ..export import atomic_file, load_generator
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
 from .store import UnitStore, fingerprint
@@ -527,18 +527,17 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    # Per process: two processes starting together may both adopt; the last rename wins, intact.
+    if not src.is_dir():
+        with atomic_file(dst) as tmp:
+            shutil.copy2(src, tmp)
+        return
+    # A directory (a bank) is staged per process: two processes starting together may both adopt;
+    # the last rename wins, intact.
     tmp = dst.with_name(f".{dst.name}.adopting-{os.getpid()}")
-    if tmp.is_dir():
-        shutil.rmtree(tmp)
-    else:
-        tmp.unlink(missing_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, tmp)
-        shutil.rmtree(dst, ignore_errors=True)
-    else:
-        shutil.copy2(src, tmp)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(dst, ignore_errors=True)
     os.replace(tmp, dst)
 
 
