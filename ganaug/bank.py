@@ -35,7 +35,7 @@ from .export import (
 )
 from .filter import QualityFilter
 from .nets import Generator
-from .rng import derive_key, normal, numpy_rng
+from .rng import SAMPLE_NOISE_TAG, derive_key, normal, numpy_rng
 from .sampling import TrainedGenerator, to_uint8_hwc
 
 FORMAT_NAME = "ganaug-bank"
@@ -50,7 +50,7 @@ REBUILD = ("rebuild the bank: `ganaug-sample generator=<artifact> bank.enabled=t
 
 # Stream tags: the same seed must give unrelated label and noise streams.
 _LABEL_TAG = 0xB1
-_NOISE_TAG = 0xB2
+_NOISE_TAG = SAMPLE_NOISE_TAG  # TrainedGenerator.sample draws a bank's first round
 
 
 def as_trained_generator(source: Any, **expect) -> TrainedGenerator:

@@ -21,7 +21,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from .errors import ConfigError
 from .export import default_dir_mode
 from .grid import save_grid
-from .sampling import sample_noise, to_uint8_hwc
+from .rng import sample_noise
+from .sampling import to_uint8_hwc
 
 __all__ = ["GANCheckpoint", "GeneratorSnapshots", "SampleGrid", "list_snapshots"]
 
@@ -48,8 +49,7 @@ class SampleGrid(pl.Callback):
     def write(self, trainer: pl.Trainer, gan) -> Path:
         step = int(gan.g_updates)
         k = gan.hparams.num_classes
-        gen = torch.Generator().manual_seed(self.seed)
-        z = sample_noise(k * self.n_per_class, gan.hparams.z_dim, gen)
+        z = torch.from_numpy(sample_noise(self.seed, k * self.n_per_class, gan.hparams.z_dim))
         y = torch.arange(k).repeat_interleave(self.n_per_class)
         with torch.no_grad():
             images = to_uint8_hwc(gan.ema(z.to(gan.device), y.to(gan.device)))

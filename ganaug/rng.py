@@ -71,7 +71,7 @@ def normal(key: int, rows: np.ndarray, width: int, truncation: float | None = No
     """float32 (len(rows), width) standard normals; row r is the same whatever else is drawn.
 
     With `truncation` t, entries with |z| > t are redrawn (from further keys) until none is left,
-    as `ganaug.sampling.sample_noise` does.
+    (BigGAN's truncation trick).
     """
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     if rows.size and rows.min() < 0:
@@ -94,6 +94,19 @@ def normal(key: int, rows: np.ndarray, width: int, truncation: float | None = No
             z[mask] = np.sqrt(-2.0 * np.log(v1)) * np.cos(_TWO_PI * v2)
             mask = np.abs(z) > truncation
     return z.astype(np.float32)
+
+
+# Noise tag of a bank's draws (ganaug.bank) and of `sample_noise`: one seed, one noise.
+SAMPLE_NOISE_TAG = 0xB2
+
+
+def sample_noise(seed: int, n: int, width: int, truncation: float | None = None) -> np.ndarray:
+    """float32 (n, width) noise for items 0..n-1 under `seed`; row i is item i's whatever n is.
+
+    The noise `TrainedGenerator.sample(seed=...)` and `SampleGrid` draw, and the first round of
+    `SyntheticBank.generate(seed=...)`: the same seed gives the same images either way.
+    """
+    return normal(derive_key(int(seed), SAMPLE_NOISE_TAG, 0), np.arange(int(n)), int(width), truncation)
 
 
 def numpy_rng(*parts: int) -> np.random.Generator:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
-from .rng import MIN_TRUNCATION, check_truncation  # noqa: F401  (re-exported: the public home)
+from .rng import MIN_TRUNCATION, check_truncation, sample_noise  # noqa: F401  (re-exported: the public home)
 from .nets import Generator
 from .pixels import to_uint8
 
@@ -16,23 +16,6 @@ from .pixels import to_uint8
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
     """Float NCHW in [-1, 1] -> numpy uint8 NHWC, the form albumentations and users expect."""
     return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def sample_noise(
-    n: int, z_dim: int, generator: torch.Generator, truncation: float | None = None
-) -> torch.Tensor:
-    """Standard normal noise; with `truncation` t, entries with |z| > t are redrawn (BigGAN)."""
-    truncation = check_truncation(truncation)
-    z = torch.randn(n, z_dim, generator=generator)
-    if truncation is not None:
-        # Only the entries just redrawn can still be out of range; rescanning all of z each round
-        # made small thresholds 4x slower. The draws, and so the noise for a seed, are unchanged.
-        flat = z.view(-1)
-        redo = torch.nonzero(flat.abs() > truncation).squeeze(1)
-        while redo.numel():
-            flat[redo] = torch.randn(redo.numel(), generator=generator)
-            redo = redo[flat[redo].abs() > truncation]
-    return z
 
 
 class TrainedGenerator:
@@ -105,8 +88,7 @@ class TrainedGenerator:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer (images generated at a time), got {batch_size!r}")
         y = self._labels(labels, n_per_class)
-        gen = torch.Generator().manual_seed(int(seed))
-        z = sample_noise(len(y), self.z_dim, gen, truncation)
+        z = torch.from_numpy(sample_noise(seed, len(y), self.z_dim, truncation))
         h, w, c = self.image_shape
         out = np.empty((len(y), h, w, c), dtype=np.uint8)
         for start in range(0, len(y), batch_size):

@@ -310,3 +310,13 @@ def test_bank_files_get_the_umask_mode(gen, tmp_path):
         os.umask(old)
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / "b").iterdir()}
     assert modes == {IMAGES_FILE: "0o644", LABELS_FILE: "0o644", META_FILE: "0o644"}
+
+
+def test_the_same_seed_gives_the_same_images_from_a_bank_and_from_sample(gen):
+    # One noise: TrainedGenerator.sample(seed=s) draws what a bank of seed s draws in its first round.
+    bank = SyntheticBank.generate(gen, 50, class_policy="uniform", seed=7, progress=False)
+    images, labels = gen.sample(labels=np.asarray(bank.labels), seed=7, batch_size=1000)
+    assert np.array_equal(labels, np.asarray(bank.labels))
+    assert np.array_equal(images, np.asarray(bank.images))
+    other, _ = gen.sample(labels=np.asarray(bank.labels), seed=8, batch_size=1000)
+    assert not np.array_equal(other, images)
