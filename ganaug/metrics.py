@@ -31,7 +31,6 @@ from ganaug.pixels import to_unit
 
 __all__ = [
     "DomainFeatureExtractor",
-    "fit_feature_extractor",
     "extract_features",
     "fid",
     "kid",
@@ -86,37 +85,6 @@ class DomainFeatureExtractor(nn.Module):
         else:
             raise ValueError(f"feature extractor expects uint8 or float input, got {x.dtype}")
         return self.model.features(x).double()
-
-
-def fit_feature_extractor(
-    images: np.ndarray,
-    labels: np.ndarray,
-    num_classes: int,
-    steps: int = 2000,
-    seed: int = 0,
-    *,
-    batch_size: int = 64,
-    width: int = 32,
-    device: str | torch.device = "cpu",
-    progress: bool = False,
-) -> DomainFeatureExtractor:
-    """Train a SmallCNN on real labelled uint8 N×H×W×C images and wrap it as a feature extractor.
-
-    Train it on the data the GAN's output is compared with; for the benchmark, on the full
-    training split (it only scores samples, it never touches the downstream classifier).
-    """
-    model = train_classifier(
-        images,
-        labels,
-        num_classes,
-        steps=steps,
-        batch_size=batch_size,
-        seed=seed,
-        width=width,
-        device=device,
-        progress=progress,
-    )
-    return DomainFeatureExtractor(model)
 
 
 def _as_extractor(extractor: DomainFeatureExtractor | SmallCNN) -> DomainFeatureExtractor:

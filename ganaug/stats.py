@@ -16,7 +16,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "paired_by_key", "crossed_gain_ci", "format_score", "format_gain"]
+__all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "crossed_gain_ci", "format_score", "format_gain"]
 
 
 def t_quantile(p: float, df: float) -> float:
@@ -84,35 +84,6 @@ def paired_diff_ci(
     # nan comparisons are False, so an undefined interval is never "significant".
     out["significant"] = bool(out["lo"] > 0.0 or out["hi"] < 0.0)
     return out
-
-
-def paired_by_key(
-    results_a: Mapping[Hashable, float], results_b: Mapping[Hashable, float]
-) -> tuple[list, np.ndarray, np.ndarray]:
-    """Align two ``{key: value}`` result maps (keys such as ``(classifier_seed, gan_seed)``).
-
-    Returns ``(keys, a, b)`` with ``a[i]``, ``b[i]`` belonging to ``keys[i]``. Keys are sorted
-    when they are comparable, so the output does not depend on dict insertion order. Raises
-    ValueError when either map has keys the other lacks: silently dropping unpaired runs would
-    bias the comparison.
-    """
-    keys_a, keys_b = set(results_a), set(results_b)
-    if keys_a != keys_b:
-        only_a = sorted(map(repr, keys_a - keys_b))
-        only_b = sorted(map(repr, keys_b - keys_a))
-        raise ValueError(
-            "result keys do not match: only in a: "
-            f"[{', '.join(only_a)}]; only in b: [{', '.join(only_b)}]"
-        )
-    if not keys_a:
-        raise ValueError("no results to pair")
-    try:
-        keys = sorted(keys_a)
-    except TypeError:
-        keys = list(results_a)
-    a = np.array([float(results_a[k]) for k in keys], dtype=np.float64)
-    b = np.array([float(results_b[k]) for k in keys], dtype=np.float64)
-    return keys, a, b
 
 
 def crossed_gain_ci(gains: Mapping[tuple[Hashable, Hashable], float], confidence: float = 0.95) -> dict:

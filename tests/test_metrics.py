@@ -11,7 +11,6 @@ from ganaug.metrics import (
     cas,
     extract_features,
     fid,
-    fit_feature_extractor,
     kid,
     label_agreement,
     precision_recall,
@@ -29,7 +28,7 @@ def digits(digits_shuffled):
 @pytest.fixture(scope="module")
 def extractor(digits):
     x, y = digits
-    return fit_feature_extractor(x[:1000], y[:1000], 10, steps=200, seed=0)
+    return DomainFeatureExtractor(train_classifier(x[:1000], y[:1000], 10, steps=200, seed=0))
 
 
 def brighten(x, delta):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from ganaug.stats import crossed_gain_ci, mean_ci, paired_by_key, paired_diff_ci, t_quantile
+from ganaug.stats import crossed_gain_ci, mean_ci, paired_diff_ci, t_quantile
 
 
 @pytest.mark.parametrize(
@@ -152,23 +152,6 @@ def test_t_quantile_matches_scipy_and_normal_limit():
         assert t_quantile(0.975, df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-12)
     assert t_quantile(0.975, math.inf) == pytest.approx(stats.norm.ppf(0.975), rel=1e-12)
     assert isinstance(t_quantile(0.9, 3), float)
-
-def test_paired_by_key_aligns_regardless_of_order():
-    a = {(1, 0): 0.9, (0, 0): 0.8, (0, 1): 0.85}
-    b = {(0, 1): 0.80, (1, 0): 0.88, (0, 0): 0.70}
-    keys, va, vb = paired_by_key(a, b)
-    assert keys == [(0, 0), (0, 1), (1, 0)]
-    np.testing.assert_allclose(va, [0.8, 0.85, 0.9])
-    np.testing.assert_allclose(vb, [0.70, 0.80, 0.88])
-    assert paired_diff_ci(va, vb)["mean"] == pytest.approx(np.mean([0.10, 0.05, 0.02]))
-
-
-def test_paired_by_key_rejects_mismatched_keys():
-    with pytest.raises(ValueError, match=r"only in a: \[\(2, 0\)\]; only in b: \[\(3, 0\)\]"):
-        paired_by_key({(0, 0): 1.0, (2, 0): 1.0}, {(0, 0): 1.0, (3, 0): 1.0})
-    with pytest.raises(ValueError, match="no results"):
-        paired_by_key({}, {})
-
 
 def _crossed(rng, mu, n_gan, n_clf, sd_gan, sd_clf, sd_res):
     d = (mu + rng.normal(0, sd_gan, n_gan)[:, None] + rng.normal(0, sd_clf, n_clf)[None, :]
