@@ -417,6 +417,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         # rejects a rare class outright): its keys override the bench-wide ones.
         cond_cfg = OmegaConf.merge(b, {k: spec[k] for k in CONDITION_KEYS if k in spec})
         for cond in conditions_for(cond_cfg, regime.imbalanced):
+            if cond.ratio > 0:
+                regime.use(cond.ratio)  # a bad ratio is named now, not after the GAN has trained
             for g in (gan_seeds if cond.ratio > 0 else [None]):
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")

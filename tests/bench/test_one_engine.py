@@ -105,3 +105,12 @@ def test_tune_draws_each_banks_noise_from_the_gans_recorded_seed(tmp_path):
     store = UnitStore(tmp_path / "t" / "units")
     # As the benchmark draws the banks of its GAN seed 3: the unfiltered from 3, the filtered from 1003.
     assert store.get("banks/g/unfiltered")["seed"] == 3 and store.get("banks/g/filt0")["seed"] == 1003
+
+
+def test_a_bad_setting_fails_before_any_gan_trains(compose_cfg, tmp_path, tiny):
+    for override, match in (("bench.ratios=[0.99]", r"bench.ratios must lie in \[0, 0.95\]"),
+                            ("bench.classifier.precision=8-bit", "bench.classifier.precision must be one of"),
+                            ("bench.synthetic_soft_labels=1.5", r"bench.synthetic_soft_labels must lie in \[0, 1\]")):
+        with pytest.raises(ConfigError, match=match):
+            run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", override]))
+        assert not (tmp_path / "units").exists()
