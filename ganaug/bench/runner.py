@@ -556,31 +556,40 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
                 )
 
 
-def next_unit(pending: list[Unit], done, claim) -> Unit | None:
-    """The unit this process runs next: of those whose dependencies are done, the costliest it can claim.
+def next_unit(pending: list[Unit], done) -> Unit | None:
+    """The unit to run next in this process: of those whose dependencies are done, the costliest.
 
-    Longest first (GANs before classifier runs; list order among equals): a GAN left behind short
-    units would start last and run alone at the end, while the other process has nothing to do.
+    Longest first (GANs before classifier runs; list order among equals).
     """
     ready = [u for u in pending if all(done(a) for a in u.after)]
-    return next((u for u in sorted(ready, key=lambda u: -u.cost) if claim(u.id)), None)
+    return max(ready, key=lambda u: u.cost, default=None)
 
 
-def run_benchmark(cfg: DictConfig) -> dict:
-    from .report import write_reports
-
+def quiet_benchmark() -> None:
     from ..train import quiet_lightning
 
     quiet_lightning()
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     # Each GAN's start-up lines would scroll the benchmark's own bar away; its units record the same.
     logging.getLogger("ganaug.train").setLevel(logging.WARNING)
+
+
+def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
+    """The benchmark's units and their store, from its config: what every executor starts from."""
     out = Path(cfg.bench.out_dir)
-    store = UnitStore(out / "units")
-    test = instantiate(cfg.bench.test_dataset)
-    units = plan(cfg, out, test)
+    return plan(cfg, out, instantiate(cfg.bench.test_dataset)), UnitStore(out / "units")
+
+
+def run_benchmark(cfg: DictConfig) -> dict:
+    from .executor import check_executor, run_on_ray
+    from .report import write_reports
+
+    executor = check_executor(cfg)
+    quiet_benchmark()
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    out = Path(cfg.bench.out_dir)
+    units, store = plan_from_config(cfg)
     _check_gans(units, store, out)
     if not cfg.get("report_only") and (n := _adopt_records(units, store, cfg.bench.get("reuse_from"))):
         print(f"ganaug-bench: adopted {n} finished units from {cfg.bench.reuse_from}", flush=True)
@@ -595,50 +604,44 @@ def run_benchmark(cfg: DictConfig) -> dict:
     total = sum(u.cost for u in units)
     done_cost = total - sum(u.cost for u in todo)
     print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - len(todo)} already done "
-          f"(stored under {out / 'units'})", flush=True)
+          f"(stored under {out / 'units'}; executor {executor})", flush=True)
     bar = tqdm(total=total, initial=done_cost, unit="work", desc="benchmark", dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
                disable=not cfg.get("progress", True))
-    finished = len(units) - len(todo)
-    pending = list(todo)
-    while pending:
-        runnable = None
-        for unit in list(pending):
-            if done(unit.id):  # finished by another process
-                pending.remove(unit)
-                finished += 1
-                bar.update(unit.cost)
-        runnable = next_unit(pending, done, store.claim)
-        if runnable is None:
-            if not pending:
-                break
-            if not store.held_by_others():
-                raise RuntimeError(f"no unit can run: {[u.id for u in pending[:5]]}... wait on units that "
-                                   "no process is working on; rerun the command")
-            bar.set_postfix_str(f"{finished}/{len(units)} units | waiting for another process")
-            time.sleep(5)
-            continue
-        bar.set_postfix_str(f"{finished}/{len(units)} units | {runnable.stage}")
-        moved = [0.0]
+    finished = [len(units) - len(todo)]
 
-        def advance(fraction: float, unit: Unit = runnable) -> None:
-            # A GAN is most of the benchmark's time: the bar moves with its updates, not only when it ends.
-            step = unit.cost * min(max(fraction, 0.0), 1.0) - moved[0]
-            if step > 0:
-                bar.update(step)
-                moved[0] += step
-            bar.set_postfix_str(f"{finished}/{len(units)} units | {unit.stage} {fraction:.0%}", refresh=False)
+    def finish(unit: Unit, moved: float = 0.0) -> None:
+        finished[0] += 1
+        bar.update(unit.cost - moved)
+        bar.set_postfix_str(f"{finished[0]}/{len(units)} units")
 
-        try:
-            if not done(runnable.id):  # it may have finished between our check and our claim
+    if executor == "ray":
+        run_on_ray(cfg, units, todo, finish)
+    else:
+        pending = list(todo)
+        while pending:
+            runnable = next_unit(pending, done)
+            if runnable is None:  # cannot happen with a plan whose dependencies come first
+                raise RuntimeError(f"no unit can run: {[u.id for u in pending[:5]]}")
+            bar.set_postfix_str(f"{finished[0]}/{len(units)} units | {runnable.stage}")
+            moved = [0.0]
+
+            def advance(fraction: float, unit: Unit = runnable) -> None:
+                # A GAN is most of the benchmark's time: the bar moves with its updates, not only when it ends.
+                step = unit.cost * min(max(fraction, 0.0), 1.0) - moved[0]
+                if step > 0:
+                    bar.update(step)
+                    moved[0] += step
+                bar.set_postfix_str(f"{finished[0]}/{len(units)} units | {unit.stage} {fraction:.0%}",
+                                    refresh=False)
+
+            # A unit made from a redone one learns only now whether its stored record still fits.
+            if not done(runnable.id):
                 result = runnable.run(advance) if runnable.reports_progress else runnable.run()
                 store.put(runnable.id, {**result, "fingerprint": fps(runnable.id)})
-        finally:
-            store.release(runnable.id)
-        pending.remove(runnable)
-        finished += 1
-        bar.update(runnable.cost - moved[0])
-    bar.set_postfix_str(f"{finished}/{len(units)} units | done")
+            pending.remove(runnable)
+            finish(runnable, moved[0])
+    bar.set_postfix_str(f"{finished[0]}/{len(units)} units | done")
     bar.close()
     return write_reports(cfg, out, [store.get(u.id) for u in units], {"units_total": len(units), "units_done": len(units)})
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -47,50 +46,3 @@ class UnitStore:
 
     def all(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted(self.root.rglob("*.json"))]
-
-    # -- sharing the work between processes ------------------------------------------------------
-    def _lock(self, unit_id: str) -> Path:
-        return self._path(unit_id).with_suffix(".lock")
-
-    def claim(self, unit_id: str) -> bool:
-        """Take the unit for this process; False while another live process holds it."""
-        lock = self._lock(unit_id)
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if _alive(_read_pid(lock)):
-                    return False
-                lock.unlink(missing_ok=True)  # its process was killed: the unit is free again
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return True
-        return False
-
-    def release(self, unit_id: str) -> None:
-        self._lock(unit_id).unlink(missing_ok=True)
-
-    def held_by_others(self) -> list[str]:
-        return [str(p.relative_to(self.root).with_suffix("")) for p in self.root.rglob("*.lock")
-                if _alive(_read_pid(p)) and _read_pid(p) != os.getpid()]
-
-
-def _read_pid(lock: Path) -> int | None:
-    try:
-        return int(lock.read_text().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

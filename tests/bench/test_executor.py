@@ -1,0 +1,36 @@
+"""The benchmark's units on Ray give what they give in this process."""
+
+import pytest
+
+from ganaug.bench.runner import run_benchmark
+from ganaug.bench.store import UnitStore
+from ganaug.errors import ConfigError
+
+pytestmark = pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")
+
+
+def _scores(out):
+    return {r["unit"]: (r.get("val"), r.get("test"), r.get("cas"), r.get("run_fingerprint"))
+            for r in UnitStore(out / "units").all()}
+
+
+def test_ray_runs_the_same_units_to_the_same_results_as_local(compose_cfg, tmp_path, tiny):
+    pytest.importorskip("ray")
+    # One thread per unit in both, as Ray gives each task one CPU.
+    base = tiny + ["threads=1", "bench.classifier_seeds=[0]"]
+    local = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'local'}"]))
+    on_ray = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'ray'}", "executor=ray",
+                                                        "executor.num_cpus=2"]))
+    a, b = _scores(tmp_path / "local"), _scores(tmp_path / "ray")
+    assert set(a) == set(b) and len(a) == local["meta"]["units_total"] == on_ray["meta"]["units_done"]
+    assert a == b
+    # Every unit is done: a second run under Ray finds nothing to do.
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "ray" / "units").rglob("*.json")}
+    run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'ray'}", "executor=ray",
+                                               "executor.num_cpus=2"]))
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "ray" / "units").rglob("*.json")}
+
+
+def test_an_unknown_executor_is_named(compose_cfg, tmp_path, tiny):
+    with pytest.raises(ConfigError, match="executor must be one of"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "executor.name=dask"]))
