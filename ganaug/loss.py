@@ -4,7 +4,7 @@ A generated image is weaker evidence than a real one: the generator does not alw
 conditioning label, and some images sit between classes. This loss lets a training loop say so
 per item, with the flags that ``SyntheticMix(..., return_flag=True)`` yields. On Fashion-MNIST,
 soft targets from a real-data classifier (``soft_labels=0.5``) were the one lever that raised
-downstream accuracy (README "Results", benchmarks/results/ablation.md).
+downstream accuracy (benchmarks/results/HISTORY.md, benchmarks/results/ablation.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`ganaug-bench`: the downstream-gain benchmark (protocol in DESIGN.md, "Benchmark protocol").
+"""`ganaug-bench`: the downstream-gain benchmark (docs/design.md, "The benchmark protocol as implemented").
 
 For each regime (labelled images per class, or a long tail) it trains the GAN on that regime's
 labelled training images only, builds synthetic banks from it, and trains the same reference
