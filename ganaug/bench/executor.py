@@ -1,4 +1,4 @@
-"""Where the benchmark's units run: in this process (`local`) or as Ray tasks (`ray`).
+"""Where the benchmark's units run: on this machine (`local`) or as Ray tasks (`ray`).
 
 The unit store stays the skip-if-done cache and the only place results live; an executor decides
 only where and when a unit runs. Under Ray, each unit is a task that takes its dependencies' tasks
@@ -6,6 +6,7 @@ as arguments (GAN → generator choice → banks → classifier runs), so Ray st
 finished; nothing polls. A task rebuilds the plan from the config (units hold closures, which do
 not travel) and stores its own record, so the directory is the same whichever executor wrote it.
 
+    ganaug-bench executor.workers=2                    # a process pool on this machine, one thread each
     ganaug-bench executor=ray                          # an embedded Ray on this machine
     ganaug-bench executor=ray executor.address=auto    # a running Ray cluster (out_dir on a shared disk)
 """
@@ -26,6 +27,9 @@ def check_executor(cfg: DictConfig) -> str:
     name = str((cfg.get("executor") or {}).get("name", "local"))
     if name not in EXECUTORS:
         raise ConfigError(f"executor must be one of {list(EXECUTORS)} (executor=ray, or leave it out), got {name!r}")
+    workers = (cfg.get("executor") or {}).get("workers", 1)
+    if name == "local" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"executor.workers must be a positive integer (processes on this machine), got {workers!r}")
     if name == "ray" and importlib.util.find_spec("ray") is None:
         raise ConfigError("executor=ray needs Ray: pip install 'ganaug[ray]' (or run without executor=ray)")
     return name
@@ -53,6 +57,39 @@ def run_unit(cfg_yaml: str, unit_id: str, *_dependencies) -> str:
     return unit_id
 
 
+def _one_thread_each(cfg: DictConfig) -> str:
+    # Units in parallel share the cores: one torch thread each unless `threads` says otherwise.
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["threads"] = plain.get("threads") or 1
+    return OmegaConf.to_yaml(OmegaConf.create(plain))
+
+
+def run_in_pool(cfg: DictConfig, units: list, todo: list, advance: Callable[[object], None], workers: int) -> None:
+    """Run the units still to do in a pool of `workers` processes, the costliest ready ones first."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    cfg_yaml = _one_thread_each(cfg)
+    todo_ids = {u.id for u in todo}
+    pending = [u for u in units if u.id in todo_ids]
+    finished: set[str] = set()
+    running: dict = {}
+    # spawn, not fork: a forked child would inherit this process's torch and Lightning state.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while pending or running:
+            ready = [u for u in pending if all(a not in todo_ids or a in finished for a in u.after)]
+            for u in sorted(ready, key=lambda u: -u.cost)[:workers - len(running)]:
+                running[pool.submit(run_unit, cfg_yaml, u.id)] = u
+                pending.remove(u)
+            if not running:  # cannot happen with a plan whose dependencies come first
+                raise RuntimeError(f"no unit can run: {[u.id for u in pending[:5]]}")
+            for future in wait(running, return_when=FIRST_COMPLETED)[0]:
+                future.result()  # a failed unit raises here
+                unit = running.pop(future)
+                finished.add(unit.id)
+                advance(unit)
+
+
 def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[object], None]) -> None:
     """Submit every unit still to do as a Ray task, in plan order, each after its dependencies."""
     import ray
@@ -64,7 +101,7 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
                  log_to_driver=bool(ex.get("log_to_driver", False)), ignore_reinit_error=True)
     try:
         task = ray.remote(run_unit)
-        cfg_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+        cfg_yaml = _one_thread_each(cfg)
         # A GAN trained on a GPU asks Ray for one; every other unit is a CPU unit.
         gpu = str(cfg.train.trainer.get("accelerator", "cpu")) in ("gpu", "cuda")
         todo_ids = {u.id for u in todo}

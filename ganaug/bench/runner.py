@@ -581,7 +581,7 @@ def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
 
 
 def run_benchmark(cfg: DictConfig) -> dict:
-    from .executor import check_executor, run_on_ray
+    from .executor import check_executor, run_in_pool, run_on_ray
     from .report import write_reports
 
     executor = check_executor(cfg)
@@ -615,8 +615,11 @@ def run_benchmark(cfg: DictConfig) -> dict:
         bar.update(unit.cost - moved)
         bar.set_postfix_str(f"{finished[0]}/{len(units)} units")
 
+    workers = int((cfg.get("executor") or {}).get("workers") or 1) if executor == "local" else 1
     if executor == "ray":
         run_on_ray(cfg, units, todo, finish)
+    elif workers > 1:
+        run_in_pool(cfg, units, todo, finish, workers)
     else:
         pending = list(todo)
         while pending:

@@ -34,3 +34,13 @@ def test_ray_runs_the_same_units_to_the_same_results_as_local(compose_cfg, tmp_p
 def test_an_unknown_executor_is_named(compose_cfg, tmp_path, tiny):
     with pytest.raises(ConfigError, match="executor must be one of"):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "executor.name=dask"]))
+
+
+def test_a_local_pool_runs_the_same_units_to_the_same_results(compose_cfg, tmp_path, tiny):
+    base = tiny + ["threads=1", "bench.classifier_seeds=[0]"]
+    run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'one'}"]))
+    pooled = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'two'}", "executor.workers=2"]))
+    assert pooled["meta"]["units_done"] == pooled["meta"]["units_total"]
+    assert _scores(tmp_path / "one") == _scores(tmp_path / "two")
+    with pytest.raises(ConfigError, match="executor.workers must be a positive integer"):
+        run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'x'}", "executor.workers=0"]))
