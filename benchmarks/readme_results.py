@@ -368,8 +368,17 @@ def _gpu(*metas: dict | None) -> str:
 
 def cost_block() -> str:
     rows, notes = [], []
-    rows.append(("first run: 200 GAN updates on digits", "`ganaug-train experiment=smoke`", NOT_MEASURED,
-                 NOT_MEASURED))
+    first = RESULTS / "first_run.json"
+    if first.exists():
+        f = json.loads(first.read_text())
+        idle = "idle" if (f["meta"].get("load") or {}).get("idle") else "not idle"
+        rows.append(("first run: 200 GAN updates on digits, then a tune", "the two commands under *First run*",
+                     " + ".join(f"{s['seconds']:.0f} s" for s in f["steps"]), _gpu(f["meta"])))
+        notes.append(f"first run, `first_run.json` ({_machine(f['meta'])}, {idle}; wall time of each command "
+                     "in an empty directory)")
+    else:
+        rows.append(("first run: 200 GAN updates on digits", "`ganaug-train experiment=smoke`", NOT_MEASURED,
+                     NOT_MEASURED))
 
     speed = RESULTS / "train_speed.json"
     if speed.exists():
@@ -437,8 +446,11 @@ def cost_block() -> str:
     lines = ["", "| job | command | 2 CPU cores | GPU |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     gpu_measured = any(r[3] != NOT_MEASURED for r in rows)
-    text = ("Sources in `benchmarks/results/`: " + "; ".join(notes) + ". No committed measurement "
-            + ("covers the first run." if gpu_measured else "was made on a GPU, or of the first run."))
+    first_measured = rows[0][2] != NOT_MEASURED
+    missing = [what for what, gap in (("on a GPU", not gpu_measured), ("of the first run", not first_measured))
+               if gap]
+    text = ("Sources in `benchmarks/results/`: " + "; ".join(notes) + "."
+            + (f" No committed measurement was made {', or '.join(missing)}." if missing else ""))
     lines += [""] + wrap(text)
     return "\n".join(lines) + "\n"
 
