@@ -61,7 +61,8 @@ def _probability(owner: str, name: str, value: Any, *, allow_none: bool = False)
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(f"{_name(owner, name)} must lie in [0, 1]{' (or be null)' if allow_none else ''}, got {value!r}")
+        null = " (or be null)" if allow_none else ""
+        raise ConfigError(f"{_name(owner, name)} must lie in [0, 1]{null}, got {value!r}")
     return float(value)
 
 
@@ -204,11 +205,14 @@ def _known(cls, cfg: Any, owner: str) -> dict:
 # ------------------------------------------------------------------------------ fingerprints
 
 
+def digest(*parts: Any) -> str:
+    """The first 16 hex digits of a SHA-256 over plain values (JSON, keys sorted): every fingerprint's hash."""
+    return hashlib.sha256(json.dumps(list(parts), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def fingerprint(kind: str, *parts: Any) -> str:
     """A short, stable hash of a step: its kind, the schema, and every setting and input it depends on."""
-    from .bench.store import fingerprint as plain
-
-    return plain(SCHEMA, kind, *[p.key() if hasattr(p, "key") else p for p in parts])
+    return digest(SCHEMA, kind, *[p.key() if hasattr(p, "key") else p for p in parts])
 
 
 def data_fingerprint(ds: Any) -> str:
@@ -220,11 +224,12 @@ def data_fingerprint(ds: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def generator_fingerprint(path: str | Path) -> str:
-    """The exported generator's weights hash (its JSON alone: nothing is loaded)."""
+def generator_fingerprint(generator: Any) -> str:
+    """The weights hash of an exported generator: a loaded one's metadata, or a directory's JSON alone."""
     from .export import read_generator_meta
 
-    return read_generator_meta(path)["weights_sha256"][:16]
+    meta = generator.meta if hasattr(generator, "meta") else read_generator_meta(generator)
+    return meta["weights_sha256"][:16]
 
 
 def transform_key(transform: Any) -> Any:
@@ -313,7 +318,7 @@ def score(model: SmallCNN, ds: Any, metric: str) -> float:
     return float(fn(model, ds.images, ds.labels))
 
 
-def _plain(ds, transform: Any = None):
+def _as_arrays(ds, transform: Any = None):
     from .data import ImageArrayDataset
 
     return ImageArrayDataset(ds.images, ds.labels, ds.class_names, transform=transform)
@@ -375,8 +380,9 @@ def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int
     record = {"bank": str(out), "seed": int(seed), "filter_threshold": bank.filter_threshold,
               "truncation": bank.truncation}
     try:
-        made = SyntheticBank.generate(generator, bank.size, out, class_policy=bank.class_policy, real_labels=real_labels,
-                                      seed=int(seed), truncation=bank.truncation, filter=quality, progress=False)
+        made = SyntheticBank.generate(generator, bank.size, out, class_policy=bank.class_policy,
+                                      real_labels=real_labels, seed=int(seed), truncation=bank.truncation,
+                                      filter=quality, progress=False)
     except GanaugError as e:
         if quality is None:
             raise
@@ -413,25 +419,22 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
     bs = clf.batch_size
     synthetic = bank is not None and use is not None and use.ratio > 0
     if synthetic:
-        mix = SyntheticMix(_plain(train), str(bank), ratio=use.ratio, seed=seed, class_policy=use.class_policy,
+        mix = SyntheticMix(_as_arrays(train), str(bank), ratio=use.ratio, seed=seed, class_policy=use.class_policy,
                            transform=transform, return_flag=use.needs_flag)
         batches = loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
     elif reweight:
-        batches = class_balanced_loader(_plain(train, transform), bs, seed)
+        batches = class_balanced_loader(_as_arrays(train, transform), bs, seed)
     else:
-        batches = loader(_plain(train, transform), bs, seed)
+        batches = loader(_as_arrays(train, transform), bs, seed)
     extra = use.loss_kwargs() if synthetic else {}
     if synthetic and use.soft_labels:
         if teacher is None:
             raise ConfigError("soft labels need a teacher: the real-data classifier")
         extra["teacher"] = teacher
     h, w, ch = train.image_shape
-    device = resolve_device(clf.device)
-    if "teacher" in extra:
-        extra["teacher"] = extra["teacher"].to(device)
     model = train_classifier_on_loader(batches, train.num_classes, ch, (h, w), steps=clf.steps, lr=clf.lr, seed=seed,
-                                       width=clf.width, lr_schedule=clf.lr_schedule, device=device,
+                                       width=clf.width, lr_schedule=clf.lr_schedule, device=resolve_device(clf.device),
                                        precision=clf.precision, **extra)
-    if "teacher" in extra:
-        extra["teacher"].cpu()
+    if teacher is not None:  # the loop moved it with the loss; the caller's other users expect the CPU
+        teacher.cpu()
     return model.cpu()

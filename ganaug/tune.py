@@ -347,10 +347,9 @@ class _Session:
         return engine.bank_seed(_gan_seed(self.generators[cand.generator]), cand.threshold is not None)
 
     def bank_fp(self, cand: Candidate) -> str:
-        gen = self.generators[cand.generator]
-        return engine.bank_fingerprint(gen.meta["weights_sha256"][:16], self.bank_settings(cand), self.bank_seed(cand),
-                                       np.bincount(self.train.labels, minlength=self.train.num_classes).tolist(),
-                                       self.ref_fp, self.val_fp)
+        counts = np.bincount(self.train.labels, minlength=self.train.num_classes).tolist()
+        return engine.bank_fingerprint(engine.generator_fingerprint(self.generators[cand.generator]),
+                                       self.bank_settings(cand), self.bank_seed(cand), counts, self.ref_fp, self.val_fp)
 
     def bank(self, cand: Candidate) -> dict:
         def make() -> dict:
@@ -448,7 +447,8 @@ def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session
         vals = [scores[c.name][s] for s in seeds] if c.name not in skipped else []
         out.append({
             "name": c.name, "generator": None if c.generator is None else str(c.generator), "ratio": c.ratio,
-            "filter_threshold": c.threshold, "synthetic_weight": c.weight, "bank": None if c.generator is None else str(session.bank_dir(c)),
+            "filter_threshold": c.threshold, "synthetic_weight": c.weight,
+            "bank": None if c.generator is None else str(session.bank_dir(c)),
             "skipped": skipped.get(c.name), "val_by_seed": {str(s): v for s, v in zip(seeds, vals)},
             "val": mean_ci(vals) if vals else None,
             "gain_vs_real": paired_diff_ci(vals, real) if vals and c.generator is not None else None,
@@ -609,8 +609,9 @@ def tune_mix(
     in real validation images of class k), the benchmark's long-tail recipe (q = 0.5), for classes
     it is unsure of even on real images. ``teacher="classical"`` takes the soft labels from the
     reference trained under ``transform`` instead (the benchmark's ``bench.teacher``). ``device``:
-    where runs train (``auto``: CUDA when present); ``precision``: Lightning Fabric's (``bf16-mixed`` on a GPU). Every step is the benchmark's
-    (ganaug/engine.py), with its fingerprint: the same run on the same data scores the same.
+    where runs train (``auto``: CUDA when present); ``precision``: Lightning Fabric's (``bf16-mixed``
+    on a GPU). Every step is the benchmark's (ganaug/engine.py), with its fingerprint: the same run
+    on the same data scores the same.
     """
     QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
     if filter_class_quantile is not None and not 0.0 <= float(filter_class_quantile) <= 1.0:
@@ -619,20 +620,17 @@ def tune_mix(
     _check_data(train, val)
     ratios, thresholds, seeds = _check_ratios(ratios), _check_thresholds(filter_thresholds), _check_seeds(seeds)
     weights = _check_weights(synthetic_weights)
-    if not 0.0 <= float(synthetic_soft_labels) <= 1.0:
-        raise TuneError(f"synthetic_soft_labels must lie in [0, 1], got {synthetic_soft_labels}")
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
-    if teacher not in engine.TEACHERS:
-        raise TuneError(f"teacher must be one of {engine.TEACHERS}, got {teacher!r}")
-    if teacher == "classical" and transform is None:
-        raise TuneError("teacher='classical' is the reference trained with classical augmentation: pass the "
-                        "transform (augment=... on the command line), or use teacher='reference'")
-    try:
+    try:  # the engine's own rules, before any run
+        SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
                                  precision=precision, device=device)
     except ConfigError as e:
         raise TuneError(str(e).replace("classifier.", "")) from None
+    if teacher == "classical" and transform is None:
+        raise TuneError("teacher='classical' is the reference trained with classical augmentation: pass the "
+                        "transform (augment=... on the command line), or use teacher='reference'")
     metric = _resolve_metric(metric, train)
     class_policy = plain_policy(class_policy)
     class_policy = list(class_policy) if isinstance(class_policy, tuple) else class_policy
@@ -646,12 +644,10 @@ def tune_mix(
     cands = _candidates(paths, labels, ratios, thresholds, weights)
     runs = _run_all(session, cands, seeds, progress)
     summary = _summary(cands, runs, seeds, session)
-    settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds, "synthetic_weights": weights,
-                "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
-                "filter_fallback": filter_fallback,
-                "filter_class_quantile": session.filter_class_quantile,
-                "class_policy": class_policy,
-                "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
+    settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds,
+                "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
+                "filter_fallback": filter_fallback, "filter_class_quantile": session.filter_class_quantile,
+                "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "num_classes": train.num_classes, "image_shape": list(train.image_shape),
                 "val_images": len(val), "transform": engine.transform_key(transform),
                 "generators": {label: str(p) for label, p in zip(labels, paths)}}

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from ..engine import digest
 from ..export import atomic_write_bytes
 
 
 def fingerprint(*parts) -> str:
     """A short, stable hash of config nodes and plain values: the settings a unit was made with."""
-    plain = [OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p for p in parts]
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return digest(*[OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p for p in parts])
 
 
 class UnitStore:
