@@ -43,17 +43,14 @@ def run_unit(cfg_yaml: str, unit_id: str, *_dependencies) -> str:
     """
     import torch
 
-    from .runner import Fingerprints, plan_from_config, quiet_benchmark
+    from .runner import Fingerprints, plan_from_config, quiet_benchmark, run_and_store
 
     cfg = OmegaConf.create(cfg_yaml)
     quiet_benchmark()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     units, store = plan_from_config(cfg)
-    fps = Fingerprints(units, store)
-    unit = next(u for u in units if u.id == unit_id)
-    if not fps.done(unit_id):
-        store.put(unit_id, {**unit.run(), "fingerprint": fps(unit_id)})
+    run_and_store(next(u for u in units if u.id == unit_id), Fingerprints(units, store))
     return unit_id
 
 

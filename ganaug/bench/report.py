@@ -36,12 +36,10 @@ def _gain(runs: list[dict], baseline: dict) -> dict:
     paired with the same baseline run c: GAN and classifier seed are crossed random factors
     (`crossed_gain_ci`). A partial grid (a report while the benchmark runs) falls back to pairs.
     """
-    if runs[0].get("gan_seed") is not None:
-        gains = {(r["gan_seed"], r["clf_seed"]): r["test"] - baseline[r["clf_seed"]] for r in runs}
-        try:
-            return crossed_gain_ci(gains)
-        except ValueError:
-            pass
+    gains = {(r["gan_seed"], r["clf_seed"]): r["test"] - baseline[r["clf_seed"]] for r in runs}
+    gan_seeds, clf_seeds = {g for g, _ in gains}, {c for _, c in gains}
+    if None not in gan_seeds and len(gains) == len(runs) == len(gan_seeds) * len(clf_seeds):
+        return crossed_gain_ci(gains)
     return paired_diff_ci(np.array([r["test"] for r in runs]), np.array([baseline[r["clf_seed"]] for r in runs]))
 
 
@@ -49,7 +47,8 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
     """Per regime: every condition's test score with CI, paired gains against real and classical."""
     skipped = [r for r in records if "condition" in r and r.get("skipped")]
     runs = [r for r in records if "condition" in r and not r.get("skipped")]
-    gans = {(r["regime"], r["gan_seed"]): r for r in records if r.get("unit", "").endswith(f"gan-g{r.get('gan_seed')}")}
+    gans = {(r["regime"], r["gan_seed"]): r for r in records
+            if r.get("unit", "").endswith(f"gan-g{r.get('gan_seed')}")}
     metrics = [r for r in records if "cas" in r]
     out: dict = {}
     present = {r["regime"] for r in runs}
@@ -118,7 +117,8 @@ def markdown(summary: dict, meta: dict) -> str:
              "Test score of the same classifier, same steps and batch size, under each condition "
              "(mean ± 95% CI half-width over runs; gains are paired differences in points with 95% CI, "
              "`*` = CI excludes 0; a synthetic condition's CI treats GAN seed and classifier seed as crossed "
-             "random factors, and with one GAN seed holds for that GAN only). Balanced accuracy for the long-tail regime. The synthetic condition "
+             "random factors, and with one GAN seed holds for that GAN only). Balanced accuracy for the "
+             "long-tail regime. The synthetic condition "
              "marked **chosen** is the best on the validation split (never the test split).", ""]
     for regime, s in summary.items():
         baselines = [b for b in BASELINES if b in s["conditions"]]
@@ -130,11 +130,12 @@ def markdown(summary: dict, meta: dict) -> str:
             lines.append(f"| {label} | {format_score(c['test'])} | {gains} | {format_score(c['val'])} | {c['n']} |")
         g = s["gan"]
         if g:
-            lines += ["", f"GAN (mean over GAN seeds): CAS {format_score(g['cas'])}% = {g['cas_ratio']['mean']:.2f}× the "
-                      f"real-data classifier; FID {format_score(g['fid'], 1)} (real labelled vs test: "
-                      f"{format_score(g['fid_real_labelled_vs_test'], 1)}); KID {format_score(g['kid'], 1)}; label agreement "
-                      f"{format_score(g['label_agreement'])}%; precision {format_score(g['precision'])}%, recall "
-                      f"{format_score(g['recall'])}%; GAN training {format_score(s['gan_train_seconds'], 1 / 60)} min."]
+            lines += ["", f"GAN (mean over GAN seeds): CAS {format_score(g['cas'])}% = "
+                      f"{g['cas_ratio']['mean']:.2f}× the real-data classifier; FID {format_score(g['fid'], 1)} "
+                      f"(real labelled vs test: {format_score(g['fid_real_labelled_vs_test'], 1)}); KID "
+                      f"{format_score(g['kid'], 1)}; label agreement {format_score(g['label_agreement'])}%; "
+                      f"precision {format_score(g['precision'])}%, recall {format_score(g['recall'])}%; "
+                      f"GAN training {format_score(s['gan_train_seconds'], 1 / 60)} min."]
         for ch in s.get("generator_choice", []):
             lines.append(f"\nGenerator of GAN seed {ch['gan_seed']}: chosen after {ch['step']} updates by CAS on the "
                          f"validation split (updates: val CAS %, chosen *: {steps_summary(ch['candidates'])}).")

@@ -9,11 +9,12 @@ the same command skips what is done.
 
 from __future__ import annotations
 
+import functools
 import logging
-from contextlib import contextmanager
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -111,7 +112,7 @@ class Regime:
         return fallback
 
     # -- the engine's settings objects, from this regime's config
-    @property
+    @functools.cached_property
     def classifier(self) -> ClassifierSettings:
         with _named("bench."):
             return ClassifierSettings.from_config(self.cfg.bench.classifier)
@@ -235,10 +236,9 @@ def _train_gan(regime: Regime, gan_seed: int, progress: Callable[[float], None] 
     t0 = time.perf_counter()
     result = train(cfg, extra_callbacks=hooks)
     # Time of this invocation only; a resumed GAN adds the earlier part recorded in its log.
-    return {"regime": regime.name, "gan_seed": gan_seed, "generator": result["generator"],
-            "generator_fingerprint": engine.generator_fingerprint(result["generator"]),
-            "g_updates": result["g_updates"], "seconds": time.perf_counter() - t0,
-            "resumed_from": result["resumed_from"]}
+    return _with_generator_fp({"regime": regime.name, "gan_seed": gan_seed, "generator": result["generator"],
+                               "g_updates": result["g_updates"], "seconds": time.perf_counter() - t0,
+                               "resumed_from": result["resumed_from"]})
 
 
 def _train_reference(regime: Regime, classical: bool = False) -> dict:
@@ -491,6 +491,17 @@ class Fingerprints:
         return fp is not None and self.store.current(uid, fp) is not None
 
 
+def run_and_store(unit: Unit, fps: Fingerprints, progress: Callable[[float], None] | None = None) -> None:
+    """Run `unit` unless its stored record fits, and store what it made: every executor's one step.
+
+    Checked here, not only when planning: a unit made from a unit redone in this run learns only
+    now whether its stored record still fits.
+    """
+    if not fps.done(unit.id):
+        result = unit.run(progress) if unit.reports_progress else unit.run()
+        fps.store.put(unit.id, {**result, "fingerprint": fps(unit.id)})
+
+
 def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     """Copy in other benchmark directories' units made with exactly these settings.
 
@@ -638,10 +649,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
                 bar.set_postfix_str(f"{finished[0]}/{len(units)} units | {unit.stage} {fraction:.0%}",
                                     refresh=False)
 
-            # A unit made from a redone one learns only now whether its stored record still fits.
-            if not done(runnable.id):
-                result = runnable.run(advance) if runnable.reports_progress else runnable.run()
-                store.put(runnable.id, {**result, "fingerprint": fps(runnable.id)})
+            run_and_store(runnable, fps, advance)
             pending.remove(runnable)
             finish(runnable, moved[0])
     bar.set_postfix_str(f"{finished[0]}/{len(units)} units | done")
