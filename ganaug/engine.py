@@ -154,7 +154,7 @@ class SyntheticUse:
     teacher: str = "reference"          # reference | classical: the real-data classifier giving soft labels
 
     def __post_init__(self) -> None:
-        from .mix import MAX_RATIO
+        from .mix_plan import MAX_RATIO
 
         r = self.ratio
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= float(r) <= MAX_RATIO:
