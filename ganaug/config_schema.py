@@ -1,0 +1,38 @@
+"""Schemas of the Hydra configs, as plain dataclasses (no Hydra here: conf/__init__.py registers them).
+
+A config group's YAML lists its schema first in its defaults list, so Hydra checks every key and
+type when the config is composed: ``gan.max_steps=6k`` or a misspelt ``gan.dwidth=32`` fails before
+any data is read, with Hydra's message naming the key. Values are checked where the objects are
+built (`ConditionalGAN`'s constructor); `tests/test_config_schema.py` keeps each schema equal to its
+target's signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class GANConfig:
+    """conf/gan/*.yaml: `ganaug.ConditionalGAN`'s settings (the data gives num_classes, sizes, names)."""
+
+    _target_: str = "ganaug.ConditionalGAN"
+    max_steps: int = 6000
+    z_dim: int = 128
+    g_width: int = 16
+    d_width: int = 32
+    embed_dim: int = 32
+    loss: str = "hinge"
+    n_dis: int = 1
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.0, 0.999])
+    ema_decay: float = 0.999
+    ema_start: int = 200
+    diffaug: str | None = "auto"
+    lecam_weight: float = 0.0
+    lecam_decay: float = 0.99
+
+
+# (config group, schema name, schema): what conf/__init__.py stores in Hydra's ConfigStore.
+SCHEMAS = [("gan", "gan_schema", GANConfig)]
