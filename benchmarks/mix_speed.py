@@ -219,7 +219,10 @@ def _markdown(report: dict) -> str:
               f"{m['load_average_after'][0]} after"]
     if "load" in m:
         lines += ["", m["load"]["summary"]]
-    if m["load_average_before"][0] > 0.5 * (m["cores"] or 1):
+    # Other processes' CPU share says whether the machine was busy; the load average lags a minute
+    # behind (a job paused for this run still shows in it), so it decides only for old results.
+    busy = not m["load"]["idle"] if "load" in m else m["load_average_before"][0] > 0.5 * (m["cores"] or 1)
+    if busy:
         lines += [
             "",
             "The machine was busy with other work during this run (see the load average): absolute "
