@@ -20,7 +20,10 @@ from .loss import SyntheticAwareLoss, check_loss_args
 from .pixels import to_unit
 
 __all__ = [
+    "CLASSIFIERS",
     "SmallCNN",
+    "SmallResNet",
+    "build_classifier",
     "to_tensor",
     "train_classifier",
     "train_classifier_on_loader",
@@ -116,6 +119,8 @@ class SmallCNN(nn.Module):
     ``forward`` returns logits; ``features`` returns the penultimate (N, feature_dim) activations.
     """
 
+    arch = "smallcnn"
+
     def __init__(
         self,
         num_classes: int,
@@ -166,11 +171,11 @@ class SmallCNN(nn.Module):
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"SmallCNN expects float N×{self.in_channels}×H×W input, got shape {tuple(x.shape)}"
+                f"{type(self).__name__} expects float N×{self.in_channels}×H×W input, got shape {tuple(x.shape)}"
             )
         if not torch.is_floating_point(x):
             raise ValueError(
-                f"SmallCNN expects float input in [-1, 1], got dtype {x.dtype}; use to_tensor()"
+                f"{type(self).__name__} expects float input in [-1, 1], got dtype {x.dtype}; use to_tensor()"
             )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -179,6 +184,86 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.features(x)))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.skip = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+                     if stride != 1 or c_in != c_out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.skip(x))
+
+
+class SmallResNet(SmallCNN):
+    """A CIFAR-style ResNet for 8–64 px: a 3×3 stem, three stages of ``blocks`` basic blocks (w, 2w, 4w
+    channels; the last two halve the resolution) → global average pool → logits.
+
+    ``width=16, blocks=2`` is ResNet-14 (about 170k parameters); ``blocks=3`` is He et al.'s ResNet-20.
+    Residual networks are what users train; a gain that only the `SmallCNN` sees is reported as such.
+    ``features`` returns the pooled (N, 4w) activations.
+    """
+
+    arch = "resnet"
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int | tuple[int, int],
+        width: int = 16,
+        blocks: int = 2,
+    ) -> None:
+        nn.Module.__init__(self)
+        num_classes = _check_num_classes(num_classes)
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+        h, w = _pair(image_size)
+        if min(h, w) < 4:
+            raise ValueError(f"image_size must be at least 4×4, got {h}×{w}")
+        # torch 2.13's CPU channels_last convolutions corrupt the heap in this network's backward at 4-6
+        # channels on one thread (a crash, not an error); 8 and more train normally.
+        if width < 8:
+            raise ValueError(f"SmallResNet needs width >= 8, got {width}")
+        self.num_classes, self.in_channels, self.image_size, self.width = num_classes, in_channels, (h, w), width
+        self.feature_dim = 4 * width
+        self.steps_trained = 0
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                                   nn.ReLU(inplace=True)]
+        c_in = width
+        for stage, c_out in enumerate((width, 2 * width, 4 * width)):
+            for b in range(blocks):
+                layers.append(_BasicBlock(c_in, c_out, stride=2 if stage and not b else 1))
+                c_in = c_out
+        self.body = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(c_in, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        return self.pool(self.body(x)).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+# The classifiers a benchmark or tune run can train (ClassifierSettings.arch): name -> class.
+CLASSIFIERS: dict[str, type[SmallCNN]] = {cls.arch: cls for cls in (SmallCNN, SmallResNet)}
+
+
+def build_classifier(
+    arch: str, num_classes: int, in_channels: int, image_size: int | tuple[int, int], width: int
+) -> SmallCNN:
+    """A fresh classifier of the registry's ``arch``."""
+    if arch not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
+    return CLASSIFIERS[arch](num_classes, in_channels, image_size, width=width)
 
 
 # ------------------------------------------------------------------------------------ training
@@ -283,6 +368,7 @@ def train_classifier_on_loader(
     weight_decay: float = 0.0,
     seed: int = 0,
     width: int = 32,
+    arch: str = "smallcnn",
     lr_schedule: str = "cosine",
     synthetic_weight: float = 1.0,
     synthetic_weight_schedule: str = "constant",
@@ -293,7 +379,8 @@ def train_classifier_on_loader(
     precision: str = "32-true",
     progress: bool = False,
 ) -> SmallCNN:
-    """Train a fresh SmallCNN for exactly ``steps`` optimizer steps, cycling over ``loader``.
+    """Train a fresh classifier (``arch`` of `CLASSIFIERS`, ``width``) for exactly ``steps`` optimizer steps,
+    cycling over ``loader``.
 
     ``loader`` yields ``(x, y)``: x float N×C×H×W normalised as img/127.5 - 1 (uint8 NCHW/NHWC
     batches are normalised here), y int labels in [0, num_classes). It is re-iterated when it
@@ -322,6 +409,8 @@ def train_classifier_on_loader(
     (``"32-true"``; ``"bf16-mixed"`` on a GPU).
     """
     num_classes = _check_num_classes(num_classes)
+    if arch not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
     check_loss_args(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels, teacher, prefix="synthetic_")
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
@@ -336,7 +425,7 @@ def train_classifier_on_loader(
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        model = SmallCNN(num_classes, in_channels, image_size, width=width)
+        model = build_classifier(arch, num_classes, in_channels, image_size, width)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         # Cosine annealing ends on a small step size, so the final weights are not one noisy
         # point of a constant-LR random walk: that noise otherwise swamps gains of a point or two.
@@ -417,6 +506,7 @@ def train_classifier(
     weight_decay: float = 0.0,
     seed: int = 0,
     width: int = 32,
+    arch: str = "smallcnn",
     lr_schedule: str = "cosine",
     transform: Transform | None = None,
     sample_weights_fn: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -425,7 +515,8 @@ def train_classifier(
     precision: str = "32-true",
     progress: bool = False,
 ) -> SmallCNN:
-    """Train a SmallCNN on uint8 N×H×W×C ``images`` for exactly ``steps`` optimizer steps.
+    """Train a classifier (``arch`` of `CLASSIFIERS`) on uint8 N×H×W×C ``images`` for exactly ``steps``
+    optimizer steps.
 
     Batches of ``batch_size`` are drawn from shuffled epochs, one after another, from a numpy
     Generator seeded with ``seed``; with the same seed (and a deterministic transform) the
@@ -478,6 +569,7 @@ def train_classifier(
         weight_decay=weight_decay,
         seed=seed,
         width=width,
+        arch=arch,
         lr_schedule=lr_schedule,
         device=device,
         precision=precision,

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from .class_policy import plain_policy
-from .classifier import SmallCNN, accuracy, balanced_accuracy, train_classifier_on_loader
+from .classifier import CLASSIFIERS, SmallCNN, accuracy, balanced_accuracy, build_classifier, train_classifier_on_loader
 from .errors import ConfigError, GanaugError
 
 __all__ = [
@@ -75,6 +75,7 @@ class ClassifierSettings:
     lr: float = 1e-3
     lr_schedule: str = "cosine"
     width: int = 32
+    arch: str = "smallcnn"       # ganaug.classifier.CLASSIFIERS: smallcnn | resnet
     precision: str = "32-true"   # Lightning Fabric's: bf16-mixed on a GPU
     # Where runs train; not part of a fingerprint (a run is the same experiment on either).
     device: str = "auto"
@@ -87,6 +88,8 @@ class ClassifierSettings:
         object.__setattr__(self, "lr", float(self.lr))
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"classifier.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.arch not in CLASSIFIERS:
+            raise ConfigError(f"classifier.arch must be one of {sorted(CLASSIFIERS)}, got {self.arch!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"classifier.precision must be one of {PRECISIONS}, got {self.precision!r}")
         resolve_device(self.device)
@@ -326,7 +329,7 @@ def _as_arrays(ds, transform: Any = None):
 
 def _new_model(train, clf: ClassifierSettings) -> SmallCNN:
     h, w, ch = train.image_shape
-    return SmallCNN(train.num_classes, ch, (h, w), width=clf.width)
+    return build_classifier(clf.arch, train.num_classes, ch, (h, w), clf.width)
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -433,7 +436,8 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
         extra["teacher"] = teacher
     h, w, ch = train.image_shape
     model = train_classifier_on_loader(batches, train.num_classes, ch, (h, w), steps=clf.steps, lr=clf.lr, seed=seed,
-                                       width=clf.width, lr_schedule=clf.lr_schedule, device=resolve_device(clf.device),
+                                       width=clf.width, arch=clf.arch, lr_schedule=clf.lr_schedule,
+                                       device=resolve_device(clf.device),
                                        precision=clf.precision, **extra)
     if teacher is not None:  # the loop moved it with the loss; the caller's other users expect the CPU
         teacher.cpu()

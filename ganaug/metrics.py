@@ -217,6 +217,7 @@ def cas(
     batch_size: int = 64,
     lr: float = 1e-3,
     width: int = 32,
+    arch: str = "smallcnn",
     lr_schedule: str = "cosine",
     device: str | torch.device = "cpu",
     progress: bool = False,
@@ -229,7 +230,7 @@ def cas(
     None).
     """
     num_classes = _check_num_classes(num_classes)
-    recipe = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, width=width, lr_schedule=lr_schedule,
+    recipe = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, width=width, arch=arch, lr_schedule=lr_schedule,
                   device=device)
     test_images = _check_images(test_images, "test_images")
     test_labels = _check_labels(test_labels, len(test_images), num_classes, "test_labels")

@@ -3,8 +3,8 @@
 The recipe is ``<out_dir>/recipe.yaml``, written by `ganaug-tune`: the `SyntheticMix` settings
 (``source``, ``ratio``, ``class_policy``, ``seed``, ``truncation``, ``refresh``, ``return_flag``)
 and the loss settings (``soft_labels``, ``synthetic_weight``, ``teacher``: the real-data
-`SmallCNN` in ``reference.safetensors``, with its width, classes and image shape). Relative paths
-are relative to the recipe's directory, so a tune directory can be moved. ``mix.yaml`` beside it
+classifier (`SmallCNN` or `SmallResNet`) in ``reference.safetensors``, with its arch, width, classes
+and image shape). Relative paths are relative to the recipe's directory, so a tune directory can be moved. ``mix.yaml`` beside it
 holds the same mix settings alone as a Hydra partial (conf/mix/default.yaml's format), for Hydra
 configs that compose ``mix`` themselves; `load_recipe` reads it and conf/mix/*.yaml too, with the
 loss then plain cross-entropy.
@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from .classifier import SmallCNN
+from .classifier import CLASSIFIERS, build_classifier
 from .errors import GanaugError
 from .loss import SyntheticAwareLoss
 from .mix import SyntheticMix
@@ -47,7 +47,7 @@ MIX_TARGET = "ganaug.SyntheticMix"
 MIX_KEYS = ("source", "ratio", "class_policy", "seed", "truncation", "refresh", "return_flag")
 LOSS_KEYS = ("soft_labels", "synthetic_weight", "teacher")
 HYDRA_KEYS = ("_target_", "_partial_")
-TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")
+TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")  # and "arch" (smallcnn when left out)
 POLICIES = ("match", "uniform", "balance")
 NEVER = ("ganaug never instantiates targets from files, and neither should you: hydra.utils.instantiate on "
          "this file would import and call whatever it names")
@@ -62,7 +62,7 @@ class Recipe:
     """A synthetic mix and the loss to train with it; `load_recipe` makes one from a file.
 
     ``teacher`` is the real-data classifier's weights file (safetensors) and ``teacher_model``
-    the `SmallCNN` it fits (``width``, ``num_classes``, ``image_shape`` H×W×C), or both None.
+    the classifier it fits (``arch``, ``width``, ``num_classes``, ``image_shape`` H×W×C), or both None.
     """
 
     path: Path
@@ -111,7 +111,7 @@ class Recipe:
     def loss(self, teacher: nn.Module | None = None) -> nn.Module:
         """The loss the recipe was measured with: `SyntheticAwareLoss` or plain cross-entropy.
 
-        The teacher (for soft labels) is the recipe's `SmallCNN`, loaded with safetensors; it
+        The teacher (for soft labels) is the recipe's classifier, loaded with safetensors; it
         takes float N×C×H×W batches in [-1, 1] (``img / 127.5 - 1``). If your model's inputs are
         normalised otherwise, pass a ``teacher`` that takes them.
         """
@@ -123,16 +123,17 @@ class Recipe:
                                   teacher=teacher)
 
     def load_teacher(self) -> nn.Module:
-        """The real-data `SmallCNN` of ``teacher``, in eval mode."""
+        """The real-data classifier of ``teacher``, in eval mode."""
         if self.teacher is None:
             raise RecipeError(f"{self.path} names no teacher: its loss uses no soft labels")
         spec = self.teacher_model
         h, w, c = spec["image_shape"]
-        model = SmallCNN(spec["num_classes"], c, (h, w), width=spec["width"])
+        model = build_classifier(spec["arch"], spec["num_classes"], c, (h, w), spec["width"])
         try:
             model.load_state_dict(load_file(str(self.teacher)))
         except (SafetensorError, RuntimeError, OSError) as e:
-            raise RecipeError(f"{self.teacher} is not the weights of SmallCNN(width={spec['width']}, num_classes="
+            raise RecipeError(f"{self.teacher} is not the weights of {CLASSIFIERS[spec['arch']].__name__}"
+                              f"(width={spec['width']}, num_classes="
                               f"{spec['num_classes']}, image_shape={spec['image_shape']}) that {self.path} "
                               f"describes ({str(e).splitlines()[0]}); rerun ganaug-tune, or fix the teacher "
                               "entry") from None
@@ -256,7 +257,7 @@ def _teacher(doc: dict, path: Path) -> tuple[Path | None, dict | None]:
         return None, None
     if not isinstance(value, dict):
         raise _fail(path, "teacher", "a mapping of " + ", ".join(TEACHER_KEYS), value)
-    _check_keys(value, path, TEACHER_KEYS, "teacher.")
+    _check_keys(value, path, (*TEACHER_KEYS, "arch"), "teacher.")
     missing = [k for k in TEACHER_KEYS if k not in value]
     if missing:
         raise RecipeError(f"{path}: teacher lacks {', '.join(missing)}; it needs {', '.join(TEACHER_KEYS)}")
@@ -271,7 +272,11 @@ def _teacher(doc: dict, path: Path) -> tuple[Path | None, dict | None]:
     if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
                                                                   and v > 0 for v in shape) and shape[2] in (1, 3)):
         raise _fail(path, "teacher.image_shape", "[H, W, C] with C = 1 or 3", shape)
-    model = {"width": positive("width", 1), "num_classes": positive("num_classes", 2), "image_shape": tuple(shape)}
+    arch = value.get("arch", "smallcnn")
+    if arch not in CLASSIFIERS:
+        raise _fail(path, "teacher.arch", f"one of {sorted(CLASSIFIERS)}", arch)
+    model = {"arch": arch, "width": positive("width", 1), "num_classes": positive("num_classes", 2),
+             "image_shape": tuple(shape)}
     return _existing(value["file"], "teacher.file", path), model
 
 

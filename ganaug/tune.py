@@ -118,7 +118,7 @@ class TuneResult:
         if soft:
             h, w, ch = self.settings["image_shape"]
             file = TEACHER_FILE if self.settings.get("teacher") == "classical" else REFERENCE_FILE
-            teacher = {"file": file, "width": int(self.settings["width"]),
+            teacher = {"file": file, "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
                        "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
         return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
                 "teacher": teacher}
@@ -490,12 +490,18 @@ def _verdict(result: TuneResult) -> str:
     return head + "its 95% CI includes 0, so with these seeds it is not distinguishable from real only."
 
 
+def _model_name(s: dict) -> str:
+    from .classifier import CLASSIFIERS
+
+    return f"`ganaug.classifier.{CLASSIFIERS[s.get('arch', 'smallcnn')].__name__}` (width {s['width']})"
+
+
 def _markdown(result: TuneResult) -> str:
     s = result.settings
     metric = s["metric"].replace("_", " ")
     lines = [
         "# ganaug-tune: validation scores", "",
-        f"Validation {metric} of SmallCNN (width {s['width']}) trained for {s['steps']} steps at batch size "
+        f"Validation {metric} of {_model_name(s)} trained for {s['steps']} steps at batch size "
         f"{s['batch_size']} under each candidate, seeds {s['seeds']}: mean ± 95% CI half-width in points; "
         "gain = paired difference against real only, by seed, with 95% CI (`*`: the CI excludes 0).", "",
         "| candidate | ratio | filter | val score | gain vs real only |",
@@ -516,8 +522,7 @@ def _markdown(result: TuneResult) -> str:
     if s.get("synthetic_soft_labels"):
         lines += [f"Synthetic candidates were trained with soft labels: `ganaug.SyntheticAwareLoss(soft_labels="
                   f"{s['synthetic_soft_labels']:g}, teacher=...)`, the teacher being the real-data classifier saved as "
-                  "`reference.safetensors` (`ganaug.classifier.SmallCNN`, width "
-                  f"{s['width']}). Train with the same loss to get the gain measured here: "
+                  f"`reference.safetensors` ({_model_name(s)}). Train with the same loss to get the gain measured here: "
                   "`recipe = ganaug.load_recipe(out_dir)`, then `recipe.wrap(train_set)` and `recipe.loss()`.", ""]
     if s.get("filter_class_quantile") is not None:
         lines += [f"Filters calibrated per class on the validation split (quantile {s['filter_class_quantile']:g}): "
@@ -574,6 +579,7 @@ def tune_mix(
     lr: float = 1e-3,
     lr_schedule: str = "cosine",
     width: int = 32,
+    arch: str = "smallcnn",
     seeds: Sequence[int] = (0, 1, 2),
     synthetic_weights: Sequence[float] = (1.0,),
     synthetic_soft_labels: float = 0.5,
@@ -590,7 +596,7 @@ def tune_mix(
     """Pick ratio, filter threshold and generator for `SyntheticMix` by validation score.
 
     Candidates are real only plus every (generator, ratio > 0, threshold); each is trained with
-    the reference classifier (`SmallCNN`, ``steps`` optimizer steps at ``batch_size``) once per
+    the reference classifier (``arch``: `SmallCNN` or `SmallResNet`, ``steps`` optimizer steps at ``batch_size``) once per
     seed and scored on ``val_set`` only. ``metric="auto"`` is balanced accuracy when the training
     class counts differ by more than 1.5×, else accuracy. ``transform`` (uint8 H×W×C in and out,
     e.g. an albumentations Compose) is applied to real and synthetic images in every run, reseeded
@@ -625,7 +631,7 @@ def tune_mix(
     try:  # the engine's own rules, before any run
         SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
-                                 precision=precision, device=device)
+                                 arch=arch, precision=precision, device=device)
     except ConfigError as e:
         raise TuneError(str(e).replace("classifier.", "")) from None
     if teacher == "classical" and transform is None:

@@ -340,3 +340,43 @@ def test_mixed_precision_runs_on_the_cpu_and_returns_float32_weights():
     x = torch.rand(16, 1, 8, 8) * 2 - 1
     model = train_classifier_on_loader([(x, torch.arange(16) % 2)], 2, 1, 8, steps=2, precision="bf16-mixed")
     assert all(p.dtype == torch.float32 for p in model.parameters()) and model.steps_trained == 2
+
+
+# ------------------------------------------------------------------------- the second classifier
+
+
+def test_the_resnet_learns_digits_and_differs_from_the_cnn(digits):
+    from ganaug.classifier import SmallResNet
+
+    xtr, ytr, xte, yte = digits
+    model = train_classifier(xtr, ytr, 10, steps=300, seed=0, arch="resnet", width=8)
+    assert isinstance(model, SmallResNet) and model.steps_trained == 300
+    assert accuracy(model, xte, yte) > 0.85
+    blocks = [m for m in model.modules() if type(m).__name__ == "_BasicBlock"]
+    assert len(blocks) == 6  # three stages of two blocks: ResNet-14
+    assert model.features(to_tensor(xte[:5])).shape == (5, 4 * 8)
+
+
+@pytest.mark.parametrize("size", [8, 28, 32, 64])
+def test_the_resnet_handles_8_to_64_pixels(size):
+    from ganaug.classifier import SmallResNet
+
+    model = SmallResNet(10, 3, size, width=8)
+    assert model(torch.zeros(2, 3, size, size)).shape == (2, 10)
+
+
+def test_an_unknown_arch_is_named_with_the_choices(digits):
+    from ganaug.classifier import build_classifier
+
+    xtr, ytr, _, _ = digits
+    with pytest.raises(ValueError, match=r"unknown classifier arch 'vit'; choose one of \['resnet', 'smallcnn'\]"):
+        train_classifier(xtr[:50], ytr[:50], 10, steps=1, arch="vit")
+    with pytest.raises(ValueError, match="unknown classifier arch"):
+        build_classifier("vit", 10, 1, 8, 8)
+
+
+def test_a_resnet_too_narrow_for_torchs_kernels_is_refused():
+    from ganaug.classifier import SmallResNet
+
+    with pytest.raises(ValueError, match="SmallResNet needs width >= 8, got 4"):
+        SmallResNet(10, 1, 8, width=4)

@@ -250,3 +250,25 @@ def test_a_moved_tune_directory_still_loads(tuned, tmp_path):
     recipe = load_recipe(moved / "recipe.yaml")
     assert recipe.source == (moved / "banks" / "gen" / "unfiltered").resolve()
     assert recipe.teacher == (moved / "reference.safetensors").resolve()
+
+
+def test_a_resnet_teacher_loads_as_one_and_an_old_recipe_means_the_cnn(tuned, tmp_path):
+    from safetensors.torch import save_file
+
+    from ganaug.classifier import SmallResNet
+
+    shutil.copytree(Path(tuned.candidate()["bank"]), tmp_path / "bank")
+    resnet = SmallResNet(10, 1, (8, 8), width=8)
+    save_file({k: v.contiguous() for k, v in resnet.state_dict().items()}, str(tmp_path / "t.safetensors"))
+    head = "source: bank\nratio: 0.5\nsoft_labels: 0.5\n"
+    entry = "teacher: {file: t.safetensors, arch: resnet, width: 8, num_classes: 10, image_shape: [8, 8, 1]}\n"
+    teacher = load_recipe(_write(tmp_path / "recipe.yaml", head + entry)).loss().teacher
+    assert isinstance(teacher, SmallResNet)
+    assert all(torch.equal(v, resnet.state_dict()[k]) for k, v in teacher.state_dict().items())
+    # Without arch (recipes written before the second classifier) the teacher is a SmallCNN.
+    _write(tmp_path / "recipe.yaml", head + entry.replace("arch: resnet, ", ""))
+    with pytest.raises(RecipeError, match=r"is not the weights of SmallCNN\(width=8"):
+        load_recipe(tmp_path).loss()
+    _write(tmp_path / "recipe.yaml", head + entry.replace("resnet", "vit"))
+    with pytest.raises(RecipeError, match="teacher.arch"):
+        load_recipe(tmp_path)

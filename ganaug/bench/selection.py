@@ -75,7 +75,7 @@ def score_candidate(regime, generator_dir: str, step: int, max_steps: int) -> di
     images, labels = gen.sample(n_per_class=per_class, seed=int(sel.seed))
     clf = regime.classifier
     model = train_classifier(images, labels, k, steps=int(sel.steps or clf.steps), batch_size=clf.batch_size,
-                             lr=clf.lr, seed=int(sel.seed), width=clf.width, lr_schedule=clf.lr_schedule,
+                             lr=clf.lr, seed=int(sel.seed), width=clf.width, arch=clf.arch, lr_schedule=clf.lr_schedule,
                              device=resolve_device(clf.device), precision=clf.precision).cpu()
     return {**record, "generator": str(path), "val_cas": regime.score(model, regime.val_set),
             "metric": "balanced_accuracy" if regime.imbalanced else "accuracy",

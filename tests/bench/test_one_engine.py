@@ -70,6 +70,7 @@ def test_classifier_runs_go_to_cuda_when_present(monkeypatch):
     (lambda: engine.ClassifierSettings(steps=0), "steps must be a positive integer"),
     (lambda: engine.ClassifierSettings(lr_schedule="step"), "lr_schedule must be one of"),
     (lambda: engine.ClassifierSettings(precision="8-bit"), "precision must be one of"),
+    (lambda: engine.ClassifierSettings(arch="vit"), r"arch must be one of \['resnet', 'smallcnn'\]"),
     (lambda: engine.BankSettings(filter_threshold=1.5), r"filter_threshold must lie in \[0, 1\]"),
     (lambda: engine.SyntheticUse(0.99), r"ratios must lie in \[0, 0.95\]"),
     (lambda: engine.SyntheticUse(0.5, teacher="oracle"), "teacher must be one of"),
@@ -88,6 +89,21 @@ def test_a_setting_that_cannot_shape_a_step_leaves_its_fingerprint_alone():
     assert engine.ClassifierSettings(device="cpu").key() == engine.ClassifierSettings().key()
     assert engine.fingerprint("run", engine.ClassifierSettings(steps=10)) != engine.fingerprint(
         "run", engine.ClassifierSettings(steps=11))
+    assert engine.fingerprint("run", engine.ClassifierSettings()) != engine.fingerprint(
+        "run", engine.ClassifierSettings(arch="resnet"))
+
+
+def test_the_second_classifier_runs_through_the_engine_and_comes_back_from_disk(tmp_path):
+    from ganaug.classifier import SmallResNet
+    from ganaug.data import load_digits
+
+    train = load_digits("train")
+    clf = engine.ClassifierSettings(steps=3, batch_size=16, width=8, arch="resnet", device="cpu")
+    model = engine.train_run(train, clf, seed=0)
+    assert isinstance(model, SmallResNet)
+    back = engine.load_classifier(engine.save_classifier(model, tmp_path / "m.safetensors"), train, clf)
+    assert isinstance(back, SmallResNet)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in back.state_dict().items())
 
 
 def test_tune_draws_each_banks_noise_from_the_gans_recorded_seed(tmp_path):
