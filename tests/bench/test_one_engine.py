@@ -2,44 +2,37 @@
 
 import pytest
 import torch
-from hydra.utils import instantiate
-
 from ganaug import engine, tune_mix
-from ganaug.bench.runner import Regime, run_benchmark
+from ganaug.bench.runner import run_benchmark
 from ganaug.bench.store import UnitStore
 from ganaug.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")
 
 
-def test_tune_and_bench_agree_run_for_run(compose_cfg, tmp_path, tiny):
-    out = tmp_path / "bench"
-    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={out}"])
-    payload = run_benchmark(cfg)
-    generator = UnitStore(out / "units").get("n30/gan-g0")["generator"]
-    regime = Regime("n30", cfg.bench.regimes.n30, cfg, out, instantiate(cfg.bench.test_dataset))
-    c, b = cfg.bench.classifier, cfg.bench
-    same = dict(out_dir=tmp_path / "tune", ratios=[0.5], class_policy=b.class_policy, steps=c.steps,
-                batch_size=c.batch_size, lr=c.lr, lr_schedule=c.lr_schedule, width=c.width,
-                seeds=list(b.classifier_seeds), synthetic_soft_labels=b.synthetic_soft_labels, bank_size=b.bank_size,
-                progress=False)
-    # The benchmark's conditions without classical augmentation, then with it (tune applies a transform to all runs).
-    plain = tune_mix(generator, regime.train_set, regime.val_set, filter_thresholds=[None, b.filter_threshold],
-                     **same)
-    classical = tune_mix(generator, regime.train_set, regime.val_set, filter_thresholds=[b.filter_threshold],
-                         transform=instantiate(cfg.augment), **same)
-    filt = f"generator/syn0.5-filt{b.filter_threshold:g}"
-    pairs = {"real": (plain, "real"), "syn0.5": (plain, "generator/syn0.5"), "syn0.5-filt": (plain, filt),
-             "classical": (classical, "real"), "classical+syn0.5-filt": (classical, filt)}
-    bench_runs = [r for r in payload["runs"] if r.get("regime") == "n30" and "condition" in r]
-    assert {r["condition"] for r in bench_runs} == set(pairs)
-    for r in bench_runs:
-        result, name = pairs[r["condition"]]
-        (tuned,) = [t for t in result.runs if t["candidate"] == name and t["seed"] == r["clf_seed"]]
-        assert tuned["run_fingerprint"] == r["run_fingerprint"], (r["condition"], r["clf_seed"])
-        assert tuned["val"] == r["val"], (r["condition"], r["clf_seed"])
-    # A second tune on the same data reuses the banks the first one made (same bank fingerprints).
-    assert len({t["run_fingerprint"] for t in plain.runs + classical.runs}) == len(plain.runs) + len(classical.runs)
+def _agreement():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "agreement.py"
+    spec = importlib.util.spec_from_file_location("agreement", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ganaug_tune_on_a_regimes_data_agrees_with_the_benchmark_run_for_run(compose_cfg, tmp_path, tiny):
+    # The check benchmarks/agreement.py makes of the n100 regime, on the toy benchmark: ganaug-tune's
+    # run_tune with the regime's data options, the benchmark's generator and settings, with and
+    # without classical augmentation.
+    overrides = tiny + [f"bench.out_dir={tmp_path / 'bench'}"]
+    run_benchmark(compose_cfg("bench", overrides))
+    res = _agreement().compare(overrides, "n30", tmp_path / "tune")
+    assert {p["condition"] for p in res["pairs"]} == {"real", "syn0.5", "syn0.5-filt", "classical",
+                                                       "classical+syn0.5-filt"}
+    assert len(res["pairs"]) == 5 * 2 and res["agree"], [p for p in res["pairs"] if not p["agree"]]
+    assert all(p["tune_fingerprint"] == p["bench_fingerprint"] for p in res["pairs"])
+    assert res["tune_commands"][1].startswith("ganaug-tune data=digits data.n_per_class=30")
 
 
 def test_classifier_runs_go_to_cuda_when_present(monkeypatch):
