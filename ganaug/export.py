@@ -17,6 +17,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -58,11 +59,12 @@ def default_dir_mode() -> int:
     return 0o777 & ~_umask()
 
 
-# Temporaries are named .<file>.<host>-<pid>.<random>.tmp: the host and pid say whether the writer
-# may still be running, so the next writer can remove a killed one's debris without touching the
-# file a concurrent writer is filling. Other hosts' temporaries are never judged (a pid means nothing
-# across machines sharing a file system); a dead writer whose pid was reused keeps its debris until
-# that pid ends, which errs on the side of never deleting live data.
+# Temporaries are named .<file>.<host>-<pid>.<random>.tmp. The next writer of that file removes a
+# killed writer's temporary: at once when it was this machine's and its pid has ended (a dead writer
+# whose pid was reused keeps its debris until that pid ends, erring on the side of never deleting
+# live data), and for any machine sharing the file system once nobody has touched it for
+# STALE_AFTER_S (a live writer touches its temporary as it fills it). Neither rule schedules work.
+STALE_AFTER_S = 3600.0
 _HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
 
 
@@ -88,18 +90,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(directory: Path, names: Iterable[str]) -> list[Path]:
-    """Delete this host's temporaries for `names` in `directory` whose writer is no longer running."""
-    host = re.escape(_HOST)
-    pattern = re.compile(rf"\.(?:{'|'.join(re.escape(n) for n in names)})\.{host}-(\d+)\.[^/]+\.tmp")
-    removed = []
+def remove_stale_temps(directory: Path, names: Iterable[str], older_than: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the temporaries for `names` in `directory` whose writer was killed (see above)."""
+    pattern = re.compile(rf"\.(?:{'|'.join(re.escape(n) for n in names)})\.(.+)-(\d+)\.[^/.]+\.tmp")
+    now, removed = time.time(), []
     try:
         entries = list(os.scandir(directory))
     except FileNotFoundError:
         return removed
     for entry in entries:
         m = pattern.fullmatch(entry.name)
-        if m and not _pid_alive(int(m[1])):
+        if not m:
+            continue
+        try:
+            untouched = now - entry.stat().st_mtime > older_than
+        except FileNotFoundError:  # renamed or removed by its writer meanwhile
+            continue
+        if untouched or (m[1] == _HOST and not _pid_alive(int(m[2]))):
             Path(entry.path).unlink(missing_ok=True)
             removed.append(Path(entry.path))
     return removed

@@ -1,6 +1,7 @@
 import json
 import os
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -289,16 +290,21 @@ def test_next_write_removes_temporaries_of_a_killed_write(gen, tmp_path, python,
     bank.refresh(0.5, round=1)
 
 
-def test_temporaries_of_a_live_writer_are_kept(gen, tmp_path):
-    from ganaug.export import temp_prefix
+def test_temporaries_of_a_live_writer_are_kept_and_a_killed_ones_removed(gen, tmp_path):
+    from ganaug.export import STALE_AFTER_S, temp_prefix
 
     path = tmp_path / "b"
     SyntheticBank.generate(gen, 30, path, progress=False)
-    # Another process writing this bank right now (pid 1 is always alive).
-    live = path / f"{temp_prefix(path / IMAGES_FILE, pid=1)}abcd.tmp"
+    # Another process writing this bank right now (it touched its temporary a moment ago), and one
+    # killed long ago on another machine sharing the disk.
+    live = path / f"{temp_prefix(path / IMAGES_FILE)}abcd.tmp"
     live.write_bytes(b"being written")
+    dead = path / f".{IMAGES_FILE}.otherhost-12.efgh.tmp"
+    dead.write_bytes(b"half")
+    old = time.time() - STALE_AFTER_S - 60
+    os.utime(dead, (old, old))
     SyntheticBank.generate(gen, 30, path, progress=False)
-    assert live.exists()
+    assert live.exists() and not dead.exists()
 
 
 def test_bank_files_get_the_umask_mode(gen, tmp_path):

@@ -1,5 +1,6 @@
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -98,11 +99,13 @@ def test_exported_files_get_the_umask_mode(tmp_path, umask, mode):
 
 
 def test_export_removes_temporaries_of_a_killed_export(artifact):
-    from ganaug.export import temp_prefix
+    from ganaug.export import STALE_AFTER_S, temp_prefix
 
     _, path = artifact
-    dead = path / f"{temp_prefix(path / WEIGHTS_FILE, pid=2**22 + 1)}abcd.tmp"  # above pid_max: never alive
+    dead = path / f"{temp_prefix(path / WEIGHTS_FILE)}abcd.tmp"
     dead.write_bytes(b"half")
+    old = time.time() - STALE_AFTER_S - 60  # untouched for over an hour: its writer is gone
+    os.utime(dead, (old, old))
     export_generator(Generator(3, 8, 1, z_dim=8, width=8), path)
     assert not dead.exists() and sorted(p.name for p in path.iterdir()) == sorted([WEIGHTS_FILE, META_FILE])
 
