@@ -375,6 +375,7 @@ def train_classifier_on_loader(
     synthetic_label_smoothing: float = 0.0,
     teacher: nn.Module | None = None,
     synthetic_soft_labels: float = 0.0,
+    synthetic_confidence_weight: bool = False,
     device: str | torch.device = "cpu",
     precision: str = "32-true",
     progress: bool = False,
@@ -402,7 +403,8 @@ def train_classifier_on_loader(
     and ``synthetic_soft_labels`` = a in (0, 1], a synthetic item's target is
     ``(1 - a) * its (smoothed) label + a * the teacher's softmax on the very image the student
     sees`` (after augmentation): the generator's label errors are corrected by what real data
-    says the image is.
+    says the image is. ``synthetic_confidence_weight`` multiplies a synthetic item's weight by the
+    teacher's probability of its label (`SyntheticAwareLoss`).
 
     The loop runs under Lightning Fabric, as the GAN runs under Lightning: ``device`` picks the
     accelerator (``"cpu"``, ``"cuda"``, ``"cuda:1"``) and ``precision`` is Fabric's
@@ -411,7 +413,8 @@ def train_classifier_on_loader(
     num_classes = _check_num_classes(num_classes)
     if arch not in CLASSIFIERS:
         raise ValueError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
-    check_loss_args(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels, teacher, prefix="synthetic_")
+    check_loss_args(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels, teacher, prefix="synthetic_",
+                    confidence_weight=synthetic_confidence_weight)
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
@@ -434,7 +437,7 @@ def train_classifier_on_loader(
         module, optimizer = fabric.setup(model, opt)
         module.train()
         criterion = fabric.to_device(SyntheticAwareLoss(synthetic_weight, synthetic_label_smoothing,
-                                                        synthetic_soft_labels, teacher))
+                                                        synthetic_soft_labels, teacher, synthetic_confidence_weight))
         batches = _cycle(loader)
         bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
         try:

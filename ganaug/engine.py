@@ -155,6 +155,7 @@ class SyntheticUse:
     label_smoothing: float = 0.0
     soft_labels: float = 0.0            # share of the teacher's softmax in a synthetic item's target
     teacher: str = "reference"          # reference | classical: the real-data classifier giving soft labels
+    confidence_weight: bool = False     # weigh a synthetic item by the teacher's probability of its label
 
     def __post_init__(self) -> None:
         from .mix_plan import MAX_RATIO
@@ -175,23 +176,31 @@ class SyntheticUse:
         object.__setattr__(self, "soft_labels", _probability("", "synthetic_soft_labels", self.soft_labels))
         if self.teacher not in TEACHERS:
             raise ConfigError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
+        if not isinstance(self.confidence_weight, bool):
+            raise ConfigError(f"synthetic_confidence_weight must be true or false, got {self.confidence_weight!r}")
 
     @property
     def needs_flag(self) -> bool:
         """Weighted, smoothed or soft-labelled synthetic items: the loss must tell them from real ones."""
         return self.weight != 1.0 or self.weight_schedule != "constant" or bool(self.label_smoothing) \
-            or bool(self.soft_labels)
+            or self.needs_teacher
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Soft labels or confidence weights: the loss runs a real-data classifier on synthetic items."""
+        return bool(self.soft_labels) or self.confidence_weight
 
     def key(self) -> dict:
         d = asdict(self)
-        if not self.soft_labels:
+        if not self.needs_teacher:  # whose classifier it would be cannot shape the run
             d.pop("teacher")
         return d
 
     def loss_kwargs(self) -> dict:
         """`train_classifier_on_loader`'s synthetic_* arguments."""
         return {"synthetic_weight": self.weight, "synthetic_weight_schedule": self.weight_schedule,
-                "synthetic_label_smoothing": self.label_smoothing, "synthetic_soft_labels": self.soft_labels}
+                "synthetic_label_smoothing": self.label_smoothing, "synthetic_soft_labels": self.soft_labels,
+                "synthetic_confidence_weight": self.confidence_weight}
 
 
 def _known(cls, cfg: Any, owner: str) -> dict:
@@ -265,7 +274,7 @@ def run_fingerprint(train_fp: str, val_fp: str, metric: str, clf: ClassifierSett
     synthetic = use is not None and use.ratio > 0
     return fingerprint("run", train_fp, val_fp, metric, clf, transform_key(transform), int(seed),
                        bank_fp if synthetic else None, use if synthetic else None,
-                       teacher_fp if synthetic and use.soft_labels else None, bool(reweight))
+                       teacher_fp if synthetic and use.needs_teacher else None, bool(reweight))
 
 
 # ------------------------------------------------------------------------------ small shared pieces
@@ -430,9 +439,9 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
     else:
         batches = loader(_as_arrays(train, transform), bs, seed)
     extra = use.loss_kwargs() if synthetic else {}
-    if synthetic and use.soft_labels:
+    if synthetic and use.needs_teacher:
         if teacher is None:
-            raise ConfigError("soft labels need a teacher: the real-data classifier")
+            raise ConfigError("soft labels and confidence weights need a teacher: the real-data classifier")
         extra["teacher"] = teacher
     h, w, ch = train.image_shape
     model = train_classifier_on_loader(batches, train.num_classes, ch, (h, w), steps=clf.steps, lr=clf.lr, seed=seed,

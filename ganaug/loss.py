@@ -15,7 +15,7 @@ from torch import nn
 
 
 def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels: float, teacher: nn.Module | None,
-                    prefix: str = "") -> None:
+                    prefix: str = "", confidence_weight: bool = False) -> None:
     """Raise on arguments `SyntheticAwareLoss` cannot take; ``prefix`` names them as the caller does."""
     if not float(synthetic_weight) >= 0:
         raise ValueError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
@@ -25,6 +25,10 @@ def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels
         raise ValueError(f"{prefix}soft_labels must lie in [0, 1], got {soft_labels}")
     if soft_labels > 0 and teacher is None:
         raise ValueError(f"{prefix}soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
+    if not isinstance(confidence_weight, bool):
+        raise ValueError(f"{prefix}confidence_weight must be true or false, got {confidence_weight!r}")
+    if confidence_weight and teacher is None:
+        raise ValueError(f"{prefix}confidence_weight needs a teacher: the classifier whose confidence weighs each item")
 
 
 class SyntheticAwareLoss(nn.Module):
@@ -36,7 +40,11 @@ class SyntheticAwareLoss(nn.Module):
     label_smoothing: label smoothing applied to synthetic items only.
     soft_labels: a in [0, 1]. A synthetic item's target becomes ``(1 - a) * its (smoothed) label
         + a * teacher's softmax on that image``: what real data says the image shows.
-    teacher: the classifier whose softmax is mixed in (needed when ``soft_labels > 0``), e.g. one
+    confidence_weight: a synthetic item's weight is multiplied by the teacher's probability of its
+        conditioning label on that image: doubtful images count less, instead of a filter's hard
+        keep-or-drop threshold.
+    teacher: the classifier whose softmax is mixed in (needed when ``soft_labels > 0`` or
+        ``confidence_weight``), e.g. one
         trained on the real images alone. It takes the same inputs as the model being trained,
         is only ever run in eval mode without gradients, and moves with ``.to(device)``.
 
@@ -46,13 +54,14 @@ class SyntheticAwareLoss(nn.Module):
     """
 
     def __init__(self, synthetic_weight: float = 1.0, label_smoothing: float = 0.0, soft_labels: float = 0.0,
-                 teacher: nn.Module | None = None) -> None:
+                 teacher: nn.Module | None = None, confidence_weight: bool = False) -> None:
         super().__init__()
-        check_loss_args(synthetic_weight, label_smoothing, soft_labels, teacher)
+        check_loss_args(synthetic_weight, label_smoothing, soft_labels, teacher, confidence_weight=confidence_weight)
         self.synthetic_weight = float(synthetic_weight)
         self.label_smoothing = float(label_smoothing)
         self.soft_labels = float(soft_labels)
-        self.teacher = teacher.eval() if (teacher is not None and soft_labels > 0) else None
+        self.confidence_weight = confidence_weight
+        self.teacher = teacher.eval() if (teacher is not None and (soft_labels > 0 or confidence_weight)) else None
 
     def train(self, mode: bool = True) -> SyntheticAwareLoss:
         super().train(mode)
@@ -72,20 +81,22 @@ class SyntheticAwareLoss(nn.Module):
         if syn.shape[0] != labels.shape[0]:
             raise ValueError(f"is_synthetic has {syn.shape[0]} entries for a batch of {labels.shape[0]}")
         per_item = F.cross_entropy(logits, labels, reduction="none")
+        w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
         if self.label_smoothing or self.teacher is not None:
             k = logits.shape[1]
             s = self.label_smoothing
             target = F.one_hot(labels, k).to(logits.dtype) * (1.0 - s) + s / k
             if self.teacher is not None and bool(syn.any()):
                 if inputs is None:
-                    raise ValueError("soft_labels > 0: pass the batch's inputs, so the teacher can score "
-                                     "the synthetic images")
+                    raise ValueError("a teacher (soft_labels > 0 or confidence_weight): pass the batch's inputs, "
+                                     "so the teacher can score the synthetic images")
                 with torch.no_grad():
                     probs = torch.softmax(self.teacher(inputs[syn]), dim=1).to(logits.dtype)
                 if probs.shape[1] != k:
                     raise ValueError(f"the teacher returns {probs.shape[1]} classes, the model {k}")
+                if self.confidence_weight:
+                    w[syn] = w[syn] * probs.gather(1, labels[syn].unsqueeze(1)).squeeze(1)
                 target[syn] = (1.0 - self.soft_labels) * target[syn] + self.soft_labels * probs
             syn_loss = -(target * F.log_softmax(logits, dim=1)).sum(dim=1)
             per_item = torch.where(syn, syn_loss, per_item)
-        w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
         return (w * per_item).sum() / w.sum().clamp_min(1e-12)

@@ -2,12 +2,12 @@
 
 The recipe is ``<out_dir>/recipe.yaml``, written by `ganaug-tune`: the `SyntheticMix` settings
 (``source``, ``ratio``, ``class_policy``, ``seed``, ``truncation``, ``refresh``, ``return_flag``)
-and the loss settings (``soft_labels``, ``synthetic_weight``, ``teacher``: the real-data
-classifier (`SmallCNN` or `SmallResNet`) in ``reference.safetensors``, with its arch, width, classes
-and image shape). Relative paths are relative to the recipe's directory, so a tune directory can be moved. ``mix.yaml`` beside it
-holds the same mix settings alone as a Hydra partial (conf/mix/default.yaml's format), for Hydra
-configs that compose ``mix`` themselves; `load_recipe` reads it and conf/mix/*.yaml too, with the
-loss then plain cross-entropy.
+and the loss settings (``soft_labels``, ``synthetic_weight``, ``confidence_weight``, ``teacher``:
+the real-data classifier (`SmallCNN` or `SmallResNet`) in ``reference.safetensors``, with its
+arch, width, classes and image shape). Relative paths are relative to the recipe's directory, so a
+tune directory can be moved. ``mix.yaml`` beside it holds the same mix settings alone as a Hydra
+partial (conf/mix/default.yaml's format), for Hydra configs that compose ``mix`` themselves;
+`load_recipe` reads it and conf/mix/*.yaml too, with the loss then plain cross-entropy.
 
     recipe = ganaug.load_recipe("runs/tune-digits")
     train_set = recipe.wrap(train_set, transform=...)   # train_set itself when real only won
@@ -45,7 +45,7 @@ RECIPE_FILE = "recipe.yaml"
 MIX_FILE = "mix.yaml"
 MIX_TARGET = "ganaug.SyntheticMix"
 MIX_KEYS = ("source", "ratio", "class_policy", "seed", "truncation", "refresh", "return_flag")
-LOSS_KEYS = ("soft_labels", "synthetic_weight", "teacher")
+LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "teacher")
 HYDRA_KEYS = ("_target_", "_partial_")
 TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")  # and "arch" (smallcnn when left out)
 POLICIES = ("match", "uniform", "balance")
@@ -75,13 +75,14 @@ class Recipe:
     return_flag: bool = False
     soft_labels: float = 0.0
     synthetic_weight: float = 1.0
+    confidence_weight: bool = False
     teacher: Path | None = None
     teacher_model: dict | None = None
 
     @property
     def needs_flag(self) -> bool:
         """Whether the loss treats synthetic items apart, so batches must carry the flag."""
-        return self.ratio > 0 and (self.synthetic_weight != 1.0 or self.soft_labels > 0)
+        return self.ratio > 0 and (self.synthetic_weight != 1.0 or self.soft_labels > 0 or self.confidence_weight)
 
     def wrap(self, train_set: Any, transform: Any = None, **kwargs: Any) -> Any:
         """``SyntheticMix(train_set, source, ratio=..., ...)`` with this recipe's settings.
@@ -117,10 +118,10 @@ class Recipe:
         """
         if not self.needs_flag:
             return nn.CrossEntropyLoss()
-        if self.soft_labels > 0 and teacher is None:
+        if (self.soft_labels > 0 or self.confidence_weight) and teacher is None:
             teacher = self.load_teacher()
         return SyntheticAwareLoss(synthetic_weight=self.synthetic_weight, soft_labels=self.soft_labels,
-                                  teacher=teacher)
+                                  teacher=teacher, confidence_weight=self.confidence_weight)
 
     def load_teacher(self) -> nn.Module:
         """The real-data classifier of ``teacher``, in eval mode."""
@@ -301,6 +302,12 @@ def _build(doc: dict, path: Path) -> Recipe:
     if soft > 0 and teacher is None:
         raise RecipeError(f"{path}: soft_labels > 0 needs a teacher (the real-data classifier whose softmax is "
                           "mixed in); add the teacher entry ganaug-tune writes, or set soft_labels: 0")
+    confidence = doc.get("confidence_weight", False)
+    if not isinstance(confidence, bool):
+        raise _fail(path, "confidence_weight", "true or false", confidence)
+    if confidence and teacher is None:
+        raise RecipeError(f"{path}: confidence_weight needs a teacher (the real-data classifier whose confidence "
+                          "weighs each synthetic item); add the teacher entry ganaug-tune writes, or set it false")
     return Recipe(
         path=path,
         source=None if source is None else _existing(source, "source", path),
@@ -313,6 +320,7 @@ def _build(doc: dict, path: Path) -> Recipe:
         soft_labels=soft,
         synthetic_weight=_number(doc, "synthetic_weight", path, 1.0, 0.0, math.inf,
                                  wanted="a non-negative finite number"),
+        confidence_weight=confidence,
         teacher=teacher,
         teacher_model=model,
     )

@@ -99,7 +99,8 @@ class TuneResult:
         # Real only has no synthetic items to flag, and a flag breaks the plain `for x, y in loader`.
         flag = c["bank"] is not None and SyntheticUse(
             c["ratio"], weight=c.get("synthetic_weight", 1.0),
-            soft_labels=self.settings.get("synthetic_soft_labels") or 0.0).needs_flag
+            soft_labels=self.settings.get("synthetic_soft_labels") or 0.0,
+            confidence_weight=bool(self.settings.get("synthetic_confidence_weight", False))).needs_flag
         return {"_target_": MIX_TARGET, "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
                 "truncation": None, "refresh": None, "return_flag": flag}
@@ -113,15 +114,17 @@ class TuneResult:
         mix = {k: v for k, v in self.mix_config(name).items() if k not in ("_target_", "_partial_")}
         if mix["source"] is not None:
             mix["source"] = _relative(Path(mix["source"]), self.out_dir)
-        soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if c["bank"] is not None else 0.0
+        synthetic = c["bank"] is not None
+        soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if synthetic else 0.0
+        confidence = synthetic and bool(self.settings.get("synthetic_confidence_weight", False))
         teacher = None
-        if soft:
+        if soft or confidence:
             h, w, ch = self.settings["image_shape"]
             file = TEACHER_FILE if self.settings.get("teacher") == "classical" else REFERENCE_FILE
             teacher = {"file": file, "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
                        "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
         return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
-                "teacher": teacher}
+                "confidence_weight": confidence, "teacher": teacher}
 
     def markdown(self) -> str:
         return _markdown(self)
@@ -285,9 +288,10 @@ class _Session:
 
     def __init__(self, train, val, out: Path, clf: ClassifierSettings, *, class_policy, bank_size: int, metric: str,
                  transform, generators: dict[Path, Any], soft_labels: float = 0.0, teacher: str = "reference",
-                 filter_fallback: str | None = None, filter_class_quantile: float | None = None):
+                 confidence_weight: bool = False, filter_fallback: str | None = None,
+                 filter_class_quantile: float | None = None):
         self.train, self.val, self.out, self.clf = train, val, out, clf
-        self.soft_labels, self.teacher_kind = soft_labels, teacher
+        self.soft_labels, self.teacher_kind, self.confidence_weight = soft_labels, teacher, confidence_weight
         self.filter_fallback, self.filter_class_quantile = filter_fallback, filter_class_quantile
         self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
         self.transform, self.generators = transform, generators
@@ -371,7 +375,8 @@ class _Session:
         if cand.generator is None:
             return None
         return SyntheticUse(ratio=cand.ratio, class_policy=self.class_policy, weight=cand.weight,
-                            soft_labels=self.soft_labels, teacher=self.teacher_kind)
+                            soft_labels=self.soft_labels, teacher=self.teacher_kind,
+                            confidence_weight=self.confidence_weight)
 
     def fp(self, cand: Candidate, seed: int) -> str:
         bank = None if cand.generator is None else self.bank_fp(cand)
@@ -384,7 +389,7 @@ class _Session:
     def _train_run(self, cand: Candidate, seed: int) -> dict:
         t0 = time.perf_counter()
         use = self.use(cand)
-        teacher = self.teacher() if use is not None and use.soft_labels else None
+        teacher = self.teacher() if use is not None and use.needs_teacher else None
         model = engine.train_run(self.train, self.clf, seed=seed, transform=self.transform,
                                  bank=None if use is None else self.bank_dir(cand), use=use, teacher=teacher)
         return {"candidate": cand.name, "seed": seed, "val": engine.score(model, self.val, self.metric),
@@ -524,6 +529,9 @@ def _markdown(result: TuneResult) -> str:
                   f"{s['synthetic_soft_labels']:g}, teacher=...)`, the teacher being the real-data classifier saved as "
                   f"`reference.safetensors` ({_model_name(s)}). Train with the same loss to get the gain measured here: "
                   "`recipe = ganaug.load_recipe(out_dir)`, then `recipe.wrap(train_set)` and `recipe.loss()`.", ""]
+    if s.get("synthetic_confidence_weight"):
+        lines += ["Each synthetic item's loss weight was multiplied by the reference classifier's probability of its "
+                  "label (`SyntheticAwareLoss(confidence_weight=True)`, `recipe.loss()`).", ""]
     if s.get("filter_class_quantile") is not None:
         lines += [f"Filters calibrated per class on the validation split (quantile {s['filter_class_quantile']:g}): "
                   "class k's threshold is at most the confidence the reference classifier has in that share of "
@@ -583,6 +591,7 @@ def tune_mix(
     seeds: Sequence[int] = (0, 1, 2),
     synthetic_weights: Sequence[float] = (1.0,),
     synthetic_soft_labels: float = 0.5,
+    synthetic_confidence_weight: bool = False,
     filter_fallback: str | None = None,
     filter_class_quantile: float | None = None,
     bank_size: int = 10000,
@@ -596,15 +605,16 @@ def tune_mix(
     """Pick ratio, filter threshold and generator for `SyntheticMix` by validation score.
 
     Candidates are real only plus every (generator, ratio > 0, threshold); each is trained with
-    the reference classifier (``arch``: `SmallCNN` or `SmallResNet`, ``steps`` optimizer steps at ``batch_size``) once per
-    seed and scored on ``val_set`` only. ``metric="auto"`` is balanced accuracy when the training
-    class counts differ by more than 1.5×, else accuracy. ``transform`` (uint8 H×W×C in and out,
+    the reference classifier (``arch``: `SmallCNN` or `SmallResNet`; ``steps`` optimizer steps at
+    ``batch_size``) once per seed and scored on ``val_set`` only. ``metric="auto"`` is balanced
+    accuracy when the training class counts differ by more than 1.5×, else accuracy. ``transform`` (uint8 H×W×C in and out,
     e.g. an albumentations Compose) is applied to real and synthetic images in every run, reseeded
     per run; the datasets' own transforms are not used. ``synthetic_weights`` adds candidates whose
     synthetic items weigh less (or more) than real ones in the loss. ``synthetic_soft_labels`` = a > 0
     (default 0.5, the benchmark's recipe; 0 = hard labels) trains every synthetic candidate with soft
     targets (`ganaug.SyntheticAwareLoss`, the teacher being the reference classifier trained on
-    ``train_set``, saved as ``out_dir``/reference.safetensors). Writes ``out_dir``/tune.json, tune.md,
+    ``train_set``, saved as ``out_dir``/reference.safetensors); ``synthetic_confidence_weight`` weighs
+    each synthetic item by that teacher's probability of its label. Writes ``out_dir``/tune.json, tune.md,
     recipe.yaml (the best candidate's mix and loss: `ganaug.load_recipe`) and mix.yaml (its mix alone,
     a `SyntheticMix` partial for Hydra configs); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
@@ -629,7 +639,7 @@ def tune_mix(
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
     try:  # the engine's own rules, before any run
-        SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher)
+        SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher, confidence_weight=synthetic_confidence_weight)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
                                  arch=arch, precision=precision, device=device)
     except ConfigError as e:
@@ -645,6 +655,7 @@ def tune_mix(
     session = _Session(train, val, Path(out_dir), clf,
                        class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
                        generators=_load_generators(paths, train), soft_labels=float(synthetic_soft_labels),
+                       confidence_weight=synthetic_confidence_weight,
                        teacher=teacher, filter_fallback=filter_fallback,
                        filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile))
     cands = _candidates(paths, labels, ratios, thresholds, weights)
@@ -652,6 +663,7 @@ def tune_mix(
     summary = _summary(cands, runs, seeds, session)
     settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds,
                 "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
+                "synthetic_confidence_weight": synthetic_confidence_weight,
                 "filter_fallback": filter_fallback, "filter_class_quantile": session.filter_class_quantile,
                 "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "num_classes": train.num_classes, "image_shape": list(train.image_shape),

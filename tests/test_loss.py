@@ -65,3 +65,22 @@ def test_bad_settings_and_inputs_are_named():
             logits, y, torch.tensor([True, False, True, False]), torch.randn(4, 5))
     with pytest.raises(ValueError, match="expected logits N×K and N labels"):
         SyntheticAwareLoss()(logits, y[:3])
+
+
+def test_confidence_weight_scales_each_synthetic_item_by_the_teachers_belief_in_its_label():
+    logits = torch.randn(4, 3, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 0])
+    flag = torch.tensor([False, True, True, False])
+    # The teacher's class probabilities are the inputs themselves (log of them as logits).
+    p = torch.tensor([[1, 0, 0], [0.2, 0.8, 0.0], [0.5, 0.5, 0.0], [1, 0, 0]]) + 1e-9
+    teacher = torch.nn.Identity()
+    loss = SyntheticAwareLoss(synthetic_weight=0.5, teacher=teacher, confidence_weight=True)
+    got = loss(logits, y, flag, p.log())
+    ce = F.cross_entropy(logits, y, reduction="none")
+    w = torch.tensor([1.0, 0.5 * 0.8, 0.5 * 0.0, 1.0])  # item 2's label has probability 0: it drops out
+    assert torch.allclose(got, (w * ce).sum() / w.sum(), atol=1e-6)
+    assert not torch.allclose(got, SyntheticAwareLoss(synthetic_weight=0.5)(logits, y, flag))
+    with pytest.raises(ValueError, match="confidence_weight needs a teacher"):
+        SyntheticAwareLoss(confidence_weight=True)
+    with pytest.raises(ValueError, match="confidence_weight must be true or false"):
+        SyntheticAwareLoss(confidence_weight=1, teacher=teacher)

@@ -272,3 +272,18 @@ def test_a_resnet_teacher_loads_as_one_and_an_old_recipe_means_the_cnn(tuned, tm
     _write(tmp_path / "recipe.yaml", head + entry.replace("resnet", "vit"))
     with pytest.raises(RecipeError, match="teacher.arch"):
         load_recipe(tmp_path)
+
+
+def test_a_confidence_weighted_recipe_gives_that_loss_with_its_teacher(tuned, tmp_path):
+    shutil.copytree(Path(tuned.candidate()["bank"]), tmp_path / "bank")
+    shutil.copy(tuned.out_dir / "reference.safetensors", tmp_path / "t.safetensors")
+    width = tuned.settings["width"]
+    entry = f"teacher: {{file: t.safetensors, width: {width}, num_classes: 10, image_shape: [8, 8, 1]}}\n"
+    recipe = load_recipe(_write(tmp_path / "recipe.yaml", "source: bank\nratio: 0.5\nconfidence_weight: true\n" + entry))
+    assert recipe.needs_flag
+    loss = recipe.loss()
+    assert loss.confidence_weight and loss.teacher is not None and loss.soft_labels == 0
+    with pytest.raises(RecipeError, match="confidence_weight needs a teacher"):
+        load_recipe(_write(tmp_path / "recipe.yaml", "source: bank\nratio: 0.5\nconfidence_weight: true\n"))
+    with pytest.raises(RecipeError, match="confidence_weight"):
+        load_recipe(_write(tmp_path / "recipe.yaml", "source: bank\nratio: 0.5\nconfidence_weight: 0.5\n" + entry))

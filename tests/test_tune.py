@@ -486,3 +486,18 @@ def test_report_says_whether_the_best_gain_is_distinguishable_from_real_only(tmp
     assert "**`g/syn0.5` (best)**" in md and verdict in md and "don't mix" not in md
     mix = result.mix_config()
     assert (mix["source"], mix["ratio"], mix["class_policy"]) == (str(tmp_path / "bank"), 0.5, "uniform")
+
+
+def test_confidence_weights_reach_the_run_and_the_recipe(split, gens, tmp_path):
+    train, val = split
+    kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], synthetic_soft_labels=0.0,
+              **RECIPE)
+    plain = tune_mix(gens[0], train, val, **kw)
+    weighted = tune_mix(gens[0], train, val, synthetic_confidence_weight=True, **kw)
+    name = "generator/syn0.5"
+    assert weighted.candidate(name)["val_by_seed"] != plain.candidate(name)["val_by_seed"]
+    assert weighted.candidate("real")["val_by_seed"] == plain.candidate("real")["val_by_seed"]  # the same run
+    recipe = weighted.recipe_config(name)
+    assert recipe["confidence_weight"] is True and recipe["teacher"]["file"] == "reference.safetensors"
+    assert weighted.mix_config(name)["return_flag"] is True
+    assert plain.recipe_config(name)["confidence_weight"] is False and plain.recipe_config(name)["teacher"] is None

@@ -131,7 +131,8 @@ class Regime:
             return SyntheticUse(ratio=ratio, class_policy=self.class_policy, weight=b.get("synthetic_weight", 1.0),
                                 weight_schedule=b.get("synthetic_weight_schedule", "constant"),
                                 label_smoothing=b.get("synthetic_label_smoothing", 0.0),
-                                soft_labels=b.get("synthetic_soft_labels", 0.0), teacher=b.get("teacher", "reference"))
+                                soft_labels=b.get("synthetic_soft_labels", 0.0), teacher=b.get("teacher", "reference"),
+                                confidence_weight=b.get("synthetic_confidence_weight", False))
 
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench
@@ -213,7 +214,7 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
             return {**record, "skipped": bank_unit["filter_error"], "val": None, "test": None}
         use = regime.use(cond.ratio)
         record.update(use.loss_kwargs())
-        teacher = regime.teacher() if use.soft_labels else None
+        teacher = regime.teacher() if use.needs_teacher else None
     elif cond.reweight:
         record["reweight"] = True
     # The engine's fingerprint of this run: the one ganaug-tune gives the same run on the same data.
@@ -385,7 +386,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                           lambda r=regime: _train_reference(r), fingerprint=_with_test(regime, regime.reference_fp()),
                           adoptable=True, outputs=[str(regime.reference_path().relative_to(out))]))
         teacher_id = ref_id
-        if regime.use(0.5).soft_labels and regime.teacher_kind == "classical":
+        if regime.use(0.5).needs_teacher and regime.teacher_kind == "classical":
             teacher_id = f"{name}/teacher-classical"
             units.append(Unit(teacher_id, f"{name}: teacher, the reference recipe with classical augmentation",
                               clf_cost, lambda r=regime: _train_reference(r, classical=True),
