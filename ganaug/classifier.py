@@ -131,19 +131,7 @@ class SmallCNN(nn.Module):
         dropout: float = 0.3,
     ) -> None:
         super().__init__()
-        num_classes = _check_num_classes(num_classes)
-        if in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-        h, w = _pair(image_size)
-        if min(h, w) < 4:
-            raise ValueError(f"image_size must be at least 4×4, got {h}×{w}")
-        self.num_classes = num_classes
-        self.in_channels = in_channels
-        self.image_size = (h, w)
-        self.width = width
-        self.feature_dim = feature_dim
-        # Optimizer steps this instance has been trained for (set by the training loop).
-        self.steps_trained = 0
+        h, w = self._record(num_classes, in_channels, image_size, width, feature_dim)
 
         layers: list[nn.Module] = []
         c_in, size = in_channels, min(h, w)
@@ -167,6 +155,19 @@ class SmallCNN(nn.Module):
         self.embed = nn.Sequential(nn.Linear(4 * c_in, feature_dim), nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(feature_dim, num_classes)
+
+    def _record(self, num_classes: int, in_channels: int, image_size, width: int, feature_dim: int) -> tuple[int, int]:
+        """Check and keep what every classifier here describes itself by; returns (H, W)."""
+        h, w = _pair(image_size)
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+        if min(h, w) < 4:
+            raise ValueError(f"image_size must be at least 4×4, got {h}×{w}")
+        self.num_classes, self.in_channels = _check_num_classes(num_classes), in_channels
+        self.image_size, self.width, self.feature_dim = (h, w), width, feature_dim
+        # Optimizer steps this instance has been trained for (set by the training loop).
+        self.steps_trained = 0
+        return h, w
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -205,7 +206,7 @@ class SmallResNet(SmallCNN):
     """A CIFAR-style ResNet for 8–64 px: a 3×3 stem, three stages of ``blocks`` basic blocks (w, 2w, 4w
     channels; the last two halve the resolution) → global average pool → logits.
 
-    ``width=16, blocks=2`` is ResNet-14 (about 170k parameters); ``blocks=3`` is He et al.'s ResNet-20.
+    ``width=16, blocks=2`` is ResNet-14 (175k parameters at 28 px, 1 channel); ``blocks=3``, He et al.'s ResNet-20.
     Residual networks are what users train; a gain that only the `SmallCNN` sees is reported as such.
     ``features`` returns the pooled (N, 4w) activations.
     """
@@ -221,19 +222,11 @@ class SmallResNet(SmallCNN):
         blocks: int = 2,
     ) -> None:
         nn.Module.__init__(self)
-        num_classes = _check_num_classes(num_classes)
-        if in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-        h, w = _pair(image_size)
-        if min(h, w) < 4:
-            raise ValueError(f"image_size must be at least 4×4, got {h}×{w}")
+        self._record(num_classes, in_channels, image_size, width, 4 * width)
         # torch 2.13's CPU channels_last convolutions corrupt the heap in this network's backward at 4-6
         # channels on one thread (a crash, not an error); 8 and more train normally.
         if width < 8:
             raise ValueError(f"SmallResNet needs width >= 8, got {width}")
-        self.num_classes, self.in_channels, self.image_size, self.width = num_classes, in_channels, (h, w), width
-        self.feature_dim = 4 * width
-        self.steps_trained = 0
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
                                    nn.ReLU(inplace=True)]
         c_in = width
