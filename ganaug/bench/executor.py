@@ -35,11 +35,12 @@ def check_executor(cfg: DictConfig) -> str:
     return name
 
 
-def run_unit(cfg_yaml: str, unit_id: str, *_dependencies) -> str:
+def run_unit(cfg_yaml: str, unit_id: str, *_dependencies, progress_queue=None) -> str:
     """Run one unit of the benchmark `cfg_yaml` describes, unless it is done; in a fresh process.
 
     `_dependencies` are the results of the tasks this unit waits for: Ray passes them once they
-    have finished, and only their having finished matters.
+    have finished, and only their having finished matters. A `progress_queue` receives
+    ``(unit_id, fraction done)`` as a unit that reports progress (a GAN) advances.
     """
     import torch
 
@@ -50,7 +51,8 @@ def run_unit(cfg_yaml: str, unit_id: str, *_dependencies) -> str:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     units, store = plan_from_config(cfg)
-    run_and_store(next(u for u in units if u.id == unit_id), Fingerprints(units, store))
+    progress = None if progress_queue is None else (lambda fraction: progress_queue.put((unit_id, fraction)))
+    run_and_store(next(u for u in units if u.id == unit_id), Fingerprints(units, store), progress)
     return unit_id
 
 
@@ -61,26 +63,42 @@ def _one_thread_each(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(plain))
 
 
-def run_in_pool(cfg: DictConfig, units: list, todo: list, advance: Callable[[object], None], workers: int) -> None:
-    """Run the units still to do in a pool of `workers` processes, the costliest ready ones first."""
+def run_in_pool(cfg: DictConfig, units: list, todo: list, advance: Callable[[object], None], workers: int,
+                move: Callable[[object, float], None] | None = None) -> None:
+    """Run the units still to do in a pool of `workers` processes, the costliest ready ones first.
+
+    `move(unit, fraction)` hears how far each running unit that reports progress (a GAN) has got.
+    """
     import multiprocessing
+    import queue
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     cfg_yaml = _one_thread_each(cfg)
     todo_ids = {u.id for u in todo}
     pending = [u for u in units if u.id in todo_ids]
+    by_id = {u.id: u for u in pending}
     finished: set[str] = set()
     running: dict = {}
     # spawn, not fork: a forked child would inherit this process's torch and Lightning state.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        reports = manager.Queue() if move is not None else None
         while pending or running:
             ready = [u for u in pending if all(a not in todo_ids or a in finished for a in u.after)]
             for u in sorted(ready, key=lambda u: -u.cost)[:workers - len(running)]:
-                running[pool.submit(run_unit, cfg_yaml, u.id)] = u
+                running[pool.submit(run_unit, cfg_yaml, u.id, progress_queue=reports)] = u
                 pending.remove(u)
             if not running:  # cannot happen with a plan whose dependencies come first
                 raise RuntimeError(f"no unit can run: {[u.id for u in pending[:5]]}")
-            for future in wait(running, return_when=FIRST_COMPLETED)[0]:
+            done, _ = wait(running, timeout=None if reports is None else 1.0, return_when=FIRST_COMPLETED)
+            while reports is not None:
+                try:
+                    uid, fraction = reports.get_nowait()
+                except queue.Empty:
+                    break
+                if uid not in finished:
+                    move(by_id[uid], fraction)
+            for future in done:
                 future.result()  # a failed unit raises here
                 unit = running.pop(future)
                 finished.add(unit.id)

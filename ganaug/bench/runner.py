@@ -620,18 +620,26 @@ def run_benchmark(cfg: DictConfig) -> dict:
     bar = tqdm(total=total, initial=done_cost, unit="work", desc="benchmark", dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
                disable=not cfg.get("progress", True))
-    finished = [len(units) - len(todo)]
+    finished, moved = [len(units) - len(todo)], {}
 
-    def finish(unit: Unit, moved: float = 0.0) -> None:
+    def move(unit: Unit, fraction: float) -> None:
+        # A GAN is most of the benchmark's time: the bar moves with its updates, not only when it ends.
+        step = unit.cost * min(max(fraction, 0.0), 1.0) - moved.get(unit.id, 0.0)
+        if step > 0:
+            bar.update(step)
+            moved[unit.id] = moved.get(unit.id, 0.0) + step
+        bar.set_postfix_str(f"{finished[0]}/{len(units)} units | {unit.stage} {fraction:.0%}", refresh=False)
+
+    def finish(unit: Unit) -> None:
         finished[0] += 1
-        bar.update(unit.cost - moved)
+        bar.update(unit.cost - moved.pop(unit.id, 0.0))
         bar.set_postfix_str(f"{finished[0]}/{len(units)} units")
 
     workers = int((cfg.get("executor") or {}).get("workers") or 1) if executor == "local" else 1
     if executor == "ray":
         run_on_ray(cfg, units, todo, finish)
     elif workers > 1:
-        run_in_pool(cfg, units, todo, finish, workers)
+        run_in_pool(cfg, units, todo, finish, workers, move)
     else:
         pending = list(todo)
         while pending:
@@ -639,20 +647,9 @@ def run_benchmark(cfg: DictConfig) -> dict:
             if runnable is None:  # cannot happen with a plan whose dependencies come first
                 raise RuntimeError(f"no unit can run: {[u.id for u in pending[:5]]}")
             bar.set_postfix_str(f"{finished[0]}/{len(units)} units | {runnable.stage}")
-            moved = [0.0]
-
-            def advance(fraction: float, unit: Unit = runnable) -> None:
-                # A GAN is most of the benchmark's time: the bar moves with its updates, not only when it ends.
-                step = unit.cost * min(max(fraction, 0.0), 1.0) - moved[0]
-                if step > 0:
-                    bar.update(step)
-                    moved[0] += step
-                bar.set_postfix_str(f"{finished[0]}/{len(units)} units | {unit.stage} {fraction:.0%}",
-                                    refresh=False)
-
-            run_and_store(runnable, fps, advance)
+            run_and_store(runnable, fps, lambda fraction, unit=runnable: move(unit, fraction))
             pending.remove(runnable)
-            finish(runnable, moved[0])
+            finish(runnable)
     bar.set_postfix_str(f"{finished[0]}/{len(units)} units | done")
     bar.close()
     return write_reports(cfg, out, [store.get(u.id) for u in units], {"units_total": len(units), "units_done": len(units)})

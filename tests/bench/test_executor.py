@@ -36,11 +36,23 @@ def test_an_unknown_executor_is_named(compose_cfg, tmp_path, tiny):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "executor.name=dask"]))
 
 
-def test_a_local_pool_runs_the_same_units_to_the_same_results(compose_cfg, tmp_path, tiny):
+def test_a_local_pool_runs_the_same_units_to_the_same_results(compose_cfg, tmp_path, tiny, monkeypatch):
+    import ganaug.bench.executor as executor
+
+    # The bar hears each GAN's own progress from the pool's processes, as it does in this one.
+    heard, real_pool = [], executor.run_in_pool
+
+    def listening(cfg, units, todo, advance, workers, move):
+        return real_pool(cfg, units, todo, advance, workers,
+                         lambda unit, fraction: (heard.append((unit.id, fraction)), move(unit, fraction)))
+
+    monkeypatch.setattr(executor, "run_in_pool", listening)
     base = tiny + ["threads=1", "bench.classifier_seeds=[0]"]
     run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'one'}"]))
     pooled = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'two'}", "executor.workers=2"]))
     assert pooled["meta"]["units_done"] == pooled["meta"]["units_total"]
     assert _scores(tmp_path / "one") == _scores(tmp_path / "two")
+    gan = [f for uid, f in heard if uid == "n30/gan-g0"]
+    assert len(gan) > 5 and gan == sorted(gan) and 0 < gan[0] < gan[-1] <= 1
     with pytest.raises(ConfigError, match="executor.workers must be a positive integer"):
         run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'x'}", "executor.workers=0"]))
