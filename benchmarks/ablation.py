@@ -290,11 +290,12 @@ RECIPE = [
      "n500 and the long tail also run it unfiltered (their `regimes.*` entries)"),
     ("quality filter threshold", "bench/fashion_mnist.yaml", "filter_threshold",
      "filtered conditions chosen on validation at n50/n100, and at n500 with 3,000-update GANs"),
-    ("n500: a class the filter rejects passes unfiltered", "bench/fashion_mnist.yaml", "regimes.n500.filter_fallback",
+    ("n500: a class the filter rejects passes unfiltered", "bench/regimes/fashion_mnist.yaml", "n500.filter_fallback",
      "the filter accepted 0.6% of the 6,000-update generator's 'Shirt' images, and without the fallback the "
      "filtered conditions were skipped; with it validation chose classical+syn0.25-filt (-0.3 [-1.2, +0.5] "
      "against classical, the unfiltered one -0.2 [-1.4, +0.9]: no gain either way, `fashion_mnist_gan6000`)"),
-    ("long-tail filter calibration (per-class quantile)", "bench/fashion_mnist.yaml", "regimes.longtail.filter_class_quantile",
+    ("long-tail filter calibration (per-class quantile)", "bench/regimes/fashion_mnist.yaml",
+     "longtail.filter_class_quantile",
      "lets the long tail's filtered conditions run at all (the fixed threshold accepted 1% of 'Shirt'); they "
      "did not beat the unfiltered ones, which validation chose with either GAN length (`fashion_mnist`, "
      "`fashion_mnist_gan6000` results.md)"),
