@@ -220,6 +220,7 @@ def cas(
     arch: str = "smallcnn",
     lr_schedule: str = "cosine",
     device: str | torch.device = "cpu",
+    precision: str = "32-true",
     progress: bool = False,
 ) -> dict:
     """Classification Accuracy Score: train on synthetic only, test on real.
@@ -231,7 +232,7 @@ def cas(
     """
     num_classes = _check_num_classes(num_classes)
     recipe = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, width=width, arch=arch, lr_schedule=lr_schedule,
-                  device=device)
+                  device=device, precision=precision)
     test_images = _check_images(test_images, "test_images")
     test_labels = _check_labels(test_labels, len(test_images), num_classes, "test_labels")
     synthetic_images = _check_images(synthetic_images, "synthetic_images")

@@ -165,6 +165,21 @@ def test_cas_needs_real_data_or_real_acc(toy_sets):
         cas(xs, ys + K, None, None, xt, yt, K, steps=1, real_acc=1.0)
 
 
+def test_cas_trains_both_classifiers_with_the_given_recipe(toy_sets, monkeypatch):
+    import ganaug.metrics as metrics
+
+    (xs, ys), (xr, yr), (xt, yt) = toy_sets
+    seen, real_train = [], metrics.train_classifier
+
+    def spy(*args, **kwargs):
+        seen.append({k: kwargs[k] for k in ("precision", "arch", "width", "device")})
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "train_classifier", spy)
+    cas(xs, ys, xr, yr, xt, yt, K, steps=2, batch_size=32, precision="bf16-mixed", arch="resnet", width=8)
+    assert seen == [{"precision": "bf16-mixed", "arch": "resnet", "width": 8, "device": "cpu"}] * 2
+
+
 def test_label_agreement_detects_ignored_conditioning(toy_sets):
     (xr, yr), _, (xt, yt) = toy_sets
     clf = train_classifier(xr, yr, K, steps=60, batch_size=32)

@@ -327,7 +327,8 @@ def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
     clf = regime.classifier
     result = cas(images, labels, None, None, regime.test.images, regime.test.labels, dm.num_classes,
                  steps=clf.steps, seed=0, real_acc=real_cas, batch_size=clf.batch_size, lr=clf.lr, width=clf.width,
-                 arch=clf.arch, lr_schedule=clf.lr_schedule, device=engine.resolve_device(clf.device))
+                 arch=clf.arch, lr_schedule=clf.lr_schedule, device=engine.resolve_device(clf.device),
+                 precision=clf.precision)
     agree = label_agreement(ref, images, labels, dm.num_classes)
     pr = precision_recall(extract_features(extractor, test), extract_features(extractor, fake))
     kid_fake = kid(test, fake, extractor, subset_size=kid_subset)
