@@ -27,36 +27,19 @@ from _env import RESULTS, environment, environment_markdown, load_report, machin
 from profile_update import CANDIDATES, make_batches, run  # noqa: E402
 from train_speed import GAN_KW, MAIN_JOB_UPDATES  # noqa: E402
 
-from ganaug.nets import Discriminator, Generator  # noqa: E402
-
 DEFAULT = "channels_last + foreach/fused (new default)"
 
 
-def update_flops(batch: int = 64) -> dict[str, float]:
-    """FLOPs of one generator update, by network (D's passes on real and fake, G's two forwards)."""
-    from torch.nn import functional as F
-
-    from ganaug.diffaug import DiffAugment
-
-    g = Generator(10, 28, 1, z_dim=GAN_KW["z_dim"], width=GAN_KW["g_width"], embed_dim=GAN_KW["embed_dim"])
-    d = Discriminator(10, 28, 1, width=GAN_KW["d_width"])
-    aug = DiffAugment(GAN_KW["diffaug"], 1)
-    x, y = torch.rand(batch, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (batch,))
+def update_flops(batches) -> dict[str, float]:
+    """FLOPs of the update profile_update.py times (its first batch), by network."""
     with FlopCounterMode(display=False) as fc:
-        with torch.no_grad():
-            fake = g(torch.randn(batch, GAN_KW["z_dim"]), y)
-        loss_d = F.relu(1 - d(aug(x), y)).mean() + F.relu(1 + d(aug(fake), y)).mean()
-        loss_d.backward()
-        d.requires_grad_(False)  # as in training: the G step computes no gradient of D's weights
-        loss_g = -d(aug(g(torch.randn(batch, GAN_KW["z_dim"]), y)), y).mean()
-        loss_g.backward()
+        run(CANDIDATES[DEFAULT], batches[:1], warmup=0, seed=0)
     by_module = fc.get_flop_counts()
-    total = fc.get_total_flops()
 
     def of(cls: str) -> float:
         return float(sum(by_module.get(cls, {}).values()))
 
-    return {"total": float(total), "generator": of("Generator"), "discriminator": of("Discriminator")}
+    return {"total": float(fc.get_total_flops()), "generator": of("Generator"), "discriminator": of("Discriminator")}
 
 
 def sgemm_flops_per_s(n: int = 2048, reps: int = 10, rounds: int = 3) -> float:
@@ -83,9 +66,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     before = machine_load()
-    flops = update_flops()
-    peak = sgemm_flops_per_s()
     batches = make_batches(args.warmup + args.steps, 64, seed=0)
+    flops = update_flops(batches)
+    peak = sgemm_flops_per_s()
     s = statistics.median(sum(run(CANDIDATES[DEFAULT], batches, args.warmup, seed=r).values())
                           for r in range(args.rounds))
     load = load_report(before, machine_load())

@@ -25,6 +25,8 @@ from .rng import derive_key, normal
 from .sampling import TrainedGenerator, check_truncation, to_uint8_hwc
 
 NOISE_TAG = 0xA3
+REFRESH_NEEDS_GENERATOR = ("refresh needs a bank that knows its generator: SyntheticBank.generate(...) or "
+                           "SyntheticBank.open(path, generator=...)")
 
 Source = SyntheticBank | TrainedGenerator | Generator | str | os.PathLike | None
 
@@ -62,10 +64,7 @@ class BankSource:
     def __init__(self, bank: SyntheticBank, refresh: float | None = None) -> None:
         if refresh is not None:
             if bank.generator is None:
-                raise ValueError(
-                    "refresh needs a bank that knows its generator: SyntheticBank.generate(...) or "
-                    "SyntheticBank.open(path, generator=...)"
-                )
+                raise ValueError(REFRESH_NEEDS_GENERATOR)
             if not 0.0 < float(refresh) <= 1.0:
                 raise ValueError(f"refresh must be a fraction in (0, 1] of the bank, got {refresh!r}")
         self.bank = bank
@@ -180,10 +179,7 @@ def open_source(
             )
         return BankSource(source, refresh)
     if refresh is not None:
-        raise ValueError(
-            "refresh needs a bank that knows its generator: SyntheticBank.generate(...) or "
-            "SyntheticBank.open(path, generator=...)"
-        )
+        raise ValueError(REFRESH_NEEDS_GENERATOR)
     if isinstance(source, TrainedGenerator):
         return GeneratorSource(source, truncation, chunk_size)
     if source is None:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from . import engine
 from .bench.store import UnitStore
 from .class_policy import plain_policy
-from .classifier import SmallCNN
+from .classifier import CLASSIFIERS, SmallCNN
 from .data import ImageArrayDataset, from_dataset
 from .engine import BankSettings, ClassifierSettings, SyntheticUse
 from .errors import ConfigError, GanaugError
@@ -496,8 +496,6 @@ def _verdict(result: TuneResult) -> str:
 
 
 def _model_name(s: dict) -> str:
-    from .classifier import CLASSIFIERS
-
     return f"`ganaug.classifier.{CLASSIFIERS[s.get('arch', 'smallcnn')].__name__}` (width {s['width']})"
 
 
