@@ -14,6 +14,11 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def pytest_xdist_auto_num_workers(config):
+    # "-n auto" (pyproject's addopts): one worker per core, at most 4, each a torch import of its own.
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
 # Small networks and frequent checkpoints keep end-to-end runs to seconds on 2 CPU cores.
 FAST = [
     "data=digits",

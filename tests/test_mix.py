@@ -499,6 +499,7 @@ def test_mix_datamodule_in_lightning(real, bank):
     assert trainer.train_dataloader.dataset.epoch == 1
 
 
+@pytest.mark.xdist_group("ddp")
 @pytest.mark.parametrize("mode", ["sampler", "exact"])
 def test_mix_datamodule_under_ddp_draws_new_synthetic_items_each_epoch(tmp_path, python, repo, mode):
     import json

@@ -92,6 +92,8 @@ def test_killed_run_resumes_with_same_command(tmp_path, python, fast, repo):
     assert meta["g_updates"] == killed_at + 5
 
 
+# Two processes each: run one DDP test at a time under pytest-xdist (--dist loadgroup).
+@pytest.mark.xdist_group("ddp")
 def test_ddp_two_cpu_processes(tmp_path, python, fast, repo):
     cmd = [python, "-m", "ganaug.train", *fast, "gan.max_steps=6", "trainer=ddp", "trainer.accelerator=cpu",
            "trainer.devices=2", f"out_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'hydra'}"]
