@@ -39,6 +39,23 @@ def test_end_to_end_digits_exports_and_reloads(compose_cfg, fast, tmp_path):
     assert ckpt["global_step"] == 40  # 20 generator + 20 discriminator updates
 
 
+
+def test_the_gpu_trainer_settings_train_here_too(compose_cfg, fast, tmp_path, monkeypatch):
+    # trainer=gpu: bf16 mixed precision and the regime resident on the device. Run on the CPU (the
+    # numbers differ from a GPU's, the code path is the same), every batch gathered from the resident copy.
+    from ganaug.data import GANDataModule
+
+    gathered, real = [], GANDataModule._resident_on
+    monkeypatch.setattr(GANDataModule, "_resident_on", lambda self, device: (gathered.append(device), real(self, device))[1])
+    gpu = compose_cfg(overrides=fast + ["trainer=gpu"])
+    assert gpu.trainer.accelerator == "gpu" and gpu.trainer.precision == "bf16-mixed" and gpu.data.on_device == "auto"
+    cfg = compose_cfg(overrides=fast + ["trainer=gpu", "trainer.accelerator=cpu", "data.on_device=true",
+                                        "gan.max_steps=6", f"out_dir={tmp_path}"])
+    assert train(cfg)["g_updates"] == 6
+    assert len(gathered) == 6 and set(gathered) == {torch.device("cpu")}
+    images, _ = load_generator(tmp_path / "generator").sample(n_per_class=2, seed=0)
+    assert images.shape == (20, 8, 8, 1)
+
 def test_resume_continues_with_optimizer_and_ema_state(compose_cfg, fast, tmp_path):
     first = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
     assert first["g_updates"] == 20

@@ -396,6 +396,11 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan_fp = fingerprint(data_fp, cfg.train.gan, g)
+            precision = str(cfg.train.trainer.get("precision", "32-true"))
+            if precision not in ("32-true", "32"):
+                # A GAN trained under autocast is another GAN. Full precision adds nothing, so the
+                # fingerprints of every GAN stored before precision was a choice still hold.
+                gan_fp = fingerprint(gan_fp, precision)
             # Adopted by reference: the record keeps pointing at the other directory's generator.
             units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost,
                               lambda progress=None, r=regime, g=g: _train_gan(r, g, progress),
@@ -564,7 +569,7 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
             if store.current(u.id, u.fingerprint) is None:
                 raise StaleGANError(
                     f"{out / 'units' / u.id}.json was trained with other GAN or data settings than these "
-                    "(train.gan.*, the regime's data); use a new bench.out_dir for them, or delete that "
+                    "(train.gan.*, train.trainer.precision, the regime's data); use a new bench.out_dir for them, or delete that "
                     f"file and {out / u.id.split('/')[0] / u.id.split('/')[-1]} to retrain it"
                 )
 

@@ -75,6 +75,7 @@ class GANDataModule(pl.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         drop_last: bool = True,
+        on_device: bool | str = "auto",
     ) -> None:
         super().__init__()
         # Every setting is checked before the dataset is read, which can take a while, and
@@ -104,6 +105,8 @@ class GANDataModule(pl.LightningDataModule):
                 f"data.val_fraction must be a number in [0, 1), got {val_fraction!r}; "
                 "set e.g. data.val_fraction=0.1, or 0 for no validation split"
             )
+        if not (isinstance(on_device, (bool, np.bool_)) or on_device == "auto"):
+            raise GanaugDataError(f"data.on_device must be auto, true or false, got {on_device!r}")
         if not isinstance(drop_last, (bool, np.bool_)):
             raise GanaugDataError(f"data.drop_last must be true or false, got {drop_last!r}")
         if n_per_class is not None and imbalance_ratio is not None:
@@ -128,6 +131,8 @@ class GANDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.drop_last = bool(drop_last)
+        self.on_device = on_device if on_device == "auto" else bool(on_device)
+        self._resident: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self.labelled_set: ImageArrayDataset = labelled
         self.train_set, self.val_set = train_val_split(labelled, val_fraction, data_seed)
 
@@ -144,18 +149,52 @@ class GANDataModule(pl.LightningDataModule):
         """(H, W, C) of the images; the GAN's tensors are C×H×W."""
         return self.labelled_set.image_shape
 
+    def holds_data_on_device(self) -> bool:
+        """Whether training batches are gathered on the training device from one resident copy.
+
+        ``on_device="auto"``: when a trainer is attached and trains off the CPU. There a batch
+        assembled on the host costs a copy per step and the update is fast enough for that to show;
+        the whole regime (uint8) fits in device memory once. On the CPU both paths give the same
+        tensors, and the host path keeps ``train_dataloader()`` yielding images for anyone reading it.
+        """
+        if self.on_device != "auto":
+            return bool(self.on_device)
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type != "cpu"
+
     def train_dataloader(self) -> DataLoader:
+        drop_last = self.drop_last and len(self.train_set) >= self.batch_size
+        if self.holds_data_on_device():
+            # Batches of indices (shuffled, and split across DDP ranks, as the images would be);
+            # transfer_batch_to_device turns them into images where the resident copy lives.
+            return DataLoader(range(len(self.train_set)), batch_size=self.batch_size, shuffle=True,
+                              drop_last=drop_last)
         data = GANTensorDataset(self.train_set)
         return DataLoader(
             data,
             batch_size=self.batch_size,
             shuffle=True,
             # Dropping the only (short) batch of a tiny regime would leave nothing to train on.
-            drop_last=self.drop_last and len(data) >= self.batch_size,
+            drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if not isinstance(batch, torch.Tensor):  # (images, labels) from the host path
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
+        images, labels = self._resident_on(device)
+        index = batch.to(device)  # the only per-step copy: batch_size integers
+        return to_unit(images[index]), labels[index]
+
+    def _resident_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if device not in self._resident:
+            # Same conversion as GANTensorDataset, applied per batch on the device: same tensors.
+            images = torch.from_numpy(np.ascontiguousarray(self.train_set.images)).permute(0, 3, 1, 2)
+            labels = torch.as_tensor(np.asarray(self.train_set.labels), dtype=torch.int64)
+            self._resident[device] = (images.to(device), labels.to(device))
+        return self._resident[device]
 
     def __repr__(self) -> str:
         return (

@@ -115,6 +115,9 @@ def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path, t
     # A GAN trained with other settings is never reused or silently retrained.
     with pytest.raises(StaleGANError, match="train.gan"):
         run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25", "train.gan.max_steps=41"]))
+    # Nor one trained under another precision (trainer=gpu's bf16 autocast).
+    with pytest.raises(StaleGANError, match="train.trainer.precision"):
+        run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25", "train.trainer.precision=bf16-mixed"]))
 
 
 def test_ablation_adopts_gans_and_runs_made_with_the_same_settings(compose_cfg, tmp_path, tiny):

@@ -86,3 +86,46 @@ def test_worker_settings(digits):
     loader = GANDataModule(digits, num_workers=2).train_dataloader()
     assert loader.num_workers == 2 and loader.persistent_workers
     assert not GANDataModule(digits).train_dataloader().persistent_workers
+
+
+def test_batches_gathered_on_the_device_equal_the_host_batches(digits):
+    # The GPU path (one resident copy, index batches) gives the host path's tensors, batch for batch.
+    host = GANDataModule(digits, n_per_class=30, batch_size=16)
+    resident = GANDataModule(digits, n_per_class=30, batch_size=16, on_device=True)
+    assert not host.holds_data_on_device() and resident.holds_data_on_device()
+    torch.manual_seed(3)
+    expected = list(host.train_dataloader())
+    torch.manual_seed(3)
+    indices = list(resident.train_dataloader())
+    assert len(indices) == len(expected) == 300 // 16
+    for index, (x, y) in zip(indices, expected):
+        assert index.dtype == torch.int64 and index.shape == (16,)
+        rx, ry = resident.transfer_batch_to_device(index, torch.device("cpu"), 0)
+        torch.testing.assert_close(rx, x, rtol=0, atol=0)
+        assert torch.equal(ry, y)
+    # The copy is made once per device, not per batch.
+    assert list(resident._resident) == [torch.device("cpu")]
+    # The host path's (images, labels) pairs still move the usual way.
+    x, y = resident.transfer_batch_to_device(expected[0], torch.device("cpu"), 0)
+    assert torch.equal(x, expected[0][0])
+
+
+def test_on_device_auto_follows_the_trainer(digits):
+    import pytorch_lightning as pl
+
+    dm = GANDataModule(digits, on_device="auto")
+    assert not dm.holds_data_on_device()  # no trainer: the loader yields images
+    dm.trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                            enable_checkpointing=False)
+    assert not dm.holds_data_on_device()
+    with pytest.raises(GanaugDataError, match="data.on_device must be auto, true or false"):
+        GANDataModule(digits, on_device="gpu")
+
+
+def test_on_device_auto_is_on_when_the_trainer_trains_off_the_cpu(digits):
+    from types import SimpleNamespace
+
+    dm = GANDataModule(digits, on_device="auto")
+    dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
+    assert dm.holds_data_on_device()
+    assert isinstance(next(iter(dm.train_dataloader())), torch.Tensor)  # index batches
