@@ -349,6 +349,9 @@ CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_option
 # Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
 BANK_KEYS = ("filter_class_quantile", "filter_fallback")
 RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
+# Data keys that say where batches are assembled, not which images: outside the data fingerprint.
+# (num_workers predates this list and stays in, so the fingerprints of stored GANs still hold.)
+LOADING_KEYS = ("on_device",)
 
 
 def condition_fp(regime: Regime, cond: Condition, clf_seed: int, bank: dict | None) -> str:
@@ -380,7 +383,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         regime.bank_settings(True), regime.use(0.5)  # settings named when planning, not after a GAN has trained
         gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
         clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
-        data_fp = fingerprint(cfg.train.data, {k: v for k, v in spec.items() if k not in RUN_KEYS},
+        data = {k: v for k, v in OmegaConf.to_container(cfg.train.data, resolve=True).items() if k not in LOADING_KEYS}
+        data_fp = fingerprint(data, {k: v for k, v in spec.items() if k not in RUN_KEYS},
                               b.data_seed, b.val_fraction)
         ref_id = f"{name}/reference"
         units.append(Unit(ref_id, f"{name}: real-data reference classifier", clf_cost,

@@ -345,3 +345,17 @@ def test_a_regime_can_let_a_class_its_filter_rejects_through_unfiltered(compose_
     with pytest.raises(ValueError, match=r"n30: filter_fallback must be one of \[None, 'unfiltered'\], got 'keep'"):
         run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.filter_fallback=keep"]))
 
+
+
+def test_where_batches_are_assembled_is_not_part_of_any_fingerprint(compose_cfg, tmp_path, tiny):
+    # data.on_device changes where the GAN's batches are gathered, not the images: a GAN trained with
+    # either setting is the same unit (and the GANs stored before the setting existed still match).
+    from ganaug.bench.runner import Fingerprints, plan_from_config
+
+    def fps(*extra):
+        units, store = plan_from_config(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", *extra]))
+        return {u.id: Fingerprints(units, store)(u.id) for u in units if "gan-g" in u.id}
+
+    default = fps()
+    assert default and fps("train.data.on_device=true") == default == fps("~train.data.on_device")
+    assert fps("train.data.batch_size=7") != default  # the data settings themselves still count
