@@ -9,7 +9,9 @@ target's signature.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -21,6 +23,7 @@ class GANConfig:
     z_dim: int = 128
     g_width: int = 16
     d_width: int = 32
+    d_arch: str = "standard"
     embed_dim: int = 32
     loss: str = "hinge"
     n_dis: int = 1
@@ -32,6 +35,17 @@ class GANConfig:
     diffaug: str | None = "auto"
     lecam_weight: float = 0.0
     lecam_decay: float = 0.99
+
+
+# GAN settings added after GANs were trained and stored, with the value that reproduces those GANs.
+# At that value a setting is left out of the GAN's identity (benchmark fingerprints, run records), so
+# the weights made before it existed still match: a GAN costs hours, a schema change should not.
+GAN_KEYS_ADDED = {"d_arch": "standard"}
+
+
+def gan_identity(gan: Mapping[str, Any]) -> dict[str, Any]:
+    """A GAN config's settings (a plain mapping) without the added keys at their original value."""
+    return {k: v for k, v in gan.items() if not (k in GAN_KEYS_ADDED and v == GAN_KEYS_ADDED[k])}
 
 
 # (config group, schema name, schema): what conf/__init__.py stores in Hydra's ConfigStore.

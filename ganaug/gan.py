@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from .diffaug import DiffAugment
 from .errors import ConfigError
 from .export import export_generator
-from .nets import Discriminator, Generator
+from .nets import D_ARCHS, Discriminator, Generator
 from .sampling import TrainedGenerator
 
 LOSSES = ("hinge", "nonsaturating")
@@ -35,6 +35,7 @@ class ConditionalGAN(pl.LightningModule):
         z_dim: int = 128,
         g_width: int = 16,
         d_width: int = 32,
+        d_arch: str = "standard",
         embed_dim: int = 32,
         loss: str = "hinge",
         n_dis: int = 1,
@@ -57,6 +58,8 @@ class ConditionalGAN(pl.LightningModule):
             raise ConfigError(f"gan.loss={loss!r} is unknown; choose one of {list(LOSSES)}")
         if n_dis < 1:
             raise ConfigError(f"gan.n_dis must be >= 1 (discriminator updates per generator update), got {n_dis}")
+        if d_arch not in D_ARCHS:
+            raise ConfigError(f"gan.d_arch={d_arch!r} is unknown; choose one of {sorted(D_ARCHS)}")
         if not 0.0 <= ema_decay < 1.0:
             raise ConfigError(f"gan.ema_decay must be in [0, 1), got {ema_decay}")
         class_names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(num_classes)]
@@ -68,7 +71,7 @@ class ConditionalGAN(pl.LightningModule):
         self.automatic_optimization = False
         self.class_names = class_names
         self.generator = Generator(num_classes, image_size, channels, z_dim=z_dim, width=g_width, embed_dim=embed_dim)
-        self.discriminator = Discriminator(num_classes, image_size, channels, width=d_width)
+        self.discriminator = Discriminator(num_classes, image_size, channels, width=d_width, arch=d_arch)
         # channels_last: the convolutions' fast layout on CPU (oneDNN) and GPU; same numbers, less time
         # (benchmarks/results/profile_update.md).
         self.generator.to(memory_format=torch.channels_last)

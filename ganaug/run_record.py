@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from .config_schema import gan_identity
 from .errors import GanaugError
 from .export import atomic_write_bytes
 
@@ -56,7 +57,7 @@ def run_settings(cfg: DictConfig) -> dict:
             "batch_size": data.get("batch_size"),
             "dataset": {k: v for k, v in dataset.items() if k not in LOCATION_KEYS},
         },
-        "gan": {k: v for k, v in gan.items() if k not in LENGTH_KEYS},
+        "gan": {k: v for k, v in gan_identity(gan).items() if k not in LENGTH_KEYS},
     }
 
 

@@ -22,6 +22,7 @@ def test_max_steps_counts_generator_updates():
     ({"loss": "wasserstein"}, "gan.loss=.wasserstein. is unknown"),
     ({"n_dis": 0}, "n_dis"),
     ({"ema_decay": 1.0}, "ema_decay"),
+    ({"d_arch": "tiny"}, "gan.d_arch='tiny' is unknown"),
     ({"class_names": ["a"]}, "class names"),
 ])
 def test_bad_arguments(kw, match):

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import engine
 from ..classifier import accuracy
+from ..config_schema import gan_identity
 from ..data import ImageArrayDataset
 from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
 from ..errors import ConfigError, GanaugError
@@ -399,7 +400,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                               outputs=[str(regime.teacher_path().relative_to(out))]))
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
-            gan_fp = fingerprint(data_fp, cfg.train.gan, g)
+            gan_fp = fingerprint(data_fp, gan_identity(OmegaConf.to_container(cfg.train.gan, resolve=True)), g)
             precision = str(cfg.train.trainer.get("precision", "32-true"))
             if precision not in ("32-true", "32"):
                 # A GAN trained under autocast is another GAN. Full precision adds nothing, so the

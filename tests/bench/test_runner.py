@@ -359,3 +359,23 @@ def test_where_batches_are_assembled_is_not_part_of_any_fingerprint(compose_cfg,
     default = fps()
     assert default and fps("train.data.on_device=true") == default == fps("~train.data.on_device")
     assert fps("train.data.batch_size=7") != default  # the data settings themselves still count
+
+
+
+def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_path, repo):
+    # Every fingerprint of benchmarks/results/ci (the baseline CI compares with) still matches: a
+    # setting added since (gan.d_arch, data.on_device) at its original value changes no unit. A schema
+    # change that should redo units fails here until the baseline is regenerated, as it must be.
+    import shutil
+
+    from ganaug.bench.runner import Fingerprints, plan_from_config
+    from ganaug.config_schema import gan_identity
+
+    shutil.copytree(repo / "benchmarks" / "results" / "ci" / "units", tmp_path / "units")
+    units, store = plan_from_config(compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}"]))
+    fps = Fingerprints(units, store)
+    stored = {u.id: store.get(u.id)["fingerprint"] for u in units if store.has(u.id)}
+    assert len(stored) == len(units) > 20
+    assert {uid: fps(uid) for uid in stored} == stored
+    assert gan_identity({"d_width": 32, "d_arch": "standard"}) == {"d_width": 32}
+    assert gan_identity({"d_arch": "lean"}) == {"d_arch": "lean"}
