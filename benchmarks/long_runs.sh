@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long benchmark runs still owed (issues 16 and 19), in the order they are needed. Each
 # ganaug-bench stores every finished unit and resumes where it stopped, so rerun this script until it
-# ends (steps 1-3: about 8 h on 2 cores; step 4, held-out: a CPU-day more).
+# ends (steps 1-4: about 10 h on 2 cores; step 5, held-out: a CPU-day more).
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,20 +16,25 @@ headline=("${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.out_dir=benchma
 bench "${headline[@]}"
 .venv/bin/python benchmarks/agreement.py --regime n100 -- "${headline[@]}"
 
-# 2. Levers of issue 19, chosen on validation only (data seed 0, the GANs, banks and baselines of 1):
+# 2. A cheaper GAN (issue 18, ranked before the gain's levers): the lean discriminator (0.5-0.6x the
+#    FLOPs per update) on the same data, GAN seeds 0 and 1, everything downstream as the headline.
+#    Adopted only if its validation scores and CAS/FID hold against the headline's.
+lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.reuse_from=benchmarks/results/engine_n100 "$@"; }
+lever train.gan.d_arch=lean bench.out_dir=benchmarks/results/ablation_n100_lean_d
+
+# 3. Levers of issue 19, chosen on validation only (data seed 0, the GANs, banks and baselines of 1):
 #    a soft filter (each synthetic item weighed by the teacher's belief in its label, unfiltered and
 #    filtered banks), and banks of 50,000 images instead of 10,000.
-lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.reuse_from=benchmarks/results/engine_n100 "$@"; }
 lever bench.synthetic_confidence_weight=true 'bench.classical_synthetic_filter_options=[false,true]' \
   bench.out_dir=benchmarks/results/ablation_n100_confidence_weight
 lever bench.bank_size=50000 bench.out_dir=benchmarks/results/ablation_n100_bank50k
 
-# 3. The second classifier (ResNet-14) on the same data and GANs, to see on validation whether its
+# 4. The second classifier (ResNet-14) on the same data and GANs, to see on validation whether its
 #    recipe is one where classical augmentation helps.
 bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "${resnet[@]}" \
   bench.reuse_from=benchmarks/results/engine_n100 bench.out_dir=benchmarks/results/resnet_n100
 
-# 4. Held-out labelled subsets (data seeds 1 and 2; no choice looked at them): every regime, three GAN
+# 5. Held-out labelled subsets (data seeds 1 and 2; no choice looked at them): every regime, three GAN
 #    seeds at n100, both classifiers (the ResNet adopting the same GANs). Run once the levers above
 #    are decided on validation and conf/ holds the recipe: bash benchmarks/long_runs.sh heldout
 [ "${1:-}" = heldout ] || exit 0
