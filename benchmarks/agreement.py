@@ -43,6 +43,8 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
         f"tune.lr_schedule={c.lr_schedule}", f"tune.width={c.width}", f"tune.arch={c.get('arch', 'smallcnn')}",
         f"tune.precision={c.precision}", f"tune.seeds={fmt(b.classifier_seeds)}",
         f"tune.synthetic_soft_labels={b.synthetic_soft_labels}", f"tune.teacher={b.teacher}",
+        f"tune.synthetic_confidence_weight={b.synthetic_confidence_weight}",
+        f"tune.synthetic_feedback_weight={b.synthetic_feedback_weight}",
         f"tune.bank_size={b.bank_size}", f"tune.metric={'balanced_accuracy' if imbalanced else 'accuracy'}",
     ]
 

@@ -369,6 +369,7 @@ def train_classifier_on_loader(
     teacher: nn.Module | None = None,
     synthetic_soft_labels: float = 0.0,
     synthetic_confidence_weight: bool = False,
+    synthetic_feedback_weight: bool = False,
     device: str | torch.device = "cpu",
     precision: str = "32-true",
     progress: bool = False,
@@ -397,7 +398,8 @@ def train_classifier_on_loader(
     ``(1 - a) * its (smoothed) label + a * the teacher's softmax on the very image the student
     sees`` (after augmentation): the generator's label errors are corrected by what real data
     says the image is. ``synthetic_confidence_weight`` multiplies a synthetic item's weight by the
-    teacher's probability of its label (`SyntheticAwareLoss`).
+    teacher's probability of its label, ``synthetic_feedback_weight`` by the model's own loss on it
+    relative to the batch's other synthetic items (`SyntheticAwareLoss`).
 
     The loop runs under Lightning Fabric, as the GAN runs under Lightning: ``device`` picks the
     accelerator (``"cpu"``, ``"cuda"``, ``"cuda:1"``) and ``precision`` is Fabric's
@@ -407,7 +409,7 @@ def train_classifier_on_loader(
     if arch not in CLASSIFIERS:
         raise ValueError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
     check_loss_args(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels, teacher, prefix="synthetic_",
-                    confidence_weight=synthetic_confidence_weight)
+                    confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight)
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
@@ -430,7 +432,8 @@ def train_classifier_on_loader(
         module, optimizer = fabric.setup(model, opt)
         module.train()
         criterion = fabric.to_device(SyntheticAwareLoss(synthetic_weight, synthetic_label_smoothing,
-                                                        synthetic_soft_labels, teacher, synthetic_confidence_weight))
+                                                        synthetic_soft_labels, teacher, synthetic_confidence_weight,
+                                                        synthetic_feedback_weight))
         batches = _cycle(loader)
         bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
         try:

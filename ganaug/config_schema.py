@@ -43,9 +43,14 @@ class GANConfig:
 GAN_KEYS_ADDED = {"d_arch": "standard"}
 
 
+def without_added(settings: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` without the keys of ``added`` that still hold the value ``added`` gives them."""
+    return {k: v for k, v in settings.items() if not (k in added and v == added[k])}
+
+
 def gan_identity(gan: Mapping[str, Any]) -> dict[str, Any]:
     """A GAN config's settings (a plain mapping) without the added keys at their original value."""
-    return {k: v for k, v in gan.items() if not (k in GAN_KEYS_ADDED and v == GAN_KEYS_ADDED[k])}
+    return without_added(gan, GAN_KEYS_ADDED)
 
 
 # (config group, schema name, schema): what conf/__init__.py stores in Hydra's ConfigStore.

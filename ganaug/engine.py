@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from .class_policy import plain_policy
+from .config_schema import without_added
 from .classifier import CLASSIFIERS, SmallCNN, accuracy, balanced_accuracy, build_classifier, train_classifier_on_loader
 from .errors import ConfigError, GanaugError
 
@@ -144,6 +145,11 @@ class BankSettings:
         return d
 
 
+# Settings added after runs were stored, at the value that reproduces them: left out of the
+# fingerprint there, so stored runs stay current (see config_schema.GAN_KEYS_ADDED).
+SYNTHETIC_USE_ADDED = {"feedback_weight": False}
+
+
 @dataclass(frozen=True)
 class SyntheticUse:
     """How a run uses synthetic items: their share of each batch and how they enter the loss."""
@@ -156,6 +162,7 @@ class SyntheticUse:
     soft_labels: float = 0.0            # share of the teacher's softmax in a synthetic item's target
     teacher: str = "reference"          # reference | classical: the real-data classifier giving soft labels
     confidence_weight: bool = False     # weigh a synthetic item by the teacher's probability of its label
+    feedback_weight: bool = False       # weigh a synthetic item by the student's own loss on it (batch mean 1)
 
     def __post_init__(self) -> None:
         from .mix_plan import MAX_RATIO
@@ -178,12 +185,14 @@ class SyntheticUse:
             raise ConfigError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
         if not isinstance(self.confidence_weight, bool):
             raise ConfigError(f"synthetic_confidence_weight must be true or false, got {self.confidence_weight!r}")
+        if not isinstance(self.feedback_weight, bool):
+            raise ConfigError(f"synthetic_feedback_weight must be true or false, got {self.feedback_weight!r}")
 
     @property
     def needs_flag(self) -> bool:
         """Weighted, smoothed or soft-labelled synthetic items: the loss must tell them from real ones."""
         return self.weight != 1.0 or self.weight_schedule != "constant" or bool(self.label_smoothing) \
-            or self.needs_teacher
+            or self.needs_teacher or self.feedback_weight
 
     @property
     def needs_teacher(self) -> bool:
@@ -191,7 +200,7 @@ class SyntheticUse:
         return bool(self.soft_labels) or self.confidence_weight
 
     def key(self) -> dict:
-        d = asdict(self)
+        d = without_added(asdict(self), SYNTHETIC_USE_ADDED)
         if not self.needs_teacher:  # whose classifier it would be cannot shape the run
             d.pop("teacher")
         return d
@@ -200,7 +209,7 @@ class SyntheticUse:
         """`train_classifier_on_loader`'s synthetic_* arguments."""
         return {"synthetic_weight": self.weight, "synthetic_weight_schedule": self.weight_schedule,
                 "synthetic_label_smoothing": self.label_smoothing, "synthetic_soft_labels": self.soft_labels,
-                "synthetic_confidence_weight": self.confidence_weight}
+                "synthetic_confidence_weight": self.confidence_weight, "synthetic_feedback_weight": self.feedback_weight}
 
 
 def _known(cls, cfg: Any, owner: str) -> dict:

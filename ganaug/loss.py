@@ -15,7 +15,7 @@ from torch import nn
 
 
 def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels: float, teacher: nn.Module | None,
-                    prefix: str = "", confidence_weight: bool = False) -> None:
+                    prefix: str = "", confidence_weight: bool = False, feedback_weight: bool = False) -> None:
     """Raise on arguments `SyntheticAwareLoss` cannot take; ``prefix`` names them as the caller does."""
     if not float(synthetic_weight) >= 0:
         raise ValueError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
@@ -29,6 +29,8 @@ def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels
         raise ValueError(f"{prefix}confidence_weight must be true or false, got {confidence_weight!r}")
     if confidence_weight and teacher is None:
         raise ValueError(f"{prefix}confidence_weight needs a teacher: the classifier whose confidence weighs each item")
+    if not isinstance(feedback_weight, bool):
+        raise ValueError(f"{prefix}feedback_weight must be true or false, got {feedback_weight!r}")
 
 
 class SyntheticAwareLoss(nn.Module):
@@ -43,6 +45,12 @@ class SyntheticAwareLoss(nn.Module):
     confidence_weight: a synthetic item's weight is multiplied by the teacher's probability of its
         conditioning label on that image: doubtful images count less, instead of a filter's hard
         keep-or-drop threshold.
+    feedback_weight: a synthetic item's weight is multiplied by the model's own loss on it over the
+        mean of the batch's synthetic items (no gradient through it): what the model being trained
+        still gets wrong counts more, what it has learned less, at the same total synthetic weight.
+        Feedback from the student, as in feedback-guided synthesis (Askari-Hemmat et al., 2024),
+        applied to a fixed bank. A hard item may be a mislabelled one: use it behind a label guard
+        (a filtered bank, or ``confidence_weight``).
     teacher: the classifier whose softmax is mixed in (needed when ``soft_labels > 0`` or
         ``confidence_weight``), e.g. one
         trained on the real images alone. It takes the same inputs as the model being trained,
@@ -54,13 +62,15 @@ class SyntheticAwareLoss(nn.Module):
     """
 
     def __init__(self, synthetic_weight: float = 1.0, label_smoothing: float = 0.0, soft_labels: float = 0.0,
-                 teacher: nn.Module | None = None, confidence_weight: bool = False) -> None:
+                 teacher: nn.Module | None = None, confidence_weight: bool = False, feedback_weight: bool = False) -> None:
         super().__init__()
-        check_loss_args(synthetic_weight, label_smoothing, soft_labels, teacher, confidence_weight=confidence_weight)
+        check_loss_args(synthetic_weight, label_smoothing, soft_labels, teacher, confidence_weight=confidence_weight,
+                        feedback_weight=feedback_weight)
         self.synthetic_weight = float(synthetic_weight)
         self.label_smoothing = float(label_smoothing)
         self.soft_labels = float(soft_labels)
         self.confidence_weight = confidence_weight
+        self.feedback_weight = feedback_weight
         self.teacher = teacher.eval() if (teacher is not None and (soft_labels > 0 or confidence_weight)) else None
 
     def train(self, mode: bool = True) -> SyntheticAwareLoss:
@@ -75,7 +85,8 @@ class SyntheticAwareLoss(nn.Module):
         weight = self.synthetic_weight if synthetic_weight is None else float(synthetic_weight)
         if logits.ndim != 2 or labels.shape != logits.shape[:1]:
             raise ValueError(f"expected logits N×K and N labels, got {tuple(logits.shape)} and {tuple(labels.shape)}")
-        if is_synthetic is None or (weight == 1.0 and self.label_smoothing == 0.0 and self.teacher is None):
+        if is_synthetic is None or (weight == 1.0 and self.label_smoothing == 0.0 and self.teacher is None
+                                    and not self.feedback_weight):
             return F.cross_entropy(logits, labels)
         syn = torch.as_tensor(is_synthetic, device=logits.device).bool().reshape(-1)
         if syn.shape[0] != labels.shape[0]:
@@ -99,4 +110,7 @@ class SyntheticAwareLoss(nn.Module):
                 target[syn] = (1.0 - self.soft_labels) * target[syn] + self.soft_labels * probs
             syn_loss = -(target * F.log_softmax(logits, dim=1)).sum(dim=1)
             per_item = torch.where(syn, syn_loss, per_item)
+        if self.feedback_weight and bool(syn.any()):
+            hard = per_item.detach()[syn]
+            w[syn] = w[syn] * hard / hard.mean().clamp_min(1e-12)
         return (w * per_item).sum() / w.sum().clamp_min(1e-12)

@@ -2,7 +2,7 @@
 
 The recipe is ``<out_dir>/recipe.yaml``, written by `ganaug-tune`: the `SyntheticMix` settings
 (``source``, ``ratio``, ``class_policy``, ``seed``, ``truncation``, ``refresh``, ``return_flag``)
-and the loss settings (``soft_labels``, ``synthetic_weight``, ``confidence_weight``, ``teacher``:
+and the loss settings (``soft_labels``, ``synthetic_weight``, ``confidence_weight``, ``feedback_weight``, ``teacher``:
 the real-data classifier (`SmallCNN` or `SmallResNet`) in ``reference.safetensors``, with its
 arch, width, classes and image shape). Relative paths are relative to the recipe's directory, so a
 tune directory can be moved. ``mix.yaml`` beside it holds the same mix settings alone as a Hydra
@@ -45,7 +45,7 @@ RECIPE_FILE = "recipe.yaml"
 MIX_FILE = "mix.yaml"
 MIX_TARGET = "ganaug.SyntheticMix"
 MIX_KEYS = ("source", "ratio", "class_policy", "seed", "truncation", "refresh", "return_flag")
-LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "teacher")
+LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "feedback_weight", "teacher")
 HYDRA_KEYS = ("_target_", "_partial_")
 TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")  # and "arch" (smallcnn when left out)
 POLICIES = ("match", "uniform", "balance")
@@ -76,13 +76,15 @@ class Recipe:
     soft_labels: float = 0.0
     synthetic_weight: float = 1.0
     confidence_weight: bool = False
+    feedback_weight: bool = False
     teacher: Path | None = None
     teacher_model: dict | None = None
 
     @property
     def needs_flag(self) -> bool:
         """Whether the loss treats synthetic items apart, so batches must carry the flag."""
-        return self.ratio > 0 and (self.synthetic_weight != 1.0 or self.soft_labels > 0 or self.confidence_weight)
+        return self.ratio > 0 and (self.synthetic_weight != 1.0 or self.soft_labels > 0 or self.confidence_weight
+                                   or self.feedback_weight)
 
     def wrap(self, train_set: Any, transform: Any = None, **kwargs: Any) -> Any:
         """``SyntheticMix(train_set, source, ratio=..., ...)`` with this recipe's settings.
@@ -121,7 +123,8 @@ class Recipe:
         if (self.soft_labels > 0 or self.confidence_weight) and teacher is None:
             teacher = self.load_teacher()
         return SyntheticAwareLoss(synthetic_weight=self.synthetic_weight, soft_labels=self.soft_labels,
-                                  teacher=teacher, confidence_weight=self.confidence_weight)
+                                  teacher=teacher, confidence_weight=self.confidence_weight,
+                                  feedback_weight=self.feedback_weight)
 
     def load_teacher(self) -> nn.Module:
         """The real-data classifier of ``teacher``, in eval mode."""
@@ -308,6 +311,9 @@ def _build(doc: dict, path: Path) -> Recipe:
     if confidence and teacher is None:
         raise RecipeError(f"{path}: confidence_weight needs a teacher (the real-data classifier whose confidence "
                           "weighs each synthetic item); add the teacher entry ganaug-tune writes, or set it false")
+    feedback = doc.get("feedback_weight", False)
+    if not isinstance(feedback, bool):
+        raise _fail(path, "feedback_weight", "true or false", feedback)
     return Recipe(
         path=path,
         source=None if source is None else _existing(source, "source", path),
@@ -321,6 +327,7 @@ def _build(doc: dict, path: Path) -> Recipe:
         synthetic_weight=_number(doc, "synthetic_weight", path, 1.0, 0.0, math.inf,
                                  wanted="a non-negative finite number"),
         confidence_weight=confidence,
+        feedback_weight=feedback,
         teacher=teacher,
         teacher_model=model,
     )

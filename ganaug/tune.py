@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,8 @@ class TuneResult:
         flag = c["bank"] is not None and SyntheticUse(
             c["ratio"], weight=c.get("synthetic_weight", 1.0),
             soft_labels=self.settings.get("synthetic_soft_labels") or 0.0,
-            confidence_weight=bool(self.settings.get("synthetic_confidence_weight", False))).needs_flag
+            confidence_weight=bool(self.settings.get("synthetic_confidence_weight", False)),
+            feedback_weight=bool(self.settings.get("synthetic_feedback_weight", False))).needs_flag
         return {"_target_": MIX_TARGET, "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
                 "truncation": None, "refresh": None, "return_flag": flag}
@@ -117,6 +118,7 @@ class TuneResult:
         synthetic = c["bank"] is not None
         soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if synthetic else 0.0
         confidence = synthetic and bool(self.settings.get("synthetic_confidence_weight", False))
+        feedback = synthetic and bool(self.settings.get("synthetic_feedback_weight", False))
         teacher = None
         if soft or confidence:
             h, w, ch = self.settings["image_shape"]
@@ -124,7 +126,7 @@ class TuneResult:
             teacher = {"file": file, "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
                        "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
         return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
-                "confidence_weight": confidence, "teacher": teacher}
+                "confidence_weight": confidence, "feedback_weight": feedback, "teacher": teacher}
 
     def markdown(self) -> str:
         return _markdown(self)
@@ -287,18 +289,18 @@ class _Session:
     """
 
     def __init__(self, train, val, out: Path, clf: ClassifierSettings, *, class_policy, bank_size: int, metric: str,
-                 transform, generators: dict[Path, Any], soft_labels: float = 0.0, teacher: str = "reference",
-                 confidence_weight: bool = False, filter_fallback: str | None = None,
-                 filter_class_quantile: float | None = None):
+                 transform, generators: dict[Path, Any], loss: SyntheticUse = SyntheticUse(),
+                 filter_fallback: str | None = None, filter_class_quantile: float | None = None):
         self.train, self.val, self.out, self.clf = train, val, out, clf
-        self.soft_labels, self.teacher_kind, self.confidence_weight = soft_labels, teacher, confidence_weight
+        # How every synthetic candidate's items enter the loss; a candidate adds its ratio and weight.
+        self.loss, self.teacher_kind = loss, loss.teacher
         self.filter_fallback, self.filter_class_quantile = filter_fallback, filter_class_quantile
         self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
         self.transform, self.generators = transform, generators
         self.store = UnitStore(out / "units")
         self.train_fp, self.val_fp = engine.data_fingerprint(train), engine.data_fingerprint(val)
         self.ref_fp = engine.reference_fingerprint(self.train_fp, clf)
-        classical = teacher == "classical"
+        classical = loss.teacher == "classical"
         self.teacher_fp = engine.reference_fingerprint(self.train_fp, clf, transform) if classical else self.ref_fp
         self._models: dict[str, SmallCNN] = {}
 
@@ -374,9 +376,7 @@ class _Session:
     def use(self, cand: Candidate) -> SyntheticUse | None:
         if cand.generator is None:
             return None
-        return SyntheticUse(ratio=cand.ratio, class_policy=self.class_policy, weight=cand.weight,
-                            soft_labels=self.soft_labels, teacher=self.teacher_kind,
-                            confidence_weight=self.confidence_weight)
+        return replace(self.loss, ratio=cand.ratio, class_policy=self.class_policy, weight=cand.weight)
 
     def fp(self, cand: Candidate, seed: int) -> str:
         bank = None if cand.generator is None else self.bank_fp(cand)
@@ -530,6 +530,9 @@ def _markdown(result: TuneResult) -> str:
     if s.get("synthetic_confidence_weight"):
         lines += ["Each synthetic item's loss weight was multiplied by the reference classifier's probability of its "
                   "label (`SyntheticAwareLoss(confidence_weight=True)`, `recipe.loss()`).", ""]
+    if s.get("synthetic_feedback_weight"):
+        lines += ["Each synthetic item's loss weight was multiplied by the model's own loss on it, relative to the "
+                  "batch's other synthetic items (`SyntheticAwareLoss(feedback_weight=True)`, `recipe.loss()`).", ""]
     if s.get("filter_class_quantile") is not None:
         lines += [f"Filters calibrated per class on the validation split (quantile {s['filter_class_quantile']:g}): "
                   "class k's threshold is at most the confidence the reference classifier has in that share of "
@@ -590,6 +593,7 @@ def tune_mix(
     synthetic_weights: Sequence[float] = (1.0,),
     synthetic_soft_labels: float = 0.5,
     synthetic_confidence_weight: bool = False,
+    synthetic_feedback_weight: bool = False,
     filter_fallback: str | None = None,
     filter_class_quantile: float | None = None,
     bank_size: int = 10000,
@@ -612,7 +616,8 @@ def tune_mix(
     (default 0.5, the benchmark's recipe; 0 = hard labels) trains every synthetic candidate with soft
     targets (`ganaug.SyntheticAwareLoss`, the teacher being the reference classifier trained on
     ``train_set``, saved as ``out_dir``/reference.safetensors); ``synthetic_confidence_weight`` weighs
-    each synthetic item by that teacher's probability of its label. Writes ``out_dir``/tune.json, tune.md,
+    each synthetic item by that teacher's probability of its label, ``synthetic_feedback_weight`` by the
+    model's own loss on it (`SyntheticAwareLoss(feedback_weight=True)`). Writes ``out_dir``/tune.json, tune.md,
     recipe.yaml (the best candidate's mix and loss: `ganaug.load_recipe`) and mix.yaml (its mix alone,
     a `SyntheticMix` partial for Hydra configs); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
@@ -637,7 +642,8 @@ def tune_mix(
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
     try:  # the engine's own rules, before any run
-        SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher, confidence_weight=synthetic_confidence_weight)
+        loss = SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher,
+                            confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
                                  arch=arch, precision=precision, device=device)
     except ConfigError as e:
@@ -652,9 +658,7 @@ def tune_mix(
     labels = _labels(paths)
     session = _Session(train, val, Path(out_dir), clf,
                        class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
-                       generators=_load_generators(paths, train), soft_labels=float(synthetic_soft_labels),
-                       confidence_weight=synthetic_confidence_weight,
-                       teacher=teacher, filter_fallback=filter_fallback,
+                       generators=_load_generators(paths, train), loss=loss, filter_fallback=filter_fallback,
                        filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile))
     cands = _candidates(paths, labels, ratios, thresholds, weights)
     runs = _run_all(session, cands, seeds, progress)
@@ -662,6 +666,7 @@ def tune_mix(
     settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds,
                 "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
                 "synthetic_confidence_weight": synthetic_confidence_weight,
+                "synthetic_feedback_weight": synthetic_feedback_weight,
                 "filter_fallback": filter_fallback, "filter_class_quantile": session.filter_class_quantile,
                 "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "num_classes": train.num_classes, "image_shape": list(train.image_shape),

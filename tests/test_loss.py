@@ -41,7 +41,7 @@ def test_teacher_soft_labels_arithmetic():
 
 def test_teacher_moves_with_the_loss():
     teacher = torch.nn.Linear(5, 3)
-    loss = SyntheticAwareLoss(soft_labels=0.5, teacher=teacher).to(torch.float64)
+    SyntheticAwareLoss(soft_labels=0.5, teacher=teacher).to(torch.float64)
     assert teacher.weight.dtype == torch.float64
 
 
@@ -84,3 +84,25 @@ def test_confidence_weight_scales_each_synthetic_item_by_the_teachers_belief_in_
         SyntheticAwareLoss(confidence_weight=True)
     with pytest.raises(ValueError, match="confidence_weight must be true or false"):
         SyntheticAwareLoss(confidence_weight=1, teacher=teacher)
+
+
+def test_feedback_weight_moves_the_synthetic_weight_to_the_items_the_model_still_gets_wrong():
+    logits = torch.tensor([[4.0, 0, 0], [0, 4.0, 0], [4.0, 0, 0], [0, 0, 4.0], [0, 4.0, 0]], requires_grad=True)
+    y = torch.tensor([0, 1, 1, 2, 0])  # items 2 and 4 are wrong, 0, 1 and 3 right
+    flag = torch.tensor([False, True, True, True, False])
+    ce = F.cross_entropy(logits, y, reduction="none").detach()
+    got = SyntheticAwareLoss(synthetic_weight=0.5, feedback_weight=True)(logits, y, flag)
+    syn = ce[flag]
+    w = torch.ones(5)
+    w[flag] = 0.5 * syn / syn.mean()  # the synthetic items' total weight stays 3 x 0.5
+    assert torch.allclose(w[flag].sum(), torch.tensor(1.5)) and w[2] > 10 * w[1]
+    assert torch.allclose(got, (w * F.cross_entropy(logits, y, reduction="none")).sum() / w.sum(), atol=1e-6)
+    # The weights carry no gradient: the loss's gradient is the weighted cross-entropy's.
+    got.backward()
+    expected = torch.autograd.grad((w * F.cross_entropy(logits, y, reduction="none")).sum() / w.sum(), logits)[0]
+    assert torch.allclose(logits.grad, expected, atol=1e-6)
+    # Without synthetic items in the batch it is plain cross-entropy; a non-bool is refused.
+    none = torch.zeros(5, dtype=torch.bool)
+    assert torch.allclose(SyntheticAwareLoss(feedback_weight=True)(logits, y, none), F.cross_entropy(logits, y))
+    with pytest.raises(ValueError, match="feedback_weight must be true or false"):
+        SyntheticAwareLoss(feedback_weight="yes")

@@ -501,3 +501,23 @@ def test_confidence_weights_reach_the_run_and_the_recipe(split, gens, tmp_path):
     assert recipe["confidence_weight"] is True and recipe["teacher"]["file"] == "reference.safetensors"
     assert weighted.mix_config(name)["return_flag"] is True
     assert plain.recipe_config(name)["confidence_weight"] is False and plain.recipe_config(name)["teacher"] is None
+
+
+def test_feedback_weights_reach_the_run_the_recipe_and_the_loss(split, gens, tmp_path):
+    import ganaug
+
+    train, val = split
+    kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], synthetic_soft_labels=0.0,
+              **RECIPE)
+    plain = tune_mix(gens[0], train, val, **kw)
+    fed = tune_mix(gens[0], train, val, synthetic_feedback_weight=True, **kw)
+    name = "generator/syn0.5"
+    assert fed.candidate(name)["val_by_seed"] != plain.candidate(name)["val_by_seed"]
+    assert fed.candidate("real")["val_by_seed"] == plain.candidate("real")["val_by_seed"]  # the same run
+    recipe = fed.recipe_config(name)
+    assert recipe["feedback_weight"] is True and recipe["teacher"] is None  # no teacher needed
+    assert fed.mix_config(name)["return_flag"] is True and plain.recipe_config(name)["feedback_weight"] is False
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "recipe.yaml").write_text(json.dumps({**recipe, "source": str(tmp_path / recipe["source"])}))
+    loss = ganaug.load_recipe(tmp_path / "r").loss()
+    assert isinstance(loss, ganaug.SyntheticAwareLoss) and loss.feedback_weight and loss.teacher is None

@@ -379,3 +379,7 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     assert {uid: fps(uid) for uid in stored} == stored
     assert gan_identity({"d_width": 32, "d_arch": "standard"}) == {"d_width": 32}
     assert gan_identity({"d_arch": "lean"}) == {"d_arch": "lean"}
+    from ganaug.engine import SyntheticUse
+
+    assert "feedback_weight" not in SyntheticUse(0.25).key() and SyntheticUse(0.25, feedback_weight=True).key() != \
+        SyntheticUse(0.25).key()
