@@ -13,6 +13,7 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
@@ -140,11 +141,21 @@ def build_callbacks(cfg: DictConfig, out_dir: Path, settings: dict | None = None
     return callbacks
 
 
+def _check_accelerator(trainer_cfg: DictConfig) -> None:
+    # Lightning says "No supported gpu backend found!" after the data is read; say what to do, first.
+    accelerator = str(trainer_cfg.get("accelerator", "cpu"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.accelerator={accelerator} (trainer=gpu), but torch {torch.__version__} sees no CUDA "
+                          "device here; train on the CPU with trainer=cpu (the default), or run on a machine with a GPU "
+                          "and a CUDA build of torch")
+
+
 def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict:
     """Train per `cfg` (see conf/train.yaml); returns paths of what was written.
 
     `extra_callbacks` join those of `cfg.callbacks` (ganaug-bench passes one that moves its own bar).
     """
+    _check_accelerator(cfg.trainer)
     out_dir = _out_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)

@@ -147,3 +147,14 @@ def test_an_out_dir_that_cannot_be_created_is_named(compose_cfg, fast, tmp_path)
     with pytest.raises(OSError) as e:
         train(compose_cfg(overrides=fast + [f"out_dir={blocker / 'run'}"]))
     assert str(blocker) in user_message(e.value)
+
+
+# -- asking for a GPU the machine does not have ------------------------------------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_trainer_gpu_without_a_gpu_is_a_message_before_any_data_is_read(python, fast, repo, tmp_path):
+    done = _cli(python, repo, [*fast, "trainer=gpu", f"out_dir={tmp_path / 'run'}"], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "trainer.accelerator=gpu (trainer=gpu), but torch" in done.stderr and "trainer=cpu" in done.stderr
+    assert not (tmp_path / "run").exists()
