@@ -7,7 +7,7 @@ matches every benchmark run of the regime's conditions (real and the synthetic o
 augmentation, if run; classical and classical + synthetic) with tune's run of the same candidate and
 seed: same run fingerprint, same validation score. Writes <bench.out_dir>/agreement-<regime>.{json,md}.
 
-    python benchmarks/agreement.py --regime n100 -- '~bench.regimes.n50' ... bench.out_dir=DIR
+    python benchmarks/agreement.py --regime n100 [--seeds 0,1] -- '~bench.regimes.n50' ... bench.out_dir=DIR
     (after the `--`: the overrides the benchmark ran with)
 """
 
@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import environment, environment_markdown, write_json  # noqa: E402
 
 
-def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path, augment: str | None) -> list[str]:
+def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path, augment: str | None,
+                   seeds: list[int] | None = None, thresholds: list | None = None) -> list[str]:
     """The `ganaug-tune` command line (as overrides) that runs a regime's conditions as the benchmark did."""
     b, spec = bench_cfg.bench, bench_cfg.bench.regimes[regime]
     c = b.classifier
@@ -29,7 +30,7 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
     data = [f"data.{k}={spec.get(k) if spec.get(k) is not None else 'null'}"
             for k in ("n_per_class", "imbalance_ratio", "n_max")]
     ratios = sorted({0.0, *[float(r) for r in spec.get("ratios", b.ratios)]})
-    thresholds = [b.filter_threshold] if augment else ["null", b.filter_threshold]
+    thresholds = thresholds or ([b.filter_threshold] if augment else ["null", b.filter_threshold])
     fmt = lambda xs: "[" + ",".join(str(x) for x in xs) + "]"  # noqa: E731
     return [
         f"data={bench_cfg.train.data.name}", *data, f"data.data_seed={b.data_seed}", f"data.val_fraction={b.val_fraction}",
@@ -41,7 +42,7 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
         f"tune.class_policy={'balance' if imbalanced else b.class_policy}",
         f"tune.steps={c.steps}", f"tune.batch_size={c.batch_size}", f"tune.lr={c.lr}",
         f"tune.lr_schedule={c.lr_schedule}", f"tune.width={c.width}", f"tune.arch={c.get('arch', 'smallcnn')}",
-        f"tune.precision={c.precision}", f"tune.seeds={fmt(b.classifier_seeds)}",
+        f"tune.precision={c.precision}", f"tune.seeds={fmt(seeds if seeds is not None else b.classifier_seeds)}",
         f"tune.synthetic_soft_labels={b.synthetic_soft_labels}", f"tune.teacher={b.teacher}",
         f"tune.synthetic_confidence_weight={b.synthetic_confidence_weight}",
         f"tune.synthetic_feedback_weight={b.synthetic_feedback_weight}",
@@ -49,7 +50,8 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
     ]
 
 
-def compare(bench_overrides: list[str], regime: str, tune_root: Path | None = None) -> dict:
+def compare(bench_overrides: list[str], regime: str, tune_root: Path | None = None,
+            seeds: list[int] | None = None) -> dict:
     """Run tune on the regime and pair its runs with the benchmark's; returns the pairs and the verdict."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
@@ -73,15 +75,19 @@ def compare(bench_overrides: list[str], regime: str, tune_root: Path | None = No
     generators = {g: units.get(f"{regime}/select-g{g}" if units.has(f"{regime}/select-g{g}") else f"{regime}/gan-g{g}")
                   ["generator"] for g in gan_seeds}
     tune_root = tune_root or out / f"agreement-{regime}"
+    bench_runs = [r for r in json.loads((out / "results.json").read_text())["runs"]
+                  if r.get("regime") == regime and "condition" in r and (seeds is None or r["clf_seed"] in seeds)]
     results = {}
     for classical in (False, True):
-        overrides = tune_overrides(cfg, regime, list(generators.values()),
-                                   tune_root / ("classical" if classical else "plain"), augment if classical else None)
+        gens, thresholds = list(generators.values()), None
+        if not any("syn" in r["condition"] and r["condition"].startswith("classical") == classical for r in bench_runs):
+            # Only real (or only classical) to pair: tune needs one synthetic candidate, the cheapest will do.
+            gens, thresholds = gens[:1], [cfg.bench.filter_threshold]
+        overrides = tune_overrides(cfg, regime, gens, tune_root / ("classical" if classical else "plain"),
+                                   augment if classical else None, seeds, thresholds)
         results[classical] = (overrides, run_tune(composed("tune", overrides)))
     pairs = []
-    for r in json.loads((out / "results.json").read_text())["runs"]:
-        if r.get("regime") != regime or "condition" not in r:
-            continue
+    for r in bench_runs:
         cond = r["condition"]
         overrides, result = results[cond.startswith("classical")]
         name = "real"
@@ -99,14 +105,15 @@ def compare(bench_overrides: list[str], regime: str, tune_root: Path | None = No
                       "bench_fingerprint": r["run_fingerprint"], "tune_fingerprint": t.get("run_fingerprint"),
                       "bench_val": r["val"], "tune_val": t.get("val"),
                       "agree": bool(t) and t["run_fingerprint"] == r["run_fingerprint"] and t["val"] == r["val"]})
-    return {"regime": regime, "bench_overrides": bench_overrides, "bench_out_dir": str(out),
+    return {"regime": regime, "seeds": seeds, "bench_overrides": bench_overrides, "bench_out_dir": str(out),
             "tune_commands": ["ganaug-tune " + " ".join(results[c][0]) for c in (False, True)],
             "pairs": pairs, "agree": bool(pairs) and all(p["agree"] for p in pairs)}
 
 
 def markdown(res: dict, env: dict) -> str:
     n_ok = sum(p["agree"] for p in res["pairs"])
-    lines = [f"# ganaug-tune against the benchmark, regime {res['regime']}", "",
+    seeds = "" if res.get("seeds") is None else f" (classifier seeds {', '.join(map(str, res['seeds']))})"
+    lines = [f"# ganaug-tune against the benchmark, regime {res['regime']}{seeds}", "",
              f"**{n_ok} of {len(res['pairs'])} runs agree** (same run fingerprint, same validation score).", "",
              "| condition | GAN seed | classifier seed | tune candidate | fingerprint (bench / tune) | val (bench / tune) |",
              "|---|---|---|---|---|---|"]
@@ -122,9 +129,11 @@ def markdown(res: dict, env: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--regime", required=True)
+    p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=None,
+                   help="classifier seeds to pair, e.g. 0,1 (default: all the benchmark ran)")
     p.add_argument("overrides", nargs="*", help="the benchmark's overrides (after --)")
     args = p.parse_args()
-    res = compare(args.overrides, args.regime)
+    res = compare(args.overrides, args.regime, seeds=args.seeds)
     env = environment()
     md = markdown(res, env)
     print(md)

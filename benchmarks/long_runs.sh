@@ -14,7 +14,9 @@ resnet=(bench.classifier.arch=resnet bench.classifier.width=16)
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
 headline=("${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.out_dir=benchmarks/results/engine_n100)
 bench "${headline[@]}"
-.venv/bin/python benchmarks/agreement.py --regime n100 -- "${headline[@]}"
+# Classifier seeds 0 and 1 (every condition, both GANs: 8 runs paired); tune keeps its runs, so a later
+# call without --seeds adds the other seeds' runs only.
+.venv/bin/python benchmarks/agreement.py --regime n100 --seeds 0,1 -- "${headline[@]}"
 
 # 2. A cheaper GAN (issue 18, ranked before the gain's levers): the lean discriminator (0.5-0.6x the
 #    FLOPs per update) on the same data, GAN seeds 0 and 1, everything downstream as the headline.

@@ -33,6 +33,10 @@ def test_ganaug_tune_on_a_regimes_data_agrees_with_the_benchmark_run_for_run(com
     assert len(res["pairs"]) == 5 * 2 and res["agree"], [p for p in res["pairs"] if not p["agree"]]
     assert all(p["tune_fingerprint"] == p["bench_fingerprint"] for p in res["pairs"])
     assert res["tune_commands"][1].startswith("ganaug-tune data=digits data.n_per_class=30")
+    # One classifier seed: its runs only (tune's stored runs are reused, not retrained).
+    one = _agreement().compare(overrides, "n30", tmp_path / "tune", seeds=[1])
+    assert one["agree"] and len(one["pairs"]) == 5 and {p["clf_seed"] for p in one["pairs"]} == {1}
+    assert all("tune.seeds=[1]" in c for c in one["tune_commands"])
 
 
 def test_classifier_runs_go_to_cuda_when_present(monkeypatch):
