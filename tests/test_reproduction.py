@@ -3,10 +3,11 @@
 import copy
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 spec = importlib.util.spec_from_file_location("reproduction", REPO / "benchmarks" / "reproduction.py")
 reproduction = importlib.util.module_from_spec(spec)
