@@ -139,7 +139,8 @@ class DBlock(nn.Module):
 
 # Discriminator variants. standard: widths double per stage up to 8x, every block pools after its
 # convolutions. lean: the full-resolution block pools between its convolutions and widths stop at
-# 2x: the same depth for about 0.56x the FLOPs (benchmarks/results/compute_floor.md has the counts).
+# 2x: the same depth for about half the FLOPs (tests/test_nets.py bounds the ratio; the time per
+# update: benchmarks/results/profile_update_lean_d.md).
 D_ARCHS = {"standard": dict(max_doublings=3, pool_first=False), "lean": dict(max_doublings=1, pool_first=True)}
 
 
