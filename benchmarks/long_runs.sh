@@ -5,7 +5,9 @@
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench() { .venv/bin/ganaug-bench threads=2 "$@"; }
+# Two units side by side at a thread each: 1.16-1.24x the work per hour of one at 2 threads
+# (benchmarks/results/unit_throughput.md).
+bench() { .venv/bin/ganaug-bench executor.workers=2 threads=1 "$@"; }
 n100_only=('~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail')
 seeds='bench.classifier_seeds=[0,1,2,3,4]'
 resnet=(bench.classifier.arch=resnet bench.classifier.width=16)
