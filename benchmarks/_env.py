@@ -16,6 +16,13 @@ def write_json(path: Path, payload: dict) -> Path:
     return path
 
 
+def write_report(directory: Path, name: str, payload: dict, markdown: str) -> None:
+    """A speed benchmark's `<name>.json` and `<name>.md`, each written whole (temp file, then rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json(directory / f"{name}.json", payload)
+    atomic_write_bytes(directory / f"{name}.md", markdown.encode())
+
+
 # A speed figure is only comparable with another taken on an idle machine: every timing records the
 # machine's load and the share of its CPU that other processes took while it ran.
 BUSY_SHARE = 0.10  # other processes above 10% of all cores: the run is marked busy

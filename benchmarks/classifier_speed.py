@@ -24,10 +24,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
 from ganaug.classifier import SmallCNN, _cycle, train_classifier_on_loader  # noqa: E402
-from ganaug.export import atomic_write_bytes  # noqa: E402
 from ganaug.loss import SyntheticAwareLoss  # noqa: E402
 
 GOAL = 1.10
@@ -102,10 +101,8 @@ def main() -> None:
     report = {"meta": {**environment(), "load": load_report(reading, machine_load()),
                        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}},
               "results": results}
-    args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if device.type == "cpu" else f"_{device.type}"
-    write_json(args.out / f"classifier_speed{suffix}.json", report)
-    atomic_write_bytes(args.out / f"classifier_speed{suffix}.md", _markdown(report).encode())
+    write_report(args.out, f"classifier_speed{suffix}", report, _markdown(report))
     print(_markdown(report))
 
 

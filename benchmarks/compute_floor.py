@@ -23,7 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 from profile_update import CANDIDATES, make_batches, run  # noqa: E402
 from train_speed import GAN_KW, MAIN_JOB_UPDATES  # noqa: E402
 
@@ -104,8 +104,7 @@ def main() -> None:
         "(CAS, FID at n100).\n\n" + load["summary"] + "\n\n" + environment_markdown(env))
     print(md)
     if not args.no_write:
-        write_json(RESULTS / "compute_floor.json", result)
-        (RESULTS / "compute_floor.md").write_text(md)
+        write_report(RESULTS, "compute_floor", result, md)
 
 
 if __name__ == "__main__":

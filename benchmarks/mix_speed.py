@@ -31,11 +31,10 @@ from albumentations.pytorch import ToTensorV2
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
 from ganaug import Generator, SyntheticBank, SyntheticMix  # noqa: E402
 from ganaug.data import ImageArrayDataset  # noqa: E402
-from ganaug.export import atomic_write_bytes  # noqa: E402
 from ganaug.sampling import TrainedGenerator  # noqa: E402
 
 NAMES = [str(k) for k in range(10)]
@@ -170,9 +169,7 @@ def main() -> None:
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     report = {"meta": meta, "results": results}
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "mix_speed.json", report)
-    atomic_write_bytes(args.out / "mix_speed.md", _markdown(report).encode())
+    write_report(args.out, "mix_speed", report, _markdown(report))
     print(_markdown(report))
 
 

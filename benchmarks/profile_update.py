@@ -26,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 from train_speed import GAN_KW  # noqa: E402
 
 from ganaug.data import load_fashion_mnist  # noqa: E402
@@ -196,8 +196,7 @@ def main() -> None:
     head = "| part | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
     rows = "".join(f"| {part} | " + " | ".join(f"{med[n][part] * 1000:.1f}" for n in names) + " |\n" for part in PARTS)
     rows += "| **total ms / update** | " + " | ".join(f"**{total[n] * 1000:.1f}**" for n in names) + " |\n"
-    if base:
-        rows += f"| ratio to {names[0]} | " + " | ".join(f"{total[n] / base:.3f}" for n in names) + " |\n"
+    rows += f"| ratio to {names[0]} | " + " | ".join(f"{total[n] / base:.3f}" for n in names) + " |\n"
     md = ("# One generator update, part by part\n\n"
           f"conf/gan/default.yaml's networks (G width {GAN_KW['g_width']}, D width {GAN_KW['d_width']}), DiffAugment "
           f"{GAN_KW['diffaug']}, hinge loss, batch 64, Fashion-MNIST 28 px, {args.threads} threads; "
@@ -209,8 +208,7 @@ def main() -> None:
           + head + rows + "\n" + load["summary"] + "\n\n" + environment_markdown(env))
     print(md)
     if not args.no_write:
-        write_json(RESULTS / f"{args.out}.json", result)
-        (RESULTS / f"{args.out}.md").write_text(md)
+        write_report(RESULTS, args.out, result, md)
 
 
 if __name__ == "__main__":

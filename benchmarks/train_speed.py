@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
 from ganaug import ConditionalGAN  # noqa: E402
 from ganaug.data import GANDataModule, load_digits, load_fashion_mnist  # noqa: E402
@@ -171,7 +171,6 @@ def main() -> None:
     print(f"Lightning / plain time per generator update: {ratio:.3f} (without logger {ratio_nolog:.3f}); goal <= 1.10")
     if args.no_write:
         return
-    write_json(RESULTS / "train_speed.json", result)
     md = (
         "# Training speed: ganaug's Lightning loop vs a plain PyTorch loop\n\n"
         f"Same networks (G width {GAN_KW['g_width']}, D width {GAN_KW['d_width']}), DiffAugment, hinge loss, EMA, "
@@ -185,7 +184,7 @@ def main() -> None:
         f"**{med['lightning'] * MAIN_JOB_UPDATES / 60:.0f} min** on this machine (goal ≤ 10).\n\n"
         + load["summary"] + "\n\n" + environment_markdown(env)
     )
-    (RESULTS / "train_speed.md").write_text(md)
+    write_report(RESULTS, "train_speed", result, md)
     print(md)
 
 

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
 
 def _job(kind: str, size: int, threads: int, seed: int) -> float:
@@ -102,8 +102,7 @@ def main() -> None:
           + rows + "\n" + load["summary"] + "\n\n" + environment_markdown(env))
     print(md)
     if not args.no_write:
-        write_json(RESULTS / "unit_throughput.json", result)
-        (RESULTS / "unit_throughput.md").write_text(md)
+        write_report(RESULTS, "unit_throughput", result, md)
 
 
 if __name__ == "__main__":
