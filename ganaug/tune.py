@@ -293,7 +293,7 @@ class _Session:
                  filter_fallback: str | None = None, filter_class_quantile: float | None = None):
         self.train, self.val, self.out, self.clf = train, val, out, clf
         # How every synthetic candidate's items enter the loss; a candidate adds its ratio and weight.
-        self.loss, self.teacher_kind = loss, loss.teacher
+        self.loss = loss
         self.filter_fallback, self.filter_class_quantile = filter_fallback, filter_class_quantile
         self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
         self.transform, self.generators = transform, generators
@@ -319,7 +319,7 @@ class _Session:
 
     @property
     def teacher_path(self) -> Path:
-        return self.reference_path if self.teacher_kind == "reference" else self.out / TEACHER_FILE
+        return self.reference_path if self.loss.teacher == "reference" else self.out / TEACHER_FILE
 
     def _classifier(self, uid: str, path: Path, fp: str, transform: Any) -> SmallCNN:
         if uid not in self._models:
@@ -337,7 +337,7 @@ class _Session:
         return self._classifier("reference", self.reference_path, self.ref_fp, None)
 
     def teacher(self) -> SmallCNN:
-        if self.teacher_kind == "reference":
+        if self.loss.teacher == "reference":
             return self.reference()
         return self._classifier("teacher-classical", self.teacher_path, self.teacher_fp, self.transform)
 
