@@ -40,7 +40,9 @@ class GANConfig:
 # GAN settings added after GANs were trained and stored, with the value that reproduces those GANs.
 # At that value a setting is left out of the GAN's identity (benchmark fingerprints, run records), so
 # the weights made before it existed still match: a GAN costs hours, a schema change should not.
-GAN_KEYS_ADDED = {"d_arch": "standard"}
+# "trainer.precision": the benchmark adds the trainer's precision to a GAN's identity (autocast makes
+# other weights); full precision is what every stored GAN was trained in.
+GAN_KEYS_ADDED = {"d_arch": "standard", "trainer.precision": "32-true"}
 
 
 def without_added(settings: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:

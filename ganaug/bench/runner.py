@@ -351,6 +351,8 @@ CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_option
 # Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
 BANK_KEYS = ("filter_class_quantile", "filter_fallback")
 RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
+# Lightning's short names for its precisions: the same training, so the same GAN.
+LIGHTNING_PRECISION_ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
 # Data keys that say where batches are assembled, not which images: outside the data fingerprint.
 # (num_workers predates this list and stays in, so the fingerprints of stored GANs still hold.)
 LOADING_KEYS = ("on_device",)
@@ -380,6 +382,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
     clf_cost = float(b.classifier.steps)
     select_by = check_settings(b.get("select_generator"))
+    precision = str(cfg.train.trainer.get("precision", "32-true"))
+    precision = LIGHTNING_PRECISION_ALIASES.get(precision, precision)
     for name, spec in b.regimes.items():
         regime = Regime(name, spec, cfg, out, test)
         regime.bank_settings(True), regime.use(0.5)  # settings named when planning, not after a GAN has trained
@@ -401,12 +405,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                               outputs=[str(regime.teacher_path().relative_to(out))]))
         for g in gan_seeds:
             gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
-            gan_fp = fingerprint(data_fp, gan_identity(OmegaConf.to_container(cfg.train.gan, resolve=True)), g)
-            precision = str(cfg.train.trainer.get("precision", "32-true"))
-            if precision not in ("32-true", "32"):
-                # A GAN trained under autocast is another GAN. Full precision adds nothing, so the
-                # fingerprints of every GAN stored before precision was a choice still hold.
-                gan_fp = fingerprint(gan_fp, precision)
+            gan = {**OmegaConf.to_container(cfg.train.gan, resolve=True), "trainer.precision": precision}
+            gan_fp = fingerprint(data_fp, gan_identity(gan), g)
             # Adopted by reference: the record keeps pointing at the other directory's generator.
             units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost,
                               lambda progress=None, r=regime, g=g: _train_gan(r, g, progress),
