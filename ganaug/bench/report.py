@@ -206,6 +206,20 @@ def plot(summary: dict, path: Path) -> Path | None:
     return path
 
 
+def _progress_of(meta: dict) -> dict:
+    return {k: meta[k] for k in ("units_total", "units_done") if k in meta}
+
+
+def _earlier_provenance(path: Path, records: list[dict]) -> dict | None:
+    """The stored record's meta and config, when it already holds exactly these runs."""
+    try:
+        old = json.loads(path.read_text())
+        same = old["runs"] == json.loads(json.dumps(records, default=float))
+        return {"meta": old["meta"], "config": old["config"]} if same else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dict | None = None) -> dict:
     import sys
 
@@ -219,6 +233,11 @@ def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dic
     summary = summarise(records, list(b.regimes))
     payload = {"meta": meta, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary,
                "runs": records}
+    if (kept := _earlier_provenance(out / "results.json", records)) is not None:
+        # The same runs as the record already says: a rerun that trained nothing (or a report_only
+        # call) must not claim them for its own command, commit, threads or date.
+        payload["meta"], payload["config"] = {**kept["meta"], **_progress_of(meta)}, kept["config"]
+        meta = payload["meta"]
     atomic_write_bytes(out / "results.json", json.dumps(payload, indent=2, default=float).encode())
     atomic_write_bytes(out / "results.md", markdown(summary, meta).encode())
     plot(summary, out / "accuracy_vs_ratio.png")

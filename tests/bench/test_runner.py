@@ -59,10 +59,15 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monk
     runs = [r for r in data["runs"] if "condition" in r]
     assert {(r["steps"], r["batch_size"]) for r in runs} == {(20, 32)}
 
-    # A second run of the same command finds every unit done and retrains nothing.
+    # A second run of the same command finds every unit done and retrains nothing; run on other
+    # threads, it must not claim the stored runs for its own command, threads or date.
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "units").rglob("*.json")}
-    run_benchmark(cfg)
+    record = (tmp_path / "results.json").read_bytes()
+    monkeypatch.setattr("sys.argv", ["ganaug-bench", "threads=1", f"bench.out_dir={tmp_path}"])
+    again = run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "threads=1"]))
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "units").rglob("*.json")}
+    assert (tmp_path / "results.json").read_bytes() == record
+    assert again["meta"]["command"] == data["meta"]["command"] and again["config"]["threads"] == data["config"]["threads"]
 
 
 def test_interrupted_benchmark_continues(compose_cfg, tmp_path, tiny):
