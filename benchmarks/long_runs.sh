@@ -28,12 +28,16 @@ lever train.gan.d_arch=lean bench.out_dir=benchmarks/results/ablation_n100_lean_
 
 # 3. Levers of issue 19, chosen on validation only (data seed 0, the GANs, banks and baselines of 1):
 #    a soft filter (each synthetic item weighed by the teacher's belief in its label, unfiltered and
-#    filtered banks), banks of 50,000 images instead of 10,000, and feedback weights.
+#    filtered banks), banks of 50,000 images instead of 10,000 (a 3,000-step run then sees each synthetic
+#    image about once: fresh images, as a per-epoch refresh would give), and feedback weights.
 lever bench.synthetic_confidence_weight=true 'bench.classical_synthetic_filter_options=[false,true]' \
   bench.out_dir=benchmarks/results/ablation_n100_confidence_weight
 lever bench.bank_size=50000 bench.out_dir=benchmarks/results/ablation_n100_bank50k
 #    Feedback weights (the student's own loss on each synthetic item, behind the filtered bank's label guard).
 lever bench.synthetic_feedback_weight=true bench.out_dir=benchmarks/results/ablation_n100_feedback_weight
+#    Separate batch-norm statistics for synthetic items (ganaug.split_norm): the running statistics the
+#    classifier is evaluated with come from real items only.
+lever bench.synthetic_split_norm=true bench.out_dir=benchmarks/results/ablation_n100_split_norm
 
 # 4. The second classifier (ResNet-14) on the same data and GANs, to see on validation whether its
 #    recipe is one where classical augmentation helps.

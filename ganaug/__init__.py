@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the real imports, for IDEs and type checkers; at runtime se
     from .nets import Discriminator, Generator
     from .recipe import Recipe, load_recipe
     from .sampling import TrainedGenerator
+    from .split_norm import split_batch_norm
     from .tune import TuneResult, tune_mix
 
 # public name -> the submodule (relative to this package) that defines it
@@ -47,6 +48,7 @@ _LAZY: dict[str, str] = {
     "load_recipe": ".recipe",
     "mix_dataloader": ".mix_loaders",
     "mix_datamodule": ".mix_loaders",
+    "split_batch_norm": ".split_norm",
     "tune_mix": ".tune",
 }
 
@@ -71,6 +73,7 @@ __all__ = [
     "load_recipe",
     "mix_dataloader",
     "mix_datamodule",
+    "split_batch_norm",
     "tune_mix",
 ]
 

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .loss import SyntheticAwareLoss, check_loss_args
 from .pixels import to_unit
+from .split_norm import split_batch_norm
 
 __all__ = [
     "CLASSIFIERS",
@@ -370,6 +371,7 @@ def train_classifier_on_loader(
     synthetic_soft_labels: float = 0.0,
     synthetic_confidence_weight: bool = False,
     synthetic_feedback_weight: bool = False,
+    synthetic_split_norm: bool = False,
     device: str | torch.device = "cpu",
     precision: str = "32-true",
     progress: bool = False,
@@ -399,7 +401,9 @@ def train_classifier_on_loader(
     sees`` (after augmentation): the generator's label errors are corrected by what real data
     says the image is. ``synthetic_confidence_weight`` multiplies a synthetic item's weight by the
     teacher's probability of its label, ``synthetic_feedback_weight`` by the model's own loss on it
-    relative to the batch's other synthetic items (`SyntheticAwareLoss`).
+    relative to the batch's other synthetic items (`SyntheticAwareLoss`). ``synthetic_split_norm``
+    normalises synthetic items with their own batch statistics and keeps them out of the running
+    statistics the model is evaluated with (`ganaug.split_norm.split_batch_norm`).
 
     The loop runs under Lightning Fabric, as the GAN runs under Lightning: ``device`` picks the
     accelerator (``"cpu"``, ``"cuda"``, ``"cuda:1"``) and ``precision`` is Fabric's
@@ -412,6 +416,8 @@ def train_classifier_on_loader(
                     confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight)
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if not isinstance(synthetic_split_norm, bool):
+        raise ValueError(f"synthetic_split_norm must be true or false, got {synthetic_split_norm!r}")
     if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
         raise ValueError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
     if int(steps) != steps or steps < 0:
@@ -462,7 +468,9 @@ def train_classifier_on_loader(
                 weight = synthetic_weight
                 if synthetic_weight_schedule == "linear":
                     weight = synthetic_weight * (1.0 - step / steps)
-                loss = criterion(module(x), y, flag, x, synthetic_weight=weight)
+                with split_batch_norm(module, flag if synthetic_split_norm else None):
+                    logits = module(x)
+                loss = criterion(logits, y, flag, x, synthetic_weight=weight)
                 optimizer.zero_grad(set_to_none=True)
                 fabric.backward(loss)
                 optimizer.step()

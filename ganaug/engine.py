@@ -147,7 +147,7 @@ class BankSettings:
 
 # Settings added after runs were stored, at the value that reproduces them: left out of the
 # fingerprint there, so stored runs stay current (see config_schema.GAN_KEYS_ADDED).
-SYNTHETIC_USE_ADDED = {"feedback_weight": False}
+SYNTHETIC_USE_ADDED = {"feedback_weight": False, "split_norm": False}
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,7 @@ class SyntheticUse:
     teacher: str = "reference"          # reference | classical: the real-data classifier giving soft labels
     confidence_weight: bool = False     # weigh a synthetic item by the teacher's probability of its label
     feedback_weight: bool = False       # weigh a synthetic item by the student's own loss on it (batch mean 1)
+    split_norm: bool = False            # batch norm: synthetic items normalised apart, running statistics real only
 
     def __post_init__(self) -> None:
         from .mix_plan import MAX_RATIO
@@ -187,12 +188,14 @@ class SyntheticUse:
             raise ConfigError(f"synthetic_confidence_weight must be true or false, got {self.confidence_weight!r}")
         if not isinstance(self.feedback_weight, bool):
             raise ConfigError(f"synthetic_feedback_weight must be true or false, got {self.feedback_weight!r}")
+        if not isinstance(self.split_norm, bool):
+            raise ConfigError(f"synthetic_split_norm must be true or false, got {self.split_norm!r}")
 
     @property
     def needs_flag(self) -> bool:
         """Weighted, smoothed or soft-labelled synthetic items: the loss must tell them from real ones."""
         return self.weight != 1.0 or self.weight_schedule != "constant" or bool(self.label_smoothing) \
-            or self.needs_teacher or self.feedback_weight
+            or self.needs_teacher or self.feedback_weight or self.split_norm
 
     @property
     def needs_teacher(self) -> bool:
@@ -209,7 +212,8 @@ class SyntheticUse:
         """`train_classifier_on_loader`'s synthetic_* arguments."""
         return {"synthetic_weight": self.weight, "synthetic_weight_schedule": self.weight_schedule,
                 "synthetic_label_smoothing": self.label_smoothing, "synthetic_soft_labels": self.soft_labels,
-                "synthetic_confidence_weight": self.confidence_weight, "synthetic_feedback_weight": self.feedback_weight}
+                "synthetic_confidence_weight": self.confidence_weight, "synthetic_feedback_weight": self.feedback_weight,
+                "synthetic_split_norm": self.split_norm}
 
 
 def _known(cls, cfg: Any, owner: str) -> dict:

@@ -2,7 +2,8 @@
 
 The recipe is ``<out_dir>/recipe.yaml``, written by `ganaug-tune`: the `SyntheticMix` settings
 (``source``, ``ratio``, ``class_policy``, ``seed``, ``truncation``, ``refresh``, ``return_flag``)
-and the loss settings (``soft_labels``, ``synthetic_weight``, ``confidence_weight``, ``feedback_weight``, ``teacher``:
+and the loss settings (``soft_labels``, ``synthetic_weight``, ``confidence_weight``, ``feedback_weight``,
+``split_norm``, ``teacher``:
 the real-data classifier (`SmallCNN` or `SmallResNet`) in ``reference.safetensors``, with its
 arch, width, classes and image shape). Relative paths are relative to the recipe's directory, so a
 tune directory can be moved. ``mix.yaml`` beside it holds the same mix settings alone as a Hydra
@@ -12,6 +13,10 @@ partial (conf/mix/default.yaml's format), for Hydra configs that compose ``mix``
     recipe = ganaug.load_recipe("runs/tune-digits")
     train_set = recipe.wrap(train_set, transform=...)   # train_set itself when real only won
     criterion = recipe.loss()
+    for x, y, is_synthetic in loader:           # recipe.needs_flag: the loss tells synthetic items apart
+        with recipe.norm(model, is_synthetic):  # split batch-norm statistics, when the recipe was measured so
+            logits = model(x)
+        loss = criterion(logits, y, is_synthetic, x)
 
 A config that Hydra instantiates is code: every ``_target_`` in it is imported and called, e.g.
 ``torch.load`` of a pickle. So the YAML is parsed with ``yaml.safe_load``, only the keys above are
@@ -38,6 +43,7 @@ from .classifier import CLASSIFIERS, build_classifier
 from .errors import GanaugError
 from .loss import SyntheticAwareLoss
 from .mix import SyntheticMix
+from .split_norm import split_batch_norm
 
 __all__ = ["Recipe", "RecipeError", "load_recipe", "RECIPE_FILE", "MIX_FILE"]
 
@@ -45,7 +51,7 @@ RECIPE_FILE = "recipe.yaml"
 MIX_FILE = "mix.yaml"
 MIX_TARGET = "ganaug.SyntheticMix"
 MIX_KEYS = ("source", "ratio", "class_policy", "seed", "truncation", "refresh", "return_flag")
-LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "feedback_weight", "teacher")
+LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "feedback_weight", "split_norm", "teacher")
 HYDRA_KEYS = ("_target_", "_partial_")
 TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")  # and "arch" (smallcnn when left out)
 POLICIES = ("match", "uniform", "balance")
@@ -77,14 +83,20 @@ class Recipe:
     synthetic_weight: float = 1.0
     confidence_weight: bool = False
     feedback_weight: bool = False
+    split_norm: bool = False
     teacher: Path | None = None
     teacher_model: dict | None = None
 
     @property
     def needs_flag(self) -> bool:
-        """Whether the loss treats synthetic items apart, so batches must carry the flag."""
+        """Whether the loss (or the normalisation) treats synthetic items apart, so batches must carry the flag."""
         return self.ratio > 0 and (self.synthetic_weight != 1.0 or self.soft_labels > 0 or self.confidence_weight
-                                   or self.feedback_weight)
+                                   or self.feedback_weight or self.split_norm)
+
+    def norm(self, model: nn.Module, is_synthetic: Any):
+        """The context to run the model's forward pass in: `ganaug.split_batch_norm` when the recipe keeps
+        synthetic items' batch-norm statistics apart (``split_norm``), else one that changes nothing."""
+        return split_batch_norm(model, is_synthetic if self.split_norm and self.ratio > 0 else None)
 
     def wrap(self, train_set: Any, transform: Any = None, **kwargs: Any) -> Any:
         """``SyntheticMix(train_set, source, ratio=..., ...)`` with this recipe's settings.
@@ -314,6 +326,9 @@ def _build(doc: dict, path: Path) -> Recipe:
     feedback = doc.get("feedback_weight", False)
     if not isinstance(feedback, bool):
         raise _fail(path, "feedback_weight", "true or false", feedback)
+    split_norm = doc.get("split_norm", False)
+    if not isinstance(split_norm, bool):
+        raise _fail(path, "split_norm", "true or false", split_norm)
     return Recipe(
         path=path,
         source=None if source is None else _existing(source, "source", path),
@@ -328,6 +343,7 @@ def _build(doc: dict, path: Path) -> Recipe:
                                  wanted="a non-negative finite number"),
         confidence_weight=confidence,
         feedback_weight=feedback,
+        split_norm=split_norm,
         teacher=teacher,
         teacher_model=model,
     )

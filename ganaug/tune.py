@@ -101,7 +101,8 @@ class TuneResult:
             c["ratio"], weight=c.get("synthetic_weight", 1.0),
             soft_labels=self.settings.get("synthetic_soft_labels") or 0.0,
             confidence_weight=bool(self.settings.get("synthetic_confidence_weight", False)),
-            feedback_weight=bool(self.settings.get("synthetic_feedback_weight", False))).needs_flag
+            feedback_weight=bool(self.settings.get("synthetic_feedback_weight", False)),
+            split_norm=bool(self.settings.get("synthetic_split_norm", False))).needs_flag
         return {"_target_": MIX_TARGET, "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
                 "truncation": None, "refresh": None, "return_flag": flag}
@@ -119,6 +120,7 @@ class TuneResult:
         soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if synthetic else 0.0
         confidence = synthetic and bool(self.settings.get("synthetic_confidence_weight", False))
         feedback = synthetic and bool(self.settings.get("synthetic_feedback_weight", False))
+        split_norm = synthetic and bool(self.settings.get("synthetic_split_norm", False))
         teacher = None
         if soft or confidence:
             h, w, ch = self.settings["image_shape"]
@@ -126,7 +128,8 @@ class TuneResult:
             teacher = {"file": file, "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
                        "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
         return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
-                "confidence_weight": confidence, "feedback_weight": feedback, "teacher": teacher}
+                "confidence_weight": confidence, "feedback_weight": feedback, "split_norm": split_norm,
+                "teacher": teacher}
 
     def markdown(self) -> str:
         return _markdown(self)
@@ -533,6 +536,9 @@ def _markdown(result: TuneResult) -> str:
     if s.get("synthetic_feedback_weight"):
         lines += ["Each synthetic item's loss weight was multiplied by the model's own loss on it, relative to the "
                   "batch's other synthetic items (`SyntheticAwareLoss(feedback_weight=True)`, `recipe.loss()`).", ""]
+    if s.get("synthetic_split_norm"):
+        lines += ["Batch norm normalised synthetic items with their own statistics and kept them out of the running "
+                  "statistics (`ganaug.split_batch_norm`, `recipe.norm(model, is_synthetic)` around the forward pass).", ""]
     if s.get("filter_class_quantile") is not None:
         lines += [f"Filters calibrated per class on the validation split (quantile {s['filter_class_quantile']:g}): "
                   "class k's threshold is at most the confidence the reference classifier has in that share of "
@@ -594,6 +600,7 @@ def tune_mix(
     synthetic_soft_labels: float = 0.5,
     synthetic_confidence_weight: bool = False,
     synthetic_feedback_weight: bool = False,
+    synthetic_split_norm: bool = False,
     filter_fallback: str | None = None,
     filter_class_quantile: float | None = None,
     bank_size: int = 10000,
@@ -617,7 +624,8 @@ def tune_mix(
     targets (`ganaug.SyntheticAwareLoss`, the teacher being the reference classifier trained on
     ``train_set``, saved as ``out_dir``/reference.safetensors); ``synthetic_confidence_weight`` weighs
     each synthetic item by that teacher's probability of its label, ``synthetic_feedback_weight`` by the
-    model's own loss on it (`SyntheticAwareLoss(feedback_weight=True)`). Writes ``out_dir``/tune.json, tune.md,
+    model's own loss on it (`SyntheticAwareLoss(feedback_weight=True)`); ``synthetic_split_norm`` keeps
+    synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). Writes ``out_dir``/tune.json, tune.md,
     recipe.yaml (the best candidate's mix and loss: `ganaug.load_recipe`) and mix.yaml (its mix alone,
     a `SyntheticMix` partial for Hydra configs); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
@@ -643,7 +651,8 @@ def tune_mix(
     _check_transform(transform, train.images[0])
     try:  # the engine's own rules, before any run
         loss = SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher,
-                            confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight)
+                            confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight,
+                            split_norm=synthetic_split_norm)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
                                  arch=arch, precision=precision, device=device)
     except ConfigError as e:
@@ -666,7 +675,7 @@ def tune_mix(
     settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds,
                 "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
                 "synthetic_confidence_weight": synthetic_confidence_weight,
-                "synthetic_feedback_weight": synthetic_feedback_weight,
+                "synthetic_feedback_weight": synthetic_feedback_weight, "synthetic_split_norm": synthetic_split_norm,
                 "filter_fallback": filter_fallback, "filter_class_quantile": session.filter_class_quantile,
                 "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                 "num_classes": train.num_classes, "image_shape": list(train.image_shape),

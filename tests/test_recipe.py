@@ -128,6 +128,8 @@ def test_an_unknown_key_is_refused_by_name(tmp_path):
     ("ratio: 1.0", r"ratio must be a number in \[0, 1\)"),
     ("seed: -1", "seed must be a non-negative integer"),
     ("return_flag: 'yes'", "return_flag must be true or false"),
+    ("split_norm: 1", "split_norm must be true or false"),
+    ("feedback_weight: 'no'", "feedback_weight must be true or false"),
     ("class_policy: {a: {b: 1}}", "class_policy must be"),
     ("soft_labels: 0.5", "soft_labels > 0 needs a teacher"),
     ("teacher: {file: t.safetensors, width: 8, num_classes: 10, image_shape: [8, 8, 1], model: x}",

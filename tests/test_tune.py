@@ -503,21 +503,31 @@ def test_confidence_weights_reach_the_run_and_the_recipe(split, gens, tmp_path):
     assert plain.recipe_config(name)["confidence_weight"] is False and plain.recipe_config(name)["teacher"] is None
 
 
-def test_feedback_weights_reach_the_run_the_recipe_and_the_loss(split, gens, tmp_path):
+@pytest.mark.parametrize("setting,key,said", [("synthetic_feedback_weight", "feedback_weight", "feedback_weight=True"),
+                                              ("synthetic_split_norm", "split_norm", "ganaug.split_batch_norm")])
+def test_teacherless_synthetic_settings_reach_the_run_the_recipe_and_the_loss(split, gens, tmp_path, setting, key,
+                                                                              said):
     import ganaug
 
     train, val = split
     kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], synthetic_soft_labels=0.0,
               **RECIPE)
     plain = tune_mix(gens[0], train, val, **kw)
-    fed = tune_mix(gens[0], train, val, synthetic_feedback_weight=True, **kw)
+    on = tune_mix(gens[0], train, val, **{setting: True}, **kw)
     name = "generator/syn0.5"
-    assert fed.candidate(name)["val_by_seed"] != plain.candidate(name)["val_by_seed"]
-    assert fed.candidate("real")["val_by_seed"] == plain.candidate("real")["val_by_seed"]  # the same run
-    recipe = fed.recipe_config(name)
-    assert recipe["feedback_weight"] is True and recipe["teacher"] is None  # no teacher needed
-    assert fed.mix_config(name)["return_flag"] is True and plain.recipe_config(name)["feedback_weight"] is False
+    assert on.candidate(name)["val_by_seed"] != plain.candidate(name)["val_by_seed"]
+    assert on.candidate("real")["val_by_seed"] == plain.candidate("real")["val_by_seed"]  # the same run
+    recipe = on.recipe_config(name)
+    assert recipe[key] is True and recipe["teacher"] is None  # no teacher needed
+    assert on.mix_config(name)["return_flag"] is True and plain.recipe_config(name)[key] is False
+    assert on.settings[setting] is True and said in on.markdown() and said not in plain.markdown()
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "recipe.yaml").write_text(json.dumps({**recipe, "source": str(tmp_path / recipe["source"])}))
-    loss = ganaug.load_recipe(tmp_path / "r").loss()
-    assert isinstance(loss, ganaug.SyntheticAwareLoss) and loss.feedback_weight and loss.teacher is None
+    loaded = ganaug.load_recipe(tmp_path / "r")
+    loss = loaded.loss()
+    assert loaded.needs_flag and isinstance(loss, ganaug.SyntheticAwareLoss) and loss.teacher is None
+    assert loss.feedback_weight is (key == "feedback_weight")
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    with loaded.norm(model, torch.tensor([True, False, False])):
+        split_forward = "forward" in vars(model[1])
+    assert split_forward is (key == "split_norm")

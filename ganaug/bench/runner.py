@@ -134,7 +134,8 @@ class Regime:
                                 label_smoothing=b.get("synthetic_label_smoothing", 0.0),
                                 soft_labels=b.get("synthetic_soft_labels", 0.0), teacher=b.get("teacher", "reference"),
                                 confidence_weight=b.get("synthetic_confidence_weight", False),
-                                feedback_weight=b.get("synthetic_feedback_weight", False))
+                                feedback_weight=b.get("synthetic_feedback_weight", False),
+                                split_norm=b.get("synthetic_split_norm", False))
 
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench

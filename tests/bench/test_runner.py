@@ -386,5 +386,6 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     assert gan_identity({"d_arch": "lean"}) == {"d_arch": "lean"}
     from ganaug.engine import SyntheticUse
 
-    assert "feedback_weight" not in SyntheticUse(0.25).key() and SyntheticUse(0.25, feedback_weight=True).key() != \
-        SyntheticUse(0.25).key()
+    for added in ("feedback_weight", "split_norm"):
+        assert added not in SyntheticUse(0.25).key() and SyntheticUse(0.25, **{added: True}).key() != \
+            SyntheticUse(0.25).key()
