@@ -46,6 +46,7 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
         f"tune.synthetic_soft_labels={b.synthetic_soft_labels}", f"tune.teacher={b.teacher}",
         f"tune.synthetic_confidence_weight={b.synthetic_confidence_weight}",
         f"tune.synthetic_feedback_weight={b.synthetic_feedback_weight}",
+        f"tune.synthetic_split_norm={b.get('synthetic_split_norm', False)}",
         f"tune.bank_size={b.bank_size}", f"tune.metric={'balanced_accuracy' if imbalanced else 'accuracy'}",
     ]
 
