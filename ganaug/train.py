@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid
 from .cli import user_error, user_errors
 from .errors import ConfigError, GanaugError
+from .dir_lock import hold_dir
 from .progress import DurationEstimate, startup_lines
 from .run_record import SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
 
@@ -157,7 +158,11 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     """
     _check_accelerator(cfg.trainer)
     out_dir = _out_dir(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with hold_dir(out_dir, "ganaug-train", "out_dir (or run_name)"):
+        return _train(cfg, out_dir, extra_callbacks)
+
+
+def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | None) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = _build(cfg.data)

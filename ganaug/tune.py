@@ -29,6 +29,7 @@ from .bench.store import UnitStore
 from .class_policy import plain_policy
 from .classifier import CLASSIFIERS, SmallCNN
 from .data import ImageArrayDataset, from_dataset
+from .dir_lock import hold_dir
 from .engine import BankSettings, ClassifierSettings, SyntheticUse
 from .errors import ConfigError, GanaugError
 from .export import META_FILE as GENERATOR_META
@@ -665,25 +666,26 @@ def tune_mix(
     class_policy = list(class_policy) if isinstance(class_policy, tuple) else class_policy
     paths = _as_paths(generators)
     labels = _labels(paths)
-    session = _Session(train, val, Path(out_dir), clf,
-                       class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
-                       generators=_load_generators(paths, train), loss=loss, filter_fallback=filter_fallback,
-                       filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile))
-    cands = _candidates(paths, labels, ratios, thresholds, weights)
-    runs = _run_all(session, cands, seeds, progress)
-    summary = _summary(cands, runs, seeds, session)
-    settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds,
-                "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
-                "synthetic_confidence_weight": synthetic_confidence_weight,
-                "synthetic_feedback_weight": synthetic_feedback_weight, "synthetic_split_norm": synthetic_split_norm,
-                "filter_fallback": filter_fallback, "filter_class_quantile": session.filter_class_quantile,
-                "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
-                "num_classes": train.num_classes, "image_shape": list(train.image_shape),
-                "val_images": len(val), "transform": engine.transform_key(transform),
-                "generators": {label: str(p) for label, p in zip(labels, paths)}}
-    result = TuneResult(summary, runs, _best(summary), settings, Path(out_dir))
-    _write_outputs(result)
-    return result
+    with hold_dir(out_dir, "ganaug-tune", "out_dir"):
+        session = _Session(train, val, Path(out_dir), clf,
+                           class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
+                           generators=_load_generators(paths, train), loss=loss, filter_fallback=filter_fallback,
+                           filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile))
+        cands = _candidates(paths, labels, ratios, thresholds, weights)
+        runs = _run_all(session, cands, seeds, progress)
+        summary = _summary(cands, runs, seeds, session)
+        settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds,
+                    "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
+                    "synthetic_confidence_weight": synthetic_confidence_weight,
+                    "synthetic_feedback_weight": synthetic_feedback_weight, "synthetic_split_norm": synthetic_split_norm,
+                    "filter_fallback": filter_fallback, "filter_class_quantile": session.filter_class_quantile,
+                    "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
+                    "num_classes": train.num_classes, "image_shape": list(train.image_shape),
+                    "val_images": len(val), "transform": engine.transform_key(transform),
+                    "generators": {label: str(p) for label, p in zip(labels, paths)}}
+        result = TuneResult(summary, runs, _best(summary), settings, Path(out_dir))
+        _write_outputs(result)
+        return result
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -531,3 +531,13 @@ def test_teacherless_synthetic_settings_reach_the_run_the_recipe_and_the_loss(sp
     with loaded.norm(model, torch.tensor([True, False, False])):
         split_forward = "forward" in vars(model[1])
     assert split_forward is (key == "split_norm")
+
+
+def test_a_tune_directory_in_use_is_refused(split, gens, tmp_path):
+    from ganaug.dir_lock import DirectoryBusy, hold_dir
+
+    train, val = split
+    with hold_dir(tmp_path, "ganaug-tune", "out_dir"):
+        with pytest.raises(DirectoryBusy, match="in use by ganaug-tune .* another out_dir"):
+            tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.25], seeds=[0], **RECIPE)
+    assert not (tmp_path / "tune.json").exists() and not (tmp_path / "banks").exists()

@@ -29,6 +29,7 @@ from .. import engine
 from ..classifier import accuracy
 from ..config_schema import gan_identity
 from ..data import ImageArrayDataset
+from ..dir_lock import hold_dir
 from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
 from ..errors import ConfigError, GanaugError
 from ..export import atomic_file, load_generator
@@ -606,14 +607,23 @@ def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
 
 
 def run_benchmark(cfg: DictConfig) -> dict:
-    from .executor import check_executor, run_in_pool, run_on_ray
-    from .report import write_reports
+    from .executor import check_executor
 
     executor = check_executor(cfg)
     quiet_benchmark()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     out = Path(cfg.bench.out_dir)
+    if cfg.get("report_only"):  # reads what is stored, also while a run is going
+        return _run_benchmark(cfg, out, executor)
+    with hold_dir(out, "ganaug-bench", "bench.out_dir"):
+        return _run_benchmark(cfg, out, executor)
+
+
+def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
+    from .executor import run_in_pool, run_on_ray
+    from .report import write_reports
+
     units, store = plan_from_config(cfg)
     _check_gans(units, store, out)
     if not cfg.get("report_only") and (n := _adopt_records(units, store, cfg.bench.get("reuse_from"))):

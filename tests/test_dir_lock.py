@@ -1,0 +1,68 @@
+"""A second ganaug command on an output directory in use stops with a message; a killed one leaves no lock."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ganaug.dir_lock import LOCK_FILE, DirectoryBusy, hold_dir
+
+HOLD = ("import sys, time\nfrom ganaug.dir_lock import hold_dir\n"
+        "with hold_dir(sys.argv[1], 'ganaug-bench', 'bench.out_dir'):\n"
+        "    print('held', flush=True)\n    time.sleep(120)\n")
+
+
+def test_a_directory_in_use_is_refused_with_its_holder_and_the_way_out(tmp_path):
+    with hold_dir(tmp_path / "run", "ganaug-train", "out_dir"):
+        with pytest.raises(DirectoryBusy) as e:
+            with hold_dir(tmp_path / "run", "ganaug-train", "out_dir"):
+                pass
+        assert f"pid {os.getpid()}" in str(e.value) and "ganaug-train" in str(e.value)
+        assert "another out_dir" in str(e.value) and e.value.exit_code == 75
+        with hold_dir(tmp_path / "other", "ganaug-train", "out_dir"):  # another directory is free
+            pass
+    with hold_dir(tmp_path / "run", "ganaug-train", "out_dir"):  # released at the end of the block
+        pass
+    assert (tmp_path / "run" / LOCK_FILE).is_file()
+
+
+def test_a_killed_holder_leaves_no_lock(tmp_path, python):
+    holder = subprocess.Popen([python, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DirectoryBusy, match=f"ganaug-bench \\(pid {holder.pid}"):
+            with hold_dir(tmp_path, "ganaug-bench", "bench.out_dir"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with hold_dir(tmp_path, "ganaug-bench", "bench.out_dir"):
+        pass
+
+
+def test_ddp_ranks_after_the_first_share_rank_zeros_lock(tmp_path, monkeypatch):
+    with hold_dir(tmp_path, "ganaug-train", "out_dir"):
+        monkeypatch.setenv("LOCAL_RANK", "1")
+        with hold_dir(tmp_path, "ganaug-train", "out_dir"):
+            pass
+
+
+def test_train_and_bench_refuse_a_directory_in_use(tmp_path, compose_cfg, fast, capsys, monkeypatch):
+    from ganaug.bench.runner import main as bench_main
+    from ganaug.train import train
+
+    with hold_dir(tmp_path / "run", "ganaug-train", "out_dir"):
+        with pytest.raises(DirectoryBusy, match="another out_dir"):
+            train(compose_cfg("train", fast + [f"out_dir={tmp_path / 'run'}"]))
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained into it
+    out = tmp_path / "bench"
+    with hold_dir(out, "ganaug-bench", "bench.out_dir"):
+        monkeypatch.setattr(sys, "argv", ["ganaug-bench", "bench=ci", "progress=false", f"bench.out_dir={out}",
+                                          f"hydra.run.dir={tmp_path / 'hydra'}"])
+        with pytest.raises(SystemExit) as e:
+            bench_main()
+    err = capsys.readouterr().err
+    assert e.value.code == 75 and f"ganaug-bench: error: {out} is in use by ganaug-bench" in err, err[-2000:]
+    assert "Traceback" not in err and not (out / "units").exists()
+
