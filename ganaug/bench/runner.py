@@ -355,9 +355,15 @@ BANK_KEYS = ("filter_class_quantile", "filter_fallback")
 RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
 # Lightning's short names for its precisions: the same training, so the same GAN.
 LIGHTNING_PRECISION_ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
-# Data keys that say where batches are assembled, not which images: outside the data fingerprint.
-# (num_workers predates this list and stays in, so the fingerprints of stored GANs still hold.)
-LOADING_KEYS = ("on_device",)
+# Data keys that say how batches are assembled, not which images or in what order (the sampler runs in
+# the main process, and GAN data has no per-item randomness): the same GAN whatever their value. None:
+# left out of the data fingerprint; a value: the one every stored fingerprint was made with.
+LOADING_KEYS = {"on_device": None, "num_workers": 0}
+
+
+def _data_identity(data: dict) -> dict:
+    return {k: (LOADING_KEYS[k] if k in LOADING_KEYS else v) for k, v in data.items()
+            if not (k in LOADING_KEYS and LOADING_KEYS[k] is None)}
 
 
 def condition_fp(regime: Regime, cond: Condition, clf_seed: int, bank: dict | None) -> str:
@@ -391,7 +397,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         regime.bank_settings(True), regime.use(0.5)  # settings named when planning, not after a GAN has trained
         gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
         clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
-        data = {k: v for k, v in OmegaConf.to_container(cfg.train.data, resolve=True).items() if k not in LOADING_KEYS}
+        data = _data_identity(OmegaConf.to_container(cfg.train.data, resolve=True))
         data_fp = fingerprint(data, {k: v for k, v in spec.items() if k not in RUN_KEYS},
                               b.data_seed, b.val_fraction)
         ref_id = f"{name}/reference"

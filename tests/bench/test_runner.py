@@ -377,11 +377,18 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     from ganaug.config_schema import gan_identity
 
     shutil.copytree(repo / "benchmarks" / "results" / "ci" / "units", tmp_path / "units")
-    units, store = plan_from_config(compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}"]))
+    # How batches are assembled (loader workers, data held on the device) makes no other GAN either.
+    for loading in ([], ["train.data.num_workers=2", "train.data.on_device=true"]):
+        units, store = plan_from_config(compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}", *loading]))
+        fps = Fingerprints(units, store)
+        stored = {u.id: store.get(u.id)["fingerprint"] for u in units if store.has(u.id)}
+        assert len(stored) == len(units) > 20
+        assert {uid: fps(uid) for uid in stored} == stored, loading
+    # Which images do: another batch size is another GAN.
+    units, store = plan_from_config(compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}",
+                                                          "train.data.batch_size=32"]))
     fps = Fingerprints(units, store)
-    stored = {u.id: store.get(u.id)["fingerprint"] for u in units if store.has(u.id)}
-    assert len(stored) == len(units) > 20
-    assert {uid: fps(uid) for uid in stored} == stored
+    assert fps("n30/gan-g0") != store.get("n30/gan-g0")["fingerprint"]
     assert gan_identity({"d_width": 32, "d_arch": "standard"}) == {"d_width": 32}
     assert gan_identity({"d_arch": "lean"}) == {"d_arch": "lean"}
     from ganaug.engine import SyntheticUse
