@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from contextlib import nullcontext
@@ -34,6 +36,7 @@ from ganaug.data.subsets import labelled_subset  # noqa: E402
 from ganaug.diffaug import DiffAugment  # noqa: E402
 from ganaug.nets import ConditionalBatchNorm2d, Discriminator, Generator  # noqa: E402
 
+MAIN_JOB_UPDATES = 6000
 PARTS = ("data", "G forward (no grad)", "DiffAugment", "D forward real+fake", "D backward", "D Adam step",
          "G forward", "D forward on fakes", "G backward", "G Adam step", "EMA update")
 
@@ -49,6 +52,10 @@ CANDIDATES = {
     "channels_last + foreach/fused (new default)": dict(channels_last=True, foreach=True),
     # A cheaper network rather than a faster kernel: its quality is measured by the benchmark.
     "lean D (gan.d_arch=lean)": dict(channels_last=True, foreach=True, d_arch="lean"),
+    # Inductor's C++ backend (gcc): its compile time is in the warm-up, reported beside the table. One D
+    # pass: a compiled D called twice before backward trips on its own spectral-norm buffer updates.
+    "torch.compile": dict(channels_last=True, foreach=True, one_pass=True, compile=True),
+    "torch.compile + lean D": dict(channels_last=True, foreach=True, one_pass=True, d_arch="lean", compile=True),
 }
 
 
@@ -81,6 +88,11 @@ def run(candidate: dict, batches, warmup: int, seed: int) -> dict:
     fmt = torch.channels_last if candidate.get("channels_last") else torch.contiguous_format
     g, d = g.to(memory_format=fmt), d.to(memory_format=fmt)
     ema = copy.deepcopy(g).requires_grad_(False).eval()
+    if candidate.get("compile"):
+        # A cold compile, as a user's first run has it: no in-process graphs, an empty on-disk cache.
+        torch._dynamo.reset()
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
+        g, d = torch.compile(g), torch.compile(d)
     aug = DiffAugment(GAN_KW["diffaug"], c)
     adam = dict(lr=GAN_KW["lr_g"], betas=GAN_KW["betas"])
     if candidate.get("foreach"):
@@ -88,10 +100,11 @@ def run(candidate: dict, batches, warmup: int, seed: int) -> dict:
     opt_g, opt_d = torch.optim.Adam(g.parameters(), **adam), torch.optim.Adam(d.parameters(), **adam)
     ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if candidate.get("bf16") else nullcontext
     z_dim = GAN_KW["z_dim"]
-    timer, steps = None, 0
+    timer, steps, start = None, 0, time.perf_counter()
     for i, (x, y) in enumerate(batches):
         if i == warmup:
             timer, steps = Timer(), 0
+            warmup_s = time.perf_counter() - start
         t = timer or Timer()
         t.last = time.perf_counter()
         x = x.contiguous(memory_format=fmt)
@@ -138,7 +151,7 @@ def run(candidate: dict, batches, warmup: int, seed: int) -> dict:
         _ = (loss_d.item(), loss_g.item())  # what the logger reads each step
         t.mark("EMA update")
         steps += timer is not None
-    return {part: v / steps for part, v in timer.t.items()}
+    return {**{part: v / steps for part, v in timer.t.items()}, "warm-up (s)": warmup_s}
 
 
 def inner_costs(reps: int = 200) -> dict:
@@ -181,10 +194,13 @@ def main() -> None:
         for n in names:
             parts = run(CANDIDATES[n], batches, args.warmup, seed=r)
             runs[n].append(parts)
-            print(f"round {r} {n:28s} {sum(parts.values()) * 1000:7.1f} ms/update", flush=True)
+            print(f"round {r} {n:28s} {sum(parts[k] for k in PARTS) * 1000:7.1f} ms/update", flush=True)
     load = load_report(load_before, machine_load())
     med = {n: {part: statistics.median(rr[part] for rr in runs[n]) for part in PARTS} for n in names}
     total = {n: sum(v.values()) for n, v in med.items()}
+    warm = {n: statistics.median(rr["warm-up (s)"] for rr in runs[n]) for n in names}
+    # What the main job would take, warm-up (a compile) included: whether a compile pays for itself.
+    job = {n: (warm[n] + (MAIN_JOB_UPDATES - args.warmup) * total[n]) / 60 for n in names}
     base = total[names[0]]  # ratios to the first candidate named
     inner = inner_costs()
     env = environment()
@@ -192,11 +208,15 @@ def main() -> None:
               "config": {**GAN_KW, "betas": list(GAN_KW["betas"]), "batch_size": 64, "image_size": 28,
                          "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds},
               "candidates": {n: CANDIDATES[n] for n in names}, "median_seconds_per_part": med,
-              "median_seconds_per_update": total, "inner": inner, "runs": runs}
+              "median_seconds_per_update": total, "median_warmup_seconds": warm, "main_job_minutes": job,
+              "inner": inner, "runs": runs}
     head = "| part | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
     rows = "".join(f"| {part} | " + " | ".join(f"{med[n][part] * 1000:.1f}" for n in names) + " |\n" for part in PARTS)
     rows += "| **total ms / update** | " + " | ".join(f"**{total[n] * 1000:.1f}**" for n in names) + " |\n"
     rows += f"| ratio to {names[0]} | " + " | ".join(f"{total[n] / base:.3f}" for n in names) + " |\n"
+    rows += f"| warm-up: first {args.warmup} updates (s) | " + " | ".join(f"{warm[n]:.1f}" for n in names) + " |\n"
+    rows += (f"| main job ({MAIN_JOB_UPDATES:,} updates, warm-up included), min | "
+             + " | ".join(f"{job[n]:.1f}" for n in names) + " |\n")
     md = ("# One generator update, part by part\n\n"
           f"conf/gan/default.yaml's networks (G width {GAN_KW['g_width']}, D width {GAN_KW['d_width']}), DiffAugment "
           f"{GAN_KW['diffaug']}, hinge loss, batch 64, Fashion-MNIST 28 px, {args.threads} threads; "
