@@ -47,7 +47,8 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
         f"tune.synthetic_confidence_weight={b.synthetic_confidence_weight}",
         f"tune.synthetic_feedback_weight={b.synthetic_feedback_weight}",
         f"tune.synthetic_split_norm={b.get('synthetic_split_norm', False)}",
-        f"tune.bank_size={b.bank_size}", f"tune.metric={'balanced_accuracy' if imbalanced else 'accuracy'}",
+        f"tune.bank_size={b.bank_size}", f"tune.bank_anchors={b.get('bank_anchors', 'prior')}",
+        f"tune.bank_anchor_spread={b.get('bank_anchor_spread', 0.5)}", f"tune.metric={'balanced_accuracy' if imbalanced else 'accuracy'}",
     ]
 
 

@@ -38,6 +38,9 @@ lever bench.synthetic_feedback_weight=true bench.out_dir=benchmarks/results/abla
 #    Separate batch-norm statistics for synthetic items (ganaug.split_norm): the running statistics the
 #    classifier is evaluated with come from real items only.
 lever bench.synthetic_split_norm=true bench.out_dir=benchmarks/results/ablation_n100_split_norm
+#    Latent neighbourhoods: banks drawn around the latent codes of the regime's real images (ganaug.invert),
+#    z = code + 0.5 * noise, instead of from the prior.
+lever bench.bank_anchors=real bench.out_dir=benchmarks/results/ablation_n100_latent_anchors
 
 # 4. The second classifier (ResNet-14) on the same data and GANs, to see on validation whether its
 #    recipe is one where classical augmentation helps.

@@ -103,6 +103,11 @@ class ClassifierSettings:
         return cls(**_known(cls, cfg, "classifier"))
 
 
+# Bank settings added after banks were stored, at the value that reproduces them (see SYNTHETIC_USE_ADDED).
+BANK_SETTINGS_ADDED = {"anchors": "prior", "anchor_spread": 0.5}
+ANCHORS = ("prior", "real")
+
+
 @dataclass(frozen=True)
 class BankSettings:
     """A synthetic bank: how many images, for which classes, and which of them the filter keeps."""
@@ -114,6 +119,8 @@ class BankSettings:
     filter_min_acceptance: float = 0.01
     filter_fallback: str | None = None
     filter_class_quantile: float | None = None
+    anchors: str = "prior"                   # prior | real: noise drawn around real images' codes (ganaug.invert)
+    anchor_spread: float = 0.5               # with anchors=real: z = code + spread·noise
 
     def __post_init__(self) -> None:
         from .filter import QualityFilter
@@ -127,6 +134,12 @@ class BankSettings:
         object.__setattr__(self, "filter_min_acceptance",
                            _probability("", "filter_min_acceptance", self.filter_min_acceptance))
         QualityFilter.check_fallback(self.filter_fallback, "filter_fallback", ConfigError)
+        if self.anchors not in ANCHORS:
+            raise ConfigError(f"bank_anchors must be one of {ANCHORS}, got {self.anchors!r}")
+        a = self.anchor_spread
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not (float(a) > 0 and np.isfinite(a)):
+            raise ConfigError(f"bank_anchor_spread must be a positive number, got {a!r}")
+        object.__setattr__(self, "anchor_spread", float(a))
         if self.truncation is not None:
             from .rng import check_truncation
 
@@ -142,7 +155,9 @@ class BankSettings:
         if not self.filtered:
             for k in ("filter_min_acceptance", "filter_fallback", "filter_class_quantile"):
                 d.pop(k)
-        return d
+        if self.anchors == "prior":
+            d.pop("anchor_spread")
+        return without_added(d, BANK_SETTINGS_ADDED)
 
 
 # Settings added after runs were stored, at the value that reproduces them: left out of the
@@ -381,8 +396,11 @@ def load_classifier(path: str | Path, train, clf: ClassifierSettings) -> SmallCN
 
 
 def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int, real_labels: np.ndarray,
-               reference: SmallCNN | None = None, val: Any = None) -> dict:
+               reference: SmallCNN | None = None, val: Any = None, real_images: np.ndarray | None = None) -> dict:
     """Write a synthetic bank; a filter that rejects some class outright is recorded, not raised.
+
+    ``bank.anchors == "real"`` draws it around the latent codes of the real images (``real_images``,
+    ``real_labels``; `ganaug.invert.invert_latents`).
 
     Returns the record: size, acceptance per class, the filter's per-class thresholds, and
     ``filter_error`` (the reason the filtered bank could not be made, or None).
@@ -404,10 +422,17 @@ def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int
     t0 = time.perf_counter()
     record = {"bank": str(out), "seed": int(seed), "filter_threshold": bank.filter_threshold,
               "truncation": bank.truncation}
+    anchors = None
+    if bank.anchors == "real":
+        if real_images is None:
+            raise ConfigError("a bank anchored on real images (bank_anchors=real) needs those images")
+        anchors = (anchor_codes(generator, real_images, real_labels), real_labels)
+        record["anchors"] = {"kind": "real", "spread": bank.anchor_spread}
     try:
         made = SyntheticBank.generate(generator, bank.size, out, class_policy=bank.class_policy,
                                       real_labels=real_labels, seed=int(seed), truncation=bank.truncation,
-                                      filter=quality, progress=False)
+                                      filter=quality, progress=False, anchors=anchors,
+                                      anchor_spread=bank.anchor_spread)
     except GanaugError as e:
         if quality is None:
             raise
@@ -422,6 +447,24 @@ def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int
             "filter_class_thresholds": _thresholds(quality),
             "filter_unfiltered": [] if quality is None else [names[k] for k in np.flatnonzero(quality.unfiltered)],
             "seconds": time.perf_counter() - t0}
+
+
+_CODES: dict = {}
+
+
+def anchor_codes(generator: Any, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The real images' latent codes (`invert_latents`), kept for the next bank of the same generator and
+    images (a GAN's unfiltered and filtered banks share them)."""
+    from .bank import as_trained_generator
+    from .invert import invert_latents
+
+    gen = as_trained_generator(generator)
+    key = (gen.meta.get("weights_sha256") or id(gen.net), hashlib.sha256(np.ascontiguousarray(images).tobytes()
+                                                                         + np.asarray(labels).tobytes()).hexdigest())
+    if key not in _CODES:
+        _CODES.clear()  # one generator's codes at a time: they are only reused by its next bank
+        _CODES[key] = invert_latents(gen, images, labels)
+    return _CODES[key]
 
 
 def _thresholds(quality) -> list | None:

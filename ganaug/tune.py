@@ -292,14 +292,13 @@ class _Session:
     gives the same run on the same data the same fingerprint and the same score.
     """
 
-    def __init__(self, train, val, out: Path, clf: ClassifierSettings, *, class_policy, bank_size: int, metric: str,
-                 transform, generators: dict[Path, Any], loss: SyntheticUse = SyntheticUse(),
-                 filter_fallback: str | None = None, filter_class_quantile: float | None = None):
+    def __init__(self, train, val, out: Path, clf: ClassifierSettings, *, bank: BankSettings, metric: str,
+                 transform, generators: dict[Path, Any], loss: SyntheticUse = SyntheticUse()):
         self.train, self.val, self.out, self.clf = train, val, out, clf
-        # How every synthetic candidate's items enter the loss; a candidate adds its ratio and weight.
-        self.loss = loss
-        self.filter_fallback, self.filter_class_quantile = filter_fallback, filter_class_quantile
-        self.class_policy, self.bank_size, self.metric = class_policy, bank_size, metric
+        # How every synthetic candidate's items enter the loss and what its bank holds; a candidate adds its
+        # ratio and weight, and its bank's filter threshold.
+        self.loss, self.bank_template = loss, bank
+        self.class_policy, self.metric = bank.class_policy, metric
         self.transform, self.generators = transform, generators
         self.store = UnitStore(out / "units")
         self.train_fp, self.val_fp = engine.data_fingerprint(train), engine.data_fingerprint(val)
@@ -350,8 +349,7 @@ class _Session:
         return (self.out / "banks" / cand.bank_id).resolve()
 
     def bank_settings(self, cand: Candidate) -> BankSettings:
-        return BankSettings(size=self.bank_size, class_policy=self.class_policy, filter_threshold=cand.threshold,
-                            filter_fallback=self.filter_fallback, filter_class_quantile=self.filter_class_quantile)
+        return replace(self.bank_template, filter_threshold=cand.threshold)
 
     def bank_seed(self, cand: Candidate) -> int:
         return engine.bank_seed(_gan_seed(self.generators[cand.generator]), cand.threshold is not None)
@@ -366,7 +364,7 @@ class _Session:
             return engine.build_bank(self.generators[cand.generator], self.bank_dir(cand), self.bank_settings(cand),
                                      seed=self.bank_seed(cand), real_labels=self.train.labels,
                                      reference=self.reference() if cand.threshold is not None else None,
-                                     val=self.val)
+                                     val=self.val, real_images=self.train.images)
 
         def valid(rec: dict) -> bool:
             return bool(rec.get("filter_error")) or (self.bank_dir(cand) / "bank.json").is_file()
@@ -537,6 +535,9 @@ def _markdown(result: TuneResult) -> str:
     if s.get("synthetic_feedback_weight"):
         lines += ["Each synthetic item's loss weight was multiplied by the model's own loss on it, relative to the "
                   "batch's other synthetic items (`SyntheticAwareLoss(feedback_weight=True)`, `recipe.loss()`).", ""]
+    if s.get("bank_anchors") == "real":
+        lines += [f"Every bank was drawn around the latent codes of the training images (`ganaug.invert`): z = code + "
+                  f"{s['bank_anchor_spread']:g}·noise.", ""]
     if s.get("synthetic_split_norm"):
         lines += ["Batch norm normalised synthetic items with their own statistics and kept them out of the running "
                   "statistics (`ganaug.split_batch_norm`, `recipe.norm(model, is_synthetic)` around the forward pass).", ""]
@@ -605,6 +606,8 @@ def tune_mix(
     filter_fallback: str | None = None,
     filter_class_quantile: float | None = None,
     bank_size: int = 10000,
+    bank_anchors: str = "prior",
+    bank_anchor_spread: float = 0.5,
     metric: str = "auto",
     transform: Any = None,
     teacher: str = "reference",
@@ -626,7 +629,9 @@ def tune_mix(
     ``train_set``, saved as ``out_dir``/reference.safetensors); ``synthetic_confidence_weight`` weighs
     each synthetic item by that teacher's probability of its label, ``synthetic_feedback_weight`` by the
     model's own loss on it (`SyntheticAwareLoss(feedback_weight=True)`); ``synthetic_split_norm`` keeps
-    synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). Writes ``out_dir``/tune.json, tune.md,
+    synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). ``bank_anchors="real"`` draws
+    every bank around the latent codes of ``train_set``'s images (`ganaug.invert`; z = code +
+    ``bank_anchor_spread``·noise) instead of from the prior. Writes ``out_dir``/tune.json, tune.md,
     recipe.yaml (the best candidate's mix and loss: `ganaug.load_recipe`) and mix.yaml (its mix alone,
     a `SyntheticMix` partial for Hydra configs); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
@@ -664,13 +669,17 @@ def tune_mix(
     metric = _resolve_metric(metric, train)
     class_policy = plain_policy(class_policy)
     class_policy = list(class_policy) if isinstance(class_policy, tuple) else class_policy
+    try:
+        bank = BankSettings(size=int(bank_size), class_policy=class_policy, filter_fallback=filter_fallback,
+                            filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile),
+                            anchors=bank_anchors, anchor_spread=bank_anchor_spread)
+    except ConfigError as e:
+        raise TuneError(str(e)) from None
     paths = _as_paths(generators)
     labels = _labels(paths)
     with hold_dir(out_dir, "ganaug-tune", "out_dir"):
-        session = _Session(train, val, Path(out_dir), clf,
-                           class_policy=class_policy, bank_size=int(bank_size), metric=metric, transform=transform,
-                           generators=_load_generators(paths, train), loss=loss, filter_fallback=filter_fallback,
-                           filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile))
+        session = _Session(train, val, Path(out_dir), clf, bank=bank, metric=metric, transform=transform,
+                           generators=_load_generators(paths, train), loss=loss)
         cands = _candidates(paths, labels, ratios, thresholds, weights)
         runs = _run_all(session, cands, seeds, progress)
         summary = _summary(cands, runs, seeds, session)
@@ -678,7 +687,8 @@ def tune_mix(
                     "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
                     "synthetic_confidence_weight": synthetic_confidence_weight,
                     "synthetic_feedback_weight": synthetic_feedback_weight, "synthetic_split_norm": synthetic_split_norm,
-                    "filter_fallback": filter_fallback, "filter_class_quantile": session.filter_class_quantile,
+                    "filter_fallback": filter_fallback, "filter_class_quantile": bank.filter_class_quantile,
+                    "bank_anchors": bank_anchors, "bank_anchor_spread": bank.anchor_spread,
                     "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                     "num_classes": train.num_classes, "image_shape": list(train.image_shape),
                     "val_images": len(val), "transform": engine.transform_key(transform),

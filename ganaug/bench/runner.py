@@ -125,7 +125,8 @@ class Regime:
             return BankSettings(size=b.bank_size, class_policy=self.class_policy, truncation=b.get("truncation"),
                                 filter_threshold=b.filter_threshold if filtered else None,
                                 filter_min_acceptance=b.filter_min_acceptance,
-                                filter_fallback=self.filter_fallback, filter_class_quantile=self.filter_class_quantile)
+                                filter_fallback=self.filter_fallback, filter_class_quantile=self.filter_class_quantile,
+                                anchors=b.get("bank_anchors", "prior"), anchor_spread=b.get("bank_anchor_spread", 0.5))
 
     def use(self, ratio: float) -> SyntheticUse:
         b = self.cfg.bench
@@ -289,7 +290,8 @@ def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
         made[kind] = engine.build_bank(gen, out / kind, regime.bank_settings(filtered),
                                        seed=engine.bank_seed(gan_seed, filtered),
                                        real_labels=regime.train_set.labels,
-                                       reference=regime.reference() if filtered else None, val=regime.val_set)
+                                       reference=regime.reference() if filtered else None, val=regime.val_set,
+                                       real_images=regime.train_set.images)
     k = dm.num_classes
     grid_images = np.concatenate([gen.sample(labels=np.full(10, y), seed=y)[0] for y in range(k)])
     save_grid(regime.out / f"samples-g{gan_seed}.png", grid_images, gen.class_names,
