@@ -168,7 +168,38 @@ LEVERS = [
        "lever": "synthetic targets", "variant": "synthetic_soft_labels=0.5"}
       for r, c in (("n50", "classical+syn0.25-filt"), ("n500", "classical+syn0.25-filt"),
                    ("longtail", "classical+syn0.25"))),
+    # Issue 19's levers, tried on validation only. "on val" adopts a lever when its paired validation
+    # difference over the base is above 0 (the rule that picks a ratio); the test column is not looked at.
+    # The lean discriminator is a speed lever, decided by benchmarks/speed_quality.py's rule.
+    {"dir": "ablation_n100_lean_d", "base": "engine_n100", "condition": "classical+syn0.25-filt",
+     "lever": "discriminator architecture (speed)", "variant": "gan.d_arch=lean (0.5-0.6x the FLOPs per update)",
+     "adopted": "speed_quality"},
+    {"dir": "ablation_n100_confidence_weight", "base": "engine_n100", "condition": "classical+syn0.25-filt",
+     "lever": "confidence weights", "variant": "each synthetic item weighed by the teacher's probability of its label "
+                                               "(synthetic_confidence_weight), filtered bank", "adopted": "on val"},
+    {"dir": "ablation_n100_bank50k", "base": "engine_n100", "condition": "classical+syn0.25-filt",
+     "lever": "bank size", "variant": "50,000 images per bank instead of 10,000 (each seen about once)",
+     "adopted": "on val"},
+    {"dir": "ablation_n100_feedback_weight", "base": "engine_n100", "condition": "classical+syn0.25-filt",
+     "lever": "feedback weights", "variant": "each synthetic item weighed by the student's own loss on it "
+                                             "(synthetic_feedback_weight)", "adopted": "on val"},
+    {"dir": "ablation_n100_split_norm", "base": "engine_n100", "condition": "classical+syn0.25-filt",
+     "lever": "batch-norm statistics", "variant": "synthetic items normalised apart, running statistics from real "
+                                                 "items only (synthetic_split_norm)", "adopted": "on val"},
+    {"dir": "ablation_n100_latent_anchors", "base": "engine_n100", "condition": "classical+syn0.25-filt",
+     "lever": "latent neighbourhoods", "variant": "banks drawn around the real images' latent codes "
+                                                 "(bank_anchors=real, spread 0.5)", "adopted": "on val"},
 ]
+
+
+def _adopted(v: dict, diff_val: dict | None) -> str:
+    rule = v.get("adopted", "–")
+    if rule == "on val":
+        return "–" if diff_val is None else ("yes" if diff_val["mean"] > 0 else "no")
+    if rule == "speed_quality":
+        path = RESULTS / f"speed_quality_{v['dir']}.json"
+        return ("yes" if json.loads(path.read_text())["comparison"]["holds"] else "no") if path.exists() else "–"
+    return rule
 
 
 def _cas_by_gan(data: dict, regime: str) -> dict:
@@ -222,7 +253,7 @@ def render_levers(default_regime: str) -> str:
         lines.append(f"| {regime} | {v['lever']} | {v['variant']} | {v['condition']} | {pct(b.get('test'))} | "
                      f"{pct(c.get('test'))} | {gain(diff, star=True)} | {gain(c.get('gain_vs_classical'), star=True)} | "
                      f"{gain(c.get('gain_vs_classical+reweight'), star=True)} | {c['n']} | "
-                     f"{cas} | {gain(diff_val, star=True) if 'adopted' in v else '–'} | {v.get('adopted', '–')} |")
+                     f"{cas} | {gain(diff_val, star=True) if 'adopted' in v else '–'} | {_adopted(v, diff_val)} |")
     lines += ["", "Commands:", ""]
     for d in dict.fromkeys(v["dir"] for v, *_ in rows):
         v, _, data, *_ = next(row for row in rows if row[0]["dir"] == d)
