@@ -83,3 +83,14 @@ def test_recipe_table_reads_every_default_from_conf(ablation, repo, tmp_path):
     text = ablation.render_recipe(tmp_path)
     assert "| ratio | `0.25` | `conf/bench/x.yaml`: `a` | why a |" in text
     assert "| quantile | `0.5` |" in text and "| options | `[True]` |" in text
+
+
+def test_a_lever_is_adopted_by_its_rule_not_by_hand(ablation, tmp_path):
+    on_val = {"dir": "x", "adopted": "on val"}
+    assert ablation._adopted(on_val, {"mean": 0.004}) == "yes"
+    assert ablation._adopted(on_val, {"mean": -0.004}) == "no"
+    assert ablation._adopted(on_val, None) == "–"
+    speed = {"dir": "lever_dir", "adopted": "speed_quality"}
+    assert ablation._adopted(speed, None) == "–"  # not decided until speed_quality.py has written its verdict
+    (tmp_path / "speed_quality_lever_dir.json").write_text(json.dumps({"comparison": {"holds": False}}))
+    assert ablation._adopted(speed, None) == "no"
