@@ -44,8 +44,8 @@ def default_gan_kwargs() -> dict:
         raise SystemExit("train_speed.py: the plain loop implements hinge loss, n_dis 1 and no LeCam; "
                          f"conf/gan/default.yaml has loss={cfg['loss']}, n_dis={cfg['n_dis']}, "
                          f"lecam_weight={cfg['lecam_weight']}")
-    for key in ("_target_", "max_steps", "lecam_weight", "lecam_decay"):
-        cfg.pop(key)
+    for key in ("defaults", "_target_", "max_steps", "lecam_weight", "lecam_decay"):
+        cfg.pop(key, None)
     cfg["betas"] = tuple(cfg["betas"])
     # The EMA averages from the first update, so every timed update pays for it.
     cfg["ema_start"] = 0
@@ -61,7 +61,7 @@ def plain_loop(dm: GANDataModule, steps: int, warmup: int, seed: int) -> float:
     torch.manual_seed(seed)
     k, (h, _, c) = dm.num_classes, dm.image_shape
     g = Generator(k, h, c, z_dim=GAN_KW["z_dim"], width=GAN_KW["g_width"], embed_dim=GAN_KW["embed_dim"])
-    d = Discriminator(k, h, c, width=GAN_KW["d_width"])
+    d = Discriminator(k, h, c, width=GAN_KW["d_width"], arch=GAN_KW.get("d_arch", "standard"))
     # What ConditionalGAN does too: channels_last networks, fused Adam, one foreach EMA update.
     g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(g).requires_grad_(False).eval()
@@ -111,11 +111,13 @@ class _SteadyTimer(pl.Callback):
         self.end = time.perf_counter()
 
 
-def lightning_loop(dm: GANDataModule, steps: int, warmup: int, seed: int, out: Path, logger: bool) -> float:
-    """ganaug's loop, as ganaug-train runs it (CSV logger on, progress bar off). Seconds per update."""
+def lightning_loop(dm: GANDataModule, steps: int, warmup: int, seed: int, out: Path, logger: bool,
+                   changes: dict | None = None) -> float:
+    """ganaug's loop, as ganaug-train runs it (CSV logger on, progress bar off). Seconds per update.
+    ``changes``: GAN settings that differ from the default recipe (an earlier recipe, for a before/after ratio)."""
     pl.seed_everything(seed, verbose=False)
     k, (h, _, c) = dm.num_classes, dm.image_shape
-    gan = ConditionalGAN(k, h, c, max_steps=warmup + steps, **GAN_KW)
+    gan = ConditionalGAN(k, h, c, max_steps=warmup + steps, **{**GAN_KW, **(changes or {})})
     timer = _SteadyTimer(warmup)
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, max_steps=gan.trainer_max_steps(), max_epochs=-1,
@@ -134,8 +136,15 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--dataset", choices=["fashion_mnist", "digits"], default="fashion_mnist")
+    p.add_argument("--before", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="GAN settings of an earlier recipe (e.g. d_arch=standard): its Lightning loop is timed too, "
+                        "for the before/after ratio of the same loop")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
+    before = {k: OmegaConf.create({"v": v}).v for k, v in (a.split("=", 1) for a in args.before)}
+    unknown = sorted(set(before) - set(GAN_KW))
+    if unknown:
+        p.error(f"--before: not GAN settings of conf/gan/default.yaml: {unknown}")
     warnings.filterwarnings("ignore")
     import logging
 
@@ -145,11 +154,16 @@ def main() -> None:
                        batch_size=args.batch_size)
     out = Path("/tmp/ganaug-train-speed")
     rows = {"plain": [], "lightning": [], "lightning_no_logger": []}
+    before_name = "lightning, before (" + ", ".join(args.before) + ")"
+    if before:
+        rows[before_name] = []
     load_before = machine_load()
     for r in range(args.repeats):
         rows["plain"].append(plain_loop(dm, args.steps, args.warmup, seed=r))
         rows["lightning"].append(lightning_loop(dm, args.steps, args.warmup, r, out, logger=True))
         rows["lightning_no_logger"].append(lightning_loop(dm, args.steps, args.warmup, r, out, logger=False))
+        if before:
+            rows[before_name].append(lightning_loop(dm, args.steps, args.warmup, r, out, logger=True, changes=before))
         print(f"repeat {r}: " + ", ".join(f"{k} {v[-1] * 1000:.1f} ms/update" for k, v in rows.items()), flush=True)
     load = load_report(load_before, machine_load())
     med = {k: statistics.median(v) for k, v in rows.items()}
@@ -167,6 +181,8 @@ def main() -> None:
         "ratio_lightning_no_logger_over_plain": ratio_nolog,
         "goal": "ratio <= 1.10",
         "meets_goal": ratio <= 1.10,
+        "before": before or None,
+        "ratio_after_over_before": med["lightning"] / med[before_name] if before else None,
     }
     print(f"Lightning / plain time per generator update: {ratio:.3f} (without logger {ratio_nolog:.3f}); goal <= 1.10")
     if args.no_write:
@@ -180,7 +196,9 @@ def main() -> None:
         + "".join(f"| {k} | {v * 1000:.1f} | {v / med['plain']:.3f} |\n" for k, v in med.items())
         + f"\nGoal: Lightning ≤ 1.10× plain. Measured: **{ratio:.3f}×** "
         f"({'met' if ratio <= 1.10 else 'not met'}).\n\n"
-        f"The main job ({MAIN_JOB_UPDATES:,} generator updates) at the Lightning loop's speed: "
+        + (f"Today's recipe against the earlier one ({', '.join(args.before)}), both in the Lightning loop: "
+           f"**{result['ratio_after_over_before']:.2f}×** the time per update.\n\n" if before else "")
+        + f"The main job ({MAIN_JOB_UPDATES:,} generator updates) at the Lightning loop's speed: "
         f"**{med['lightning'] * MAIN_JOB_UPDATES / 60:.0f} min** on this machine (goal ≤ 10).\n\n"
         + load["summary"] + "\n\n" + environment_markdown(env)
     )
