@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -20,7 +21,10 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+@functools.cache
 def git_commit(cwd: str | Path | None = None) -> str:
+    """The checkout's commit (+ "-dirty"), read once per process: a run that takes hours records the code
+    it started with, not a commit made while it ran (call it when a long job starts)."""
     try:
         run = dict(capture_output=True, text=True, cwd=cwd, check=True)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **run).stdout.strip()

@@ -33,6 +33,7 @@ from ..dir_lock import hold_dir
 from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
 from ..errors import ConfigError, GanaugError
 from ..export import atomic_file, load_generator
+from ..provenance import git_commit
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
 from .store import UnitStore, fingerprint
@@ -618,6 +619,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
     from .executor import check_executor
 
     executor = check_executor(cfg)
+    git_commit()  # the code this run starts with is the one its results name, whatever is committed meanwhile
     quiet_benchmark()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
