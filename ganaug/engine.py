@@ -208,7 +208,8 @@ class SyntheticUse:
 
     @property
     def needs_flag(self) -> bool:
-        """Weighted, smoothed or soft-labelled synthetic items: the loss must tell them from real ones."""
+        """Weighted, smoothed or soft-labelled synthetic items, or their own batch-norm statistics: the run must tell
+        them from real ones."""
         return self.weight != 1.0 or self.weight_schedule != "constant" or bool(self.label_smoothing) \
             or self.needs_teacher or self.feedback_weight or self.split_norm
 
