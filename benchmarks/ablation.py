@@ -60,9 +60,11 @@ def _runs(data: dict, regime: str, condition: str, split: str = "test") -> dict:
             if r.get("regime") == regime and r.get("condition") == condition and r.get(split) is not None}
 
 
-def versus_first(first: dict, data: dict, regime: str, condition: str, split: str = "test") -> dict | None:
-    """Paired difference of one condition's test (or val) score between this variant and the first."""
-    a, b = _runs(data, regime, condition, split), _runs(first, regime, condition, split)
+def versus_first(first: dict, data: dict, regime: str, condition: str, split: str = "test",
+                 first_condition: str | None = None) -> dict | None:
+    """Paired difference of one condition's test (or val) score between this variant and the first (whose
+    condition may be another, e.g. a soft filter against the hard one it would replace)."""
+    a, b = _runs(data, regime, condition, split), _runs(first, regime, first_condition or condition, split)
     keys = sorted(set(a) & set(b), key=str)
     if len(keys) < 2:
         return None
@@ -177,6 +179,10 @@ LEVERS = [
     {"dir": "ablation_n100_confidence_weight", "base": "engine_n100", "condition": "classical+syn0.25-filt",
      "lever": "confidence weights", "variant": "each synthetic item weighed by the teacher's probability of its label "
                                                "(synthetic_confidence_weight), filtered bank", "adopted": "on val"},
+    {"dir": "ablation_n100_confidence_weight", "base": "engine_n100", "condition": "classical+syn0.25",
+     "base_condition": "classical+syn0.25-filt", "lever": "confidence weights instead of the filter",
+     "variant": "unfiltered bank, each synthetic item weighed by the teacher's probability of its label, against "
+                "the hard filter (base: classical+syn0.25-filt)", "adopted": "on val"},
     {"dir": "ablation_n100_bank50k", "base": "engine_n100", "condition": "classical+syn0.25-filt",
      "lever": "bank size", "variant": "50,000 images per bank instead of 10,000 (each seen about once)",
      "adopted": "on val"},
@@ -225,16 +231,18 @@ def render_levers(default_regime: str) -> str:
         if not all(p.exists() for p in paths):
             continue
         data, base = (load(p) for p in paths)
+        base_cond = v.get("base_condition", v["condition"])
         c = data["summary"].get(regime, {}).get("conditions", {}).get(v["condition"])
-        b = base["summary"].get(regime, {}).get("conditions", {}).get(v["condition"])
+        b = base["summary"].get(regime, {}).get("conditions", {}).get(base_cond)
         if not c or not b:
             continue
         # A lever run on fewer GAN seeds than its base is compared with the base's runs it pairs with.
-        mine, theirs = _runs(data, regime, v["condition"]), _runs(base, regime, v["condition"])
+        mine, theirs = _runs(data, regime, v["condition"]), _runs(base, regime, base_cond)
         if set(theirs) - set(mine) and set(mine) & set(theirs):
             b = {**b, "test": mean_ci(np.array([theirs[k] for k in sorted(set(mine) & set(theirs), key=str)]))}
-        rows.append((v, regime, data, c, b, versus_first(base, data, regime, v["condition"]),
-                     _cas_change(base, data, regime), versus_first(base, data, regime, v["condition"], "val")))
+        rows.append((v, regime, data, c, b, versus_first(base, data, regime, v["condition"], first_condition=base_cond),
+                     _cas_change(base, data, regime),
+                     versus_first(base, data, regime, v["condition"], "val", first_condition=base_cond)))
     if not rows:
         return ""
     lines = ["", "## Levers on the GAN and on how its images are used", "",

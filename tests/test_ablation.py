@@ -16,8 +16,8 @@ def ablation(repo, tmp_path, monkeypatch):
     sys.modules.pop("readme_results", None)
 
 
-def _write(root, name, tests, classical_gain=None, cas_ratio=None):
-    runs = [{"regime": "n100", "condition": "classical+syn0.25-filt", "clf_seed": c, "gan_seed": g, "test": t}
+def _write(root, name, tests, classical_gain=None, cas_ratio=None, condition="classical+syn0.25-filt"):
+    runs = [{"regime": "n100", "condition": condition, "clf_seed": c, "gan_seed": g, "test": t}
             for (c, g), t in tests.items()]
     vals = list(tests.values())
     mean = sum(vals) / len(vals)
@@ -28,7 +28,7 @@ def _write(root, name, tests, classical_gain=None, cas_ratio=None):
     runs += [{"regime": "n100", "gan_seed": g, "cas_ratio": cas_ratio + 0.01 * g} for g in gan_seeds
              if cas_ratio is not None]
     data = {"meta": {"command": f"ganaug-bench bench.out_dir={name}", "commit": "abc", "date": "d"},
-            "summary": {"n100": {"conditions": {"classical+syn0.25-filt": cond}}}, "runs": runs}
+            "summary": {"n100": {"conditions": {condition: cond}}}, "runs": runs}
     (root / name).mkdir()
     (root / name / "results.json").write_text(json.dumps(data))
 
@@ -94,3 +94,16 @@ def test_a_lever_is_adopted_by_its_rule_not_by_hand(ablation, tmp_path):
     assert ablation._adopted(speed, None) == "–"  # not decided until speed_quality.py has written its verdict
     (tmp_path / "speed_quality_lever_dir.json").write_text(json.dumps({"comparison": {"holds": False}}))
     assert ablation._adopted(speed, None) == "no"
+
+
+def test_a_lever_may_replace_another_condition_of_its_base(ablation, tmp_path, monkeypatch):
+    # A soft filter (an unfiltered bank, items weighed by the teacher) against the hard filter it would replace.
+    _write(tmp_path, "base", {(0, 0): 0.80, (1, 0): 0.82}, cas_ratio=0.9)
+    _write(tmp_path, "soft", {(0, 0): 0.83, (1, 0): 0.84}, cas_ratio=0.9, condition="classical+syn0.25")
+    lever = {"dir": "soft", "base": "base", "condition": "classical+syn0.25", "lever": "soft filter", "variant": "v"}
+    monkeypatch.setattr(ablation, "LEVERS", [lever])
+    assert ablation.render_levers("n100") == ""  # the base has no unfiltered condition to pair with
+    monkeypatch.setattr(ablation, "LEVERS", [{**lever, "base_condition": "classical+syn0.25-filt"}])
+    row = next(line for line in ablation.render_levers("n100").splitlines() if line.startswith("| n100 | soft"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4].startswith("81.0 ± ") and cells[5].startswith("83.5 ± ") and cells[6].startswith("+2.5 [")
