@@ -231,6 +231,13 @@ def _fail(path: Path, key: str, wanted: str, value: Any) -> RecipeError:
     return RecipeError(f"{path}: {key} must be {wanted}, got {value!r}; fix it in the file, or rerun ganaug-tune")
 
 
+def _flag(doc: dict, key: str, path: Path) -> bool:
+    value = doc.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(path, key, "true or false", value)
+    return value
+
+
 def _number(doc: dict, key: str, path: Path, default: Any, lo: float, hi: float, *, lo_open=False, hi_open=False,
             wanted: str) -> Any:
     value = doc.get(key, default)
@@ -309,26 +316,17 @@ def _build(doc: dict, path: Path) -> Recipe:
     seed = doc.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise _fail(path, "seed", "a non-negative integer", seed)
-    flag = doc.get("return_flag", False)
-    if not isinstance(flag, bool):
-        raise _fail(path, "return_flag", "true or false", flag)
+    flag = _flag(doc, "return_flag", path)
     soft = _number(doc, "soft_labels", path, 0.0, 0.0, 1.0, wanted="a number in [0, 1]")
     teacher, model = _teacher(doc, path)
     if soft > 0 and teacher is None:
         raise RecipeError(f"{path}: soft_labels > 0 needs a teacher (the real-data classifier whose softmax is "
                           "mixed in); add the teacher entry ganaug-tune writes, or set soft_labels: 0")
-    confidence = doc.get("confidence_weight", False)
-    if not isinstance(confidence, bool):
-        raise _fail(path, "confidence_weight", "true or false", confidence)
+    confidence = _flag(doc, "confidence_weight", path)
     if confidence and teacher is None:
         raise RecipeError(f"{path}: confidence_weight needs a teacher (the real-data classifier whose confidence "
                           "weighs each synthetic item); add the teacher entry ganaug-tune writes, or set it false")
-    feedback = doc.get("feedback_weight", False)
-    if not isinstance(feedback, bool):
-        raise _fail(path, "feedback_weight", "true or false", feedback)
-    split_norm = doc.get("split_norm", False)
-    if not isinstance(split_norm, bool):
-        raise _fail(path, "split_norm", "true or false", split_norm)
+    feedback, split_norm = _flag(doc, "feedback_weight", path), _flag(doc, "split_norm", path)
     return Recipe(
         path=path,
         source=None if source is None else _existing(source, "source", path),
