@@ -120,6 +120,12 @@ def render(regime: str) -> str:
 # Levers on how synthetic images are used, each run in its own directory with bench.reuse_from=BASE
 # and the changed setting: one condition compared with the very same condition (same classifier and
 # GAN seeds, same banks) in BASE.
+def _on_val(directory: str, lever: str, variant: str, condition: str = "classical+syn0.25-filt", **kw) -> dict:
+    """An issue-19 lever at n100 against engine_n100, adopted by its validation score ("on val")."""
+    return {"dir": directory, "base": "engine_n100", "condition": condition, "lever": lever, "variant": variant,
+            "adopted": "on val", **kw}
+
+
 LEVERS = [
     {"dir": "ablation_n100_soft0.5", "base": "fashion_mnist_n100_5seeds", "condition": "classical+syn0.25-filt",
      "lever": "synthetic targets", "variant": "half the reference classifier's softmax (synthetic_soft_labels=0.5)"},
@@ -176,25 +182,19 @@ LEVERS = [
     {"dir": "ablation_n100_lean_d", "base": "engine_n100", "condition": "classical+syn0.25-filt",
      "lever": "discriminator architecture (speed)", "variant": "gan.d_arch=lean (0.5-0.6x the FLOPs per update)",
      "adopted": "speed_quality"},
-    {"dir": "ablation_n100_confidence_weight", "base": "engine_n100", "condition": "classical+syn0.25-filt",
-     "lever": "confidence weights", "variant": "each synthetic item weighed by the teacher's probability of its label "
-                                               "(synthetic_confidence_weight), filtered bank", "adopted": "on val"},
-    {"dir": "ablation_n100_confidence_weight", "base": "engine_n100", "condition": "classical+syn0.25",
-     "base_condition": "classical+syn0.25-filt", "lever": "confidence weights instead of the filter",
-     "variant": "unfiltered bank, each synthetic item weighed by the teacher's probability of its label, against "
-                "the hard filter (base: classical+syn0.25-filt)", "adopted": "on val"},
-    {"dir": "ablation_n100_bank50k", "base": "engine_n100", "condition": "classical+syn0.25-filt",
-     "lever": "bank size", "variant": "50,000 images per bank instead of 10,000 (each seen about once)",
-     "adopted": "on val"},
-    {"dir": "ablation_n100_feedback_weight", "base": "engine_n100", "condition": "classical+syn0.25-filt",
-     "lever": "feedback weights", "variant": "each synthetic item weighed by the student's own loss on it "
-                                             "(synthetic_feedback_weight)", "adopted": "on val"},
-    {"dir": "ablation_n100_split_norm", "base": "engine_n100", "condition": "classical+syn0.25-filt",
-     "lever": "batch-norm statistics", "variant": "synthetic items normalised apart, running statistics from real "
-                                                 "items only (synthetic_split_norm)", "adopted": "on val"},
-    {"dir": "ablation_n100_latent_anchors", "base": "engine_n100", "condition": "classical+syn0.25-filt",
-     "lever": "latent neighbourhoods", "variant": "banks drawn around the real images' latent codes "
-                                                 "(bank_anchors=real, spread 0.5)", "adopted": "on val"},
+    _on_val("ablation_n100_confidence_weight", "confidence weights", "each synthetic item weighed by the teacher's "
+            "probability of its label (synthetic_confidence_weight), filtered bank"),
+    _on_val("ablation_n100_confidence_weight", "confidence weights instead of the filter",
+            "unfiltered bank, each synthetic item weighed by the teacher's probability of its label, against the "
+            "hard filter (base: classical+syn0.25-filt)", condition="classical+syn0.25",
+            base_condition="classical+syn0.25-filt"),
+    _on_val("ablation_n100_bank50k", "bank size", "50,000 images per bank instead of 10,000 (each seen about once)"),
+    _on_val("ablation_n100_feedback_weight", "feedback weights", "each synthetic item weighed by the student's own "
+            "loss on it (synthetic_feedback_weight)"),
+    _on_val("ablation_n100_split_norm", "batch-norm statistics", "synthetic items normalised apart, running "
+            "statistics from real items only (synthetic_split_norm)"),
+    _on_val("ablation_n100_latent_anchors", "latent neighbourhoods", "banks drawn around the real images' latent "
+            "codes (bank_anchors=real, spread 0.5)"),
 ]
 
 
