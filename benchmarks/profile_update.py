@@ -29,14 +29,13 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
-from train_speed import GAN_KW  # noqa: E402
+from train_speed import GAN_KW, MAIN_JOB_UPDATES  # noqa: E402
 
 from ganaug.data import load_fashion_mnist  # noqa: E402
 from ganaug.data.subsets import labelled_subset  # noqa: E402
 from ganaug.diffaug import DiffAugment  # noqa: E402
 from ganaug.nets import ConditionalBatchNorm2d, Discriminator, Generator  # noqa: E402
 
-MAIN_JOB_UPDATES = 6000
 PARTS = ("data", "G forward (no grad)", "DiffAugment", "D forward real+fake", "D backward", "D Adam step",
          "G forward", "D forward on fakes", "G backward", "G Adam step", "EMA update")
 

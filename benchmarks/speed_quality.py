@@ -26,12 +26,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._env import RESULTS, environment, environment_markdown, write_report  # noqa: E402
+from benchmarks.train_speed import MAIN_JOB_UPDATES  # noqa: E402
 from ganaug.stats import paired_diff_ci  # noqa: E402
 
 CAS_MARGIN = 0.02   # × real
 FID_MARGIN = 2.0
 VAL_MARGIN = 0.5    # points of validation accuracy
-MAIN_JOB_UPDATES = 6000
 
 
 def _gan_metrics(data: dict, regime: str) -> dict[int, dict]:
