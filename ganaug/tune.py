@@ -298,7 +298,7 @@ class _Session:
         # How every synthetic candidate's items enter the loss and what its bank holds; a candidate adds its
         # ratio and weight, and its bank's filter threshold.
         self.loss, self.bank_template = loss, bank
-        self.class_policy, self.metric = bank.class_policy, metric
+        self.metric = metric
         self.transform, self.generators = transform, generators
         self.store = UnitStore(out / "units")
         self.train_fp, self.val_fp = engine.data_fingerprint(train), engine.data_fingerprint(val)
@@ -378,7 +378,7 @@ class _Session:
     def use(self, cand: Candidate) -> SyntheticUse | None:
         if cand.generator is None:
             return None
-        return replace(self.loss, ratio=cand.ratio, class_policy=self.class_policy, weight=cand.weight)
+        return replace(self.loss, ratio=cand.ratio, class_policy=self.bank_template.class_policy, weight=cand.weight)
 
     def fp(self, cand: Candidate, seed: int) -> str:
         bank = None if cand.generator is None else self.bank_fp(cand)
