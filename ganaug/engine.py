@@ -58,6 +58,12 @@ def _positive_int(owner: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def _positive_float(owner: str, name: str, value: Any, wanted: str = "a positive number") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (float(value) > 0 and np.isfinite(value)):
+        raise ConfigError(f"{_name(owner, name)} must be {wanted}, got {value!r}")
+    return float(value)
+
+
 def _probability(owner: str, name: str, value: Any, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -136,10 +142,7 @@ class BankSettings:
         QualityFilter.check_fallback(self.filter_fallback, "filter_fallback", ConfigError)
         if self.anchors not in ANCHORS:
             raise ConfigError(f"bank_anchors must be one of {ANCHORS}, got {self.anchors!r}")
-        a = self.anchor_spread
-        if isinstance(a, bool) or not isinstance(a, (int, float)) or not (float(a) > 0 and np.isfinite(a)):
-            raise ConfigError(f"bank_anchor_spread must be a positive number, got {a!r}")
-        object.__setattr__(self, "anchor_spread", float(a))
+        object.__setattr__(self, "anchor_spread", _positive_float("", "bank_anchor_spread", self.anchor_spread))
         if self.truncation is not None:
             from .rng import check_truncation
 
@@ -188,10 +191,7 @@ class SyntheticUse:
             raise ConfigError(f"ratios must lie in [0, {MAX_RATIO}] (the synthetic share of each batch), got {r!r}")
         object.__setattr__(self, "ratio", float(r))
         object.__setattr__(self, "class_policy", plain_policy(self.class_policy))
-        w = self.weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not (float(w) > 0 and np.isfinite(w)):
-            raise ConfigError(f"synthetic_weight must be positive and finite, got {w!r}")
-        object.__setattr__(self, "weight", float(w))
+        object.__setattr__(self, "weight", _positive_float("", "synthetic_weight", self.weight, "positive and finite"))
         if self.weight_schedule not in WEIGHT_SCHEDULES:
             raise ConfigError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, "
                               f"got {self.weight_schedule!r}")
