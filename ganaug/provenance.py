@@ -24,14 +24,15 @@ def cpu_model() -> str:
 @functools.cache
 def git_commit(cwd: str | Path | None = None) -> str:
     """The checkout's commit (+ "-dirty"), read once per process: a run that takes hours records the code
-    it started with, not a commit made while it ran (call it when a long job starts)."""
+    it started with, not a commit made while it ran (call it when a long job starts). Outside a checkout
+    (a copy of the tree on another machine, an installed wheel) it is $GANAUG_COMMIT, else "unknown"."""
     try:
         run = dict(capture_output=True, text=True, cwd=cwd, check=True)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **run).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("GANAUG_COMMIT") or "unknown"
 
 
 def environment(command: str | None = None) -> dict:

@@ -22,5 +22,20 @@ def test_a_long_run_names_the_commit_it_started_with(tmp_path):
     assert git_commit(tmp_path) == first
 
 
-def test_outside_a_checkout_the_commit_is_unknown(tmp_path):
+def test_outside_a_checkout_the_commit_is_unknown(tmp_path, monkeypatch):
+    monkeypatch.delenv("GANAUG_COMMIT", raising=False)
     assert git_commit(tmp_path) == "unknown" and environment("x")["command"] == "x"
+
+
+def test_outside_a_checkout_the_commit_can_be_given(tmp_path, monkeypatch):
+    # A copy of the tree run on another machine (no .git there) names the commit it was copied from.
+    monkeypatch.setenv("GANAUG_COMMIT", "abc1234")
+    (tmp_path / "copy").mkdir()
+    assert git_commit(tmp_path / "copy") == "abc1234"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "a").write_text("1")
+    _git(repo, "add", "a")
+    _git(repo, "commit", "-qm", "one")
+    assert git_commit(repo) == _git(repo, "rev-parse", "--short", "HEAD")  # a checkout's own commit wins
