@@ -32,7 +32,10 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
     data = [f"data.{k}={spec.get(k) if spec.get(k) is not None else 'null'}"
             for k in ("n_per_class", "imbalance_ratio", "n_max")]
     ratios = sorted({0.0, *[float(r) for r in spec.get("ratios", b.ratios)]})
-    thresholds = thresholds or ([b.filter_threshold] if augment else ["null", b.filter_threshold])
+    if not thresholds:  # the banks of the regime's conditions: filtered (true) and/or unfiltered (false)
+        opts = (spec.get("classical_synthetic_filter_options", b.classical_synthetic_filter_options) if augment
+                else [False, True])
+        thresholds = [b.filter_threshold if f else "null" for f in opts]
     fmt = lambda xs: "[" + ",".join(str(x) for x in xs) + "]"  # noqa: E731
     return [
         f"data={bench_cfg.train.data.name}", *data, f"data.data_seed={b.data_seed}", f"data.val_fraction={b.val_fraction}",

@@ -14,7 +14,9 @@ resnet=(bench.classifier.arch=resnet bench.classifier.width=16)
 
 # 1. The committed n100 headline (ablation_n100_dwidth32) rerun by the one engine: data seed 0, GAN
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
-headline=("${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.out_dir=benchmarks/results/engine_n100)
+#    Pinned to the recipe it measured (the hard filter), the base of the levers below.
+headline=("${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' 'bench.classical_synthetic_filter_options=[true]'
+          bench.synthetic_confidence_weight=false bench.out_dir=benchmarks/results/engine_n100)
 bench "${headline[@]}"
 # Classifier seeds 0 and 1 (every condition, both GANs: 8 runs paired); tune keeps its runs, so a later
 # call without --seeds adds the other seeds' runs only.
@@ -29,7 +31,8 @@ lever train.gan.d_arch=lean bench.out_dir=benchmarks/results/ablation_n100_lean_
 # 3. Levers of issue 19, chosen on validation only (data seed 0, the GANs, banks and baselines of 1):
 #    a soft filter (each synthetic item weighed by the teacher's belief in its label, unfiltered and
 #    filtered banks), banks of 50,000 images instead of 10,000 (a 3,000-step run then sees each synthetic
-#    image about once: fresh images, as a per-epoch refresh would give), and feedback weights.
+#    image about once: fresh images, as a per-epoch refresh would give), and feedback weights. The levers
+#    after the 50k banks run on the recipe in conf/ (since confidence weights replaced the filter).
 lever bench.synthetic_confidence_weight=true 'bench.classical_synthetic_filter_options=[false,true]' \
   bench.out_dir=benchmarks/results/ablation_n100_confidence_weight
 lever bench.bank_size=50000 bench.out_dir=benchmarks/results/ablation_n100_bank50k

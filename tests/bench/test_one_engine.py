@@ -29,7 +29,7 @@ def test_ganaug_tune_on_a_regimes_data_agrees_with_the_benchmark_run_for_run(com
     run_benchmark(compose_cfg("bench", overrides))
     res = _agreement().compare(overrides, "n30", tmp_path / "tune")
     assert {p["condition"] for p in res["pairs"]} == {"real", "syn0.5", "syn0.5-filt", "classical",
-                                                       "classical+syn0.5-filt"}
+                                                       "classical+syn0.5"}
     assert len(res["pairs"]) == 5 * 2 and res["agree"], [p for p in res["pairs"] if not p["agree"]]
     assert all(p["tune_fingerprint"] == p["bench_fingerprint"] for p in res["pairs"])
     assert res["tune_commands"][1].startswith("ganaug-tune data=digits data.n_per_class=30")

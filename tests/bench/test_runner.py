@@ -44,10 +44,10 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monk
     assert bar.seen[-1] == ("closed", pytest.approx(bar.total))
     s = payload["summary"]["n30"]
     names = list(s["conditions"])
-    assert names == ["real", "classical", "syn0.5", "syn0.5-filt", "classical+syn0.5-filt"]
+    assert names == ["real", "classical", "syn0.5", "syn0.5-filt", "classical+syn0.5"]
     for c in s["conditions"].values():
         assert c["n"] == 2 and 0.0 <= c["test"]["mean"] <= 1.0
-    assert s["chosen_on_val"] in {"syn0.5", "syn0.5-filt", "classical+syn0.5-filt"}
+    assert s["chosen_on_val"] in {"syn0.5", "syn0.5-filt", "classical+syn0.5"}
     assert "gain_vs_real" in s["conditions"]["syn0.5"] and "gain_vs_classical" in s["conditions"]["syn0.5"]
     assert {"cas", "cas_ratio", "fid", "kid", "label_agreement"} <= set(s["gan"])
     for f in ("results.json", "results.md", "accuracy_vs_ratio.png", "n30/samples-g0.png"):
@@ -99,14 +99,14 @@ def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path, t
     # Another classical pipeline: only the runs that use it are stale.
     run_benchmark(compose_cfg("bench", base + ["augment.transforms.0.translate_px.x=[-2,2]"]))
     assert redone() == {"n30/classical/c0.json", "n30/classical/c1.json",
-                        "n30/classical+syn0.5-filt/c0-g0.json", "n30/classical+syn0.5-filt/c1-g0.json"}
+                        "n30/classical+syn0.5/c0-g0.json", "n30/classical+syn0.5/c1-g0.json"}
 
     # Synthetic items down-weighted in the loss: the synthetic runs only, and they record it.
     before = redone()
     payload = run_benchmark(compose_cfg("bench", base + ["bench.synthetic_weight=0.5"]))
     assert redone() - before == {"n30/syn0.5/c0-g0.json", "n30/syn0.5/c1-g0.json", "n30/syn0.5-filt/c0-g0.json",
-                                 "n30/syn0.5-filt/c1-g0.json", "n30/classical+syn0.5-filt/c0-g0.json",
-                                 "n30/classical+syn0.5-filt/c1-g0.json"} - before
+                                 "n30/syn0.5-filt/c1-g0.json", "n30/classical+syn0.5/c0-g0.json",
+                                 "n30/classical+syn0.5/c1-g0.json"} - before
     assert all(r.get("synthetic_weight") == 0.5 for r in payload["runs"] if r.get("ratio"))
     assert not any("synthetic_weight" in r for r in payload["runs"] if r.get("ratio") == 0.0)
 
@@ -217,7 +217,7 @@ def test_long_tail_regime_adds_the_reweighted_classical_baseline(compose_cfg, tm
     assert list(s["conditions"])[:3] == ["real", "classical", "classical+reweight"]
     rw = [r for r in payload["runs"] if r.get("condition") == "classical+reweight"]
     assert len(rw) == 1 and rw[0]["reweight"] and rw[0]["metric"] == "balanced_accuracy"
-    assert "gain_vs_classical+reweight" in s["conditions"]["classical+syn0.5-filt"]
+    assert "gain_vs_classical+reweight" in s["conditions"]["classical+syn0.5"]
     assert "Δ vs classical+reweight" in (tmp_path / "results.md").read_text()
 
 
@@ -310,10 +310,10 @@ def test_a_regime_can_run_its_own_conditions_without_touching_its_gan(compose_cf
     base = tiny + [f"bench.out_dir={tmp_path}", "bench.classifier_seeds=[0]"]
     run_benchmark(compose_cfg("bench", base))
     gan = (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns
-    payload = run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.classical_synthetic_filter_options=[false]",
+    payload = run_benchmark(compose_cfg("bench", base + ["+bench.regimes.n30.classical_synthetic_filter_options=[true]",
                                                          "+bench.regimes.n30.ratios=[0.25]"]))
     names = set(payload["summary"]["n30"]["conditions"])
-    assert {"classical+syn0.25", "syn0.25", "syn0.25-filt"} <= names and "classical+syn0.5-filt" not in names
+    assert {"classical+syn0.25-filt", "syn0.25", "syn0.25-filt"} <= names and "classical+syn0.5" not in names
     assert (tmp_path / "units/n30/gan-g0.json").stat().st_mtime_ns == gan  # same data, same GAN
 
 
