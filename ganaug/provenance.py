@@ -53,6 +53,22 @@ def environment(command: str | None = None) -> dict:
     }
 
 
+def machine() -> dict:
+    """Where one unit of work ran. Stored with each benchmark unit: one benchmark's units may come from
+    several machines (a lent GPU for the GANs, this CPU for the rest; a Ray cluster)."""
+    import torch
+
+    return {"cpu": cpu_model(), "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "torch": torch.__version__, "commit": git_commit(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def machine_label(made_on: dict | None) -> str:
+    if not made_on:
+        return "not recorded"
+    return f"{made_on.get('gpu') or made_on.get('cpu') or 'unknown'} (torch {made_on.get('torch', '?')})"
+
+
 def environment_markdown(env: dict) -> str:
     gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
     return (f"- command: `{env['command']}`\n- commit: `{env['commit']}`\n- date: {env['date']}\n"

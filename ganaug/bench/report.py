@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from ..export import atomic_write_bytes
-from ..provenance import environment
+from ..provenance import environment, machine_label
 from ..stats import crossed_gain_ci, format_gain, format_score, mean_ci, paired_diff_ci
 from .selection import steps_summary
 
@@ -148,6 +148,8 @@ def markdown(summary: dict, meta: dict) -> str:
     lines += ["## Reproduce", "", f"`{meta['command']}`", "",
               f"- commit `{meta['commit']}`, {meta['date']}",
               f"- machine: {meta['cpu']}, {meta['cores']} cores, torch {meta['torch']}",
+              *(["- units made on: " + "; ".join(f"{n} on {m}" for m, n in meta["units_made_on"].items())]
+                if meta.get("units_made_on") else []),
               f"- seeds: data {meta['data_seed']}, classifier {meta['classifier_seeds']}, GAN per regime "
               f"{meta.get('gan_seeds_by_regime', meta['gan_seeds'])}", ""]
     return "\n".join(lines)
@@ -229,6 +231,7 @@ def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dic
     meta = {"name": b.name, **environment(" ".join(["ganaug-bench", *args])),
             "data_seed": b.data_seed, "classifier_seeds": list(b.classifier_seeds), "gan_seeds": list(b.gan_seeds),
             "gan_seeds_by_regime": {k: list(v.get("gan_seeds", b.gan_seeds)) for k, v in b.regimes.items()},
+            "units_made_on": dict(Counter(machine_label(r.get("made_on")) for r in records).most_common()),
             **(progress or {})}
     summary = summarise(records, list(b.regimes))
     payload = {"meta": meta, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary,

@@ -33,7 +33,7 @@ from ..dir_lock import hold_dir
 from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
 from ..errors import ConfigError, GanaugError
 from ..export import atomic_file, load_generator
-from ..provenance import git_commit
+from ..provenance import git_commit, machine
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
 from .store import UnitStore, fingerprint
@@ -502,7 +502,7 @@ class Fingerprints:
             return self._known[uid]
         u = self.units[uid]
         if callable(u.fingerprint):
-            if not all(self.done(a) for a in u.after):
+            if not all(self.stored(a) for a in u.after):
                 return None
             fp = u.fingerprint(self.store.get)
         else:
@@ -510,9 +510,15 @@ class Fingerprints:
         self._known[uid] = fp
         return fp
 
-    def done(self, uid: str) -> bool:
+    def stored(self, uid: str) -> bool:
+        """Its record fits these settings: what the fingerprints of the units made from it are read from."""
         fp = self(uid)
         return fp is not None and self.store.current(uid, fp) is not None
+
+    def done(self, uid: str) -> bool:
+        """Stored, and its files are there: a bank deleted to free disk, or a record copied without its
+        reference classifier, is made again (with the same fingerprint, so what was made from it stays)."""
+        return self.stored(uid) and all((self.store.root.parent / o).exists() for o in self.units[uid].outputs)
 
 
 def run_and_store(unit: Unit, fps: Fingerprints, progress: Callable[[float], None] | None = None) -> None:
@@ -523,7 +529,7 @@ def run_and_store(unit: Unit, fps: Fingerprints, progress: Callable[[float], Non
     """
     if not fps.done(unit.id):
         result = unit.run(progress) if unit.reports_progress else unit.run()
-        fps.store.put(unit.id, {**result, "fingerprint": fps(unit.id)})
+        fps.store.put(unit.id, {**result, "made_on": machine(), "fingerprint": fps(unit.id)})
 
 
 def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
@@ -645,7 +651,7 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     progress = {"units_total": len(units), "units_done": len(units) - len(todo)}
     if cfg.get("report_only"):
         # Reports from whatever is stored, e.g. while a long run is still going or after a stop.
-        return write_reports(cfg, out, [store.get(u.id) for u in units if done(u.id)], progress)
+        return write_reports(cfg, out, [store.get(u.id) for u in units if fps.stored(u.id)], progress)
     total = sum(u.cost for u in units)
     done_cost = total - sum(u.cost for u in todo)
     print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - len(todo)} already done "

@@ -69,6 +69,37 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monk
     assert (tmp_path / "results.json").read_bytes() == record
     assert again["meta"]["command"] == data["meta"]["command"] and again["config"]["threads"] == data["config"]["threads"]
 
+    # Each unit names the machine it ran on; units made elsewhere (a lent GPU) are counted apart.
+    records = UnitStore(tmp_path / "units").all()
+    assert all(r["made_on"]["torch"] and r["made_on"]["cpu"] for r in records)
+    here = data["meta"]["units_made_on"]
+    assert list(here.values()) == [len(records)]
+    gan = tmp_path / "units/n30/gan-g0.json"
+    gan.write_text(json.dumps({**json.loads(gan.read_text()), "made_on": {"gpu": "Lent GPU", "torch": "9.9"}}))
+    mixed = run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "report_only=true"]))
+    assert mixed["meta"]["units_made_on"] == {next(iter(here)): len(records) - 1, "Lent GPU (torch 9.9)": 1}
+    assert "1 on Lent GPU (torch 9.9)" in (tmp_path / "results.md").read_text()
+
+
+def test_a_stored_unit_whose_files_are_gone_is_made_again(compose_cfg, tmp_path, tiny):
+    # A record copied without its files (a device that sent back records only, banks deleted to free
+    # disk) must not count as done: what reads those files would fail later, mid-run.
+    import shutil
+
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
+    run_benchmark(cfg)
+    units = tmp_path / "units"
+    runs = {p: p.stat().st_mtime_ns for p in (units / "n30").rglob("c*.json")}
+    bank_record = (units / "n30/bank-g0.json").stat().st_mtime_ns
+    reference = next((tmp_path / "n30").glob("reference*.safetensors"))
+    shutil.rmtree(tmp_path / "n30/bank-g0")
+    reference.unlink()
+    run_benchmark(cfg)
+    assert (tmp_path / "n30/bank-g0").is_dir() and reference.is_file()
+    assert (units / "n30/bank-g0.json").stat().st_mtime_ns != bank_record
+    # Same settings, same fingerprints: the runs made from them stay.
+    assert runs == {p: p.stat().st_mtime_ns for p in (units / "n30").rglob("c*.json")}
+
 
 def test_interrupted_benchmark_continues(compose_cfg, tmp_path, tiny):
     cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
