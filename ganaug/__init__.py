@@ -6,9 +6,15 @@ in Hydra, omegaconf, Lightning or the tuner/benchmark machinery; ``ganaug.Condit
 ``ganaug.tune_mix`` load them when asked for.
 """
 
+import os
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
+
+# albumentations asks PyPI for its latest version on import (up to 2 s, and a warning, per process: each
+# benchmark worker, each test worker) unless this is set. Training on a cluster or in CI must not
+# depend on the network; set NO_ALBUMENTATIONS_UPDATE=0 before importing ganaug to keep the check.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 __version__ = "0.1.0"
 

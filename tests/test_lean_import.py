@@ -85,3 +85,13 @@ def test_dir_lists_every_public_name():
             assert "no_such_name" in str(e)
         else:
             raise AssertionError(f"{package.__name__}.no_such_name did not raise AttributeError")
+
+
+def test_importing_ganaug_turns_off_albumentations_network_check(monkeypatch):
+    # albumentations asks PyPI for its version on import unless told not to; offline CI and cluster
+    # workers must not wait on that. A user's own setting stays.
+    code = "import os, ganaug, albumentations; print(os.environ['NO_ALBUMENTATIONS_UPDATE'])"
+    monkeypatch.delenv("NO_ALBUMENTATIONS_UPDATE", raising=False)
+    assert _run(code) == "1"
+    monkeypatch.setenv("NO_ALBUMENTATIONS_UPDATE", "0")
+    assert _run(code) == "0"
