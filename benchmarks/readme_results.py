@@ -370,8 +370,14 @@ def _gpu(*metas: dict | None) -> str:
     return ", ".join(gpus) if gpus else NOT_MEASURED
 
 
+def _gpu_timing() -> dict:
+    path = RESULTS / "gpu" / "timing.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def cost_block() -> str:
     rows, notes = [], []
+    gpu = _gpu_timing()
     first = RESULTS / "first_run.json"
     if first.exists():
         f = json.loads(first.read_text())
@@ -388,8 +394,11 @@ def cost_block() -> str:
     if speed.exists():
         t = json.loads(speed.read_text())
         per = t["median_seconds_per_update"]["lightning"]
+        on_gpu = _gpu(t)
+        if gpu.get("main_job"):
+            on_gpu = f"{gpu['main_job']['main_job_minutes']:.0f} min ({gpu['gpu'].split(' ')[1]})"
         rows.append(("main job: 6,000 GAN updates, Fashion-MNIST", "`ganaug-train data.dataset.download=true`",
-                     _minutes(t["main_job_minutes"] * 60), _gpu(t)))
+                     _minutes(t["main_job_minutes"] * 60), on_gpu))
         idle = "idle machine" if (t.get("load") or {}).get("idle") else "machine not idle"
         notes.append(f"main job, `train_speed.json` ({per:.2f} s per update × 6,000; {_machine(t)}, {idle})")
     else:
@@ -414,7 +423,11 @@ def cost_block() -> str:
             cell += f" + {per_gan:.0f} × {np.mean(select) / 60:.0f} min"
         if banks:
             cell += f" + {np.mean(banks) / 60:.0f} min"
-        rows.append(("one benchmark GAN + generator choice + banks", "`ganaug-bench`", cell, _gpu(meta)))
+        on_gpu = _gpu(meta)
+        if gpu.get("benchmark_gans"):
+            g = gpu["benchmark_gans"]
+            on_gpu = f"{g['minutes_per_6000_updates_each']:.0f} min, {g['sharing']} at once"
+        rows.append(("one benchmark GAN + generator choice + banks", "`ganaug-bench`", cell, on_gpu))
         total = sum(_unit_seconds(r) for r in runs)
         regimes = sorted({r["regime"] for r in runs if r.get("regime")})
         rows.append((f"whole benchmark: {len(regimes)} regimes, {n_gans} GANs, {len(runs)} units", "`ganaug-bench`",
@@ -447,6 +460,11 @@ def cost_block() -> str:
     else:
         rows.append(("ganaug-tune", "`ganaug-tune …`", NOT_MEASURED, NOT_MEASURED))
 
+    if gpu:
+        m, g = gpu["main_job"], gpu["benchmark_gans"]
+        notes.append(f"GPU, `gpu/timing.json` ({gpu['gpu'].split(' ')[1]}, idle; main job {m['precision']}, "
+                     f"{1000 * m['seconds_for_them'] / m['updates_timed']:.0f} ms per update over {m['updates_timed']}; "
+                     f"benchmark GANs {g['precision']}, {g['sharing']} sharing it)")
     lines = ["", "| job | command | 2 CPU cores | GPU |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     gpu_measured = any(r[3] != NOT_MEASURED for r in rows)
