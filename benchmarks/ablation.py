@@ -191,10 +191,10 @@ LEVERS = [
             "unfiltered bank, each synthetic item weighed by the teacher's probability of its label, against the "
             "hard filter (base: classical+syn0.25-filt)", condition="classical+syn0.25",
             base_condition="classical+syn0.25-filt"),
-    _on_val("ablation_n100_bank50k", "bank size", "50,000 images per bank instead of 10,000 (each seen about once)"),
     # Run after the recipe took confidence weights instead of the filter: on top of that condition.
     *(_on_val(d, lever, variant + ", on the unfiltered confidence-weighted bank", **ON_CONFIDENCE)
       for d, lever, variant in (
+          ("ablation_n100_bank50k", "bank size", "50,000 images per bank instead of 10,000 (each seen about once)"),
           ("ablation_n100_feedback_weight", "feedback weights",
            "each synthetic item weighed by the student's own loss on it (synthetic_feedback_weight)"),
           ("ablation_n100_split_norm", "batch-norm statistics",

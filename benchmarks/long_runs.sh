@@ -26,13 +26,14 @@ bench "${headline[@]}"
 #    FLOPs per update) on the same data, GAN seeds 0 and 1, everything downstream as the headline.
 #    Adopted only if its validation scores and CAS/FID hold against the headline's.
 lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.reuse_from=benchmarks/results/engine_n100 "$@"; }
-lever train.gan.d_arch=lean bench.out_dir=benchmarks/results/ablation_n100_lean_d
+hard_filter=('bench.classical_synthetic_filter_options=[true]' bench.synthetic_confidence_weight=false)
+lever train.gan.d_arch=lean "${hard_filter[@]}" bench.out_dir=benchmarks/results/ablation_n100_lean_d
 
 # 3. Levers of issue 19, chosen on validation only (data seed 0, the GANs, banks and baselines of 1):
 #    a soft filter (each synthetic item weighed by the teacher's belief in its label, unfiltered and
 #    filtered banks), banks of 50,000 images instead of 10,000 (a 3,000-step run then sees each synthetic
 #    image about once: fresh images, as a per-epoch refresh would give), and feedback weights. The levers
-#    after the 50k banks run on the recipe in conf/ (since confidence weights replaced the filter).
+#    after confidence weights run on the recipe in conf/, which took them instead of the filter.
 lever bench.synthetic_confidence_weight=true 'bench.classical_synthetic_filter_options=[false,true]' \
   bench.out_dir=benchmarks/results/ablation_n100_confidence_weight
 lever bench.bank_size=50000 bench.out_dir=benchmarks/results/ablation_n100_bank50k
