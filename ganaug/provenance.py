@@ -24,15 +24,18 @@ def cpu_model() -> str:
 @functools.cache
 def git_commit(cwd: str | Path | None = None) -> str:
     """The checkout's commit (+ "-dirty"), read once per process: a run that takes hours records the code
-    it started with, not a commit made while it ran (call it when a long job starts). Outside a checkout
-    (a copy of the tree on another machine, an installed wheel) it is $GANAUG_COMMIT, else "unknown"."""
+    it started with, not a commit made while it ran (call it when a long job starts). $GANAUG_COMMIT, when
+    set, is the answer: a benchmark sets it for the worker processes it starts (so they name the commit
+    the run started with), and a copy of the tree without .git (another machine, a wheel) is given it."""
+    if os.environ.get("GANAUG_COMMIT"):
+        return os.environ["GANAUG_COMMIT"]
     try:
         run = dict(capture_output=True, text=True, cwd=cwd, check=True)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **run).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("GANAUG_COMMIT") or "unknown"
+        return "unknown"
 
 
 def environment(command: str | None = None) -> dict:

@@ -625,7 +625,9 @@ def run_benchmark(cfg: DictConfig) -> dict:
     from .executor import check_executor
 
     executor = check_executor(cfg)
-    git_commit()  # the code this run starts with is the one its results name, whatever is committed meanwhile
+    # The code this run starts with is the one its results name, whatever is committed meanwhile; its
+    # worker processes (a pool, a local Ray) inherit it.
+    os.environ["GANAUG_COMMIT"] = git_commit()
     quiet_benchmark()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))

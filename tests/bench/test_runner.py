@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -72,6 +73,8 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monk
     # Each unit names the machine it ran on; units made elsewhere (a lent GPU) are counted apart.
     records = UnitStore(tmp_path / "units").all()
     assert all(r["made_on"]["torch"] and r["made_on"]["cpu"] for r in records)
+    # Worker processes (executor.workers, a local Ray) inherit the commit the run started with.
+    assert os.environ["GANAUG_COMMIT"] == data["meta"]["commit"] == records[0]["made_on"]["commit"]
     here = data["meta"]["units_made_on"]
     assert list(here.values()) == [len(records)]
     gan = tmp_path / "units/n30/gan-g0.json"
