@@ -61,3 +61,4 @@ for s in 1 2; do
   bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' "${resnet[@]}" \
     bench.reuse_from=$out bench.out_dir=${out}_resnet
 done
+.venv/bin/python benchmarks/heldout.py   # the held-out table: heldout/results.md

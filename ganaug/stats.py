@@ -16,7 +16,8 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "crossed_gain_ci", "format_score", "format_gain"]
+__all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "crossed_gain_ci", "pooled_strata_ci", "format_score",
+           "format_gain"]
 
 
 def t_quantile(p: float, df: float) -> float:
@@ -132,6 +133,37 @@ def crossed_gain_ci(gains: Mapping[tuple[Hashable, Hashable], float], confidence
     half = t_quantile(0.5 + confidence / 2, df) * math.sqrt(combo / (n_gan * n_clf))
     return {**base, "lo": mean - half, "hi": mean + half, "half_width": half, "df": float(df),
             "significant": bool(mean - half > 0 or mean + half < 0), "gan_factor": "random"}
+
+
+def pooled_strata_ci(cis: Sequence[dict], confidence: float = 0.95) -> dict:
+    """The mean of independent strata's gains (e.g. held-out data seeds), from each stratum's CI.
+
+    Each ``ci`` is a `crossed_gain_ci` (or `mean_ci`-shaped) result with mean, half_width and df. The
+    strata are fixed (these labelled subsets, equally weighted): the pooled mean's variance is the sum
+    of the strata's variances over k², each read back from its half-width and t quantile, with
+    Satterthwaite's degrees of freedom. A stratum without an interval (nan or missing) leaves the
+    pooled mean without one.
+    """
+    _check_confidence(confidence)
+    if not cis:
+        raise ValueError("pooled_strata_ci needs at least one stratum")
+    k = len(cis)
+    mean = float(sum(c["mean"] for c in cis)) / k
+    base = {"mean": mean, "n_strata": k, "confidence": confidence, "n": int(sum(c.get("n", 0) for c in cis))}
+    variances, dfs = [], []
+    for c in cis:
+        half, df = c.get("half_width"), c.get("df")
+        if half is None or df is None or not (math.isfinite(half) and df > 0):
+            return {**base, "lo": math.nan, "hi": math.nan, "half_width": math.nan, "df": 0.0, "significant": False}
+        variances.append((half / t_quantile(0.5 + c.get("confidence", 0.95) / 2, df)) ** 2)
+        dfs.append(df)
+    var = sum(variances) / k ** 2
+    if var == 0:
+        return {**base, "lo": mean, "hi": mean, "half_width": 0.0, "df": math.inf, "significant": mean != 0}
+    df = sum(variances) ** 2 / sum(v ** 2 / d for v, d in zip(variances, dfs))
+    half = t_quantile(0.5 + confidence / 2, df) * math.sqrt(var)
+    return {**base, "lo": mean - half, "hi": mean + half, "half_width": half, "df": float(df),
+            "significant": bool(mean - half > 0 or mean + half < 0)}
 
 
 def _interval(ci: dict) -> bool:
