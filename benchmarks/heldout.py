@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import RESULTS  # noqa: E402
 
 from ganaug.export import atomic_write_bytes  # noqa: E402
+from ganaug.provenance import environment  # noqa: E402
 from ganaug.stats import format_gain, pooled_strata_ci  # noqa: E402
 
 HELDOUT = RESULTS / "heldout"
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=HELDOUT)
     args = p.parse_args(argv)
-    data = collect(args.root)
+    data = {"meta": {**environment("python benchmarks/heldout.py"), "data_seeds": list(DATA_SEEDS)},
+            **collect(args.root)}
     atomic_write_bytes(args.root / "results.json", json.dumps(data, indent=2, default=float).encode())
     text = markdown(data)
     atomic_write_bytes(args.root / "results.md", text.encode())

@@ -262,7 +262,9 @@ def _seeds(b: dict) -> str:
 def _data_seeds() -> list[int]:
     seeds = set()
     for path in RESULTS.glob("*/results.json"):
-        seeds.add(json.loads(path.read_text())["meta"].get("data_seed", 0))
+        meta = json.loads(path.read_text())["meta"]
+        if "data_seed" in meta or "data_seeds" not in meta:  # heldout/results.json pools several
+            seeds.add(meta.get("data_seed", 0))
     return sorted(seeds)
 
 
