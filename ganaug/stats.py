@@ -138,7 +138,7 @@ def crossed_gain_ci(gains: Mapping[tuple[Hashable, Hashable], float], confidence
 def pooled_strata_ci(cis: Sequence[dict], confidence: float = 0.95) -> dict:
     """The mean of independent strata's gains (e.g. held-out data seeds), from each stratum's CI.
 
-    Each ``ci`` is a `crossed_gain_ci` (or `mean_ci`-shaped) result with mean, half_width and df. The
+    Each ``ci`` is a `crossed_gain_ci` result (mean, half_width, df, confidence). The
     strata are fixed (these labelled subsets, equally weighted): the pooled mean's variance is the sum
     of the strata's variances over k², each read back from its half-width and t quantile, with
     Satterthwaite's degrees of freedom. A stratum without an interval (nan or missing) leaves the
