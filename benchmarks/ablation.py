@@ -342,6 +342,9 @@ RECIPE = [
      "bench/fashion_mnist.yaml", "synthetic_confidence_weight",
      "'confidence weights instead of the filter' above: adopted on validation (+0.5 points over the hard filter, "
      "CI spanning 0); `tune.synthetic_confidence_weight` the same"),
+    ("separate batch-norm statistics for synthetic items (`recipe.norm`)", "bench/fashion_mnist.yaml",
+     "synthetic_split_norm", "'batch-norm statistics' above: adopted on validation (+0.1 points over the "
+     "confidence-weighted recipe, CI spanning 0); `tune.synthetic_split_norm` the same"),
     ("quality filter threshold", "bench/fashion_mnist.yaml", "filter_threshold",
      "the filtered conditions (n500, the long tail, ganaug-tune's filtered candidates); chosen on validation at "
      "n50/n100 before confidence weights replaced it there"),

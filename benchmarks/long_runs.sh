@@ -16,7 +16,8 @@ resnet=(bench.classifier.arch=resnet bench.classifier.width=16)
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
 #    Pinned to the recipe it measured (the hard filter), the base of the levers below.
 headline=("${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' 'bench.classical_synthetic_filter_options=[true]'
-          bench.synthetic_confidence_weight=false bench.out_dir=benchmarks/results/engine_n100)
+          bench.synthetic_confidence_weight=false bench.synthetic_split_norm=false
+          bench.out_dir=benchmarks/results/engine_n100)
 bench "${headline[@]}"
 # Classifier seeds 0 and 1 (every condition, both GANs: 8 runs paired); tune keeps its runs, so a later
 # call without --seeds adds the other seeds' runs only.
@@ -26,25 +27,29 @@ bench "${headline[@]}"
 #    FLOPs per update) on the same data, GAN seeds 0 and 1, everything downstream as the headline.
 #    Adopted only if its validation scores and CAS/FID hold against the headline's.
 lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.reuse_from=benchmarks/results/engine_n100 "$@"; }
-hard_filter=('bench.classical_synthetic_filter_options=[true]' bench.synthetic_confidence_weight=false)
+hard_filter=('bench.classical_synthetic_filter_options=[true]' bench.synthetic_confidence_weight=false
+             bench.synthetic_split_norm=false)
+# Each lever below is pinned to the recipe it was measured on (its base); conf/ holds what they added up to.
 lever train.gan.d_arch=lean "${hard_filter[@]}" bench.out_dir=benchmarks/results/ablation_n100_lean_d
 
 # 3. Levers of issue 19, chosen on validation only (data seed 0, the GANs, banks and baselines of 1):
 #    a soft filter (each synthetic item weighed by the teacher's belief in its label, unfiltered and
 #    filtered banks), banks of 50,000 images instead of 10,000 (a 3,000-step run then sees each synthetic
 #    image about once: fresh images, as a per-epoch refresh would give), and feedback weights. The levers
-#    after confidence weights run on the recipe in conf/, which took them instead of the filter.
+#    after confidence weights run on top of them (adopted in place of the filter).
 lever bench.synthetic_confidence_weight=true 'bench.classical_synthetic_filter_options=[false,true]' \
-  bench.out_dir=benchmarks/results/ablation_n100_confidence_weight
-lever bench.bank_size=50000 bench.out_dir=benchmarks/results/ablation_n100_bank50k
-#    Feedback weights (the student's own loss on each synthetic item, behind the filtered bank's label guard).
-lever bench.synthetic_feedback_weight=true bench.out_dir=benchmarks/results/ablation_n100_feedback_weight
+  bench.synthetic_split_norm=false bench.out_dir=benchmarks/results/ablation_n100_confidence_weight
+confidence=('bench.classical_synthetic_filter_options=[false]' bench.synthetic_confidence_weight=true
+            bench.synthetic_split_norm=false)
+lever bench.bank_size=50000 "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_bank50k
+#    Feedback weights (the student's own loss on each synthetic item; the confidence weights guard the label).
+lever bench.synthetic_feedback_weight=true "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_feedback_weight
 #    Separate batch-norm statistics for synthetic items (ganaug.split_norm): the running statistics the
 #    classifier is evaluated with come from real items only.
-lever bench.synthetic_split_norm=true bench.out_dir=benchmarks/results/ablation_n100_split_norm
+lever "${confidence[@]}" bench.synthetic_split_norm=true bench.out_dir=benchmarks/results/ablation_n100_split_norm
 #    Latent neighbourhoods: banks drawn around the latent codes of the regime's real images (ganaug.invert),
 #    z = code + 0.5 * noise, instead of from the prior.
-lever bench.bank_anchors=real bench.out_dir=benchmarks/results/ablation_n100_latent_anchors
+lever bench.bank_anchors=real "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_latent_anchors
 
 # 4. The second classifier (ResNet-14) on the same data and GANs, to see on validation whether its
 #    recipe is one where classical augmentation helps.

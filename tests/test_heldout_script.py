@@ -46,7 +46,7 @@ def test_held_out_gains_are_pooled_and_checked_against_the_goals(tmp_path, monke
     _results(root / "seed1", {"n100": 0.025, "n50": 0.03, "n500": -0.02, "longtail": 0.01})
     _results(root / "seed2", {"n100": 0.023, "n50": 0.032, "n500": -0.021, "longtail": 0.012})
     _results(root / "seed1_resnet", {"n100": 0.01}, partial=True)
-    _results(results / "ablation_n100_confidence_weight", {"n100": 0.009})
+    _results(results / "ablation_n100_split_norm", {"n100": 0.009})
     data = heldout.collect(root, results)
     cnn = data["classifiers"]["small CNN"]
     assert abs(cnn["n100"]["pooled"]["mean"] - 0.024) < 0.003 and cnn["n100"]["pooled"]["lo"] > 0
