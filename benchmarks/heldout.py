@@ -121,8 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=HELDOUT)
     args = p.parse_args(argv)
-    data = {"meta": {**environment("python benchmarks/heldout.py"), "data_seeds": list(DATA_SEEDS)},
-            **collect(args.root)}
+    table = collect(args.root)
+    meta = {**environment("python benchmarks/heldout.py"), "data_seeds": list(DATA_SEEDS)}
+    try:  # the same table as stored: keep the commit and date that made it
+        old = json.loads((args.root / "results.json").read_text())
+        same = {k: v for k, v in old.items() if k != "meta"} == json.loads(json.dumps(table, default=float))
+        meta = old["meta"] if same else meta
+    except (OSError, ValueError, KeyError):
+        pass
+    data = {"meta": meta, **table}
     atomic_write_bytes(args.root / "results.json", json.dumps(data, indent=2, default=float).encode())
     text = markdown(data)
     atomic_write_bytes(args.root / "results.md", text.encode())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganaug.provenance import git_commit
 from ganaug.stats import crossed_gain_ci
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,3 +61,19 @@ def test_held_out_gains_are_pooled_and_checked_against_the_goals(tmp_path, monke
     assert resnet["n100"]["seeds"][1]["partial"] and resnet["n100"]["seeds"][2] is None
     text = heldout.markdown(data)
     assert "| n100 | +0.9" in text and "not run" in text and "(partial)" in text
+
+
+def test_rerun_with_the_same_table_keeps_its_record(tmp_path, monkeypatch):
+    heldout = _script(monkeypatch)
+    monkeypatch.delenv("GANAUG_COMMIT", raising=False)
+    _results(tmp_path / "seed1", {"n100": 0.02})
+    heldout.main(["--root", str(tmp_path)])
+    first = (tmp_path / "results.json").read_bytes()
+    monkeypatch.setenv("GANAUG_COMMIT", "later")
+    git_commit.cache_clear()  # read once per process
+    heldout.main(["--root", str(tmp_path)])
+    assert (tmp_path / "results.json").read_bytes() == first
+    _results(tmp_path / "seed2", {"n100": 0.02})  # a new subset: a new table, named by this commit
+    heldout.main(["--root", str(tmp_path)])
+    assert json.loads((tmp_path / "results.json").read_text())["meta"]["commit"] == "later"
+    git_commit.cache_clear()  # later tests read the real commit again
