@@ -14,13 +14,13 @@ seed: same run fingerprint, same validation score. Writes <bench.out_dir>/agreem
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import environment, environment_markdown, write_json  # noqa: E402
 from ganaug.export import atomic_write_bytes  # noqa: E402
+from ganaug.provenance import stored_if_unchanged  # noqa: E402
 
 
 def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path, augment: str | None,
@@ -154,12 +154,8 @@ def _provenance(path: Path, res: dict) -> dict:
     """This run's environment, or the stored one when the stored check is this very result (a rerun that only
     reused stored runs must not claim them for its own commit and date)."""
     env = environment()
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return env
-    same = {k: old.get(k) for k in res} == json.loads(json.dumps(res, default=str))
-    return {k: old.get(k, v) for k, v in env.items()} if same else env
+    old = stored_if_unchanged(path, res)
+    return env if old is None else {k: old.get(k, v) for k, v in env.items()}
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import RESULTS  # noqa: E402
 
 from ganaug.export import atomic_write_bytes  # noqa: E402
-from ganaug.provenance import environment  # noqa: E402
+from ganaug.provenance import environment, stored_if_unchanged  # noqa: E402
 from ganaug.stats import format_gain, pooled_strata_ci  # noqa: E402
 
 HELDOUT = RESULTS / "heldout"
@@ -123,12 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     table = collect(args.root)
     meta = {**environment("python benchmarks/heldout.py"), "data_seeds": list(DATA_SEEDS)}
-    try:  # the same table as stored: keep the commit and date that made it
-        old = json.loads((args.root / "results.json").read_text())
-        same = {k: v for k, v in old.items() if k != "meta"} == json.loads(json.dumps(table, default=float))
-        meta = old["meta"] if same else meta
-    except (OSError, ValueError, KeyError):
-        pass
+    if (old := stored_if_unchanged(args.root / "results.json", table)) is not None and "meta" in old:
+        meta = old["meta"]  # the same table as stored: keep the commit and date that made it
     data = {"meta": meta, **table}
     atomic_write_bytes(args.root / "results.json", json.dumps(data, indent=2, default=float).encode())
     text = markdown(data)

@@ -72,6 +72,21 @@ def machine_label(made_on: dict | None) -> str:
     return f"{made_on.get('gpu') or made_on.get('cpu') or 'unknown'} (torch {made_on.get('torch', '?')})"
 
 
+def stored_if_unchanged(path: str | Path, content: dict) -> dict | None:
+    """The JSON record at `path` when it already holds `content` (each of its keys, equal after a JSON round
+    trip), else None: a rerun that only repeats a stored result keeps that record's command, commit and date
+    instead of claiming the result for its own."""
+    import json
+
+    try:
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict):
+        return None
+    return old if {k: old.get(k) for k in content} == json.loads(json.dumps(content, default=float)) else None
+
+
 def environment_markdown(env: dict) -> str:
     gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
     return (f"- command: `{env['command']}`\n- commit: `{env['commit']}`\n- date: {env['date']}\n"

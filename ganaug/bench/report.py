@@ -10,7 +10,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from ..export import atomic_write_bytes
-from ..provenance import environment, machine_label
+from ..provenance import environment, machine_label, stored_if_unchanged
 from ..stats import crossed_gain_ci, format_gain, format_score, mean_ci, paired_diff_ci
 from .selection import steps_summary
 
@@ -212,16 +212,6 @@ def _progress_of(meta: dict) -> dict:
     return {k: meta[k] for k in ("units_total", "units_done") if k in meta}
 
 
-def _earlier_provenance(path: Path, records: list[dict]) -> dict | None:
-    """The stored record's meta and config, when it already holds exactly these runs."""
-    try:
-        old = json.loads(path.read_text())
-        same = old["runs"] == json.loads(json.dumps(records, default=float))
-        return {"meta": old["meta"], "config": old["config"]} if same else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dict | None = None) -> dict:
     import sys
 
@@ -236,7 +226,8 @@ def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dic
     summary = summarise(records, list(b.regimes))
     payload = {"meta": meta, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary,
                "runs": records}
-    if (kept := _earlier_provenance(out / "results.json", records)) is not None:
+    kept = stored_if_unchanged(out / "results.json", {"runs": records})
+    if kept is not None and "meta" in kept and "config" in kept:
         # The same runs as the record already says: a rerun that trained nothing (or a report_only
         # call) must not claim them for its own command, commit, threads or date.
         payload["meta"], payload["config"] = {**kept["meta"], **_progress_of(meta)}, kept["config"]
