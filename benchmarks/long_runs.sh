@@ -16,7 +16,7 @@ resnet=(bench.classifier.arch=resnet bench.classifier.width=16)
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
 #    Pinned to the recipe it measured (the hard filter), the base of the levers below.
 headline=("${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' 'bench.classical_synthetic_filter_options=[true]'
-          bench.synthetic_confidence_weight=false bench.synthetic_split_norm=false
+          bench.synthetic_confidence_weight=false bench.synthetic_split_norm=false bench.bank_anchors=prior
           bench.out_dir=benchmarks/results/engine_n100)
 bench "${headline[@]}"
 # Classifier seeds 0 and 1 (every condition, both GANs: 8 runs paired); tune keeps its runs, so a later
@@ -26,7 +26,8 @@ bench "${headline[@]}"
 # 2. A cheaper GAN (issue 18, ranked before the gain's levers): the lean discriminator (0.5-0.6x the
 #    FLOPs per update) on the same data, GAN seeds 0 and 1, everything downstream as the headline.
 #    Adopted only if its validation scores and CAS/FID hold against the headline's.
-lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.reuse_from=benchmarks/results/engine_n100 "$@"; }
+lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.reuse_from=benchmarks/results/engine_n100 \
+           bench.bank_anchors=prior "$@"; }
 hard_filter=('bench.classical_synthetic_filter_options=[true]' bench.synthetic_confidence_weight=false
              bench.synthetic_split_norm=false)
 # Each lever below is pinned to the recipe it was measured on (its base); conf/ holds what they added up to.
@@ -50,20 +51,31 @@ lever "${confidence[@]}" bench.synthetic_split_norm=true bench.out_dir=benchmark
 #    Latent neighbourhoods: banks drawn around the latent codes of the regime's real images (ganaug.invert),
 #    z = code + 0.5 * noise, instead of from the prior.
 lever bench.bank_anchors=real "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_latent_anchors
+#    The same again on the recipe it would join (split batch-norm was adopted meanwhile), against the
+#    split-norm run: the anchored banks above, ten classifier runs. Also the data-seed-0 run of the recipe.
+lever bench.bank_anchors=real 'bench.classical_synthetic_filter_options=[false]' bench.synthetic_confidence_weight=true \
+  bench.synthetic_split_norm=true bench.reuse_from=benchmarks/results/ablation_n100_latent_anchors \
+  bench.out_dir=benchmarks/results/ablation_n100_anchors_split
 
-# 4. The second classifier (ResNet-14) on the same data and GANs, to see on validation whether its
-#    recipe is one where classical augmentation helps.
+# 4. Held-out labelled subsets (data seeds 1 and 2; no choice looked at them), run once the levers above
+#    were decided on validation and conf/ holds the recipe: bash benchmarks/long_runs.sh heldout
+#    The n100 headline of the reference CNN comes first (three GAN seeds); the other regimes and the
+#    ResNet follow. Units are fingerprinted, so the full run below reuses the n100 units.
+[ "${1:-}" = heldout ] || exit 0
+# heldout SEED OUT_DIR [overrides]
+heldout() { bench bench.data_seed=$1 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' \
+              bench.out_dir=$2 "${@:3}"; }
+out=benchmarks/results/heldout/seed
+for s in 1 2; do heldout $s $out$s "${n100_only[@]}"; done
+.venv/bin/python benchmarks/heldout.py   # the held-out table: heldout/results.md
+
+# 5. The second classifier (ResNet-14) at data seed 0 on the same GANs, to see on validation whether its
+#    recipe is one where classical augmentation helps; then every held-out regime, both classifiers (the
+#    ResNet adopting the CNN's GANs and banks).
 bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "${resnet[@]}" \
   bench.reuse_from=benchmarks/results/engine_n100 bench.out_dir=benchmarks/results/resnet_n100
-
-# 5. Held-out labelled subsets (data seeds 1 and 2; no choice looked at them): every regime, three GAN
-#    seeds at n100, both classifiers (the ResNet adopting the same GANs). Run once the levers above
-#    are decided on validation and conf/ holds the recipe: bash benchmarks/long_runs.sh heldout
-[ "${1:-}" = heldout ] || exit 0
 for s in 1 2; do
-  out=benchmarks/results/heldout/seed$s
-  bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' bench.out_dir=$out
-  bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' "${resnet[@]}" \
-    bench.reuse_from=$out bench.out_dir=${out}_resnet
+  heldout $s $out$s
+  heldout $s $out${s}_resnet "${resnet[@]}" bench.reuse_from=$out$s
 done
-.venv/bin/python benchmarks/heldout.py   # the held-out table: heldout/results.md
+.venv/bin/python benchmarks/heldout.py

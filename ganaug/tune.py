@@ -557,11 +557,13 @@ def _markdown(result: TuneResult) -> str:
 
 
 def _write_outputs(result: TuneResult) -> None:
-    from .provenance import environment
+    from .provenance import environment, stored_if_unchanged
 
-    doc = {"settings": result.settings, "best": result.best, "candidates": result.candidates,
-           "runs": result.runs, "environment": environment()}
-    atomic_write_bytes(result.json_path, json.dumps(_finite(doc), indent=2).encode())
+    doc = _finite({"settings": result.settings, "best": result.best, "candidates": result.candidates,
+                   "runs": result.runs})
+    kept = stored_if_unchanged(result.json_path, doc)
+    doc["environment"] = kept["environment"] if kept and "environment" in kept else environment()
+    atomic_write_bytes(result.json_path, json.dumps(doc, indent=2).encode())
     atomic_write_bytes(result.markdown_path, result.markdown().encode())
     chosen = f"# Chosen by ganaug-tune on the validation split: {result.best} (see tune.md).\n"
     load = (f"#   recipe = ganaug.load_recipe({str(result.out_dir)!r})\n"

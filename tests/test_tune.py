@@ -264,8 +264,13 @@ def test_rerun_retrains_nothing_and_changed_settings_redo_runs(split, gens, tmp_
     reports = {tmp_path / n for n in ("tune.json", "tune.md", "mix.yaml", "recipe.yaml")}  # rewritten on every call
     stored = {p: t for p, t in _mtimes(tmp_path).items() if p not in reports}
     assert tmp_path / "reference.safetensors" in stored
+    # A rerun that repeats the stored result keeps the record's provenance (commit, date, command).
+    record = json.loads((tmp_path / "tune.json").read_text())
+    record["environment"]["date"] = "2000-01-01T00:00:00+00:00"
+    (tmp_path / "tune.json").write_text(json.dumps(record))
     again = tune_mix(gens[0], train, val, **kw)
     assert {p: _mtimes(tmp_path)[p] for p in stored} == stored
+    assert json.loads((tmp_path / "tune.json").read_text())["environment"] == record["environment"]
     assert [c["val_by_seed"] for c in again.candidates] == [c["val_by_seed"] for c in first.candidates]
 
     # An interrupted tune: the missing run alone is trained.

@@ -14,6 +14,7 @@ not travel) and stores its own record, so the directory is the same whichever ex
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -120,13 +121,17 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
         # A GAN trained on a GPU asks Ray for one; every other unit is a CPU unit.
         gpu = str(cfg.train.trainer.get("accelerator", "cpu")) in ("gpu", "cuda")
         todo_ids = {u.id for u in todo}
+        # Workers of a cluster (or of a Ray started before this run) do not have this process's
+        # environment: the commit each record names travels with the task.
+        env = {"env_vars": {"GANAUG_COMMIT": os.environ["GANAUG_COMMIT"]}} if "GANAUG_COMMIT" in os.environ else None
         refs, unit_of = {}, {}
         for u in units:  # plan order: a unit's dependencies come before it
             if u.id not in todo_ids:
                 continue
             deps = [refs[a] for a in u.after if a in refs]
             is_gan = u.id.rsplit("/", 1)[-1].startswith("gan-g")
-            ref = task.options(num_cpus=1, num_gpus=1 if gpu and is_gan else 0, name=u.id).remote(
+            ref = task.options(num_cpus=1, num_gpus=1 if gpu and is_gan else 0, name=u.id,
+                               runtime_env=env).remote(
                 cfg_yaml, u.id, *deps)
             refs[u.id], unit_of[ref] = ref, u
         pending = list(refs.values())

@@ -40,8 +40,10 @@ class UnitStore:
         return rec if rec.get("fingerprint") == fingerprint else None
 
     def put(self, unit_id: str, record: dict) -> dict:
-        atomic_write_bytes(self._path(unit_id), json.dumps({"unit": unit_id, **record}, indent=2).encode())
-        return record
+        """Store `record` as `unit_id`'s; returns it as `get` will read it back."""
+        stored = {"unit": unit_id, **record}
+        atomic_write_bytes(self._path(unit_id), json.dumps(stored, indent=2).encode())
+        return stored
 
     def all(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted(self.root.rglob("*.json"))]

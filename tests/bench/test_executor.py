@@ -2,6 +2,7 @@
 
 import pytest
 
+from ganaug import provenance
 from ganaug.bench.runner import run_benchmark
 from ganaug.bench.store import UnitStore
 from ganaug.errors import ConfigError
@@ -14,17 +15,26 @@ def _scores(out):
             for r in UnitStore(out / "units").all()}
 
 
-def test_ray_runs_the_same_units_to_the_same_results_as_local(compose_cfg, tmp_path, tiny):
-    pytest.importorskip("ray")
+def test_ray_runs_the_same_units_to_the_same_results_as_local(compose_cfg, tmp_path, tiny, monkeypatch):
+    ray = pytest.importorskip("ray")
     # One thread per unit in both, as Ray gives each task one CPU.
     base = tiny + ["threads=1", "bench.classifier_seeds=[0]"]
     local = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'local'}"]))
-    on_ray = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'ray'}", "executor=ray",
-                                                        "executor.num_cpus=2"]))
+    # A Ray the user started before the run (as a cluster is): its workers were not forked from this
+    # process, yet every record names the commit the run started with.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    monkeypatch.setenv("GANAUG_COMMIT", "c0ffee1")
+    provenance.git_commit.cache_clear()  # read once per process
+    try:
+        on_ray = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'ray'}", "executor=ray"]))
+    finally:
+        ray.shutdown()
+        provenance.git_commit.cache_clear()
     a, b = _scores(tmp_path / "local"), _scores(tmp_path / "ray")
     assert set(a) == set(b) and len(a) == local["meta"]["units_total"] == on_ray["meta"]["units_done"]
     assert a == b
-    # Every unit is done: a second run under Ray finds nothing to do.
+    assert {r["made_on"]["commit"] for r in UnitStore(tmp_path / "ray" / "units").all()} == {"c0ffee1"}
+    # Every unit is done: a second run under Ray (one this run starts) finds nothing to do.
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "ray" / "units").rglob("*.json")}
     run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'ray'}", "executor=ray",
                                                "executor.num_cpus=2"]))
