@@ -197,10 +197,25 @@ def test_verdict_gives_every_regime_whatever_its_sign_the_goal_and_the_held_out_
     assert "-0.1 [-0.8, +0.6] at 500" in text and "+0.2 [-0.7, +1.1] on a long tail" in text
     assert "1 of 4 intervals exclude zero" in text and "over real data alone by +1.4 to +2.1 points" in text
     assert "is **not reached**" in text and "data_seed 0" in text
-    # A held-out data seed, once committed, is named instead.
-    (results / "y").mkdir()
-    (results / "y" / "results.json").write_text(json.dumps({"meta": {"data_seed": 1}, "runs": []}))
-    assert "held-out data seeds 1 have results" in " ".join(readme_results.verdict_block().split())
+    # benchmarks/heldout.py's table with nothing run yet changes nothing.
+    (results / "heldout").mkdir()
+    cell = {"gain": {**_row((0.012, 0.005), (0.0, 0.0), 5, 3)["gain_vs_classical"]}, "partial": False}
+    table = {"classifiers": {"small CNN": {"n100": {"seeds": {"1": None, "2": None}, "pooled": None, "met": None}},
+                             "ResNet-14": {"n100": {"seeds": {"1": None, "2": None}, "pooled": None, "met": None}}}}
+    (results / "heldout" / "results.json").write_text(json.dumps(table))
+    assert " ".join(readme_results.verdict_block().split()) == text
+    # One held-out subset done: its gain is said, the goal not yet judged on held-out data.
+    table["classifiers"]["small CNN"]["n100"]["seeds"]["1"] = cell
+    (results / "heldout" / "results.json").write_text(json.dumps(table))
+    text = " ".join(readme_results.verdict_block().split())
+    assert "small CNN: data seed 1 +1.2 [+0.7, +1.7], data seed 2 not run yet; ResNet-14: not run yet" in text
+    assert "not yet judged on them" in text and "(data seed 0)" in text and "data seeds 1 and 2 are still" not in text
+    # Both done and pooled: the pooled gain and the goal's verdict on held-out data.
+    table["classifiers"]["small CNN"]["n100"].update(
+        seeds={"1": cell, "2": cell}, pooled=_row((0.012, 0.004), (0.0, 0.0), 10, 6)["gain_vs_classical"], met=False)
+    (results / "heldout" / "results.json").write_text(json.dumps(table))
+    text = " ".join(readme_results.verdict_block().split())
+    assert "pooled **+1.2 [+0.8, +1.6]**" in text and "is **not reached** on them" in text
 
 
 def test_history_links_are_relative_to_its_own_directory(readme_results, tmp_path):
