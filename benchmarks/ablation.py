@@ -198,11 +198,12 @@ LEVERS = [
           ("ablation_n100_feedback_weight", "feedback weights",
            "each synthetic item weighed by the student's own loss on it (synthetic_feedback_weight)"),
           ("ablation_n100_split_norm", "batch-norm statistics",
-           "synthetic items normalised apart, running statistics from real items only (synthetic_split_norm)"),
-          ("ablation_n100_latent_anchors", "latent neighbourhoods",
-           "banks drawn around the real images' latent codes (bank_anchors=real, spread 0.5)"))),
+           "synthetic items normalised apart, running statistics from real items only (synthetic_split_norm)"))),
+    _on_val("ablation_n100_latent_anchors", "latent neighbourhoods",
+            "banks drawn around the real images' latent codes (bank_anchors=real, spread 0.5), on the unfiltered "
+            "confidence-weighted bank", **{**ON_CONFIDENCE, "adopted": "decided on the next row"}),
     # The latent neighbourhoods again on the recipe they would join (split batch-norm was adopted while
-    # they ran): the anchored banks above, against the split-norm run.
+    # they ran): the anchored banks above, against the split-norm run. This row decides.
     _on_val("ablation_n100_anchors_split", "latent neighbourhoods, with split batch-norm",
             "anchored banks as above, on the recipe with split batch-norm statistics (the decision's run)",
             condition="classical+syn0.25", base="ablation_n100_split_norm"),
