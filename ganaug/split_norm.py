@@ -47,14 +47,19 @@ def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Ite
         return
     real, synthetic = (~mask).nonzero().squeeze(1), mask.nonzero().squeeze(1)
     inverse = torch.argsort(torch.cat([real, synthetic]))
+    # An instance attribute shadows the class's forward for this block only; what was there before (an
+    # enclosing block's split) comes back at its end.
+    before = [vars(bn).get("forward") for bn in layers]
     for bn in layers:
-        # An instance attribute shadows the class's forward for this block only.
         bn.forward = partial(_split_forward, bn, real, synthetic, inverse)
     try:
         yield model
     finally:
-        for bn in layers:
-            del bn.forward
+        for bn, forward in zip(layers, before):
+            if forward is None:
+                vars(bn).pop("forward", None)
+            else:
+                bn.forward = forward
 
 
 def _split_forward(bn: _BatchNorm, real: torch.Tensor, synthetic: torch.Tensor, inverse: torch.Tensor,

@@ -60,6 +60,24 @@ def test_outside_the_block_eval_mode_and_batches_without_synthetic_items_are_unt
         assert torch.equal(net(x), plain(x))
 
 
+def test_nested_blocks_restore_what_each_one_found():
+    # Called twice around one forward pass (a LightningModule's step and the user's loop, say): the inner
+    # block's end gives back the outer one's split, the outer one's end the plain layers.
+    x, flag = _batch()
+    net, twice = _net(), _net()
+    with split_batch_norm(twice, flag):
+        twice(x)
+    with split_batch_norm(net, flag):
+        with split_batch_norm(net, torch.zeros(10, dtype=torch.bool)):
+            pass
+        with split_batch_norm(net, ~flag):
+            pass
+        net(x)
+        for a, b in zip(_stats(net), _stats(twice)):
+            assert torch.allclose(a, b, atol=1e-6)
+    assert not any("forward" in vars(m) for m in net.modules())
+
+
 def test_bad_flags_and_models_without_batch_norm_are_named():
     x, flag = _batch()
     with pytest.raises(ValueError, match="saw 10 items, but is_synthetic flags 9"):
