@@ -96,7 +96,13 @@ class Recipe:
     def norm(self, model: nn.Module, is_synthetic: Any):
         """The context to run the model's forward pass in: `ganaug.split_batch_norm` when the recipe keeps
         synthetic items' batch-norm statistics apart (``split_norm``), else one that changes nothing."""
-        return split_batch_norm(model, is_synthetic if self.split_norm and self.ratio > 0 else None)
+        split = self.split_norm and self.ratio > 0
+        if split and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            raise RecipeError(f"{self.path}: this recipe keeps synthetic items' batch-norm statistics apart "
+                              f"(split_norm: true, as it was measured), but {type(model).__name__} has no batch-norm "
+                              "layer, so there is nothing to keep apart: run the forward pass without recipe.norm, "
+                              "or use dataclasses.replace(recipe, split_norm=False)")
+        return split_batch_norm(model, is_synthetic if split else None)
 
     def wrap(self, train_set: Any, transform: Any = None, **kwargs: Any) -> Any:
         """``SyntheticMix(train_set, source, ratio=..., ...)`` with this recipe's settings.

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 
@@ -8,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from ganaug import SyntheticMix, TuneResult, export_generator, load_recipe, tune_mix
+from ganaug.recipe import RecipeError
 from ganaug.tune import TuneError
 from ganaug.data import ImageArrayDataset, load_digits
 from ganaug.data.subsets import train_val_split
@@ -537,6 +539,14 @@ def test_teacherless_synthetic_settings_reach_the_run_the_recipe_and_the_loss(sp
     with loaded.norm(model, torch.tensor([True, False, False])):
         split_forward = "forward" in vars(model[1])
     assert split_forward is (key == "split_norm")
+    # A model without batch norm: the split recipe names the two ways out; the others change nothing.
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    if key == "split_norm":
+        with pytest.raises(RecipeError, match="has no batch-norm layer.*split_norm=False"):
+            loaded.norm(flat, torch.tensor([True, False]))
+        loaded = dataclasses.replace(loaded, split_norm=False)
+    with loaded.norm(flat, torch.tensor([True, False])):
+        assert flat(torch.ones(2, 4)).shape == (2, 2)
 
 
 def test_a_tune_directory_in_use_is_refused(split, gens, tmp_path):
