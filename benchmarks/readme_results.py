@@ -316,7 +316,7 @@ def verdict_block() -> str:
     vs_real = [r[4]["gain_vs_real"]["mean"] * 100 for r in rows if r[4].get("gain_vs_real")]
     held = heldout_sentences()
     where = ("On Fashion-MNIST" if held is None
-             else "On the Fashion-MNIST labelled subset it was chosen on (data seed 0)")
+             else "On the labelled Fashion-MNIST subset the recipe was chosen on (data seed 0)")
     first = (f"**Verdict.** {where}, ganaug's current recipe changes the test accuracy of a small CNN over "
              "classical augmentation alone by " + (", ".join(parts[:-1]) + " and " if len(parts) > 1 else "")
              + parts[-1] +
