@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 bench() { .venv/bin/ganaug-bench executor.workers=2 threads=1 "$@"; }
 n100_only=('~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail')
 seeds='bench.classifier_seeds=[0,1,2,3,4]'
-resnet=(bench.classifier.arch=resnet bench.classifier.width=16)
+# ResNet-14 (several times the small CNN's time per step) keeps the small CNN's generator choice, hence the
+# same synthetic images: the candidates are not scored again.
+resnet=(bench.classifier.arch=resnet bench.classifier.width=16 bench.select_generator.classifier.arch=smallcnn
+        bench.select_generator.classifier.width=32)
 
 # 1. The committed n100 headline (ablation_n100_dwidth32) rerun by the one engine: data seed 0, GAN
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
@@ -71,9 +74,9 @@ for s in 1 2; do heldout $s $out$s "${n100_only[@]}"; done
 
 # 5. The second classifier (ResNet-14) at data seed 0 on the same GANs, to see on validation whether its
 #    recipe is one where classical augmentation helps; then every held-out regime, both classifiers (the
-#    ResNet adopting the CNN's GANs and banks).
+#    ResNet adopting the CNN's GANs and generator choices).
 bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "${resnet[@]}" \
-  bench.reuse_from=benchmarks/results/engine_n100 bench.out_dir=benchmarks/results/resnet_n100
+  bench.reuse_from=benchmarks/results/ablation_n100_split_norm bench.out_dir=benchmarks/results/resnet_n100
 for s in 1 2; do
   heldout $s $out$s
   heldout $s $out${s}_resnet "${resnet[@]}" bench.reuse_from=$out$s

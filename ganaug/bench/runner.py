@@ -120,6 +120,15 @@ class Regime:
         with _named("bench."):
             return ClassifierSettings.from_config(self.cfg.bench.classifier)
 
+    @functools.cached_property
+    def selection_classifier(self) -> ClassifierSettings:
+        """The classifier the generator choice scores candidates with (`bench.select_generator.classifier`)."""
+        sel = self.cfg.bench.get("select_generator") or {}
+        changed = {k: v for k, v in (sel.get("classifier") or {}).items() if v is not None}
+        with _named("bench.select_generator."):
+            return ClassifierSettings.from_config(
+                {**OmegaConf.to_container(self.cfg.bench.classifier, resolve=True), **changed})
+
     def bank_settings(self, filtered: bool) -> BankSettings:
         b = self.cfg.bench
         with _named("bench."):
@@ -467,13 +476,13 @@ def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp
     steps = candidate_steps(max_steps, int(sel.every), int(sel.get("min_step") or 0))
     store = UnitStore(out / "units")
     # gan_fp covers the data, hence the validation split and its metric.
-    sel_fp = fingerprint(gan_fp, regime.classifier.key(), sel.samples, sel.steps, sel.seed)
+    sel_fp = fingerprint(gan_fp, regime.selection_classifier.key(), sel.samples, sel.steps, sel.seed)
     cand_ids = []
     for step in steps:
         cid = f"{regime.name}/select-g{g}/s{step:06d}"
         cand_ids.append(cid)
         units.append(Unit(cid, f"{regime.name}: GAN seed {g}, val CAS after {step} updates",
-                          float(sel.steps or cfg.bench.classifier.steps),
+                          float(sel.steps or regime.selection_classifier.steps),
                           lambda r=regime, gid=gid, s=step: {**score_candidate(r, store.get(gid)["generator"], s,
                                                                                max_steps), "gan_seed": g},
                           after=[gid], fingerprint=fingerprint(sel_fp, step), adoptable=True))

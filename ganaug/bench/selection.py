@@ -73,7 +73,7 @@ def score_candidate(regime, generator_dir: str, step: int, max_steps: int) -> di
     t0 = time.perf_counter()
     # The same noise for every candidate: they differ by their weights only.
     images, labels = gen.sample(n_per_class=per_class, seed=int(sel.seed))
-    clf = regime.classifier
+    clf = regime.selection_classifier
     model = train_classifier(images, labels, k, steps=int(sel.steps or clf.steps), batch_size=clf.batch_size,
                              lr=clf.lr, seed=int(sel.seed), width=clf.width, arch=clf.arch, lr_schedule=clf.lr_schedule,
                              device=resolve_device(clf.device), precision=clf.precision).cpu()

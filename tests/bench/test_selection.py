@@ -11,6 +11,7 @@ from ganaug.bench.selection import (
     steps_summary,
 )
 from ganaug.bench.store import UnitStore
+from ganaug.errors import ConfigError
 
 # Snapshots every 20 of the GAN's 40 updates: two candidates, g000020 and the final generator.
 SNAPSHOTS = ["train.callbacks.snapshots.every_n_steps=20"]
@@ -99,3 +100,25 @@ def test_banks_follow_the_choice_even_when_it_is_not_the_final_generator(compose
     store = UnitStore(tmp_path / "units")
     assert store.get("n30/select-g0")["step"] == 20
     assert store.get("n30/bank-g0")["generator"].endswith("snapshots/g000020")
+
+
+def test_a_second_classifier_can_keep_the_first_ones_generator_choice(compose_cfg, tmp_path, tiny):
+    # The ResNet runs score candidates with the small CNN (bench.select_generator.classifier), so they adopt
+    # its generator choice and train on the same synthetic images; left at null, they choose their own.
+    cnn = tiny + SNAPSHOTS + SELECT
+    run_benchmark(compose_cfg("bench", cnn + [f"bench.out_dir={tmp_path / 'cnn'}"]))
+    resnet = cnn + ["bench.classifier.arch=resnet", f"bench.reuse_from={tmp_path / 'cnn'}"]
+    keep = ["bench.select_generator.classifier.arch=smallcnn", "bench.select_generator.classifier.width=8"]
+    run_benchmark(compose_cfg("bench", resnet + keep + [f"bench.out_dir={tmp_path / 'kept'}"]))
+    run_benchmark(compose_cfg("bench", resnet + [f"bench.out_dir={tmp_path / 'own'}"]))
+    first, kept, own = (UnitStore(tmp_path / d / "units") for d in ("cnn", "kept", "own"))
+    candidates = [f"n30/select-g0/s{s:06d}" for s in (20, 40)]
+    assert all(kept.get(c).get("adopted_from") == str(tmp_path / "cnn") for c in candidates)
+    assert [kept.get(c)["val_cas"] for c in candidates] == [first.get(c)["val_cas"] for c in candidates]
+    assert kept.get("n30/bank-g0")["generator"] == first.get("n30/bank-g0")["generator"]
+    assert not any(own.get(c).get("adopted_from") for c in candidates)
+    # The classifier runs are the ResNet's own either way.
+    assert kept.get("n30/real/c0").get("adopted_from") is None
+    with pytest.raises(ConfigError, match="select_generator.classifier: unknown setting.*depth"):
+        run_benchmark(compose_cfg("bench", cnn + ["+bench.select_generator.classifier.depth=3",
+                                                   f"bench.out_dir={tmp_path / 'bad'}"]))
