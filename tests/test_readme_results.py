@@ -209,13 +209,13 @@ def test_verdict_gives_every_regime_whatever_its_sign_the_goal_and_the_held_out_
     (results / "heldout" / "results.json").write_text(json.dumps(table))
     text = " ".join(readme_results.verdict_block().split())
     assert "small CNN: data seed 1 +1.2 [+0.7, +1.7], data seed 2 not run yet; ResNet-14: not run yet" in text
-    assert "not yet judged on them" in text and "(data seed 0)" in text and "data seeds 1 and 2 are still" not in text
+    assert "not judged yet" in text and "(data seed 0)" in text and "data seeds 1 and 2 are still" not in text
     # Both done and pooled: the pooled gain and the goal's verdict on held-out data.
     table["classifiers"]["small CNN"]["n100"].update(
         seeds={"1": cell, "2": cell}, pooled=_row((0.012, 0.004), (0.0, 0.0), 10, 6)["gain_vs_classical"], met=False)
     (results / "heldout" / "results.json").write_text(json.dumps(table))
     text = " ".join(readme_results.verdict_block().split())
-    assert "pooled **+1.2 [+0.8, +1.6]**" in text and "is **not reached** on them" in text
+    assert "pooled **+1.2 [+0.8, +1.6]**" in text and "CI above zero: **not reached**" in text
 
 
 def test_history_links_are_relative_to_its_own_directory(readme_results, tmp_path):
