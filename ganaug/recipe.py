@@ -43,7 +43,7 @@ from .classifier import CLASSIFIERS, build_classifier
 from .errors import GanaugError
 from .loss import SyntheticAwareLoss
 from .mix import SyntheticMix
-from .split_norm import split_batch_norm
+from .split_norm import batch_norm_layers, split_batch_norm
 
 __all__ = ["Recipe", "RecipeError", "load_recipe", "RECIPE_FILE", "MIX_FILE"]
 
@@ -97,7 +97,7 @@ class Recipe:
         """The context to run the model's forward pass in: `ganaug.split_batch_norm` when the recipe keeps
         synthetic items' batch-norm statistics apart (``split_norm``), else one that changes nothing."""
         split = self.split_norm and self.ratio > 0
-        if split and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if split and not batch_norm_layers(model):
             raise RecipeError(f"{self.path}: this recipe keeps synthetic items' batch-norm statistics apart "
                               f"(split_norm: true, as it was measured), but {type(model).__name__} has no batch-norm "
                               "layer, so there is nothing to keep apart: run the forward pass without recipe.norm, "

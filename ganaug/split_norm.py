@@ -38,7 +38,7 @@ def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Ite
         raise ValueError(f"is_synthetic must be a 1-d boolean flag per item, got shape {tuple(mask.shape)} "
                          f"dtype {mask.dtype}")
     mask = mask.to(torch.bool).cpu()
-    layers = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    layers = batch_norm_layers(model)
     if not layers:
         raise ValueError(f"split_batch_norm: {type(model).__name__} has no batch-norm layer, so there are no "
                          "statistics to keep apart; train without it")
@@ -60,6 +60,11 @@ def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Ite
                 vars(bn).pop("forward", None)
             else:
                 bn.forward = forward
+
+
+def batch_norm_layers(model: nn.Module) -> list[_BatchNorm]:
+    """The batch-norm layers whose statistics `split_batch_norm` keeps apart."""
+    return [m for m in model.modules() if isinstance(m, _BatchNorm)]
 
 
 def _split_forward(bn: _BatchNorm, real: torch.Tensor, synthetic: torch.Tensor, inverse: torch.Tensor,
