@@ -56,8 +56,8 @@ lever "${confidence[@]}" bench.synthetic_split_norm=true bench.out_dir=benchmark
 lever bench.bank_anchors=real "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_latent_anchors
 #    The same again on the recipe it would join (split batch-norm was adopted meanwhile), against the
 #    split-norm run: the anchored banks above, ten classifier runs. Also the data-seed-0 run of the recipe.
-lever bench.bank_anchors=real 'bench.classical_synthetic_filter_options=[false]' bench.synthetic_confidence_weight=true \
-  bench.synthetic_split_norm=true bench.reuse_from=benchmarks/results/ablation_n100_latent_anchors \
+lever bench.bank_anchors=real "${confidence[@]}" bench.synthetic_split_norm=true \
+  bench.reuse_from=benchmarks/results/ablation_n100_latent_anchors \
   bench.out_dir=benchmarks/results/ablation_n100_anchors_split
 
 # 4. Held-out labelled subsets (data seeds 1 and 2; no choice looked at them), run once the levers above

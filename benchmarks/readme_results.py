@@ -369,8 +369,8 @@ def results_block() -> str:
                          f"{gain(b.get('gain_vs_classical+reweight'))}.")
     sources = sorted({name for _, name, *_ in rows})
     notes.append("`classical`: `conf/augment/fashion_mnist.yaml`; `+syn0.25`: a quarter of each batch synthetic, "
-                 "soft labels (n100: weighed by the teacher's confidence, own batch norm), `-filt`: quality-filtered; CAS: "
-                 "synthetic-only accuracy / real-only.")
+                 "soft labels (n100: weighed by the teacher's confidence, own batch norm), `-filt`: "
+                 "quality-filtered; CAS: synthetic-only accuracy / real-only.")
     lines += [""] + wrap(" ".join(notes))
     png = RESULTS / "fashion_mnist_d32" / "accuracy_vs_ratio.png"
     if png.exists():
