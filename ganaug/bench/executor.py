@@ -66,7 +66,8 @@ def _one_thread_each(cfg: DictConfig) -> str:
 
 def run_in_pool(cfg: DictConfig, units: list, todo: list, advance: Callable[[object], None], workers: int,
                 move: Callable[[object, float], None] | None = None) -> None:
-    """Run the units still to do in a pool of `workers` processes, the costliest ready ones first.
+    """Run the units still to do in a pool of `workers` processes, the ready ones with the longest path to
+    the end first (`runner.critical_path`).
 
     `move(unit, fraction)` hears how far each running unit that reports progress (a GAN) has got.
     """
@@ -74,9 +75,12 @@ def run_in_pool(cfg: DictConfig, units: list, todo: list, advance: Callable[[obj
     import queue
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    from .runner import critical_path
+
     cfg_yaml = _one_thread_each(cfg)
     todo_ids = {u.id for u in todo}
     pending = [u for u in units if u.id in todo_ids]
+    rank = critical_path(pending)
     by_id = {u.id: u for u in pending}
     finished: set[str] = set()
     running: dict = {}
@@ -86,7 +90,7 @@ def run_in_pool(cfg: DictConfig, units: list, todo: list, advance: Callable[[obj
         reports = manager.Queue() if move is not None else None
         while pending or running:
             ready = [u for u in pending if all(a not in todo_ids or a in finished for a in u.after)]
-            for u in sorted(ready, key=lambda u: -u.cost)[:workers - len(running)]:
+            for u in sorted(ready, key=lambda u: -rank[u.id])[:workers - len(running)]:
                 running[pool.submit(run_unit, cfg_yaml, u.id, progress_queue=reports)] = u
                 pending.remove(u)
             if not running:  # cannot happen with a plan whose dependencies come first

@@ -606,13 +606,29 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
                 )
 
 
-def next_unit(pending: list[Unit], done) -> Unit | None:
-    """The unit to run next in this process: of those whose dependencies are done, the costliest.
+def critical_path(units: list[Unit]) -> dict[str, float]:
+    """Each unit's cost plus the costliest chain of units that wait for it (its longest path to the end).
 
-    Longest first (GANs before classifier runs; list order among equals).
+    Starting the ready unit with the longest path first keeps the chains moving: a zero-cost generator
+    choice goes before a baseline run, as the banks and classifier runs behind it wait for it.
     """
+    waiting: dict[str, list[str]] = {u.id: [] for u in units}
+    for u in units:
+        for a in u.after:
+            if a in waiting:
+                waiting[a].append(u.id)
+    rank: dict[str, float] = {}
+    for u in reversed(units):  # plan order: a unit's dependents come after it
+        rank[u.id] = u.cost + max((rank[d] for d in waiting[u.id]), default=0.0)
+    return rank
+
+
+def next_unit(pending: list[Unit], done) -> Unit | None:
+    """The unit to run next in this process: of those whose dependencies are done, the one with the
+    longest path to the end (`critical_path`; list order among equals)."""
+    rank = critical_path(pending)
     ready = [u for u in pending if all(done(a) for a in u.after)]
-    return max(ready, key=lambda u: u.cost, default=None)
+    return max(ready, key=lambda u: rank[u.id], default=None)
 
 
 def quiet_benchmark() -> None:
