@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
+from types import MethodType
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,7 @@ def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Ite
     # enclosing block's split) comes back at its end.
     before = [vars(bn).get("forward") for bn in layers]
     for bn in layers:
-        bn.forward = partial(_split_forward, bn, real, synthetic, inverse)
+        bn.forward = _SplitForward(bn, real, synthetic, inverse)
     try:
         yield model
     finally:
@@ -65,6 +65,25 @@ def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Ite
 def batch_norm_layers(model: nn.Module) -> list[_BatchNorm]:
     """The batch-norm layers whose statistics `split_batch_norm` keeps apart."""
     return [m for m in model.modules() if isinstance(m, _BatchNorm)]
+
+
+class _SplitForward:
+    """A layer's forward inside a block. A copy of the model made inside the block (``copy.deepcopy`` for an
+    EMA teacher, say) or a pickle of it gets the class's plain forward: the block's end restores only the
+    layers it patched, so a copied split would outlive it, with this batch's flags."""
+
+    def __init__(self, bn: _BatchNorm, real: torch.Tensor, synthetic: torch.Tensor, inverse: torch.Tensor):
+        self.bn, self.real, self.synthetic, self.inverse = bn, real, synthetic, inverse
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return _split_forward(self.bn, self.real, self.synthetic, self.inverse, x)
+
+    def __reduce__(self):
+        return _plain_forward, (self.bn,)
+
+
+def _plain_forward(bn: _BatchNorm) -> MethodType:
+    return MethodType(type(bn).forward, bn)
 
 
 def _split_forward(bn: _BatchNorm, real: torch.Tensor, synthetic: torch.Tensor, inverse: torch.Tensor,

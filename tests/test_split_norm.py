@@ -1,3 +1,6 @@
+import copy
+import io
+
 import pytest
 import torch
 from torch import nn
@@ -76,6 +79,28 @@ def test_nested_blocks_restore_what_each_one_found():
         for a, b in zip(_stats(net), _stats(twice)):
             assert torch.allclose(a, b, atol=1e-6)
     assert not any("forward" in vars(m) for m in net.modules())
+
+
+def test_a_copy_or_pickle_made_inside_a_block_is_a_plain_model():
+    # An EMA teacher copied mid-step: its layers must not keep this batch's split after the block.
+    x, flag = _batch()
+    net, plain = _net(), _net()
+    with split_batch_norm(net, flag):
+        copied = copy.deepcopy(net)
+        buffer = io.BytesIO()
+        torch.save(net, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    other = torch.randn(6, 1, 8, 8)  # another batch size than the flags describe
+    for model in (copied, loaded):
+        assert torch.allclose(model(other), plain(other), atol=1e-6)
+        for a, b in zip(_stats(model), _stats(plain)):
+            assert torch.allclose(a, b, atol=1e-6)  # plain batch norm: the whole batch reached the statistics
+        plain.load_state_dict(_net().state_dict())
+    # The copy's layers are the copy's: the original's statistics do not move when the copy trains.
+    before = _stats(net)
+    copied(other)
+    assert all(torch.equal(a, b) for a, b in zip(before, _stats(net)))
 
 
 def test_bad_flags_and_models_without_batch_norm_are_named():
