@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long benchmark runs still owed (issues 16 and 19), in the order they are needed. Each
 # ganaug-bench stores every finished unit and resumes where it stopped, so rerun this script until it
-# ends (steps 1-4: about 10 h on 2 cores; step 5, held-out: a CPU-day more).
+# ends (steps 1-3 are done; 4-6, held-out: a CPU-day and more).
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,10 +73,15 @@ for s in 1 2; do heldout $s $out$s "${n100_only[@]}"; done
 .venv/bin/python benchmarks/heldout.py   # the held-out table: heldout/results.md
 
 # 5. The second classifier (ResNet-14) at data seed 0 on the same GANs, to see on validation whether its
-#    recipe is one where classical augmentation helps; then every held-out regime, both classifiers (the
-#    ResNet adopting the CNN's GANs and generator choices).
+#    recipe is one where classical augmentation helps; then the n100 headline on both held-out subsets (the
+#    ResNet adopting the CNN's GANs, generator choices and banks): with step 4, the goal's cell for both
+#    classifiers, before the other regimes.
 bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "${resnet[@]}" \
   bench.reuse_from=benchmarks/results/ablation_n100_split_norm bench.out_dir=benchmarks/results/resnet_n100
+for s in 1 2; do heldout $s $out${s}_resnet "${n100_only[@]}" "${resnet[@]}" bench.reuse_from=$out$s; done
+.venv/bin/python benchmarks/heldout.py
+
+# 6. Every other held-out regime (n50, n500, long tail), both classifiers; the n100 units above are reused.
 for s in 1 2; do
   heldout $s $out$s
   heldout $s $out${s}_resnet "${resnet[@]}" bench.reuse_from=$out$s
