@@ -121,6 +121,7 @@ class SmallCNN(nn.Module):
     """
 
     arch = "smallcnn"
+    min_width = 1
 
     def __init__(
         self,
@@ -213,6 +214,9 @@ class SmallResNet(SmallCNN):
     """
 
     arch = "resnet"
+    # torch 2.13's CPU channels_last convolutions corrupt the heap in this network's backward at 4-6
+    # channels on one thread (a crash, not an error); 8 and more train normally.
+    min_width = 8
 
     def __init__(
         self,
@@ -224,10 +228,8 @@ class SmallResNet(SmallCNN):
     ) -> None:
         nn.Module.__init__(self)
         self._record(num_classes, in_channels, image_size, width, 4 * width)
-        # torch 2.13's CPU channels_last convolutions corrupt the heap in this network's backward at 4-6
-        # channels on one thread (a crash, not an error); 8 and more train normally.
-        if width < 8:
-            raise ValueError(f"SmallResNet needs width >= 8, got {width}")
+        if width < self.min_width:
+            raise ValueError(f"SmallResNet needs width >= {self.min_width}, got {width}")
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
                                    nn.ReLU(inplace=True)]
         c_in = width
