@@ -393,6 +393,17 @@ def _with_test(regime: Regime, fp: str) -> str:
     return fingerprint(fp, "test", regime.data_fp("test"))
 
 
+def _check_subset_keys(b: DictConfig) -> None:
+    # The data module names its own keys (data.*); a benchmark's user set bench.*.
+    seed, fraction = b.get("data_seed", 0), b.get("val_fraction", 0.2)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"bench.data_seed must be a non-negative integer (which labelled subset), got {seed!r}; "
+                          "set e.g. bench.data_seed=1")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ConfigError(f"bench.val_fraction must be a number in (0, 1): choices are made on that validation "
+                          f"split; got {fraction!r}, set e.g. bench.val_fraction=0.2")
+
+
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     """The benchmark's units. GANs keep a fingerprint of their config (hours of CPU: a new engine schema
     leaves them valid); every classifier step has the engine's fingerprint, those that depend on a
@@ -402,6 +413,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
     clf_cost = float(b.classifier.steps)
     select_by = check_settings(b.get("select_generator"))
+    _check_subset_keys(b)
     precision = str(cfg.train.trainer.get("precision", "32-true"))
     precision = LIGHTNING_PRECISION_ALIASES.get(precision, precision)
     for name, spec in b.regimes.items():

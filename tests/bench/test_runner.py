@@ -10,6 +10,7 @@ from ganaug.bench.runner import StaleGANError, Unit, critical_path, next_unit, r
 from ganaug.engine import class_balanced_loader
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
+from ganaug.errors import ConfigError
 
 class _Bar:
     """Records what the benchmark's progress bar is told."""
@@ -449,3 +450,14 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     for added in ("feedback_weight", "split_norm"):
         assert added not in SyntheticUse(0.25).key() and SyntheticUse(0.25, **{added: True}).key() != \
             SyntheticUse(0.25).key()
+
+
+@pytest.mark.parametrize("override, match", [
+    ("bench.data_seed=-1", r"bench.data_seed must be a non-negative integer .* got -1; set e.g. bench.data_seed=1"),
+    ("bench.data_seed=one", "bench.data_seed must be a non-negative integer"),
+    ("bench.val_fraction=0", r"bench.val_fraction must be a number in \(0, 1\)"),
+    ("bench.val_fraction=1.5", "got 1.5, set e.g. bench.val_fraction=0.2"),
+])
+def test_the_subset_keys_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", override]))
