@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # as every script here: its siblings by name
 
-from benchmarks._env import RESULTS, environment, environment_markdown, write_report  # noqa: E402
-from benchmarks.train_speed import MAIN_JOB_UPDATES  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, write_report  # noqa: E402
+from train_speed import MAIN_JOB_UPDATES  # noqa: E402
 from ganaug.stats import paired_diff_ci  # noqa: E402
 
 CAS_MARGIN = 0.02   # × real
