@@ -39,7 +39,7 @@ def describe(x: Any) -> str:
     if isinstance(x, np.ndarray):
         return f"numpy {x.dtype} array of shape {x.shape}"
     if isinstance(x, torch.Tensor):
-        return f"torch {x.dtype} tensor of shape {tuple(x.shape)}"
+        return f"{x.dtype} tensor of shape {tuple(x.shape)}"  # str(dtype) is "torch.float32"
     if is_pil(x):
         return f"PIL image, mode {x.mode}, size {x.size}"
     return type(x).__name__

@@ -327,7 +327,8 @@ def test_pil_dataset_gets_pil_synthetic_images(gen):
 
 
 def test_tensor_dataset_without_synthetic_transform(gen):
-    with pytest.raises(GanaugDataError, match="synthetic_transform"):
+    with pytest.raises(GanaugDataError, match=r"yields torch\.float32 tensor of shape \(1, 8, 8\) images, .*"
+                                              "synthetic_transform"):
         SyntheticMix(_TensorDataset(), gen, 0.5, class_policy="uniform")
 
 
