@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from .bank import SyntheticBank
 from .cli import user_errors
+from .engine import resolve_device
 from .errors import ConfigError, OutputError
 from .export import atomic_write_bytes, is_int, load_generator, make_dir
 from .filter import QualityFilter
@@ -50,6 +51,7 @@ def check_settings(cfg: DictConfig) -> None:
     whole("grid_per_class", cfg.grid_per_class, 1, 10)
     whole("seed", cfg.seed, 0, 0)
     check_truncation(cfg.truncation)
+    resolve_device(cfg.device)  # device=cuda where torch has none: a message, not torch's assertion
     b = cfg.get("bank")
     if b is not None and b.enabled:
         whole("bank.size", b.size, 1, 10000)
@@ -111,7 +113,8 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
         log.info("training the filter's classifier for %d steps", int(b.filter_steps))
         qfilter = QualityFilter.from_real(
             fit.images, fit.labels, real.num_classes, threshold=float(b.filter_threshold),
-            steps=int(b.filter_steps), seed=int(cfg.seed), device=cfg.device, fallback=b.get("filter_fallback"),
+            steps=int(b.filter_steps), seed=int(cfg.seed), device=resolve_device(cfg.device),
+            fallback=b.get("filter_fallback"),
         )
         if held is not None:
             qfilter.calibrate(held.images, held.labels, float(b.filter_class_quantile))
@@ -136,7 +139,7 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
 
 def sample(cfg: DictConfig) -> dict:
     check_settings(cfg)
-    gen = load_generator(cfg.generator, device=cfg.device)
+    gen = load_generator(cfg.generator, device=resolve_device(cfg.device))
     out = _output_dir(cfg.out, "out")  # before sampling: an unwritable out fails in a second, not after minutes
     images, labels = gen.sample(
         n_per_class=int(cfg.n_per_class), seed=int(cfg.seed), truncation=cfg.truncation, batch_size=int(cfg.batch_size)

@@ -115,6 +115,14 @@ def test_bad_numeric_settings_name_the_setting(compose_cfg, artifact, tmp_path, 
     assert not (tmp_path / "samples.npz").exists()  # refused before anything is written
 
 
+def test_a_device_torch_lacks_is_a_message_and_auto_falls_back(compose_cfg, artifact, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(GanaugError, match="device=cuda but torch sees no CUDA device here; use device=auto or device=cpu"):
+        sample(_cfg(compose_cfg, artifact, tmp_path, "device=cuda"))
+    assert not (tmp_path / "samples.npz").exists()
+    assert sample(_cfg(compose_cfg, artifact, tmp_path, "device=auto"))["n"] == 30
+
+
 def test_unwritable_output_names_the_path(compose_cfg, artifact, tmp_path):
     (tmp_path / "taken").write_text("a file where the output directory should go")
     with pytest.raises(GanaugError, match=r"taken.*out=") as e:
