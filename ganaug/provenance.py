@@ -21,6 +21,10 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+# Where this project commits its benchmark results (outputs, so not part of a run's "-dirty").
+RESULTS_DIR = "benchmarks/results"
+
+
 @functools.cache
 def git_commit(cwd: str | Path | None = None) -> str:
     """The checkout's commit (+ "-dirty"), read once per process: a run that takes hours records the code
@@ -32,7 +36,10 @@ def git_commit(cwd: str | Path | None = None) -> str:
     try:
         run = dict(capture_output=True, text=True, cwd=cwd, check=True)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **run).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run).stdout.strip()
+        # Committed results that a run rewrites (the benchmark's reports) are outputs, not the code that
+        # made them: a chain of benchmark runs would otherwise call every run after the first "-dirty".
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                f":(top,exclude){RESULTS_DIR}"], **run).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -23,6 +23,27 @@ def test_a_long_run_names_the_commit_it_started_with(tmp_path, monkeypatch):
     assert git_commit(tmp_path) == first
 
 
+def test_rewritten_benchmark_results_do_not_make_the_code_dirty(tmp_path, monkeypatch):
+    # long_runs.sh chains benchmarks: each rewrites its committed report, and the next one started after it
+    # recorded "-dirty" though no code had changed.
+    monkeypatch.delenv("GANAUG_COMMIT", raising=False)
+    _git(tmp_path, "init", "-q")
+    report = tmp_path / "benchmarks" / "results" / "seed2" / "results.md"
+    report.parent.mkdir(parents=True)
+    report.write_text("1")
+    (tmp_path / "code.py").write_text("1")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "one")
+    first = _git(tmp_path, "rev-parse", "--short", "HEAD")
+    report.write_text("2")
+    assert git_commit(tmp_path) == first
+    git_commit.cache_clear()
+    (tmp_path / "code.py").write_text("2")
+    assert git_commit(tmp_path) == first + "-dirty"
+    assert git_commit(tmp_path / "benchmarks") == first + "-dirty"  # from a subdirectory: the whole tree
+    git_commit.cache_clear()
+
+
 def test_outside_a_checkout_the_commit_is_unknown(tmp_path, monkeypatch):
     monkeypatch.delenv("GANAUG_COMMIT", raising=False)
     assert git_commit(tmp_path) == "unknown" and environment("x")["command"] == "x"
