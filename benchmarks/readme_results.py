@@ -294,9 +294,9 @@ def heldout_sentences() -> tuple[str, bool] | None:
     for clf, row in rows.items():
         cells = row.get("seeds") or {}
         if row.get("pooled"):
-            size = next(_seeds({"gain_vs_classical": c["gain"]}) for c in cells.values() if c)
-            said.append(f"**{format_gain(row['pooled'], mark=False)}** for the {clf} ({size} classifier × GAN seeds "
-                        f"per subset; {_subset_cells(cells)})")
+            g = next(c["gain"] for c in cells.values() if c)
+            said.append(f"**{format_gain(row['pooled'], mark=False)}** for the {clf} ({g.get('n_clf')} classifier × "
+                        f"{g.get('n_gan')} GAN seeds per subset; {_subset_cells(cells)})")
         else:
             said.append(f"{clf}: " + (_subset_cells(cells) if any(cells.values()) else "not run yet"))
     return ("**Verdict.** On labelled Fashion-MNIST subsets that no choice looked at (data seeds 1 and 2, pooled), "

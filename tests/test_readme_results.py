@@ -217,7 +217,7 @@ def test_verdict_gives_every_regime_whatever_its_sign_the_goal_and_the_held_out_
     text = " ".join(readme_results.verdict_block().split())
     # Pooled held-out numbers lead the verdict; data seed 0 follows, not in bold.
     assert text.startswith("**Verdict.** On labelled Fashion-MNIST subsets that no choice looked at")
-    assert "by **+1.2 [+0.8, +1.6]** for the small CNN (5×3 classifier × GAN seeds per subset; data seed 1 " \
+    assert "by **+1.2 [+0.8, +1.6]** for the small CNN (5 classifier × 3 GAN seeds per subset; data seed 1 " \
            "+1.2 [+0.7, +1.7], data seed 2 +1.2 [+0.7, +1.7]); ResNet-14: not run yet" in text
     assert "both classifiers: **not reached**" in text
     dev = text.index("On the subset the recipe was chosen on (data seed 0)")
