@@ -5,6 +5,11 @@
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every record names the commit its run started with: start from committed code (results may differ).
+if [ -n "$(git status --porcelain --untracked-files=no -- ':(top)' ':(top,exclude)benchmarks/results')" ]; then
+  echo "long_runs.sh: commit your changes first (git status); the runs' records would name a dirty tree" >&2
+  exit 2
+fi
 # Two units side by side at a thread each: 1.16-1.24x the work per hour of one at 2 threads
 # (benchmarks/results/unit_throughput.md).
 bench() { .venv/bin/ganaug-bench executor.workers=2 threads=1 "$@"; }
