@@ -279,8 +279,7 @@ def heldout_sentences() -> tuple[str, bool] | None:
     met = [row.get("met") for row in rows.values()]
     # The goal holds for both classifiers or it does not hold.
     goal = False if False in met else (True if met and all(met) else None)
-    verdict = {True: "**reached**", False: "**not reached**",
-               None: "not judged yet"}[goal]
+    verdict = {True: "**reached**", False: "**not reached**", None: "not judged yet"}[goal]
     goal_text = (f"The goal, +{GOAL_POINTS:.0f} points with the CI above zero on both classifiers: {verdict} "
                  "(benchmarks/results/heldout/results.md).")
     if not any(row.get("pooled") for row in rows.values()):
