@@ -215,40 +215,39 @@ def test_reuse_from_takes_a_list_searched_in_order_and_names_a_missing_directory
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'x'}",
                                                    f"bench.reuse_from={tmp_path / 'missing'}"]))
 
-def test_next_unit_starts_the_ready_unit_with_the_longest_path():
-    def unit(uid, cost, after=()):
-        return Unit(uid, uid, cost, lambda: {}, list(after))
+def _unit(uid, cost, after=()):
+    return Unit(uid, uid, cost, lambda: {}, list(after))
 
-    pending = [unit("n100/reference", 3), unit("n100/run", 3, ["n100/reference"]), unit("n50/gan", 24),
-               unit("n50/select", 3, ["n50/gan"]), unit("longtail/gan", 24)]
-    done, order = set(), []
+
+def _order(pending):
+    """The ids in the order the in-process loop starts them, each unit finishing before the next starts."""
+    pending, done, order = list(pending), set(), []
     while pending:
         u = next_unit(pending, done.__contains__)
         order.append(u.id)
         pending.remove(u)
         done.add(u.id)
+    return order
+
+
+def test_next_unit_starts_the_ready_unit_with_the_longest_path():
+    pending = [_unit("n100/reference", 3), _unit("n100/run", 3, ["n100/reference"]), _unit("n50/gan", 24),
+               _unit("n50/select", 3, ["n50/gan"]), _unit("longtail/gan", 24)]
     # Both GANs go before the short units listed ahead of them; among equals, list order; never
     # a unit before what it depends on.
-    assert order == ["n50/gan", "longtail/gan", "n100/reference", "n100/run", "n50/select"]
+    assert _order(pending) == ["n50/gan", "longtail/gan", "n100/reference", "n100/run", "n50/select"]
 
 
 def test_a_free_unit_that_gates_a_chain_starts_before_a_costlier_lone_one():
     # A generator choice costs nothing, but banks and classifier runs wait for it: it goes before a
     # baseline run (costliest-first started the baseline, leaving the chain idle meanwhile).
-    def unit(uid, cost, after=()):
-        return Unit(uid, uid, cost, lambda: {}, list(after))
-
-    pending = [unit("n100/classical/c0", 10), unit("n100/select-g0", 0), unit("n100/bank-g0", 1, ["n100/select-g0"]),
-               unit("n100/syn/c0-g0", 10, ["n100/bank-g0"]), unit("n100/syn/c1-g0", 10, ["n100/bank-g0"])]
+    pending = [_unit("n100/classical/c0", 10), _unit("n100/select-g0", 0),
+               _unit("n100/bank-g0", 1, ["n100/select-g0"]), _unit("n100/syn/c0-g0", 10, ["n100/bank-g0"]),
+               _unit("n100/syn/c1-g0", 10, ["n100/bank-g0"])]
     assert critical_path(pending) == {"n100/classical/c0": 10, "n100/select-g0": 11, "n100/bank-g0": 11,
                                       "n100/syn/c0-g0": 10, "n100/syn/c1-g0": 10}
-    done, order = set(), []
-    while pending:
-        u = next_unit(pending, done.__contains__)
-        order.append(u.id)
-        pending.remove(u)
-        done.add(u.id)
-    assert order == ["n100/select-g0", "n100/bank-g0", "n100/classical/c0", "n100/syn/c0-g0", "n100/syn/c1-g0"]
+    assert _order(pending) == ["n100/select-g0", "n100/bank-g0", "n100/classical/c0", "n100/syn/c0-g0",
+                               "n100/syn/c1-g0"]
 
 
 def test_class_balanced_loader_draws_every_class_equally():
