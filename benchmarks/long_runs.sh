@@ -5,8 +5,10 @@
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Every record names the commit its run started with: start from committed code (results may differ).
-if [ -n "$(git status --porcelain --untracked-files=no -- ':(top)' ':(top,exclude)benchmarks/results')" ]; then
+# Every record names the commit its run started with: start from committed code (results may differ), by
+# the rule the records use (ganaug.provenance.git_commit).
+if [ "$(.venv/bin/python -c 'from ganaug.provenance import git_commit; print(git_commit())')" != \
+     "$(git rev-parse --short HEAD)" ]; then
   echo "long_runs.sh: commit your changes first (git status); the runs' records would name a dirty tree" >&2
   exit 2
 fi
