@@ -122,6 +122,8 @@ class SmallCNN(nn.Module):
 
     arch = "smallcnn"
     min_width = 1
+    # What `to_tensor` gives (img / 127.5 - 1); SyntheticAwareLoss holds a teacher's inputs to it.
+    input_range = (-1.0, 1.0)
 
     def __init__(
         self,
@@ -180,6 +182,10 @@ class SmallCNN(nn.Module):
             raise ValueError(
                 f"{type(self).__name__} expects float input in [-1, 1], got dtype {x.dtype}; use to_tensor()"
             )
+        if tuple(x.shape[2:]) != self.image_size:
+            # Pooling would take them, and the logits would mean nothing.
+            raise ValueError(f"{type(self).__name__} was built for {self.image_size[0]}×{self.image_size[1]} images, "
+                             f"got {x.shape[2]}×{x.shape[3]}; resize them, or use a classifier of that size")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)

@@ -101,8 +101,10 @@ class SyntheticAwareLoss(nn.Module):
                 if inputs is None:
                     raise ValueError("a teacher (soft_labels > 0 or confidence_weight): pass the batch's inputs, "
                                      "so the teacher can score the synthetic images")
+                scored = inputs[syn]
+                _check_teacher_range(self.teacher, scored)
                 with torch.no_grad():
-                    probs = torch.softmax(self.teacher(inputs[syn]), dim=1).to(logits.dtype)
+                    probs = torch.softmax(self.teacher(scored), dim=1).to(logits.dtype)
                 if probs.shape[1] != k:
                     raise ValueError(f"the teacher returns {probs.shape[1]} classes, the model {k}")
                 if self.confidence_weight:
@@ -114,3 +116,18 @@ class SyntheticAwareLoss(nn.Module):
             hard = per_item.detach()[syn]
             w[syn] = w[syn] * hard / hard.mean().clamp_min(1e-12)
         return (w * per_item).sum() / w.sum().clamp_min(1e-12)
+
+
+def _check_teacher_range(teacher: nn.Module, x: torch.Tensor) -> None:
+    # A batch normalised for the student, not the teacher, gives targets of a meaningless input without
+    # an error. Teachers that declare their range (ganaug's classifiers: input_range) are held to it.
+    bounds = getattr(teacher, "input_range", None)
+    if bounds is None or not torch.is_floating_point(x) or x.numel() == 0:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+    slack = 1e-3 * (bounds[1] - bounds[0])
+    if lo < bounds[0] - slack or hi > bounds[1] + slack:
+        raise ValueError(f"the teacher ({type(teacher).__name__}) takes images in [{bounds[0]:g}, {bounds[1]:g}] "
+                         f"(img / 127.5 - 1, A.Normalize(mean=0.5, std=0.5)), but the synthetic inputs range over "
+                         f"[{lo:.3g}, {hi:.3g}]: pass the loss the batch in that scale as its fourth argument "
+                         "(your model may take its own), or give the loss a teacher that takes your inputs")

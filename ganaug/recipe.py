@@ -11,9 +11,9 @@ partial (conf/mix/default.yaml's format), for Hydra configs that compose ``mix``
 `load_recipe` reads it and conf/mix/*.yaml too, with the loss then plain cross-entropy.
 
     recipe = ganaug.load_recipe("runs/tune-digits")
-    train_set = recipe.wrap(train_set, transform=...)   # train_set itself when real only won
-    criterion = recipe.loss()
-    for x, y, is_synthetic in loader:           # recipe.needs_flag: the loss tells synthetic items apart
+    train_set = recipe.wrap(train_set, transform=..., return_flag=True)  # items: (image, label, is_synthetic)
+    criterion = recipe.loss()                   # plain cross-entropy, same call, when real only won
+    for x, y, is_synthetic in loader:
         with recipe.norm(model, is_synthetic):  # split batch-norm statistics, when the recipe was measured so
             logits = model(x)
         loss = criterion(logits, y, is_synthetic, x)
@@ -129,15 +129,18 @@ class Recipe:
             args["class_policy"] = list(args["class_policy"])
         return SyntheticMix(train_set, transform=transform, **args)
 
-    def loss(self, teacher: nn.Module | None = None) -> nn.Module:
-        """The loss the recipe was measured with: `SyntheticAwareLoss` or plain cross-entropy.
+    def loss(self, teacher: nn.Module | None = None) -> SyntheticAwareLoss:
+        """The loss the recipe was measured with, a `SyntheticAwareLoss`: plain cross-entropy when the recipe
+        treats synthetic items like real ones, taking the same call, ``criterion(logits, y, is_synthetic, x)``
+        or ``criterion(logits, y)``, so a loop keeps working whichever recipe a tune picks.
 
         The teacher (for soft labels) is the recipe's classifier, loaded with safetensors; it
-        takes float N×C×H×W batches in [-1, 1] (``img / 127.5 - 1``). If your model's inputs are
-        normalised otherwise, pass a ``teacher`` that takes them.
+        takes float N×C×H×W batches in [-1, 1] (``img / 127.5 - 1``) and refuses others. If your model's
+        inputs are normalised otherwise, pass the loss the batch in that scale as its fourth argument, or
+        pass a ``teacher`` that takes them.
         """
         if not self.needs_flag:
-            return nn.CrossEntropyLoss()
+            return SyntheticAwareLoss()
         if (self.soft_labels > 0 or self.confidence_weight) and teacher is None:
             teacher = self.load_teacher()
         return SyntheticAwareLoss(synthetic_weight=self.synthetic_weight, soft_labels=self.soft_labels,

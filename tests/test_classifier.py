@@ -6,6 +6,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganaug.classifier import (
     SmallCNN,
+    SmallResNet,
     accuracy,
     balanced_accuracy,
     predict,
@@ -279,6 +280,16 @@ def test_small_cnn_size_and_input_checks():
         model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
     with pytest.raises(ValueError, match="in_channels"):
         SmallCNN(10, 2, 28)
+
+
+@pytest.mark.parametrize("cls", [SmallCNN, SmallResNet])
+def test_a_classifier_refuses_images_of_another_size_than_it_was_built_for(cls):
+    # Pooling would take 8 px as well as 28: the logits of a 28 px classifier on 8 px images mean nothing
+    # (a recipe's teacher scoring a batch of another dataset, say).
+    model = cls(10, 1, 28, width=8).eval()
+    with pytest.raises(ValueError, match=r"built for 28×28 images, got 8×8"):
+        model(torch.zeros(2, 1, 8, 8))
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_to_tensor_range_and_layout():

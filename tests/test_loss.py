@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from ganaug import SyntheticAwareLoss
+from ganaug.classifier import SmallCNN
 
 
 def test_weighting_and_smoothing_arithmetic():
@@ -106,3 +107,22 @@ def test_feedback_weight_moves_the_synthetic_weight_to_the_items_the_model_still
     assert torch.allclose(SyntheticAwareLoss(feedback_weight=True)(logits, y, none), F.cross_entropy(logits, y))
     with pytest.raises(ValueError, match="feedback_weight must be true or false"):
         SyntheticAwareLoss(feedback_weight="yes")
+
+
+def test_a_teacher_is_given_inputs_in_the_range_it_was_trained_on():
+    # ganaug's classifiers take img / 127.5 - 1; a batch normalised otherwise (0..255 floats, mean/std
+    # normalisation) would give soft labels and confidences of a meaningless input, without an error.
+    teacher = SmallCNN(3, 1, 8, width=4)
+    loss = SyntheticAwareLoss(soft_labels=0.5, teacher=teacher)
+    logits, y, flag = torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), torch.tensor([True, False, True, False])
+    for bad in (torch.full((4, 1, 8, 8), 255.0), torch.linspace(-0.5, 2.0, 4 * 64).reshape(4, 1, 8, 8)):
+        with pytest.raises(ValueError, match=r"takes images in \[-1, 1\].*inputs range over \[-?[0-9.]+, [0-9.]+\]"):
+            loss(logits, y, flag, bad)
+    ok = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert torch.isfinite(loss(logits, y, flag, ok))
+    # Only what the teacher scores is checked: the real items may be scaled as the model likes.
+    ok[~flag] = 200.0
+    assert torch.isfinite(loss(logits, y, flag, ok))
+    # A teacher that declares no range (the user's own) is not second-guessed.
+    own = SyntheticAwareLoss(soft_labels=0.5, teacher=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)))
+    assert torch.isfinite(own(logits, y, flag, torch.full((4, 1, 8, 8), 255.0)))

@@ -199,9 +199,15 @@ def test_a_real_only_recipe_gives_back_the_dataset(train, tmp_path):
                                          "refresh: null\nreturn_flag: true\n")
     for recipe in (load_recipe(path), load_recipe(REPO / "conf" / "mix" / "none.yaml")):
         assert recipe.ratio == 0.0 and recipe.wrap(train) is train
-        assert type(recipe.loss()) is torch.nn.CrossEntropyLoss
+        criterion = recipe.loss()
         for x, y in DataLoader(recipe.wrap(train), batch_size=256):
             assert x.shape[0] == y.shape[0]
+        # Plain cross-entropy, called either way: a loop written for a synthetic recipe,
+        # criterion(logits, y, is_synthetic, x), keeps working when a rerun of the tune picks real only.
+        logits, y = torch.randn(5, 10), torch.tensor([0, 1, 2, 3, 4])
+        expected = torch.nn.functional.cross_entropy(logits, y)
+        assert torch.allclose(criterion(logits, y), expected)
+        assert torch.allclose(criterion(logits, y, torch.zeros(5, dtype=torch.bool), torch.zeros(5, 1, 8, 8)), expected)
     # With a transform, the real items still come as plain (image, label) pairs.
     x, y = next(iter(DataLoader(load_recipe(path).wrap(train, transform=_to_input), batch_size=4)))
     assert x.shape == (4, 1, 8, 8) and x.dtype == torch.float32

@@ -246,7 +246,9 @@ def test_real_only_mix_yaml_keeps_plain_batches(split, tmp_path):
         assert x.shape[0] == y.shape[0]
     recipe = load_recipe(tmp_path)
     assert recipe.path.name == "recipe.yaml" and recipe.wrap(train) is train
-    assert type(recipe.loss()) is torch.nn.CrossEntropyLoss
+    logits, y = torch.randn(3, 10), torch.tensor([0, 1, 2])
+    expected = torch.nn.functional.cross_entropy(logits, y)
+    assert torch.allclose(recipe.loss()(logits, y, torch.ones(3, dtype=torch.bool), None), expected)
 
 
 def test_mix_yaml_points_to_load_recipe_not_instantiate(tuned):
