@@ -113,7 +113,7 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
         log.info("training the filter's classifier for %d steps", int(b.filter_steps))
         qfilter = QualityFilter.from_real(
             fit.images, fit.labels, real.num_classes, threshold=float(b.filter_threshold),
-            steps=int(b.filter_steps), seed=int(cfg.seed), device=resolve_device(cfg.device),
+            steps=int(b.filter_steps), seed=int(cfg.seed), device=gen.device,
             fallback=b.get("filter_fallback"),
         )
         if held is not None:
