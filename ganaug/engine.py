@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,22 @@ def _probability(owner: str, name: str, value: Any, *, allow_none: bool = False)
         null = " (or be null)" if allow_none else ""
         raise ConfigError(f"{_name(owner, name)} must lie in [0, 1]{null}, got {value!r}")
     return float(value)
+
+
+def check_seeds(name: str, seeds: Any) -> list[int]:
+    """Seeds of independent runs: a non-empty list of distinct non-negative integers. A seed listed twice
+    would be one run counted as two independent ones, a CI narrower than the data allow."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise ConfigError(f"{name} must be a list of seeds, got {seeds!r}; set e.g. {name}=[0,1,2]")
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError(f"{name} is empty: give the seeds of the runs to average over, e.g. {name}=[0,1,2]")
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ConfigError(f"{name} must list non-negative integers, got {seeds}")
+    twice = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
+    if twice is not None:
+        raise ConfigError(f"{name} lists seed {twice} twice: each seed is one independent run; list it once")
+    return [int(s) for s in seeds]
 
 
 @dataclass(frozen=True)

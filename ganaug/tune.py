@@ -238,13 +238,6 @@ def _check_weights(weights: Sequence[float]) -> list[float]:
     return list(dict.fromkeys(weights))
 
 
-def _check_seeds(seeds: Sequence[int]) -> list[int]:
-    seeds = list(dict.fromkeys(seeds))
-    if not seeds:
-        raise TuneError("seeds is empty: give the classifier seeds to average over, e.g. [0, 1, 2]")
-    if any(isinstance(s, bool) or int(s) != s or s < 0 for s in seeds):
-        raise TuneError(f"seeds must be non-negative integers, got {seeds}")
-    return [int(s) for s in seeds]
 
 
 def _check_positive(**values: Any) -> None:
@@ -653,7 +646,8 @@ def tune_mix(
         raise TuneError(f"filter_class_quantile must lie in [0, 1] (or be None), got {filter_class_quantile}")
     train, val = _as_arrays(train_set, "train_set"), _as_arrays(val_set, "val_set")
     _check_data(train, val)
-    ratios, thresholds, seeds = _check_ratios(ratios), _check_thresholds(filter_thresholds), _check_seeds(seeds)
+    ratios, thresholds = _check_ratios(ratios), _check_thresholds(filter_thresholds)
+    seeds = engine.check_seeds("seeds", seeds)
     weights = _check_weights(synthetic_weights)
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])

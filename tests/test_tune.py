@@ -375,6 +375,8 @@ def test_metric_auto_is_accuracy_on_balanced_data(tuned):
     ({"ratios": [0.0]}, "no value above 0"),
     ({"filter_thresholds": [None, 1.5]}, r"\[0, 1\]"),
     ({"seeds": []}, "seeds is empty"),
+    ({"seeds": [0, 1, 0]}, "seeds lists seed 0 twice"),  # one run would count as two in the CI
+    ({"seeds": [-2]}, "seeds must list non-negative integers"),
     ({"metric": "f1"}, "metric must be one of"),
     ({"generators": "classes"}, "has 5 classes, expected 10"),
     ({"generators": "size"}, r"shape \(16, 16, 1\)"),

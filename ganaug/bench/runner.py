@@ -419,8 +419,9 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     for name, spec in b.regimes.items():
         regime = Regime(name, spec, cfg, out, test)
         regime.bank_settings(True), regime.use(0.5)  # settings named when planning, not after a GAN has trained
-        gan_seeds = list(spec.get("gan_seeds", b.gan_seeds))
-        clf_seeds = list(spec.get("classifier_seeds", b.classifier_seeds))
+        gan_seeds, clf_seeds = (engine.check_seeds(f"bench.regimes.{name}.{key}" if key in spec else f"bench.{key}",
+                                                   spec[key] if key in spec else b[key])
+                                for key in ("gan_seeds", "classifier_seeds"))
         data = _data_identity(OmegaConf.to_container(cfg.train.data, resolve=True))
         data_fp = fingerprint(data, {k: v for k, v in spec.items() if k not in RUN_KEYS},
                               b.data_seed, b.val_fraction)

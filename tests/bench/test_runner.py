@@ -460,3 +460,21 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
 def test_the_subset_keys_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", override]))
+
+
+@pytest.mark.parametrize("override, match", [
+    # A seed listed twice is one run counted as two independent ones: a CI narrower than the data allow.
+    ("bench.classifier_seeds=[1,1]", r"bench.classifier_seeds lists seed 1 twice"),
+    ("bench.regimes.n30.gan_seeds=[0,0]", r"bench.regimes.n30.gan_seeds lists seed 0 twice"),
+    # Empty: the synthetic conditions (or every classifier run) would silently vanish.
+    ("bench.regimes.n30.gan_seeds=[]", r"bench.regimes.n30.gan_seeds is empty"),
+    ("bench.classifier_seeds=[]", r"bench.classifier_seeds is empty"),
+    ("bench.classifier_seeds=[-1]", r"bench.classifier_seeds must list non-negative integers, got \[-1\]"),
+    ("bench.classifier_seeds=[a]", r"bench.classifier_seeds must list non-negative integers, got \['a'\]"),
+    ("bench.classifier_seeds=3", r"bench.classifier_seeds must be a list of seeds, got 3; set e.g. "
+                                 r"bench.classifier_seeds=\[0,1,2\]"),
+])
+def test_seed_lists_are_checked_before_anything_runs(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", override]))
+    assert not (tmp_path / "out" / "units").exists()
