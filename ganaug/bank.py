@@ -36,6 +36,7 @@ from .export import (
 from .filter import QualityFilter
 from .nets import Generator
 from .rng import SAMPLE_NOISE_TAG, derive_key, normal, numpy_rng
+from .resources import check_fits
 from .sampling import TrainedGenerator, to_uint8_hwc
 
 FORMAT_NAME = "ganaug-bank"
@@ -161,6 +162,16 @@ def _shared_counter() -> tuple[torch.Tensor, np.ndarray]:
     return t, t.numpy()
 
 
+def check_bank_fits(gen: TrainedGenerator, size: int, path: str | os.PathLike | None, setting: str = "size") -> None:
+    """Refuse a bank of ``size`` images that the machine cannot hold: its labels (and, without a ``path``,
+    its images) in memory, its files on disk."""
+    pixels = int(np.prod(gen.image_shape))
+    check_fits(size * (8 if path is not None else pixels + 8), setting, size,
+               fix="" if path is not None else ", or give the bank a path (its images then go to disk)")
+    if path is not None:
+        check_fits(size * (pixels + 8), setting, size, disk=path)
+
+
 class SyntheticBank:
     """A fixed pool of synthetic images (uint8 N×H×W×C) and their int64 labels.
 
@@ -266,6 +277,7 @@ class SyntheticBank:
         if filter is not None and not isinstance(filter, QualityFilter):
             raise TypeError(f"filter must be a QualityFilter or None, got {type(filter).__name__}")
         size, batch_size = int(size), int(batch_size)
+        check_bank_fits(gen, size, path)
         k = gen.num_classes
         counts = None
         if real_labels is not None:

@@ -11,7 +11,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from .bank import SyntheticBank
+from .bank import SyntheticBank, check_bank_fits
 from .cli import user_errors
 from .engine import resolve_device
 from .errors import ConfigError, OutputError
@@ -140,6 +140,8 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
 def sample(cfg: DictConfig) -> dict:
     check_settings(cfg)
     gen = load_generator(cfg.generator, device=resolve_device(cfg.device))
+    if cfg.get("bank") and cfg.bank.enabled:  # by the name it was set with, before anything is written
+        check_bank_fits(gen, int(cfg.bank.size), cfg.bank.path, "bank.size")
     out = _output_dir(cfg.out, "out")  # before sampling: an unwritable out fails in a second, not after minutes
     images, labels = gen.sample(
         n_per_class=int(cfg.n_per_class), seed=int(cfg.seed), truncation=cfg.truncation, batch_size=int(cfg.batch_size)

@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .rng import MIN_TRUNCATION, check_truncation, sample_noise  # noqa: F401  (re-exported: the public home)
 from .nets import Generator
 from .pixels import to_uint8
+from .resources import check_fits
 
 
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
@@ -60,6 +61,9 @@ class TrainedGenerator:
         if n_per_class is not None:
             if n_per_class < 1:
                 raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+            h, w, c = self.image_shape  # per image: its pixels, label (int64) and noise (float32)
+            check_fits(self.num_classes * int(n_per_class) * (h * w * c + 8 + 4 * self.z_dim), "n_per_class",
+                       int(n_per_class), fix=" (a bank is written to disk in batches: ganaug-sample bank.enabled=true)")
             return torch.arange(self.num_classes).repeat_interleave(int(n_per_class))
         y = torch.as_tensor(np.asarray(labels), dtype=torch.int64).reshape(-1)
         bad = y[(y < 0) | (y >= self.num_classes)]

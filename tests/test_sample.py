@@ -1,10 +1,11 @@
 import os
+import tracemalloc
 
 import numpy as np
 import pytest
 import torch
 
-from ganaug import GanaugError, Generator, SyntheticBank, export_generator
+from ganaug import GanaugError, Generator, SyntheticBank, export_generator, load_generator
 from ganaug.sample import sample
 
 
@@ -146,3 +147,35 @@ def test_bank_path_that_is_a_file_is_a_clear_error(compose_cfg, artifact, tmp_pa
     (tmp_path / "bankfile").write_text("x")
     with pytest.raises(GanaugError, match=r"bankfile is a file.*bank.path="):
         sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", f"bank.path={tmp_path / 'bankfile'}"))
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (["n_per_class=1000000000"], r"n_per_class=1,000,000,000 needs [0-9.]+ TB of memory, but .* is free: lower "
+                                 r"n_per_class \(a bank is written to disk"),
+    (["bank.enabled=true", "bank.size=100000000000", "bank.class_policy=uniform"],
+     r"bank.size=100,000,000,000 needs [0-9.]+ [GT]B of (memory|disk space at .*bank), but .* is free: lower bank.size"),
+])
+def test_a_sample_larger_than_the_machine_is_refused_before_it_is_drawn(compose_cfg, artifact, tmp_path,
+                                                                       overrides, match):
+    # An extra zero typed into a count: the allocator's traceback (or a job killed minutes in) before this.
+    tracemalloc.start()
+    try:
+        with pytest.raises(GanaugError, match=match):
+            sample(_cfg(compose_cfg, artifact, tmp_path / "out", f"bank.path={tmp_path / 'bank'}", *overrides))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100e6 and not (tmp_path / "out" / "samples.npz").exists() and not (tmp_path / "bank").exists()
+
+
+def test_a_bank_the_disk_cannot_hold_is_refused_by_the_library_too(artifact, tmp_path, monkeypatch):
+    import shutil
+
+    gen = load_generator(artifact)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 5000, 5000))
+    with pytest.raises(GanaugError, match=r"size=1,000 needs 72.0 KB of disk space at .*b, but 5.0 KB is free"):
+        SyntheticBank.generate(gen, 1000, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(GanaugError, match=r"size=10,000,000,000,000 needs .* of memory.*or give the bank a path"):
+        SyntheticBank.generate(gen, 10**13, None)
+    assert len(SyntheticBank.generate(gen, 50, tmp_path / "small")) == 50  # what fits is not second-guessed

@@ -1,0 +1,58 @@
+"""Whether arrays a setting asks for fit this machine, checked before they are allocated.
+
+An extra zero typed into ``n_per_class`` or a bank's ``size`` would otherwise end in an allocator's
+traceback, or, where the operating system overcommits, in the job being killed minutes later.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can take without swapping (Linux: MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def free_disk(path: str | os.PathLike) -> int | None:
+    """Free bytes on the file system that ``path`` (or its nearest existing parent) is on, or None."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def check_fits(nbytes: int, setting: str, value: int, disk: str | os.PathLike | None = None, fix: str = "") -> None:
+    """Refuse ``setting=value`` by name when its ``nbytes`` exceed the free memory (or, with ``disk``, the
+    free space where it is written). Unknown capacity passes."""
+    free = available_memory() if disk is None else free_disk(disk)
+    if free is None or nbytes <= free:
+        return
+    where = "memory" if disk is None else f"disk space at {disk}"
+    raise ConfigError(f"{setting}={value:,} needs {_size(nbytes)} of {where}, but {_size(free)} is free: "
+                      f"lower {setting}{fix}")
