@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -33,7 +34,28 @@ def check_executor(cfg: DictConfig) -> str:
         raise ConfigError(f"executor.workers must be a positive integer (processes on this machine), got {workers!r}")
     if name == "ray" and importlib.util.find_spec("ray") is None:
         raise ConfigError("executor=ray needs Ray: pip install 'ganaug[ray]' (or run without executor=ray)")
+    if name == "ray":
+        _check_ray_address(cfg.executor.get("address"))
     return name
+
+
+START_RAY = "start the cluster (ray start --head) or leave executor.address out for a Ray on this machine"
+
+
+def _check_ray_address(address) -> None:
+    # Ray retries an address where nothing listens for minutes, printing its own log lines meanwhile.
+    if address is None or str(address) == "auto":
+        return
+    text = str(address)
+    host, sep, port = text.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"executor.address={text} must be auto, host:port or ray://host:port (or null: a Ray "
+                          "started on this machine)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise ConfigError(f"executor.address={text}: nothing answers at {host}:{port} ({e.strerror or e}); "
+                          f"{START_RAY}") from None
 
 
 def run_unit(cfg_yaml: str, unit_id: str, *_dependencies, progress_queue=None) -> str:
@@ -117,8 +139,12 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
     ex = cfg.executor
     started = not ray.is_initialized()
     if started:
-        ray.init(address=ex.get("address"), num_cpus=ex.get("num_cpus"), include_dashboard=False,
-                 log_to_driver=bool(ex.get("log_to_driver", False)), ignore_reinit_error=True)
+        try:
+            ray.init(address=ex.get("address"), num_cpus=ex.get("num_cpus"), include_dashboard=False,
+                     log_to_driver=bool(ex.get("log_to_driver", False)), ignore_reinit_error=True)
+        except ConnectionError as e:  # address=auto with no Ray running, a cluster gone meanwhile
+            raise ConfigError(f"executor.address={ex.get('address')}: {e} {START_RAY[0].upper() + START_RAY[1:]}") \
+                from None
     try:
         task = ray.remote(run_unit)
         cfg_yaml = _one_thread_each(cfg)

@@ -66,3 +66,43 @@ def test_a_local_pool_runs_the_same_units_to_the_same_results(compose_cfg, tmp_p
     assert len(gan) > 5 and gan == sorted(gan) and 0 < gan[0] < gan[-1] <= 1
     with pytest.raises(ConfigError, match="executor.workers must be a positive integer"):
         run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'x'}", "executor.workers=0"]))
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_ray_address_where_nothing_answers_is_a_message_before_anything_runs(compose_cfg, tmp_path, tiny, scheme):
+    # Ray itself retries a dead address for minutes, printing its own log lines.
+    import time
+
+    pytest.importorskip("ray")
+    address = f"{scheme}127.0.0.1:{_closed_port()}"
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=rf"executor.address={address}: nothing answers at 127.0.0.1:\d+ .*"
+                                          r"ray start --head.*leave executor.address out"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "executor=ray",
+                                                   f"executor.address={address}"]))
+    assert time.perf_counter() - t0 < 30 and not (tmp_path / "units").exists()
+    with pytest.raises(ConfigError, match=r"executor.address=nowhere must be auto, host:port or ray://host:port"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "executor=ray",
+                                                   "executor.address=nowhere"]))
+
+
+def test_no_running_ray_for_address_auto_is_a_message(compose_cfg, tmp_path, tiny, monkeypatch):
+    ray = pytest.importorskip("ray")
+
+    def no_cluster(**_):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(ConfigError, match=r"executor.address=auto: Could not find any running Ray instance\..*"
+                                          r"ray start --head"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "executor=ray",
+                                                   "executor.address=auto"]))
