@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
 from .diffaug import DiffAugment
-from .errors import ConfigError
+from .errors import ConfigError, GanaugDataError
 from .export import export_generator
 from .nets import D_ARCHS, Discriminator, Generator
 from .sampling import TrainedGenerator
@@ -83,6 +84,7 @@ class ConditionalGAN(pl.LightningModule):
         self.register_buffer("d_updates", torch.zeros((), dtype=torch.long))
         self.register_buffer("lecam_real", torch.zeros(()))
         self.register_buffer("lecam_fake", torch.zeros(()))
+        self._batch_checked = False  # once per process: a first batch's check costs a device sync
 
     # -- Lightning hooks -------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -101,6 +103,9 @@ class ConditionalGAN(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
+        if not self._batch_checked:
+            check_batch(x, y, self.hparams)
+            self._batch_checked = True
         x = x.contiguous(memory_format=torch.channels_last)
         hp = self.hparams
         opt_g, opt_d = self.optimizers()
@@ -182,3 +187,31 @@ class ConditionalGAN(pl.LightningModule):
         super().train(mode)
         self.ema.eval()  # the EMA copy is only ever sampled from
         return self
+
+
+def check_batch(x, y, hp) -> None:
+    """A batch is what ganaug-train's loader gives (ganaug.data.GANTensorDataset): float N×C×H×W in [-1, 1]
+    with int64 class labels. A loader of one's own may give another scale, which trains a GAN whose
+    samples are exported as if in [-1, 1], or a layout that fails deep inside a convolution or embedding."""
+    c, size, k = int(hp.channels), int(hp.image_size), int(hp.num_classes)
+    fix = "ganaug-train's loader scales uint8 images as img / 127.5 - 1"
+    if not torch.is_tensor(x) or not torch.is_floating_point(x):
+        raise GanaugDataError(f"ConditionalGAN trains on float images in [-1, 1], got "
+                              f"{getattr(x, 'dtype', type(x).__name__)}; {fix}")
+    if x.ndim != 4 or tuple(x.shape[1:]) != (c, size, size):
+        raise GanaugDataError(f"ConditionalGAN(channels={c}, image_size={size}) trains on N×{c}×{size}×{size} "
+                              f"batches, got {tuple(x.shape)}")
+    if (not torch.is_tensor(y) or torch.is_floating_point(y) or y.dtype == torch.bool
+            or tuple(y.shape) != tuple(x.shape[:1])):
+        raise GanaugDataError(f"ConditionalGAN needs integer class labels, one per image, got "
+                              f"{getattr(y, 'dtype', type(y).__name__)} of shape {tuple(getattr(y, 'shape', ()))}")
+    bad = y[(y < 0) | (y >= k)]
+    if bad.numel():
+        raise GanaugDataError(f"ConditionalGAN(num_classes={k}) needs labels in [0, {k}), got {int(bad[0])}")
+    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+    if lo < -1.001 or hi > 1.001:
+        raise GanaugDataError(f"ConditionalGAN trains on images in [-1, 1], but the first batch ranges over "
+                              f"[{lo:.3g}, {hi:.3g}]; {fix}")
+    if lo >= 0:
+        warnings.warn(f"the first batch lies in [{lo:.3g}, {hi:.3g}] within [0, 1]: ConditionalGAN trains on images "
+                      f"in [-1, 1]; {fix}, a [0, 1] tensor as 2 * x - 1", stacklevel=2)

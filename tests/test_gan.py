@@ -73,3 +73,38 @@ def test_python_defaults_are_the_configured_recipe(compose_cfg):
     defaults = {k: params[k].default for k in conf}
     defaults["betas"] = list(defaults["betas"])
     assert defaults == conf
+
+
+def _fit(gan, x, y):
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    trainer = pl.Trainer(max_steps=gan.trainer_max_steps(), logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer.fit(gan, DataLoader(TensorDataset(x, y), batch_size=8))
+
+
+good_x = torch.rand(16, 1, 8, 8) * 2 - 1
+good_y = torch.arange(16) % 3
+
+
+@pytest.mark.parametrize("x, y, match", [
+    # ganaug-train feeds img / 127.5 - 1; a loader of the user's own would otherwise train a GAN on another
+    # scale (its samples then exported as if in [-1, 1]) or fail deep inside a convolution or an embedding.
+    (torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8), good_y, r"float images .* got torch.uint8"),
+    (good_x * 127.5 + 127.5, good_y, r"images in \[-1, 1\], but the first batch ranges over \[[0-9.]+, [0-9.]+\]"),
+    (good_x.permute(0, 2, 3, 1).contiguous(), good_y, r"N×1×8×8 .* got \(8, 8, 8, 1\)"),
+    (good_x, good_y + 1, r"labels in \[0, 3\), got 3"),
+    (good_x, good_y.float(), r"integer class labels"),
+])
+def test_a_batch_it_cannot_train_on_is_named_at_the_first_step(x, y, match):
+    with pytest.raises(ValueError, match=match):
+        _fit(_gan(max_steps=2), x, y)
+
+
+def test_a_first_batch_in_zero_one_is_warned_about_and_a_good_one_trains():
+    with pytest.warns(UserWarning, match=r"within \[0, 1\]: ConditionalGAN trains on images in \[-1, 1\]"):
+        _fit(_gan(max_steps=1), (good_x + 1) / 2, good_y)
+    gan = _gan(max_steps=2)
+    _fit(gan, good_x, good_y)
+    assert int(gan.g_updates) == 2
