@@ -7,7 +7,7 @@ its gain is over classical augmentation (in the long tail over classical + class
 run), with the CI over GAN and classifier seeds (`stats.crossed_gain_ci`). The two held-out subsets are
 pooled as fixed strata (`stats.pooled_strata_ci`) and checked against the issue's goals.
 
-    python benchmarks/heldout.py          # writes benchmarks/results/heldout/results.{md,json}
+    python benchmarks/heldout.py          # writes benchmarks/results/heldout/results.{md,json}, gains.png
 """
 
 from __future__ import annotations
@@ -94,6 +94,69 @@ def collect(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
     return out
 
 
+SERIES = ("data seed 0 (chosen on)", "data seed 1", "data seed 2", "pooled, held out")
+GOAL_POINTS = {"n100": 2.0, "longtail": 3.0}  # the goals that are a number of points
+
+
+def drawn_gains(data: dict) -> dict[str, dict[tuple[str, str], tuple[float, float, float]]]:
+    """Per classifier: (regime, series) -> (gain, CI low, CI high) in points, for every gain measured."""
+    out: dict = {}
+    for clf, rows in data["classifiers"].items():
+        points = {}
+        for regime, row in rows.items():
+            seeds = {int(k): v for k, v in row["seeds"].items()}
+            gains = [row["dev"] and row["dev"]["gain"], *(seeds[s] and seeds[s]["gain"] for s in DATA_SEEDS),
+                     row["pooled"]]
+            for name, g in zip(SERIES, gains):
+                if g:
+                    lo, hi = (g["mean"] if g.get(k) is None else g[k] for k in ("lo", "hi"))
+                    points[(regime, name)] = (100 * g["mean"], 100 * lo, 100 * hi)
+        out[clf] = points
+    return out
+
+
+def plot(data: dict, path: Path) -> None:
+    """Each gain with its CI, per classifier and regime, against zero and the goal: `gains.png`."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    drawn = drawn_gains(data)
+    style = {SERIES[0]: dict(marker="o", mfc="white", color="0.5"), SERIES[1]: dict(marker="o", color="tab:blue"),
+             SERIES[2]: dict(marker="s", color="tab:blue"), SERIES[3]: dict(marker="D", color="black")}
+    fig, axes = plt.subplots(1, len(drawn), figsize=(4.2 * len(drawn), 3.6), sharey=True, squeeze=False)
+    for ax, (clf, points) in zip(axes[0], drawn.items()):
+        for i, regime in enumerate(REGIMES):
+            y0 = len(REGIMES) - 1 - i
+            for j, name in enumerate(SERIES):
+                if (regime, name) in points:
+                    mean, lo, hi = points[(regime, name)]
+                    ax.errorbar(mean, y0 + 0.3 - 0.2 * j, xerr=[[mean - lo], [hi - mean]], capsize=2, ms=5,
+                                label=name, **style[name])
+            if regime in GOAL_POINTS:
+                ax.plot([GOAL_POINTS[regime]] * 2, [y0 - 0.45, y0 + 0.45], ls="--", color="tab:red", lw=1,
+                        label="goal")
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_yticks(range(len(REGIMES)), list(reversed(REGIMES)))
+        ax.set_title(clf if points else f"{clf}: not run yet", fontsize=10)
+        ax.set_xlabel("gain over the classical baseline (points, 95% CI)", fontsize=8)
+    handles = {}
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=7,
+                   frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def markdown(data: dict) -> str:
     lines = ["# The recipe on held-out labelled subsets", "",
              "Gain of the recipe's synthetic condition (chosen on each run's validation split) over classical "
@@ -101,7 +164,8 @@ def markdown(data: dict) -> str:
              "class-balanced sampling), with 95% CIs over GAN and classifier seeds (`*`: excludes 0). Data seed 0 "
              "is where the recipe was chosen; 1 and 2 are held out (no choice looked at them); pooled: their mean, "
              "the two subsets as fixed strata. Written by `python benchmarks/heldout.py`; the runs: "
-             "`bash benchmarks/long_runs.sh heldout`, provenance in `heldout/README.md`.", ""]
+             "`bash benchmarks/long_runs.sh heldout`, provenance in `heldout/README.md`.", "",
+             "![Each gain with its 95% CI, per classifier and regime, against zero and the goal](gains.png)", ""]
     for clf, rows in data["classifiers"].items():
         lines += [f"## {clf}", "", "| regime | data seed 0 (chosen on) | data seed 1 | data seed 2 | pooled, held out "
                   "| goal | met |", "|---|---|---|---|---|---|---|"]
@@ -129,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_bytes(args.root / "results.json", json.dumps(data, indent=2, default=float).encode())
     text = markdown(data)
     atomic_write_bytes(args.root / "results.md", text.encode())
+    plot(data, args.root / "gains.png")
     print(text)
     return 0
 

@@ -77,3 +77,20 @@ def test_rerun_with_the_same_table_keeps_its_record(tmp_path, monkeypatch):
     heldout.main(["--root", str(tmp_path)])
     assert json.loads((tmp_path / "results.json").read_text())["meta"]["commit"] == "later"
     git_commit.cache_clear()  # later tests read the real commit again
+
+
+def test_the_gains_are_drawn_where_the_table_links_them(tmp_path, monkeypatch):
+    heldout = _script(monkeypatch)
+    _results(tmp_path / "seed1", {"n100": 0.02, "n50": 0.01})
+    _results(tmp_path / "seed2", {"n100": 0.015})
+    heldout.main(["--root", str(tmp_path)])
+    png = tmp_path / "gains.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![" in (tmp_path / "results.md").read_text() and "(gains.png)" in (tmp_path / "results.md").read_text()
+    # One marker per measured gain, with its CI; the pooled value only where both subsets are in.
+    drawn = heldout.drawn_gains(heldout.collect(tmp_path, tmp_path))
+    assert sorted(drawn["small CNN"]) == sorted([("n100", "data seed 1"), ("n100", "data seed 2"),
+                                                 ("n100", "pooled, held out"), ("n50", "data seed 1")])
+    mean, lo, hi = drawn["small CNN"][("n100", "pooled, held out")]
+    assert lo < mean < hi and abs(mean - 1.75) < 0.3  # points
+    assert drawn["ResNet-14"] == {}
