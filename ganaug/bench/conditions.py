@@ -40,4 +40,4 @@ def conditions_for(bench: DictConfig, imbalanced: bool = False) -> list[Conditio
     for filtered in bench.classical_synthetic_filter_options:
         for r in bench.ratios:
             out.append(Condition(condition_name(r, True, filtered), float(r), True, bool(filtered)))
-    return out
+    return list(dict.fromkeys(out))  # a value listed twice is the same condition, planned once

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -478,6 +479,9 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
                                       after=[bid, teacher_id] if g is not None else [], fingerprint=fp,
                                       adoptable=True))
+    twice = [uid for uid, n in Counter(u.id for u in units).items() if n > 1]
+    if twice:  # one id is one stored record: a second unit would redo the work and overwrite the first
+        raise RuntimeError(f"the benchmark's plan has units {twice[:3]} more than once: a bug in the plan")
     return units
 
 

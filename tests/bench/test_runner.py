@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ganaug.bank import SyntheticBank
-from ganaug.bench.runner import StaleGANError, Unit, critical_path, next_unit, run_benchmark
+from ganaug.bench.runner import StaleGANError, Unit, critical_path, next_unit, plan_from_config, run_benchmark
 from ganaug.engine import class_balanced_loader
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
@@ -478,3 +478,17 @@ def test_seed_lists_are_checked_before_anything_runs(compose_cfg, tmp_path, tiny
     with pytest.raises(ConfigError, match=match):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", override]))
     assert not (tmp_path / "out" / "units").exists()
+
+
+def test_a_value_listed_twice_plans_its_condition_once(compose_cfg, tmp_path):
+    # Each unit id is one stored record: a duplicated ratio or filter option used to plan every one of its
+    # classifier runs twice (the same work run twice, one record written over the other).
+    once, _ = plan_from_config(compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}"]))
+    for override in ("bench.ratios=[0.25,0.5,0.25]", "bench.classical_synthetic_filter_options=[true,true]",
+                     "bench.filter_options=[false,true,false]"):
+        units, _ = plan_from_config(compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}", override]))
+        ids = [u.id for u in units]
+        assert len(ids) == len(set(ids)), override
+    units, _ = plan_from_config(compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}",
+                                                     "bench.ratios=[0.25,0.5,0.25]"]))
+    assert [u.id for u in units] == [u.id for u in once]
