@@ -297,7 +297,8 @@ def heldout_sentences() -> tuple[str, bool] | None:
             said.append(f"**{format_gain(row['pooled'], mark=False)}** for the {clf} ({g.get('n_clf')} classifier × "
                         f"{g.get('n_gan')} GAN seeds per subset; {_subset_cells(cells)})")
         else:
-            said.append(f"{clf}: " + (_subset_cells(cells) if any(cells.values()) else "not run yet"))
+            dev = f", {format_gain(row['dev']['gain'], mark=False)} on data seed 0" if row.get("dev") else ""
+            said.append(f"{clf}: " + (_subset_cells(cells) if any(cells.values()) else "not run yet") + dev)
     return ("**Verdict.** On labelled Fashion-MNIST subsets that no choice looked at (data seeds 1 and 2, pooled), "
             "ganaug's current recipe changes test accuracy over classical augmentation alone at "
             f"{REGIME_WORDS[HEADLINE_REGIME]} by " + "; ".join(said)

@@ -227,6 +227,12 @@ def test_verdict_gives_every_regime_whatever_its_sign_the_goal_and_the_held_out_
     (results / "heldout" / "results.json").write_text(json.dumps(table))
     text = " ".join(readme_results.verdict_block().split())
     assert "both classifiers: not judged yet" in text and "**+1.2 [+0.8, +1.6]** for the small CNN" in text
+    # A classifier measured only where the recipe was chosen says so beside its missing held-out runs.
+    dev_gain = _row((0.015, 0.004), (0.0, 0.0), 5, 2)["gain_vs_classical"]
+    table["classifiers"]["ResNet-14"]["n100"]["dev"] = {"gain": dev_gain}
+    (results / "heldout" / "results.json").write_text(json.dumps(table))
+    text = " ".join(readme_results.verdict_block().split())
+    assert "ResNet-14: not run yet, +1.5 [+1.1, +1.9] on data seed 0 (points" in text
 
 
 def test_history_links_are_relative_to_its_own_directory(readme_results, tmp_path):
