@@ -238,8 +238,6 @@ def _check_weights(weights: Sequence[float]) -> list[float]:
     return list(dict.fromkeys(weights))
 
 
-
-
 def _check_positive(**values: Any) -> None:
     for name, v in values.items():
         if isinstance(v, bool) or int(v) != v or v < 1:

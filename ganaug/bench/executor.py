@@ -143,8 +143,7 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
             ray.init(address=ex.get("address"), num_cpus=ex.get("num_cpus"), include_dashboard=False,
                      log_to_driver=bool(ex.get("log_to_driver", False)), ignore_reinit_error=True)
         except ConnectionError as e:  # address=auto with no Ray running, a cluster gone meanwhile
-            raise ConfigError(f"executor.address={ex.get('address')}: {e} {START_RAY[0].upper() + START_RAY[1:]}") \
-                from None
+            raise ConfigError(f"executor.address={ex.get('address')}: {e}; {START_RAY}") from None
     try:
         task = ray.remote(run_unit)
         cfg_yaml = _one_thread_each(cfg)
