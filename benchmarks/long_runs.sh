@@ -22,6 +22,8 @@ seeds='bench.classifier_seeds=[0,1,2,3,4]'
 resnet=(bench.classifier.arch=resnet bench.classifier.width=16 bench.select_generator.classifier.arch=smallcnn
         bench.select_generator.classifier.width=32)
 
+# Steps 1-3 are done (their records are committed); `heldout` starts at step 4.
+if [ "${1:-}" != heldout ]; then
 # 1. The committed n100 headline (ablation_n100_dwidth32) rerun by the one engine: data seed 0, GAN
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
 #    Pinned to the recipe it measured (the hard filter), the base of the levers below.
@@ -66,23 +68,26 @@ lever bench.bank_anchors=real "${confidence[@]}" bench.out_dir=benchmarks/result
 lever bench.bank_anchors=real "${confidence[@]}" bench.synthetic_split_norm=true \
   bench.reuse_from=benchmarks/results/ablation_n100_latent_anchors \
   bench.out_dir=benchmarks/results/ablation_n100_anchors_split
+exit 0
+fi
 
 # 4. Held-out labelled subsets (data seeds 1 and 2; no choice looked at them), run once the levers above
 #    were decided on validation and conf/ holds the recipe: bash benchmarks/long_runs.sh heldout
 #    The n100 headline of the reference CNN comes first (three GAN seeds); the other regimes and the
 #    ResNet follow. Units are fingerprinted, so the full run below reuses the n100 units.
-[ "${1:-}" = heldout ] || exit 0
 # heldout SEED OUT_DIR [overrides]
+# Each GAN's chosen generator and the reference classifiers are staged for the next commit
+# (keep_weights.py): the run spans sessions, and a fresh clone would train its GANs again.
 heldout() { bench bench.data_seed=$1 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' \
-              bench.out_dir=$2 "${@:3}"; }
+              bench.out_dir=$2 "${@:3}"; .venv/bin/python benchmarks/keep_weights.py --git-add "$2"; }
 out=benchmarks/results/heldout/seed
 for s in 1 2; do heldout $s $out$s "${n100_only[@]}"; done
 .venv/bin/python benchmarks/heldout.py   # the held-out table: heldout/results.md
 
 # 5. The second classifier (ResNet-14) at data seed 0 on the same GANs, to see on validation whether its
 #    recipe is one where classical augmentation helps; then the n100 headline on both held-out subsets (the
-#    ResNet adopting the CNN's GANs, generator choices and banks): with step 4, the goal's cell for both
-#    classifiers, before the other regimes.
+#    ResNet adopting the CNN's GANs, generator choices and banks while their weights are there; a fresh clone
+#    trains its own): with step 4, the goal's cell for both classifiers, before the other regimes.
 bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "${resnet[@]}" \
   bench.reuse_from=benchmarks/results/ablation_n100_split_norm bench.out_dir=benchmarks/results/resnet_n100
 for s in 1 2; do heldout $s $out${s}_resnet "${n100_only[@]}" "${resnet[@]}" bench.reuse_from=$out$s; done

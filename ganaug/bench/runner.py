@@ -456,7 +456,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                                   *bank_fps(r, g, _generator_fp(rec(src))).values()),
                               adoptable=True, outputs=[f"{name}/bank-g{g}", f"{name}/samples-g{g}.png"]))
             units.append(Unit(mid, f"{name}: CAS, FID/KID, GAN seed {g}", clf_cost * 1.2,
-                              lambda r=regime, g=g: _gan_metrics(r, g), after=[bid],
+                              lambda r=regime, g=g: _gan_metrics(r, g), after=[bid, ref_id],
                               fingerprint=lambda rec, r=regime, bid=bid: _with_test(r, fingerprint(
                                   rec(bid)["bank_fingerprints"]["unfiltered"], r.reference_fp(),
                                   r.classifier, b.metrics_samples, b.kid_subset)), adoptable=True))
@@ -522,6 +522,10 @@ class Fingerprints:
         self.units = {u.id: u for u in units}
         self.store = store
         self._known: dict[str, str] = {}
+        self.made_from: dict[str, list[str]] = {u.id: [] for u in units}
+        for u in units:
+            for a in u.after:
+                self.made_from.setdefault(a, []).append(u.id)
 
     def __call__(self, uid: str) -> str | None:
         if uid in self._known:
@@ -541,10 +545,16 @@ class Fingerprints:
         fp = self(uid)
         return fp is not None and self.store.current(uid, fp) is not None
 
-    def done(self, uid: str) -> bool:
-        """Stored, and its files are there: a bank deleted to free disk, or a record copied without its
-        reference classifier, is made again (with the same fingerprint, so what was made from it stays)."""
-        return self.stored(uid) and all((self.store.root.parent / o).exists() for o in self.units[uid].outputs)
+    def done(self, uid: str, _seen: dict[str, bool] | None = None) -> bool:
+        """Stored, and its files are there unless nothing still to run reads them. A bank deleted to free
+        disk is made again while a run needs it (with the same fingerprint, so what was made from it
+        stays); a finished benchmark checked out without its banks and weights has nothing to do."""
+        seen = {} if _seen is None else _seen
+        if uid not in seen:
+            seen[uid] = self.stored(uid) and (
+                all((self.store.root.parent / o).exists() for o in self.units[uid].outputs)
+                or all(self.done(d, seen) for d in self.made_from[uid]))
+        return seen[uid]
 
 
 def run_and_store(unit: Unit, fps: Fingerprints, progress: Callable[[float], None] | None = None) -> None:
@@ -588,11 +598,24 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
                     continue
                 if rec.get("generator") and not Path(rec["generator"]).is_dir():
                     continue
+                if not _same_gan(u.id, store, other):
+                    continue
                 for o in u.outputs:  # files first: a record never points at missing output
                     _copy_atomic(src_root / o, dst_root / o)
                 store.put(u.id, {**{k: v for k, v in rec.items() if k != "unit"}, "adopted_from": str(other_out)})
                 n += 1
     return n
+
+
+def _same_gan(uid: str, store: UnitStore, other: UnitStore) -> bool:
+    """A generator choice or a candidate's score is settings-fingerprinted: it holds for this directory
+    only if its GAN here is the other directory's (a GAN retrained elsewhere has other weights)."""
+    regime, _, rest = uid.partition("/")
+    if not rest.startswith("select-g"):
+        return True
+    gid = f"{regime}/gan-g{rest.removeprefix('select-g').split('/')[0]}"
+    return (store.has(gid) and other.has(gid)
+            and store.get(gid).get("generator_fingerprint") == other.get(gid).get("generator_fingerprint"))
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -621,6 +644,33 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
                     "(train.gan.*, train.trainer.precision, the regime's data); use a new bench.out_dir for them, or delete that "
                     f"file and {out / u.id.split('/')[0] / u.id.split('/')[-1]} to retrain it"
                 )
+
+
+def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:
+    """Forget each GAN whose generator is gone while a unit still to run needs it, so it trains again.
+
+    Weights are not committed: a fresh clone, or a device that sent back records only, has the GAN's
+    record and not its generator. The generator choice goes with it: its fingerprint names settings
+    only and would pass for the new weights'. Banks, metrics and runs are fingerprinted by the
+    weights, so what the new generator makes differently is made again and the rest stays.
+    """
+    fps = Fingerprints(units, store)
+    for u in units:
+        regime, _, name = u.id.rpartition("/")
+        if not name.startswith("gan-g") or not fps.stored(u.id):
+            continue
+        g = name.removeprefix("gan-g")
+        choice = f"{regime}/select-g{g}"
+        source = choice if choice in fps.units and fps.stored(choice) else u.id
+        generator = Path(store.get(source)["generator"])
+        # A choice still to make scores the GAN's snapshots, beside its final generator.
+        needs = [generator] + ([generator.parent / "snapshots"] if choice in fps.units and source == u.id else [])
+        if all(p.is_dir() for p in needs) or fps.done(f"{regime}/bank-g{g}"):
+            continue
+        print(f"ganaug-bench: {regime}: GAN seed {g}'s generator is gone ({generator}); training it again, "
+              "and what was made from it follows the new weights", flush=True)
+        for uid in [u.id] + [i for i in fps.units if i == choice or i.startswith(f"{choice}/")]:
+            store.drop(uid)
 
 
 def critical_path(units: list[Unit]) -> dict[str, float]:
@@ -688,6 +738,8 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     _check_gans(units, store, out)
     if not cfg.get("report_only") and (n := _adopt_records(units, store, cfg.bench.get("reuse_from"))):
         print(f"ganaug-bench: adopted {n} finished units from {cfg.bench.reuse_from}", flush=True)
+    if not cfg.get("report_only"):
+        _retrain_lost_gans(units, store)
     fps = Fingerprints(units, store)
     done = fps.done
 

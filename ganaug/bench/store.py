@@ -45,5 +45,9 @@ class UnitStore:
         atomic_write_bytes(self._path(unit_id), json.dumps(stored, indent=2).encode())
         return stored
 
+    def drop(self, unit_id: str) -> None:
+        """Forget `unit_id`'s record (made from inputs that are gone); it is made again."""
+        self._path(unit_id).unlink(missing_ok=True)
+
     def all(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted(self.root.rglob("*.json"))]

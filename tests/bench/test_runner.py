@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from ganaug.bank import SyntheticBank
 from ganaug.bench.runner import StaleGANError, Unit, critical_path, next_unit, plan_from_config, run_benchmark
@@ -11,6 +12,12 @@ from ganaug.engine import class_balanced_loader
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
 from ganaug.errors import ConfigError
+
+# The generator chosen on validation CAS between a snapshot after 20 of the GAN's 40 updates and the
+# final one (the toy benchmark takes its final one).
+SELECT = ["train.callbacks.snapshots.every_n_steps=20", "bench.select_generator.by=val_cas",
+          "bench.select_generator.every=20", "bench.select_generator.samples=50"]
+
 
 class _Bar:
     """Records what the benchmark's progress bar is told."""
@@ -85,15 +92,32 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monk
     assert "1 on Lent GPU (torch 9.9)" in (tmp_path / "results.md").read_text()
 
 
-def test_a_stored_unit_whose_files_are_gone_is_made_again(compose_cfg, tmp_path, tiny):
+def _weights_gone(out):
+    """What a fresh clone of the repository lacks: everything .gitignore keeps out of it (generators,
+    snapshots, checkpoints, banks, reference classifiers); the unit records stay."""
+    import shutil
+
+    for p in sorted(out.rglob("*"), key=lambda p: -len(p.parts)):
+        if p.is_dir() and (p.name in {"generator", "snapshots", "checkpoints"} or p.name.startswith("bank-g")):
+            shutil.rmtree(p)
+        elif p.is_file() and p.suffix == ".safetensors":
+            p.unlink()
+
+
+def _mtimes(out):
+    return {str(p.relative_to(out / "units")): p.stat().st_mtime_ns for p in (out / "units").rglob("*.json")}
+
+
+def test_a_stored_unit_whose_files_are_gone_is_made_again_while_a_run_needs_them(compose_cfg, tmp_path, tiny):
     # A record copied without its files (a device that sent back records only, banks deleted to free
-    # disk) must not count as done: what reads those files would fail later, mid-run.
+    # disk) must not count as done while a unit still to run reads them: it would fail later, mid-run.
     import shutil
 
     cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
     run_benchmark(cfg)
     units = tmp_path / "units"
-    runs = {p: p.stat().st_mtime_ns for p in (units / "n30").rglob("c*.json")}
+    (units / "n30/syn0.5/c1-g0.json").unlink()
+    runs = {k: v for k, v in _mtimes(tmp_path).items() if "/c" in k}
     bank_record = (units / "n30/bank-g0.json").stat().st_mtime_ns
     reference = next((tmp_path / "n30").glob("reference*.safetensors"))
     shutil.rmtree(tmp_path / "n30/bank-g0")
@@ -101,8 +125,59 @@ def test_a_stored_unit_whose_files_are_gone_is_made_again(compose_cfg, tmp_path,
     run_benchmark(cfg)
     assert (tmp_path / "n30/bank-g0").is_dir() and reference.is_file()
     assert (units / "n30/bank-g0.json").stat().st_mtime_ns != bank_record
-    # Same settings, same fingerprints: the runs made from them stay.
-    assert runs == {p: p.stat().st_mtime_ns for p in (units / "n30").rglob("c*.json")}
+    # Same settings, same fingerprints: the runs made from them stay; the missing one is made.
+    assert runs == {k: v for k, v in _mtimes(tmp_path).items() if k in runs}
+    assert (units / "n30/syn0.5/c1-g0.json").is_file()
+
+
+def test_a_finished_benchmark_without_its_weights_has_nothing_to_do(compose_cfg, tmp_path, tiny):
+    # A fresh clone holds the committed records, not the ignored weights and banks: rerunning the
+    # command reports, it neither retrains nor fails reading a generator that is not there.
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
+    run_benchmark(cfg)
+    before, results = _mtimes(tmp_path), (tmp_path / "results.json").read_bytes()
+    _weights_gone(tmp_path)
+    run_benchmark(cfg)
+    assert _mtimes(tmp_path) == before
+    assert (tmp_path / "results.json").read_bytes() == results
+    assert not list(tmp_path.rglob("*.safetensors"))
+
+
+@pytest.mark.parametrize("select", [[], SELECT], ids=["final", "val_cas"])
+def test_an_unfinished_benchmark_without_its_weights_retrains_what_it_needs(compose_cfg, tmp_path, tiny, select,
+                                                                            capsys, monkeypatch):
+    # The same fresh clone of a benchmark stopped half-way: the GAN whose generator is gone is trained
+    # again, and what was made from its old weights (the generator choice, banks, metrics, synthetic runs)
+    # is made again from the new ones; what was made without them (real, classical) stays.
+    cfg = compose_cfg("bench", tiny + select + [f"bench.out_dir={tmp_path}"])
+    run_benchmark(cfg)
+    units = tmp_path / "units"
+    (units / "n30/syn0.5/c1-g0.json").unlink()
+    before = _mtimes(tmp_path)
+    _weights_gone(tmp_path)
+    # Retraining elsewhere (another machine, a GPU) gives other weights: a seed the fingerprints do not see.
+    import ganaug.bench.runner as runner
+
+    train_cfg = runner.Regime.train_cfg
+    monkeypatch.setattr(runner.Regime, "train_cfg",
+                        lambda self, g: OmegaConf.merge(train_cfg(self, g), {"seed": g + 7}))
+    capsys.readouterr()
+    done = run_benchmark(cfg)
+    assert "n30: GAN seed 0's generator is gone" in capsys.readouterr().out
+    assert done["meta"]["units_done"] == done["meta"]["units_total"]
+    after = _mtimes(tmp_path)
+    changed = {k for k in before if after[k] != before[k]}
+    made_from_weights = {k for k in before if k.startswith(("n30/gan-g0", "n30/select-g0", "n30/bank-g0",
+                                                           "n30/metrics-g0")) or k.endswith("-g0.json")}
+    # The reference classifier's weights are gone too: retrained, with the same settings fingerprint.
+    assert made_from_weights and changed == made_from_weights | {"n30/reference.json"}
+    assert "n30/syn0.5/c1-g0.json" in after
+    store = UnitStore(units)
+    source = "n30/select-g0" if select else "n30/gan-g0"
+    assert os.path.isdir(store.get(source)["generator"])
+    assert store.get("n30/bank-g0")["generator"] == store.get(source)["generator"]
+    if select:  # the choice was scored again on the new generator's snapshots
+        assert any(k.startswith("n30/select-g0/") for k in changed)
 
 
 def test_interrupted_benchmark_continues(compose_cfg, tmp_path, tiny):
@@ -195,6 +270,20 @@ def test_ablation_adopts_gans_and_runs_made_with_the_same_settings(compose_cfg, 
     assert "adopted_from" in UnitStore(other / "units").get("n30/real/c0")  # independent of the GAN
     assert "adopted_from" not in UnitStore(other / "units").get("n30/metrics-g0")
 
+
+def test_a_generator_choice_is_adopted_only_with_the_gan_it_was_made_from(compose_cfg, tmp_path, tiny):
+    # A directory whose generators are gone (a fresh clone) still holds candidate scores and a choice
+    # whose fingerprints name settings only: adopted beside a GAN trained here, they would choose a
+    # snapshot by another generator's scores.
+    first, second = tmp_path / "first", tmp_path / "second"
+    run_benchmark(compose_cfg("bench", tiny + SELECT + [f"bench.out_dir={first}"]))
+    _weights_gone(first)
+    run_benchmark(compose_cfg("bench", tiny + SELECT + [f"bench.out_dir={second}", f"bench.reuse_from={first}"]))
+    mine = UnitStore(second / "units")
+    assert mine.get("n30/real/c0")["adopted_from"] == str(first)  # made without the GAN
+    chosen = [r for r in mine.all() if r["unit"].startswith(("n30/gan-g0", "n30/select-g0"))]
+    assert len(chosen) > 2 and not [r["unit"] for r in chosen if "adopted_from" in r]
+    assert mine.get("n30/select-g0")["generator"].startswith(str(second))
 
 
 def test_reuse_from_takes_a_list_searched_in_order_and_names_a_missing_directory(compose_cfg, tmp_path, tiny):

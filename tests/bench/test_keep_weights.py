@@ -1,0 +1,61 @@
+"""benchmarks/keep_weights.py: the weights to commit so a long benchmark goes on in a fresh clone."""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ganaug.bench.runner import run_benchmark
+from ganaug.bench.store import UnitStore
+
+from test_runner import SELECT, _mtimes, _weights_gone  # noqa: E402 (tests/bench is on sys.path)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def keep_weights():
+    spec = importlib.util.spec_from_file_location("keep_weights", REPO / "benchmarks" / "keep_weights.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_kept_weights_let_a_fresh_clone_go_on_without_training_a_gan(compose_cfg, tmp_path, tiny, keep_weights):
+    out = tmp_path / "bench"
+    cfg = compose_cfg("bench", tiny + SELECT + [f"bench.out_dir={out}"])
+    run_benchmark(cfg)
+    store = UnitStore(out / "units")
+    chosen = Path(store.get("n30/select-g0")["generator"])
+    kept = keep_weights.needed(out)
+    assert set(kept) == {chosen, out / "n30/reference_classifier.safetensors"}
+
+    # The clone: what is kept (committed) comes back, nothing else ignored does.
+    saved = tmp_path / "saved"
+    for p in kept:
+        (shutil.copytree if p.is_dir() else shutil.copy)(p, saved / p.relative_to(out))
+    (out / "units/n30/syn0.5/c1-g0.json").unlink()
+    before = _mtimes(out)
+    _weights_gone(out)
+    shutil.copytree(saved, out, dirs_exist_ok=True)
+    run_benchmark(cfg)
+    after = _mtimes(out)
+    # The bank is made again from the kept generator; no GAN, choice or classifier is trained again.
+    assert {k for k in before if after[k] != before[k]} == {"n30/bank-g0.json"}
+    assert "n30/syn0.5/c1-g0.json" in after
+
+
+def test_a_choice_still_to_make_keeps_the_snapshots_it_scores(compose_cfg, tmp_path, tiny, keep_weights, capsys):
+    out = tmp_path / "bench"
+    run_benchmark(compose_cfg("bench", tiny + SELECT + [f"bench.out_dir={out}"]))
+    (out / "units/n30/select-g0.json").unlink()
+    gan = Path(UnitStore(out / "units").get("n30/gan-g0")["generator"])
+    assert {gan, gan.parent / "snapshots"} <= set(keep_weights.needed(out))
+    keep_weights.main([str(out)])
+    assert "MB in 3 paths" in capsys.readouterr().out
+
+
+def test_it_names_a_directory_that_is_no_benchmark(tmp_path, keep_weights):
+    with pytest.raises(SystemExit, match="holds no benchmark units"):
+        keep_weights.main([str(tmp_path)])
