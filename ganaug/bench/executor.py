@@ -74,9 +74,21 @@ def run_unit(cfg_yaml: str, unit_id: str, *_dependencies, progress_queue=None) -
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     units, store = plan_from_config(cfg)
-    progress = None if progress_queue is None else (lambda fraction: progress_queue.put((unit_id, fraction)))
+    progress = None if progress_queue is None else _reporter(progress_queue, unit_id)
     run_and_store(next(u for u in units if u.id == unit_id), Fingerprints(units, store), progress)
     return unit_id
+
+
+def _reporter(progress_queue, unit_id: str) -> Callable[[float], None]:
+    def report(fraction: float) -> None:
+        try:
+            progress_queue.put((unit_id, fraction))
+        except (OSError, EOFError):
+            # The process showing the bar is gone (the benchmark was stopped): a GAN told to stop must
+            # still reach its checkpoint, and one not told to goes on.
+            pass
+
+    return report
 
 
 def _one_thread_each(cfg: DictConfig) -> str:

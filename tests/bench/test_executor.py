@@ -68,6 +68,20 @@ def test_a_local_pool_runs_the_same_units_to_the_same_results(compose_cfg, tmp_p
         run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'x'}", "executor.workers=0"]))
 
 
+def test_a_unit_goes_on_when_the_process_showing_its_progress_is_gone(compose_cfg, tmp_path, tiny):
+    # Stopping a pooled benchmark (kill -TERM on its process group) stops the pool's manager first: a GAN
+    # told to save and stop then failed reporting its next update, before its checkpoint was written.
+    import ganaug.bench.executor as executor
+
+    class GoneQueue:
+        def put(self, item):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
+    assert executor.run_unit(executor._one_thread_each(cfg), "n30/gan-g0", progress_queue=GoneQueue()) == "n30/gan-g0"
+    assert UnitStore(tmp_path / "units").get("n30/gan-g0")["g_updates"] == 40
+
+
 def _closed_port() -> int:
     import socket
 
