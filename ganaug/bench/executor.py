@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import threading
+import time
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -75,8 +77,38 @@ def run_unit(cfg_yaml: str, unit_id: str, *_dependencies, progress_queue=None) -
         torch.set_num_threads(int(cfg.threads))
     units, store = plan_from_config(cfg)
     progress = None if progress_queue is None else _reporter(progress_queue, unit_id)
-    run_and_store(next(u for u in units if u.id == unit_id), Fingerprints(units, store), progress)
+    _busy.set()
+    try:
+        run_and_store(next(u for u in units if u.id == unit_id), Fingerprints(units, store), progress)
+    finally:
+        _busy.clear()
     return unit_id
+
+
+# Set while this process runs a unit (see pool_worker_setup).
+_busy = threading.Event()
+
+
+def pool_worker_setup(parent: int) -> None:
+    """Initializer of the benchmark's pool workers: each leaves once the benchmark process is gone.
+
+    An idle worker waits on the pool's task queue, whose writing end every worker holds too, so it
+    never sees the benchmark die and would wait forever. A unit under way is let finish: stopped with
+    its process group, a GAN saves its checkpoint and stops; otherwise the unit stores its record.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        while _busy.is_set():
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="leave-with-the-benchmark", daemon=True).start()
+
+
+def worker_pid() -> int:
+    return os.getpid()
 
 
 def _reporter(progress_queue, unit_id: str) -> Callable[[float], None]:
@@ -120,7 +152,9 @@ def run_in_pool(cfg: DictConfig, units: list, todo: list, advance: Callable[[obj
     running: dict = {}
     # spawn, not fork: a forked child would inherit this process's torch and Lightning state.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                                       initializer=pool_worker_setup,
+                                                       initargs=(os.getpid(),)) as pool:
         reports = manager.Queue() if move is not None else None
         while pending or running:
             ready = [u for u in pending if all(a not in todo_ids or a in finished for a in u.after)]

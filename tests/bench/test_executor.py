@@ -1,5 +1,7 @@
 """The benchmark's units on Ray give what they give in this process."""
 
+import os
+
 import pytest
 
 from ganaug import provenance
@@ -80,6 +82,52 @@ def test_a_unit_goes_on_when_the_process_showing_its_progress_is_gone(compose_cf
     cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
     assert executor.run_unit(executor._one_thread_each(cfg), "n30/gan-g0", progress_queue=GoneQueue()) == "n30/gan-g0"
     assert UnitStore(tmp_path / "units").get("n30/gan-g0")["g_updates"] == 40
+
+
+_POOL_PARENT = """
+import sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from ganaug.bench.executor import pool_worker_setup, worker_pid
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("spawn")
+    setup = {"initializer": pool_worker_setup, "initargs": (multiprocessing.current_process().pid,)}
+    with ProcessPoolExecutor(1, mp_context=ctx, **setup) as pool:
+        print(pool.submit(worker_pid).result(), flush=True)   # the worker is idle from here on
+        time.sleep(600)
+"""
+
+
+def test_pool_workers_leave_with_the_benchmark_that_started_them(tmp_path):
+    # Stopping a pooled benchmark left its idle workers blocked forever on the dead process's task queue
+    # (every worker holds its writing end): orphans piled up across stops.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(_POOL_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _alive(worker):
+            time.sleep(0.2)
+        assert not _alive(worker), "the pool worker outlived its benchmark"
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _closed_port() -> int:
