@@ -107,10 +107,6 @@ def pool_worker_setup(parent: int) -> None:
     threading.Thread(target=watch, name="leave-with-the-benchmark", daemon=True).start()
 
 
-def worker_pid() -> int:
-    return os.getpid()
-
-
 def _reporter(progress_queue, unit_id: str) -> Callable[[float], None]:
     def report(fraction: float) -> None:
         try:

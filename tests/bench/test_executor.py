@@ -85,16 +85,15 @@ def test_a_unit_goes_on_when_the_process_showing_its_progress_is_gone(compose_cf
 
 
 _POOL_PARENT = """
-import sys, time
+import multiprocessing, os, time
 from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
-from ganaug.bench.executor import pool_worker_setup, worker_pid
+from ganaug.bench.executor import pool_worker_setup
 
 if __name__ == "__main__":
     ctx = multiprocessing.get_context("spawn")
     setup = {"initializer": pool_worker_setup, "initargs": (multiprocessing.current_process().pid,)}
     with ProcessPoolExecutor(1, mp_context=ctx, **setup) as pool:
-        print(pool.submit(worker_pid).result(), flush=True)   # the worker is idle from here on
+        print(pool.submit(os.getpid).result(), flush=True)   # the worker is idle from here on
         time.sleep(600)
 """
 
