@@ -9,6 +9,8 @@ downstream accuracy (benchmarks/results/HISTORY.md, benchmarks/results/ablation.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,7 +60,9 @@ class SyntheticAwareLoss(nn.Module):
 
     ``loss(logits, labels)`` is plain cross-entropy; ``loss(logits, labels, is_synthetic,
     inputs)`` treats the flagged items as synthetic (``inputs``, the batch the model saw, is
-    what the teacher scores and is needed only with ``soft_labels > 0``).
+    what the teacher scores and is needed only with ``soft_labels > 0``). A loss that treats
+    synthetic items apart warns when called without the flag in train mode: every item would count
+    as real. Call ``loss.eval()`` first for batches that are real only (validation).
     """
 
     def __init__(self, synthetic_weight: float = 1.0, label_smoothing: float = 0.0, soft_labels: float = 0.0,
@@ -73,6 +77,12 @@ class SyntheticAwareLoss(nn.Module):
         self.feedback_weight = feedback_weight
         self.teacher = teacher.eval() if (teacher is not None and (soft_labels > 0 or confidence_weight)) else None
 
+    def extra_repr(self) -> str:
+        set_ = {"synthetic_weight": (self.synthetic_weight, 1.0), "label_smoothing": (self.label_smoothing, 0.0),
+                "soft_labels": (self.soft_labels, 0.0), "confidence_weight": (self.confidence_weight, False),
+                "feedback_weight": (self.feedback_weight, False)}
+        return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, (v, d) in set_.items() if v != d)
+
     def train(self, mode: bool = True) -> SyntheticAwareLoss:
         super().train(mode)
         if self.teacher is not None:  # a teacher in train mode would give dropout-noised targets
@@ -85,8 +95,14 @@ class SyntheticAwareLoss(nn.Module):
         weight = self.synthetic_weight if synthetic_weight is None else float(synthetic_weight)
         if logits.ndim != 2 or labels.shape != logits.shape[:1]:
             raise ValueError(f"expected logits N×K and N labels, got {tuple(logits.shape)} and {tuple(labels.shape)}")
-        if is_synthetic is None or (weight == 1.0 and self.label_smoothing == 0.0 and self.teacher is None
-                                    and not self.feedback_weight):
+        plain = weight == 1.0 and self.label_smoothing == 0.0 and self.teacher is None and not self.feedback_weight
+        if is_synthetic is None and not plain and self.training:
+            # A training loop that drops the flag would train with plain cross-entropy, not the loss it set up.
+            warnings.warn(f"SyntheticAwareLoss({self.extra_repr()}) was called without is_synthetic, so every item counted as real (plain "
+                          "cross-entropy): pass the batch's flag, criterion(logits, y, is_synthetic, x) (SyntheticMix("
+                          "..., return_flag=True) yields it); for batches that are real only, call criterion.eval() "
+                          "first", UserWarning, stacklevel=2)
+        if is_synthetic is None or plain:
             return F.cross_entropy(logits, labels)
         syn = torch.as_tensor(is_synthetic, device=logits.device).bool().reshape(-1)
         if syn.shape[0] != labels.shape[0]:

@@ -14,7 +14,8 @@ def test_weighting_and_smoothing_arithmetic():
     smooth = F.cross_entropy(logits, y, reduction="none", label_smoothing=0.2)
     assert torch.allclose(SyntheticAwareLoss()(logits, y, flag), ce.mean())
     loss = SyntheticAwareLoss(synthetic_weight=0.5, label_smoothing=0.2)
-    assert torch.allclose(loss(logits, y), ce.mean())  # no flags: plain cross-entropy
+    with pytest.warns(UserWarning, match="without is_synthetic"):
+        assert torch.allclose(loss(logits, y), ce.mean())  # no flags: plain cross-entropy
     assert torch.allclose(loss(logits, y, flag), (ce[:3].sum() + 0.5 * smooth[3:].sum()) / 4.5)
     # A per-call weight (a schedule) overrides the constructor's.
     assert torch.allclose(loss(logits, y, flag, synthetic_weight=0.0), (ce[:3].sum()) / 3)
@@ -126,3 +127,24 @@ def test_a_teacher_is_given_inputs_in_the_range_it_was_trained_on():
     # A teacher that declares no range (the user's own) is not second-guessed.
     own = SyntheticAwareLoss(soft_labels=0.5, teacher=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)))
     assert torch.isfinite(own(logits, y, flag, torch.full((4, 1, 8, 8), 255.0)))
+
+
+def test_a_loss_that_tells_synthetic_apart_warns_when_the_flag_is_left_out():
+    # A loop that unpacks the flag but forgets to pass it trained with plain cross-entropy, silently.
+    logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    teacher = torch.nn.Linear(5, 3)
+    for loss in (SyntheticAwareLoss(synthetic_weight=0.5),
+                 SyntheticAwareLoss(soft_labels=0.5, teacher=teacher, confidence_weight=True),
+                 SyntheticAwareLoss(feedback_weight=True)):
+        with pytest.warns(UserWarning, match="without is_synthetic.*criterion.eval"):
+            got = loss(logits, y)
+        assert torch.allclose(got, F.cross_entropy(logits, y))
+    with pytest.warns(UserWarning, match=r"SyntheticAwareLoss\(synthetic_weight=0.5\)"):
+        SyntheticAwareLoss(synthetic_weight=0.5)(logits, y)
+    # Real-only batches (validation) in eval mode, a plain loss, or a flag given: no warning.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SyntheticAwareLoss(synthetic_weight=0.5).eval()(logits, y)
+        SyntheticAwareLoss()(logits, y)
+        SyntheticAwareLoss(synthetic_weight=0.5)(logits, y, torch.zeros(4, dtype=torch.bool))

@@ -178,6 +178,8 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
     """Submit every unit still to do as a Ray task, in plan order, each after its dependencies."""
     import ray
 
+    from .store import trains_gan
+
     ex = cfg.executor
     started = not ray.is_initialized()
     if started:
@@ -200,8 +202,7 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
             if u.id not in todo_ids:
                 continue
             deps = [refs[a] for a in u.after if a in refs]
-            is_gan = u.id.rsplit("/", 1)[-1].startswith("gan-g")
-            ref = task.options(num_cpus=1, num_gpus=1 if gpu and is_gan else 0, name=u.id,
+            ref = task.options(num_cpus=1, num_gpus=1 if gpu and trains_gan(u.id) else 0, name=u.id,
                                runtime_env=env).remote(
                 cfg_yaml, u.id, *deps)
             refs[u.id], unit_of[ref] = ref, u

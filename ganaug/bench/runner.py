@@ -37,7 +37,7 @@ from ..export import atomic_file, load_generator
 from ..provenance import git_commit, machine
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
-from .store import UnitStore, fingerprint
+from .store import UnitStore, choice_id, fingerprint, gan_id, gan_of, trains_gan
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                               fingerprint=_with_test(regime, regime.reference_fp(classical=True)), adoptable=True,
                               outputs=[str(regime.teacher_path().relative_to(out))]))
         for g in gan_seeds:
-            gid, bid, mid = f"{name}/gan-g{g}", f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
+            gid, bid, mid = gan_id(name, g), f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan = {**OmegaConf.to_container(cfg.train.gan, resolve=True), "trainer.precision": precision}
             gan_fp = fingerprint(data_fp, gan_identity(gan), g)
             # Adopted by reference: the record keeps pointing at the other directory's generator.
@@ -496,14 +496,14 @@ def _selection_units(units: list[Unit], regime: Regime, g: int, gid: str, gan_fp
     sel_fp = fingerprint(gan_fp, regime.selection_classifier.key(), sel.samples, sel.steps, sel.seed)
     cand_ids = []
     for step in steps:
-        cid = f"{regime.name}/select-g{g}/s{step:06d}"
+        cid = f"{choice_id(regime.name, g)}/s{step:06d}"
         cand_ids.append(cid)
         units.append(Unit(cid, f"{regime.name}: GAN seed {g}, val CAS after {step} updates",
                           float(sel.steps or regime.selection_classifier.steps),
                           lambda r=regime, gid=gid, s=step: {**score_candidate(r, store.get(gid)["generator"], s,
                                                                                max_steps), "gan_seed": g},
                           after=[gid], fingerprint=fingerprint(sel_fp, step), adoptable=True))
-    sid = f"{regime.name}/select-g{g}"
+    sid = choice_id(regime.name, g)
     units.append(Unit(sid, f"{regime.name}: choose GAN seed {g}'s generator on val", 0.0,
                       lambda r=regime, ids=cand_ids: _with_generator_fp(choose(r.name, g, [store.get(i) for i in ids])),
                       after=cand_ids, fingerprint=fingerprint(sel_fp, steps), adoptable=True))
@@ -610,10 +610,10 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
 def _same_gan(uid: str, store: UnitStore, other: UnitStore) -> bool:
     """A generator choice or a candidate's score is settings-fingerprinted: it holds for this directory
     only if its GAN here is the other directory's (a GAN retrained elsewhere has other weights)."""
-    regime, _, rest = uid.partition("/")
-    if not rest.startswith("select-g"):
+    of = gan_of(uid)
+    if of is None or of[1] != "select":
         return True
-    gid = f"{regime}/gan-g{rest.removeprefix('select-g').split('/')[0]}"
+    gid = gan_id(of[0], of[2])
     return (store.has(gid) and other.has(gid)
             and store.get(gid).get("generator_fingerprint") == other.get(gid).get("generator_fingerprint"))
 
@@ -637,7 +637,7 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
     # Retraining a GAN is hours of CPU, and its checkpoints would resume under the new settings:
     # refuse rather than silently mixing or discarding them.
     for u in units:
-        if u.id.rsplit("/", 1)[-1].startswith("gan-g") and store.has(u.id):
+        if trains_gan(u.id) and store.has(u.id):
             if store.current(u.id, u.fingerprint) is None:
                 raise StaleGANError(
                     f"{out / 'units' / u.id}.json was trained with other GAN or data settings than these "
@@ -656,11 +656,11 @@ def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:
     """
     fps = Fingerprints(units, store)
     for u in units:
-        regime, _, name = u.id.rpartition("/")
-        if not name.startswith("gan-g") or not fps.stored(u.id):
+        of = gan_of(u.id)
+        if of is None or of[1] != "gan" or not fps.stored(u.id):
             continue
-        g = name.removeprefix("gan-g")
-        choice = f"{regime}/select-g{g}"
+        regime, _, g = of
+        choice = choice_id(regime, g)
         source = choice if choice in fps.units and fps.stored(choice) else u.id
         generator = Path(store.get(source)["generator"])
         # A choice still to make scores the GAN's snapshots, beside its final generator.

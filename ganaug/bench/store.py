@@ -16,6 +16,30 @@ def fingerprint(*parts) -> str:
     return digest(*[OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p for p in parts])
 
 
+def gan_id(regime: str, gan_seed: int | str) -> str:
+    """The unit that trains a regime's GAN of one seed."""
+    return f"{regime}/gan-g{gan_seed}"
+
+
+def choice_id(regime: str, gan_seed: int | str) -> str:
+    """The unit that chooses that GAN's generator on validation; its candidates' ids lie under it."""
+    return f"{regime}/select-g{gan_seed}"
+
+
+def gan_of(unit_id: str) -> tuple[str, str, str] | None:
+    """(regime, "gan" or "select", GAN seed) of a GAN's unit, its generator choice or a candidate; else None."""
+    regime, _, rest = unit_id.partition("/")
+    for kind in ("gan", "select"):
+        if rest.startswith(f"{kind}-g"):
+            return regime, kind, rest.removeprefix(f"{kind}-g").split("/")[0]
+    return None
+
+
+def trains_gan(unit_id: str) -> bool:
+    of = gan_of(unit_id)
+    return of is not None and of[1] == "gan"
+
+
 class UnitStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -48,6 +72,12 @@ class UnitStore:
     def drop(self, unit_id: str) -> None:
         """Forget `unit_id`'s record (made from inputs that are gone); it is made again."""
         self._path(unit_id).unlink(missing_ok=True)
+
+    def generator_record(self, regime: str, gan_seed: int | str) -> str:
+        """The unit whose record names the generator a GAN seed's banks are made from: its choice once made,
+        else the GAN's own (final weights)."""
+        choice = choice_id(regime, gan_seed)
+        return choice if self.has(choice) else gan_id(regime, gan_seed)
 
     def all(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted(self.root.rglob("*.json"))]

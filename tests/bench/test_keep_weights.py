@@ -59,3 +59,19 @@ def test_a_choice_still_to_make_keeps_the_snapshots_it_scores(compose_cfg, tmp_p
 def test_it_names_a_directory_that_is_no_benchmark(tmp_path, keep_weights):
     with pytest.raises(SystemExit, match="holds no benchmark units"):
         keep_weights.main([str(tmp_path)])
+
+
+def test_a_gan_stopped_part_way_is_named_and_kept_on_request(compose_cfg, tmp_path, tiny, keep_weights, capsys):
+    # A session that ends while a GAN trains: without its checkpoint, a fresh clone starts it from scratch.
+    out = tmp_path / "bench"
+    run_benchmark(compose_cfg("bench", tiny + SELECT + [f"bench.out_dir={out}"]))
+    for uid in ("n30/gan-g0", "n30/select-g0"):
+        (out / "units" / f"{uid}.json").unlink()
+    ckpt, snapshots = out / "n30/gan-g0/checkpoints/last.ckpt", out / "n30/gan-g0/snapshots"
+    assert ckpt.is_file() and snapshots.is_dir()
+    keep_weights.main([str(out)])
+    got = capsys.readouterr()
+    assert "gan-g0 stopped part-way" in got.err and "--unfinished" in got.err and str(ckpt) not in got.out
+    keep_weights.main([str(out), "--unfinished"])
+    got = capsys.readouterr()
+    assert str(ckpt) in got.out and str(snapshots) in got.out and not got.err

@@ -19,3 +19,19 @@ def test_current_only_for_the_same_settings(tmp_path):
     assert store.current("a/b", fingerprint({"steps": 5000}, 0)) is None
     store.put("a/c", {"test": 0.7})  # made before fingerprints existed
     assert store.current("a/c", fp) is None
+
+
+def test_unit_ids_of_a_gan_read_back():
+    from ganaug.bench.store import choice_id, gan_id, gan_of, trains_gan
+    assert gan_of(gan_id("n100", 2)) == ("n100", "gan", "2") and trains_gan(gan_id("n100", 2))
+    assert gan_of(f"{choice_id('longtail', 0)}/s003000") == ("longtail", "select", "0")
+    assert gan_of("n100/bank-g0") is None and not trains_gan("n100/syn0.25/c0-g1")
+    assert not trains_gan(choice_id("n100", 1))
+
+
+def test_the_generator_record_is_the_choice_once_made(tmp_path):
+    store = UnitStore(tmp_path)
+    store.put("n100/gan-g0", {"generator": "final"})
+    assert store.generator_record("n100", 0) == "n100/gan-g0"
+    store.put("n100/select-g0", {"generator": "snapshot"})
+    assert store.generator_record("n100", 0) == "n100/select-g0"
