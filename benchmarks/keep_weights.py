@@ -9,7 +9,7 @@ so their generators (the chosen one per GAN seed, about 2 MB) and reference clas
 
 Lists each file with its size; --git-add force-adds them (they stay tracked from then on). A GAN stopped
 part-way (a checkpoint, no record yet) is named: --unfinished keeps its last checkpoint and snapshots too
-(about 12 MB and 4 MB per 1,000 updates at the default widths), else a fresh clone trains it from the start.
+(listed with their sizes, several times a generator's), else a fresh clone trains it from the start.
 """
 
 from __future__ import annotations
