@@ -216,8 +216,9 @@ def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dic
     import sys
 
     b = cfg.bench
-    # The command that reproduces the runs: without the switches that only change how it reports.
-    args = [a for a in sys.argv[1:] if not a.startswith(("report_only=", "progress=", "hydra."))]
+    # The command that reproduces the runs: without the switches that only change how it reports, or
+    # which of its units run now.
+    args = [a for a in sys.argv[1:] if not a.startswith(("report_only=", "only=", "progress=", "hydra."))]
     meta = {"name": b.name, **environment(" ".join(["ganaug-bench", *args])),
             "data_seed": b.data_seed, "classifier_seeds": list(b.classifier_seeds), "gan_seeds": list(b.gan_seeds),
             "gan_seeds_by_regime": {k: list(v.get("gan_seeds", b.gan_seeds)) for k, v in b.regimes.items()},

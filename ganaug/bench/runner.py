@@ -748,10 +748,14 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     if cfg.get("report_only"):
         # Reports from whatever is stored, e.g. while a long run is still going or after a stop.
         return write_reports(cfg, out, [store.get(u.id) for u in units if fps.stored(u.id)], progress)
+    left, only = len(todo), cfg.get("only")
+    if only is not None:
+        todo = select_units(units, todo, only, done)
     total = sum(u.cost for u in units)
     done_cost = total - sum(u.cost for u in todo)
-    print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - len(todo)} already done "
-          f"(stored under {out / 'units'}; executor {executor})", flush=True)
+    print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - left} already done"
+          + (f", {len(todo)} of the {left} others selected (only=)" if only is not None else "")
+          + f" (stored under {out / 'units'}; executor {executor})", flush=True)
     bar = tqdm(total=total, initial=done_cost, unit="work", desc="benchmark", dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
                disable=not cfg.get("progress", True))
@@ -787,7 +791,36 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
             finish(runnable)
     bar.set_postfix_str(f"{finished[0]}/{len(units)} units | done")
     bar.close()
-    return write_reports(cfg, out, [store.get(u.id) for u in units], {"units_total": len(units), "units_done": len(units)})
+    stored = [store.get(u.id) for u in units if fps.stored(u.id)]
+    return write_reports(cfg, out, stored, {"units_total": len(units), "units_done": len(units) - left + len(todo)})
+
+
+def select_units(units: list[Unit], todo: list[Unit], patterns, done: Callable[[str], bool]) -> list[Unit]:
+    """The units still to do whose ids match one of `patterns` (``only=[...]``, shell-style: ``n100/real/*``).
+
+    For splitting a long benchmark by machine or session: the GANs where a GPU is, the baseline runs
+    elsewhere; every unit still stores its record and the next call skips it. Each selected unit must find
+    the units it waits for done or selected too.
+    """
+    from fnmatch import fnmatchcase
+
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    elif not (OmegaConf.is_list(patterns) or isinstance(patterns, (list, tuple))) or not patterns:
+        raise ConfigError(f"only must be a unit-id pattern or a list of them, e.g. only='[n100/real/*]', got {patterns!r}")
+    for pattern in patterns:
+        if not any(fnmatchcase(u.id, str(pattern)) for u in units):
+            shown = ", ".join(u.id for u in units[:6])
+            raise ConfigError(f"only: {pattern!r} matches no unit of this benchmark (its units are ids like {shown}; "
+                              "patterns are shell-style, e.g. only='[n100/gan-*,n100/real/*]')")
+    chosen = [u for u in todo if any(fnmatchcase(u.id, str(p)) for p in patterns)]
+    ids = {u.id for u in chosen}
+    for u in chosen:
+        missing = [a for a in u.after if a not in ids and not done(a)]
+        if missing:
+            raise ConfigError(f"only: {u.id} waits for {missing[0]}, which is neither done nor selected; add a "
+                              f"pattern for it (e.g. {missing[0]}) or leave {u.id} out")
+    return chosen
 
 
 def main() -> None:

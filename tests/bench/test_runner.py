@@ -581,3 +581,31 @@ def test_a_value_listed_twice_plans_its_condition_once(compose_cfg, tmp_path):
     units, _ = plan_from_config(compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}",
                                                      "bench.ratios=[0.25,0.5,0.25]"]))
     assert [u.id for u in units] == [u.id for u in once]
+
+
+def test_only_runs_the_selected_units_and_a_later_call_the_rest(compose_cfg, tmp_path, tiny):
+    # A benchmark split by session or machine: the units that need no GAN now, the GAN chain later.
+    base = tiny + [f"bench.out_dir={tmp_path}"]
+    store = UnitStore(tmp_path / "units")
+    part = run_benchmark(compose_cfg("bench", base + ["only=[n30/reference,n30/real/*,n30/classical/*]"]))
+    made = {r["unit"] for r in store.all()}
+    assert "n30/reference" in made and {"n30/real/c0", "n30/classical/c0"} <= made
+    assert not any("gan-" in u or "syn" in u or "bank-" in u for u in made)
+    assert part["meta"]["units_done"] == len(made) < part["meta"]["units_total"]
+    assert "Partial results" in (tmp_path / "results.md").read_text()
+    assert "only=" not in part["meta"]["command"]
+    kept = store.get("n30/real/c0")
+    done = run_benchmark(compose_cfg("bench", base))
+    assert done["meta"]["units_done"] == done["meta"]["units_total"]
+    assert store.get("n30/real/c0") == kept  # not run again
+
+
+@pytest.mark.parametrize("only, match", [
+    ("[n30/bank-*]", r"n30/bank-g0 waits for n30/gan-g0, which is neither done nor selected"),
+    ("[n30/gan-*,n3/real/*]", r"'n3/real/\*' matches no unit of this benchmark"),
+    ("[]", "only must be a unit-id pattern or a list of them"),
+])
+def test_only_names_a_selection_that_cannot_run(compose_cfg, tmp_path, tiny, only, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", f"only={only}"]))
+    assert not UnitStore(tmp_path / "units").all()  # refused before anything ran
