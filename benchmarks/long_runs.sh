@@ -3,6 +3,7 @@
 # ganaug-bench stores every finished unit and resumes where it stopped, so rerun this script until it
 # ends (steps 1-3 are done; 4-6, held-out: a CPU-day and more).
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
+#   WORKERS=3 nohup setsid bash benchmarks/long_runs.sh heldout > long_runs.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every record names the commit its run started with: start from committed code (results may differ), by
@@ -13,8 +14,9 @@ if [ "$(.venv/bin/python -c 'from ganaug.provenance import git_commit; print(git
   exit 2
 fi
 # Two units side by side at a thread each: 1.16-1.24x the work per hour of one at 2 threads
-# (benchmarks/results/unit_throughput.md).
-bench() { .venv/bin/ganaug-bench executor.workers=2 threads=1 "$@"; }
+# (benchmarks/results/unit_throughput.md). WORKERS=3 while three GANs of one benchmark are still to train:
+# they then finish together instead of the third starting after the first two.
+bench() { .venv/bin/ganaug-bench executor.workers="${WORKERS:-2}" threads=1 "$@"; }
 n100_only=('~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail')
 seeds='bench.classifier_seeds=[0,1,2,3,4]'
 # ResNet-14 (several times the small CNN's time per step) keeps the small CNN's generator choice, hence the
