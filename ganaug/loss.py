@@ -98,10 +98,10 @@ class SyntheticAwareLoss(nn.Module):
         plain = weight == 1.0 and self.label_smoothing == 0.0 and self.teacher is None and not self.feedback_weight
         if is_synthetic is None and not plain and self.training:
             # A training loop that drops the flag would train with plain cross-entropy, not the loss it set up.
-            warnings.warn(f"SyntheticAwareLoss({self.extra_repr()}) was called without is_synthetic, so every item counted as real (plain "
-                          "cross-entropy): pass the batch's flag, criterion(logits, y, is_synthetic, x) (SyntheticMix("
-                          "..., return_flag=True) yields it); for batches that are real only, call criterion.eval() "
-                          "first", UserWarning, stacklevel=2)
+            warnings.warn(f"SyntheticAwareLoss({self.extra_repr()}) was called without is_synthetic, so every "
+                          "item counted as real (plain cross-entropy): pass the batch's flag, criterion(logits, y, "
+                          "is_synthetic, x) (SyntheticMix(..., return_flag=True) yields it); for batches that are "
+                          "real only, call criterion.eval() first", UserWarning, stacklevel=2)
         if is_synthetic is None or plain:
             return F.cross_entropy(logits, labels)
         syn = torch.as_tensor(is_synthetic, device=logits.device).bool().reshape(-1)

@@ -807,7 +807,8 @@ def select_units(units: list[Unit], todo: list[Unit], patterns, done: Callable[[
     if isinstance(patterns, str):
         patterns = [patterns]
     elif not (OmegaConf.is_list(patterns) or isinstance(patterns, (list, tuple))) or not patterns:
-        raise ConfigError(f"only must be a unit-id pattern or a list of them, e.g. only='[n100/real/*]', got {patterns!r}")
+        raise ConfigError("only must be a unit-id pattern or a list of them, e.g. only='[n100/real/*]', "
+                          f"got {patterns!r}")
     for pattern in patterns:
         if not any(fnmatchcase(u.id, str(pattern)) for u in units):
             shown = ", ".join(u.id for u in units[:6])
