@@ -751,15 +751,16 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     left, only = len(todo), cfg.get("only")
     if only is not None:
         todo = select_units(units, todo, only, done)
-    total = sum(u.cost for u in units)
+    # The bar shows the whole job: the benchmark, or with only= the selection.
+    total = sum(u.cost for u in (todo if only is not None else units))
     done_cost = total - sum(u.cost for u in todo)
     print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - left} already done"
-          + (f", {len(todo)} of the {left} others selected (only=)" if only is not None else "")
+          + (f", {len(todo)} of the {left} still to do selected (only=)" if only is not None else "")
           + f" (stored under {out / 'units'}; executor {executor})", flush=True)
     bar = tqdm(total=total, initial=done_cost, unit="work", desc="benchmark", dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
                disable=not cfg.get("progress", True))
-    finished, moved = [len(units) - len(todo)], {}
+    finished, moved = [len(units) - left], {}
 
     def move(unit: Unit, fraction: float) -> None:
         # A GAN is most of the benchmark's time: the bar moves with its updates, not only when it ends.
