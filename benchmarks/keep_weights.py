@@ -44,10 +44,11 @@ def needed(out: Path) -> list[Path]:
 def unfinished(out: Path) -> list[Path]:
     """What each GAN stopped part-way resumes from: its last checkpoint, and the snapshots its generator
     choice will score."""
+    store = UnitStore(out / "units")
     paths: list[Path] = []
     for ckpt in sorted(out.glob("*/gan-g*/checkpoints/last.ckpt")):
         gan = ckpt.parents[1]
-        if not UnitStore(out / "units").has(f"{gan.parent.name}/{gan.name}"):
+        if not store.has(f"{gan.parent.name}/{gan.name}"):
             paths += [ckpt] + ([gan / "snapshots"] if (gan / "snapshots").is_dir() else [])
     return paths
 

@@ -735,6 +735,8 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     from .report import write_reports
 
     units, store = plan_from_config(cfg)
+    # A selection that names no unit is refused before anything is adopted, dropped or run.
+    only = None if cfg.get("report_only") else only_patterns(cfg.get("only"), units)
     _check_gans(units, store, out)
     if not cfg.get("report_only") and (n := _adopt_records(units, store, cfg.bench.get("reuse_from"))):
         print(f"ganaug-bench: adopted {n} finished units from {cfg.bench.reuse_from}", flush=True)
@@ -748,9 +750,9 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     if cfg.get("report_only"):
         # Reports from whatever is stored, e.g. while a long run is still going or after a stop.
         return write_reports(cfg, out, [store.get(u.id) for u in units if fps.stored(u.id)], progress)
-    left, only = len(todo), cfg.get("only")
+    left = len(todo)
     if only is not None:
-        todo = select_units(units, todo, only, done)
+        todo = select_units(todo, only, done)
     # The bar shows the whole job: the benchmark, or with only= the selection.
     total = sum(u.cost for u in (todo if only is not None else units))
     done_cost = total - sum(u.cost for u in todo)
@@ -796,8 +798,29 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     return write_reports(cfg, out, stored, {"units_total": len(units), "units_done": len(units) - left + len(todo)})
 
 
-def select_units(units: list[Unit], todo: list[Unit], patterns, done: Callable[[str], bool]) -> list[Unit]:
-    """The units still to do whose ids match one of `patterns` (``only=[...]``, shell-style: ``n100/real/*``).
+def only_patterns(only, units: list[Unit]) -> list[str] | None:
+    """``only=``'s unit-id patterns (shell-style: ``n100/real/*``), each checked to match a unit of the plan;
+    None when it is not set."""
+    from fnmatch import fnmatchcase
+
+    if only is None:
+        return None
+    if isinstance(only, str):
+        only = [only]
+    elif not (OmegaConf.is_list(only) or isinstance(only, (list, tuple))) or not only:
+        raise ConfigError("only must be a unit-id pattern or a list of them, e.g. only='[n100/real/*]', "
+                          f"got {only!r}")
+    patterns = [str(p) for p in only]
+    for pattern in patterns:
+        if not any(fnmatchcase(u.id, pattern) for u in units):
+            shown = ", ".join(u.id for u in units[:6])
+            raise ConfigError(f"only: {pattern!r} matches no unit of this benchmark (its units are ids like {shown}; "
+                              "patterns are shell-style, e.g. only='[n100/gan-*,n100/real/*]')")
+    return patterns
+
+
+def select_units(todo: list[Unit], patterns: list[str], done: Callable[[str], bool]) -> list[Unit]:
+    """The units still to do whose ids match one of `patterns` (`only_patterns`).
 
     For splitting a long benchmark by machine or session: the GANs where a GPU is, the baseline runs
     elsewhere; every unit still stores its record and the next call skips it. Each selected unit must find
@@ -805,17 +828,7 @@ def select_units(units: list[Unit], todo: list[Unit], patterns, done: Callable[[
     """
     from fnmatch import fnmatchcase
 
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    elif not (OmegaConf.is_list(patterns) or isinstance(patterns, (list, tuple))) or not patterns:
-        raise ConfigError("only must be a unit-id pattern or a list of them, e.g. only='[n100/real/*]', "
-                          f"got {patterns!r}")
-    for pattern in patterns:
-        if not any(fnmatchcase(u.id, str(pattern)) for u in units):
-            shown = ", ".join(u.id for u in units[:6])
-            raise ConfigError(f"only: {pattern!r} matches no unit of this benchmark (its units are ids like {shown}; "
-                              "patterns are shell-style, e.g. only='[n100/gan-*,n100/real/*]')")
-    chosen = [u for u in todo if any(fnmatchcase(u.id, str(p)) for p in patterns)]
+    chosen = [u for u in todo if any(fnmatchcase(u.id, p) for p in patterns)]
     ids = {u.id for u in chosen}
     for u in chosen:
         missing = [a for a in u.after if a not in ids and not done(a)]

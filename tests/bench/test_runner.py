@@ -609,3 +609,13 @@ def test_only_names_a_selection_that_cannot_run(compose_cfg, tmp_path, tiny, onl
     with pytest.raises(ConfigError, match=match):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", f"only={only}"]))
     assert not UnitStore(tmp_path / "units").all()  # refused before anything ran
+
+
+def test_a_selection_naming_no_unit_is_refused_before_anything_is_adopted(compose_cfg, tmp_path, tiny):
+    first = tmp_path / "first"
+    run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={first}"]))
+    second = tmp_path / "second"
+    with pytest.raises(ConfigError, match="matches no unit"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={second}", f"bench.reuse_from={first}",
+                                                   "only=[n3/real/*]"]))
+    assert not UnitStore(second / "units").all()
