@@ -9,6 +9,7 @@ downstream accuracy (benchmarks/results/HISTORY.md, benchmarks/results/ablation.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import torch
@@ -78,10 +79,12 @@ class SyntheticAwareLoss(nn.Module):
         self.teacher = teacher.eval() if (teacher is not None and (soft_labels > 0 or confidence_weight)) else None
 
     def extra_repr(self) -> str:
-        set_ = {"synthetic_weight": (self.synthetic_weight, 1.0), "label_smoothing": (self.label_smoothing, 0.0),
-                "soft_labels": (self.soft_labels, 0.0), "confidence_weight": (self.confidence_weight, False),
-                "feedback_weight": (self.feedback_weight, False)}
-        return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, (v, d) in set_.items() if v != d)
+        # The settings that differ from the constructor's defaults: what this loss does beyond cross-entropy.
+        params = inspect.signature(SyntheticAwareLoss.__init__).parameters
+        shown = [(k, getattr(self, k)) for k in ("synthetic_weight", "label_smoothing", "soft_labels",
+                                                  "confidence_weight", "feedback_weight")]
+        return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown
+                         if v != params[k].default)
 
     def train(self, mode: bool = True) -> SyntheticAwareLoss:
         super().train(mode)

@@ -141,6 +141,9 @@ def test_a_loss_that_tells_synthetic_apart_warns_when_the_flag_is_left_out():
         assert torch.allclose(got, F.cross_entropy(logits, y))
     with pytest.warns(UserWarning, match=r"SyntheticAwareLoss\(synthetic_weight=0.5\)"):
         SyntheticAwareLoss(synthetic_weight=0.5)(logits, y)
+    # The repr names the settings that differ from the defaults, and only those.
+    shown = SyntheticAwareLoss(soft_labels=0.5, teacher=teacher, confidence_weight=True).extra_repr()
+    assert shown == "soft_labels=0.5, confidence_weight=True"
     # Real-only batches (validation) in eval mode, a plain loss, or a flag given: no warning.
     import warnings
     with warnings.catch_warnings():

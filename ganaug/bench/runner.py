@@ -661,7 +661,7 @@ def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:
             continue
         regime, _, g = of
         choice = choice_id(regime, g)
-        source = choice if choice in fps.units and fps.stored(choice) else u.id
+        source = store.generator_record(regime, g, stored=lambda i: i in fps.units and fps.stored(i))
         generator = Path(store.get(source)["generator"])
         # A choice still to make scores the GAN's snapshots, beside its final generator.
         needs = [generator] + ([generator.parent / "snapshots"] if choice in fps.units and source == u.id else [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -73,11 +74,12 @@ class UnitStore:
         """Forget `unit_id`'s record (made from inputs that are gone); it is made again."""
         self._path(unit_id).unlink(missing_ok=True)
 
-    def generator_record(self, regime: str, gan_seed: int | str) -> str:
+    def generator_record(self, regime: str, gan_seed: int | str, stored: Callable[[str], bool] | None = None) -> str:
         """The unit whose record names the generator a GAN seed's banks are made from: its choice once made,
-        else the GAN's own (final weights)."""
+        else the GAN's own (final weights). `stored` says whether a record counts (default: it exists; a
+        benchmark also asks that its settings be current)."""
         choice = choice_id(regime, gan_seed)
-        return choice if self.has(choice) else gan_id(regime, gan_seed)
+        return choice if (stored or self.has)(choice) else gan_id(regime, gan_seed)
 
     def all(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted(self.root.rglob("*.json"))]
