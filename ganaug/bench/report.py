@@ -74,11 +74,14 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
                        ("cas", "cas_ratio", "fid", "kid", "label_agreement", "precision", "recall",
                         "fid_real_labelled_vs_test")} if gm else {}
         gan_secs = [g["seconds"] for (reg, _), g in gans.items() if reg == regime]
+        # A GAN resumed from a checkpoint records the time of its last stretch only (the one that finished it).
+        gan_resumed = sum(1 for (reg, _), g in gans.items() if reg == regime and g.get("resumed_from"))
         choices = sorted(({"gan_seed": r["gan_seed"], "step": r["step"], "candidates": r["candidates"]}
                           for r in records if r.get("by") == "val_cas" and r["regime"] == regime),
                          key=lambda c: c["gan_seed"])
         out[regime] = {"conditions": conds, "chosen_on_val": best, "gan": gan_summary,
-                       "gan_train_seconds": _ci(gan_secs), "generator_choice": choices,
+                       "gan_train_seconds": _ci(gan_secs), "gan_resumed": [gan_resumed, len(gan_secs)],
+                       "generator_choice": choices,
                        "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime]),
                        "filter_unfiltered": {r["gan_seed"]: r["filter_unfiltered"] for r in records
                                              if r.get("regime") == regime and r.get("filter_unfiltered")}}
@@ -135,7 +138,9 @@ def markdown(summary: dict, meta: dict) -> str:
                       f"(real labelled vs test: {format_score(g['fid_real_labelled_vs_test'], 1)}); KID "
                       f"{format_score(g['kid'], 1)}; label agreement {format_score(g['label_agreement'])}%; "
                       f"precision {format_score(g['precision'])}%, recall {format_score(g['recall'])}%; "
-                      f"GAN training {format_score(s['gan_train_seconds'], 1 / 60)} min."]
+                      f"GAN training {format_score(s['gan_train_seconds'], 1 / 60)} min"
+                      + (f" ({s['gan_resumed'][0]} of {s['gan_resumed'][1]} GANs resumed from a checkpoint: "
+                         "their last stretch only)." if s.get("gan_resumed", [0])[0] else ".")]
         for ch in s.get("generator_choice", []):
             lines.append(f"\nGenerator of GAN seed {ch['gan_seed']}: chosen after {ch['step']} updates by CAS on the "
                          f"validation split (updates: val CAS %, chosen *: {steps_summary(ch['candidates'])}).")

@@ -75,3 +75,20 @@ def test_a_synthetic_gain_over_two_gans_counts_each_baseline_run_once():
     assert gain["gan_factor"] == "random" and gain["n_gan"] == 2 and gain["n_clf"] == 3
     assert gain["mean"] == pytest.approx(naive["mean"])
     assert gain["hi"] - gain["lo"] > 2 * (naive["hi"] - naive["lo"])
+
+
+def test_the_report_says_when_a_gan_time_is_its_last_stretch_only():
+    # A GAN resumed from a checkpoint records the time of the run that finished it, not its whole training.
+    records = [_run("real", c, 0.80, 0.70) for c in (0, 1)] + [_run("syn0.25", c, 0.82, 0.72, 0, 0.25) for c in (0, 1)]
+    metrics = {"regime": "r", "cas": 0.7, "cas_ratio": 0.9, "fid": 3.0, "kid": 0.5, "label_agreement": 0.8,
+               "precision": 0.9, "recall": 0.6, "fid_real_labelled_vs_test": 9.0}
+    meta = {"name": "t", "command": "ganaug-bench", "commit": "x", "date": "d", "cpu": "c", "cores": 2, "torch": "t",
+            "torch_threads": 2, "data_seed": 0, "classifier_seeds": [0, 1], "gan_seeds": [0, 1]}
+
+    def gan(g, resumed):
+        return {"unit": f"r/gan-g{g}", "regime": "r", "gan_seed": g, "seconds": 600.0, "resumed_from": resumed}
+
+    whole = markdown(summarise(records + [metrics, gan(0, None), gan(1, None)]), meta)
+    assert "GAN training 10.0" in whole and "resumed" not in whole
+    part = markdown(summarise(records + [metrics, gan(0, "r/gan-g0/checkpoints/last.ckpt"), gan(1, None)]), meta)
+    assert "(1 of 2 GANs resumed from a checkpoint: their last stretch only)" in part
