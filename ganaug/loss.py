@@ -80,11 +80,9 @@ class SyntheticAwareLoss(nn.Module):
 
     def extra_repr(self) -> str:
         # The settings that differ from the constructor's defaults: what this loss does beyond cross-entropy.
-        params = inspect.signature(SyntheticAwareLoss.__init__).parameters
-        shown = [(k, getattr(self, k)) for k in ("synthetic_weight", "label_smoothing", "soft_labels",
-                                                  "confidence_weight", "feedback_weight")]
-        return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown
-                         if v != params[k].default)
+        params = inspect.signature(SyntheticAwareLoss.__init__).parameters.values()
+        shown = [(p.name, getattr(self, p.name), p.default) for p in params if p.name not in ("self", "teacher")]
+        return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v, d in shown if v != d)
 
     def train(self, mode: bool = True) -> SyntheticAwareLoss:
         super().train(mode)

@@ -73,14 +73,14 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
         gan_summary = {key: _ci([m[key] for m in gm]) for key in
                        ("cas", "cas_ratio", "fid", "kid", "label_agreement", "precision", "recall",
                         "fid_real_labelled_vs_test")} if gm else {}
-        gan_secs = [g["seconds"] for (reg, _), g in gans.items() if reg == regime]
-        # A GAN resumed from a checkpoint records the time of its last stretch only (the one that finished it).
-        gan_resumed = sum(1 for (reg, _), g in gans.items() if reg == regime and g.get("resumed_from"))
+        regime_gans = [g for (reg, _), g in gans.items() if reg == regime]
         choices = sorted(({"gan_seed": r["gan_seed"], "step": r["step"], "candidates": r["candidates"]}
                           for r in records if r.get("by") == "val_cas" and r["regime"] == regime),
                          key=lambda c: c["gan_seed"])
         out[regime] = {"conditions": conds, "chosen_on_val": best, "gan": gan_summary,
-                       "gan_train_seconds": _ci(gan_secs), "gan_resumed": [gan_resumed, len(gan_secs)],
+                       "gan_train_seconds": _ci([g["seconds"] for g in regime_gans]),
+                       # A GAN resumed from a checkpoint records the time of its last stretch only.
+                       "gan_resumed": sum(1 for g in regime_gans if g.get("resumed_from")),
                        "generator_choice": choices,
                        "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime]),
                        "filter_unfiltered": {r["gan_seed"]: r["filter_unfiltered"] for r in records
@@ -139,8 +139,8 @@ def markdown(summary: dict, meta: dict) -> str:
                       f"{format_score(g['kid'], 1)}; label agreement {format_score(g['label_agreement'])}%; "
                       f"precision {format_score(g['precision'])}%, recall {format_score(g['recall'])}%; "
                       f"GAN training {format_score(s['gan_train_seconds'], 1 / 60)} min"
-                      + (f" ({s['gan_resumed'][0]} of {s['gan_resumed'][1]} GANs resumed from a checkpoint: "
-                         "their last stretch only)." if s.get("gan_resumed", [0])[0] else ".")]
+                      + (f" ({s['gan_resumed']} of {s['gan_train_seconds']['n']} GANs resumed from a checkpoint: "
+                         "their last stretch only)." if s.get("gan_resumed") else ".")]
         for ch in s.get("generator_choice", []):
             lines.append(f"\nGenerator of GAN seed {ch['gan_seed']}: chosen after {ch['step']} updates by CAS on the "
                          f"validation split (updates: val CAS %, chosen *: {steps_summary(ch['candidates'])}).")
