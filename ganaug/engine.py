@@ -45,6 +45,8 @@ FILTERED_BANK_SEED_OFFSET = 1000
 LR_SCHEDULES = ("constant", "cosine")
 WEIGHT_SCHEDULES = ("constant", "linear")
 TEACHERS = ("reference", "classical")
+# Where a run's synthetic items come from: the bank, or the bank's generator run on the fly (fresh images).
+SYNTHETIC_SOURCES = ("bank", "generator")
 # Lightning Fabric's precisions that make sense for a small CNN.
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
 
@@ -187,7 +189,7 @@ class BankSettings:
 
 # Settings added after runs were stored, at the value that reproduces them: left out of the
 # fingerprint there, so stored runs stay current (see config_schema.GAN_KEYS_ADDED).
-SYNTHETIC_USE_ADDED = {"feedback_weight": False, "split_norm": False}
+SYNTHETIC_USE_ADDED = {"feedback_weight": False, "split_norm": False, "source": "bank"}
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ class SyntheticUse:
     confidence_weight: bool = False     # weigh a synthetic item by the teacher's probability of its label
     feedback_weight: bool = False       # weigh a synthetic item by the student's own loss on it (batch mean 1)
     split_norm: bool = False            # batch norm: synthetic items normalised apart, running statistics real only
+    source: str = "bank"                # bank | generator: the bank's generator on the fly, every item a new image
 
     def __post_init__(self) -> None:
         from .mix_plan import MAX_RATIO
@@ -227,6 +230,8 @@ class SyntheticUse:
             raise ConfigError(f"synthetic_feedback_weight must be true or false, got {self.feedback_weight!r}")
         if not isinstance(self.split_norm, bool):
             raise ConfigError(f"synthetic_split_norm must be true or false, got {self.split_norm!r}")
+        if self.source not in SYNTHETIC_SOURCES:
+            raise ConfigError(f"synthetic_source must be one of {SYNTHETIC_SOURCES}, got {self.source!r}")
 
     @property
     def needs_flag(self) -> bool:
@@ -494,24 +499,32 @@ def _thresholds(quality) -> list | None:
     return None if quality is None or quality.class_thresholds is None else quality.class_thresholds.tolist()
 
 
-def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = None, bank: str | Path | None = None,
-              use: SyntheticUse | None = None, teacher: SmallCNN | None = None, reweight: bool = False) -> SmallCNN:
-    """The reference classifier trained under one condition: real only, or real mixed with a bank.
+def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = None, source: Any = None,
+              use: SyntheticUse | None = None, teacher: SmallCNN | None = None, reweight: bool = False,
+              truncation: float | None = None) -> SmallCNN:
+    """The reference classifier trained under one condition: real only, or real mixed with synthetic items.
 
     ``transform`` (classical augmentation, uint8 H×W×C in and out) applies to real and synthetic
-    items alike, reseeded with ``seed``. With ``bank`` and ``use`` (ratio > 0) the batches come from
+    items alike, reseeded with ``seed``. With ``source`` and ``use`` (ratio > 0) the batches come from
     `SyntheticMix` with an exact synthetic share per batch: the product under test, as a user adds
-    it. ``reweight`` draws real images class-balanced (the classical long-tail baseline).
+    it. ``source`` is what ``use.source`` names: a bank (its directory), or a generator (its
+    artifact directory or a `TrainedGenerator`) run on the fly with noise ``truncation``.
+    ``reweight`` draws real images class-balanced (the classical long-tail baseline).
     """
     from .mix import SyntheticMix
     from .mix_samplers import MixedBatchSampler
 
     transform = seeded(transform, seed)
     bs = clf.batch_size
-    synthetic = bank is not None and use is not None and use.ratio > 0
+    synthetic = source is not None and use is not None and use.ratio > 0
     if synthetic:
-        mix = SyntheticMix(_as_arrays(train), str(bank), ratio=use.ratio, seed=seed, class_policy=use.class_policy,
-                           transform=transform, return_flag=use.needs_flag)
+        on_the_fly = use.source == "generator"
+        mix = SyntheticMix(_as_arrays(train), source, ratio=use.ratio, seed=seed, class_policy=use.class_policy,
+                           transform=transform, return_flag=use.needs_flag,
+                           truncation=truncation if on_the_fly else None)
+        if mix.source.kind != use.source:  # a bank passed for on-the-fly items, or the reverse: not the run asked for
+            raise ConfigError(f"synthetic_source={use.source} but the run was given a {mix.source.kind}: pass the "
+                              f"{use.source}'s directory")
         batches = loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
     elif reweight:
         batches = class_balanced_loader(_as_arrays(train, transform), bs, seed)

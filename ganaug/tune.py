@@ -384,7 +384,8 @@ class _Session:
         use = self.use(cand)
         teacher = self.teacher() if use is not None and use.needs_teacher else None
         model = engine.train_run(self.train, self.clf, seed=seed, transform=self.transform,
-                                 bank=None if use is None else self.bank_dir(cand), use=use, teacher=teacher)
+                                 source=None if use is None else self.bank_dir(cand), use=use,
+                                 teacher=teacher)
         return {"candidate": cand.name, "seed": seed, "val": engine.score(model, self.val, self.metric),
                 "metric": self.metric, "synthetic_weight": cand.weight,
                 "synthetic_soft_labels": use.soft_labels if use else 0.0, "steps": self.clf.steps,

@@ -148,7 +148,8 @@ class Regime:
                                 soft_labels=b.get("synthetic_soft_labels", 0.0), teacher=b.get("teacher", "reference"),
                                 confidence_weight=b.get("synthetic_confidence_weight", False),
                                 feedback_weight=b.get("synthetic_feedback_weight", False),
-                                split_norm=b.get("synthetic_split_norm", False))
+                                split_norm=b.get("synthetic_split_norm", False),
+                                source=b.get("synthetic_source", "bank"))
 
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench
@@ -222,22 +223,26 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
     transform = regime.transform() if cond.classical else None
     record = {"regime": regime.name, "condition": cond.name, "ratio": cond.ratio, "classical": cond.classical,
               "filtered": cond.filtered, "clf_seed": clf_seed, "gan_seed": gan_seed, "metric": regime.metric}
-    bank, use, teacher, bank_unit = None, None, None, None
+    source, use, teacher, bank_unit, truncation = None, None, None, None, None
     if cond.ratio > 0:
-        bank = regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered")
         bank_unit = UnitStore(regime.out.parent / "units").get(f"{regime.name}/bank-g{gan_seed}")
         if cond.filtered and bank_unit.get("filter_error"):
             return {**record, "skipped": bank_unit["filter_error"], "val": None, "test": None}
         use = regime.use(cond.ratio)
         record.update(use.loss_kwargs())
+        if use.source == "generator":  # the generator the bank was made from, on the fly
+            source, truncation = bank_unit["generator"], regime.bank_settings(False).truncation
+            record["synthetic_source"] = "generator"
+        else:
+            source = regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered")
         teacher = regime.teacher() if use.needs_teacher else None
     elif cond.reweight:
         record["reweight"] = True
     # The engine's fingerprint of this run: the one ganaug-tune gives the same run on the same data.
     record["run_fingerprint"] = condition_fp(regime, cond, clf_seed, bank_unit if cond.ratio > 0 else None)
     t0 = time.perf_counter()
-    model = engine.train_run(regime.train_set, clf, seed=clf_seed, transform=transform, bank=bank, use=use,
-                             teacher=teacher, reweight=cond.reweight)
+    model = engine.train_run(regime.train_set, clf, seed=clf_seed, transform=transform, source=source, use=use,
+                             teacher=teacher, reweight=cond.reweight, truncation=truncation)
     seconds = time.perf_counter() - t0
     return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "steps": clf.steps, "batch_size": clf.batch_size,
@@ -465,7 +470,13 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         cond_cfg = OmegaConf.merge(b, {k: spec[k] for k in CONDITION_KEYS if k in spec})
         for cond in conditions_for(cond_cfg, regime.imbalanced):
             if cond.ratio > 0:
-                regime.use(cond.ratio)  # a bad ratio is named now, not after the GAN has trained
+                use = regime.use(cond.ratio)  # a bad ratio is named now, not after the GAN has trained
+                if cond.filtered and use.source == "generator":
+                    raise ConfigError(
+                        f"bench.synthetic_source=generator draws new images on the fly, which the quality filter "
+                        f"cannot screen, but regime {name} runs the filtered condition {cond.name}: set "
+                        f"bench.classical_synthetic_filter_options=[false] and bench.filter_options=[] (and the "
+                        f"regime's own, e.g. bench.regimes.{name}.classical_synthetic_filter_options=[false])")
             for g in (gan_seeds if cond.ratio > 0 else [None]):
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")

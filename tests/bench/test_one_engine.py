@@ -1,5 +1,6 @@
 """ganaug-tune and ganaug-bench are one engine: the same run on the same data is one fingerprint, one score."""
 
+import numpy as np
 import pytest
 import torch
 from ganaug import engine, tune_mix
@@ -74,6 +75,7 @@ def test_classifier_runs_go_to_cuda_when_present(monkeypatch):
     (lambda: engine.SyntheticUse(0.99), r"ratios must lie in \[0, 0.95\]"),
     (lambda: engine.SyntheticUse(0.5, teacher="oracle"), "teacher must be one of"),
     (lambda: engine.SyntheticUse(0.5, confidence_weight="yes"), "synthetic_confidence_weight must be true or false"),
+    (lambda: engine.SyntheticUse(0.5, source="disk"), r"synthetic_source must be one of \('bank', 'generator'\)"),
 ])
 def test_settings_objects_refuse_bad_values_by_name(make, match):
     with pytest.raises(ConfigError, match=match):
@@ -135,3 +137,39 @@ def test_a_bad_setting_fails_before_any_gan_trains(compose_cfg, tmp_path, tiny):
         with pytest.raises(ConfigError, match=match):
             run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", override]))
         assert not (tmp_path / "units").exists()
+
+
+def test_a_run_on_the_fly_draws_new_images_where_a_bank_repeats_its_own(tmp_path, monkeypatch):
+    from ganaug import SyntheticBank, export_generator
+    from ganaug.data import load_digits
+    from ganaug.nets import Generator
+    from ganaug.sampling import TrainedGenerator
+
+    torch.manual_seed(0)
+    gen = export_generator(TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), [str(i) for i in range(10)]),
+                           tmp_path / "g")
+    SyntheticBank.generate(gen, 50, tmp_path / "bank", class_policy="uniform", progress=False)
+    train = load_digits("train")
+    loaders = []
+    monkeypatch.setattr(engine, "train_classifier_on_loader",
+                        lambda batches, *a, **k: loaders.append(batches) or torch.nn.Linear(1, 1))
+    clf = engine.ClassifierSettings(steps=2, batch_size=16, width=4)
+
+    def synthetic_images(source, use):
+        engine.train_run(train, clf, seed=0, source=source, use=use)
+        mix = loaders.pop().dataset
+        return mix, np.stack([np.asarray(mix[int(i)][0]) for i in mix.layout.synthetic_indices()])
+
+    mix, from_bank = synthetic_images(tmp_path / "bank", engine.SyntheticUse(0.5))
+    assert mix.source.kind == "bank" and len(np.unique(from_bank.reshape(len(from_bank), -1), axis=0)) <= 50
+    mix, fresh = synthetic_images(tmp_path / "g", engine.SyntheticUse(0.5, source="generator"))
+    assert mix.source.kind == "generator" and len(fresh) > 50
+    assert len(np.unique(fresh.reshape(len(fresh), -1), axis=0)) == len(fresh)  # every item a new image
+    # The run asked for is the run made: a bank given for on-the-fly items (or the reverse) is refused.
+    with pytest.raises(ConfigError, match="synthetic_source=generator but the run was given a bank"):
+        engine.train_run(train, clf, seed=0, source=tmp_path / "bank", use=engine.SyntheticUse(0.5, source="generator"))
+    with pytest.raises(ConfigError, match="synthetic_source=bank but the run was given a generator"):
+        engine.train_run(train, clf, seed=0, source=tmp_path / "g", use=engine.SyntheticUse(0.5))
+    # Stored runs from banks keep their fingerprints; on the fly is another run.
+    assert "source" not in engine.SyntheticUse(0.5).key()
+    assert engine.SyntheticUse(0.5, source="generator").key()["source"] == "generator"

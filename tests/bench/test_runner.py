@@ -619,3 +619,37 @@ def test_a_selection_naming_no_unit_is_refused_before_anything_is_adopted(compos
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={second}", f"bench.reuse_from={first}",
                                                    "only=[n3/real/*]"]))
     assert not UnitStore(second / "units").all()
+
+
+def test_on_the_fly_synthetic_items_redo_only_the_synthetic_runs_from_the_banks_generator(compose_cfg, tmp_path, tiny,
+                                                                                          monkeypatch):
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]",
+                   "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
+    run_benchmark(compose_cfg("bench", base))
+    units = tmp_path / "units"
+    before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
+    from ganaug import engine
+
+    sources = []
+    real_train = engine.train_classifier_on_loader
+
+    def spy(batches, *args, **kwargs):
+        sources.append(batches.dataset.source)
+        return real_train(batches, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
+    payload = run_benchmark(compose_cfg("bench", base + ["bench.synthetic_source=generator"]))
+    redone = {k for k, t in before.items() if (units / k).stat().st_mtime_ns != t}
+    assert redone == {"n30/syn0.5/c0-g0.json"}  # no new GAN, bank or real-only run
+    (source,) = sources
+    bank = UnitStore(units).get("n30/bank-g0")
+    assert source.kind == "generator"
+    assert engine.generator_fingerprint(source.generator) == engine.generator_fingerprint(bank["generator"])
+    (syn,) = [r for r in payload["runs"] if r.get("ratio")]
+    assert syn["synthetic_source"] == "generator"
+    # The quality filter screens banks only: a filtered condition on the fly is refused before any unit runs.
+    with pytest.raises(ConfigError, match=r"cannot screen, but regime n30 runs the filtered condition syn0.5-filt"):
+        plan_from_config(compose_cfg("bench", base + ["bench.synthetic_source=generator",
+                                                      "bench.filter_options=[true]"]))
+    with pytest.raises(ConfigError, match=r"bench.synthetic_source must be one of \('bank', 'generator'\)"):
+        plan_from_config(compose_cfg("bench", base + ["bench.synthetic_source=disk"]))
