@@ -27,9 +27,6 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
                    seeds: list[int] | None = None, thresholds: list | None = None) -> list[str]:
     """The `ganaug-tune` command line (as overrides) that runs a regime's conditions as the benchmark did."""
     b, spec = bench_cfg.bench, bench_cfg.bench.regimes[regime]
-    if b.get("synthetic_source", "bank") != "bank":
-        raise ValueError(f"bench.synthetic_source={b.synthetic_source}: ganaug-tune draws synthetic items from banks "
-                         "only, so its runs cannot match this benchmark's; compare a benchmark run from banks")
     c = b.classifier
     imbalanced = spec.get("imbalance_ratio") is not None
     data = [f"data.{k}={spec.get(k) if spec.get(k) is not None else 'null'}"
@@ -55,6 +52,7 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
         f"tune.synthetic_confidence_weight={b.synthetic_confidence_weight}",
         f"tune.synthetic_feedback_weight={b.synthetic_feedback_weight}",
         f"tune.synthetic_split_norm={b.get('synthetic_split_norm', False)}",
+        f"tune.synthetic_source={b.get('synthetic_source', 'bank')}",
         f"tune.bank_size={b.bank_size}", f"tune.bank_anchors={b.get('bank_anchors', 'prior')}",
         f"tune.bank_anchor_spread={b.get('bank_anchor_spread', 0.5)}", f"tune.metric={'balanced_accuracy' if imbalanced else 'accuracy'}",
     ]

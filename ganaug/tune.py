@@ -98,13 +98,15 @@ class TuneResult:
         """The `ganaug.SyntheticMix` partial (format of conf/mix/default.yaml) for a candidate."""
         c = self.candidate(name)
         # Real only has no synthetic items to flag, and a flag breaks the plain `for x, y in loader`.
-        flag = c["bank"] is not None and SyntheticUse(
+        flag = c["generator"] is not None and SyntheticUse(
             c["ratio"], weight=c.get("synthetic_weight", 1.0),
             soft_labels=self.settings.get("synthetic_soft_labels") or 0.0,
             confidence_weight=bool(self.settings.get("synthetic_confidence_weight", False)),
             feedback_weight=bool(self.settings.get("synthetic_feedback_weight", False)),
             split_norm=bool(self.settings.get("synthetic_split_norm", False))).needs_flag
-        return {"_target_": MIX_TARGET, "_partial_": True, "source": c["bank"],
+        # On the fly (synthetic_source=generator) the mix draws from the generator itself, as the runs did.
+        source = c["generator"] if self.settings.get("synthetic_source", "bank") == "generator" else c["bank"]
+        return {"_target_": MIX_TARGET, "_partial_": True, "source": source,
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
                 "truncation": None, "refresh": None, "return_flag": flag}
 
@@ -117,7 +119,7 @@ class TuneResult:
         mix = {k: v for k, v in self.mix_config(name).items() if k not in ("_target_", "_partial_")}
         if mix["source"] is not None:
             mix["source"] = _relative(Path(mix["source"]), self.out_dir)
-        synthetic = c["bank"] is not None
+        synthetic = c["generator"] is not None
         soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if synthetic else 0.0
         confidence = synthetic and bool(self.settings.get("synthetic_confidence_weight", False))
         feedback = synthetic and bool(self.settings.get("synthetic_feedback_weight", False))
@@ -155,8 +157,8 @@ class TuneResult:
 def _relative(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:  # a bank outside the tune directory keeps its absolute path
-        return str(path)
+    except ValueError:  # a generator (or bank) outside the tune directory keeps its absolute path
+        return str(path.resolve())
 
 
 # ------------------------------------------------------------------------------ checking inputs
@@ -383,8 +385,10 @@ class _Session:
         t0 = time.perf_counter()
         use = self.use(cand)
         teacher = self.teacher() if use is not None and use.needs_teacher else None
-        model = engine.train_run(self.train, self.clf, seed=seed, transform=self.transform,
-                                 source=None if use is None else self.bank_dir(cand), use=use,
+        source = None
+        if use is not None:
+            source = self.generators[cand.generator] if use.source == "generator" else self.bank_dir(cand)
+        model = engine.train_run(self.train, self.clf, seed=seed, transform=self.transform, source=source, use=use,
                                  teacher=teacher)
         return {"candidate": cand.name, "seed": seed, "val": engine.score(model, self.val, self.metric),
                 "metric": self.metric, "synthetic_weight": cand.weight,
@@ -393,7 +397,7 @@ class _Session:
                 "run_fingerprint": self.fp(cand, seed), "seconds": time.perf_counter() - t0}
 
     def run(self, cand: Candidate, seed: int) -> dict:
-        if cand.generator is not None:
+        if cand.generator is not None and self.loss.source == "bank":  # on the fly needs no bank
             bank = self.bank(cand)
             if bank.get("filter_error"):
                 return {"candidate": cand.name, "seed": seed, "val": None, "skipped": bank["filter_error"]}
@@ -447,7 +451,7 @@ def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session
         out.append({
             "name": c.name, "generator": None if c.generator is None else str(c.generator), "ratio": c.ratio,
             "filter_threshold": c.threshold, "synthetic_weight": c.weight,
-            "bank": None if c.generator is None else str(session.bank_dir(c)),
+            "bank": None if c.generator is None or session.loss.source == "generator" else str(session.bank_dir(c)),
             "skipped": skipped.get(c.name), "val_by_seed": {str(s): v for s, v in zip(seeds, vals)},
             "val": mean_ci(vals) if vals else None,
             "gain_vs_real": paired_diff_ci(vals, real) if vals and c.generator is not None else None,
@@ -527,6 +531,9 @@ def _markdown(result: TuneResult) -> str:
     if s.get("synthetic_feedback_weight"):
         lines += ["Each synthetic item's loss weight was multiplied by the model's own loss on it, relative to the "
                   "batch's other synthetic items (`SyntheticAwareLoss(feedback_weight=True)`, `recipe.loss()`).", ""]
+    if s.get("synthetic_source") == "generator":
+        lines += ["Synthetic candidates drew every item new from their generator, on the fly (`SyntheticMix(train_set, "
+                  "<generator directory>, ...)`), not from a bank.", ""]
     if s.get("bank_anchors") == "real":
         lines += [f"Every bank was drawn around the latent codes of the training images (`ganaug.invert`): z = code + "
                   f"{s['bank_anchor_spread']:g}·noise.", ""]
@@ -597,6 +604,7 @@ def tune_mix(
     synthetic_confidence_weight: bool = False,
     synthetic_feedback_weight: bool = False,
     synthetic_split_norm: bool = False,
+    synthetic_source: str = "bank",
     filter_fallback: str | None = None,
     filter_class_quantile: float | None = None,
     bank_size: int = 10000,
@@ -623,7 +631,10 @@ def tune_mix(
     ``train_set``, saved as ``out_dir``/reference.safetensors); ``synthetic_confidence_weight`` weighs
     each synthetic item by that teacher's probability of its label, ``synthetic_feedback_weight`` by the
     model's own loss on it (`SyntheticAwareLoss(feedback_weight=True)`); ``synthetic_split_norm`` keeps
-    synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). ``bank_anchors="real"`` draws
+    synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). ``synthetic_source="generator"``
+    trains every synthetic candidate on images its generator makes on the fly, every item a new one, instead
+    of on its bank (unfiltered candidates only; the recipe's source is then the generator).
+    ``bank_anchors="real"`` draws
     every bank around the latent codes of ``train_set``'s images (`ganaug.invert`; z = code +
     ``bank_anchor_spread``·noise) instead of from the prior. Writes ``out_dir``/tune.json, tune.md,
     recipe.yaml (the best candidate's mix and loss: `ganaug.load_recipe`) and mix.yaml (its mix alone,
@@ -653,11 +664,14 @@ def tune_mix(
     try:  # the engine's own rules, before any run
         loss = SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher,
                             confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight,
-                            split_norm=synthetic_split_norm)
+                            split_norm=synthetic_split_norm, source=synthetic_source)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
                                  arch=arch, precision=precision, device=device)
     except ConfigError as e:
         raise TuneError(str(e).replace("classifier.", "")) from None
+    if loss.source == "generator" and any(t is not None for t in thresholds):
+        raise TuneError("synthetic_source=generator draws new images on the fly, which the quality filter cannot "
+                        "screen: set filter_thresholds=[null] (tune.filter_thresholds=[null])")
     if teacher == "classical" and transform is None:
         raise TuneError("teacher='classical' is the reference trained with classical augmentation: pass the "
                         "transform (augment=... on the command line), or use teacher='reference'")
@@ -682,6 +696,7 @@ def tune_mix(
                     "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
                     "synthetic_confidence_weight": synthetic_confidence_weight,
                     "synthetic_feedback_weight": synthetic_feedback_weight, "synthetic_split_norm": synthetic_split_norm,
+                    "synthetic_source": loss.source,
                     "filter_fallback": filter_fallback, "filter_class_quantile": bank.filter_class_quantile,
                     "bank_anchors": bank_anchors, "bank_anchor_spread": bank.anchor_spread,
                     "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),

@@ -21,12 +21,9 @@ def test_a_repeated_check_keeps_its_commit_and_date_and_a_new_one_takes_this_run
     assert changed["date"] != "2026-01-01T00:00:00+00:00"
 
 
-def test_a_benchmark_on_the_fly_is_not_compared_with_tunes_bank_runs(compose_cfg, tmp_path):
-    import pytest
-
+def test_tune_runs_on_the_fly_when_the_benchmark_did(compose_cfg, tmp_path):
     overrides = ["bench=ci", f"bench.out_dir={tmp_path}"]
-    plain = agreement.tune_overrides(compose_cfg("bench", overrides), "n30", ["g"], tmp_path, None)
-    assert "tune.bank_size=500" in plain
+    assert "tune.synthetic_source=bank" in agreement.tune_overrides(compose_cfg("bench", overrides), "n30", ["g"],
+                                                                    tmp_path, None)
     cfg = compose_cfg("bench", overrides + ["bench.synthetic_source=generator"])
-    with pytest.raises(ValueError, match="ganaug-tune draws synthetic items from banks only"):
-        agreement.tune_overrides(cfg, "n30", ["g"], tmp_path, None)
+    assert "tune.synthetic_source=generator" in agreement.tune_overrides(cfg, "n30", ["g"], tmp_path, None)

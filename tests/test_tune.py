@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -561,3 +562,41 @@ def test_a_tune_directory_in_use_is_refused(split, gens, tmp_path):
         with pytest.raises(DirectoryBusy, match="in use by ganaug-tune .* another out_dir"):
             tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.25], seeds=[0], **RECIPE)
     assert not (tmp_path / "tune.json").exists() and not (tmp_path / "banks").exists()
+
+
+def test_on_the_fly_candidates_train_from_their_generator_and_the_recipe_draws_from_it(split, gens, tmp_path,
+                                                                                        monkeypatch):
+    import ganaug
+    from ganaug import engine
+
+    train, val = split
+    kw = dict(ratios=[0.5], filter_thresholds=[None], seeds=[0], **RECIPE)
+    sources = []
+    real_train = engine.train_classifier_on_loader
+
+    def spy(batches, *args, **kwargs):
+        sources.append(getattr(batches.dataset, "source", None))
+        return real_train(batches, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
+    fresh = tune_mix(gens[0], train, val, out_dir=tmp_path / "fly", synthetic_source="generator", **kw)
+    name = "generator/syn0.5"
+    # The reference classifier (the teacher) and real only train without a source; the candidate, on the fly.
+    assert [s.kind for s in sources if s is not None] == ["generator"]
+    assert not (tmp_path / "fly" / "banks").exists() and fresh.candidate(name)["bank"] is None
+    assert fresh.settings["synthetic_source"] == "generator" and "on the fly" in fresh.markdown()
+    banked = tune_mix(gens[0], train, val, out_dir=tmp_path / "bank", **kw)
+    assert fresh.candidate(name)["val_by_seed"] != banked.candidate(name)["val_by_seed"]
+    assert fresh.candidate("real")["val_by_seed"] == banked.candidate("real")["val_by_seed"]
+    # The candidate's recipe draws from the same generator (outside the tune directory: its absolute path).
+    config = fresh.recipe_config(name)
+    assert Path(config["source"]) == gens[0].resolve() and fresh.mix_config(name)["source"] == str(gens[0].resolve())
+    (tmp_path / "fly" / "recipe.yaml").write_text(json.dumps(config))  # as if it had won (an untrained G does not)
+    mix = ganaug.load_recipe(tmp_path / "fly").wrap(train)
+    assert mix.generator is not None and mix.bank is None and mix.n_syn > 0
+    # Images made on the fly cannot pass the quality filter.
+    with pytest.raises(TuneError, match=r"filter cannot screen: set filter_thresholds=\[null\]"):
+        tune_mix(gens[0], train, val, out_dir=tmp_path / "x", synthetic_source="generator",
+                 **{**kw, "filter_thresholds": [None, 0.9]})
+    with pytest.raises(TuneError, match=r"synthetic_source must be one of \('bank', 'generator'\)"):
+        tune_mix(gens[0], train, val, out_dir=tmp_path / "x", synthetic_source="disk", **kw)
