@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long benchmark runs still owed (issues 16 and 19), in the order they are needed. Each
 # ganaug-bench stores every finished unit and resumes where it stopped, so rerun this script until it
-# ends (steps 1-3 are done; 4-6, held-out: a CPU-day and more; 7, a lever of issue 19 on data seed 0).
+# ends (steps 1-3 are done; `heldout`: 3b, a last lever on data seed 0, then 4-6, held-out: a CPU-day and more).
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
 #   WORKERS=3 nohup setsid bash benchmarks/long_runs.sh heldout > long_runs.log 2>&1 &
 set -euo pipefail
@@ -24,7 +24,7 @@ seeds='bench.classifier_seeds=[0,1,2,3,4]'
 resnet=(bench.classifier.arch=resnet bench.classifier.width=16 bench.select_generator.classifier.arch=smallcnn
         bench.select_generator.classifier.width=32)
 
-# Steps 1-3 are done (their records are committed); `heldout` starts at step 4.
+# Steps 1-3 are done (their records are committed); `heldout` starts at step 3b.
 if [ "${1:-}" != heldout ]; then
 # 1. The committed n100 headline (ablation_n100_dwidth32) rerun by the one engine: data seed 0, GAN
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
@@ -73,6 +73,24 @@ lever bench.bank_anchors=real "${confidence[@]}" bench.synthetic_split_norm=true
 exit 0
 fi
 
+# 3b. On-the-fly synthetic items (issue 19's last "fresher images" lever), decided on validation before the
+#    held-out runs below, which it would change if adopted: the recipe with every synthetic item a new image
+#    from the bank's generator (bench.synthetic_source=generator) instead of a draw from its 10,000-image bank.
+#    The recipe's data-seed-0 GANs (ablation_n100_split_norm's) have no weights now: the lever's run trains
+#    them again, and the base (the recipe from banks) then runs on those GANs, adopting the split-norm runs
+#    only if the weights came back identical, so that lever and base pair on the same generators.
+lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "$@"; }
+recipe=('bench.classical_synthetic_filter_options=[false]' bench.synthetic_confidence_weight=true
+        bench.synthetic_split_norm=true bench.bank_anchors=prior)
+otf=benchmarks/results/ablation_n100_on_the_fly
+lever "${recipe[@]}" bench.synthetic_source=generator \
+  'bench.reuse_from=[benchmarks/results/ablation_n100_split_norm,benchmarks/results/engine_n100]' bench.out_dir=$otf
+lever "${recipe[@]}" \
+  "bench.reuse_from=[$otf,benchmarks/results/ablation_n100_split_norm,benchmarks/results/engine_n100]" \
+  bench.out_dir=${otf}_base
+.venv/bin/python benchmarks/keep_weights.py --git-add $otf
+.venv/bin/python benchmarks/ablation.py
+
 # 4. Held-out labelled subsets (data seeds 1 and 2; no choice looked at them), run once the levers above
 #    were decided on validation and conf/ holds the recipe: bash benchmarks/long_runs.sh heldout
 #    The n100 headline of the reference CNN comes first (three GAN seeds); the other regimes and the
@@ -102,16 +120,3 @@ for s in 1 2; do
 done
 .venv/bin/python benchmarks/heldout.py
 
-# 7. On-the-fly synthetic items (issue 19's last "fresher images" lever): the recipe, with every synthetic item a
-#    new image from the bank's generator (bench.synthetic_source=generator) instead of a draw from its
-#    10,000-image bank; decided on validation. The recipe's data-seed-0 GANs (ablation_n100_split_norm's) have
-#    no weights now, so they train again in the base run; if they come back with other weights, the base's
-#    synthetic runs are made again on them, so that lever and base pair on the same generators.
-lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "$@"; }
-recipe=('bench.classical_synthetic_filter_options=[false]' bench.synthetic_confidence_weight=true
-        bench.synthetic_split_norm=true bench.bank_anchors=prior)
-otf=benchmarks/results/ablation_n100_on_the_fly
-lever "${recipe[@]}" 'bench.reuse_from=[benchmarks/results/ablation_n100_split_norm,benchmarks/results/engine_n100]' \
-  bench.out_dir=${otf}_base
-lever "${recipe[@]}" bench.synthetic_source=generator bench.reuse_from=${otf}_base bench.out_dir=$otf
-.venv/bin/python benchmarks/keep_weights.py --git-add ${otf}_base
