@@ -377,25 +377,33 @@ def test_truncation_remakes_the_banks_not_the_gan(compose_cfg, tmp_path, tiny):
     assert not np.array_equal(np.asarray(bank.images), plain)
 
 
+def _rerun_watched(compose_cfg, out, base, override, monkeypatch):
+    """Run `base`, then `base + override` with the classifier loop watched: (payload, the units made again,
+    each classifier run's (batches, keyword arguments))."""
+    from ganaug import engine
+
+    run_benchmark(compose_cfg("bench", base))
+    units = out / "units"
+    before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
+    calls = []
+    real_train = engine.train_classifier_on_loader
+
+    def spy(batches, *args, **kwargs):
+        calls.append((batches, kwargs))
+        return real_train(batches, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
+    payload = run_benchmark(compose_cfg("bench", base + override))
+    return payload, {k for k, t in before.items() if (units / k).stat().st_mtime_ns != t}, calls
+
+
 def test_soft_labels_from_the_reference_redo_only_synthetic_runs(compose_cfg, tmp_path, tiny, monkeypatch):
     base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]", "bench.synthetic_soft_labels=0.0",
                    "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
-    run_benchmark(compose_cfg("bench", base))
-    units = tmp_path / "units"
-    before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
-    from ganaug import engine
-
-    seen = []
-    real_train = engine.train_classifier_on_loader
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("teacher"))
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
-    payload = run_benchmark(compose_cfg("bench", base + ["bench.synthetic_soft_labels=0.5"]))
-    redone = {k for k, t in before.items() if (units / k).stat().st_mtime_ns != t}
+    payload, redone, calls = _rerun_watched(compose_cfg, tmp_path, base, ["bench.synthetic_soft_labels=0.5"],
+                                            monkeypatch)
     assert redone == {"n30/syn0.5/c0-g0.json"}
+    seen = [kwargs.get("teacher") for _, kwargs in calls]
     assert len(seen) == 1 and seen[0] is not None  # the regime's real-data reference classifier
     syn = [r for r in payload["runs"] if r.get("ratio")]
     assert [r["synthetic_soft_labels"] for r in syn] == [0.5]
@@ -623,26 +631,15 @@ def test_a_selection_naming_no_unit_is_refused_before_anything_is_adopted(compos
 
 def test_on_the_fly_synthetic_items_redo_only_the_synthetic_runs_from_the_banks_generator(compose_cfg, tmp_path, tiny,
                                                                                           monkeypatch):
-    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]",
-                   "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
-    run_benchmark(compose_cfg("bench", base))
-    units = tmp_path / "units"
-    before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
     from ganaug import engine
 
-    sources = []
-    real_train = engine.train_classifier_on_loader
-
-    def spy(batches, *args, **kwargs):
-        sources.append(batches.dataset.source)
-        return real_train(batches, *args, **kwargs)
-
-    monkeypatch.setattr(engine, "train_classifier_on_loader", spy)
-    payload = run_benchmark(compose_cfg("bench", base + ["bench.synthetic_source=generator"]))
-    redone = {k for k, t in before.items() if (units / k).stat().st_mtime_ns != t}
+    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]",
+                   "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
+    payload, redone, calls = _rerun_watched(compose_cfg, tmp_path, base, ["bench.synthetic_source=generator"],
+                                            monkeypatch)
     assert redone == {"n30/syn0.5/c0-g0.json"}  # no new GAN, bank or real-only run
-    (source,) = sources
-    bank = UnitStore(units).get("n30/bank-g0")
+    (source,) = [batches.dataset.source for batches, _ in calls]
+    bank = UnitStore(tmp_path / "units").get("n30/bank-g0")
     assert source.kind == "generator"
     assert engine.generator_fingerprint(source.generator) == engine.generator_fingerprint(bank["generator"])
     (syn,) = [r for r in payload["runs"] if r.get("ratio")]
