@@ -356,6 +356,9 @@ RECIPE = [
     ("separate batch-norm statistics for synthetic items (`recipe.norm`)", "bench/fashion_mnist.yaml",
      "synthetic_split_norm", "'batch-norm statistics' above: adopted on validation (+0.1 points over the "
      "confidence-weighted recipe, CI spanning 0); `tune.synthetic_split_norm` the same"),
+    ("where synthetic items come from: the bank, or its generator on the fly", "bench/fashion_mnist.yaml",
+     "synthetic_source", "'synthetic images on the fly' above: not adopted on validation (-0.4 points against "
+     "the bank, CI spanning 0), nor were 50,000-image banks ('bank size'); `tune.synthetic_source` the same"),
     ("quality filter threshold", "bench/fashion_mnist.yaml", "filter_threshold",
      "the filtered conditions (n500, the long tail, ganaug-tune's filtered candidates); chosen on validation at "
      "n50/n100 before confidence weights replaced it there"),
