@@ -207,7 +207,7 @@ LEVERS = [
     _on_val("ablation_n100_anchors_split", "latent neighbourhoods, with split batch-norm",
             "anchored banks as above, on the recipe with split batch-norm statistics (the decision's run)",
             condition="classical+syn0.25", base="ablation_n100_split_norm"),
-    # Fresher than a 50,000-image bank: every synthetic item a new image (long_runs.sh step 7; a row once run).
+    # Fresher than a 50,000-image bank: every synthetic item a new image (long_runs.sh step 3b).
     _on_val("ablation_n100_on_the_fly", "synthetic images on the fly",
             "every synthetic item a new image from the bank's generator (synthetic_source=generator) instead of a draw "
             "from its 10,000-image bank, on the recipe (base: the recipe on the same GANs, retrained)",
