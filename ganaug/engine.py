@@ -518,10 +518,9 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
     bs = clf.batch_size
     synthetic = source is not None and use is not None and use.ratio > 0
     if synthetic:
-        on_the_fly = use.source == "generator"
+        # A bank fixes its truncation when generated: SyntheticMix refuses one given with a bank.
         mix = SyntheticMix(_as_arrays(train), source, ratio=use.ratio, seed=seed, class_policy=use.class_policy,
-                           transform=transform, return_flag=use.needs_flag,
-                           truncation=truncation if on_the_fly else None)
+                           transform=transform, return_flag=use.needs_flag, truncation=truncation)
         if mix.source.kind != use.source:  # a bank passed for on-the-fly items, or the reverse: not the run asked for
             raise ConfigError(f"synthetic_source={use.source} but the run was given a {mix.source.kind}: pass the "
                               f"{use.source}'s directory")
