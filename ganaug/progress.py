@@ -302,10 +302,15 @@ def startup_lines(cfg: Any, datamodule: Any, trainer: pl.Trainer, out_dir: Path,
 
 
 class UpdateHook(pl.Callback):
-    """Calls `fn(g_updates)` after each generator update: a caller's own progress display (ganaug-bench)."""
+    """Calls `fn(g_updates)` when training starts (the restored count on resume) and after each generator
+    update: a caller's own progress display (ganaug-bench), which tells work done before from its pace."""
 
     def __init__(self, fn: Callable[[int], None]):
         self.fn, self._last = fn, -1
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._last = int(pl_module.g_updates)
+        self.fn(self._last)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = int(pl_module.g_updates)

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from .. import engine
 from ..classifier import accuracy
@@ -57,7 +56,8 @@ class Unit:
     # out_dir) that hold the rest of its result.
     adoptable: bool = False
     outputs: list[str] = field(default_factory=list)
-    # run(progress) is called with a function taking the fraction done, for the benchmark's bar.
+    # run(progress) is called with a function taking the fraction done, for the benchmark's bar; the first
+    # fraction is where the unit starts (a resumed GAN's restored count), before it does any work.
     reports_progress: bool = False
 
 
@@ -743,6 +743,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
 
 def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     from .executor import run_in_pool, run_on_ray
+    from .progress import BenchmarkProgress
     from .report import write_reports
 
     units, store = plan_from_config(cfg)
@@ -770,40 +771,23 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     print(f"ganaug-bench {cfg.bench.name}: {len(units)} units, {len(units) - left} already done"
           + (f", {len(todo)} of the {left} still to do selected (only=)" if only is not None else "")
           + f" (stored under {out / 'units'}; executor {executor})", flush=True)
-    bar = tqdm(total=total, initial=done_cost, unit="work", desc="benchmark", dynamic_ncols=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
-               disable=not cfg.get("progress", True))
-    finished, moved = [len(units) - left], {}
-
-    def move(unit: Unit, fraction: float) -> None:
-        # A GAN is most of the benchmark's time: the bar moves with its updates, not only when it ends.
-        step = unit.cost * min(max(fraction, 0.0), 1.0) - moved.get(unit.id, 0.0)
-        if step > 0:
-            bar.update(step)
-            moved[unit.id] = moved.get(unit.id, 0.0) + step
-        bar.set_postfix_str(f"{finished[0]}/{len(units)} units | {unit.stage} {fraction:.0%}", refresh=False)
-
-    def finish(unit: Unit) -> None:
-        finished[0] += 1
-        bar.update(unit.cost - moved.pop(unit.id, 0.0))
-        bar.set_postfix_str(f"{finished[0]}/{len(units)} units")
-
+    bar = BenchmarkProgress(total, len(units), len(units) - left, work_done=done_cost,
+                            enabled=bool(cfg.get("progress", True)))
     workers = int((cfg.get("executor") or {}).get("workers") or 1) if executor == "local" else 1
     if executor == "ray":
-        run_on_ray(cfg, units, todo, finish)
+        run_on_ray(cfg, units, todo, bar.finish)
     elif workers > 1:
-        run_in_pool(cfg, units, todo, finish, workers, move)
+        run_in_pool(cfg, units, todo, bar.finish, workers, bar.move)
     else:
         pending = list(todo)
         while pending:
             runnable = next_unit(pending, done)
             if runnable is None:  # cannot happen with a plan whose dependencies come first
                 raise RuntimeError(f"no unit can run: {[u.id for u in pending[:5]]}")
-            bar.set_postfix_str(f"{finished[0]}/{len(units)} units | {runnable.stage}")
-            run_and_store(runnable, fps, lambda fraction, unit=runnable: move(unit, fraction))
+            bar.start(runnable)
+            run_and_store(runnable, fps, lambda fraction, unit=runnable: bar.move(unit, fraction))
             pending.remove(runnable)
-            finish(runnable)
-    bar.set_postfix_str(f"{finished[0]}/{len(units)} units | done")
+            bar.finish(runnable)
     bar.close()
     stored = [store.get(u.id) for u in units if fps.stored(u.id)]
     return write_reports(cfg, out, stored, {"units_total": len(units), "units_done": len(units) - left + len(todo)})

@@ -25,7 +25,7 @@ class _Bar:
     made = []
 
     def __init__(self, total, initial=0, **kw):
-        self.total, self.n, self.seen = total, initial, []
+        self.total, self.n, self.initial, self.seen = total, initial, initial, []
         _Bar.made.append(self)
 
     def update(self, n):
@@ -39,9 +39,9 @@ class _Bar:
 
 
 def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monkeypatch):
-    import ganaug.bench.runner as runner
+    import ganaug.bench.progress as progress
 
-    monkeypatch.setattr(runner, "tqdm", _Bar)
+    monkeypatch.setattr(progress, "tqdm", _Bar)
     cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
     payload = run_benchmark(cfg)
     # The bar moves while a GAN trains (most of the time), not only when a unit ends, and ends at the total.
