@@ -10,16 +10,34 @@ so their generators (the chosen one per GAN seed, about 2 MB) and reference clas
 Lists each file with its size; --git-add force-adds them (they stay tracked from then on). A GAN stopped
 part-way (a checkpoint, no record yet) is named: --unfinished keeps its last checkpoint and snapshots too
 (listed with their sizes, several times a generator's), else a fresh clone trains it from the start.
+Of a GAN's snapshots (one per 500 updates), only the candidates its generator choice scores are kept
+(`bench.select_generator` as the directory's results.json records it; all of them when it does not say).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+from ganaug.bench.selection import candidate_steps
 from ganaug.bench.store import UnitStore, gan_id, gan_of
+
+
+def snapshots_scored(out: Path, gan_dir: Path, max_steps: int | None = None) -> list[Path]:
+    """The snapshots of the GAN in `gan_dir` that its generator choice scores (the final generator is the
+    last candidate); the whole snapshots directory when `out`'s results.json does not record the settings."""
+    snapshots = gan_dir / "snapshots"
+    try:
+        cfg = json.loads((out / "results.json").read_text())["config"]
+        sel = cfg["bench"]["select_generator"]
+        steps = candidate_steps(int(max_steps or cfg["train"]["gan"]["max_steps"]), int(sel["every"]),
+                                int(sel.get("min_step") or 0))
+    except (OSError, KeyError, TypeError, ValueError):
+        return [snapshots]
+    return [snapshots / f"g{s:06d}" for s in steps[:-1]]
 
 
 def needed(out: Path) -> list[Path]:
@@ -36,7 +54,7 @@ def needed(out: Path) -> list[Path]:
         generator = Path(store.get(source)["generator"])
         paths.append(generator)
         if source == gan_id(regime, g):  # a choice still to make scores the snapshots
-            paths.append(generator.parent / "snapshots")
+            paths += snapshots_scored(out, generator.parent, store.get(source).get("g_updates"))
     paths += sorted(out.glob("*/*.safetensors"))
     return [p for p in dict.fromkeys(paths) if p.exists()]
 
@@ -49,7 +67,7 @@ def unfinished(out: Path) -> list[Path]:
     for ckpt in sorted(out.glob("*/gan-g*/checkpoints/last.ckpt")):
         gan = ckpt.parents[1]
         if not store.has(f"{gan.parent.name}/{gan.name}"):
-            paths += [ckpt] + ([gan / "snapshots"] if (gan / "snapshots").is_dir() else [])
+            paths += [ckpt] + [p for p in snapshots_scored(out, gan) if p.is_dir()]
     return paths
 
 

@@ -46,14 +46,23 @@ def test_kept_weights_let_a_fresh_clone_go_on_without_training_a_gan(compose_cfg
     assert "n30/syn0.5/c1-g0.json" in after
 
 
-def test_a_choice_still_to_make_keeps_the_snapshots_it_scores(compose_cfg, tmp_path, tiny, keep_weights, capsys):
+def test_a_choice_still_to_make_keeps_only_the_snapshots_it_scores(compose_cfg, tmp_path, tiny, keep_weights, capsys):
+    # Snapshots every 10 updates of 40, candidates every 20: the snapshot after 20 and the final generator.
     out = tmp_path / "bench"
-    run_benchmark(compose_cfg("bench", tiny + SELECT + [f"bench.out_dir={out}"]))
+    select = [o for o in SELECT if "every_n_steps" not in o] + ["train.callbacks.snapshots.every_n_steps=10"]
+    run_benchmark(compose_cfg("bench", tiny + select + [f"bench.out_dir={out}"]))
     (out / "units/n30/select-g0.json").unlink()
     gan = Path(UnitStore(out / "units").get("n30/gan-g0")["generator"])
-    assert {gan, gan.parent / "snapshots"} <= set(keep_weights.needed(out))
+    snapshots = gan.parent / "snapshots"
+    assert {"g000010", "g000020", "g000030"} <= {p.name for p in snapshots.iterdir()}
+    kept = set(keep_weights.needed(out))
+    assert {gan, snapshots / "g000020"} <= kept
+    assert not kept & {snapshots, snapshots / "g000010", snapshots / "g000030"}
     keep_weights.main([str(out)])
     assert "MB in 3 paths" in capsys.readouterr().out
+    # Where the directory does not record its selection settings, every snapshot is kept.
+    (out / "results.json").unlink()
+    assert snapshots in keep_weights.needed(out)
 
 
 def test_it_names_a_directory_that_is_no_benchmark(tmp_path, keep_weights):
