@@ -233,6 +233,13 @@ class SyntheticUse:
         if self.source not in SYNTHETIC_SOURCES:
             raise ConfigError(f"synthetic_source must be one of {SYNTHETIC_SOURCES}, got {self.source!r}")
 
+    def check_filtered(self, filtered: bool, where: str, fix: str) -> None:
+        """Refuse a filtered run drawn on the fly (`where`: what asked for one; `fix`: the settings to change):
+        the quality filter screens a bank's images, and a generator's are new each draw."""
+        if filtered and self.source == "generator":
+            raise ConfigError(f"synthetic_source=generator draws new images on the fly, which the quality filter "
+                              f"cannot screen{where}: {fix}")
+
     @property
     def needs_flag(self) -> bool:
         """Weighted, smoothed or soft-labelled synthetic items, or their own batch-norm statistics: the run must tell

@@ -669,9 +669,11 @@ def tune_mix(
                                  arch=arch, precision=precision, device=device)
     except ConfigError as e:
         raise TuneError(str(e).replace("classifier.", "")) from None
-    if loss.source == "generator" and any(t is not None for t in thresholds):
-        raise TuneError("synthetic_source=generator draws new images on the fly, which the quality filter cannot "
-                        "screen: set filter_thresholds=[null] (tune.filter_thresholds=[null])")
+    try:
+        loss.check_filtered(any(t is not None for t in thresholds), "",
+                            "set filter_thresholds=[null] (tune.filter_thresholds=[null])")
+    except ConfigError as e:
+        raise TuneError(str(e)) from None
     if teacher == "classical" and transform is None:
         raise TuneError("teacher='classical' is the reference trained with classical augmentation: pass the "
                         "transform (augment=... on the command line), or use teacher='reference'")

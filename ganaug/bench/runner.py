@@ -471,12 +471,11 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         for cond in conditions_for(cond_cfg, regime.imbalanced):
             if cond.ratio > 0:
                 use = regime.use(cond.ratio)  # a bad ratio is named now, not after the GAN has trained
-                if cond.filtered and use.source == "generator":
-                    raise ConfigError(
-                        f"bench.synthetic_source=generator draws new images on the fly, which the quality filter "
-                        f"cannot screen, but regime {name} runs the filtered condition {cond.name}: set "
-                        f"bench.classical_synthetic_filter_options=[false] and bench.filter_options=[] (and the "
-                        f"regime's own, e.g. bench.regimes.{name}.classical_synthetic_filter_options=[false])")
+                use.check_filtered(cond.filtered, f", but regime {name} runs the filtered condition {cond.name} "
+                                   "(bench.synthetic_source=generator)",
+                                   "set bench.classical_synthetic_filter_options=[false] and bench.filter_options=[] "
+                                   f"(and the regime's own, e.g. bench.regimes.{name}.classical_synthetic_filter_options"
+                                   "=[false])")
             for g in (gan_seeds if cond.ratio > 0 else [None]):
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")
