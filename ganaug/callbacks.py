@@ -1,4 +1,5 @@
-"""Lightning callbacks: sample grids, checkpoints and generator snapshots counted in generator updates."""
+"""Lightning callbacks: sample grids, checkpoints and generator snapshots counted in generator updates, and the
+training clock a resumed run carries on."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .grid import save_grid
 from .rng import sample_noise
 from .sampling import to_uint8_hwc
 
-__all__ = ["GANCheckpoint", "GeneratorSnapshots", "SampleGrid", "list_snapshots"]
+__all__ = ["GANCheckpoint", "GeneratorSnapshots", "SampleGrid", "TrainingClock", "list_snapshots"]
 
 log = logging.getLogger(__name__)
 
@@ -285,3 +286,36 @@ class GeneratorSnapshots(pl.Callback):
         trash = staging / f"{snapshot.name}-{uuid.uuid4().hex}.deleted"
         os.rename(snapshot, trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+class TrainingClock(pl.Callback):
+    """Seconds spent in the training loop over every stretch of a run: kept in its checkpoints, so a run
+    stopped and resumed tells its whole training time, not its last stretch's.
+
+    Time after the last checkpoint of a stretch is not counted: the resumed run does that work again.
+    Each stretch may have run on another machine or beside other work; `stretches` says how many there were.
+    """
+
+    def __init__(self):
+        self.earlier, self.stretches = 0.0, 1
+        self._start: float | None = None
+        self._end: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        if self._start is None:
+            return self.earlier
+        return self.earlier + ((self._end if self._end is not None else time.perf_counter()) - self._start)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._start, self._end = time.perf_counter(), None
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._end = time.perf_counter()
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds, "stretches": self.stretches}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # Restored before training starts: this stretch adds to the earlier ones.
+        self.earlier, self.stretches = float(state_dict["seconds"]), int(state_dict["stretches"]) + 1

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid
+from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid, TrainingClock
 from .cli import user_error, user_errors
 from .errors import ConfigError, GanaugError
 from .dir_lock import hold_dir
@@ -122,7 +122,7 @@ def _first_line(e: BaseException) -> str:
 def build_callbacks(cfg: DictConfig, out_dir: Path, settings: dict | None = None) -> list[pl.Callback]:
     # trainer.enable_progress_bar=false means no bar: Lightning refuses a progress-bar callback then.
     show_bar = bool((cfg.get("trainer") or {}).get("enable_progress_bar", True))
-    callbacks: list[pl.Callback] = [DurationEstimate()]
+    callbacks: list[pl.Callback] = [DurationEstimate(), TrainingClock()]
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None:
             continue
@@ -207,7 +207,9 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         log.info("resuming from %s", ckpt_path)
     trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
-    result = {"out_dir": str(out_dir), "g_updates": int(gan.g_updates), "resumed_from": ckpt_path}
+    clock = next(cb for cb in callbacks if isinstance(cb, TrainingClock))
+    result = {"out_dir": str(out_dir), "g_updates": int(gan.g_updates), "resumed_from": ckpt_path,
+              "train_seconds": clock.seconds, "stretches": clock.stretches}
     stopped = next((cb for cb in callbacks if isinstance(cb, GANCheckpoint) and cb.stop_signal is not None), None)
     if stopped is not None:
         raise TrainingInterrupted(

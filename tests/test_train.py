@@ -74,6 +74,22 @@ def test_resume_continues_with_optimizer_and_ema_state(compose_cfg, fast, tmp_pa
     assert moved, "EMA weights should keep evolving after resume"
 
 
+def test_a_resumed_run_tells_its_training_time_over_every_stretch(compose_cfg, fast, tmp_path):
+    first = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
+    assert first["stretches"] == 1 and first["train_seconds"] > 0
+    ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
+    saved = ckpt["callbacks"]["TrainingClock"]["seconds"]
+    assert 0 < saved <= first["train_seconds"]
+    second = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=30"]))
+    assert second["stretches"] == 2 and second["train_seconds"] > saved
+
+    # A checkpoint written before the clock existed resumes too: its earlier time is unknown, so not counted.
+    del ckpt["callbacks"]["TrainingClock"]
+    torch.save(ckpt, tmp_path / "checkpoints" / "last.ckpt")
+    third = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=25"]))
+    assert third["g_updates"] == 25 and third["stretches"] == 1 and third["train_seconds"] > 0
+
+
 def test_killed_run_resumes_with_same_command(tmp_path, python, fast, repo):
     # Killed (SIGKILL: no chance to save on the way out) before its first step-based checkpoint:
     # the time-based last.ckpt is what it resumes from.

@@ -78,9 +78,10 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
                           for r in records if r.get("by") == "val_cas" and r["regime"] == regime),
                          key=lambda c: c["gan_seed"])
         out[regime] = {"conditions": conds, "chosen_on_val": best, "gan": gan_summary,
-                       "gan_train_seconds": _ci([g["seconds"] for g in regime_gans]),
-                       # A GAN resumed from a checkpoint records the time of its last stretch only.
-                       "gan_resumed": sum(1 for g in regime_gans if g.get("resumed_from")),
+                       # Over every stretch of a resumed GAN (train_seconds); a record made before the
+                       # checkpoints kept the clock has its last stretch only, and is counted as such.
+                       "gan_train_seconds": _ci([g.get("train_seconds", g["seconds"]) for g in regime_gans]),
+                       "gan_resumed": sum(1 for g in regime_gans if g.get("resumed_from") and g.get("stretches", 1) < 2),
                        "generator_choice": choices,
                        "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime]),
                        "filter_unfiltered": {r["gan_seed"]: r["filter_unfiltered"] for r in records

@@ -257,9 +257,10 @@ def _train_gan(regime: Regime, gan_seed: int, progress: Callable[[float], None] 
     hooks = [] if progress is None else [UpdateHook(lambda s, n=int(cfg.gan.max_steps): progress(s / n))]
     t0 = time.perf_counter()
     result = train(cfg, extra_callbacks=hooks)
-    # Time of this invocation only; a resumed GAN adds the earlier part recorded in its log.
+    # seconds: this invocation; train_seconds: the training loop over every stretch of a resumed GAN.
     return _with_generator_fp({"regime": regime.name, "gan_seed": gan_seed, "generator": result["generator"],
                                "g_updates": result["g_updates"], "seconds": time.perf_counter() - t0,
+                               "train_seconds": result["train_seconds"], "stretches": result["stretches"],
                                "resumed_from": result["resumed_from"]})
 
 

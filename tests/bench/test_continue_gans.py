@@ -24,6 +24,8 @@ def test_a_longer_gan_resumes_from_another_runs_checkpoint(compose_cfg, tmp_path
     store = UnitStore(long / "units")
     gan = store.get("n30/gan-g0")
     assert gan["g_updates"] == 40 and gan["resumed_from"].endswith("checkpoints/last.ckpt")
+    # Its time covers both runs: the short one's, kept in the checkpoint, and this one's.
+    assert gan["stretches"] == 2 and gan["train_seconds"] > 0
     # The copied last.ckpt is replaced by the run's own, so that a kill resumes from the newest.
     ckpts = sorted(p.name for p in (long / "n30" / "gan-g0" / "checkpoints").glob("last*.ckpt"))
     assert ckpts == ["last.ckpt"]

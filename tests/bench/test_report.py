@@ -78,7 +78,8 @@ def test_a_synthetic_gain_over_two_gans_counts_each_baseline_run_once():
 
 
 def test_the_report_says_when_a_gan_time_is_its_last_stretch_only():
-    # A GAN resumed from a checkpoint records the time of the run that finished it, not its whole training.
+    # A GAN resumed from a checkpoint written before the clock was kept in it records the time of the run
+    # that finished it, not its whole training.
     records = [_run("real", c, 0.80, 0.70) for c in (0, 1)] + [_run("syn0.25", c, 0.82, 0.72, 0, 0.25) for c in (0, 1)]
     metrics = {"regime": "r", "cas": 0.7, "cas_ratio": 0.9, "fid": 3.0, "kid": 0.5, "label_agreement": 0.8,
                "precision": 0.9, "recall": 0.6, "fid_real_labelled_vs_test": 9.0}
@@ -92,3 +93,7 @@ def test_the_report_says_when_a_gan_time_is_its_last_stretch_only():
     assert "GAN training 10.0" in whole and "resumed" not in whole
     part = markdown(summarise(records + [metrics, gan(0, "r/gan-g0/checkpoints/last.ckpt"), gan(1, None)]), meta)
     assert "(1 of 2 GANs resumed from a checkpoint: their last stretch only)" in part
+    # A resumed GAN whose checkpoint kept the training clock records its time over both stretches.
+    summed = {**gan(0, "r/gan-g0/checkpoints/last.ckpt"), "train_seconds": 1200.0, "stretches": 2}
+    both = markdown(summarise(records + [metrics, summed, gan(1, None)]), meta)
+    assert "GAN training 15.0" in both and "resumed" not in both
