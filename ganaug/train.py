@@ -22,7 +22,7 @@ from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid, TrainingCl
 from .cli import user_error, user_errors
 from .errors import ConfigError, GanaugError
 from .dir_lock import hold_dir
-from .progress import DurationEstimate, startup_lines
+from .progress import DurationEstimate, format_duration, startup_lines
 from .run_record import SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
 
 __all__ = ["SPLIT_KEYS", "TrainingInterrupted", "data_split", "export_metadata", "main", "train"]
@@ -219,7 +219,9 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         export_path = out_dir / cfg.export_dir
         gan.export_generator(export_path, extra=export_metadata(cfg, settings))
         result["generator"] = str(export_path)
-        log.info("generator exported to %s after %d generator updates", export_path, int(gan.g_updates))
+        log.info("generator exported to %s after %d generator updates (training %s%s)", export_path,
+                 int(gan.g_updates), format_duration(clock.seconds),
+                 f", over {clock.stretches} runs" if clock.stretches > 1 else "")
     return result
 
 

@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -74,7 +75,8 @@ def test_resume_continues_with_optimizer_and_ema_state(compose_cfg, fast, tmp_pa
     assert moved, "EMA weights should keep evolving after resume"
 
 
-def test_a_resumed_run_tells_its_training_time_over_every_stretch(compose_cfg, fast, tmp_path):
+def test_a_resumed_run_tells_its_training_time_over_every_stretch(compose_cfg, fast, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ganaug.train")
     first = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
     assert first["stretches"] == 1 and first["train_seconds"] > 0
     ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
@@ -82,6 +84,7 @@ def test_a_resumed_run_tells_its_training_time_over_every_stretch(compose_cfg, f
     assert 0 < saved <= first["train_seconds"]
     second = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=30"]))
     assert second["stretches"] == 2 and second["train_seconds"] > saved
+    assert "after 30 generator updates (training" in caplog.text and ", over 2 runs)" in caplog.text
 
     # A checkpoint written before the clock existed resumes too: its earlier time is unknown, so not counted.
     del ckpt["callbacks"]["TrainingClock"]
