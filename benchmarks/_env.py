@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ganaug.export import atomic_write_bytes
-from ganaug.provenance import environment, environment_markdown  # noqa: F401
+from ganaug.provenance import cpu_reading, cpu_use, environment, environment_markdown  # noqa: F401
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -30,24 +30,16 @@ BUSY_SHARE = 0.10  # other processes above 10% of all cores: the run is marked b
 
 def machine_load() -> dict:
     """A reading to pass to `load_report` after the timed work."""
-    import os
-
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    jiffies = [int(v) for v in fields]
-    idle = jiffies[3] + (jiffies[4] if len(jiffies) > 4 else 0)
-    own = os.times()  # children: DataLoader workers that have ended count as ours, not as others'
-    return {"time": __import__("time").monotonic(), "loadavg": os.getloadavg()[0],
-            "busy_s": (sum(jiffies[:8]) - idle) / os.sysconf("SC_CLK_TCK"),
-            "own_s": own.user + own.system + own.children_user + own.children_system}
+    return cpu_reading()
 
 
 def load_report(before: dict, after: dict) -> dict:
     """Load average before/after and other processes' CPU share during the run, with a verdict."""
-    import os
-
-    cores = os.cpu_count() or 1
-    elapsed = max(after["time"] - before["time"], 1e-9)
-    others = max(0.0, (after["busy_s"] - before["busy_s"]) - (after["own_s"] - before["own_s"])) / (elapsed * cores)
+    use = cpu_use(before, after)
+    cores, others = use["cores"], use["others_cpu_share"]
+    if others is None:  # no /proc/stat: what else ran is unknown
+        return {**use, "idle": None, "summary": "Machine load: not readable here (no /proc/stat); whether "
+                "the machine was idle is unknown."}
     idle = others <= BUSY_SHARE
     summary = (f"Machine load: load average {before['loadavg']:.2f} before, {after['loadavg']:.2f} after; other "
                f"processes used {others:.0%} of the {cores} cores while this ran: "

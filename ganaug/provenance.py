@@ -73,6 +73,36 @@ def machine() -> dict:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+def cpu_reading() -> dict:
+    """This process's CPU seconds and the whole machine's, now: two readings give `cpu_use` between them.
+
+    The machine's comes from /proc/stat (Linux); elsewhere it is None and so is the share of others.
+    """
+    import time
+
+    own = os.times()  # children: DataLoader workers that have ended count as ours, not as others'
+    try:
+        jiffies = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = jiffies[3] + (jiffies[4] if len(jiffies) > 4 else 0)
+        busy = (sum(jiffies[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        busy = None
+    return {"time": time.monotonic(), "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "busy_s": busy, "own_s": own.user + own.system + own.children_user + own.children_system}
+
+
+def cpu_use(before: dict, after: dict) -> dict:
+    """Between two `cpu_reading`s: this process's CPU seconds per second of wall time (1.0: one core to
+    itself, all along) and the share of all cores that other processes used (units side by side included)."""
+    cores = os.cpu_count() or 1
+    elapsed = max(after["time"] - before["time"], 1e-9)
+    own = after["own_s"] - before["own_s"]
+    others = (None if before["busy_s"] is None or after["busy_s"] is None
+              else max(0.0, (after["busy_s"] - before["busy_s"]) - own) / (elapsed * cores))
+    return {"own_cpu_per_s": own / elapsed, "others_cpu_share": others, "cores": cores,
+            "loadavg_before": before["loadavg"], "loadavg_after": after["loadavg"]}
+
+
 def machine_label(made_on: dict | None) -> str:
     if not made_on:
         return "not recorded"

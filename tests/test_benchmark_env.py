@@ -19,3 +19,8 @@ def test_others_cpu_share_marks_a_busy_machine(monkeypatch):
     idle = load_report(_reading(0, 100, 1), _reading(10, 111, 11))
     assert idle["others_cpu_share"] == 0.05 and idle["idle"] and "**idle**" in idle["summary"]
 
+
+
+def test_where_the_machine_cannot_be_read_idle_is_unknown_not_claimed():
+    unknown = load_report(_reading(0, None, 1), _reading(10, None, 11))
+    assert unknown["idle"] is None and "unknown" in unknown["summary"] and unknown["own_cpu_per_s"] == 1.0

@@ -156,9 +156,26 @@ def markdown(summary: dict, meta: dict) -> str:
               f"- machine: {meta['cpu']}, {meta['cores']} cores, torch {meta['torch']}",
               *(["- units made on: " + "; ".join(f"{n} on {m}" for m, n in meta["units_made_on"].items())]
                 if meta.get("units_made_on") else []),
+              *([load_line(meta["units_load"])] if (meta.get("units_load") or {}).get("n") else []),
               f"- seeds: data {meta['data_seed']}, classifier {meta['classifier_seeds']}, GAN per regime "
               f"{meta.get('gan_seeds_by_regime', meta['gan_seeds'])}", ""]
     return "\n".join(lines)
+
+
+def units_load(records: list[dict]) -> dict:
+    """How much of the machine the units that recorded it had (`made_on.load`): medians over them."""
+    loads = [r["made_on"]["load"] for r in records if isinstance((r.get("made_on") or {}).get("load"), dict)]
+    others = [x["others_cpu_share"] for x in loads if x.get("others_cpu_share") is not None]
+    return {"n": len(loads), "of": len(records),
+            "own_cpu_per_s": float(np.median([x["own_cpu_per_s"] for x in loads])) if loads else None,
+            "others_cpu_share": float(np.median(others)) if others else None}
+
+
+def load_line(load: dict) -> str:
+    others = ("" if load["others_cpu_share"] is None else
+              f"; other processes (units side by side included) used a median {load['others_cpu_share']:.0%} of the cores")
+    return (f"- load while the units ran ({load['n']} of {load['of']} recorded it): a median "
+            f"{load['own_cpu_per_s']:.2f} CPU-seconds per second each (1.00 a thread: a core to itself){others}")
 
 
 BASELINE_STYLE = {"real": ("k", "--"), "classical": ("tab:gray", "--"), "classical+reweight": ("tab:purple", ":")}
@@ -229,7 +246,7 @@ def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dic
             "data_seed": b.data_seed, "classifier_seeds": list(b.classifier_seeds), "gan_seeds": list(b.gan_seeds),
             "gan_seeds_by_regime": {k: list(v.get("gan_seeds", b.gan_seeds)) for k, v in b.regimes.items()},
             "units_made_on": dict(Counter(machine_label(r.get("made_on")) for r in records).most_common()),
-            **(progress or {})}
+            "units_load": units_load(records), **(progress or {})}
     summary = summarise(records, list(b.regimes))
     payload = {"meta": meta, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary,
                "runs": records}

@@ -33,7 +33,7 @@ from ..dir_lock import hold_dir
 from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
 from ..errors import ConfigError, GanaugError
 from ..export import atomic_file, load_generator
-from ..provenance import git_commit, machine
+from ..provenance import cpu_reading, cpu_use, git_commit, machine
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
 from .store import UnitStore, choice_id, fingerprint, gan_id, gan_of, trains_gan
@@ -575,8 +575,11 @@ def run_and_store(unit: Unit, fps: Fingerprints, progress: Callable[[float], Non
     now whether its stored record still fits.
     """
     if not fps.done(unit.id):
+        before = cpu_reading()
         result = unit.run(progress) if unit.reports_progress else unit.run()
-        fps.store.put(unit.id, {**result, "made_on": machine(), "fingerprint": fps(unit.id)})
+        # What the unit's time is worth: the CPU it got, and what else ran meanwhile (units side by side too).
+        load = cpu_use(before, cpu_reading())
+        fps.store.put(unit.id, {**result, "made_on": {**machine(), "load": load}, "fingerprint": fps(unit.id)})
 
 
 def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from ganaug.bench.report import markdown, summarise
+from ganaug.bench.report import load_line, markdown, summarise, units_load
 from ganaug.stats import t_quantile
 
 
@@ -97,3 +97,13 @@ def test_the_report_says_when_a_gan_time_is_its_last_stretch_only():
     summed = {**gan(0, "r/gan-g0/checkpoints/last.ckpt"), "train_seconds": 1200.0, "stretches": 2}
     both = markdown(summarise(records + [metrics, summed, gan(1, None)]), meta)
     assert "GAN training 15.0" in both and "resumed" not in both
+
+
+def test_the_load_units_ran_under_is_summed_up_from_those_that_recorded_it():
+    def rec(own, others):
+        return {"made_on": {"cpu": "c", "load": {"own_cpu_per_s": own, "others_cpu_share": others}}}
+
+    load = units_load([rec(1.0, 0.0), rec(0.6, 0.5), rec(0.7, None), {"made_on": {"cpu": "c"}}, {}])
+    assert load == {"n": 3, "of": 5, "own_cpu_per_s": 0.7, "others_cpu_share": 0.25}
+    assert "(3 of 5 recorded it): a median 0.70 CPU-seconds" in load_line(load) and "25% of the cores" in load_line(load)
+    assert units_load([{"made_on": {"cpu": "c"}}]) == {"n": 0, "of": 1, "own_cpu_per_s": None, "others_cpu_share": None}

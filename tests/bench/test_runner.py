@@ -23,6 +23,7 @@ class _Bar:
     """Records what the benchmark's progress bar is told."""
 
     made = []
+    disable = False
 
     def __init__(self, total, initial=0, **kw):
         self.total, self.n, self.initial, self.seen = total, initial, initial, []
@@ -63,6 +64,10 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monk
         assert (tmp_path / f).is_file(), f
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["meta"]["cpu"] and data["meta"]["date"] and data["meta"]["commit"]
+    # Each unit's time says how much of the machine it had.
+    assert all(r["made_on"]["load"]["own_cpu_per_s"] > 0 for r in data["runs"])
+    assert data["meta"]["units_load"]["n"] == len(data["runs"])
+    assert "- load while the units ran" in (tmp_path / "results.md").read_text()
     assert len(data["runs"]) == len(UnitStore(tmp_path / "units").all())
     # Every synthetic run trained for the same steps at the same batch size as the baselines.
     runs = [r for r in data["runs"] if "condition" in r]
