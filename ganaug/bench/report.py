@@ -235,9 +235,31 @@ def _progress_of(meta: dict) -> dict:
     return {k: meta[k] for k in ("units_total", "units_done") if k in meta}
 
 
-def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dict | None = None) -> dict:
+def _larger_report(path: Path, records: list[dict]) -> dict | None:
+    """The report at `path` when it holds every one of `records`, as they are, and more runs besides."""
+    try:
+        old = json.loads(path.read_text())
+        by_unit = {r.get("unit"): r for r in old["runs"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    mine = json.loads(json.dumps(records, default=float))
+    if len(by_unit) > len(mine) and all(by_unit.get(r.get("unit")) == r for r in mine):
+        return old
+    return None
+
+
+def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dict | None = None,
+                  ran: bool = True) -> dict:
+    """results.json, results.md and the plot of `records`. A call that `ran` nothing (report_only, or a rerun
+    with every unit done) and whose records are a part of the report already there (a run of fewer regimes
+    or seeds into a directory of a larger benchmark) keeps that report: it would replace it by a part."""
     import sys
 
+    if not ran and (larger := _larger_report(out / "results.json", records)) is not None:
+        print(f"ganaug-bench: nothing to run; {out / 'results.json'} reports {len(larger['runs'])} records, these "
+              f"{len(records)} among them, and is kept as it is (a report of these alone: another bench.out_dir "
+              f"with bench.reuse_from={out})", flush=True)
+        return larger
     b = cfg.bench
     # The command that reproduces the runs: without the switches that only change how it reports, or
     # which of its units run now.

@@ -764,7 +764,7 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     progress = {"units_total": len(units), "units_done": len(units) - len(todo)}
     if cfg.get("report_only"):
         # Reports from whatever is stored, e.g. while a long run is still going or after a stop.
-        return write_reports(cfg, out, [store.get(u.id) for u in units if fps.stored(u.id)], progress)
+        return write_reports(cfg, out, [store.get(u.id) for u in units if fps.stored(u.id)], progress, ran=False)
     left = len(todo)
     if only is not None:
         todo = select_units(todo, only, done)
@@ -793,7 +793,8 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
             bar.finish(runnable)
     bar.close()
     stored = [store.get(u.id) for u in units if fps.stored(u.id)]
-    return write_reports(cfg, out, stored, {"units_total": len(units), "units_done": len(units) - left + len(todo)})
+    return write_reports(cfg, out, stored, {"units_total": len(units), "units_done": len(units) - left + len(todo)},
+                         ran=bool(todo))
 
 
 def only_patterns(only, units: list[Unit]) -> list[str] | None:

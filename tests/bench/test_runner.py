@@ -39,7 +39,7 @@ class _Bar:
         self.seen.append(("closed", self.n))
 
 
-def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monkeypatch):
+def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monkeypatch, capsys):
     import ganaug.bench.progress as progress
 
     monkeypatch.setattr(progress, "tqdm", _Bar)
@@ -82,6 +82,12 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monk
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "units").rglob("*.json")}
     assert (tmp_path / "results.json").read_bytes() == record
     assert again["meta"]["command"] == data["meta"]["command"] and again["config"]["threads"] == data["config"]["threads"]
+
+    # A run of fewer seeds into the same directory finds its units done: the report of the whole benchmark
+    # stays as it is, not replaced by one of a part of its runs (and then claimed again by a full rerun).
+    part = run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "bench.classifier_seeds=[0]"]))
+    assert (tmp_path / "results.json").read_bytes() == record and len(part["runs"]) == len(data["runs"])
+    assert "is kept as it is" in capsys.readouterr().out
 
     # Each unit names the machine it ran on; units made elsewhere (a lent GPU) are counted apart.
     records = UnitStore(tmp_path / "units").all()
