@@ -250,12 +250,14 @@ def _larger_report(path: Path, records: list[dict]) -> dict | None:
 
 def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dict | None = None,
                   ran: bool = True) -> dict:
-    """results.json, results.md and the plot of `records`. A call that `ran` nothing (report_only, or a rerun
-    with every unit done) and whose records are a part of the report already there (a run of fewer regimes
-    or seeds into a directory of a larger benchmark) keeps that report: it would replace it by a part."""
+    """results.json, results.md and the plot of `records`. A call that `ran` nothing, whose plan is whole
+    (every unit stored), and whose records are a part of the report already there (a run of fewer regimes
+    or seeds into a directory of a larger benchmark) keeps that report: it would replace it by a part. A
+    plan with a unit missing (a record deleted, a unit still to run) is reported as partial."""
     import sys
 
-    if not ran and (larger := _larger_report(out / "results.json", records)) is not None:
+    whole = progress is not None and progress.get("units_done") == progress.get("units_total")
+    if not ran and whole and (larger := _larger_report(out / "results.json", records)) is not None:
         print(f"ganaug-bench: nothing to run; {out / 'results.json'} reports {len(larger['runs'])} records, these "
               f"{len(records)} among them, and is kept as it is (a report of these alone: another bench.out_dir "
               f"with bench.reuse_from={out})", flush=True)
