@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ganaug.bench.selection import candidate_steps
 from ganaug.bench.store import UnitStore, gan_id, gan_of
+from ganaug.callbacks import snapshot_dir
 
 
 def snapshots_scored(out: Path, gan_dir: Path, max_steps: int | None = None) -> list[Path]:
@@ -37,7 +38,7 @@ def snapshots_scored(out: Path, gan_dir: Path, max_steps: int | None = None) -> 
                                 int(sel.get("min_step") or 0))
     except (OSError, KeyError, TypeError, ValueError):
         return [snapshots]
-    return [snapshots / f"g{s:06d}" for s in steps[:-1]]
+    return [snapshot_dir(snapshots, s) for s in steps[:-1]]
 
 
 def needed(out: Path) -> list[Path]:

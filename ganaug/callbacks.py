@@ -25,7 +25,7 @@ from .grid import save_grid
 from .rng import sample_noise
 from .sampling import to_uint8_hwc
 
-__all__ = ["GANCheckpoint", "GeneratorSnapshots", "SampleGrid", "TrainingClock", "list_snapshots"]
+__all__ = ["GANCheckpoint", "GeneratorSnapshots", "SampleGrid", "TrainingClock", "list_snapshots", "snapshot_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,11 @@ class GANCheckpoint(ModelCheckpoint):
 SNAPSHOT_NAME = re.compile(r"g(\d+)")
 
 
+def snapshot_dir(dirpath: str | os.PathLike, step: int) -> Path:
+    """Where `GeneratorSnapshots` exports the generator after `step` updates: `<dirpath>/g<step:06d>`."""
+    return Path(dirpath) / f"g{step:06d}"
+
+
 def _snapshots(dirpath: Path) -> list[tuple[int, Path]]:
     if not dirpath.is_dir():
         return []
@@ -243,7 +248,7 @@ class GeneratorSnapshots(pl.Callback):
         dirpath = Path(dirpath)
         step = int(pl_module.g_updates)
         self._last = step
-        final = dirpath / f"g{step:06d}"
+        final = snapshot_dir(dirpath, step)
         if final.exists():
             log.info("snapshot %s was written before this run resumed; kept as it is", final)
             return None

@@ -667,13 +667,10 @@ def tune_mix(
                             split_norm=synthetic_split_norm, source=synthetic_source)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
                                  arch=arch, precision=precision, device=device)
-    except ConfigError as e:
-        raise TuneError(str(e).replace("classifier.", "")) from None
-    try:
         loss.check_filtered(any(t is not None for t in thresholds), "",
                             "set filter_thresholds=[null] (tune.filter_thresholds=[null])")
     except ConfigError as e:
-        raise TuneError(str(e)) from None
+        raise TuneError(str(e).replace("classifier.", "")) from None
     if teacher == "classical" and transform is None:
         raise TuneError("teacher='classical' is the reference trained with classical augmentation: pass the "
                         "transform (augment=... on the command line), or use teacher='reference'")

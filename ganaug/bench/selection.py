@@ -17,6 +17,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ..callbacks import snapshot_dir
 from ..classifier import train_classifier
 from ..engine import resolve_device
 from ..errors import GanaugError
@@ -53,7 +54,7 @@ def generator_at(generator_dir: str | Path, step: int, max_steps: int) -> Path |
     final = Path(generator_dir)
     if step == max_steps:
         return final
-    snap = final.parent / "snapshots" / f"g{step:06d}"
+    snap = snapshot_dir(final.parent / "snapshots", step)
     return snap if snap.is_dir() else None
 
 
