@@ -2,13 +2,14 @@
 
     benchmark:  59%|█████▊    | 81/137 units | longtail: GAN seed 0 73% [12:04<1:52:30]
 
-Work is each unit's planned cost (a GAN's updates count `gan_cost_per_step` classifier steps). A run
-that resumes a benchmark starts the bar at the work already stored, and a GAN resumed from its
-checkpoint adds the updates it had made: neither is this run's pace, so both stay out of the ETA, which
-is the work left over the work done since this run started (tqdm's average rate: a GAN's steady
-updates and the classifier runs that move the bar only when they end average out, where a smoothed
-rate swings with each report). In a log file (not a terminal) the bar is redrawn at most every
-`file_refresh_interval` seconds and when a unit ends, so the file holds a readable line per event.
+Work is each unit's planned cost (a GAN's updates count `gan_cost_per_step` classifier steps, or as
+many as this machine's finished units measured: `runner.calibrate_gan_cost`). A run that resumes a
+benchmark starts the bar at the work already stored, and a GAN resumed from its checkpoint adds the
+updates it had made: neither is this run's pace, so both stay out of the ETA, which is the work left
+over the work done since this run started (tqdm's average rate: a GAN's steady updates and the
+classifier runs that move the bar only when they end average out, where a smoothed rate swings with
+each report). In a log file (not a terminal) the bar is redrawn at most every `file_refresh_interval`
+seconds and when a unit ends, so the file holds a readable line per event.
 """
 
 from __future__ import annotations
@@ -27,23 +28,24 @@ class BenchmarkProgress:
     before its first update): work done before this run, counted as such.
     """
 
-    BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
+    # The units and the running stage go in tqdm's description: its postfix would start with ", ".
+    BAR_FORMAT = "benchmark: {percentage:3.0f}%|{bar}| {desc} [{elapsed}<{remaining}]"
 
     def __init__(self, total: float, units_total: int, units_done: int, work_done: float = 0.0,
                  enabled: bool = True, refresh_interval: float = 0.5, file_refresh_interval: float = 30.0):
         self.units_total, self.units_done = units_total, units_done
         self._moved: dict[str, float] = {}
-        self.bar = tqdm(total=total, initial=work_done, unit="work", desc="benchmark", dynamic_ncols=True,
+        self.bar = tqdm(total=total, initial=work_done, unit="work", dynamic_ncols=True,
                         smoothing=0, bar_format=self.BAR_FORMAT, disable=not enabled,
                         mininterval=refresh_interval if _is_terminal(sys.stderr) else file_refresh_interval)
-        self.bar.set_postfix_str(self._units(), refresh=False)
+        self.bar.set_description_str(self._units(), refresh=False)
 
     def _units(self, stage: str = "") -> str:
         return f"{self.units_done}/{self.units_total} units" + (f" | {stage}" if stage else "")
 
     def start(self, unit) -> None:
         """`unit` starts (shown in the bar; used when one unit runs at a time)."""
-        self.bar.set_postfix_str(self._units(unit.stage))
+        self.bar.set_description_str(self._units(unit.stage))
 
     def move(self, unit, fraction: float) -> None:
         # A GAN is most of the benchmark's time: the bar moves with its updates, not only when it ends.
@@ -56,13 +58,13 @@ class BenchmarkProgress:
         elif (step := work - self._moved[unit.id]) > 0:
             self._moved[unit.id] = work
             self.bar.update(step)
-        self.bar.set_postfix_str(self._units(f"{unit.stage} {fraction:.0%}"), refresh=False)
+        self.bar.set_description_str(self._units(f"{unit.stage} {fraction:.0%}"), refresh=False)
 
     def finish(self, unit) -> None:
         self.units_done += 1
         self.bar.update(unit.cost - self._moved.pop(unit.id, 0.0))
-        self.bar.set_postfix_str(self._units())
+        self.bar.set_description_str(self._units())
 
     def close(self) -> None:
-        self.bar.set_postfix_str(self._units("done"))
+        self.bar.set_description_str(self._units("done"))
         self.bar.close()

@@ -687,6 +687,44 @@ def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:
             store.drop(uid)
 
 
+def calibrate_gan_cost(units: list[Unit], store: UnitStore, done: Callable[[str], bool]) -> float | None:
+    """Rescale the GAN units' planned cost by this machine's own pace; the factor, or None where it has
+    not yet measured both a GAN and a classifier run.
+
+    A GAN update's cost in classifier steps (`bench.gan_cost_per_step`) differs by machine and by
+    classifier (a ResNet step costs several small-CNN steps; a GPU speeds the GAN more). The bar's ETA and
+    the critical path need the real ratio: it is read from this benchmark's finished units made on this
+    machine (GAN seconds over every stretch, the conditions' classifier runs), medians of seconds per
+    planned cost.
+    """
+    from statistics import median
+
+    here = machine()
+
+    def seconds_per_cost(kind: list[Unit], seconds) -> float | None:
+        rates = []
+        for u in kind:
+            if u.cost <= 0 or not done(u.id):
+                continue
+            rec = store.get(u.id)
+            on = rec.get("made_on") or {}
+            if (on.get("cpu"), on.get("gpu")) == (here["cpu"], here["gpu"]) and (s := seconds(rec)):
+                rates.append(float(s) / u.cost)
+        return median(rates) if rates else None
+
+    gans = [u for u in units if trains_gan(u.id)]
+    # A record of a GAN resumed before the clock was kept (no train_seconds) times its last stretch only.
+    gan = seconds_per_cost(gans, lambda r: r.get("train_seconds") or (None if r.get("resumed_from")
+                                                                      else r.get("seconds")))
+    clf = seconds_per_cost([u for u in units if not trains_gan(u.id)],
+                           lambda r: r.get("seconds") if "condition" in r else None)
+    if gan is None or clf is None:
+        return None
+    for u in gans:
+        u.cost *= gan / clf
+    return gan / clf
+
+
 def critical_path(units: list[Unit]) -> dict[str, float]:
     """Each unit's cost plus the costliest chain of units that wait for it (its longest path to the end).
 
@@ -761,6 +799,10 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     done = fps.done
 
     todo = [u for u in units if not done(u.id)]
+    if todo and (factor := calibrate_gan_cost(units, store, done)) is not None:
+        print(f"ganaug-bench: a GAN update costs {factor * float(cfg.bench.gan_cost_per_step):.1f} classifier steps "
+              f"on this machine (its finished units; bench.gan_cost_per_step={cfg.bench.gan_cost_per_step} "
+              "until it has measured both)", flush=True)
     progress = {"units_total": len(units), "units_done": len(units) - len(todo)}
     if cfg.get("report_only"):
         # Reports from whatever is stored, e.g. while a long run is still going or after a stop.

@@ -20,7 +20,7 @@ def test_the_eta_counts_the_pace_of_this_run_not_the_work_it_found_done():
     assert p.bar.n == 66.0 and "[01:40<28:20]" in str(p.bar)
     p.finish(GAN)
     p.finish(RUN)  # a unit that reports no progress moves the bar when it ends
-    assert p.bar.n == 80.0 and p.units_done == 3 and "3/3 units" in str(p.bar)
+    assert p.bar.n == 80.0 and p.units_done == 3 and "| 3/3 units [" in str(p.bar)  # no ", " before the units
     p.close()
 
 

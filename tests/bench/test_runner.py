@@ -7,7 +7,8 @@ import torch
 from omegaconf import OmegaConf
 
 from ganaug.bank import SyntheticBank
-from ganaug.bench.runner import StaleGANError, Unit, critical_path, next_unit, plan_from_config, run_benchmark
+from ganaug.bench.runner import (StaleGANError, Unit, calibrate_gan_cost, critical_path, next_unit, plan_from_config,
+                                 run_benchmark)
 from ganaug.engine import class_balanced_loader
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
@@ -32,7 +33,7 @@ class _Bar:
     def update(self, n):
         self.n += n
 
-    def set_postfix_str(self, text, refresh=True):
+    def set_description_str(self, text, refresh=True):
         self.seen.append((text, self.n))
 
     def close(self):
@@ -348,6 +349,28 @@ def test_a_free_unit_that_gates_a_chain_starts_before_a_costlier_lone_one():
                                       "n100/syn/c0-g0": 10, "n100/syn/c1-g0": 10}
     assert _order(pending) == ["n100/select-g0", "n100/bank-g0", "n100/classical/c0", "n100/syn/c0-g0",
                                "n100/syn/c1-g0"]
+
+
+def test_the_gan_cost_is_what_this_machine_measured(tmp_path):
+    from ganaug.provenance import machine
+
+    here = {k: machine()[k] for k in ("cpu", "gpu")}
+    store = UnitStore(tmp_path)
+    gans = [_unit(f"{r}/gan-g0", 400.0) for r in ("n50", "n100", "n500", "longtail")]  # 100 updates x 4
+    runs = [_unit(f"n50/real/c{c}", 300.0) for c in range(3)]
+    # Planned: a GAN update costs 4 classifier steps. Measured here: 1.0 s per update, 0.1 s per step.
+    store.put("n50/gan-g0", {"g_updates": 100, "train_seconds": 100.0, "seconds": 30.0,
+                             "resumed_from": "last.ckpt", "made_on": here})
+    store.put("n100/gan-g0", {"g_updates": 100, "seconds": 5.0, "made_on": {**here, "gpu": "a lent GPU"}})
+    store.put("n500/gan-g0", {"g_updates": 100, "seconds": 7.0, "resumed_from": "last.ckpt",  # last stretch only
+                              "made_on": here})
+    for c, s in enumerate([29.0, 30.0, 31.0]):
+        store.put(f"n50/real/c{c}", {"condition": "real", "steps": 300, "seconds": s, "made_on": here})
+    done = lambda uid: store.has(uid)  # noqa: E731
+    # No classifier run measured yet: the planned costs stand.
+    assert calibrate_gan_cost(gans + runs[:0], store, done) is None and gans[0].cost == 400.0
+    assert calibrate_gan_cost(gans + runs, store, done) == pytest.approx(100.0 / 400 / (30.0 / 300))
+    assert [u.cost for u in gans] == pytest.approx([1000.0] * 4)  # 10 classifier steps per update
 
 
 def test_class_balanced_loader_draws_every_class_equally():
