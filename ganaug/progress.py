@@ -31,7 +31,8 @@ log = logging.getLogger("ganaug.train")
 LOSS_KEYS = ("loss/d", "loss/g")
 
 
-def _is_terminal(stream: Any) -> bool:
+def is_terminal(stream: Any) -> bool:
+    """Whether a bar on `stream` is watched live (redrawn often) rather than written to a log file."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed file
@@ -87,7 +88,7 @@ class GANProgressBar(TQDMProgressBar):
     def init_train_tqdm(self) -> Tqdm:
         gan = self.trainer.lightning_module
         file = self.file if self.file is not None else sys.stdout
-        self._interval = self.refresh_interval if _is_terminal(file) else self.file_refresh_interval
+        self._interval = self.refresh_interval if is_terminal(file) else self.file_refresh_interval
         return Tqdm(
             desc=self.description,
             # The restored count on resume; tqdm's rate (so the ETA) counts from it, i.e. this process's updates.

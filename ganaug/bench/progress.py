@@ -18,7 +18,7 @@ import sys
 
 from tqdm.auto import tqdm
 
-from ..progress import _is_terminal
+from ..progress import is_terminal
 
 
 class BenchmarkProgress:
@@ -37,7 +37,7 @@ class BenchmarkProgress:
         self._moved: dict[str, float] = {}
         self.bar = tqdm(total=total, initial=work_done, unit="work", dynamic_ncols=True,
                         smoothing=0, bar_format=self.BAR_FORMAT, disable=not enabled,
-                        mininterval=refresh_interval if _is_terminal(sys.stderr) else file_refresh_interval)
+                        mininterval=refresh_interval if is_terminal(sys.stderr) else file_refresh_interval)
         self.bar.set_description_str(self._units(), refresh=False)
 
     def _units(self, stage: str = "") -> str:
