@@ -121,7 +121,6 @@ class SmallCNN(nn.Module):
     """
 
     arch = "smallcnn"
-    min_width = 1
     # What `to_tensor` gives (img / 127.5 - 1); SyntheticAwareLoss holds a teacher's inputs to it.
     input_range = (-1.0, 1.0)
 
@@ -195,6 +194,20 @@ class SmallCNN(nn.Module):
         return self.head(self.dropout(self.features(x)))
 
 
+class _PointwiseStride(nn.Conv2d):
+    """A 1×1 convolution with stride s, computed as the s-subsampled input through a 1×1 stride-1 one: the same
+    numbers, bit for bit, without torch 2.13's strided channels-last CPU kernel, whose backward corrupts the
+    heap for 4-15 input channels (a crash, not an error). Batches reach the network channels-last: that
+    is how a 1-channel NHWC batch permuted to NCHW reads."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__(c_in, c_out, 1, bias=False)
+        self.step = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x[:, :, ::self.step, ::self.step])
+
+
 class _BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
@@ -202,7 +215,7 @@ class _BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
-        self.skip = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+        self.skip = (nn.Sequential(_PointwiseStride(c_in, c_out, stride), nn.BatchNorm2d(c_out))
                      if stride != 1 or c_in != c_out else nn.Identity())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -220,9 +233,6 @@ class SmallResNet(SmallCNN):
     """
 
     arch = "resnet"
-    # torch 2.13's CPU channels_last convolutions corrupt the heap in this network's backward at 4-6
-    # channels on one thread (a crash, not an error); 8 and more train normally.
-    min_width = 8
 
     def __init__(
         self,
@@ -234,8 +244,6 @@ class SmallResNet(SmallCNN):
     ) -> None:
         nn.Module.__init__(self)
         self._record(num_classes, in_channels, image_size, width, 4 * width)
-        if width < self.min_width:
-            raise ValueError(f"SmallResNet needs width >= {self.min_width}, got {width}")
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
                                    nn.ReLU(inplace=True)]
         c_in = width

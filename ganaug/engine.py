@@ -116,11 +116,6 @@ class ClassifierSettings:
             raise ConfigError(f"classifier.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.arch not in CLASSIFIERS:
             raise ConfigError(f"classifier.arch must be one of {sorted(CLASSIFIERS)}, got {self.arch!r}")
-        # Checked here, not when the first run builds the net: a benchmark trains its GANs first.
-        least = CLASSIFIERS[self.arch].min_width
-        if self.width < least:
-            raise ConfigError(f"classifier.width must be at least {least} for arch {self.arch!r}, got {self.width}; "
-                              f"set e.g. classifier.width={2 * least}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"classifier.precision must be one of {PRECISIONS}, got {self.precision!r}")
         resolve_device(self.device)

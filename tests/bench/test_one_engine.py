@@ -69,8 +69,6 @@ def test_classifier_runs_go_to_cuda_when_present(monkeypatch):
     (lambda: engine.ClassifierSettings(lr_schedule="step"), "lr_schedule must be one of"),
     (lambda: engine.ClassifierSettings(precision="8-bit"), "precision must be one of"),
     (lambda: engine.ClassifierSettings(arch="vit"), r"arch must be one of \['resnet', 'smallcnn'\]"),
-    (lambda: engine.ClassifierSettings(arch="resnet", width=4),
-     r"classifier.width must be at least 8 for arch 'resnet', got 4; set e.g. classifier.width=16"),
     (lambda: engine.BankSettings(filter_threshold=1.5), r"filter_threshold must lie in \[0, 1\]"),
     (lambda: engine.SyntheticUse(0.99), r"ratios must lie in \[0, 0.95\]"),
     (lambda: engine.SyntheticUse(0.5, teacher="oracle"), "teacher must be one of"),
