@@ -13,6 +13,7 @@ from ..export import atomic_write_bytes
 from ..provenance import environment, machine_label, stored_if_unchanged
 from ..stats import crossed_gain_ci, format_gain, format_score, mean_ci, paired_diff_ci
 from .selection import steps_summary
+from .store import gan_training_seconds
 
 
 # What synthetic conditions are compared against (classical+reweight: imbalanced regimes only).
@@ -81,7 +82,7 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
                        # Over every stretch of a resumed GAN (train_seconds); a record made before the
                        # checkpoints kept the clock has its last stretch only, and is counted as such.
                        "gan_train_seconds": _ci([g.get("train_seconds", g["seconds"]) for g in regime_gans]),
-                       "gan_resumed": sum(1 for g in regime_gans if g.get("resumed_from") and g.get("stretches", 1) < 2),
+                       "gan_resumed": sum(1 for g in regime_gans if gan_training_seconds(g) is None),
                        "generator_choice": choices,
                        "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime]),
                        "filter_unfiltered": {r["gan_seed"]: r["filter_unfiltered"] for r in records

@@ -36,7 +36,7 @@ from ..export import atomic_file, load_generator
 from ..provenance import cpu_reading, cpu_use, git_commit, machine
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
-from .store import UnitStore, choice_id, fingerprint, gan_id, gan_of, trains_gan
+from .store import UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, trains_gan
 
 log = logging.getLogger(__name__)
 
@@ -713,9 +713,7 @@ def calibrate_gan_cost(units: list[Unit], store: UnitStore, done: Callable[[str]
         return median(rates) if rates else None
 
     gans = [u for u in units if trains_gan(u.id)]
-    # A record of a GAN resumed before the clock was kept (no train_seconds) times its last stretch only.
-    gan = seconds_per_cost(gans, lambda r: r.get("train_seconds") or (None if r.get("resumed_from")
-                                                                      else r.get("seconds")))
+    gan = seconds_per_cost(gans, gan_training_seconds)  # not a last stretch alone
     clf = seconds_per_cost([u for u in units if not trains_gan(u.id)],
                            lambda r: r.get("seconds") if "condition" in r else None)
     if gan is None or clf is None:

@@ -41,6 +41,14 @@ def trains_gan(unit_id: str) -> bool:
     return of is not None and of[1] == "gan"
 
 
+def gan_training_seconds(record: dict) -> float | None:
+    """A GAN record's training time over every stretch; None where it holds its last stretch only (resumed
+    from a checkpoint made before checkpoints kept the clock: `stretches` 1 or missing)."""
+    if record.get("resumed_from") and record.get("stretches", 1) < 2:
+        return None
+    return record.get("train_seconds", record.get("seconds"))
+
+
 class UnitStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)

@@ -359,11 +359,14 @@ def test_the_gan_cost_is_what_this_machine_measured(tmp_path):
     gans = [_unit(f"{r}/gan-g0", 400.0) for r in ("n50", "n100", "n500", "longtail")]  # 100 updates x 4
     runs = [_unit(f"n50/real/c{c}", 300.0) for c in range(3)]
     # Planned: a GAN update costs 4 classifier steps. Measured here: 1.0 s per update, 0.1 s per step.
-    store.put("n50/gan-g0", {"g_updates": 100, "train_seconds": 100.0, "seconds": 30.0,
+    store.put("n50/gan-g0", {"g_updates": 100, "train_seconds": 100.0, "seconds": 30.0, "stretches": 2,
                              "resumed_from": "last.ckpt", "made_on": here})
     store.put("n100/gan-g0", {"g_updates": 100, "seconds": 5.0, "made_on": {**here, "gpu": "a lent GPU"}})
     store.put("n500/gan-g0", {"g_updates": 100, "seconds": 7.0, "resumed_from": "last.ckpt",  # last stretch only
                               "made_on": here})
+    # Resumed from a checkpoint made before the clock was kept: its train_seconds are the last stretch too.
+    store.put("longtail/gan-g0", {"g_updates": 100, "train_seconds": 8.0, "stretches": 1, "seconds": 9.0,
+                                  "resumed_from": "last.ckpt", "made_on": here})
     for c, s in enumerate([29.0, 30.0, 31.0]):
         store.put(f"n50/real/c{c}", {"condition": "real", "steps": 300, "seconds": s, "made_on": here})
     done = lambda uid: store.has(uid)  # noqa: E731
