@@ -12,6 +12,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from .bank import SyntheticBank, check_bank_fits
+from .class_policy import class_probabilities, plain_policy
 from .cli import user_errors
 from .engine import resolve_device
 from .errors import ConfigError, OutputError
@@ -87,8 +88,13 @@ def _calibration_split(b: DictConfig, real, seed: int):
     return train_val_split(real, frac, seed)
 
 
-def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
-    """The `bank` part of the config: a SyntheticBank directory, optionally filtered."""
+def prepare_bank(cfg: DictConfig, gen: TrainedGenerator):
+    """The real data the `bank` part reads, and its settings checked against this generator.
+
+    Done before the samples are drawn: a class policy or dataset that cannot work is a message in a
+    second, not after the samples are written. Returns (real data or None, the filter's
+    (training, calibration) split or None).
+    """
     b = cfg.bank
     policy = b.class_policy
     needs_data = (isinstance(policy, str) and policy in ("match", "balance")) or b.filter_threshold is not None
@@ -107,9 +113,21 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
             "bank.class_policy=match/balance and bank.filter_threshold need the real data: set "
             "bank.dataset=<name> (e.g. digits), or use bank.class_policy=uniform without a filter"
         )
+    counts = None if real is None else np.bincount(np.asarray(real.labels, dtype=np.int64), minlength=gen.num_classes)
+    try:
+        class_probabilities(policy, gen.num_classes, counts, n_new=int(b.size), class_names=gen.class_names)
+    except ValueError as e:
+        raise ConfigError(f"bank.class_policy={plain_policy(policy)!r}: {e}") from e
+    split = None if b.filter_threshold is None else _calibration_split(b, real, int(cfg.seed))
+    return real, split
+
+
+def write_bank(cfg: DictConfig, gen: TrainedGenerator, real, split) -> dict:
+    """The `bank` part of the config: a SyntheticBank directory, optionally filtered (`prepare_bank` first)."""
+    b = cfg.bank
     qfilter = None
-    if b.filter_threshold is not None:
-        fit, held = _calibration_split(b, real, int(cfg.seed))
+    if split is not None:
+        fit, held = split
         log.info("training the filter's classifier for %d steps", int(b.filter_steps))
         qfilter = QualityFilter.from_real(
             fit.images, fit.labels, real.num_classes, threshold=float(b.filter_threshold),
@@ -123,7 +141,7 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
         gen,
         int(b.size),
         None if b.path is None else _output_dir(b.path, "bank.path"),
-        class_policy=policy,
+        class_policy=b.class_policy,
         real_labels=None if real is None else real.labels,
         truncation=cfg.truncation,
         seed=int(cfg.seed),
@@ -140,8 +158,10 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator) -> dict:
 def sample(cfg: DictConfig) -> dict:
     check_settings(cfg)
     gen = load_generator(cfg.generator, device=resolve_device(cfg.device))
-    if cfg.get("bank") and cfg.bank.enabled:  # by the name it was set with, before anything is written
+    with_bank = bool(cfg.get("bank") and cfg.bank.enabled)
+    if with_bank:  # by the name it was set with, before anything is written
         check_bank_fits(gen, int(cfg.bank.size), cfg.bank.path, "bank.size")
+        real, split = prepare_bank(cfg, gen)
     out = _output_dir(cfg.out, "out")  # before sampling: an unwritable out fails in a second, not after minutes
     images, labels = gen.sample(
         n_per_class=int(cfg.n_per_class), seed=int(cfg.seed), truncation=cfg.truncation, batch_size=int(cfg.batch_size)
@@ -159,8 +179,8 @@ def sample(cfg: DictConfig) -> dict:
             atomic_write_bytes(d / f"{i:06d}.png", data.tobytes())
     log.info("wrote %d images to %s", len(images), npz)
     result = {"samples": str(npz), "grid": str(grid), "n": len(images)}
-    if cfg.get("bank") and cfg.bank.enabled:
-        result.update(write_bank(cfg, gen))
+    if with_bank:
+        result.update(write_bank(cfg, gen, real, split))
     return result
 
 

@@ -104,6 +104,23 @@ def test_sample_bank_policy_needs_dataset(compose_cfg, artifact, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "overrides, message",
+    [(["bank.class_policy=[1,2]"], r"bank.class_policy.*2 entries, one per class is needed \(10\)"),
+     (["bank.class_policy=most"], r"bank.class_policy.*unknown class_policy 'most'"),
+     (["bank.class_policy={11: 1.0}"], r"bank.class_policy"),
+     (["bank.class_policy=match"], "bank.dataset"),
+     (["bank.dataset=digits", "bank.filter_threshold=0.5", "bank.filter_class_quantile=2"],
+      "bank.filter_class_quantile"),
+     (["bank.dataset=no_such_set"], "no_such_set")],
+)
+def test_a_bad_bank_setting_is_refused_before_the_samples_are_drawn(compose_cfg, artifact, tmp_path, overrides,
+                                                                    message):
+    with pytest.raises(GanaugError, match=message):
+        sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", *overrides))
+    assert not (tmp_path / "samples.npz").exists()
+
+
+@pytest.mark.parametrize(
     "setting, value",
     [("batch_size", 0), ("batch_size", -5), ("n_per_class", 0), ("grid_per_class", -1), ("bank.size", 0),
      ("bank.filter_steps", 0), ("truncation", 0), ("truncation", -1.0), ("seed", -1), ("batch_size", 2.5)],
