@@ -1,8 +1,8 @@
 """How a synthetic (uint8 H×W×C image, class index) becomes an item of the user's dataset.
 
 Decided once, from the real dataset's first item: the label's type (int, numpy integer, tensor) and
-the image's raw form (H×W×C or H×W uint8, PIL, or whatever the user's ``synthetic_transform``
-makes), then applied to every synthetic item.
+the image's raw form (H×W×C or H×W uint8 array or tensor, PIL, or whatever the user's
+``synthetic_transform`` makes), then applied to every synthetic item.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def as_call(transform: Callable | None) -> Callable | None:
 def raw_form(real_dataset, raw: Any, shape: tuple[int, int, int], kind: str, custom: bool) -> str:
     """How a synthetic uint8 H×W×C image of ``shape`` takes the real dataset's raw form.
 
-    ``custom``: the user's synthetic_transform does it. Otherwise "hwc", "hw" or "pil", from the
-    real image ``raw``; an image of another size or form is an error naming the fix.
+    ``custom``: the user's synthetic_transform does it. Otherwise "hwc", "hw", "hwc_tensor",
+    "hw_tensor" or "pil", from the real image ``raw``; an image of another size or form is an error
+    naming the fix.
     """
     h, w, c = shape
     what = "bank holds" if kind == "bank" else "generator makes"
@@ -77,9 +78,15 @@ def raw_form(real_dataset, raw: Any, shape: tuple[int, int, int], kind: str, cus
         if got != (h, w, c):
             raise ArtifactError(wrong.format("×".join(map(str, got))))
         return "hwc" if raw.ndim == 3 else "hw"
+    if isinstance(raw, torch.Tensor) and raw.dtype == torch.uint8 and raw.ndim in (2, 3):
+        # torch.from_numpy of raw arrays. Only an exact H×W(×C) match: a uint8 C×H×W tensor is
+        # already past a transform, which the synthetic images need too.
+        got = tuple(raw.shape) if raw.ndim == 3 else (*raw.shape, 1)
+        if got == (h, w, c):
+            return "hwc_tensor" if raw.ndim == 3 else "hw_tensor"
     raise GanaugDataError(
-        f"the real dataset yields {describe(raw)} images, not raw uint8 H×W×C (or PIL) images, so "
-        "synthetic images cannot take their form by themselves: pass synthetic_transform= (the "
+        f"the real dataset yields {describe(raw)} images, not raw uint8 H×W×C images (array or tensor) "
+        "or PIL images, so synthetic images cannot take their form by themselves: pass synthetic_transform= (the "
         "transform your dataset applies, taking uint8 H×W×C), or give SyntheticMix the raw "
         "dataset and transform="
     )
@@ -91,6 +98,9 @@ def to_raw(image: np.ndarray, form: str, synthetic_call: Callable | None) -> Any
         return synthetic_call(image)
     if form == "hw":
         return image[..., 0]
+    if form in ("hwc_tensor", "hw_tensor"):
+        # a copy: bank images are read-only memory-mapped views, which torch.from_numpy warns about
+        return torch.from_numpy(np.array(image if form == "hwc_tensor" else image[..., 0]))
     if form == "pil":
         from PIL import Image
 

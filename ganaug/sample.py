@@ -113,9 +113,10 @@ def prepare_bank(cfg: DictConfig, gen: TrainedGenerator):
             "bank.class_policy=match/balance and bank.filter_threshold need the real data: set "
             "bank.dataset=<name> (e.g. digits), or use bank.class_policy=uniform without a filter"
         )
-    counts = None if real is None else np.bincount(np.asarray(real.labels, dtype=np.int64), minlength=gen.num_classes)
+    k = gen.num_classes
+    counts = None if real is None else np.bincount(np.asarray(real.labels, dtype=np.int64), minlength=k)
     try:
-        class_probabilities(policy, gen.num_classes, counts, n_new=int(b.size), class_names=gen.class_names)
+        class_probabilities(policy, k, counts, n_new=int(b.size), class_names=gen.class_names)
     except ValueError as e:
         raise ConfigError(f"bank.class_policy={plain_policy(policy)!r}: {e}") from e
     split = None if b.filter_threshold is None else _calibration_split(b, real, int(cfg.seed))

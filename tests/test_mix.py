@@ -323,6 +323,20 @@ def test_pil_dataset_gets_pil_synthetic_images(gen):
     assert isinstance(img, Image.Image) and img.mode == "L" and img.size == (8, 8)
 
 
+@pytest.mark.parametrize("hw_only", [False, True])
+def test_a_uint8_tensor_dataset_gets_uint8_tensor_synthetic_images(gen, hw_only):
+    # torch.from_numpy of raw H×W×C (or H×W) arrays: the raw images in a tensor, which need no synthetic_transform
+    images = torch.from_numpy(_indexed_images(40))
+    images = images[..., 0] if hw_only else images
+    ds = torch.utils.data.TensorDataset(images, torch.arange(40) % 10)
+    mix = SyntheticMix(ds, gen, 0.5, class_policy="uniform")
+    (x, y), (s, sy) = mix[0], mix[_syn_index(mix, 5)]
+    assert isinstance(s, torch.Tensor) and s.dtype == torch.uint8 and s.shape == x.shape
+    assert isinstance(sy, torch.Tensor) and sy.dtype == y.dtype
+    batch = next(iter(torch.utils.data.DataLoader(mix, batch_size=len(mix))))
+    assert batch[0].shape == (len(mix), *x.shape)  # real and synthetic items collate together
+
+
 # ------------------------------------------------------------------------------ mismatches
 
 
