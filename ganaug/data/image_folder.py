@@ -85,6 +85,7 @@ def _class_files(root: Path) -> dict[str, list[Path]]:
             f"no images ({', '.join(EXTENSIONS)}) in any class folder under {root}; "
             f"lay images out as {root}/<class name>/<image>.png"
         )
+    _refuse_split_folders(root, files)
     empty = [str(root / name) for name, paths in files.items() if not paths]
     if empty:
         raise GanaugDataError(
@@ -92,6 +93,28 @@ def _class_files(root: Path) -> dict[str, list[Path]]:
             "add images or remove the folder"
         )
     return files
+
+
+def _refuse_split_folders(root: Path, files: dict[str, list[Path]]) -> None:
+    """root/train/<class>/*.png read as classes 'train' (and 'test'): one class of every image each.
+
+    Images nested below a class folder are read, as torchvision's ImageFolder does; what gives this
+    mistake away is class folders that hold no image themselves and share the same sub-folders.
+    """
+    subs = []
+    for name, paths in files.items():
+        parts = {p.relative_to(root / name).parts for p in paths}
+        if not parts or any(len(q) == 1 for q in parts):
+            return
+        subs.append({q[0] for q in parts})
+    shared = set.intersection(*subs)
+    if len(shared) >= 2 and all(s == shared for s in subs):
+        first = next(iter(files))
+        raise GanaugDataError(
+            f"the folders under {root} ({', '.join(files)}) hold no images themselves, only the same "
+            f"sub-folders ({', '.join(sorted(shared))}): {root} looks one level above the class folders, "
+            f"and each would be read as one class; point root (data.dataset.root) at {root / first}"
+        )
 
 
 def load_image_folder(

@@ -85,3 +85,23 @@ def test_16_bit_and_corrupt_files_are_errors(tmp_path):
     (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(GanaugDataError, match="could not decode.*broken.png"):
         load_image_folder(tmp_path)
+
+
+@pytest.mark.parametrize("splits", [("train",), ("test", "train")])
+def test_a_root_one_level_above_the_class_folders_is_named(tmp_path, splits):
+    # root/train/<class>/*.png (and root/test/...): each split would pass for a class of all the images
+    for split in splits:
+        for cls in ("cat", "dog"):
+            _write(tmp_path / split / cls / "0.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(GanaugDataError, match=rf"one level above the class folders.*at {tmp_path / splits[0]}$"):
+        load_image_folder(tmp_path)
+    assert load_image_folder(tmp_path / splits[0]).class_names == ["cat", "dog"]
+
+
+def test_images_nested_below_their_class_folders_are_read(tmp_path):
+    _write(tmp_path / "cat" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    _write(tmp_path / "cat" / "b" / "1.png", np.zeros((4, 4), np.uint8))
+    _write(tmp_path / "dog" / "2.png", np.zeros((4, 4), np.uint8))
+    _write(tmp_path / "dog" / "a" / "3.png", np.zeros((4, 4), np.uint8))
+    ds = load_image_folder(tmp_path)
+    assert ds.class_names == ["cat", "dog"] and ds.labels.tolist() == [0, 0, 1, 1]
