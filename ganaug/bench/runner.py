@@ -411,21 +411,44 @@ def _check_subset_keys(b: DictConfig) -> None:
                           f"split; got {fraction!r}, set e.g. bench.val_fraction=0.2")
 
 
+def _check_groups(b: DictConfig) -> None:
+    # A group of settings overridden with one value (bench.classifier=resnet, as if it named a choice)
+    # reaches the code as a string, which fails far from the key, or only after a GAN has trained.
+    def group(value, name: str, fix: str, allow_none: bool = False) -> None:
+        if (value is None and allow_none) or isinstance(value, (dict, DictConfig)):
+            return
+        raise ConfigError(f"{name} is a group of settings, not one value: got {value!r}; {fix}")
+
+    group(b.get("classifier"), "bench.classifier", "set its keys, e.g. bench.classifier.arch=resnet")
+    group(b.get("regimes"), "bench.regimes", "pick a file of conf/bench/regimes with bench/regimes=<file>, or set "
+          "a regime's keys, e.g. bench.regimes.n100.n_per_class=100")
+    for name, spec in b.regimes.items():
+        group(spec, f"bench.regimes.{name}", f"set its keys, e.g. bench.regimes.{name}.n_per_class=100")
+    sel = b.get("select_generator")
+    group(sel, "bench.select_generator", "set its keys, e.g. bench.select_generator.by=val_cas", allow_none=True)
+    if sel is not None:
+        group(sel.get("classifier"), "bench.select_generator.classifier",
+              "set its keys, e.g. bench.select_generator.classifier.arch=resnet", allow_none=True)
+
+
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     """The benchmark's units. GANs keep a fingerprint of their config (hours of CPU: a new engine schema
     leaves them valid); every classifier step has the engine's fingerprint, those that depend on a
     generator's weights a callable resolved once its inputs are done."""
     b = cfg.bench
     units: list[Unit] = []
+    _check_groups(b)
     gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
-    clf_cost = float(b.classifier.steps)
+    with _named("bench."):
+        clf_cost = float(ClassifierSettings.from_config(b.classifier).steps)
     select_by = check_settings(b.get("select_generator"))
     _check_subset_keys(b)
     precision = str(cfg.train.trainer.get("precision", "32-true"))
     precision = LIGHTNING_PRECISION_ALIASES.get(precision, precision)
     for name, spec in b.regimes.items():
         regime = Regime(name, spec, cfg, out, test)
-        regime.bank_settings(True), regime.use(0.5)  # settings named when planning, not after a GAN has trained
+        # settings named when planning, not after a GAN has trained
+        regime.bank_settings(True), regime.use(0.5), regime.selection_classifier
         gan_seeds, clf_seeds = (engine.check_seeds(f"bench.regimes.{name}.{key}" if key in spec else f"bench.{key}",
                                                    spec[key] if key in spec else b[key])
                                 for key in ("gan_seeds", "classifier_seeds"))

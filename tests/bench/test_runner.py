@@ -590,8 +590,19 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     ("bench.data_seed=one", "bench.data_seed must be a non-negative integer"),
     ("bench.val_fraction=0", r"bench.val_fraction must be a number in \(0, 1\)"),
     ("bench.val_fraction=1.5", "got 1.5, set e.g. bench.val_fraction=0.2"),
+    # a group of settings replaced by one value, as if it named a choice: AttributeError before
+    ("bench.classifier=resnet", r"bench.classifier is a group of settings, not one value: got 'resnet'; set its "
+                                r"keys, e.g. bench.classifier.arch=resnet"),
+    ("bench.select_generator=val_cas", r"bench.select_generator is a group .* e.g. bench.select_generator.by=val_cas"),
+    ("bench.regimes=n30", r"bench.regimes is a group .*got 'n30'; .*bench/regimes=<file>"),
+    ("bench.regimes.n30=big", r"bench.regimes.n30 is a group .*got 'big'; .*bench.regimes.n30.n_per_class=100"),
+    # found only when the generator choice ran, after the GAN had trained
+    ("bench.select_generator.classifier=resnet", r"bench.select_generator.classifier is a group .*"
+                                                 r"bench.select_generator.classifier.arch=resnet"),
+    ("bench.select_generator.classifier.width=0", r"bench.select_generator.classifier.width must be a positive "
+                                                  r"integer, got 0"),
 ])
-def test_the_subset_keys_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
+def test_bad_settings_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", override]))
 
