@@ -3,19 +3,44 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
+from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from .diffaug import DiffAugment
+from .diffaug import DiffAugment, parse_policy
 from .errors import ConfigError, GanaugDataError
 from .export import export_generator
 from .nets import D_ARCHS, Discriminator, Generator
 from .sampling import TrainedGenerator
 
 LOSSES = ("hinge", "nonsaturating")
+
+
+def _check_numbers(z_dim, g_width, d_width, embed_dim, lr_g, lr_d, betas, ema_start, lecam_weight, lecam_decay) -> None:
+    # Each of these out of range trained before, or failed deep in torch: z_dim=0 is a generator
+    # without noise, embed_dim=0 one without its class, a negative lecam_weight pushes D apart.
+    def number(v) -> bool:
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+    for name, v in (("z_dim", z_dim), ("g_width", g_width), ("d_width", d_width), ("embed_dim", embed_dim)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"gan.{name} must be a positive integer, got {v!r}")
+    for name, v in (("lr_g", lr_g), ("lr_d", lr_d)):
+        if not number(v) or v <= 0:
+            raise ConfigError(f"gan.{name} must be a positive number, got {v!r}")
+    b = list(betas) if isinstance(betas, Sequence) and not isinstance(betas, str) else betas
+    if not isinstance(b, list) or len(b) != 2 or not all(number(x) and 0 <= x < 1 for x in b):
+        raise ConfigError(f"gan.betas must be two numbers in [0, 1) (Adam's), got {b!r}")
+    if isinstance(ema_start, bool) or not isinstance(ema_start, int) or ema_start < 0:
+        raise ConfigError(f"gan.ema_start must be an integer >= 0 (generator updates), got {ema_start!r}")
+    if not number(lecam_weight) or lecam_weight < 0:
+        raise ConfigError(f"gan.lecam_weight must be a number >= 0 (0: off), got {lecam_weight!r}")
+    if not number(lecam_decay) or not 0 <= lecam_decay < 1:
+        raise ConfigError(f"gan.lecam_decay must be in [0, 1), got {lecam_decay!r}")
 
 
 class ConditionalGAN(pl.LightningModule):
@@ -63,9 +88,14 @@ class ConditionalGAN(pl.LightningModule):
             raise ConfigError(f"gan.d_arch={d_arch!r} is unknown; choose one of {sorted(D_ARCHS)}")
         if not 0.0 <= ema_decay < 1.0:
             raise ConfigError(f"gan.ema_decay must be in [0, 1), got {ema_decay}")
+        _check_numbers(z_dim, g_width, d_width, embed_dim, lr_g, lr_d, betas, ema_start, lecam_weight, lecam_decay)
+        try:
+            parse_policy(diffaug, channels)
+        except ValueError as e:
+            raise ConfigError(f"gan.diffaug={diffaug!r}: {e}") from None
         class_names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(num_classes)]
         if len(class_names) != num_classes:
-            raise ValueError(f"{len(class_names)} class names for num_classes={num_classes}")
+            raise ConfigError(f"{len(class_names)} class names for num_classes={num_classes}")
         # Plain Python types only (Hydra passes ListConfig): checkpoints must load with weights_only=True.
         betas = (float(betas[0]), float(betas[1]))
         self.save_hyperparameters()

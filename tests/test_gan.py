@@ -4,7 +4,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from ganaug import ConditionalGAN
+from ganaug import ConditionalGAN, GanaugError
 
 
 def _gan(**kw):
@@ -24,10 +24,24 @@ def test_max_steps_counts_generator_updates():
     ({"ema_decay": 1.0}, "ema_decay"),
     ({"d_arch": "tiny"}, "gan.d_arch='tiny' is unknown"),
     ({"class_names": ["a"]}, "class names"),
+    # each of these trained before: no noise, no class input, a negative regulariser, or failed in torch
+    ({"z_dim": 0}, r"gan.z_dim must be a positive integer, got 0"),
+    ({"embed_dim": 0}, r"gan.embed_dim must be a positive integer, got 0"),
+    ({"g_width": 0}, r"gan.g_width must be a positive integer, got 0"),
+    ({"d_width": -8}, r"gan.d_width must be a positive integer, got -8"),
+    ({"lr_g": -1.0}, r"gan.lr_g must be a positive number, got -1.0"),
+    ({"lr_d": 0}, r"gan.lr_d must be a positive number, got 0"),
+    ({"betas": [0.5]}, r"gan.betas must be two numbers in \[0, 1\) \(Adam's\), got \[0.5\]"),
+    ({"betas": [0.5, 1.5]}, r"gan.betas must be two numbers in \[0, 1\)"),
+    ({"lecam_weight": -1.0}, r"gan.lecam_weight must be a number >= 0 \(0: off\), got -1.0"),
+    ({"lecam_decay": 1.0}, r"gan.lecam_decay must be in \[0, 1\), got 1.0"),
+    ({"ema_start": -5}, r"gan.ema_start must be an integer >= 0 \(generator updates\), got -5"),
+    ({"diffaug": "foo"}, r"gan.diffaug='foo': unknown DiffAugment op\(s\) \['foo'\]"),
 ])
 def test_bad_arguments(kw, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as e:
         _gan(**kw)
+    assert isinstance(e.value, GanaugError)  # a message from ganaug-train, not a traceback
 
 
 def test_ema_tracks_generator():
