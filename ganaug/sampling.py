@@ -59,16 +59,27 @@ class TrainedGenerator:
         if (labels is None) == (n_per_class is None):
             raise ValueError("give exactly one of `labels` or `n_per_class`")
         if n_per_class is not None:
-            if n_per_class < 1:
-                raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+            if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+                raise ConfigError(f"n_per_class must be a positive integer, got {n_per_class!r}")
             h, w, c = self.image_shape  # per image: its pixels, label (int64) and noise (float32)
             check_fits(self.num_classes * int(n_per_class) * (h * w * c + 8 + 4 * self.z_dim), "n_per_class",
                        int(n_per_class), fix=" (a bank is written to disk in batches: ganaug-sample bank.enabled=true)")
             return torch.arange(self.num_classes).repeat_interleave(int(n_per_class))
-        y = torch.as_tensor(np.asarray(labels), dtype=torch.int64).reshape(-1)
+        a = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+        if a.dtype.kind in "US":  # class names
+            index = {name: k for k, name in enumerate(self.class_names)}
+            unknown = next((str(v) for v in a.reshape(-1) if str(v) not in index), None)
+            if unknown is not None:
+                raise ConfigError(f"label {unknown!r} is not a class of this generator: {self.class_names}")
+            a = np.array([index[str(v)] for v in a.reshape(-1)], dtype=np.int64)
+        elif a.size and a.dtype.kind not in "iu":
+            # a float label would be cut to an integer class, a bool taken for class 0 or 1
+            raise ConfigError(f"labels must be class indices (integers) or class names {self.class_names}, "
+                              f"got {a.dtype} values")
+        y = torch.as_tensor(a.astype(np.int64), dtype=torch.int64).reshape(-1)
         bad = y[(y < 0) | (y >= self.num_classes)]
         if bad.numel():
-            raise ValueError(
+            raise ConfigError(
                 f"label {int(bad[0])} out of range: this generator has {self.num_classes} classes "
                 f"({self.class_names})"
             )
@@ -88,7 +99,8 @@ class TrainedGenerator:
         truncation: float | None = None,
         batch_size: int = 500,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (images uint8 N×H×W×C, labels int64 N) for the given labels or n per class."""
+        """Return (images uint8 N×H×W×C, labels int64 N) for the given labels (class indices or
+        names) or n per class."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer (images generated at a time), got {batch_size!r}")
         y = self._labels(labels, n_per_class)

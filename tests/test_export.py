@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganaug import ArtifactError, Generator, export_generator, load_generator
+from ganaug import ArtifactError, GanaugError, Generator, export_generator, load_generator
 from ganaug.export import META_FILE, WEIGHTS_FILE
 
 
@@ -50,6 +50,22 @@ def test_sample_bad_labels(artifact):
         gen.sample(labels=[3])
     with pytest.raises(ValueError, match="exactly one"):
         gen.sample()
+    # each of these drew images before: 1.5 as class 1, True as class 1, 2.5 per class as 2
+    for labels, what in (([1.5, 0], "float64"), ([True, False], "bool")):
+        with pytest.raises(GanaugError, match=rf"labels must be class indices \(integers\) or class names.*{what}"):
+            gen.sample(labels=labels)
+    for n in (2.5, True, 0):
+        with pytest.raises(GanaugError, match=rf"n_per_class must be a positive integer, got {n}"):
+            gen.sample(n_per_class=n)
+    with pytest.raises(GanaugError, match=r"label 'd' is not a class of this generator: \['a', 'b', 'c'\]"):
+        gen.sample(labels=["a", "d"])
+
+
+def test_sample_takes_class_names_for_labels(artifact):
+    gen = load_generator(artifact[1])
+    by_name, names = gen.sample(labels=["c", "a"], seed=1)
+    by_index, indices = gen.sample(labels=[2, 0], seed=1)
+    assert names.tolist() == indices.tolist() == [2, 0] and np.array_equal(by_name, by_index)
 
 
 def test_expectations_catch_other_dataset(artifact):
