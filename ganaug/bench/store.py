@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from ..engine import digest
+from ..errors import ArtifactError
 from ..export import atomic_write_bytes
 
 
@@ -49,6 +50,15 @@ def gan_training_seconds(record: dict) -> float | None:
     return record.get("train_seconds", record.get("seconds"))
 
 
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        # Records are written whole (temp file, then rename); one that does not parse was edited or merged.
+        raise ArtifactError(f"{path} is not a unit record (not JSON: {e}): delete it, and the unit is made again "
+                            "when the benchmark runs") from None
+
+
 class UnitStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -62,7 +72,7 @@ class UnitStore:
         return self._path(unit_id).is_file()
 
     def get(self, unit_id: str) -> dict:
-        return json.loads(self._path(unit_id).read_text())
+        return _read(self._path(unit_id))
 
     def current(self, unit_id: str, fingerprint: str) -> dict | None:
         """The stored record if it was made with the settings `fingerprint` names, else None."""
@@ -90,4 +100,4 @@ class UnitStore:
         return choice if (stored or self.has)(choice) else gan_id(regime, gan_seed)
 
     def all(self) -> list[dict]:
-        return [json.loads(p.read_text()) for p in sorted(self.root.rglob("*.json"))]
+        return [_read(p) for p in sorted(self.root.rglob("*.json"))]

@@ -1,3 +1,6 @@
+import pytest
+
+from ganaug import GanaugError
 from ganaug.bench.store import UnitStore, fingerprint
 
 
@@ -35,3 +38,14 @@ def test_the_generator_record_is_the_choice_once_made(tmp_path):
     assert store.generator_record("n100", 0) == "n100/gan-g0"
     store.put("n100/select-g0", {"generator": "snapshot"})
     assert store.generator_record("n100", 0) == "n100/select-g0"
+
+
+def test_a_record_that_is_not_json_is_named_with_the_fix(tmp_path):
+    # a merge conflict or a hand edit in a committed results directory: JSONDecodeError tracebacks before
+    store = UnitStore(tmp_path)
+    store.put("n100/real/s0", {"fingerprint": "a"})
+    path = tmp_path / "n100" / "real" / "s0.json"
+    path.write_text('<<<<<<< HEAD\n{"fingerprint": "a"}\n=======\n')
+    for read in (lambda: store.get("n100/real/s0"), lambda: store.current("n100/real/s0", "a"), store.all):
+        with pytest.raises(GanaugError, match=rf"{path} is not a unit record \(not JSON: .*\): delete it"):
+            read()
