@@ -108,6 +108,9 @@ class SyntheticAwareLoss(nn.Module):
         syn = torch.as_tensor(is_synthetic, device=logits.device).bool().reshape(-1)
         if syn.shape[0] != labels.shape[0]:
             raise ValueError(f"is_synthetic has {syn.shape[0]} entries for a batch of {labels.shape[0]}")
+        if inputs is not None and len(inputs) != labels.shape[0]:
+            raise ValueError(f"inputs has {len(inputs)} items for a batch of {labels.shape[0]}: pass the batch the "
+                             "logits were computed from")
         per_item = F.cross_entropy(logits, labels, reduction="none")
         w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
         if self.label_smoothing or self.teacher is not None:

@@ -62,6 +62,8 @@ def test_bad_settings_and_inputs_are_named():
     soft = SyntheticAwareLoss(soft_labels=0.5, teacher=torch.nn.Linear(5, 3))
     with pytest.raises(ValueError, match="pass the batch's inputs"):
         soft(logits, y, torch.tensor([True, False, True, False]))
+    with pytest.raises(ValueError, match=r"inputs has 2 items for a batch of 4"):  # an IndexError on a mask before
+        soft(logits, y, torch.tensor([True, False, True, False]), torch.randn(2, 5))
     with pytest.raises(ValueError, match="teacher returns 2 classes, the model 3"):
         SyntheticAwareLoss(soft_labels=0.5, teacher=torch.nn.Linear(5, 2))(
             logits, y, torch.tensor([True, False, True, False]), torch.randn(4, 5))
