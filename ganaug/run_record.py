@@ -7,7 +7,9 @@ new settings in its provenance (a generator that saw the validation images, labe
 did not). So the first start writes `run.json`; a later start compares and refuses on a difference.
 
 Only how long to train (`gan.max_steps`) and where the files come from (`data.dataset.root`, ...)
-may change between starts: continuing a finished run for more updates is a supported use.
+may change between starts: continuing a finished run for more updates is a supported use. What is
+read there is recorded too (`data.content`, a hash of the training images, labels and class names):
+a class folder renamed, or images added or moved, is other data under the same settings.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ LOCATION_KEYS = ("root", "download", "cache_dir")
 LENGTH_KEYS = ("max_steps",)
 
 
+# Recorded after runs were: a record without them is compared without them, then completed.
+ADDED_KEYS = ("data.content",)
+# Values a reader cannot compare by eye: the difference is said in words.
+DESCRIBED = {"data.content": "the training images, their labels and class names"}
+
+
 class RunSettingsChanged(GanaugError, ValueError):
     """A rerun asks for other settings than the run whose checkpoints it would resume."""
 
@@ -44,8 +52,9 @@ def data_split(data_cfg: DictConfig) -> dict:
     return {k: data_cfg.get(k) for k in SPLIT_KEYS}
 
 
-def run_settings(cfg: DictConfig) -> dict:
-    """The settings that make two starts the same run (see the module docstring)."""
+def run_settings(cfg: DictConfig, content: str | None = None) -> dict:
+    """The settings that make two starts the same run (see the module docstring); ``content``: the
+    training set's `engine.data_fingerprint`."""
     data = cfg.data
     dataset = OmegaConf.to_container(data.get("dataset") or {}, resolve=True)
     gan = OmegaConf.to_container(cfg.gan, resolve=True)
@@ -56,6 +65,7 @@ def run_settings(cfg: DictConfig) -> dict:
             **data_split(data),
             "batch_size": data.get("batch_size"),
             "dataset": {k: v for k, v in dataset.items() if k not in LOCATION_KEYS},
+            **({} if content is None else {"content": content}),
         },
         "gan": {k: v for k, v in gan_identity(gan).items() if k not in LENGTH_KEYS},
     }
@@ -78,8 +88,12 @@ def differences(recorded: dict, current: dict) -> list[str]:
     def show(v):
         return "(unset)" if v is unset else json.dumps(v)
 
-    return [f"{k}: {show(a.get(k, unset))} -> {show(b.get(k, unset))}"
-            for k in sorted(set(a) | set(b)) if a.get(k, unset) != b.get(k, unset)]
+    def line(k):
+        if k in DESCRIBED:
+            return f"{k} ({DESCRIBED[k]}): changed"
+        return f"{k}: {show(a.get(k, unset))} -> {show(b.get(k, unset))}"
+
+    return [line(k) for k in sorted(set(a) | set(b)) if a.get(k, unset) != b.get(k, unset)]
 
 
 def read_record(run_dir: Path) -> dict | None:
@@ -115,7 +129,16 @@ def check_resume(run_dir: Path, settings: dict, ckpt_path: str | None) -> dict:
                         "of these settings", run_dir, RECORD_FILE)
         write_record(run_dir, settings)
         return settings
+    flat = _flatten(recorded)
+    unrecorded = [k for k in ADDED_KEYS if k not in flat]
     diff = differences(recorded, settings)
+    diff = [d for d in diff if d.split(" ", 1)[0].rstrip(":") not in unrecorded]
+    if unrecorded and not diff:
+        # made before these were recorded: nothing to compare them with; from now on they are
+        log.warning("%s does not record %s (made before it was recorded): resuming it as a run of this data",
+                    Path(run_dir) / RECORD_FILE, ", ".join(unrecorded))
+        write_record(run_dir, settings)
+        return settings
     if diff:
         lines = "\n  ".join(diff)
         raise RunSettingsChanged(

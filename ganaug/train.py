@@ -22,6 +22,7 @@ from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid, TrainingCl
 from .cli import user_error, user_errors
 from .errors import ConfigError, GanaugError
 from .dir_lock import hold_dir
+from .engine import data_fingerprint
 from .progress import DurationEstimate, format_duration, startup_lines
 from .run_record import SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
 
@@ -182,7 +183,7 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         check_checkpoint(ckpt_path)
     # Beside the checkpoints, so an explicit ckpt_path is checked against the run that wrote it.
     source_dir = Path(ckpt_path).parent if ckpt_path else ckpt_dir
-    settings = check_resume(source_dir, run_settings(cfg), ckpt_path)
+    settings = check_resume(source_dir, run_settings(cfg, data_fingerprint(datamodule.train_set)), ckpt_path)
     if source_dir != ckpt_dir:
         check_resume(ckpt_dir, settings, None)
     callbacks = build_callbacks(cfg, out_dir, settings) + list(extra_callbacks or [])

@@ -55,6 +55,46 @@ def test_explicit_checkpoint_is_checked_against_the_run_that_wrote_it(compose_cf
                                             "data.n_per_class=50"]))
 
 
+def _image_folder(root, classes):
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            cv2.imwrite(str(root / name / f"{i}.png"), rng.integers(0, 255, (8, 8), dtype=np.uint8))
+
+
+def test_a_rerun_on_changed_images_refuses_to_resume(compose_cfg, fast, tmp_path):
+    # data.dataset.root names where the images are, not which: a class folder renamed from dog to ant
+    # sorts first, so the old weights' class 0 (cat) would go on training on the dog images as 'ant'.
+    root = tmp_path / "images"
+    _image_folder(root, ["cat", "dog"])
+    folder = fast[1:] + ["data=image_folder", f"data.dataset.root={root}", f"out_dir={tmp_path / 'run'}",
+                         "data.batch_size=4"]
+    train(compose_cfg(overrides=folder))
+    (root / "dog").rename(root / "ant")
+    longer = folder + ["gan.max_steps=25"]
+    with pytest.raises(RunSettingsChanged, match=r"data.content \(the training images, their labels and class "
+                                                  r"names\): changed"):
+        train(compose_cfg(overrides=longer))
+    (root / "ant").rename(root / "dog")
+    (root / "cat" / "0.png").unlink()  # one image fewer: other images, too
+    with pytest.raises(RunSettingsChanged, match=r"data.content"):
+        train(compose_cfg(overrides=longer))
+
+
+def test_a_run_recorded_before_its_data_content_was_resumes_and_records_it(compose_cfg, fast, tmp_path):
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
+    record = tmp_path / "checkpoints" / "run.json"
+    doc = json.loads(record.read_text())
+    content = doc["settings"]["data"].pop("content")
+    record.write_text(json.dumps(doc))
+    longer = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=25"]))
+    assert longer["resumed_from"] and json.loads(record.read_text())["settings"]["data"]["content"] == content
+
+
 def test_default_run_name_tells_data_splits_apart(compose_cfg):
     names = {compose_cfg(overrides=o).run_name for o in
              ([], ["data.n_per_class=100"], ["data.val_fraction=0.2"], ["data.imbalance_ratio=10"],
