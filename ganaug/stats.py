@@ -102,6 +102,8 @@ def crossed_gain_ci(gains: Mapping[tuple[Hashable, Hashable], float], confidence
     gan_factor ("random" or "fixed: one GAN seed").
     """
     _check_confidence(confidence)
+    if not gains:
+        raise ValueError("gains is empty: give the paired gain of each (GAN seed, classifier seed)")
     gan_seeds = sorted({g for g, _ in gains}, key=repr)
     clf_seeds = sorted({c for _, c in gains}, key=repr)
     missing = [(g, c) for g in gan_seeds for c in clf_seeds if (g, c) not in gains]

@@ -184,6 +184,8 @@ def test_crossed_gain_ci_matches_the_paired_ci_with_one_gan_seed_and_says_so():
     assert (ci["lo"], ci["hi"]) == pytest.approx((plain["lo"], plain["hi"]))
     with pytest.raises(ValueError, match="missing"):
         crossed_gain_ci({(0, 0): 0.1, (0, 1): 0.2, (1, 0): 0.1})
+    with pytest.raises(ValueError, match="gains is empty"):  # 'not enough values to unpack' before
+        crossed_gain_ci({})
 
 
 def test_pooled_strata_ci_covers_the_mean_of_two_data_seeds():
