@@ -80,9 +80,10 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def differences(recorded: dict, current: dict) -> list[str]:
+def differences(recorded: dict, current: dict, ignore: tuple[str, ...] = ()) -> list[str]:
     """`key: recorded -> current` for every setting that differs, as Hydra override paths."""
     a, b = _flatten(recorded), _flatten(current)
+    a, b = ({k: v for k, v in d.items() if k not in ignore} for d in (a, b))
     unset = object()
 
     def show(v):
@@ -129,10 +130,8 @@ def check_resume(run_dir: Path, settings: dict, ckpt_path: str | None) -> dict:
                         "of these settings", run_dir, RECORD_FILE)
         write_record(run_dir, settings)
         return settings
-    flat = _flatten(recorded)
-    unrecorded = [k for k in ADDED_KEYS if k not in flat]
-    diff = differences(recorded, settings)
-    diff = [d for d in diff if d.split(" ", 1)[0].rstrip(":") not in unrecorded]
+    unrecorded = tuple(k for k in ADDED_KEYS if k not in _flatten(recorded))
+    diff = differences(recorded, settings, ignore=unrecorded)
     if unrecorded and not diff:
         # made before these were recorded: nothing to compare them with; from now on they are
         log.warning("%s does not record %s (made before it was recorded): resuming it as a run of this data",
