@@ -15,7 +15,8 @@ import math
 import os
 import re
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,13 @@ def find_generators(snapshots: str | os.PathLike) -> list[Path]:
 def _as_paths(generators: Any) -> list[Path]:
     if isinstance(generators, (str, os.PathLike)):
         generators = [generators]
+    items = list(generators) if isinstance(generators, Iterable) else [generators]
+    loaded = next((g for g in items if not isinstance(g, (str, os.PathLike))), None)
+    if loaded is not None:
+        # The recipe and the stored runs name a generator by its directory: an object in memory has none.
+        raise TuneError(f"generators are exported generator directories (paths), got a {type(loaded).__name__}: "
+                        "pass the directory it was loaded from with ganaug.load_generator(path), or write it to "
+                        "one with ganaug.export_generator")
     paths = list(dict.fromkeys(Path(g).resolve() for g in generators))
     if not paths:
         raise TuneError("no generators given: pass at least one exported generator directory")
@@ -201,14 +209,30 @@ def _as_arrays(ds: Any, what: str) -> ImageArrayDataset:
     return ds
 
 
+def _listed(name: str, values: Any) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TuneError(f"{name} must be a list of numbers, got {values!r}; e.g. {name}=[{values}]")
+    return list(values)
+
+
 def _check_data(train: ImageArrayDataset, val: ImageArrayDataset) -> None:
     if val.num_classes != train.num_classes or val.image_shape != train.image_shape:
         raise TuneError(f"val_set has {val.num_classes} classes of {val.image_shape} images but train_set has "
                         f"{train.num_classes} of {train.image_shape}; split both from the same data")
+    # Scored on images the classifiers trained on, the tune would choose the candidate that memorises best.
+    seen = {image.tobytes() for image in train.images}
+    shared = sum(image.tobytes() in seen for image in val.images)
+    what = (f"all {len(val)}" if shared == len(val) else f"{shared} of {len(val)}") + \
+        " validation images are also in train_set"
+    fix = "split them apart, e.g. ganaug.data.train_val_split(data, val_fraction=0.2, seed=0)"
+    if 2 * shared >= len(val):
+        raise TuneError(f"{what}: validation scores would measure memory, not the mix; {fix}")
+    if shared:
+        warnings.warn(f"{what}: their scores favour candidates that memorise; {fix}", UserWarning, stacklevel=3)
 
 
 def _check_ratios(ratios: Sequence[float]) -> list[float]:
-    ratios = [float(r) for r in ratios]
+    ratios = [float(r) for r in _listed("ratios", ratios)]
     if not ratios:
         raise TuneError("ratios is empty: give the synthetic shares to compare, e.g. [0.25, 0.5]")
     bad = [r for r in ratios if not 0.0 <= r < 1.0]
@@ -221,7 +245,7 @@ def _check_ratios(ratios: Sequence[float]) -> list[float]:
 
 
 def _check_thresholds(thresholds: Sequence[float | None]) -> list[float | None]:
-    thresholds = [None if t is None else float(t) for t in thresholds]
+    thresholds = [None if t is None else float(t) for t in _listed("filter_thresholds", thresholds)]
     if not thresholds:
         raise TuneError("filter_thresholds is empty: use [null] for no filter, or e.g. [null, 0.9]")
     bad = [t for t in thresholds if t is not None and not 0.0 <= t <= 1.0]
@@ -231,7 +255,7 @@ def _check_thresholds(thresholds: Sequence[float | None]) -> list[float | None]:
 
 
 def _check_weights(weights: Sequence[float]) -> list[float]:
-    weights = [float(w) for w in weights]
+    weights = [float(w) for w in _listed("synthetic_weights", weights)]
     if not weights:
         raise TuneError("synthetic_weights is empty: give at least one loss weight (1.0 = as real items)")
     bad = [w for w in weights if not (w > 0 and math.isfinite(w))]

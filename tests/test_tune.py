@@ -194,6 +194,44 @@ def test_bad_synthetic_weights_are_refused(split, gens, tmp_path, weights, match
     assert not (tmp_path / "units").exists()
 
 
+@pytest.mark.parametrize("kw, match", [
+    # each of these was a TypeError ('... is not iterable') before
+    ({"ratios": 0.25}, r"ratios must be a list of numbers, got 0.25; e.g. ratios=\[0.25\]"),
+    ({"filter_thresholds": 0.9}, r"filter_thresholds must be a list .*got 0.9; e.g. filter_thresholds=\[0.9\]"),
+    ({"synthetic_weights": 1.0}, r"synthetic_weights must be a list .*got 1.0"),
+])
+def test_a_number_where_a_list_is_wanted_is_named(split, gens, tmp_path, kw, match):
+    train, val = split
+    with pytest.raises(TuneError, match=match):
+        tune_mix(gens[0], train, val, out_dir=tmp_path, **{**RECIPE, **kw})
+
+
+def test_a_loaded_generator_is_refused_with_the_fix(split, gens, tmp_path):
+    from ganaug import load_generator
+
+    train, val = split
+    with pytest.raises(TuneError, match=r"generators are exported generator directories.*TrainedGenerator.*"
+                                        r"ganaug.load_generator"):
+        tune_mix(load_generator(gens[0]), train, val, out_dir=tmp_path, **RECIPE)
+
+
+def test_a_validation_set_that_is_the_training_set_is_refused(split, gens, tmp_path):
+    # validation scores of images the classifiers trained on choose the candidate that memorises best
+    train, val = split
+    with pytest.raises(TuneError, match=rf"all {len(train)} validation images are also in train_set"):
+        tune_mix(gens[0], train, train, out_dir=tmp_path, **RECIPE)
+    half = ImageArrayDataset(np.concatenate([val.images[:150], train.images[:150]]),
+                             np.concatenate([val.labels[:150], train.labels[:150]]), class_names=NAMES)
+    with pytest.raises(TuneError, match=r"150 of 300 validation images are also in train_set"):
+        tune_mix(gens[0], train, half, out_dir=tmp_path, **RECIPE)
+    assert not (tmp_path / "units").exists()
+    few = ImageArrayDataset(np.concatenate([val.images, train.images[:3]]),
+                            np.concatenate([val.labels, train.labels[:3]]), class_names=NAMES)
+    with pytest.warns(UserWarning, match=rf"3 of {len(val) + 3} validation images are also in train_set"):
+        tune_mix(gens[0], train, few, out_dir=tmp_path, ratios=[0.25], filter_thresholds=[None], seeds=[0],
+                 **{**RECIPE, "steps": 2})
+
+
 # ------------------------------------------------------------------------------ mix.yaml
 
 
