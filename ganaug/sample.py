@@ -148,7 +148,7 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator, real, split) -> dict:
         seed=int(cfg.seed),
         batch_size=int(cfg.batch_size),
         filter=qfilter,
-        progress=False,
+        progress=bool(cfg.get("progress", True)),
     )
     if bank.acceptance:
         log.info("filter acceptance per class: %s", {k: v["rate"] for k, v in bank.acceptance.items()})

@@ -36,6 +36,13 @@ def test_sample_writes_a_bank(compose_cfg, artifact, tmp_path):
     assert bank.meta["truncation"] == 1.0 and result["acceptance"] is None
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_the_bank_shows_a_progress_bar_unless_asked_not_to(compose_cfg, artifact, tmp_path, capsys, progress):
+    # a 50,000-image filtered bank takes minutes: the brief's bar on anything long
+    sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.size=40", f"progress={progress}"))
+    assert ("bank" in capsys.readouterr().err) == progress
+
+
 def test_sample_bank_with_filter_and_match_policy(compose_cfg, artifact, tmp_path):
     cfg = _cfg(
         compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.size=100", "bank.dataset=digits",
