@@ -29,6 +29,11 @@ def mix_dataloader(
         raise TypeError(f"expected a torch DataLoader, got {type(loader).__name__}")
     if isinstance(loader.dataset, IterableDataset):
         raise TypeError("mix_dataloader needs a map-style dataset; an IterableDataset has no items to index")
+    if isinstance(loader.dataset, SyntheticMix):
+        raise ValueError("this loader is already mixed: its dataset is a SyntheticMix; mix the real loader once")
+    if loader.batch_size is None and loader.batch_sampler is None:
+        raise ValueError("the loader has batch_size=None (no batching); give it a batch_size, or build "
+                         "DataLoader(SyntheticMix(...), ...) yourself")
     if loader.batch_size is None:
         raise ValueError(
             "the loader uses a custom batch_sampler; build DataLoader(SyntheticMix(...), "

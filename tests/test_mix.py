@@ -472,6 +472,20 @@ def test_mix_dataloader_keeps_settings(real, bank):
     assert all(int(f.sum()) == 32 for _, _, f in exact)
 
 
+@pytest.mark.parametrize("loader, match", [
+    # a mixed loader mixed again: 'uses a SyntheticMixSampler, which cannot be carried over' before
+    (lambda real, bank: mix_dataloader(DataLoader(real, batch_size=8, shuffle=True), bank, 0.5),
+     r"already mixed: its dataset is a SyntheticMix; mix the real loader once"),
+    # batching off: 'uses a custom batch_sampler' before, which it does not
+    (lambda real, bank: DataLoader(real, batch_size=None), r"batch_size=None \(no batching\); give it a batch_size"),
+    (lambda real, bank: DataLoader(real, batch_sampler=torch.utils.data.BatchSampler(
+        torch.utils.data.RandomSampler(real), 8, False)), r"custom batch_sampler"),
+])
+def test_a_loader_that_cannot_be_mixed_is_named(real, bank, loader, match):
+    with pytest.raises(ValueError, match=match):
+        mix_dataloader(loader(real, bank), bank, 0.5)
+
+
 def test_mix_datamodule_in_lightning(real, bank):
     import pytorch_lightning as pl
     from torch import nn
