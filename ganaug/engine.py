@@ -29,6 +29,7 @@ from .class_policy import plain_policy
 from .config_schema import without_added
 from .classifier import CLASSIFIERS, SmallCNN, accuracy, balanced_accuracy, build_classifier, train_classifier_on_loader
 from .errors import ConfigError, GanaugError
+from .resources import resolve_device
 
 __all__ = [
     "SCHEMA", "ClassifierSettings", "BankSettings", "SyntheticUse", "fingerprint", "data_fingerprint",
@@ -350,19 +351,6 @@ def seeded(transform: Any, seed: int) -> Any:
 
 def bank_seed(gan_seed: int, filtered: bool) -> int:
     return int(gan_seed) + (FILTERED_BANK_SEED_OFFSET if filtered else 0)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto``: CUDA when present, else the CPU; anything else as torch names it."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"device must be auto, cpu, cuda or cuda:<index>, got {device!r}") from e
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device} but torch sees no CUDA device here; use device=auto or device=cpu")
-    return d
 
 
 def loader(ds, batch_size: int, seed: int, batch_sampler=None) -> DataLoader:

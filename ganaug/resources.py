@@ -1,4 +1,5 @@
-"""Whether arrays a setting asks for fit this machine, checked before they are allocated.
+"""Whether what a setting asks for is on this machine: the device, and memory or disk for the arrays,
+checked before they are allocated.
 
 An extra zero typed into ``n_per_class`` or a bank's ``size`` would otherwise end in an allocator's
 traceback, or, where the operating system overcommits, in the job being killed minutes later.
@@ -11,6 +12,22 @@ import shutil
 from pathlib import Path
 
 from .errors import ConfigError
+
+
+def resolve_device(device):
+    """A torch.device for a device setting: ``auto`` is CUDA when present, else the CPU; a name torch
+    does not know, or CUDA where torch has none, is a `ConfigError` naming the fix."""
+    import torch
+
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:<index>, got {device!r}") from e
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device} but torch sees no CUDA device here; use device=auto or device=cpu")
+    return d
 
 
 def available_memory() -> int | None:

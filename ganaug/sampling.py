@@ -11,7 +11,7 @@ from .errors import ConfigError
 from .rng import MIN_TRUNCATION, check_truncation, sample_noise  # noqa: F401  (re-exported: the public home)
 from .nets import Generator
 from .pixels import to_uint8
-from .resources import check_fits
+from .resources import check_fits, resolve_device
 
 
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
@@ -52,7 +52,8 @@ class TrainedGenerator:
         return next(self.net.parameters()).device
 
     def to(self, device) -> TrainedGenerator:
-        self.net.to(device)
+        """Move to ``device`` (cpu, cuda, cuda:<index>, or auto: CUDA when present)."""
+        self.net.to(resolve_device(device))
         return self
 
     def _labels(self, labels, n_per_class) -> torch.Tensor:

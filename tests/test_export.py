@@ -61,6 +61,16 @@ def test_sample_bad_labels(artifact):
         gen.sample(labels=["a", "d"])
 
 
+def test_a_device_torch_cannot_use_is_named(artifact, monkeypatch):
+    # torch's "Expected one of cpu, cuda, ipu, ..." RuntimeError and "not compiled with CUDA" AssertionError before
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(GanaugError, match=r"device must be auto, cpu, cuda or cuda:<index>, got 'tpu'"):
+        load_generator(artifact[1], device="tpu")
+    with pytest.raises(GanaugError, match=r"device=cuda but torch sees no CUDA device here"):
+        load_generator(artifact[1], device="cuda")
+    assert load_generator(artifact[1], device="auto").device == torch.device("cpu")
+
+
 def test_sample_takes_class_names_for_labels(artifact):
     gen = load_generator(artifact[1])
     by_name, names = gen.sample(labels=["c", "a"], seed=1)
