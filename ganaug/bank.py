@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from .errors import ArtifactError, ConfigError, GanaugError, OutputError
+from .export import META_FILE as GENERATOR_META
 from .export import (
     atomic_file, atomic_write_bytes, check_class_names, check_expected, check_image_shape, check_positive_int,
     contained_file, field_error, is_int, is_sha256_hex, load_generator, make_dir, read_versioned_json,
@@ -48,6 +49,11 @@ BANK_FILES = (IMAGES_FILE, LABELS_FILE, META_FILE)
 DIGEST_ALGORITHM = "sha256"  # as for the generator's weights; with CPU SHA extensions it outruns blake2b
 REBUILD = ("rebuild the bank: `ganaug-sample generator=<artifact> bank.enabled=true bank.path=<dir>` or "
            "SyntheticBank.generate(generator, size, path)")
+
+
+class BankExistsError(OutputError, FileExistsError):
+    """SyntheticBank.generate(..., overwrite=False) found a bank at its path."""
+
 
 # Stream tags: the same seed must give unrelated label and noise streams.
 _LABEL_TAG = 0xB1
@@ -307,7 +313,10 @@ class SyntheticBank:
         else:
             path = Path(path)
             if (path / META_FILE).exists() and not overwrite:
-                raise FileExistsError(f"a bank already exists at {path}; pass overwrite=True or another path")
+                raise BankExistsError(f"a bank already exists at {path}; pass overwrite=True or another path")
+            if (path / GENERATOR_META).exists():
+                raise OutputError(f"{path} holds a generator artifact ({GENERATOR_META}): a bank there would make it "
+                                  f"both; give the bank its own directory, e.g. {path.parent / 'bank'}")
             if path.exists() and not path.is_dir():
                 raise OutputError(f"{path} is a file; a bank is a directory: move the file or choose another "
                                   "path (ganaug-sample: bank.path=<dir>)")

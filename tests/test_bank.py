@@ -22,6 +22,14 @@ def gen():
     return TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), NAMES)
 
 
+def test_a_bank_is_not_written_into_a_generator_artifact(gen, tmp_path):
+    # beside generator.json a directory would be both, and SyntheticMix would take it for the bank
+    artifact = export_generator(gen, tmp_path / "generator")
+    with pytest.raises(GanaugError, match=r"holds a generator artifact \(generator.json\).*e.g. .*bank"):
+        SyntheticBank.generate(gen, 20, artifact, progress=False)
+    assert not (artifact / META_FILE).exists()
+
+
 @pytest.fixture(scope="session")
 def disk_bank(gen, tmp_path_factory):
     path = tmp_path_factory.mktemp("bank") / "bank"
@@ -148,8 +156,9 @@ def test_generate_from_artifact_dir(gen, tmp_path):
     bank = SyntheticBank.generate(art, 20, tmp_path / "bank", progress=False)
     assert len(SyntheticBank.open(tmp_path / "bank")) == 20
     assert bank.meta["generator"]["weights_sha256"]
-    with pytest.raises(FileExistsError, match="overwrite"):
+    with pytest.raises(FileExistsError, match="overwrite") as e:
         SyntheticBank.generate(art, 20, tmp_path / "bank", progress=False, overwrite=False)
+    assert isinstance(e.value, GanaugError)  # a message from ganaug-sample, not a traceback
 
 
 # -------------------------------------------------------------------------------- filter
