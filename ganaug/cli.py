@@ -2,8 +2,8 @@
 
 A `GanaugError` is a mistake in the settings or the files a user gave; its message already names
 the problem and the fix, and a traceback would bury it. An `OSError` carrying a file name (no
-permission, disk full) is the same kind of problem. Anything else is a bug and keeps Hydra's
-report. `HYDRA_FULL_ERROR=1` brings the traceback back, as Hydra users expect.
+permission, disk full) is the same kind of problem, and so is a required setting (``???`` in
+conf/) left off the command line. Anything else is a bug and keeps Hydra's report. `HYDRA_FULL_ERROR=1` brings the traceback back, as Hydra users expect.
 """
 
 from __future__ import annotations
@@ -14,17 +14,23 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from omegaconf.errors import MissingMandatoryValue
+
 from .errors import GanaugError
 
 USAGE_ERROR = 2
 
+# What a required setting (??? in conf/) looks like, for the message that names it.
+REQUIRED_EXAMPLES = {"generator": "runs/<run>/generator", "data.dataset.root": "/path/to/images"}
+
 
 def user_error(e: BaseException) -> BaseException | None:
-    """The GanaugError (or named OSError) behind `e`, if any: hydra.utils.instantiate wraps what it calls."""
+    """The GanaugError (or named OSError, or required setting left out) behind `e`, if any:
+    hydra.utils.instantiate wraps what it calls."""
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(e, GanaugError) or (isinstance(e, OSError) and e.filename is not None):
+        if isinstance(e, (GanaugError, MissingMandatoryValue)) or (isinstance(e, OSError) and e.filename is not None):
             return e
         e = e.__cause__
     return None
@@ -37,6 +43,9 @@ def user_message(e: BaseException) -> str | None:
         return None
     if isinstance(e, GanaugError):
         return str(e)
+    if isinstance(e, MissingMandatoryValue):
+        key = e.full_key
+        return f"{key} is not set: give it on the command line, e.g. {key}={REQUIRED_EXAMPLES.get(key, '<value>')}"
     if isinstance(e, OSError) and e.filename is not None:
         what = e.strerror or type(e).__name__
         fix = ""

@@ -53,6 +53,26 @@ def test_every_command_prints_a_user_error_as_a_message(command, tmp_path, monke
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("command, args, message", [
+    # a setting the config leaves as ??? and the command line did not give: an omegaconf traceback before
+    ("ganaug-sample", [], "ganaug-sample: error: generator is not set: give it on the command line, e.g. "
+                          "generator=runs/<run>/generator"),
+    ("ganaug-train", ["data=image_folder"], "ganaug-train: error: data.dataset.root is not set: give it on the "
+                                            "command line, e.g. data.dataset.root=/path/to/images"),
+])
+def test_a_required_setting_left_out_is_named(command, args, message, tmp_path, monkeypatch, capsys):
+    import importlib
+
+    main = importlib.import_module(MODULES[command]).main
+    monkeypatch.setattr(sys, "argv", [command, *args, f"hydra.run.dir={tmp_path / 'hydra'}",
+                                      *([f"out_dir={tmp_path / 'run'}"] if command == "ganaug-train" else [])])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "Traceback" not in err, err[-3000:]
+
+
 def _raising(e):
     @user_errors("ganaug-x")
     def task():
