@@ -70,6 +70,9 @@ def _build(node, **kwargs):
 def _resume_path(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path)
+        if path.is_dir():
+            raise MissingCheckpoint(f"ckpt_path={path} is a directory; give the checkpoint file, e.g. "
+                                    f"ckpt_path={path / 'last.ckpt'}")
         if not path.is_file():
             raise MissingCheckpoint(f"ckpt_path={path} does not exist; correct it, or drop ckpt_path to resume "
                                     "this run's last.ckpt (or start afresh)")
@@ -152,11 +155,22 @@ def _check_accelerator(trainer_cfg: DictConfig) -> None:
                           "and a CUDA build of torch")
 
 
+def _check_run_keys(cfg: DictConfig) -> None:
+    # conf/train.yaml's own keys have no schema: a seed numpy refuses would fail after the data is read,
+    # and any string would count as resume=true.
+    seed, resume = cfg.get("seed", 0), cfg.get("resume", True)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}; set e.g. seed=0")
+    if not isinstance(resume, bool):
+        raise ConfigError(f"resume must be true or false, got {resume!r}")
+
+
 def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict:
     """Train per `cfg` (see conf/train.yaml); returns paths of what was written.
 
     `extra_callbacks` join those of `cfg.callbacks` (ganaug-bench passes one that moves its own bar).
     """
+    _check_run_keys(cfg)
     _check_accelerator(cfg.trainer)
     out_dir = _out_dir(cfg)
     with hold_dir(out_dir, "ganaug-train", "out_dir (or run_name)"):

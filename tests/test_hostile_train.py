@@ -179,6 +179,24 @@ def test_max_steps_out_of_range_is_named(steps, compose_cfg, fast, tmp_path):
     assert not (tmp_path / "generator").exists()
 
 
+@pytest.mark.parametrize("override, match", [
+    ("seed=-1", r"seed must be a non-negative integer, got -1; set e.g. seed=0"),  # numpy's ValueError before
+    ("seed=1.5", r"seed must be a non-negative integer, got 1.5"),
+    ("resume=maybe", r"resume must be true or false, got 'maybe'"),  # taken as true before
+])
+def test_top_level_settings_out_of_range_are_named(override, match, compose_cfg, fast, tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'run'}", override]))
+    assert not (tmp_path / "run").exists()  # refused before the run directory is made
+
+
+def test_a_checkpoint_path_that_is_a_directory_is_named(compose_cfg, fast, tmp_path):
+    # 'does not exist' before, of a directory that does
+    with pytest.raises(GanaugError, match=rf"ckpt_path={tmp_path} is a directory; give the checkpoint file, e.g. "
+                                          rf"ckpt_path={tmp_path}/last.ckpt"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'run'}", f"ckpt_path={tmp_path}"]))
+
+
 def test_an_out_dir_that_cannot_be_created_is_named(compose_cfg, fast, tmp_path):
     from ganaug.cli import user_message
 
