@@ -789,6 +789,9 @@ def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
 def run_benchmark(cfg: DictConfig) -> dict:
     from .executor import check_executor
 
+    for key in ("report_only", "progress"):  # no schema: any string would count as true
+        if not isinstance(cfg.get(key, False), bool):
+            raise ConfigError(f"{key} must be true or false, got {cfg.get(key)!r}")
     executor = check_executor(cfg)
     # The code this run starts with is the one its results name, whatever is committed meanwhile; its
     # worker processes (a pool, a local Ray) inherit it.
@@ -798,6 +801,9 @@ def run_benchmark(cfg: DictConfig) -> dict:
         torch.set_num_threads(int(cfg.threads))
     out = Path(cfg.bench.out_dir)
     if cfg.get("report_only"):  # reads what is stored, also while a run is going
+        if not (out / "units").is_dir():
+            raise ConfigError(f"report_only: {out} holds no benchmark units ({out / 'units'} is missing); name the "
+                              "bench.out_dir of a run that has started")
         return _run_benchmark(cfg, out, executor)
     with hold_dir(out, "ganaug-bench", "bench.out_dir"):
         return _run_benchmark(cfg, out, executor)

@@ -601,10 +601,21 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
                                                  r"bench.select_generator.classifier.arch=resnet"),
     ("bench.select_generator.classifier.width=0", r"bench.select_generator.classifier.width must be a positive "
                                                   r"integer, got 0"),
+    # any string counted as true
+    ("report_only=yes", r"report_only must be true or false, got 'yes'"),
+    ("progress=maybe", r"progress must be true or false, got 'maybe'"),
 ])
 def test_bad_settings_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", override]))
+
+
+def test_a_report_of_a_directory_without_units_is_refused(compose_cfg, tmp_path, tiny):
+    # a mistyped bench.out_dir: an empty '0 of 57 units' report written into a new directory before
+    with pytest.raises(ConfigError, match=r"report_only: .*missing holds no benchmark units .*name the "
+                                          r"bench.out_dir of a run"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'missing'}", "report_only=true"]))
+    assert not (tmp_path / "missing").exists()
 
 
 @pytest.mark.parametrize("override, match", [
