@@ -14,14 +14,24 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from .errors import GanaugError
+from .errors import ConfigError, GanaugError
 
 USAGE_ERROR = 2
 
 # What a required setting (??? in conf/) looks like, for the message that names it.
 REQUIRED_EXAMPLES = {"generator": "runs/<run>/generator", "data.dataset.root": "/path/to/images"}
+
+
+def check_flags(cfg: Any, *keys: str) -> None:
+    """Refuse a flag of a command's own config that is not true or false: conf/ has no schema for
+    them, and any string (resume=maybe, png=no) would count as true. ``keys`` are dotted paths."""
+    for key in keys:
+        value = OmegaConf.select(cfg, key, default=False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
 def user_error(e: BaseException) -> BaseException | None:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from .bank import SyntheticBank, check_bank_fits
 from .class_policy import class_probabilities, plain_policy
-from .cli import user_errors
+from .cli import check_flags, user_errors
 from .engine import resolve_device
 from .errors import ConfigError, OutputError
 from .export import atomic_write_bytes, is_int, load_generator, make_dir
@@ -51,6 +51,7 @@ def check_settings(cfg: DictConfig) -> None:
     whole("batch_size", cfg.batch_size, 1, 500)
     whole("grid_per_class", cfg.grid_per_class, 1, 10)
     whole("seed", cfg.seed, 0, 0)
+    check_flags(cfg, "png", "progress", "bank.enabled")
     check_truncation(cfg.truncation)
     resolve_device(cfg.device)  # device=cuda where torch has none: a message, not torch's assertion
     b = cfg.get("bank")

@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from .callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid, TrainingClock
-from .cli import user_error, user_errors
+from .cli import check_flags, user_error, user_errors
 from .errors import ConfigError, GanaugError
 from .dir_lock import hold_dir
 from .engine import data_fingerprint
@@ -156,13 +156,11 @@ def _check_accelerator(trainer_cfg: DictConfig) -> None:
 
 
 def _check_run_keys(cfg: DictConfig) -> None:
-    # conf/train.yaml's own keys have no schema: a seed numpy refuses would fail after the data is read,
-    # and any string would count as resume=true.
-    seed, resume = cfg.get("seed", 0), cfg.get("resume", True)
+    # conf/train.yaml's own keys have no schema: a seed numpy refuses would fail after the data is read.
+    seed = cfg.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}; set e.g. seed=0")
-    if not isinstance(resume, bool):
-        raise ConfigError(f"resume must be true or false, got {resume!r}")
+    check_flags(cfg, "resume")
 
 
 def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict:

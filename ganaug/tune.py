@@ -766,6 +766,9 @@ def run_tune(cfg: DictConfig) -> TuneResult:
     """`ganaug-tune` with a composed config (conf/tune.yaml): the data module's train/val split."""
     from hydra.utils import instantiate
 
+    from .cli import check_flags
+
+    check_flags(cfg, "progress")
     if cfg.get("threads"):
         import torch
 
@@ -779,7 +782,7 @@ def run_tune(cfg: DictConfig) -> TuneResult:
     generators = _cli_generators(cfg)
     _check_split(generators, cfg.data)
     result = tune_mix(generators, dm.train_set, dm.val_set, out_dir=cfg.out_dir, transform=transform,
-                      progress=bool(cfg.get("progress", True)), **params)
+                      progress=cfg.get("progress", True), **params)
     print(result.markdown())
     print(f"wrote {result.json_path}, {result.markdown_path}, {result.recipe_path} and {result.mix_path}")
     return result

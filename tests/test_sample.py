@@ -140,6 +140,14 @@ def test_bad_numeric_settings_name_the_setting(compose_cfg, artifact, tmp_path, 
     assert not (tmp_path / "samples.npz").exists()  # refused before anything is written
 
 
+@pytest.mark.parametrize("flag", ["png", "progress", "bank.enabled"])
+def test_a_flag_that_is_not_true_or_false_is_named(compose_cfg, artifact, tmp_path, flag):
+    # any string counted as true: png=no wrote the PNGs
+    with pytest.raises(GanaugError, match=rf"{flag} must be true or false, got 'no'"):
+        sample(_cfg(compose_cfg, artifact, tmp_path, f"{flag}=no"))
+    assert not (tmp_path / "samples.npz").exists()
+
+
 def test_a_device_torch_lacks_is_a_message_and_auto_falls_back(compose_cfg, artifact, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(GanaugError, match="device=cuda but torch sees no CUDA device here; use device=auto or device=cpu"):

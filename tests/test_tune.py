@@ -478,6 +478,12 @@ def test_cli_tunes_on_the_datamodule_validation_split(compose_cfg, gens, tmp_pat
     assert result.mix_path.is_file()
 
 
+def test_cli_names_a_progress_flag_that_is_not_true_or_false(compose_cfg, gens, tmp_path):
+    cfg = compose_cfg("tune", ["data=digits", f"generators=[{gens[0]}]", f"out_dir={tmp_path}", "progress=maybe"])
+    with pytest.raises(GanaugError, match=r"progress must be true or false, got 'maybe'"):
+        run_tune(cfg)
+
+
 def test_cli_refuses_an_empty_validation_split(compose_cfg, gens, tmp_path):
     cfg = compose_cfg("tune", ["data=digits", "data.val_fraction=0.0", f"generators=[{gens[0]}]",
                                f"out_dir={tmp_path}"])

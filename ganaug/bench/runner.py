@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .. import engine
 from ..classifier import accuracy
+from ..cli import check_flags
 from ..config_schema import gan_identity
 from ..data import ImageArrayDataset
 from ..dir_lock import hold_dir
@@ -789,9 +790,7 @@ def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
 def run_benchmark(cfg: DictConfig) -> dict:
     from .executor import check_executor
 
-    for key in ("report_only", "progress"):  # no schema: any string would count as true
-        if not isinstance(cfg.get(key, False), bool):
-            raise ConfigError(f"{key} must be true or false, got {cfg.get(key)!r}")
+    check_flags(cfg, "report_only", "progress")
     executor = check_executor(cfg)
     # The code this run starts with is the one its results name, whatever is committed meanwhile; its
     # worker processes (a pool, a local Ray) inherit it.
