@@ -34,6 +34,19 @@ def check_flags(cfg: Any, *keys: str) -> None:
             raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
+def set_threads(cfg: Any) -> None:
+    """`threads`: torch threads for this process, or null for torch's default."""
+    threads = cfg.get("threads")
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be a positive integer (torch threads), or null for torch's default; "
+                          f"got {threads!r}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def user_error(e: BaseException) -> BaseException | None:
     """The GanaugError (or named OSError, or required setting left out) behind `e`, if any:
     hydra.utils.instantiate wraps what it calls."""

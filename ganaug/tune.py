@@ -766,13 +766,10 @@ def run_tune(cfg: DictConfig) -> TuneResult:
     """`ganaug-tune` with a composed config (conf/tune.yaml): the data module's train/val split."""
     from hydra.utils import instantiate
 
-    from .cli import check_flags
+    from .cli import check_flags, set_threads
 
     check_flags(cfg, "progress")
-    if cfg.get("threads"):
-        import torch
-
-        torch.set_num_threads(int(cfg.threads))
+    set_threads(cfg)
     dm = instantiate(cfg.data)
     if len(dm.val_set) == 0:
         raise TuneError(f"the validation split is empty (data.val_fraction={cfg.data.get('val_fraction')}); set "

@@ -478,9 +478,11 @@ def test_cli_tunes_on_the_datamodule_validation_split(compose_cfg, gens, tmp_pat
     assert result.mix_path.is_file()
 
 
-def test_cli_names_a_progress_flag_that_is_not_true_or_false(compose_cfg, gens, tmp_path):
-    cfg = compose_cfg("tune", ["data=digits", f"generators=[{gens[0]}]", f"out_dir={tmp_path}", "progress=maybe"])
-    with pytest.raises(GanaugError, match=r"progress must be true or false, got 'maybe'"):
+@pytest.mark.parametrize("override, match", [("progress=maybe", r"progress must be true or false, got 'maybe'"),
+                                             ("threads=two", r"threads must be a positive integer .*got 'two'")])
+def test_cli_names_a_flag_or_thread_count_it_cannot_use(compose_cfg, gens, tmp_path, override, match):
+    cfg = compose_cfg("tune", ["data=digits", f"generators=[{gens[0]}]", f"out_dir={tmp_path}", override])
+    with pytest.raises(GanaugError, match=match):
         run_tune(cfg)
 
 

@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .. import engine
 from ..classifier import accuracy
-from ..cli import check_flags
+from ..cli import check_flags, set_threads
 from ..config_schema import gan_identity
 from ..data import ImageArrayDataset
 from ..dir_lock import hold_dir
@@ -796,8 +795,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
     # worker processes (a pool, a local Ray) inherit it.
     os.environ["GANAUG_COMMIT"] = git_commit()
     quiet_benchmark()
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
+    set_threads(cfg)
     out = Path(cfg.bench.out_dir)
     if cfg.get("report_only"):  # reads what is stored, also while a run is going
         if not (out / "units").is_dir():

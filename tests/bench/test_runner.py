@@ -604,6 +604,7 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     # any string counted as true
     ("report_only=yes", r"report_only must be true or false, got 'yes'"),
     ("progress=maybe", r"progress must be true or false, got 'maybe'"),
+    ("threads=-1", r"threads must be a positive integer \(torch threads\), or null"),  # torch's traceback before
 ])
 def test_bad_settings_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
