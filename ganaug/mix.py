@@ -34,15 +34,21 @@ __all__ = ["MAX_RATIO", "Source", "SyntheticMix"]
 _AUG_TAG = 0xA4
 
 
+def _stored_labels(ds: Dataset) -> np.ndarray | None:
+    """The labels a dataset (or the dataset a Subset picks from) holds as an attribute, or None."""
+    labels = _real_labels_or_none(ds)
+    if labels is None and isinstance(ds, torch.utils.data.Subset):
+        base = _real_labels_or_none(ds.dataset)
+        if base is not None:
+            labels = base[np.asarray(ds.indices)]
+    return labels
+
+
 def _real_labels(ds: Dataset, given: Any) -> np.ndarray:
     if given is not None:
         labels = np.asarray(given).reshape(-1)
     else:
-        labels = _real_labels_or_none(ds)
-        if labels is None and isinstance(ds, torch.utils.data.Subset):
-            base = _real_labels_or_none(ds.dataset)
-            if base is not None:
-                labels = base[np.asarray(ds.indices)]
+        labels = _stored_labels(ds)
         if labels is None:
             # Runs the dataset's own transform once per item; pass real_labels to avoid it.
             labels = np.array([int(ds[i][1]) for i in range(len(ds))])
@@ -159,15 +165,18 @@ class SyntheticMix(Dataset):
         self.class_names = self._check_classes(check_class_names)
         need_counts = isinstance(class_policy, str) and class_policy in ("match", "balance")
         labels = _real_labels(real_dataset, real_labels) if need_counts or real_labels is not None else None
-        counts = None
-        if labels is not None:
-            k = src.num_classes
-            if labels.size and (labels.min() < 0 or labels.max() >= k):
-                raise ArtifactError(
-                    f"the real dataset has labels in [{labels.min()}, {labels.max()}] but the "
-                    f"{src.kind} knows {k} classes: it was made for another dataset"
-                )
-            counts = np.bincount(labels, minlength=k)
+        # A policy without counts reads what is cheap: labels held as an attribute, else the first item's.
+        # One-based labels beside the source's zero-based ones would leave a class synthetic only.
+        seen = labels if labels is not None else _stored_labels(real_dataset)
+        if seen is None or np.asarray(seen).dtype.kind not in "iu":
+            seen = np.asarray([int(item[1])])
+        k = src.num_classes
+        if seen.size and (seen.min() < 0 or seen.max() >= k):
+            raise ArtifactError(
+                f"the real dataset has labels in [{seen.min()}, {seen.max()}] but the "
+                f"{src.kind} knows {k} classes: it was made for another dataset (or its labels start at 1)"
+            )
+        counts = None if labels is None else np.bincount(labels, minlength=k)
         self.probs = class_probabilities(class_policy, src.num_classes, counts, self.n_syn, src.class_names)
         self._quota = quota(self.probs, self.n_syn)
         src.check_quota(self._quota, self.n_syn)

@@ -148,3 +148,30 @@ def test_smallest_allowed_truncation_is_quick_and_truncates(gen):
         assert abs(z).max() <= 0.02
         mix = SyntheticMix(_real(100), gen, 0.5, truncation=0.02, class_policy="uniform")
         assert len(mix.__getitems__(list(range(len(mix))))) == 200
+
+
+class _OneBased(torch.utils.data.Dataset):
+    """Labels 1..10, as some datasets number classes: no labels attribute to read them from."""
+
+    def __init__(self, first_label: int, attribute: bool):
+        self.images = _real(40).images
+        self.first_label = first_label
+        if attribute:
+            self.targets = [first_label + i % 10 for i in range(40)]
+
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        return self.images[i], self.first_label + i % 10
+
+
+@pytest.mark.parametrize("attribute", [True, False])
+@pytest.mark.parametrize("policy", ["uniform", [1.0] * 10])
+def test_real_labels_outside_the_banks_classes_are_refused_whatever_the_policy(bank, attribute, policy):
+    # With a policy that needs no class counts the labels went unread: one-based labels mixed with the bank's
+    # zero-based ones, and class 0 was synthetic only.
+    first = 1 if attribute else 10  # the item-only check reads the first item: make that one out of range
+    with pytest.raises(GanaugError, match=r"the real dataset has labels in \[.*\] but the bank knows 10 classes"):
+        SyntheticMix(_OneBased(first, attribute), bank, 0.5, class_policy=policy)
+    assert len(SyntheticMix(_OneBased(0, attribute), bank, 0.5, class_policy=policy)) == 80
