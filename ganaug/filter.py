@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from torch import nn
 
-from .errors import GanaugError
+from .errors import ConfigError, GanaugError
 
 
 class QualityFilter:
@@ -106,6 +106,9 @@ class QualityFilter:
         from .classifier import train_classifier
 
         cls.check_fallback(fallback)  # before the training, not after it
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ConfigError(f"steps must be a positive integer (the filter's classifier's optimizer steps), "
+                              f"got {steps!r}: an untrained classifier would judge the images")
         model = train_classifier(images, labels, num_classes, steps=steps, seed=seed, **train_kwargs)
         return cls(model, threshold, fallback=fallback)
 
