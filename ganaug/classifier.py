@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
+from .errors import ConfigError
 from .loss import SyntheticAwareLoss, check_loss_args
 from .pixels import to_unit
 from .split_norm import split_batch_norm
@@ -365,6 +366,15 @@ def _cycle(loader: Iterable) -> Iterator:
                 "loader yielded no batches (empty dataset, or a one-shot iterator that was "
                 "already consumed); pass a re-iterable DataLoader"
             )
+
+
+def check_trained_steps(steps: Any, what: str) -> int:
+    """``steps`` of a classifier whose judgement is used (a filter, a score): at least one; an
+    untrained classifier would judge at chance without a word."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ConfigError(f"steps must be a positive integer ({what}'s optimizer steps), got {steps!r}: an untrained "
+                          "classifier would judge at chance")
+    return int(steps)
 
 
 def train_classifier_on_loader(

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from torch import nn
 
-from .errors import ConfigError, GanaugError
+from .errors import GanaugError
 
 
 class QualityFilter:
@@ -103,12 +103,10 @@ class QualityFilter:
         **train_kwargs,
     ) -> QualityFilter:
         """Train the reference classifier (`train_classifier`) on real uint8 N×H×W×C images."""
-        from .classifier import train_classifier
+        from .classifier import check_trained_steps, train_classifier
 
         cls.check_fallback(fallback)  # before the training, not after it
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ConfigError(f"steps must be a positive integer (the filter's classifier's optimizer steps), "
-                              f"got {steps!r}: an untrained classifier would judge the images")
+        check_trained_steps(steps, "the filter's classifier")
         model = train_classifier(images, labels, num_classes, steps=steps, seed=seed, **train_kwargs)
         return cls(model, threshold, fallback=fallback)
 

@@ -24,6 +24,7 @@ from ganaug.classifier import (
     _check_labels,
     _check_num_classes,
     accuracy,
+    check_trained_steps,
     predict,
     train_classifier,
 )
@@ -231,6 +232,7 @@ def cas(
     None).
     """
     num_classes = _check_num_classes(num_classes)
+    check_trained_steps(steps, "each CAS classifier")  # two untrained classifiers score a ratio near 1
     recipe = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, width=width, arch=arch, lr_schedule=lr_schedule,
                   device=device, precision=precision)
     test_images = _check_images(test_images, "test_images")

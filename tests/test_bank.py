@@ -225,7 +225,7 @@ def test_quality_filter_argument_errors():
     with pytest.raises(ValueError, match="fallback must be one of"):  # named before a classifier is trained
         QualityFilter.from_real(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]), 10, fallback="skip")
     for steps in (0, -1):  # an untrained classifier judged the images before
-        with pytest.raises(ValueError, match=rf"steps must be a positive integer .*got {steps}"):
+        with pytest.raises(GanaugError, match=rf"steps must be a positive integer .*got {steps}"):
             QualityFilter.from_real(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]), 10, steps=steps)
     qf = QualityFilter(lambda x: np.full((len(x), 10), 3.0))
     with pytest.raises(ValueError, match="softmax"):

@@ -163,6 +163,9 @@ def test_cas_needs_real_data_or_real_acc(toy_sets):
         cas(xs, ys, None, None, xt, yt, K, steps=1)
     with pytest.raises(ValueError, match="synthetic_labels"):
         cas(xs, ys + K, None, None, xt, yt, K, steps=1, real_acc=1.0)
+    # two untrained classifiers scored a CAS ratio near 1 ("synthetic as good as real") before
+    with pytest.raises(ValueError, match=r"steps must be a positive integer \(each CAS classifier's"):
+        cas(xs, ys, None, None, xt, yt, K, steps=0, real_acc=1.0)
 
 
 def test_cas_trains_both_classifiers_with_the_given_recipe(toy_sets, monkeypatch):
