@@ -95,12 +95,18 @@ def _class_files(root: Path) -> dict[str, list[Path]]:
     return files
 
 
+SPLIT_NAMES = {"train", "training", "test", "testing", "val", "valid", "validation", "dev", "eval", "holdout"}
+
+
 def _refuse_split_folders(root: Path, files: dict[str, list[Path]]) -> None:
     """root/train/<class>/*.png read as classes 'train' (and 'test'): one class of every image each.
 
-    Images nested below a class folder are read, as torchvision's ImageFolder does; what gives this
-    mistake away is class folders that hold no image themselves and share the same sub-folders.
+    Images nested below a class folder are read, as torchvision's ImageFolder does (cat/2019/*.png);
+    what gives this mistake away is "class" folders named as data splits that hold no image
+    themselves and share the same sub-folders.
     """
+    if not all(name.lower() in SPLIT_NAMES for name in files):
+        return
     subs = []
     for name, paths in files.items():
         parts = {p.relative_to(root / name).parts for p in paths}

@@ -105,3 +105,8 @@ def test_images_nested_below_their_class_folders_are_read(tmp_path):
     _write(tmp_path / "dog" / "a" / "3.png", np.zeros((4, 4), np.uint8))
     ds = load_image_folder(tmp_path)
     assert ds.class_names == ["cat", "dog"] and ds.labels.tolist() == [0, 0, 1, 1]
+    # every class in the same sub-folders (by year, by source) is a layout, not a mistake
+    for cls in ("cat", "dog"):
+        for year in ("2019", "2020"):
+            _write(tmp_path / "years" / cls / year / "0.png", np.zeros((4, 4), np.uint8))
+    assert load_image_folder(tmp_path / "years").class_names == ["cat", "dog"]
