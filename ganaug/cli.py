@@ -3,7 +3,8 @@
 A `GanaugError` is a mistake in the settings or the files a user gave; its message already names
 the problem and the fix, and a traceback would bury it. An `OSError` carrying a file name (no
 permission, disk full) is the same kind of problem, and so is a required setting (``???`` in
-conf/) left off the command line. Anything else is a bug and keeps Hydra's report. `HYDRA_FULL_ERROR=1` brings the traceback back, as Hydra users expect.
+conf/) left off the command line. Anything else is a bug and keeps Hydra's report.
+`HYDRA_FULL_ERROR=1` brings the traceback back, as Hydra users expect.
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ def _as_paths(generators: Any) -> list[Path]:
         raise TuneError(f"generators are exported generator directories (paths), got a {type(loaded).__name__}: "
                         "pass the directory it was loaded from with ganaug.load_generator(path), or write it to "
                         "one with ganaug.export_generator")
-    paths = list(dict.fromkeys(Path(g).resolve() for g in generators))
+    paths = list(dict.fromkeys(Path(g).resolve() for g in items))
     if not paths:
         raise TuneError("no generators given: pass at least one exported generator directory")
     return paths
