@@ -80,6 +80,10 @@ def _check_real(real_dataset: Dataset) -> tuple[int, tuple]:
         raise TypeError(f"real_dataset {type(real_dataset).__name__} has no len()") from None
     if n == 0:
         raise GanaugDataError("real_dataset is empty")
+    if isinstance(real_dataset, SyntheticMix):
+        # its items would count synthetic ones as real, and its ratio would compound with this one
+        raise GanaugDataError("real_dataset is already a SyntheticMix: mix the real dataset once (one ratio, "
+                              "one source)")
     item = real_dataset[0]
     if not isinstance(item, (tuple, list)) or len(item) != 2:
         got = f"a {type(item).__name__} of length {len(item)}" if isinstance(item, (tuple, list)) else describe(item)

@@ -175,3 +175,13 @@ def test_real_labels_outside_the_banks_classes_are_refused_whatever_the_policy(b
     with pytest.raises(GanaugError, match=r"the real dataset has labels in \[.*\] but the bank knows 10 classes"):
         SyntheticMix(_OneBased(first, attribute), bank, 0.5, class_policy=policy)
     assert len(SyntheticMix(_OneBased(0, attribute), bank, 0.5, class_policy=policy)) == 80
+
+
+def test_a_mix_of_a_mix_is_refused(bank):
+    # 'needs a dataset of (image, label) items; item 0 of SyntheticMix is a tuple of length 3' before, and with
+    # return_flag=False it mixed: synthetic items counted as real, the two ratios compounded
+    once = SyntheticMix(_real(40), bank, 0.5)
+    for flag in (False, True):
+        with pytest.raises(GanaugError, match=r"already a SyntheticMix: mix the real dataset once"):
+            SyntheticMix(SyntheticMix(_real(40), bank, 0.5, return_flag=flag), bank, 0.5)
+    assert len(once) == 80
