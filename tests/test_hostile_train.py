@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -56,9 +58,6 @@ def test_explicit_checkpoint_is_checked_against_the_run_that_wrote_it(compose_cf
 
 
 def _image_folder(root, classes):
-    import cv2
-    import numpy as np
-
     rng = np.random.default_rng(0)
     for k, name in enumerate(classes):
         (root / name).mkdir(parents=True)
