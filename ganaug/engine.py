@@ -110,9 +110,7 @@ class ClassifierSettings:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "width"):
             object.__setattr__(self, name, _positive_int("classifier", name, getattr(self, name)))
-        if isinstance(self.lr, bool) or not float(self.lr) > 0:
-            raise ConfigError(f"classifier.lr must be positive, got {self.lr!r}")
-        object.__setattr__(self, "lr", float(self.lr))
+        object.__setattr__(self, "lr", _positive_float("classifier", "lr", self.lr))
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"classifier.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.arch not in CLASSIFIERS:

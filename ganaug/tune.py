@@ -266,7 +266,8 @@ def _check_weights(weights: Sequence[float]) -> list[float]:
 
 def _check_positive(**values: Any) -> None:
     for name, v in values.items():
-        if isinstance(v, bool) or int(v) != v or v < 1:
+        whole = isinstance(v, (int, float, np.integer, np.floating)) and float(v).is_integer()
+        if isinstance(v, bool) or not whole or v < 1:
             raise TuneError(f"{name} must be a positive integer, got {v!r}")
 
 

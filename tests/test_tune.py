@@ -206,6 +206,18 @@ def test_a_number_where_a_list_is_wanted_is_named(split, gens, tmp_path, kw, mat
         tune_mix(gens[0], train, val, out_dir=tmp_path, **{**RECIPE, **kw})
 
 
+@pytest.mark.parametrize("kw, match", [
+    # Python's ValueError from int('many') / float('fast') before: what tune.steps=many gives on the command line
+    ({"steps": "many"}, r"steps must be a positive integer, got 'many'"),
+    ({"lr": "fast"}, r"lr must be a positive number, got 'fast'"),
+    ({"lr": float("inf")}, r"lr must be a positive number, got inf"),
+])
+def test_a_word_where_a_number_is_wanted_is_named(split, gens, tmp_path, kw, match):
+    train, val = split
+    with pytest.raises(TuneError, match=match):
+        tune_mix(gens[0], train, val, out_dir=tmp_path, **{**RECIPE, **kw})
+
+
 def test_a_loaded_generator_is_refused_with_the_fix(split, gens, tmp_path):
     from ganaug import load_generator
 
