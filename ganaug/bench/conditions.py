@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -25,6 +27,12 @@ def condition_name(ratio: float, classical: bool, filtered: bool) -> str:
     return "+".join(parts) or "real"
 
 
+def _ratio(r) -> float:
+    if isinstance(r, bool) or not isinstance(r, (int, float)):  # its range: engine.SyntheticUse
+        raise ConfigError(f"bench.ratios must list numbers (the synthetic share of each batch), got {r!r}")
+    return float(r)
+
+
 def conditions_for(bench: DictConfig, imbalanced: bool = False) -> list[Condition]:
     """real; classical; synthetic at each ratio with and without the filter; classical + synthetic.
 
@@ -34,10 +42,11 @@ def conditions_for(bench: DictConfig, imbalanced: bool = False) -> list[Conditio
     out = [Condition("real"), Condition("classical", classical=True)]
     if imbalanced:
         out.append(Condition("classical+reweight", classical=True, reweight=True))
+    ratios = [_ratio(r) for r in bench.ratios]
     for filtered in bench.filter_options:
-        for r in bench.ratios:
-            out.append(Condition(condition_name(r, False, filtered), float(r), False, bool(filtered)))
+        for r in ratios:
+            out.append(Condition(condition_name(r, False, filtered), r, False, bool(filtered)))
     for filtered in bench.classical_synthetic_filter_options:
-        for r in bench.ratios:
-            out.append(Condition(condition_name(r, True, filtered), float(r), True, bool(filtered)))
+        for r in ratios:
+            out.append(Condition(condition_name(r, True, filtered), r, True, bool(filtered)))
     return list(dict.fromkeys(out))  # a value listed twice is the same condition, planned once

@@ -431,6 +431,18 @@ def _check_groups(b: DictConfig) -> None:
               "set its keys, e.g. bench.select_generator.classifier.arch=resnet", allow_none=True)
 
 
+def _check_bench_numbers(b: DictConfig) -> None:
+    # Read by the metrics units, after a GAN has trained, or by the bar's plan: named now.
+    for key in ("metrics_samples", "kid_subset"):
+        v = b.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"bench.{key} must be a positive integer, got {v!r}")
+    v = b.get("gan_cost_per_step")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+        raise ConfigError(f"bench.gan_cost_per_step must be a positive number (a GAN update's cost in classifier "
+                          f"steps, for the bar's estimate), got {v!r}")
+
+
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     """The benchmark's units. GANs keep a fingerprint of their config (hours of CPU: a new engine schema
     leaves them valid); every classifier step has the engine's fingerprint, those that depend on a
@@ -438,6 +450,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     b = cfg.bench
     units: list[Unit] = []
     _check_groups(b)
+    _check_bench_numbers(b)
     gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
     with _named("bench."):
         clf_cost = float(ClassifierSettings.from_config(b.classifier).steps)

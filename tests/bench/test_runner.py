@@ -605,6 +605,12 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     ("report_only=yes", r"report_only must be true or false, got 'yes'"),
     ("progress=maybe", r"progress must be true or false, got 'maybe'"),
     ("threads=-1", r"threads must be a positive integer \(torch threads\), or null"),  # torch's traceback before
+    # a ValueError from float() before, or (metrics) only once the GAN had trained
+    ("bench.ratios=[x]", r"bench.ratios must list numbers .*got 'x'"),
+    ("bench.gan_cost_per_step=x", r"bench.gan_cost_per_step must be a positive number .*got 'x'"),
+    ("bench.gan_cost_per_step=-1", r"bench.gan_cost_per_step must be a positive number"),
+    ("bench.metrics_samples=x", r"bench.metrics_samples must be a positive integer, got 'x'"),
+    ("bench.kid_subset=0", r"bench.kid_subset must be a positive integer, got 0"),
 ])
 def test_bad_settings_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
