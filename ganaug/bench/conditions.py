@@ -33,6 +33,13 @@ def _ratio(r) -> float:
     return float(r)
 
 
+def _flags(bench: DictConfig, key: str) -> list[bool]:
+    values = list(bench[key])
+    if not all(isinstance(v, bool) for v in values):  # any string or number would count as true
+        raise ConfigError(f"bench.{key} must list true/false (false: the unfiltered bank), got {values}")
+    return values
+
+
 def conditions_for(bench: DictConfig, imbalanced: bool = False) -> list[Condition]:
     """real; classical; synthetic at each ratio with and without the filter; classical + synthetic.
 
@@ -43,10 +50,10 @@ def conditions_for(bench: DictConfig, imbalanced: bool = False) -> list[Conditio
     if imbalanced:
         out.append(Condition("classical+reweight", classical=True, reweight=True))
     ratios = [_ratio(r) for r in bench.ratios]
-    for filtered in bench.filter_options:
+    for filtered in _flags(bench, "filter_options"):
         for r in ratios:
-            out.append(Condition(condition_name(r, False, filtered), r, False, bool(filtered)))
-    for filtered in bench.classical_synthetic_filter_options:
+            out.append(Condition(condition_name(r, False, filtered), r, False, filtered))
+    for filtered in _flags(bench, "classical_synthetic_filter_options"):
         for r in ratios:
-            out.append(Condition(condition_name(r, True, filtered), r, True, bool(filtered)))
+            out.append(Condition(condition_name(r, True, filtered), r, True, filtered))
     return list(dict.fromkeys(out))  # a value listed twice is the same condition, planned once

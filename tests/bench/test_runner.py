@@ -611,6 +611,9 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     ("bench.gan_cost_per_step=-1", r"bench.gan_cost_per_step must be a positive number"),
     ("bench.metrics_samples=x", r"bench.metrics_samples must be a positive integer, got 'x'"),
     ("bench.kid_subset=0", r"bench.kid_subset must be a positive integer, got 0"),
+    ("bench.classical_synthetic_filter_options=[maybe]", r"bench.classical_synthetic_filter_options must list "
+                                                        r"true/false .*got \['maybe'\]"),  # counted as true before
+    ("bench.filter_options=[2]", r"bench.filter_options must list true/false"),
 ])
 def test_bad_settings_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
