@@ -209,10 +209,19 @@ def _as_arrays(ds: Any, what: str) -> ImageArrayDataset:
     return ds
 
 
-def _listed(name: str, values: Any) -> list:
+def _listed(name: str, values: Any, none: bool = False) -> list:
+    """``values`` as a list of floats (and None where ``none``), or a TuneError naming ``name``."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TuneError(f"{name} must be a list of numbers, got {values!r}; e.g. {name}=[{values}]")
-    return list(values)
+    values = list(values)
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+    bad = [v for v in values if not (number(v) or (none and v is None))]
+    if bad:
+        raise TuneError(f"{name} must list numbers{' (or null)' if none else ''}, got {bad[0]!r}")
+    return [None if v is None else float(v) for v in values]
 
 
 def _check_data(train: ImageArrayDataset, val: ImageArrayDataset) -> None:
@@ -232,7 +241,7 @@ def _check_data(train: ImageArrayDataset, val: ImageArrayDataset) -> None:
 
 
 def _check_ratios(ratios: Sequence[float]) -> list[float]:
-    ratios = [float(r) for r in _listed("ratios", ratios)]
+    ratios = _listed("ratios", ratios)
     if not ratios:
         raise TuneError("ratios is empty: give the synthetic shares to compare, e.g. [0.25, 0.5]")
     bad = [r for r in ratios if not 0.0 <= r < 1.0]
@@ -245,7 +254,7 @@ def _check_ratios(ratios: Sequence[float]) -> list[float]:
 
 
 def _check_thresholds(thresholds: Sequence[float | None]) -> list[float | None]:
-    thresholds = [None if t is None else float(t) for t in _listed("filter_thresholds", thresholds)]
+    thresholds = _listed("filter_thresholds", thresholds, none=True)
     if not thresholds:
         raise TuneError("filter_thresholds is empty: use [null] for no filter, or e.g. [null, 0.9]")
     bad = [t for t in thresholds if t is not None and not 0.0 <= t <= 1.0]
@@ -255,7 +264,7 @@ def _check_thresholds(thresholds: Sequence[float | None]) -> list[float | None]:
 
 
 def _check_weights(weights: Sequence[float]) -> list[float]:
-    weights = [float(w) for w in _listed("synthetic_weights", weights)]
+    weights = _listed("synthetic_weights", weights)
     if not weights:
         raise TuneError("synthetic_weights is empty: give at least one loss weight (1.0 = as real items)")
     bad = [w for w in weights if not (w > 0 and math.isfinite(w))]

@@ -211,6 +211,9 @@ def test_a_number_where_a_list_is_wanted_is_named(split, gens, tmp_path, kw, mat
     ({"steps": "many"}, r"steps must be a positive integer, got 'many'"),
     ({"lr": "fast"}, r"lr must be a positive number, got 'fast'"),
     ({"lr": float("inf")}, r"lr must be a positive number, got inf"),
+    ({"ratios": [0.25, "half"]}, r"ratios must list numbers, got 'half'"),
+    ({"filter_thresholds": [None, "high"]}, r"filter_thresholds must list numbers \(or null\), got 'high'"),
+    ({"synthetic_weights": [True]}, r"synthetic_weights must list numbers, got True"),
 ])
 def test_a_word_where_a_number_is_wanted_is_named(split, gens, tmp_path, kw, match):
     train, val = split
