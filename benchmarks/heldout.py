@@ -51,6 +51,18 @@ def recipe_gain(summary: dict, regime: str) -> tuple[str, dict, str] | None:
     return None
 
 
+def _partial(d: dict, regime: str, cond: str, baseline: str) -> bool:
+    """Whether a regime's gain stands on fewer runs than planned. Per regime: a benchmark stopped part-way
+    holds whole regimes beside unfinished ones (records without run counts: the benchmark's own count)."""
+    meta, conds = d["meta"], d["summary"][regime]["conditions"]
+    clf = meta.get("classifier_seeds")
+    gans = (meta.get("gan_seeds_by_regime") or {}).get(regime, meta.get("gan_seeds"))
+    runs, base = conds.get(cond, {}).get("n"), conds.get(baseline, {}).get("n")
+    if clf is None or gans is None or runs is None or base is None:
+        return meta.get("units_done") != meta.get("units_total")
+    return runs < len(clf) * len(gans) or base < len(clf)
+
+
 def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -78,7 +90,7 @@ def collect(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
         for regime in REGIMES:
             seeds = {s: recipe_gain(d["summary"], regime) if d else None for s, d in per_seed.items()}
             row = {"seeds": {s: ({"condition": g[0], "gain": g[1], "baseline": g[2],
-                                  "partial": d["meta"].get("units_done") != d["meta"].get("units_total")}
+                                  "partial": _partial(d, regime, g[0], g[2])}
                                  if (g := seeds[s]) and (d := per_seed[s]) else None) for s in DATA_SEEDS},
                    "dev": None, "pooled": None, "goal": GOALS[regime], "met": None}
             if dev and (g := recipe_gain(dev["summary"], regime)):

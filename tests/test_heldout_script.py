@@ -63,6 +63,26 @@ def test_held_out_gains_are_pooled_and_checked_against_the_goals(tmp_path, monke
     assert "| n100 | +0.9" in text and "not run" in text and "(partial)" in text
 
 
+def test_a_whole_regime_of_a_benchmark_stopped_part_way_is_not_partial(tmp_path, monkeypatch):
+    # seed1_resnet stopped at 93/137 units with n100 and n50 whole: both were marked partial, and n100 lost its verdict
+    heldout = _script(monkeypatch)
+    root, results = tmp_path / "heldout", tmp_path
+    for seed in (1, 2):
+        _results(root / f"seed{seed}_resnet", {"n100": 0.01, "n50": 0.02}, partial=seed == 1)
+        path = root / f"seed{seed}_resnet" / "results.json"
+        d = json.loads(path.read_text())
+        d["meta"].update(classifier_seeds=[0, 1, 2, 3, 4], gan_seeds=[0], gan_seeds_by_regime={"n100": [0, 1, 2]})
+        for regime, (runs, base) in {"n100": (15, 5), "n50": (5 if seed == 2 else 3, 5)}.items():
+            conds = d["summary"][regime]["conditions"]
+            conds["classical+syn0.25"]["n"] = runs
+            conds["classical"] = {"n": base}
+        path.write_text(json.dumps(d))
+    resnet = heldout.collect(root, results)["classifiers"]["ResNet-14"]
+    assert not resnet["n100"]["seeds"][1]["partial"] and resnet["n100"]["met"] is False
+    assert resnet["n50"]["seeds"][1]["partial"] and not resnet["n50"]["seeds"][2]["partial"]
+    assert resnet["n50"]["met"] is None
+
+
 def test_rerun_with_the_same_table_keeps_its_record(tmp_path, monkeypatch):
     heldout = _script(monkeypatch)
     monkeypatch.delenv("GANAUG_COMMIT", raising=False)
