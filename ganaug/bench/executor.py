@@ -67,14 +67,12 @@ def run_unit(cfg_yaml: str, unit_id: str, *_dependencies, progress_queue=None) -
     have finished, and only their having finished matters. A `progress_queue` receives
     ``(unit_id, fraction done)`` as a unit that reports progress (a GAN) advances.
     """
-    import torch
-
+    from ..cli import set_threads
     from .runner import Fingerprints, plan_from_config, quiet_benchmark, run_and_store
 
     cfg = OmegaConf.create(cfg_yaml)
     quiet_benchmark()
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
+    set_threads(cfg)
     units, store = plan_from_config(cfg)
     progress = None if progress_queue is None else _reporter(progress_queue, unit_id)
     _busy.set()
