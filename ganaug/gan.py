@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -20,27 +21,54 @@ from .sampling import TrainedGenerator
 LOSSES = ("hinge", "nonsaturating")
 
 
-def _check_numbers(z_dim, g_width, d_width, embed_dim, lr_g, lr_d, betas, ema_start, lecam_weight, lecam_decay) -> None:
+def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
+    """Raise ConfigError naming ``where.<key>`` for a GAN setting out of range; ``hp`` holds every key of conf/gan.
+
+    ConditionalGAN checks its own arguments with it; ganaug-bench checks ``train.gan`` with it when it
+    plans, so a bad value is named before the reference classifiers train, not when the first GAN starts.
+    """
     # Each of these out of range trained before, or failed deep in torch: z_dim=0 is a generator
     # without noise, embed_dim=0 one without its class, a negative lecam_weight pushes D apart.
     def number(v) -> bool:
         return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
 
-    for name, v in (("z_dim", z_dim), ("g_width", g_width), ("d_width", d_width), ("embed_dim", embed_dim)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError(f"gan.{name} must be a positive integer, got {v!r}")
-    for name, v in (("lr_g", lr_g), ("lr_d", lr_d)):
-        if not number(v) or v <= 0:
-            raise ConfigError(f"gan.{name} must be a positive number, got {v!r}")
-    b = list(betas) if isinstance(betas, Sequence) and not isinstance(betas, str) else betas
+    def whole(v, low: int) -> bool:
+        return not isinstance(v, bool) and isinstance(v, int) and v >= low
+
+    d = dict(hp)
+    if not whole(d["max_steps"], 1):
+        raise ConfigError(f"{where}.max_steps={d['max_steps']!r}: it counts generator updates and must be a whole "
+                          "number >= 1 (the default recipe trains 6000); a GAN of 0 updates would export an "
+                          "untrained generator")
+    if d["loss"] not in LOSSES:
+        raise ConfigError(f"{where}.loss={d['loss']!r} is unknown; choose one of {list(LOSSES)}")
+    if not whole(d["n_dis"], 1):
+        raise ConfigError(f"{where}.n_dis must be an integer >= 1 (discriminator updates per generator update), "
+                          f"got {d['n_dis']!r}")
+    if d["d_arch"] not in D_ARCHS:
+        raise ConfigError(f"{where}.d_arch={d['d_arch']!r} is unknown; choose one of {sorted(D_ARCHS)}")
+    if not number(d["ema_decay"]) or not 0.0 <= d["ema_decay"] < 1.0:
+        raise ConfigError(f"{where}.ema_decay must be in [0, 1), got {d['ema_decay']!r}")
+    for name in ("z_dim", "g_width", "d_width", "embed_dim"):
+        if not whole(d[name], 1):
+            raise ConfigError(f"{where}.{name} must be a positive integer, got {d[name]!r}")
+    for name in ("lr_g", "lr_d"):
+        if not number(d[name]) or d[name] <= 0:
+            raise ConfigError(f"{where}.{name} must be a positive number, got {d[name]!r}")
+    b = d["betas"]
+    b = list(b) if isinstance(b, Sequence) and not isinstance(b, str) else b
     if not isinstance(b, list) or len(b) != 2 or not all(number(x) and 0 <= x < 1 for x in b):
-        raise ConfigError(f"gan.betas must be two numbers in [0, 1) (Adam's), got {b!r}")
-    if isinstance(ema_start, bool) or not isinstance(ema_start, int) or ema_start < 0:
-        raise ConfigError(f"gan.ema_start must be an integer >= 0 (generator updates), got {ema_start!r}")
-    if not number(lecam_weight) or lecam_weight < 0:
-        raise ConfigError(f"gan.lecam_weight must be a number >= 0 (0: off), got {lecam_weight!r}")
-    if not number(lecam_decay) or not 0 <= lecam_decay < 1:
-        raise ConfigError(f"gan.lecam_decay must be in [0, 1), got {lecam_decay!r}")
+        raise ConfigError(f"{where}.betas must be two numbers in [0, 1) (Adam's), got {b!r}")
+    if not whole(d["ema_start"], 0):
+        raise ConfigError(f"{where}.ema_start must be an integer >= 0 (generator updates), got {d['ema_start']!r}")
+    if not number(d["lecam_weight"]) or d["lecam_weight"] < 0:
+        raise ConfigError(f"{where}.lecam_weight must be a number >= 0 (0: off), got {d['lecam_weight']!r}")
+    if not number(d["lecam_decay"]) or not 0 <= d["lecam_decay"] < 1:
+        raise ConfigError(f"{where}.lecam_decay must be in [0, 1), got {d['lecam_decay']!r}")
+    try:
+        parse_policy(d["diffaug"], 1)  # the channels choose what "auto" means, not whether it is valid
+    except (ValueError, AttributeError) as e:
+        raise ConfigError(f"{where}.diffaug={d['diffaug']!r}: {e}") from None
 
 
 class ConditionalGAN(pl.LightningModule):
@@ -76,23 +104,10 @@ class ConditionalGAN(pl.LightningModule):
         max_steps: int = 6000,
     ):
         super().__init__()
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ConfigError(f"gan.max_steps={max_steps!r}: it counts generator updates and must be a whole "
-                              "number >= 1 (the default recipe trains 6000); a GAN of 0 updates would export an "
-                              "untrained generator")
-        if loss not in LOSSES:
-            raise ConfigError(f"gan.loss={loss!r} is unknown; choose one of {list(LOSSES)}")
-        if n_dis < 1:
-            raise ConfigError(f"gan.n_dis must be >= 1 (discriminator updates per generator update), got {n_dis}")
-        if d_arch not in D_ARCHS:
-            raise ConfigError(f"gan.d_arch={d_arch!r} is unknown; choose one of {sorted(D_ARCHS)}")
-        if not 0.0 <= ema_decay < 1.0:
-            raise ConfigError(f"gan.ema_decay must be in [0, 1), got {ema_decay}")
-        _check_numbers(z_dim, g_width, d_width, embed_dim, lr_g, lr_d, betas, ema_start, lecam_weight, lecam_decay)
-        try:
-            parse_policy(diffaug, channels)
-        except ValueError as e:
-            raise ConfigError(f"gan.diffaug={diffaug!r}: {e}") from None
+        check_settings(dict(z_dim=z_dim, g_width=g_width, d_width=d_width, d_arch=d_arch, embed_dim=embed_dim,
+                            loss=loss, n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=betas, ema_decay=ema_decay,
+                            ema_start=ema_start, diffaug=diffaug, lecam_weight=lecam_weight,
+                            lecam_decay=lecam_decay, max_steps=max_steps))
         class_names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(num_classes)]
         if len(class_names) != num_classes:
             raise ConfigError(f"{len(class_names)} class names for num_classes={num_classes}")

@@ -33,6 +33,7 @@ from ..dir_lock import hold_dir
 from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
 from ..errors import ConfigError, GanaugError
 from ..export import atomic_file, load_generator
+from ..gan import check_settings as check_gan_settings
 from ..provenance import cpu_reading, cpu_use, git_commit, machine
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
@@ -451,6 +452,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     units: list[Unit] = []
     _check_groups(b)
     _check_bench_numbers(b)
+    check_gan_settings(OmegaConf.to_container(cfg.train.gan, resolve=True), where="train.gan")
     gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
     with _named("bench."):
         clf_cost = float(ClassifierSettings.from_config(b.classifier).steps)

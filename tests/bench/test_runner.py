@@ -646,6 +646,20 @@ def test_seed_lists_are_checked_before_anything_runs(compose_cfg, tmp_path, tiny
     assert not (tmp_path / "out" / "units").exists()
 
 
+@pytest.mark.parametrize("override, match", [
+    # named "gan.z_dim" (a key of ganaug-train, not of ganaug-bench) when the first GAN started, after the
+    # reference classifiers of every regime had trained
+    ("train.gan.z_dim=0", r"train.gan.z_dim must be a positive integer, got 0"),
+    ("train.gan.max_steps=0", r"train.gan.max_steps=0: it counts generator updates"),
+    ("train.gan.diffaug=blur", r"train.gan.diffaug='blur': unknown DiffAugment op"),
+    ("train.gan.n_dis=0", r"train.gan.n_dis must be an integer >= 1"),
+])
+def test_gan_settings_are_named_under_train_before_anything_runs(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", override]))
+    assert not (tmp_path / "out" / "units").exists()
+
+
 def test_a_value_listed_twice_plans_its_condition_once(compose_cfg, tmp_path):
     # Each unit id is one stored record: a duplicated ratio or filter option used to plan every one of its
     # classifier runs twice (the same work run twice, one record written over the other).
