@@ -36,7 +36,7 @@ from .export import (
 )
 from .filter import QualityFilter
 from .nets import Generator
-from .rng import SAMPLE_NOISE_TAG, derive_key, normal, numpy_rng
+from .rng import SAMPLE_NOISE_TAG, check_seed, derive_key, normal, numpy_rng
 from .resources import check_fits
 from .sampling import TrainedGenerator, to_uint8_hwc
 
@@ -283,6 +283,7 @@ class SyntheticBank:
         if filter is not None and not isinstance(filter, QualityFilter):
             raise TypeError(f"filter must be a QualityFilter or None, got {type(filter).__name__}")
         size, batch_size = int(size), int(batch_size)
+        seed = check_seed(seed)  # bank.json records it, and a bank whose seed is refused cannot be opened
         check_bank_fits(gen, size, path)
         k = gen.num_classes
         counts = None

@@ -27,9 +27,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .errors import ArtifactError, OutputError
+from .errors import ArtifactError, ConfigError, OutputError
 from .nets import Generator
-from .sampling import TrainedGenerator
+from .sampling import TrainedGenerator, class_name_list
 
 FORMAT_NAME = "ganaug-generator"
 FORMAT_VERSION = 1
@@ -177,6 +177,29 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).write_bytes(data)
 
 
+# The fields export_generator writes itself; loading reads them.
+META_FIELDS = ("format", "format_version", "ganaug_version", "architecture", "num_classes", "class_names",
+               "image_shape", "value_range", "output", "weights_file", "weights_sha256", "created")
+
+
+def _check_extra(extra: dict | None) -> dict:
+    if extra is None:
+        return {}
+    if not isinstance(extra, dict):
+        raise ConfigError(f"extra must be a dict of JSON values, got {type(extra).__name__}")
+    # An extra key of the artifact's own would rewrite what loading reads (num_classes, the weights'
+    # hash): an artifact that no longer loads, or loads as another one.
+    clash = sorted(set(extra) & set(META_FIELDS))
+    if clash:
+        raise ConfigError(f"extra keys {clash} are the artifact's own fields; name them otherwise (e.g. "
+                          f"'train_{clash[0]}')")
+    try:
+        json.dumps(extra)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"extra must hold JSON values (numbers, strings, lists, dicts): {e}") from None
+    return extra
+
+
 def export_generator(
     generator: Generator | TrainedGenerator,
     path: str | os.PathLike,
@@ -195,9 +218,10 @@ def export_generator(
         net = generator.net
     else:
         net = generator
-    class_names = list(class_names) if class_names is not None else [str(i) for i in range(net.num_classes)]
-    if len(class_names) != net.num_classes:
-        raise ValueError(f"{len(class_names)} class names for a generator with {net.num_classes} classes")
+    if not isinstance(net, Generator):
+        raise TypeError(f"export_generator writes a ganaug Generator (or TrainedGenerator), got {type(net).__name__}")
+    class_names = class_name_list(class_names, net.num_classes)
+    extra = _check_extra(extra)  # before anything is written
     path = make_dir(Path(path))
     remove_stale_temps(path, (WEIGHTS_FILE, META_FILE))
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
@@ -219,9 +243,8 @@ def export_generator(
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": sha,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **(extra or {}),
     }
-    atomic_write_bytes(path / META_FILE, json.dumps(meta, indent=2).encode())
+    atomic_write_bytes(path / META_FILE, json.dumps({**meta, **extra}, indent=2).encode())
     return path
 
 
@@ -270,8 +293,8 @@ def check_positive_int(meta_path: Path, field: str, x, redo: str) -> int:
 
 
 def check_class_names(meta_path: Path, x, redo: str) -> list[str]:
-    if not isinstance(x, list) or not all(isinstance(n, str) for n in x) or not x:
-        raise field_error(meta_path, "class_names", "a non-empty list of strings", x, redo)
+    if not isinstance(x, list) or not all(isinstance(n, str) for n in x) or not x or len(set(x)) != len(x):
+        raise field_error(meta_path, "class_names", "a non-empty list of strings, no name twice", x, redo)
     return x
 
 

@@ -52,6 +52,8 @@ class QualityFilter:
             raise ValueError(f"classifier must be a torch Module or a callable, got {type(classifier).__name__}")
         if isinstance(threshold, bool) or not 0.0 <= float(threshold) <= 1.0:
             raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer (images classified at a time), got {batch_size!r}")
         if not 0.0 <= float(min_acceptance) < 1.0:
             raise ValueError(f"min_acceptance must be in [0, 1), got {min_acceptance!r}")
         self.fallback = self.check_fallback(fallback)

@@ -16,7 +16,7 @@ from .diffaug import DiffAugment, parse_policy
 from .errors import ConfigError, GanaugDataError
 from .export import export_generator
 from .nets import D_ARCHS, Discriminator, Generator
-from .sampling import TrainedGenerator
+from .sampling import TrainedGenerator, class_name_list
 
 LOSSES = ("hinge", "nonsaturating")
 
@@ -108,9 +108,7 @@ class ConditionalGAN(pl.LightningModule):
                             loss=loss, n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=betas, ema_decay=ema_decay,
                             ema_start=ema_start, diffaug=diffaug, lecam_weight=lecam_weight,
                             lecam_decay=lecam_decay, max_steps=max_steps))
-        class_names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(num_classes)]
-        if len(class_names) != num_classes:
-            raise ConfigError(f"{len(class_names)} class names for num_classes={num_classes}")
+        class_names = class_name_list(class_names, num_classes)
         # Plain Python types only (Hydra passes ListConfig): checkpoints must load with weights_only=True.
         betas = (float(betas[0]), float(betas[1]))
         self.save_hyperparameters()

@@ -26,6 +26,9 @@ def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels
         raise ValueError(f"{prefix}label_smoothing must lie in [0, 1), got {label_smoothing}")
     if not 0.0 <= float(soft_labels) <= 1.0:
         raise ValueError(f"{prefix}soft_labels must lie in [0, 1], got {soft_labels}")
+    if teacher is not None and not isinstance(teacher, nn.Module):
+        raise TypeError(f"{prefix}teacher must be a torch Module (a trained classifier), got {type(teacher).__name__}; "
+                        "load one first, e.g. recipe.load_teacher()")
     if soft_labels > 0 and teacher is None:
         raise ValueError(f"{prefix}soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
     if not isinstance(confidence_weight, bool):

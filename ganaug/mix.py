@@ -25,9 +25,9 @@ from .data.arrays import ImageArrayDataset, _is_albumentations
 from .errors import ArtifactError, GanaugDataError
 from .mix_checks import FIX, dataset_attr, describe, item_mismatch, probe_image, range_mismatch
 from .mix_form import LabelLike, as_call, raw_form, to_raw
-from .mix_plan import MAX_RATIO, IndexLayout, check_ratio, slot_labels, synthetic_count
+from .mix_plan import MAX_RATIO, IndexLayout, check_flag, check_ratio, slot_labels, synthetic_count
 from .mix_sources import Source, open_source
-from .rng import derive_key
+from .rng import check_seed, derive_key
 
 __all__ = ["MAX_RATIO", "Source", "SyntheticMix"]
 
@@ -141,8 +141,10 @@ class SyntheticMix(Dataset):
         chunk_size: int = 64,
     ) -> None:
         self.ratio = check_ratio(ratio)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        check_seed(seed)
+        for name, flag in (("return_flag", return_flag), ("check_class_names", check_class_names),
+                           ("check_items", check_items)):
+            check_flag(name, flag)
         self.n_real, item = _check_real(real_dataset)
         for name, t in (("transform", transform), ("synthetic_transform", synthetic_transform)):
             if t is not None and not callable(t):

@@ -7,6 +7,7 @@ from typing import Any
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, SequentialSampler
 
 from .mix import Source, SyntheticMix
+from .mix_plan import check_flag
 from .mix_samplers import MixedBatchSampler, SyntheticMixSampler
 
 # DataLoader settings carried over as they are; batching and sampling are rebuilt for the mix.
@@ -27,6 +28,7 @@ def mix_dataloader(
     """
     if not isinstance(loader, DataLoader):
         raise TypeError(f"expected a torch DataLoader, got {type(loader).__name__}")
+    check_flag("exact", exact)
     if isinstance(loader.dataset, IterableDataset):
         raise TypeError("mix_dataloader needs a map-style dataset; an IterableDataset has no items to index")
     if isinstance(loader.dataset, SyntheticMix):

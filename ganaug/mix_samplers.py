@@ -12,6 +12,7 @@ import numpy as np
 from torch.utils.data import DistributedSampler, Sampler
 
 from .mix import SyntheticMix
+from .mix_plan import check_flag
 from .rng import numpy_rng
 
 _SHUFFLE_TAG = 0xC1
@@ -36,7 +37,7 @@ class SyntheticMixSampler(Sampler[int]):
 
     def __init__(self, mix: SyntheticMix, shuffle: bool = True) -> None:
         self.mix = _check_mix(mix)
-        self.shuffle = bool(shuffle)
+        self.shuffle = check_flag("shuffle", shuffle)
 
     def set_epoch(self, epoch: int) -> None:
         self.mix.set_epoch(epoch)
@@ -97,8 +98,8 @@ class MixedBatchSampler(Sampler[list[int]]):
         if self.num_replicas < 1 or not 0 <= self.rank < self.num_replicas:
             raise ValueError(f"rank must lie in [0, num_replicas), got rank {rank} of {num_replicas}")
         self.batch_size = int(batch_size)
-        self.drop_last = bool(drop_last)
-        self.shuffle = bool(shuffle)
+        self.drop_last = check_flag("drop_last", drop_last)
+        self.shuffle = check_flag("shuffle", shuffle)
         self.sampler = _EpochSetter(self)
 
     def set_epoch(self, epoch: int) -> None:

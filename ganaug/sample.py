@@ -36,6 +36,18 @@ def _safe_dirname(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
 
 
+def class_dirnames(class_names: list[str]) -> list[str]:
+    """One folder name per class for png/<class>/. Two names made alike ("a b" and "a_b", or "Cat" and
+    "cat" on a case-insensitive disk) would merge two classes into one folder, read back as one class:
+    then every folder is prefixed with its class index."""
+    names = [_safe_dirname(n) for n in class_names]
+    if len({n.lower() for n in names}) < len(names):
+        names = [f"{k:0{len(str(len(names) - 1))}d}_{n}" for k, n in enumerate(names)]
+        log.warning("class names %s give the same folder name once made safe for a file system; the png "
+                    "folders are prefixed with the class index: %s", class_names, names)
+    return names
+
+
 def _setting_error(name: str, expected: str, value, example: str) -> ConfigError:
     return ConfigError(f"{name} must be {expected}, got {value!r}; set e.g. {name}={example}")
 
@@ -175,8 +187,9 @@ def sample(cfg: DictConfig) -> dict:
     if cfg.png:
         import cv2
 
+        folders = class_dirnames(gen.class_names)
         for i, (img, y) in enumerate(zip(images, labels)):
-            d = make_dir(out / "png" / _safe_dirname(gen.class_names[y]))
+            d = make_dir(out / "png" / folders[y])
             ok, data = cv2.imencode(".png", img if img.shape[2] == 1 else img[..., ::-1])
             atomic_write_bytes(d / f"{i:06d}.png", data.tobytes())
     log.info("wrote %d images to %s", len(images), npz)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
-from .rng import MIN_TRUNCATION, check_truncation, sample_noise  # noqa: F401  (re-exported: the public home)
+from .rng import MIN_TRUNCATION, check_seed, check_truncation, sample_noise  # noqa: F401  (re-exported: the public home)
 from .nets import Generator
 from .pixels import to_uint8
 from .resources import check_fits, resolve_device
@@ -17,6 +17,20 @@ from .resources import check_fits, resolve_device
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
     """Float NCHW in [-1, 1] -> numpy uint8 NHWC, the form albumentations and users expect."""
     return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def class_name_list(class_names: Sequence[str] | None, num_classes: int) -> list[str]:
+    """One distinct name per class ("0".."K-1" for None). A name given twice would make a label given by
+    name mean one of two classes, and ganaug-sample's png/<class>/ folders merge the two classes."""
+    if isinstance(class_names, str):
+        raise ConfigError(f"class_names must be a list of names, got the string {class_names!r}")
+    names = [str(i) for i in range(num_classes)] if class_names is None else [str(n) for n in class_names]
+    if len(names) != num_classes:
+        raise ConfigError(f"{len(names)} class names for a generator with {num_classes} classes")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"class_names has duplicates {dupes}; every class needs a distinct name")
+    return names
 
 
 class TrainedGenerator:
@@ -28,11 +42,7 @@ class TrainedGenerator:
 
     def __init__(self, net: Generator, class_names: Sequence[str], meta: dict | None = None):
         self.net = net.eval()
-        self.class_names = list(class_names)
-        if len(self.class_names) != net.num_classes:
-            raise ValueError(
-                f"{len(self.class_names)} class names for a generator with {net.num_classes} classes"
-            )
+        self.class_names = class_name_list(class_names, net.num_classes)
         self.meta = dict(meta or {})
 
     @property
@@ -104,6 +114,7 @@ class TrainedGenerator:
         names) or n per class."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer (images generated at a time), got {batch_size!r}")
+        seed = check_seed(seed)
         y = self._labels(labels, n_per_class)
         z = torch.from_numpy(sample_noise(seed, len(y), self.z_dim, truncation))
         h, w, c = self.image_shape

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from ganaug import GanaugError, QualityFilter
 
@@ -62,6 +63,13 @@ def test_fallback_lets_only_the_stuck_class_through_and_reset_forgets_it():
     assert qf.report(["a", "b"])["a"]["unfiltered"] is True and "unfiltered" not in qf.report(["a", "b"])["b"]
     qf.reset()
     assert qf(_images([0], [0.1]), np.array([0])).tolist() == [False]
+
+
+@pytest.mark.parametrize("batch_size", [0, 2.5, True])
+def test_a_batch_size_that_cannot_batch_is_refused_at_construction(batch_size):
+    # accepted before: batch_size=0 failed at the first bank batch, inside predict's range()
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(images classified at a time\)"):
+        QualityFilter(torch.nn.Linear(2, 2), batch_size=batch_size)
 
 
 def test_calibration_errors_are_named():

@@ -135,6 +135,47 @@ def test_class_names_must_match_num_classes(artifact):
         load_generator(artifact)
 
 
+def test_class_names_given_twice_are_refused_on_export_and_on_load(artifact, tmp_path):
+    # Accepted before: sample(labels=["a"]) gave the last class named "a", and ganaug-sample png=true
+    # wrote both classes into one png/a/ folder, which reads back as one class.
+    net = Generator(3, 8, 1, z_dim=8, width=8)
+    with pytest.raises(ValueError, match=r"class_names has duplicates \['a'\]; every class needs a distinct name"):
+        export_generator(net, tmp_path / "dup", class_names=["a", "a", "b"])
+    assert not (tmp_path / "dup").exists()
+    with pytest.raises(ValueError, match=r"duplicates \['a'\]"):
+        TrainedGenerator(net, ["a", "b", "a"])
+    _edit(artifact, class_names=["a", "b", "a"])
+    with pytest.raises(ArtifactError, match=r"class_names.*a non-empty list of strings, no name twice.*re-export"):
+        load_generator(artifact)
+
+
+@pytest.mark.parametrize("extra, match", [
+    # an artifact that no longer loaded, or loaded with another hash/class count than its weights
+    ({"num_classes": 5}, r"extra keys \['num_classes'\] are the artifact's own fields; .*'train_num_classes'"),
+    ({"weights_sha256": "0" * 64, "note": 1}, r"extra keys \['weights_sha256'\]"),
+    # a TypeError from json after the weights were written
+    ({"when": object()}, r"extra must hold JSON values"),
+])
+def test_extra_metadata_cannot_overwrite_the_artifact_or_half_write_it(tmp_path, extra, match):
+    with pytest.raises(ValueError, match=match):
+        export_generator(Generator(3, 8, 1, z_dim=8, width=8), tmp_path / "gen", extra=extra)
+    assert not (tmp_path / "gen").exists()
+
+
+def test_extra_metadata_is_kept_beside_the_artifacts_own_fields(tmp_path):
+    from ganaug.export import META_FIELDS
+
+    path = export_generator(Generator(3, 8, 1, z_dim=8, width=8), tmp_path / "gen", extra={"steps": 7})
+    meta = json.loads((path / META_FILE).read_text())
+    assert set(meta) == set(META_FIELDS) | {"steps"} and meta["steps"] == 7
+    assert load_generator(path).meta["steps"] == 7
+
+
+def test_exporting_something_other_than_a_generator_is_named(tmp_path):
+    with pytest.raises(TypeError, match=r"export_generator writes a ganaug Generator .*got Linear"):
+        export_generator(torch.nn.Linear(2, 2), tmp_path / "gen")
+
+
 # ------------------------------------------------------------------ generator: weights_file path
 
 

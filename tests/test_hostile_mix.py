@@ -134,6 +134,35 @@ def test_generator_batch_size_zero_is_named(gen):
         gen.sample(n_per_class=2, batch_size=0)
 
 
+@pytest.mark.parametrize("seed", [-1, 1.7, True, "0"])
+def test_a_seed_that_is_not_a_non_negative_integer_is_refused(gen, tmp_path, seed):
+    # sample(seed=1.7) drew seed 1's images; a bank of seed -1 was written whole, then refused on open
+    # (its bank.json says seed -1) and had to be made again.
+    with pytest.raises(GanaugError, match=r"seed must be a non-negative integer, got"):
+        gen.sample(n_per_class=1, seed=seed)
+    with pytest.raises(GanaugError, match=r"seed must be a non-negative integer, got"):
+        SyntheticBank.generate(gen, 10, tmp_path / "bank", seed=seed, progress=False)
+    assert not (tmp_path / "bank").exists()
+    with pytest.raises(GanaugError, match=r"seed must be a non-negative integer, got"):
+        SyntheticMix(_real(20), gen, 0.5, seed=seed)
+
+
+def test_true_false_arguments_refuse_strings(bank):
+    # "no" and "false" are true: drop_last="no" dropped the last batch, shuffle="false" shuffled.
+    from ganaug import MixedBatchSampler, SyntheticMixSampler, mix_dataloader
+
+    mix = SyntheticMix(_real(40), bank, 0.5)
+    with pytest.raises(ValueError, match=r"drop_last must be True or False, got 'no'"):
+        MixedBatchSampler(mix, 8, drop_last="no")
+    with pytest.raises(ValueError, match=r"shuffle must be True or False, got 'false'"):
+        SyntheticMixSampler(mix, shuffle="false")
+    with pytest.raises(ValueError, match=r"return_flag must be True or False, got 'no'"):
+        SyntheticMix(_real(40), bank, 0.5, return_flag="no")
+    with pytest.raises(ValueError, match=r"exact must be True or False, got 1"):
+        mix_dataloader(DataLoader(_real(40), batch_size=8), bank, 0.5, exact=1)
+    assert not SyntheticMixSampler(mix, shuffle=np.bool_(False)).shuffle
+
+
 def test_tiny_truncation_is_refused_for_banks_too(gen, tmp_path):
     # Banks draw their noise from counters (ganaug.rng), a second rejection loop.
     with _deadline(5):

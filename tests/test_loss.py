@@ -56,6 +56,9 @@ def test_bad_settings_and_inputs_are_named():
         SyntheticAwareLoss(soft_labels=1.5, teacher=torch.nn.Linear(1, 1))
     with pytest.raises(ValueError, match="needs a teacher"):
         SyntheticAwareLoss(soft_labels=0.5)
+    # a path where the model goes: an AttributeError ('str' has no 'eval') before
+    with pytest.raises(TypeError, match=r"teacher must be a torch Module .*got str; load one first"):
+        SyntheticAwareLoss(soft_labels=0.5, teacher="reference.safetensors")
     logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
     with pytest.raises(ValueError, match="is_synthetic has 3 entries for a batch of 4"):
         SyntheticAwareLoss(synthetic_weight=0.5)(logits, y, torch.tensor([True, False, True]))

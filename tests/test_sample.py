@@ -30,6 +30,25 @@ def test_sample_writes_npz_and_grid(compose_cfg, artifact, tmp_path):
     assert "bank" not in result and not (tmp_path / "bank").exists()
 
 
+@pytest.mark.parametrize("names", [[str(k) for k in range(10)],
+                                   # made alike for the file system: one png/a_b/ folder held both classes
+                                   ["a b", "a_b", "Cat", "cat", *"efghij"]])
+def test_png_folders_read_back_as_the_same_classes_and_images(compose_cfg, tmp_path, names):
+    from ganaug.data import load_image_folder
+
+    torch.manual_seed(0)
+    gen = export_generator(Generator(10, 8, 1, z_dim=16, width=8), tmp_path / "gen", class_names=names)
+    result = sample(_cfg(compose_cfg, gen, tmp_path / "out", "png=true"))
+    back = load_image_folder(tmp_path / "out" / "png", channels=1)
+    with np.load(result["samples"]) as npz:
+        images, labels = npz["images"], npz["labels"]
+    assert back.num_classes == 10 and np.bincount(back.labels).tolist() == [3] * 10
+    # each folder holds exactly the images of one class, and of a different class than every other folder
+    matches = [[c for c in range(10) if np.array_equal(back.images[back.labels == k], images[labels == c])]
+               for k in range(10)]
+    assert sorted(sum(matches, [])) == list(range(10)), dict(zip(back.class_names, matches))
+
+
 def test_sample_writes_a_bank(compose_cfg, artifact, tmp_path):
     result = sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.size=40", "truncation=1.0"))
     bank = SyntheticBank.open(result["bank"], expect_num_classes=10, expect_image_shape=(8, 8, 1))
