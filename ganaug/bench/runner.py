@@ -60,6 +60,9 @@ class Unit:
     # run(progress) is called with a function taking the fraction done, for the benchmark's bar; the first
     # fraction is where the unit starts (a resumed GAN's restored count), before it does any work.
     reports_progress: bool = False
+    # Why a stored record no longer holds though its fingerprint matches (None: it holds). A GAN's
+    # fingerprint names its data by settings, so images changed at the same place are found here.
+    stale: Callable[[dict], str | None] | None = None
 
 
 class ReuseError(GanaugError, FileNotFoundError):
@@ -260,9 +263,20 @@ def _train_gan(regime: Regime, gan_seed: int, progress: Callable[[float], None] 
     result = train(cfg, extra_callbacks=hooks)
     # seconds: this invocation; train_seconds: the training loop over every stretch of a resumed GAN.
     return _with_generator_fp({"regime": regime.name, "gan_seed": gan_seed, "generator": result["generator"],
+                               "data_content": regime.data_fp("train"),
                                "g_updates": result["g_updates"], "seconds": time.perf_counter() - t0,
                                "train_seconds": result["train_seconds"], "stretches": result["stretches"],
                                "resumed_from": result["resumed_from"]})
+
+
+def _other_images(record: dict, regime: Regime) -> str | None:
+    # Records made before data_content was recorded hold no hash to compare: they are kept.
+    content = record.get("data_content")
+    if content is None or content == regime.data_fp("train"):
+        return None
+    return (f"it was trained on other images than the regime's training set now (data.content {content[:12]} "
+            f"!= {regime.data_fp('train')[:12]}): the data at the same location changed (images added, removed, "
+            "relabelled, or a class folder renamed)")
 
 
 def _train_reference(regime: Regime, classical: bool = False) -> dict:
@@ -488,7 +502,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
             # Adopted by reference: the record keeps pointing at the other directory's generator.
             units.append(Unit(gid, f"{name}: GAN seed {g}", gan_cost,
                               lambda progress=None, r=regime, g=g: _train_gan(r, g, progress),
-                              fingerprint=gan_fp, adoptable=True, reports_progress=True))
+                              fingerprint=gan_fp, adoptable=True, reports_progress=True,
+                              stale=lambda rec, r=regime: _other_images(rec, r)))
             # The unit whose record names the generator the banks are made from.
             source = gid
             if select_by != "final":
@@ -650,7 +665,7 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
                     continue
                 if rec.get("generator") and not Path(rec["generator"]).is_dir():
                     continue
-                if not _same_gan(u.id, store, other):
+                if not _same_gan(u.id, store, other) or (u.stale and u.stale(rec)):
                     continue
                 for o in u.outputs:  # files first: a record never points at missing output
                     _copy_atomic(src_root / o, dst_root / o)
@@ -690,12 +705,15 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
     # refuse rather than silently mixing or discarding them.
     for u in units:
         if trains_gan(u.id) and store.has(u.id):
+            fix = (f"use a new bench.out_dir for them, or delete that file and "
+                   f"{out / u.id.split('/')[0] / u.id.split('/')[-1]} to retrain it")
             if store.current(u.id, u.fingerprint) is None:
                 raise StaleGANError(
                     f"{out / 'units' / u.id}.json was trained with other GAN or data settings than these "
-                    "(train.gan.*, train.trainer.precision, the regime's data); use a new bench.out_dir for them, or delete that "
-                    f"file and {out / u.id.split('/')[0] / u.id.split('/')[-1]} to retrain it"
-                )
+                    f"(train.gan.*, train.trainer.precision, the regime's data); {fix}")
+            why = u.stale(store.get(u.id)) if u.stale else None
+            if why:
+                raise StaleGANError(f"{out / 'units' / u.id}.json: {why}; {fix}")
 
 
 def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:

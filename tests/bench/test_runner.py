@@ -247,6 +247,35 @@ def test_changed_settings_redo_exactly_what_they_affect(compose_cfg, tmp_path, t
         run_benchmark(compose_cfg("bench", base + ["bench.classifier.steps=25", "train.trainer.precision=bf16-mixed"]))
 
 
+def test_a_gan_trained_on_images_that_changed_since_is_refused_not_reused(compose_cfg, tmp_path, tiny, monkeypatch):
+    # The GAN's fingerprint names its data by settings (data=digits, the regime's subset), so changed images
+    # at the same place passed for the old ones: the old GAN's banks were mixed into the new data, while
+    # the classifiers (fingerprinted by content) trained on the new images. Two classes swap labels here,
+    # as a renamed class folder would.
+    import ganaug.data
+
+    base = tiny + [f"bench.out_dir={tmp_path / 'out'}", "only=[n30/gan-*]"]
+    run_benchmark(compose_cfg("bench", base))
+    assert UnitStore(tmp_path / "out" / "units").get("n30/gan-g0")["data_content"]
+    load = ganaug.data.load_digits
+
+    def relabelled(split="train", **kw):
+        ds = load(split, **kw)
+        if split == "train":
+            ds.labels[:] = np.where(ds.labels == 0, 1, np.where(ds.labels == 1, 0, ds.labels))
+        return ds
+
+    monkeypatch.setattr(ganaug.data, "load_digits", relabelled)
+    with pytest.raises(StaleGANError, match=r"n30/gan-g0.json: it was trained on other images than the regime's "
+                                            r"training set now .*a class folder renamed\); use a new bench.out_dir"):
+        run_benchmark(compose_cfg("bench", base))
+    # nor adopted from another directory
+    other = tiny + [f"bench.out_dir={tmp_path / 'other'}", "only=[n30/gan-*]", f"bench.reuse_from={tmp_path / 'out'}"]
+    monkeypatch.setattr("ganaug.bench.runner._train_gan", lambda *a, **k: pytest.fail("trained"), raising=True)
+    with pytest.raises(pytest.fail.Exception, match="trained"):
+        run_benchmark(compose_cfg("bench", other))
+
+
 def test_ablation_adopts_gans_and_runs_made_with_the_same_settings(compose_cfg, tmp_path, tiny):
     first = tmp_path / "main"
     run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={first}"]))
