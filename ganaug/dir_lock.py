@@ -39,8 +39,14 @@ def _secondary_rank() -> bool:
 def hold_dir(path: str | Path, command: str, setting: str) -> Iterator[Path]:
     """Hold ``path`` (created if missing) for the block, or raise `DirectoryBusy` naming the holder and,
     as the way out, ``setting``: the option that picks another directory (e.g. ``out_dir``)."""
+    from .export import make_dir  # its failure names the file in the way ("File exists" did not)
+    from .errors import OutputError
+
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        make_dir(path)
+    except OutputError as e:
+        raise OutputError(f"{e} (it comes from {setting}: set another)") from e
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows

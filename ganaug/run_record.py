@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,20 @@ def split_tag(n_per_class=None, imbalance_ratio=None, n_max=None, val_fraction=0
     return "".join(parts)
 
 
+def hydra_dir(out: str, sub: str) -> str:
+    """Hydra's own directory ``<out>/<sub>`` beside a command's output ``out``; or, when a file stands where
+    ``out`` or a folder above it would be, one in the temp directory: Hydra would fail to make it with a
+    traceback before the command could name the setting (ganaug-sample out=samples.npz, a file)."""
+    path = Path(out)
+    if any(p.exists() and not p.is_dir() for p in (path, *path.parents)):
+        return str(Path(tempfile.gettempdir()) / "ganaug-hydra" / sub)
+    return str(path / sub)
+
+
 def register_resolvers() -> None:
-    """`${ganaug_split:...}` in conf/train.yaml's default run name; safe to call more than once."""
+    """`${ganaug_split:...}` in conf/train.yaml's default run name, `${ganaug_hydra_dir:...}` in the hydra.run.dir
+    of sample, tune and bench; safe to call more than once."""
     if not OmegaConf.has_resolver("ganaug_split"):
         OmegaConf.register_new_resolver("ganaug_split", split_tag)
+    if not OmegaConf.has_resolver("ganaug_hydra_dir"):
+        OmegaConf.register_new_resolver("ganaug_hydra_dir", hydra_dir)

@@ -35,6 +35,10 @@ CONFIG_PATH = "pkg://ganaug.conf"
 register_resolvers()
 
 
+class IncompleteTraining(GanaugError):
+    """Training ended before gan.max_steps generator updates, and not on a signal."""
+
+
 class TrainingInterrupted(GanaugError):
     """Training stopped on a signal, after saving a checkpoint the same command resumes."""
 
@@ -155,6 +159,21 @@ def _check_accelerator(trainer_cfg: DictConfig) -> None:
                           "and a CUDA build of torch")
 
 
+def check_length(trainer_cfg: DictConfig, where: str = "trainer") -> None:
+    # The GAN's length is gan.max_steps, in generator updates; train() gives the Trainer the matching
+    # max_steps. trainer.max_epochs=1 stopped it part-way (21 of 50 updates on digits) and exported that
+    # generator as the finished one; a trainer.max_steps was overridden without a word.
+    set_here = {k: trainer_cfg.get(k) for k in ("max_steps", "max_time", "min_steps", "min_epochs")
+                if trainer_cfg.get(k) not in (None, -1)}
+    if trainer_cfg.get("max_epochs") not in (None, -1):
+        set_here["max_epochs"] = trainer_cfg.get("max_epochs")
+    if set_here:
+        key, value = next(iter(set_here.items()))
+        fix = "leave trainer.max_epochs at -1 (the default)" if key == "max_epochs" else f"remove {where}.{key}"
+        raise ConfigError(f"{where}.{key}={value}: the GAN's length is gan.max_steps (generator updates), which "
+                          f"ganaug-train gives the Trainer; {fix}, and set the length with e.g. gan.max_steps=2000")
+
+
 def _check_run_keys(cfg: DictConfig) -> None:
     # conf/train.yaml's own keys have no schema: a seed numpy refuses would fail after the data is read.
     seed = cfg.get("seed", 0)
@@ -170,6 +189,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     """
     _check_run_keys(cfg)
     _check_accelerator(cfg.trainer)
+    check_length(cfg.trainer)
     out_dir = _out_dir(cfg)
     with hold_dir(out_dir, "ganaug-train", "out_dir (or run_name)"):
         return _train(cfg, out_dir, extra_callbacks)
@@ -228,6 +248,13 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         raise TrainingInterrupted(
             f"interrupted after {int(gan.g_updates)} of {int(gan.hparams.max_steps)} generator updates; saved "
             f"{stopped.last_model_path}. Rerun the same command to resume from there.", stopped.stop_signal)
+    if int(gan.g_updates) < int(gan.hparams.max_steps):
+        # Lightning ends fit quietly when a callback sets should_stop (EarlyStopping, say): that is not the
+        # GAN of gan.max_steps updates, and exporting it would pass it off as one.
+        raise IncompleteTraining(
+            f"training stopped after {int(gan.g_updates)} of {int(gan.hparams.max_steps)} generator updates, not on a "
+            "signal: a callback set trainer.should_stop (EarlyStopping?). The generator was not exported. Remove "
+            "that callback and rerun the same command to resume from the last checkpoint")
     if trainer.is_global_zero:
         export_path = out_dir / cfg.export_dir
         gan.export_generator(export_path, extra=export_metadata(cfg, settings))

@@ -73,6 +73,34 @@ def test_a_required_setting_left_out_is_named(command, args, message, tmp_path, 
     assert e.value.code == 2 and message in err and "Traceback" not in err, err[-3000:]
 
 
+@pytest.mark.parametrize("command", ["ganaug-sample", "ganaug-bench", "ganaug-train"])
+def test_an_output_directory_that_is_a_file_is_named(command, tmp_path, monkeypatch, capsys):
+    # Hydra made its own directory inside it first (sample's out/.hydra-run, bench's out_dir/.hydra) and
+    # failed with a NotADirectoryError traceback: ganaug-sample out=samples.npz, rerun with the file there.
+    import importlib
+
+    import torch
+
+    from ganaug import Generator, export_generator
+
+    blocker = tmp_path / "samples.npz"
+    blocker.write_bytes(b"not a directory")
+    torch.manual_seed(0)
+    generator = export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
+    argv = {"ganaug-sample": [f"generator={generator}", f"out={blocker}", "progress=false"],
+            "ganaug-bench": ["bench=ci", f"bench.out_dir={blocker}", "progress=false"],
+            "ganaug-train": ["data=digits", f"out_dir={blocker}"]}[command]
+    main = importlib.import_module(MODULES[command]).main
+    monkeypatch.setattr(sys, "argv", [command, *argv])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err[-3000:]
+    assert f"{blocker} is a file; move it or choose another location (it comes from" in err, err[-3000:]
+    assert blocker.read_bytes() == b"not a directory"
+
+
 def _raising(e):
     @user_errors("ganaug-x")
     def task():

@@ -189,6 +189,35 @@ def test_top_level_settings_out_of_range_are_named(override, match, compose_cfg,
     assert not (tmp_path / "run").exists()  # refused before the run directory is made
 
 
+@pytest.mark.parametrize("override", ["trainer.max_epochs=1", "+trainer.max_steps=10", "+trainer.max_time=00:00:01:00"])
+def test_a_trainer_length_beside_gan_max_steps_is_refused(override, compose_cfg, fast, tmp_path):
+    # max_epochs=1 stopped the GAN part-way (21 of 50 updates on digits) and exported it as the finished
+    # one; trainer.max_steps was replaced without a word by the one gan.max_steps gives.
+    key = override.lstrip("+").split("=")[0]
+    with pytest.raises(ConfigError, match=rf"{key}=.*: the GAN's length is gan.max_steps .*gan.max_steps=2000"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'run'}", override]))
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_stopped_by_a_callback_is_not_exported_and_resumes(compose_cfg, fast, tmp_path):
+    import pytorch_lightning as pl
+
+    from ganaug.train import IncompleteTraining
+
+    class StopEarly(pl.Callback):  # as EarlyStopping would
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if int(pl_module.g_updates) >= 10:
+                trainer.should_stop = True
+
+    cfg = compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "callbacks.checkpoint.every_n_steps=5"])
+    with pytest.raises(IncompleteTraining, match=r"stopped after 10 of 20 generator updates, not on a signal: .*"
+                                                 r"not exported. .*rerun the same command to resume"):
+        train(cfg, extra_callbacks=[StopEarly()])
+    assert not (tmp_path / "generator").exists()
+    result = train(cfg)
+    assert result["g_updates"] == 20 and result["resumed_from"] and (tmp_path / "generator").is_dir()
+
+
 def test_a_checkpoint_path_that_is_a_directory_is_named(compose_cfg, fast, tmp_path):
     # 'does not exist' before, of a directory that does
     with pytest.raises(GanaugError, match=rf"ckpt_path={tmp_path} is a directory; give the checkpoint file, e.g. "

@@ -34,6 +34,7 @@ from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_finger
 from ..errors import ConfigError, GanaugError
 from ..export import atomic_file, load_generator
 from ..gan import check_settings as check_gan_settings
+from ..train import check_length
 from ..provenance import cpu_reading, cpu_use, git_commit, machine
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
@@ -467,6 +468,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     _check_groups(b)
     _check_bench_numbers(b)
     check_gan_settings(OmegaConf.to_container(cfg.train.gan, resolve=True), where="train.gan")
+    check_length(cfg.train.trainer, where="train.trainer")
     gan_cost = float(b.gan_cost_per_step) * int(cfg.train.gan.max_steps)
     with _named("bench."):
         clf_cost = float(ClassifierSettings.from_config(b.classifier).steps)

@@ -682,6 +682,7 @@ def test_seed_lists_are_checked_before_anything_runs(compose_cfg, tmp_path, tiny
     ("train.gan.max_steps=0", r"train.gan.max_steps=0: it counts generator updates"),
     ("train.gan.diffaug=blur", r"train.gan.diffaug='blur': unknown DiffAugment op"),
     ("train.gan.n_dis=0", r"train.gan.n_dis must be an integer >= 1"),
+    ("train.trainer.max_epochs=1", r"train.trainer.max_epochs=1: the GAN's length is gan.max_steps"),
 ])
 def test_gan_settings_are_named_under_train_before_anything_runs(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
