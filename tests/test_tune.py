@@ -221,6 +221,20 @@ def test_a_word_where_a_number_is_wanted_is_named(split, gens, tmp_path, kw, mat
         tune_mix(gens[0], train, val, out_dir=tmp_path, **{**RECIPE, **kw})
 
 
+@pytest.mark.parametrize("kw, match", [
+    # a ValueError traceback from the first bank, after the reference classifier had trained
+    ({"class_policy": [1, 2]}, r"class_policy=\[1(\.0)?, 2(\.0)?\]: class_policy weights have 2 entries, one per class is "
+                               r"needed \(10\)"),
+    # "the bank has no images of ['0', '2', ...]; generate the bank with class_policy='uniform'" before
+    ({"bank_size": 5}, r"bank_size=5 is fewer images than the 10 classes"),
+])
+def test_bank_settings_that_cannot_fill_every_class_are_named_before_any_run(split, gens, tmp_path, kw, match):
+    train, val = split
+    with pytest.raises(TuneError, match=match):
+        tune_mix(gens[0], train, val, out_dir=tmp_path / "tune", **{**RECIPE, **kw})
+    assert not (tmp_path / "tune").exists()
+
+
 def test_a_loaded_generator_is_refused_with_the_fix(split, gens, tmp_path):
     from ganaug import load_generator
 
