@@ -19,17 +19,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from .class_policy import plain_policy
+from .class_policy import class_probabilities, plain_policy
 from .config_schema import without_added
 from .classifier import CLASSIFIERS, SmallCNN, accuracy, balanced_accuracy, build_classifier, train_classifier_on_loader
 from .errors import ConfigError, GanaugError
 from .resources import resolve_device
+
+if TYPE_CHECKING:
+    from .data import ImageArrayDataset
 
 __all__ = [
     "SCHEMA", "ClassifierSettings", "BankSettings", "SyntheticUse", "fingerprint", "data_fingerprint",
@@ -169,6 +172,21 @@ class BankSettings:
     @property
     def filtered(self) -> bool:
         return self.filter_threshold is not None
+
+    def check_classes(self, train: ImageArrayDataset) -> None:
+        """Raise ConfigError if a bank of these settings cannot be drawn for ``train``'s classes: found when the
+        first bank was drawn, after the reference had trained, as a traceback (weights of the wrong length) or
+        as "the bank has no images of ['0', '2', ...]" (fewer images than classes)."""
+        k = train.num_classes
+        if self.size < k:
+            raise ConfigError(f"bank_size={self.size} is fewer images than the {k} classes, and every class needs "
+                              "images in the bank; set e.g. bank_size=10000")
+        counts = np.bincount(train.labels, minlength=k)
+        try:
+            class_probabilities(self.class_policy, k, counts, n_new=self.size, class_names=train.class_names)
+        except ValueError as e:
+            policy = self.class_policy
+            raise ConfigError(f"class_policy={list(policy) if isinstance(policy, tuple) else policy!r}: {e}") from None
 
     def key(self) -> dict:
         # Filter settings shape only a filtered bank: an unfiltered one keeps its fingerprint.

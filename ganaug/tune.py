@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import engine
 from .bench.store import UnitStore
-from .class_policy import class_probabilities, plain_policy
+from .class_policy import plain_policy
 from .classifier import CLASSIFIERS, SmallCNN
 from .data import ImageArrayDataset, from_dataset
 from .dir_lock import hold_dir
@@ -238,20 +238,6 @@ def _check_data(train: ImageArrayDataset, val: ImageArrayDataset) -> None:
         raise TuneError(f"{what}: validation scores would measure memory, not the mix; {fix}")
     if shared:
         warnings.warn(f"{what}: their scores favour candidates that memorise; {fix}", UserWarning, stacklevel=3)
-
-
-def _check_bank_classes(class_policy: Any, bank_size: int, train: ImageArrayDataset) -> None:
-    # Found when the first bank was drawn, after the reference had trained: a weight list of the wrong
-    # length as a traceback, too small a bank as "the bank has no images of ['0', '2', ...]".
-    k = train.num_classes
-    if bank_size < k:
-        raise TuneError(f"bank_size={bank_size} is fewer images than the {k} classes, and every class needs "
-                        "images in the bank; set e.g. bank_size=10000")
-    counts = np.bincount(train.labels, minlength=k)
-    try:
-        class_probabilities(class_policy, k, counts, n_new=bank_size, class_names=train.class_names)
-    except ValueError as e:
-        raise TuneError(f"class_policy={class_policy!r}: {e}") from None
 
 
 def _check_ratios(ratios: Sequence[float]) -> list[float]:
@@ -725,11 +711,11 @@ def tune_mix(
     metric = _resolve_metric(metric, train)
     class_policy = plain_policy(class_policy)
     class_policy = list(class_policy) if isinstance(class_policy, tuple) else class_policy
-    _check_bank_classes(class_policy, int(bank_size), train)
     try:
         bank = BankSettings(size=int(bank_size), class_policy=class_policy, filter_fallback=filter_fallback,
                             filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile),
                             anchors=bank_anchors, anchor_spread=bank_anchor_spread)
+        bank.check_classes(train)
     except ConfigError as e:
         raise TuneError(str(e)) from None
     paths = _as_paths(generators)

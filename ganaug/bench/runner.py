@@ -480,6 +480,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         regime = Regime(name, spec, cfg, out, test)
         # settings named when planning, not after a GAN has trained
         regime.bank_settings(True), regime.use(0.5), regime.selection_classifier
+        with _named("bench."):
+            regime.bank_settings(False).check_classes(regime.train_set)
         gan_seeds, clf_seeds = (engine.check_seeds(f"bench.regimes.{name}.{key}" if key in spec else f"bench.{key}",
                                                    spec[key] if key in spec else b[key])
                                 for key in ("gan_seeds", "classifier_seeds"))

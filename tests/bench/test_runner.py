@@ -643,6 +643,10 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     ("bench.classical_synthetic_filter_options=[maybe]", r"bench.classical_synthetic_filter_options must list "
                                                         r"true/false .*got \['maybe'\]"),  # counted as true before
     ("bench.filter_options=[2]", r"bench.filter_options must list true/false"),
+    # when the first bank was drawn, after the GAN had trained: a traceback, or "the bank has no images of"
+    ("bench.class_policy=[1,2]", r"bench.class_policy=\[1(\.0)?, 2(\.0)?\]: class_policy weights have 2 entries, "
+                                 r"one per class is needed \(10\)"),
+    ("bench.bank_size=5", r"bench.bank_size=5 is fewer images than the 10 classes"),
 ])
 def test_bad_settings_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
