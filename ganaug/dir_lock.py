@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import GanaugError
+from .errors import GanaugError, OutputError
 
 __all__ = ["DirectoryBusy", "LOCK_FILE", "hold_dir"]
 
@@ -40,7 +40,6 @@ def hold_dir(path: str | Path, command: str, setting: str) -> Iterator[Path]:
     """Hold ``path`` (created if missing) for the block, or raise `DirectoryBusy` naming the holder and,
     as the way out, ``setting``: the option that picks another directory (e.g. ``out_dir``)."""
     from .export import make_dir  # its failure names the file in the way ("File exists" did not)
-    from .errors import OutputError
 
     path = Path(path)
     try:

@@ -160,16 +160,16 @@ def _check_accelerator(trainer_cfg: DictConfig) -> None:
 
 
 def check_length(trainer_cfg: DictConfig, where: str = "trainer") -> None:
-    # The GAN's length is gan.max_steps, in generator updates; train() gives the Trainer the matching
-    # max_steps. trainer.max_epochs=1 stopped it part-way (21 of 50 updates on digits) and exported that
-    # generator as the finished one; a trainer.max_steps was overridden without a word.
+    """Refuse a Trainer length (``<where>.max_epochs`` and the like): the GAN's is gan.max_steps."""
+    # train() gives the Trainer the max_steps that gan.max_steps means. A trainer.max_epochs stopped the
+    # GAN part-way and exported it as the finished one; a trainer.max_steps was replaced without a word.
     set_here = {k: trainer_cfg.get(k) for k in ("max_steps", "max_time", "min_steps", "min_epochs")
                 if trainer_cfg.get(k) not in (None, -1)}
     if trainer_cfg.get("max_epochs") not in (None, -1):
         set_here["max_epochs"] = trainer_cfg.get("max_epochs")
     if set_here:
         key, value = next(iter(set_here.items()))
-        fix = "leave trainer.max_epochs at -1 (the default)" if key == "max_epochs" else f"remove {where}.{key}"
+        fix = f"leave {where}.max_epochs at -1 (the default)" if key == "max_epochs" else f"remove {where}.{key}"
         raise ConfigError(f"{where}.{key}={value}: the GAN's length is gan.max_steps (generator updates), which "
                           f"ganaug-train gives the Trainer; {fix}, and set the length with e.g. gan.max_steps=2000")
 
