@@ -259,7 +259,7 @@ def _check_thresholds(thresholds: Sequence[float | None]) -> list[float | None]:
         raise TuneError("filter_thresholds is empty: use [null] for no filter, or e.g. [null, 0.9]")
     bad = [t for t in thresholds if t is not None and not 0.0 <= t <= 1.0]
     if bad:
-        raise TuneError(f"filter thresholds are probabilities in [0, 1] (or null for no filter), got {bad}")
+        raise TuneError(f"filter_thresholds must be probabilities in [0, 1] (or null for no filter), got {bad}")
     return list(dict.fromkeys(thresholds))
 
 
@@ -773,6 +773,13 @@ def _check_split(generators: list[str], data_cfg: DictConfig) -> None:
                             "GAN's data options, or train the GAN with these")
 
 
+def _as_set(message: str, params: dict) -> str:
+    """tune_mix's message with its argument named as the command line sets it (ratios -> tune.ratios)."""
+    key = next((k for k in sorted(params, key=len, reverse=True) if re.match(rf"{re.escape(k)}[ =\[:]", message)),
+               None)
+    return message if key is None else f"tune.{message}".replace(f"e.g. {key}=", f"e.g. tune.{key}=")
+
+
 def run_tune(cfg: DictConfig) -> TuneResult:
     """`ganaug-tune` with a composed config (conf/tune.yaml): the data module's train/val split."""
     from hydra.utils import instantiate
@@ -789,8 +796,11 @@ def run_tune(cfg: DictConfig) -> TuneResult:
     params = OmegaConf.to_container(cfg.tune, resolve=True)
     generators = _cli_generators(cfg)
     _check_split(generators, cfg.data)
-    result = tune_mix(generators, dm.train_set, dm.val_set, out_dir=cfg.out_dir, transform=transform,
-                      progress=cfg.get("progress", True), **params)
+    try:
+        result = tune_mix(generators, dm.train_set, dm.val_set, out_dir=cfg.out_dir, transform=transform,
+                          progress=cfg.get("progress", True), **params)
+    except (TuneError, ConfigError) as e:
+        raise type(e)(_as_set(str(e), params)) from None
     print(result.markdown())
     print(f"wrote {result.json_path}, {result.markdown_path}, {result.recipe_path} and {result.mix_path}")
     return result

@@ -515,6 +515,20 @@ def test_cli_names_a_flag_or_thread_count_it_cannot_use(compose_cfg, gens, tmp_p
         run_tune(cfg)
 
 
+@pytest.mark.parametrize("override, match", [
+    # named as tune_mix's arguments before ("ratios must lie", "seeds lists seed 0 twice"), keys no command line has
+    ("tune.ratios=[1.0]", r"^tune.ratios must lie in \[0, 1\)"),
+    ("tune.seeds=[0,0]", r"^tune.seeds lists seed 0 twice"),
+    ("tune.bank_size=5", r"^tune.bank_size=5 is fewer images .*set e.g. tune.bank_size=10000$"),
+    ("tune.filter_thresholds=[1.5]", r"^tune.filter_thresholds must be probabilities in \[0, 1\]"),
+])
+def test_cli_names_a_setting_as_the_command_line_sets_it(compose_cfg, gens, tmp_path, override, match):
+    cfg = compose_cfg("tune", ["data=digits", f"generators=[{gens[0]}]", f"out_dir={tmp_path / 'tune'}", override])
+    with pytest.raises(GanaugError, match=match):
+        run_tune(cfg)
+    assert not (tmp_path / "tune").exists()
+
+
 def test_cli_refuses_an_empty_validation_split(compose_cfg, gens, tmp_path):
     cfg = compose_cfg("tune", ["data=digits", "data.val_fraction=0.0", f"generators=[{gens[0]}]",
                                f"out_dir={tmp_path}"])
