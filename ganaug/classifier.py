@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
+from .checks import check_flag
 from .errors import ConfigError
 from .loss import SyntheticAwareLoss, check_loss_args
 from .pixels import to_unit
@@ -442,8 +443,7 @@ def train_classifier_on_loader(
                     confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight)
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-    if not isinstance(synthetic_split_norm, bool):
-        raise ValueError(f"synthetic_split_norm must be true or false, got {synthetic_split_norm!r}")
+    synthetic_split_norm = check_flag("synthetic_split_norm", synthetic_split_norm)
     if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
         raise ValueError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
     if int(steps) != steps or steps < 0:

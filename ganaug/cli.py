@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from .checks import check_flag
 from .errors import ConfigError, GanaugError
 
 USAGE_ERROR = 2
@@ -30,9 +31,7 @@ def check_flags(cfg: Any, *keys: str) -> None:
     """Refuse a flag of a command's own config that is not true or false: conf/ has no schema for
     them, and any string (resume=maybe, png=no) would count as true. ``keys`` are dotted paths."""
     for key in keys:
-        value = OmegaConf.select(cfg, key, default=False)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        check_flag(key, OmegaConf.select(cfg, key, default=False))
 
 
 def set_threads(cfg: Any) -> None:

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from .class_policy import class_probabilities, plain_policy
 from .config_schema import without_added
 from .classifier import CLASSIFIERS, SmallCNN, accuracy, balanced_accuracy, build_classifier, train_classifier_on_loader
+from .checks import check_flag
 from .errors import ConfigError, GanaugError
 from .resources import resolve_device
 
@@ -236,12 +237,8 @@ class SyntheticUse:
         object.__setattr__(self, "soft_labels", _probability("", "synthetic_soft_labels", self.soft_labels))
         if self.teacher not in TEACHERS:
             raise ConfigError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
-        if not isinstance(self.confidence_weight, bool):
-            raise ConfigError(f"synthetic_confidence_weight must be true or false, got {self.confidence_weight!r}")
-        if not isinstance(self.feedback_weight, bool):
-            raise ConfigError(f"synthetic_feedback_weight must be true or false, got {self.feedback_weight!r}")
-        if not isinstance(self.split_norm, bool):
-            raise ConfigError(f"synthetic_split_norm must be true or false, got {self.split_norm!r}")
+        for name in ("confidence_weight", "feedback_weight", "split_norm"):
+            object.__setattr__(self, name, check_flag(f"synthetic_{name}", getattr(self, name)))
         if self.source not in SYNTHETIC_SOURCES:
             raise ConfigError(f"synthetic_source must be one of {SYNTHETIC_SOURCES}, got {self.source!r}")
 

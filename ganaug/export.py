@@ -29,7 +29,8 @@ from safetensors.torch import load_file, save_file
 
 from .errors import ArtifactError, ConfigError, OutputError
 from .nets import Generator
-from .sampling import TrainedGenerator, class_name_list
+from .checks import class_name_list
+from .sampling import TrainedGenerator
 
 FORMAT_NAME = "ganaug-generator"
 FORMAT_VERSION = 1

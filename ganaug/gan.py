@@ -16,7 +16,8 @@ from .diffaug import DiffAugment, parse_policy
 from .errors import ConfigError, GanaugDataError
 from .export import export_generator
 from .nets import D_ARCHS, Discriminator, Generator
-from .sampling import TrainedGenerator, class_name_list
+from .checks import class_name_list
+from .sampling import TrainedGenerator
 
 LOSSES = ("hinge", "nonsaturating")
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_flag
+
 
 def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels: float, teacher: nn.Module | None,
                     prefix: str = "", confidence_weight: bool = False, feedback_weight: bool = False) -> None:
@@ -31,12 +33,10 @@ def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels
                         "load one first, e.g. recipe.load_teacher()")
     if soft_labels > 0 and teacher is None:
         raise ValueError(f"{prefix}soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
-    if not isinstance(confidence_weight, bool):
-        raise ValueError(f"{prefix}confidence_weight must be true or false, got {confidence_weight!r}")
+    check_flag(f"{prefix}confidence_weight", confidence_weight)
     if confidence_weight and teacher is None:
         raise ValueError(f"{prefix}confidence_weight needs a teacher: the classifier whose confidence weighs each item")
-    if not isinstance(feedback_weight, bool):
-        raise ValueError(f"{prefix}feedback_weight must be true or false, got {feedback_weight!r}")
+    check_flag(f"{prefix}feedback_weight", feedback_weight)
 
 
 class SyntheticAwareLoss(nn.Module):

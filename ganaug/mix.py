@@ -25,7 +25,8 @@ from .data.arrays import ImageArrayDataset, _is_albumentations
 from .errors import ArtifactError, GanaugDataError
 from .mix_checks import FIX, dataset_attr, describe, item_mismatch, probe_image, range_mismatch
 from .mix_form import LabelLike, as_call, raw_form, to_raw
-from .mix_plan import MAX_RATIO, IndexLayout, check_flag, check_ratio, slot_labels, synthetic_count
+from .checks import check_flag
+from .mix_plan import MAX_RATIO, IndexLayout, check_ratio, slot_labels, synthetic_count
 from .mix_sources import Source, open_source
 from .rng import check_seed, derive_key
 

@@ -7,7 +7,7 @@ from typing import Any
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, SequentialSampler
 
 from .mix import Source, SyntheticMix
-from .mix_plan import check_flag
+from .checks import check_flag
 from .mix_samplers import MixedBatchSampler, SyntheticMixSampler
 
 # DataLoader settings carried over as they are; batching and sampling are rebuilt for the mix.

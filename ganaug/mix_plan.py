@@ -42,13 +42,6 @@ def check_ratio(ratio) -> float:
     return ratio
 
 
-def check_flag(name: str, value) -> bool:
-    """A true/false argument; a string such as "false" or "no" would count as true."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 def synthetic_count(n_real: int, ratio: float) -> int:
     """Synthetic items per epoch for ``n_real`` real ones at ``ratio``."""
     if ratio > MAX_RATIO:

@@ -12,7 +12,7 @@ import numpy as np
 from torch.utils.data import DistributedSampler, Sampler
 
 from .mix import SyntheticMix
-from .mix_plan import check_flag
+from .checks import check_flag
 from .rng import numpy_rng
 
 _SHUFFLE_TAG = 0xC1

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .checks import class_name_list
 from .errors import ConfigError
 from .rng import MIN_TRUNCATION, check_seed, check_truncation, sample_noise  # noqa: F401  (re-exported: the public home)
 from .nets import Generator
@@ -17,20 +18,6 @@ from .resources import check_fits, resolve_device
 def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
     """Float NCHW in [-1, 1] -> numpy uint8 NHWC, the form albumentations and users expect."""
     return to_uint8(x).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def class_name_list(class_names: Sequence[str] | None, num_classes: int) -> list[str]:
-    """One distinct name per class ("0".."K-1" for None). A name given twice would make a label given by
-    name mean one of two classes, and ganaug-sample's png/<class>/ folders merge the two classes."""
-    if isinstance(class_names, str):
-        raise ConfigError(f"class_names must be a list of names, got the string {class_names!r}")
-    names = [str(i) for i in range(num_classes)] if class_names is None else [str(n) for n in class_names]
-    if len(names) != num_classes:
-        raise ConfigError(f"{len(names)} class names for a generator with {num_classes} classes")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"class_names has duplicates {dupes}; every class needs a distinct name")
-    return names
 
 
 class TrainedGenerator:

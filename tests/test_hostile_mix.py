@@ -152,13 +152,13 @@ def test_true_false_arguments_refuse_strings(bank):
     from ganaug import MixedBatchSampler, SyntheticMixSampler, mix_dataloader
 
     mix = SyntheticMix(_real(40), bank, 0.5)
-    with pytest.raises(ValueError, match=r"drop_last must be True or False, got 'no'"):
+    with pytest.raises(ValueError, match=r"drop_last must be true or false, got 'no'"):
         MixedBatchSampler(mix, 8, drop_last="no")
-    with pytest.raises(ValueError, match=r"shuffle must be True or False, got 'false'"):
+    with pytest.raises(ValueError, match=r"shuffle must be true or false, got 'false'"):
         SyntheticMixSampler(mix, shuffle="false")
-    with pytest.raises(ValueError, match=r"return_flag must be True or False, got 'no'"):
+    with pytest.raises(ValueError, match=r"return_flag must be true or false, got 'no'"):
         SyntheticMix(_real(40), bank, 0.5, return_flag="no")
-    with pytest.raises(ValueError, match=r"exact must be True or False, got 1"):
+    with pytest.raises(ValueError, match=r"exact must be true or false, got 1"):
         mix_dataloader(DataLoader(_real(40), batch_size=8), bank, 0.5, exact=1)
     assert not SyntheticMixSampler(mix, shuffle=np.bool_(False)).shuffle
 

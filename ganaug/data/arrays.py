@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ganaug.checks import class_name_list
 from ganaug.errors import GanaugDataError
 
 _UINT8_FIX = "convert with `(x * 255).round().clip(0, 255).astype(np.uint8)` for floats in [0, 1]"
@@ -24,23 +25,6 @@ def _is_albumentations(transform: Any) -> bool:
     if A is None:
         return False
     return isinstance(transform, (A.BasicTransform, A.BaseCompose))
-
-
-def _check_class_names(class_names: Sequence[Any]) -> list[str]:
-    if isinstance(class_names, str):
-        raise GanaugDataError(
-            f"class_names must be a list of names, got the string {class_names!r}; "
-            "pass e.g. ['cat', 'dog']"
-        )
-    names = [str(n) for n in class_names]
-    if not names:
-        raise GanaugDataError("class_names is empty; pass one name per class or leave it None")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise GanaugDataError(
-            f"class_names has duplicates {dupes}; every class needs a distinct name"
-        )
-    return names
 
 
 class ImageArrayDataset(Dataset):
@@ -112,7 +96,7 @@ class ImageArrayDataset(Dataset):
             if len(labels) == 0:
                 raise GanaugDataError("the dataset is empty; pass at least one image and label")
             class_names = [str(i) for i in range(int(labels.max()) + 1)]
-        names = _check_class_names(class_names)
+        names = class_name_list(class_names, error=GanaugDataError)
         num_classes = len(names)
 
         if len(labels):

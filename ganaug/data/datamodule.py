@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ganaug.data.arrays import ImageArrayDataset, from_dataset
 from ganaug.data.subsets import labelled_subset, long_tail, train_val_split
+from ganaug.checks import check_flag
 from ganaug.errors import GanaugDataError
 from ganaug.pixels import to_unit
 
@@ -107,8 +108,7 @@ class GANDataModule(pl.LightningDataModule):
             )
         if not (isinstance(on_device, (bool, np.bool_)) or on_device == "auto"):
             raise GanaugDataError(f"data.on_device must be auto, true or false, got {on_device!r}")
-        if not isinstance(drop_last, (bool, np.bool_)):
-            raise GanaugDataError(f"data.drop_last must be true or false, got {drop_last!r}")
+        drop_last = check_flag("data.drop_last", drop_last, GanaugDataError)
         if n_per_class is not None and imbalance_ratio is not None:
             raise GanaugDataError(
                 "set either data.n_per_class (balanced regime) or data.imbalance_ratio (long-tail "

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from ganaug.data.arrays import ImageArrayDataset, from_dataset
 from ganaug.errors import GanaugDataError
+from ganaug.rng import check_seed
 
 # Separate streams per purpose, so a split of a subset is not a replay of the subset's draw.
 _SUBSET_STREAM = 1
@@ -20,12 +21,6 @@ _SPLIT_STREAM = 2
 
 def _as_arrays(ds: Dataset) -> ImageArrayDataset:
     return ds if isinstance(ds, ImageArrayDataset) else from_dataset(ds)
-
-
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise GanaugDataError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _class_permutation(labels: np.ndarray, k: int, seed: int, stream: int) -> np.ndarray:
@@ -54,7 +49,7 @@ def _take_per_class(ds: ImageArrayDataset, counts: list[int], seed: int) -> Imag
 def labelled_subset(ds: Dataset, n_per_class: int, seed: int) -> ImageArrayDataset:
     """Exactly ``n_per_class`` images of every class, chosen by ``seed``."""
     ds = _as_arrays(ds)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if (
         isinstance(n_per_class, bool)
         or not isinstance(n_per_class, (int, np.integer))
@@ -82,7 +77,7 @@ def long_tail(
     ``n_max`` defaults to the smallest class count of ``ds``, so every class can supply its share.
     """
     ds = _as_arrays(ds)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if not imbalance_ratio >= 1.0:
         raise GanaugDataError(
             f"imbalance_ratio must be >= 1 (largest / smallest class size), got {imbalance_ratio}"
@@ -105,7 +100,7 @@ def train_val_split(
     ``val_fraction`` is 0.
     """
     ds = _as_arrays(ds)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if not 0.0 <= val_fraction < 1.0:
         raise GanaugDataError(f"val_fraction must be in [0, 1), got {val_fraction}")
     val_parts = []

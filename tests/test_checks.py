@@ -1,0 +1,37 @@
+"""The argument checks every layer shares (ganaug.checks): one wording, one set of accepted values."""
+import numpy as np
+import pytest
+
+from ganaug.checks import check_flag, class_name_list
+from ganaug.data.arrays import ImageArrayDataset
+from ganaug.errors import ConfigError, GanaugDataError
+from ganaug.loss import check_loss_args
+
+
+@pytest.mark.parametrize("value", ["false", "no", 0, 1, None, [True]])
+def test_a_flag_that_is_not_true_or_false_is_refused(value):
+    with pytest.raises(ConfigError, match=rf"shuffle must be true or false, got {value!r}".replace("[", r"\[")):
+        check_flag("shuffle", value)
+
+
+def test_numpy_booleans_count_as_flags_in_every_layer():
+    # A flag read from a numpy array (a sweep's grid) was taken by SyntheticMix but refused by the loss.
+    assert check_flag("x", np.bool_(True)) is True
+    check_loss_args(1.0, 0.0, 0.0, None, confidence_weight=np.bool_(False), feedback_weight=np.bool_(False))
+
+
+def test_class_names_give_one_distinct_string_per_class():
+    assert class_name_list(None, 3) == ["0", "1", "2"]
+    assert class_name_list([3, "b"], 2) == ["3", "b"]
+    with pytest.raises(ConfigError, match=r"3 class names for a generator with 2 classes"):
+        class_name_list(["a", "b", "c"], 2)
+    with pytest.raises(ConfigError, match=r"got the string 'ab'; pass e.g."):
+        class_name_list("ab", 2)
+
+
+def test_a_dataset_reports_bad_class_names_as_bad_data():
+    x = np.zeros((2, 4, 4, 1), np.uint8)
+    with pytest.raises(GanaugDataError, match=r"class_names has duplicates \['a'\]"):
+        ImageArrayDataset(x, [0, 1], class_names=["a", "a"])
+    with pytest.raises(GanaugDataError, match="class_names is empty"):
+        ImageArrayDataset(x, [0, 1], class_names=[])
