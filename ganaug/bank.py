@@ -290,7 +290,7 @@ class SyntheticBank:
         if real_labels is not None:
             real = np.asarray(real_labels).astype(np.int64).reshape(-1)
             if real.size and (real.min() < 0 or real.max() >= k):
-                raise ValueError(f"real_labels must lie in [0, {k}) for this {k}-class generator")
+                raise ConfigError(f"real_labels must lie in [0, {k}) for this {k}-class generator")
             counts = np.bincount(real, minlength=k)
         probs = class_probabilities(class_policy, k, counts, n_new=size, class_names=gen.class_names)
         labels = quota_labels(probs, size, numpy_rng(seed, _LABEL_TAG))
@@ -343,14 +343,14 @@ class SyntheticBank:
         images = np.asarray(images)
         labels = np.asarray(labels).astype(np.int64).reshape(-1)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
-            raise ValueError(
+            raise ConfigError(
                 f"images must be uint8 N×H×W×C with C = 1 or 3, got {images.dtype} {images.shape}"
             )
         if len(labels) != len(images) or len(images) == 0:
-            raise ValueError(f"need as many labels as images, at least one: got {len(labels)} and {len(images)}")
+            raise ConfigError(f"need as many labels as images, at least one: got {len(labels)} and {len(images)}")
         k = len(class_names) if class_names is not None else int(labels.max()) + 1
         if labels.min() < 0 or labels.max() >= k:
-            raise ValueError(f"labels must lie in [0, {k})")
+            raise ConfigError(f"labels must lie in [0, {k})")
         names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
         meta = {
             "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "size": len(images),
@@ -475,9 +475,9 @@ class SyntheticBank:
                               "keep; a refresh would draw from the prior instead. Generate a new bank "
                               "(SyntheticBank.generate(..., anchors=...)) rather than refreshing this one")
         if not 0.0 < float(fraction) <= 1.0:
-            raise ValueError(f"refresh fraction must be in (0, 1], got {fraction!r}")
+            raise ConfigError(f"refresh fraction must be in (0, 1], got {fraction!r}")
         if isinstance(round, bool) or int(round) != round or round < 1:
-            raise ValueError(f"refresh round must be an integer >= 1, got {round!r}")
+            raise ConfigError(f"refresh round must be an integer >= 1, got {round!r}")
         n = len(self)
         n_new = n if fraction >= 1.0 else max(1, int(np.rint(fraction * n)))
         rows = (((int(round) - 1) * n_new) + np.arange(n_new)) % n

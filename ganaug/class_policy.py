@@ -11,6 +11,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from .errors import ConfigError
+
 POLICIES = ("match", "uniform", "balance")
 
 ClassPolicy = Union[str, Mapping, Sequence[float], np.ndarray]
@@ -46,7 +48,7 @@ def _explicit_weights(policy: Any, num_classes: int, class_names: Sequence[str] 
             elif isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < num_classes:
                 k = int(key)
             else:
-                raise ValueError(
+                raise ConfigError(
                     f"class_policy has weight for unknown class {key!r}; use a class index in "
                     f"[0, {num_classes}) or one of the class names {names}"
                 )
@@ -54,11 +56,11 @@ def _explicit_weights(policy: Any, num_classes: int, class_names: Sequence[str] 
     else:
         w = np.asarray(policy, dtype=np.float64).reshape(-1)
         if w.shape != (num_classes,):
-            raise ValueError(
+            raise ConfigError(
                 f"class_policy weights have {w.size} entries, one per class is needed ({num_classes})"
             )
     if not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
-        raise ValueError(
+        raise ConfigError(
             f"class_policy weights must be finite and non-negative with a positive sum, got {w.tolist()}"
         )
     return w
@@ -81,20 +83,20 @@ def class_probabilities(
     policy = plain_policy(policy)
     if isinstance(policy, str):
         if policy not in POLICIES:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown class_policy {policy!r}; use one of {list(POLICIES)}, a list of "
                 f"{num_classes} weights, or a {{class: weight}} mapping"
             )
         if policy == "uniform":
             return np.full(num_classes, 1.0 / num_classes)
         if counts is None:
-            raise ValueError(
+            raise ConfigError(
                 f"class_policy={policy!r} needs the real class counts: pass real_labels "
                 "(or use class_policy='uniform')"
             )
         counts = np.asarray(counts, dtype=np.float64)
         if counts.shape != (num_classes,) or counts.sum() <= 0:
-            raise ValueError(f"real class counts must be {num_classes} non-negative numbers, not all 0")
+            raise ConfigError(f"real class counts must be {num_classes} non-negative numbers, not all 0")
         if policy == "match":
             return counts / counts.sum()
         deficit = counts.max() - counts
@@ -105,7 +107,7 @@ def class_probabilities(
             deficit = deficit + (n_new - total) / num_classes
         return deficit / deficit.sum()
     if isinstance(policy, (bytes, bool)) or policy is None:
-        raise ValueError(f"class_policy must be a name in {list(POLICIES)} or weights, got {policy!r}")
+        raise ConfigError(f"class_policy must be a name in {list(POLICIES)} or weights, got {policy!r}")
     w = _explicit_weights(policy, num_classes, class_names)
     return w / w.sum()
 

@@ -45,25 +45,25 @@ WEIGHT_SCHEDULES = ("constant", "linear")
 
 def _check_images(images: Any, name: str = "images") -> np.ndarray:
     if isinstance(images, torch.Tensor):
-        raise ValueError(
+        raise ConfigError(
             f"{name} must be a numpy uint8 array N×H×W×C, got a torch.Tensor; "
             "call .numpy() on an NHWC uint8 tensor first"
         )
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        raise ValueError(f"{name} must have dtype uint8 (values 0..255), got {images.dtype}")
+        raise ConfigError(f"{name} must have dtype uint8 (values 0..255), got {images.dtype}")
     if images.ndim != 4:
-        raise ValueError(
+        raise ConfigError(
             f"{name} must be 4-dimensional N×H×W×C, got shape {images.shape}"
             + ("; add a channel axis with images[..., None]" if images.ndim == 3 else "")
         )
     if images.shape[-1] not in (1, 3):
-        raise ValueError(
+        raise ConfigError(
             f"{name} must be channels-last with C = 1 or 3, got shape {images.shape} "
             "(an N×C×H×W array must be transposed to N×H×W×C)"
         )
     if images.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
+        raise ConfigError(f"{name} is empty")
     return images
 
 
@@ -72,13 +72,13 @@ def _check_labels(labels: Any, n: int, num_classes: int, name: str = "labels") -
         labels = labels.cpu().numpy()
     labels = np.asarray(labels)
     if labels.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {labels.shape}")
+        raise ConfigError(f"{name} must be one-dimensional, got shape {labels.shape}")
     if labels.shape[0] != n:
-        raise ValueError(f"{name} has {labels.shape[0]} entries but there are {n} images")
+        raise ConfigError(f"{name} has {labels.shape[0]} entries but there are {n} images")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{name} must be integers, got dtype {labels.dtype}")
+        raise ConfigError(f"{name} must be integers, got dtype {labels.dtype}")
     if n and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
+        raise ConfigError(
             f"{name} must lie in [0, {num_classes}), got values in [{labels.min()}, {labels.max()}]"
         )
     return labels.astype(np.int64, copy=False)
@@ -86,7 +86,7 @@ def _check_labels(labels: Any, n: int, num_classes: int, name: str = "labels") -
 
 def _check_num_classes(num_classes: int) -> int:
     if int(num_classes) != num_classes or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes}")
+        raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes}")
     return int(num_classes)
 
 
@@ -165,9 +165,9 @@ class SmallCNN(nn.Module):
         """Check and keep what every classifier here describes itself by; returns (H, W)."""
         h, w = _pair(image_size)
         if in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+            raise ConfigError(f"in_channels must be 1 or 3, got {in_channels}")
         if min(h, w) < 4:
-            raise ValueError(f"image_size must be at least 4×4, got {h}×{w}")
+            raise ConfigError(f"image_size must be at least 4×4, got {h}×{w}")
         self.num_classes, self.in_channels = _check_num_classes(num_classes), in_channels
         self.image_size, self.width, self.feature_dim = (h, w), width, feature_dim
         # Optimizer steps this instance has been trained for (set by the training loop).
@@ -176,17 +176,17 @@ class SmallCNN(nn.Module):
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} expects float N×{self.in_channels}×H×W input, got shape {tuple(x.shape)}"
             )
         if not torch.is_floating_point(x):
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} expects float input in [-1, 1], got dtype {x.dtype}; use to_tensor()"
             )
         if tuple(x.shape[2:]) != self.image_size:
             # Pooling would take them, and the logits would mean nothing.
-            raise ValueError(f"{type(self).__name__} was built for {self.image_size[0]}×{self.image_size[1]} images, "
-                             f"got {x.shape[2]}×{x.shape[3]}; resize them, or use a classifier of that size")
+            raise ConfigError(f"{type(self).__name__} was built for {self.image_size[0]}×{self.image_size[1]} images, "
+                              f"got {x.shape[2]}×{x.shape[3]}; resize them, or use a classifier of that size")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -274,7 +274,7 @@ def build_classifier(
 ) -> SmallCNN:
     """A fresh classifier of the registry's ``arch``."""
     if arch not in CLASSIFIERS:
-        raise ValueError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
+        raise ConfigError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
     return CLASSIFIERS[arch](num_classes, in_channels, image_size, width=width)
 
 
@@ -303,16 +303,16 @@ def _apply_transform(transform: Transform, img: np.ndarray) -> np.ndarray:
     out = transform(image=img)["image"]
     if isinstance(out, torch.Tensor) or not isinstance(out, np.ndarray) or out.dtype != np.uint8:
         kind = type(out).__name__ if not isinstance(out, np.ndarray) else f"array of {out.dtype}"
-        raise ValueError(
+        raise ConfigError(
             f"transform must return a uint8 H×W×C image, got {kind}; drop Normalize/ToTensorV2 "
             "from it (the classifier normalises itself), or use train_classifier_on_loader"
         )
     if out.ndim == 2 and img.shape[-1] == 1:
         out = out[..., None]
     if out.ndim != 3 or out.shape[-1] != img.shape[-1]:
-        raise ValueError(f"transform changed the image layout from {img.shape} to {out.shape}")
+        raise ConfigError(f"transform changed the image layout from {img.shape} to {out.shape}")
     if out.shape != img.shape:
-        raise ValueError(
+        raise ConfigError(
             f"transform changed the image size from {img.shape} to {out.shape}; "
             "the classifier is built for one size"
         )
@@ -363,7 +363,7 @@ def _cycle(loader: Iterable) -> Iterator:
             empty = False
             yield batch
         if empty:
-            raise ValueError(
+            raise ConfigError(
                 "loader yielded no batches (empty dataset, or a one-shot iterator that was "
                 "already consumed); pass a re-iterable DataLoader"
             )
@@ -438,16 +438,16 @@ def train_classifier_on_loader(
     """
     num_classes = _check_num_classes(num_classes)
     if arch not in CLASSIFIERS:
-        raise ValueError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
+        raise ConfigError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
     check_loss_args(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels, teacher, prefix="synthetic_",
                     confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight)
     if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     synthetic_split_norm = check_flag("synthetic_split_norm", synthetic_split_norm)
     if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
-        raise ValueError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
+        raise ConfigError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
     if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps}")
+        raise ConfigError(f"steps must be a non-negative integer, got {steps}")
     steps = int(steps)
     device = torch.device(device)
     fabric = _fabric(device, precision)
@@ -476,17 +476,17 @@ def train_classifier_on_loader(
                 if not torch.is_floating_point(x):
                     x = _uint8_batch_to_input(x, in_channels)
                 if x.ndim != 4 or x.shape[1] != in_channels or tuple(x.shape[2:]) != image_size:
-                    raise ValueError(
+                    raise ConfigError(
                         f"batch {step}: expected x of shape N×{in_channels}×{image_size[0]}×"
                         f"{image_size[1]}, got {tuple(x.shape)}"
                     )
                 if y.ndim != 1 or y.shape[0] != x.shape[0] or torch.is_floating_point(y):
-                    raise ValueError(
+                    raise ConfigError(
                         f"batch {step}: expected y as {x.shape[0]} integer labels, got "
                         f"shape {tuple(y.shape)} dtype {y.dtype}"
                     )
                 if y.min() < 0 or y.max() >= num_classes:
-                    raise ValueError(
+                    raise ConfigError(
                         f"batch {step}: labels must lie in [0, {num_classes}), got values in "
                         f"[{int(y.min())}, {int(y.max())}]"
                     )
@@ -524,8 +524,8 @@ def _unpack(batch, step: int) -> tuple:
         return tuple(batch)
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
         return batch[0], batch[1], None
-    raise ValueError(f"batch {step}: expected (x, y) or (x, y, is_synthetic), got {type(batch).__name__}"
-                     + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+    raise ConfigError(f"batch {step}: expected (x, y) or (x, y, is_synthetic), got {type(batch).__name__}"
+                      + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
 
 
 def train_classifier(
@@ -571,16 +571,16 @@ def train_classifier(
     images = _check_images(images)
     labels = _check_labels(labels, len(images), num_classes)
     if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size}")
     weights = None
     if sample_weights_fn is not None:
         weights = np.asarray(sample_weights_fn(labels), dtype=np.float64)
         if weights.shape != (len(images),):
-            raise ValueError(
+            raise ConfigError(
                 f"sample_weights_fn must return {len(images)} weights, got shape {weights.shape}"
             )
         if not np.all(np.isfinite(weights)) or weights.min() < 0 or weights.sum() <= 0:
-            raise ValueError("sample_weights_fn must return finite, non-negative weights, not all 0")
+            raise ConfigError("sample_weights_fn must return finite, non-negative weights, not all 0")
 
     dataset = _ArrayDataset(images, labels, transform)
     loader = DataLoader(
@@ -621,10 +621,10 @@ def _with_extra(
         try:
             ex_images, ex_labels = next(extra)
         except StopIteration:
-            raise ValueError(f"extra_batches ran out after {i} batches") from None
+            raise ConfigError(f"extra_batches ran out after {i} batches") from None
         ex_images = _check_images(ex_images, "extra_batches images")
         if ex_images.shape[1:] != tuple(hwc):
-            raise ValueError(
+            raise ConfigError(
                 f"extra_batches images have shape {ex_images.shape[1:]} per image, "
                 f"the training images {tuple(hwc)}"
             )

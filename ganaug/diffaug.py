@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import ConfigError
+
 KNOWN_OPS = ("color", "translation", "cutout")
 
 
@@ -52,7 +54,7 @@ def parse_policy(policy: str | None, channels: int) -> tuple[str, ...]:
     ops = tuple(p.strip() for p in policy.split(",") if p.strip())
     unknown = [op for op in ops if op not in KNOWN_OPS]
     if unknown:
-        raise ValueError(f"unknown DiffAugment op(s) {unknown}; known: {list(KNOWN_OPS)}, or 'auto'/'none'")
+        raise ConfigError(f"unknown DiffAugment op(s) {unknown}; known: {list(KNOWN_OPS)}, or 'auto'/'none'")
     return ops
 
 

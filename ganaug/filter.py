@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from torch import nn
 
-from .errors import GanaugError
+from .errors import ConfigError, GanaugError
 
 
 class QualityFilter:
@@ -49,13 +49,13 @@ class QualityFilter:
         fallback: str | None = None,
     ) -> None:
         if not callable(classifier):
-            raise ValueError(f"classifier must be a torch Module or a callable, got {type(classifier).__name__}")
+            raise ConfigError(f"classifier must be a torch Module or a callable, got {type(classifier).__name__}")
         if isinstance(threshold, bool) or not 0.0 <= float(threshold) <= 1.0:
-            raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+            raise ConfigError(f"threshold must be a probability in [0, 1], got {threshold!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer (images classified at a time), got {batch_size!r}")
+            raise ConfigError(f"batch_size must be a positive integer (images classified at a time), got {batch_size!r}")
         if not 0.0 <= float(min_acceptance) < 1.0:
-            raise ValueError(f"min_acceptance must be in [0, 1), got {min_acceptance!r}")
+            raise ConfigError(f"min_acceptance must be in [0, 1), got {min_acceptance!r}")
         self.fallback = self.check_fallback(fallback)
         self.classifier = classifier
         self.threshold = float(threshold)
@@ -77,10 +77,10 @@ class QualityFilter:
         trained on (a validation split); a class without any keeps ``threshold``. Returns self.
         """
         if not 0.0 <= float(quantile) <= 1.0:
-            raise ValueError(f"quantile must lie in [0, 1], got {quantile!r}")
+            raise ConfigError(f"quantile must lie in [0, 1], got {quantile!r}")
         labels = np.asarray(labels, dtype=np.int64)
         if len(labels) == 0:
-            raise ValueError("calibrate needs real images (e.g. the validation split); got none")
+            raise ConfigError("calibrate needs real images (e.g. the validation split); got none")
         probs = self.probabilities(images)
         from .classifier import _check_labels
 
@@ -120,12 +120,12 @@ class QualityFilter:
         else:
             probs = np.asarray(self.classifier(images), dtype=np.float64)
         if probs.ndim != 2 or probs.shape[0] != len(images):
-            raise ValueError(
+            raise ConfigError(
                 f"the filter's classifier returned shape {probs.shape} for {len(images)} images; "
                 "it must return probabilities N×K"
             )
         if probs.size and (probs.min() < -1e-6 or np.abs(probs.sum(1) - 1).max() > 1e-3):
-            raise ValueError(
+            raise ConfigError(
                 "the filter's classifier returned values that are not probabilities (rows must be "
                 "non-negative and sum to 1); apply softmax to its logits"
             )
@@ -137,12 +137,12 @@ class QualityFilter:
         probs = self.probabilities(images)
         k = probs.shape[1]
         if labels.size and labels.max() >= k:
-            raise ValueError(
+            raise ConfigError(
                 f"the filter's classifier knows {k} classes but a label is {int(labels.max())}; "
                 "train it on the same classes as the generator"
             )
         if self.class_thresholds is not None and len(self.class_thresholds) != k:
-            raise ValueError(f"the filter was calibrated for {len(self.class_thresholds)} classes, its classifier knows {k}")
+            raise ConfigError(f"the filter was calibrated for {len(self.class_thresholds)} classes, its classifier knows {k}")
         cut = self.threshold if self.class_thresholds is None else self.class_thresholds[labels]
         keep = probs[np.arange(len(labels)), labels] >= cut
         size = max(k, len(self.proposed))

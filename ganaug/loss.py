@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ConfigError
 from .checks import check_flag
 
 
@@ -23,19 +24,19 @@ def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels
                     prefix: str = "", confidence_weight: bool = False, feedback_weight: bool = False) -> None:
     """Raise on arguments `SyntheticAwareLoss` cannot take; ``prefix`` names them as the caller does."""
     if not float(synthetic_weight) >= 0:
-        raise ValueError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
+        raise ConfigError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
     if not 0.0 <= float(label_smoothing) < 1.0:
-        raise ValueError(f"{prefix}label_smoothing must lie in [0, 1), got {label_smoothing}")
+        raise ConfigError(f"{prefix}label_smoothing must lie in [0, 1), got {label_smoothing}")
     if not 0.0 <= float(soft_labels) <= 1.0:
-        raise ValueError(f"{prefix}soft_labels must lie in [0, 1], got {soft_labels}")
+        raise ConfigError(f"{prefix}soft_labels must lie in [0, 1], got {soft_labels}")
     if teacher is not None and not isinstance(teacher, nn.Module):
         raise TypeError(f"{prefix}teacher must be a torch Module (a trained classifier), got {type(teacher).__name__}; "
                         "load one first, e.g. recipe.load_teacher()")
     if soft_labels > 0 and teacher is None:
-        raise ValueError(f"{prefix}soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
+        raise ConfigError(f"{prefix}soft_labels > 0 needs a teacher: the classifier whose softmax is mixed in")
     check_flag(f"{prefix}confidence_weight", confidence_weight)
     if confidence_weight and teacher is None:
-        raise ValueError(f"{prefix}confidence_weight needs a teacher: the classifier whose confidence weighs each item")
+        raise ConfigError(f"{prefix}confidence_weight needs a teacher: the classifier whose confidence weighs each item")
     check_flag(f"{prefix}feedback_weight", feedback_weight)
 
 
@@ -98,7 +99,7 @@ class SyntheticAwareLoss(nn.Module):
         """Mean loss over the batch; ``synthetic_weight`` overrides the constructor's for this call."""
         weight = self.synthetic_weight if synthetic_weight is None else float(synthetic_weight)
         if logits.ndim != 2 or labels.shape != logits.shape[:1]:
-            raise ValueError(f"expected logits N×K and N labels, got {tuple(logits.shape)} and {tuple(labels.shape)}")
+            raise ConfigError(f"expected logits N×K and N labels, got {tuple(logits.shape)} and {tuple(labels.shape)}")
         plain = weight == 1.0 and self.label_smoothing == 0.0 and self.teacher is None and not self.feedback_weight
         if is_synthetic is None and not plain and self.training:
             # A training loop that drops the flag would train with plain cross-entropy, not the loss it set up.
@@ -110,10 +111,10 @@ class SyntheticAwareLoss(nn.Module):
             return F.cross_entropy(logits, labels)
         syn = torch.as_tensor(is_synthetic, device=logits.device).bool().reshape(-1)
         if syn.shape[0] != labels.shape[0]:
-            raise ValueError(f"is_synthetic has {syn.shape[0]} entries for a batch of {labels.shape[0]}")
+            raise ConfigError(f"is_synthetic has {syn.shape[0]} entries for a batch of {labels.shape[0]}")
         if inputs is not None and len(inputs) != labels.shape[0]:
-            raise ValueError(f"inputs has {len(inputs)} items for a batch of {labels.shape[0]}: pass the batch the "
-                             "logits were computed from")
+            raise ConfigError(f"inputs has {len(inputs)} items for a batch of {labels.shape[0]}: pass the batch the "
+                              "logits were computed from")
         per_item = F.cross_entropy(logits, labels, reduction="none")
         w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
         if self.label_smoothing or self.teacher is not None:
@@ -122,14 +123,14 @@ class SyntheticAwareLoss(nn.Module):
             target = F.one_hot(labels, k).to(logits.dtype) * (1.0 - s) + s / k
             if self.teacher is not None and bool(syn.any()):
                 if inputs is None:
-                    raise ValueError("a teacher (soft_labels > 0 or confidence_weight): pass the batch's inputs, "
-                                     "so the teacher can score the synthetic images")
+                    raise ConfigError("a teacher (soft_labels > 0 or confidence_weight): pass the batch's inputs, "
+                                      "so the teacher can score the synthetic images")
                 scored = inputs[syn]
                 _check_teacher_range(self.teacher, scored)
                 with torch.no_grad():
                     probs = torch.softmax(self.teacher(scored), dim=1).to(logits.dtype)
                 if probs.shape[1] != k:
-                    raise ValueError(f"the teacher returns {probs.shape[1]} classes, the model {k}")
+                    raise ConfigError(f"the teacher returns {probs.shape[1]} classes, the model {k}")
                 if self.confidence_weight:
                     w[syn] = w[syn] * probs.gather(1, labels[syn].unsqueeze(1)).squeeze(1)
                 target[syn] = (1.0 - self.soft_labels) * target[syn] + self.soft_labels * probs
@@ -150,7 +151,7 @@ def _check_teacher_range(teacher: nn.Module, x: torch.Tensor) -> None:
     lo, hi = (float(v) for v in torch.aminmax(x.detach()))
     slack = 1e-3 * (bounds[1] - bounds[0])
     if lo < bounds[0] - slack or hi > bounds[1] + slack:
-        raise ValueError(f"the teacher ({type(teacher).__name__}) takes images in [{bounds[0]:g}, {bounds[1]:g}] "
-                         f"(img / 127.5 - 1, A.Normalize(mean=0.5, std=0.5)), but the synthetic inputs range over "
-                         f"[{lo:.3g}, {hi:.3g}]: pass the loss the batch in that scale as its fourth argument "
-                         "(your model may take its own), or give the loss a teacher that takes your inputs")
+        raise ConfigError(f"the teacher ({type(teacher).__name__}) takes images in [{bounds[0]:g}, {bounds[1]:g}] "
+                          f"(img / 127.5 - 1, A.Normalize(mean=0.5, std=0.5)), but the synthetic inputs range over "
+                          f"[{lo:.3g}, {hi:.3g}]: pass the loss the batch in that scale as its fourth argument "
+                          "(your model may take its own), or give the loss a teacher that takes your inputs")

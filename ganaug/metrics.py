@@ -30,6 +30,8 @@ from ganaug.classifier import (
 )
 from ganaug.pixels import to_unit
 
+from .errors import ConfigError
+
 __all__ = [
     "DomainFeatureExtractor",
     "extract_features",
@@ -58,10 +60,10 @@ class DomainFeatureExtractor(nn.Module):
     def __init__(self, model: SmallCNN, float_range: tuple[float, float] = (0.0, 1.0)) -> None:
         super().__init__()
         if not isinstance(model, SmallCNN):
-            raise ValueError(f"model must be a SmallCNN, got {type(model).__name__}")
+            raise ConfigError(f"model must be a SmallCNN, got {type(model).__name__}")
         lo, hi = float_range
         if not hi > lo:
-            raise ValueError(f"float_range must be (low, high) with high > low, got {float_range}")
+            raise ConfigError(f"float_range must be (low, high) with high > low, got {float_range}")
         self.model = model
         self.float_range = (lo, hi)
         self.num_features = int(model.feature_dim)
@@ -74,7 +76,7 @@ class DomainFeatureExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"feature extractor expects N×{self.in_channels}×H×W input, got {tuple(x.shape)}"
             )
         param = next(self.model.parameters())
@@ -84,7 +86,7 @@ class DomainFeatureExtractor(nn.Module):
             lo, hi = self.float_range
             x = (x.to(param.device, param.dtype) - lo) * (2.0 / (hi - lo)) - 1.0
         else:
-            raise ValueError(f"feature extractor expects uint8 or float input, got {x.dtype}")
+            raise ConfigError(f"feature extractor expects uint8 or float input, got {x.dtype}")
         return self.model.features(x).double()
 
 
@@ -93,7 +95,7 @@ def _as_extractor(extractor: DomainFeatureExtractor | SmallCNN) -> DomainFeature
         return extractor
     if isinstance(extractor, SmallCNN):
         return DomainFeatureExtractor(extractor)
-    raise ValueError(
+    raise ConfigError(
         f"extractor must be a DomainFeatureExtractor or SmallCNN, got {type(extractor).__name__}"
     )
 
@@ -102,21 +104,21 @@ def _check_pair(real: Any, fake: Any, extractor: DomainFeatureExtractor, min_n: 
     real = _check_images(real, "real_images")
     fake = _check_images(fake, "fake_images")
     if real.shape[1:] != fake.shape[1:]:
-        raise ValueError(
+        raise ConfigError(
             f"real and fake images differ in shape: {real.shape[1:]} vs {fake.shape[1:]} (H×W×C)"
         )
     if real.shape[-1] != extractor.in_channels:
-        raise ValueError(
+        raise ConfigError(
             f"images have {real.shape[-1]} channels, the extractor expects {extractor.in_channels}"
         )
     if tuple(real.shape[1:3]) != tuple(extractor.image_size):
-        raise ValueError(
+        raise ConfigError(
             f"images are {real.shape[1]}×{real.shape[2]}, the extractor was trained on "
             f"{extractor.image_size[0]}×{extractor.image_size[1]}"
         )
     for name, arr in (("real_images", real), ("fake_images", fake)):
         if len(arr) < min_n:
-            raise ValueError(f"{what} needs at least {min_n} {name}, got {len(arr)}")
+            raise ConfigError(f"{what} needs at least {min_n} {name}, got {len(arr)}")
     return real, fake
 
 
@@ -181,7 +183,7 @@ def kid(
     """
     extractor = _as_extractor(extractor)
     if int(subset_size) != subset_size or subset_size < 2:
-        raise ValueError(f"subset_size must be an integer >= 2, got {subset_size}")
+        raise ConfigError(f"subset_size must be an integer >= 2, got {subset_size}")
     real, fake = _check_pair(
         real_images, fake_images, extractor, int(subset_size), f"KID with subset_size={subset_size}"
     )
@@ -242,16 +244,16 @@ def cas(
         synthetic_labels, len(synthetic_images), num_classes, "synthetic_labels"
     )
     if synthetic_images.shape[1:] != test_images.shape[1:]:
-        raise ValueError(
+        raise ConfigError(
             f"synthetic images are {synthetic_images.shape[1:]} (H×W×C), test images "
             f"{test_images.shape[1:]}"
         )
     if real_acc is None:
         if real_train_images is None or real_train_labels is None:
-            raise ValueError("pass real_train_images and real_train_labels, or a precomputed real_acc")
+            raise ConfigError("pass real_train_images and real_train_labels, or a precomputed real_acc")
         real_train_images = _check_images(real_train_images, "real_train_images")
         if real_train_images.shape[1:] != test_images.shape[1:]:
-            raise ValueError(
+            raise ConfigError(
                 f"real training images are {real_train_images.shape[1:]} (H×W×C), test images "
                 f"{test_images.shape[1:]}"
             )
@@ -280,7 +282,7 @@ def label_agreement(
     labels = _check_labels(labels, len(images), num_classes)
     probs = predict(classifier, images)
     if probs.shape[1] != num_classes:
-        raise ValueError(
+        raise ConfigError(
             f"classifier predicts {probs.shape[1]} classes, num_classes is {num_classes}"
         )
     hit = probs.argmax(1) == labels
@@ -326,14 +328,14 @@ def precision_recall(
     fake = torch.as_tensor(np.asarray(fake_feats) if not torch.is_tensor(fake_feats) else fake_feats)
     real, fake = real.double().cpu(), fake.double().cpu()
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(
+        raise ConfigError(
             f"features must be (N, d) with the same d, got {tuple(real.shape)} and {tuple(fake.shape)}"
         )
     if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k}")
+        raise ConfigError(f"k must be a positive integer, got {k}")
     for name, f in (("real_feats", real), ("fake_feats", fake)):
         if len(f) <= k:
-            raise ValueError(f"{name} needs more than k={k} points, got {len(f)}")
+            raise ConfigError(f"{name} needs more than k={k} points, got {len(f)}")
     real_r = _kth_nn_radius(real, k, chunk)
     fake_r = _kth_nn_radius(fake, k, chunk)
     return dict(

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from .class_policy import ClassPolicy, class_probabilities, quota
 from .data.arrays import ImageArrayDataset, _is_albumentations
-from .errors import ArtifactError, GanaugDataError
+from .errors import ArtifactError, ConfigError, GanaugDataError
 from .mix_checks import FIX, dataset_attr, describe, item_mismatch, probe_image, range_mismatch
 from .mix_form import LabelLike, as_call, raw_form, to_raw
 from .checks import check_flag
@@ -54,7 +54,7 @@ def _real_labels(ds: Dataset, given: Any) -> np.ndarray:
             # Runs the dataset's own transform once per item; pass real_labels to avoid it.
             labels = np.array([int(ds[i][1]) for i in range(len(ds))])
     if len(labels) != len(ds):
-        raise ValueError(f"real_labels has {len(labels)} entries for a dataset of {len(ds)} items")
+        raise ConfigError(f"real_labels has {len(labels)} entries for a dataset of {len(ds)} items")
     if not np.issubdtype(labels.dtype, np.integer):
         raise GanaugDataError(f"real labels must be integer class indices, got dtype {labels.dtype}")
     return labels.astype(np.int64)
@@ -156,7 +156,7 @@ class SyntheticMix(Dataset):
         self.layout = IndexLayout(self.n_real, self.n_syn)
         self.source = open_source(source, truncation=truncation, refresh=refresh, chunk_size=chunk_size)
         if self.source is None and self.n_syn > 0:
-            raise ValueError("source is None: give a SyntheticBank, a generator, or their directory (or ratio=0)")
+            raise ConfigError("source is None: give a SyntheticBank, a generator, or their directory (or ratio=0)")
         self._make_label = LabelLike(item[1])
         self._tf = as_call(transform)
         self.class_names: list[str] | None = None
@@ -253,7 +253,7 @@ class SyntheticMix(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch's synthetic items (and refresh the bank, if asked to)."""
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+            raise ConfigError(f"epoch must be a non-negative integer, got {epoch!r}")
         if self.source is not None:
             self.source.set_epoch(int(epoch))
         self._epoch[0] = int(epoch)

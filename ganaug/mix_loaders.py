@@ -6,6 +6,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, SequentialSampler
 
+from .errors import ConfigError
 from .mix import Source, SyntheticMix
 from .checks import check_flag
 from .mix_samplers import MixedBatchSampler, SyntheticMixSampler
@@ -32,18 +33,18 @@ def mix_dataloader(
     if isinstance(loader.dataset, IterableDataset):
         raise TypeError("mix_dataloader needs a map-style dataset; an IterableDataset has no items to index")
     if isinstance(loader.dataset, SyntheticMix):
-        raise ValueError("this loader is already mixed: its dataset is a SyntheticMix; mix the real loader once")
+        raise ConfigError("this loader is already mixed: its dataset is a SyntheticMix; mix the real loader once")
     if loader.batch_size is None and loader.batch_sampler is None:
-        raise ValueError("the loader has batch_size=None (no batching); give it a batch_size, or build "
-                         "DataLoader(SyntheticMix(...), ...) yourself")
+        raise ConfigError("the loader has batch_size=None (no batching); give it a batch_size, or build "
+                          "DataLoader(SyntheticMix(...), ...) yourself")
     if loader.batch_size is None:
-        raise ValueError(
+        raise ConfigError(
             "the loader uses a custom batch_sampler; build DataLoader(SyntheticMix(...), "
             "batch_sampler=MixedBatchSampler(mix, batch_size)) yourself"
         )
     sampler = loader.sampler
     if not isinstance(sampler, (RandomSampler, SequentialSampler)):
-        raise ValueError(
+        raise ConfigError(
             f"the loader uses a {type(sampler).__name__}, which cannot be carried over to a dataset "
             "with more items; build DataLoader(SyntheticMix(...), ...) with your own sampler over it"
         )
@@ -69,7 +70,7 @@ def mix_datamodule(datamodule: Any, source: Source, ratio: float, *, exact: bool
     """
     original = datamodule.train_dataloader
     if getattr(original, "_ganaug_mixed", False):
-        raise ValueError("this datamodule's train_dataloader is already mixed")
+        raise ConfigError("this datamodule's train_dataloader is already mixed")
 
     def train_dataloader():
         return mix_dataloader(original(), source, ratio, exact=exact, **mix_kwargs)

@@ -32,10 +32,10 @@ MAX_RATIO = 0.95
 
 def check_ratio(ratio) -> float:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
-        raise ValueError(f"ratio must be a number in [0, 1), got {ratio!r}")
+        raise ConfigError(f"ratio must be a number in [0, 1), got {ratio!r}")
     ratio = float(ratio)
     if not 0.0 <= ratio < 1.0:
-        raise ValueError(
+        raise ConfigError(
             f"ratio must be in [0, 1) (the expected fraction of synthetic items in a batch), got {ratio}; "
             "0 leaves the real dataset unchanged, 0.5 makes half of every batch synthetic"
         )

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import DistributedSampler, Sampler
 
+from .errors import ConfigError
 from .mix import SyntheticMix
 from .checks import check_flag
 from .rng import numpy_rng
@@ -92,11 +93,11 @@ class MixedBatchSampler(Sampler[list[int]]):
             mix = mix.dataset
         self.mix = _check_mix(mix)
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.num_replicas = 1 if num_replicas is None else int(num_replicas)
         self.rank = 0 if rank is None else int(rank)
         if self.num_replicas < 1 or not 0 <= self.rank < self.num_replicas:
-            raise ValueError(f"rank must lie in [0, num_replicas), got rank {rank} of {num_replicas}")
+            raise ConfigError(f"rank must lie in [0, num_replicas), got rank {rank} of {num_replicas}")
         self.batch_size = int(batch_size)
         self.drop_last = check_flag("drop_last", drop_last)
         self.shuffle = check_flag("shuffle", shuffle)

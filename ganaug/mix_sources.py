@@ -17,7 +17,7 @@ import torch
 
 from .bank import META_FILE as BANK_META
 from .bank import SyntheticBank, as_trained_generator
-from .errors import ArtifactError
+from .errors import ArtifactError, ConfigError
 from .export import META_FILE as GENERATOR_META
 from .mix_plan import bank_slots
 from .nets import Generator
@@ -64,9 +64,9 @@ class BankSource:
     def __init__(self, bank: SyntheticBank, refresh: float | None = None) -> None:
         if refresh is not None:
             if bank.generator is None:
-                raise ValueError(REFRESH_NEEDS_GENERATOR)
+                raise ConfigError(REFRESH_NEEDS_GENERATOR)
             if not 0.0 < float(refresh) <= 1.0:
-                raise ValueError(f"refresh must be a fraction in (0, 1] of the bank, got {refresh!r}")
+                raise ConfigError(f"refresh must be a fraction in (0, 1] of the bank, got {refresh!r}")
         self.bank = bank
         self.refresh = None if refresh is None else float(refresh)
         self._refreshed_epoch = 0
@@ -156,7 +156,7 @@ def open_source(
 ) -> SyntheticSource | None:
     """A bank, a generator, or the directory of either, as the source a mix draws from."""
     if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if (path / BANK_META).is_file():
@@ -173,13 +173,13 @@ def open_source(
         source = as_trained_generator(source)
     if isinstance(source, SyntheticBank):
         if truncation is not None:
-            raise ValueError(
+            raise ConfigError(
                 "truncation is fixed when a bank is generated; pass it to SyntheticBank.generate, "
                 "or use a generator source (on-the-fly mode)"
             )
         return BankSource(source, refresh)
     if refresh is not None:
-        raise ValueError(REFRESH_NEEDS_GENERATOR)
+        raise ConfigError(REFRESH_NEEDS_GENERATOR)
     if isinstance(source, TrainedGenerator):
         return GeneratorSource(source, truncation, chunk_size)
     if source is None:
@@ -187,7 +187,7 @@ def open_source(
         return None
     if isinstance(source, SyntheticSource):
         if truncation is not None:
-            raise ValueError("truncation applies to generator sources only; a custom source draws its own images")
+            raise ConfigError("truncation applies to generator sources only; a custom source draws its own images")
         return source
     raise TypeError(
         "source must be a SyntheticBank, a TrainedGenerator (on-the-fly mode), the path of a bank "

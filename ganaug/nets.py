@@ -13,6 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
+from .errors import ConfigError
+
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 128
 
@@ -24,7 +26,7 @@ def resolution_plan(image_size: int) -> tuple[int, int]:
     32 px) so that odd sizes like 28 need no cropping.
     """
     if not isinstance(image_size, int) or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
-        raise ValueError(
+        raise ConfigError(
             f"image_size must be an int in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}], got {image_size!r}; "
             "resize the dataset (e.g. data.dataset.size=[32,32] for an image folder)"
         )
@@ -33,7 +35,7 @@ def resolution_plan(image_size: int) -> tuple[int, int]:
         size //= 2
         stages += 1
     if stages == 0:
-        raise ValueError(
+        raise ConfigError(
             f"image_size {image_size} cannot be reached by doubling from a size >= 4; "
             "use an even size such as 8, 16, 28, 32 or 64"
         )
@@ -84,9 +86,9 @@ class Generator(nn.Module):
     ):
         super().__init__()
         if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+            raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels}")
+            raise ConfigError(f"channels must be 1 or 3, got {channels}")
         self.config = dict(
             num_classes=num_classes, image_size=image_size, channels=channels,
             z_dim=z_dim, width=width, embed_dim=embed_dim,
@@ -151,9 +153,9 @@ class Discriminator(nn.Module):
                  arch: str = "standard"):
         super().__init__()
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels}")
+            raise ConfigError(f"channels must be 1 or 3, got {channels}")
         if arch not in D_ARCHS:
-            raise ValueError(f"unknown discriminator arch {arch!r}; choose one of {sorted(D_ARCHS)}")
+            raise ConfigError(f"unknown discriminator arch {arch!r}; choose one of {sorted(D_ARCHS)}")
         _, stages = resolution_plan(image_size)
         self.config = dict(num_classes=num_classes, image_size=image_size, channels=channels, width=width, arch=arch)
         spec = D_ARCHS[arch]

@@ -23,6 +23,8 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
+from .errors import ConfigError
+
 __all__ = ["DurationEstimate", "GANProgressBar", "format_duration", "startup_lines"]
 
 # The start-up lines are train's; the estimate logged once training runs is one of them.
@@ -73,8 +75,8 @@ class GANProgressBar(TQDMProgressBar):
                  description: str = "generator updates", file: Any = None):
         super().__init__(refresh_rate=1, leave=True)
         if not refresh_interval >= 0 or not file_refresh_interval >= 0:
-            raise ValueError(f"refresh intervals must be >= 0 seconds, got {refresh_interval} and "
-                             f"{file_refresh_interval}")
+            raise ConfigError(f"refresh intervals must be >= 0 seconds, got {refresh_interval} and "
+                              f"{file_refresh_interval}")
         self.refresh_interval = float(refresh_interval)
         self.file_refresh_interval = float(file_refresh_interval)
         self.description = description
@@ -216,7 +218,7 @@ class DurationEstimate(pl.Callback):
 
     def __init__(self, skip: int = 2, measure: int = 20):
         if skip < 1 or measure < 1:
-            raise ValueError(f"skip and measure must be >= 1, got {skip} and {measure}")
+            raise ConfigError(f"skip and measure must be >= 1, got {skip} and {measure}")
         self.skip, self.measure = skip, measure
         self.per_update: float | None = None  # seconds, once measured
         self._batches = 0

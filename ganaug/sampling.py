@@ -55,7 +55,7 @@ class TrainedGenerator:
 
     def _labels(self, labels, n_per_class) -> torch.Tensor:
         if (labels is None) == (n_per_class is None):
-            raise ValueError("give exactly one of `labels` or `n_per_class`")
+            raise ConfigError("give exactly one of `labels` or `n_per_class`")
         if n_per_class is not None:
             if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
                 raise ConfigError(f"n_per_class must be a positive integer, got {n_per_class!r}")

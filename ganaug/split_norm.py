@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .errors import ConfigError
+
 __all__ = ["split_batch_norm"]
 
 
@@ -35,13 +37,13 @@ def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Ite
         return
     mask = torch.as_tensor(is_synthetic)
     if mask.ndim != 1 or mask.dtype not in (torch.bool, torch.uint8, torch.int64, torch.int32):
-        raise ValueError(f"is_synthetic must be a 1-d boolean flag per item, got shape {tuple(mask.shape)} "
-                         f"dtype {mask.dtype}")
+        raise ConfigError(f"is_synthetic must be a 1-d boolean flag per item, got shape {tuple(mask.shape)} "
+                          f"dtype {mask.dtype}")
     mask = mask.to(torch.bool).cpu()
     layers = batch_norm_layers(model)
     if not layers:
-        raise ValueError(f"split_batch_norm: {type(model).__name__} has no batch-norm layer, so there are no "
-                         "statistics to keep apart; train without it")
+        raise ConfigError(f"split_batch_norm: {type(model).__name__} has no batch-norm layer, so there are no "
+                          "statistics to keep apart; train without it")
     if not bool(mask.any()):
         yield model
         return
@@ -91,8 +93,8 @@ def _split_forward(bn: _BatchNorm, real: torch.Tensor, synthetic: torch.Tensor, 
     if not bn.training:
         return type(bn).forward(bn, x)
     if x.shape[0] != len(inverse):
-        raise ValueError(f"split_batch_norm: a batch-norm layer saw {x.shape[0]} items, but is_synthetic flags "
-                         f"{len(inverse)}; the flag must describe the batch the model is called on")
+        raise ConfigError(f"split_batch_norm: a batch-norm layer saw {x.shape[0]} items, but is_synthetic flags "
+                          f"{len(inverse)}; the flag must describe the batch the model is called on")
     bn._check_input_dim(x)
     real, synthetic, inverse = real.to(x.device), synthetic.to(x.device), inverse.to(x.device)
     parts = []
@@ -112,7 +114,7 @@ def _normalise(bn: _BatchNorm, x: torch.Tensor, mean, var, momentum: float) -> t
     if x.numel() // x.shape[1] < 2:
         # One value per channel has no variance: use the running (real) statistics when there are any.
         if bn.running_mean is None:
-            raise ValueError("split_batch_norm: a lone item without running statistics cannot be normalised; "
-                             "use batches with at least 2 real and 2 synthetic items")
+            raise ConfigError("split_batch_norm: a lone item without running statistics cannot be normalised; "
+                              "use batches with at least 2 real and 2 synthetic items")
         return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
     return F.batch_norm(x, mean, var, bn.weight, bn.bias, True, momentum, bn.eps)

@@ -16,6 +16,8 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from .errors import ConfigError
+
 __all__ = ["t_quantile", "mean_ci", "paired_diff_ci", "crossed_gain_ci", "pooled_strata_ci", "format_score",
            "format_gain"]
 
@@ -27,26 +29,26 @@ def t_quantile(p: float, df: float) -> float:
     ``scipy.stats.t.ppf`` that raises ValueError on arguments for which scipy returns nan.
     """
     if not 0.0 < p < 1.0:
-        raise ValueError(f"probability must lie strictly between 0 and 1, got {p}")
+        raise ConfigError(f"probability must lie strictly between 0 and 1, got {p}")
     if not df > 0:  # also rejects nan
-        raise ValueError(f"degrees of freedom must be positive, got {df}")
+        raise ConfigError(f"degrees of freedom must be positive, got {df}")
     return float(stats.t.ppf(p, df))
 
 
 def _as_1d(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        raise ConfigError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.size == 0:
-        raise ValueError(f"{name} is empty")
+        raise ConfigError(f"{name} is empty")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains non-finite values (a failed run?): {arr.tolist()}")
+        raise ConfigError(f"{name} contains non-finite values (a failed run?): {arr.tolist()}")
     return arr
 
 
 def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+        raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence}")
 
 
 def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> dict:
@@ -78,7 +80,7 @@ def paired_diff_ci(
     arr_a = _as_1d(a, "a")
     arr_b = _as_1d(b, "b")
     if arr_a.size != arr_b.size:
-        raise ValueError(
+        raise ConfigError(
             f"paired comparison needs equal lengths, got len(a)={arr_a.size} and len(b)={arr_b.size}"
         )
     out = mean_ci(arr_a - arr_b, confidence)
@@ -103,12 +105,12 @@ def crossed_gain_ci(gains: Mapping[tuple[Hashable, Hashable], float], confidence
     """
     _check_confidence(confidence)
     if not gains:
-        raise ValueError("gains is empty: give the paired gain of each (GAN seed, classifier seed)")
+        raise ConfigError("gains is empty: give the paired gain of each (GAN seed, classifier seed)")
     gan_seeds = sorted({g for g, _ in gains}, key=repr)
     clf_seeds = sorted({c for _, c in gains}, key=repr)
     missing = [(g, c) for g in gan_seeds for c in clf_seeds if (g, c) not in gains]
     if missing:
-        raise ValueError(f"gains must cover every (GAN seed, classifier seed) pair; missing {missing[:5]}")
+        raise ConfigError(f"gains must cover every (GAN seed, classifier seed) pair; missing {missing[:5]}")
     d = np.array([[float(gains[(g, c)]) for c in clf_seeds] for g in gan_seeds], dtype=np.float64)
     n_gan, n_clf = d.shape
     mean = float(d.mean())
@@ -148,7 +150,7 @@ def pooled_strata_ci(cis: Sequence[dict], confidence: float = 0.95) -> dict:
     """
     _check_confidence(confidence)
     if not cis:
-        raise ValueError("pooled_strata_ci needs at least one stratum")
+        raise ConfigError("pooled_strata_ci needs at least one stratum")
     k = len(cis)
     mean = float(sum(c["mean"] for c in cis)) / k
     base = {"mean": mean, "n_strata": k, "confidence": confidence, "n": int(sum(c.get("n", 0) for c in cis))}

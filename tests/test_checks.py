@@ -35,3 +35,33 @@ def test_a_dataset_reports_bad_class_names_as_bad_data():
         ImageArrayDataset(x, [0, 1], class_names=["a", "a"])
     with pytest.raises(GanaugDataError, match="class_names is empty"):
         ImageArrayDataset(x, [0, 1], class_names=[])
+
+
+def _bad_calls():
+    import torch
+
+    from ganaug import stats
+    from ganaug.class_policy import class_probabilities
+    from ganaug.diffaug import parse_policy
+    from ganaug.filter import QualityFilter
+    from ganaug.mix_plan import check_ratio
+    from ganaug.nets import Generator
+
+    return {
+        "ratio": lambda: check_ratio(1.5),
+        "class_policy": lambda: class_probabilities("bogus", 3),
+        "diffaug": lambda: parse_policy("blur", 1),
+        "filter threshold": lambda: QualityFilter(torch.nn.Identity(), threshold=2.0),
+        "generator channels": lambda: Generator(num_classes=2, image_size=8, channels=2),
+        "paired stats": lambda: stats.paired_diff_ci([1.0, 2.0], [1.0]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_bad_calls()))
+def test_every_bad_argument_is_a_ganaug_error(name):
+    # `except ganaug.GanaugError` is how a user (and every CLI) tells their own mistake from a bug;
+    # these raised a bare ValueError before.
+    from ganaug import GanaugError
+
+    with pytest.raises(GanaugError):
+        _bad_calls()[name]()
