@@ -12,6 +12,7 @@ Without --generator an untrained generator is exported to a temporary directory.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 
 import albumentations as A
@@ -63,12 +64,23 @@ class LitClassifier(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=2e-3)
 
 
+def count(low: int):
+    """An argparse type: an integer >= low, so --epochs 0 is refused rather than training nothing."""
+
+    def parse(text: str) -> int:
+        if not text.lstrip("-").isdigit() or int(text) < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return int(text)
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generator", help="a generator directory written by ganaug-train (or a bank directory)")
-    parser.add_argument("--ratio", type=float, default=0.3)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ratio", type=float, default=0.3, help="expected synthetic fraction of a batch, in [0, 1)")
+    parser.add_argument("--epochs", type=count(1), default=2)
+    parser.add_argument("--workers", type=count(0), default=2, help="DataLoader workers (0: load in this process)")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
     generator = args.generator
@@ -92,4 +104,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ganaug.GanaugError as e:  # a bad --generator or --ratio: the message says what to fix
+        sys.exit(f"{sys.argv[0]}: error: {e}")

@@ -20,3 +20,17 @@ def test_example_runs_on_digits(script, repo, python):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert EXAMPLES[script] in proc.stdout
+
+
+@pytest.mark.parametrize("script", sorted(EXAMPLES))
+@pytest.mark.parametrize("args, message", [
+    (["--ratio", "1.5"], "error: ratio must be in [0, 1)"),
+    (["--generator", "no/such/dir"], "error: no/such/dir is neither a synthetic bank"),
+    (["--epochs", "0"], "--epochs: must be an integer >= 1, got '0'"),
+])
+def test_example_names_a_bad_argument_without_a_traceback(script, args, message, repo, python):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([python, str(repo / "examples" / script), *args, "--workers", "0"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
