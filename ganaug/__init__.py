@@ -18,7 +18,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 __version__ = "0.1.0"
 
-from .errors import ArtifactError, GanaugDataError, GanaugError  # noqa: E402
+from .errors import ArtifactError, ConfigError, GanaugDataError, GanaugError, OutputError  # noqa: E402
 
 if TYPE_CHECKING:  # the real imports, for IDEs and type checkers; at runtime see __getattr__
     from .bank import SyntheticBank
@@ -61,11 +61,13 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "ArtifactError",
     "ConditionalGAN",
+    "ConfigError",
     "Discriminator",
     "GanaugDataError",
     "GanaugError",
     "Generator",
     "MixedBatchSampler",
+    "OutputError",
     "QualityFilter",
     "Recipe",
     "SyntheticAwareLoss",
