@@ -3,6 +3,7 @@ whether it comes from Python, a Hydra override or a recipe."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,3 +39,11 @@ def check_flag(name: str, value: Any, error: type[GanaugError] = ConfigError) ->
     if not isinstance(value, (bool, np.bool_)):
         raise error(f"{name} must be true or false, got {value!r}")
     return bool(value)
+
+
+def check_dir_setting(value: Any, setting: str) -> Path:
+    """The directory a setting names. An empty one is refused: `out_dir=$OUT` with OUT unset would
+    otherwise write into the current directory (and a benchmark would resume from whatever is there)."""
+    if value is None or not str(value).strip():
+        raise ConfigError(f"{setting} is empty; set {setting}=<directory> (or {setting}=. for the current directory)")
+    return Path(value)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .checks import check_dir_setting
 from .errors import GanaugError, OutputError
 
 __all__ = ["DirectoryBusy", "LOCK_FILE", "hold_dir"]
@@ -41,7 +42,7 @@ def hold_dir(path: str | Path, command: str, setting: str) -> Iterator[Path]:
     as the way out, ``setting``: the option that picks another directory (e.g. ``out_dir``)."""
     from .export import make_dir  # its failure names the file in the way ("File exists" did not)
 
-    path = Path(path)
+    path = check_dir_setting(path, setting)
     try:
         make_dir(path)
     except OutputError as e:

@@ -168,13 +168,18 @@ def split_tag(n_per_class=None, imbalance_ratio=None, n_max=None, val_fraction=0
 
 
 def hydra_dir(out: str, sub: str) -> str:
-    """Hydra's own directory ``<out>/<sub>`` beside a command's output ``out``; or, when a file stands where
-    ``out`` or a folder above it would be, one in the temp directory: Hydra would fail to make it with a
-    traceback before the command could name the setting (ganaug-sample out=samples.npz, a file)."""
-    path = Path(out)
-    if any(p.exists() and not p.is_dir() for p in (path, *path.parents)):
-        return str(Path(tempfile.gettempdir()) / "ganaug-hydra" / sub)
-    return str(path / sub)
+    """Hydra's own directory ``<out>/<sub>`` beside a command's output ``out``; or, when it cannot be made
+    there (a file in the way, no permission, an empty ``out``), one in the temp directory. Hydra makes it
+    before the command runs, so it would fail with a traceback (ganaug-sample out=samples.npz, a file), or
+    write into the current directory, where the command names the setting and the fix."""
+    if str(out).strip():
+        path = Path(out) / sub
+        try:
+            path.mkdir(parents=True, exist_ok=True)  # what Hydra does next; trying it is the one sure test
+            return str(path)
+        except OSError:
+            pass
+    return str(Path(tempfile.gettempdir()) / "ganaug-hydra" / sub)
 
 
 def register_resolvers() -> None:

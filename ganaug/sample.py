@@ -12,6 +12,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from .bank import SyntheticBank, check_bank_fits
+from .checks import check_dir_setting
 from .class_policy import class_probabilities, plain_policy
 from .cli import check_flags, user_errors
 from .engine import resolve_device
@@ -77,7 +78,7 @@ def check_settings(cfg: DictConfig) -> None:
 
 def _output_dir(path, setting: str) -> Path:
     try:
-        return make_dir(Path(path))
+        return make_dir(check_dir_setting(path, setting))
     except OutputError as e:
         raise OutputError(f"{e} (it comes from {setting}={path}: set another)") from e
 

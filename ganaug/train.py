@@ -180,6 +180,9 @@ def _check_run_keys(cfg: DictConfig) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}; set e.g. seed=0")
     check_flags(cfg, "resume")
+    if not cfg.get("out_dir") and not str(cfg.get("run_name") or "").strip():
+        # runs/<run_name> would be runs/ itself, where every other run's directory lives.
+        raise ConfigError("run_name is empty; set run_name=<name> (the run's directory under runs/), or out_dir=...")
 
 
 def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict:

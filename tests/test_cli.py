@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hydra.errors import InstantiationException
@@ -133,3 +134,60 @@ def test_hydra_full_error_keeps_the_traceback(monkeypatch):
 def test_a_bug_is_not_dressed_as_a_user_error():
     with pytest.raises(KeyError):
         _raising(KeyError("bug"))()
+
+
+@pytest.mark.parametrize("command, args, message", [
+    ("ganaug-sample", ["out="], "out is empty; set out=<directory> (or out=. for the current directory)"),
+    ("ganaug-bench", ["bench=ci", "bench.out_dir="], "bench.out_dir is empty; set bench.out_dir=<directory>"),
+    ("ganaug-tune", ["data=digits", "out_dir="], "out_dir is empty; set out_dir=<directory>"),
+    ("ganaug-train", ["data=digits", "run_name="], "run_name is empty; set run_name=<name>"),
+])
+def test_an_empty_output_setting_is_refused_not_the_current_directory(command, args, message, tmp_path, monkeypatch,
+                                                                        capsys):
+    # out_dir=$OUT with OUT unset: the benchmark started 113 units in the current directory (and would
+    # resume from whatever stood there), tune and sample wrote their files there.
+    import importlib
+
+    import torch
+
+    from ganaug import Generator, export_generator
+
+    torch.manual_seed(0)
+    generator = export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    extra = {"ganaug-sample": [f"generator={generator}"], "ganaug-tune": [f"generators=[{generator}]"]}
+    main = importlib.import_module(MODULES[command]).main
+    monkeypatch.setattr(sys, "argv", [command, *args, *extra.get(command, []),
+                                      *([] if command == "ganaug-train" else ["progress=false"])])
+    monkeypatch.chdir(cwd)
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "Traceback" not in err, err[-3000:]
+    if command != "ganaug-train":  # Hydra makes runs/ (its run dir) before train can look at run_name
+        assert not list(cwd.iterdir())
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc, where no directory can be made")
+@pytest.mark.parametrize("command", ["ganaug-sample", "ganaug-bench"])
+def test_an_output_directory_that_cannot_be_made_is_named(command, tmp_path, monkeypatch, capsys):
+    # Hydra made its own directory in it first, and failed with a FileNotFoundError traceback.
+    import importlib
+
+    import torch
+
+    from ganaug import Generator, export_generator
+
+    torch.manual_seed(0)
+    generator = export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
+    argv = {"ganaug-sample": [f"generator={generator}", "out=/proc/ganaug-out", "progress=false"],
+            "ganaug-bench": ["bench=ci", "bench.out_dir=/proc/ganaug-out", "progress=false"]}[command]
+    main = importlib.import_module(MODULES[command]).main
+    monkeypatch.setattr(sys, "argv", [command, *argv])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err[-3000:]
+    assert "/proc/ganaug-out" in err and "set another" in err, err[-3000:]

@@ -25,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .. import engine
+from ..checks import check_dir_setting
 from ..classifier import accuracy
 from ..cli import check_flags, set_threads
 from ..config_schema import gan_identity
@@ -819,7 +820,7 @@ def quiet_benchmark() -> None:
 
 def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
     """The benchmark's units and their store, from its config: what every executor starts from."""
-    out = Path(cfg.bench.out_dir)
+    out = check_dir_setting(cfg.bench.out_dir, "bench.out_dir")
     return plan(cfg, out, instantiate(cfg.bench.test_dataset)), UnitStore(out / "units")
 
 
@@ -833,7 +834,7 @@ def run_benchmark(cfg: DictConfig) -> dict:
     os.environ["GANAUG_COMMIT"] = git_commit()
     quiet_benchmark()
     set_threads(cfg)
-    out = Path(cfg.bench.out_dir)
+    out = check_dir_setting(cfg.bench.out_dir, "bench.out_dir")
     if cfg.get("report_only"):  # reads what is stored, also while a run is going
         if not (out / "units").is_dir():
             raise ConfigError(f"report_only: {out} holds no benchmark units ({out / 'units'} is missing); name the "
