@@ -33,24 +33,15 @@ def demo_generator(out_dir: str) -> str:
     return str(ganaug.export_generator(net, out_dir, class_names=[str(k) for k in range(10)]))
 
 
-def count(low: int):
-    """An argparse type: an integer >= low, so --epochs 0 is refused rather than training nothing."""
-
-    def parse(text: str) -> int:
-        if not text.lstrip("-").isdigit() or int(text) < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
-        return int(text)
-
-    return parse
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generator", help="a generator directory written by ganaug-train (or a bank directory)")
     parser.add_argument("--ratio", type=float, default=0.3, help="expected synthetic fraction of a batch, in [0, 1)")
-    parser.add_argument("--epochs", type=count(1), default=2)
-    parser.add_argument("--workers", type=count(0), default=2, help="DataLoader workers (0: load in this process)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (0: load in this process)")
     args = parser.parse_args()
+    if args.epochs < 1 or args.workers < 0:  # 0 epochs would report an untrained model's accuracy
+        parser.error(f"--epochs must be >= 1 and --workers >= 0, got {args.epochs} and {args.workers}")
     tmp = tempfile.TemporaryDirectory()
     generator = args.generator or demo_generator(f"{tmp.name}/generator")
 

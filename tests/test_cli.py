@@ -74,30 +74,39 @@ def test_a_required_setting_left_out_is_named(command, args, message, tmp_path, 
     assert e.value.code == 2 and message in err and "Traceback" not in err, err[-3000:]
 
 
-@pytest.mark.parametrize("command", ["ganaug-sample", "ganaug-bench", "ganaug-train"])
-def test_an_output_directory_that_is_a_file_is_named(command, tmp_path, monkeypatch, capsys):
-    # Hydra made its own directory inside it first (sample's out/.hydra-run, bench's out_dir/.hydra) and
-    # failed with a NotADirectoryError traceback: ganaug-sample out=samples.npz, rerun with the file there.
-    import importlib
-
+def _tiny_generator(tmp_path):
     import torch
 
     from ganaug import Generator, export_generator
 
-    blocker = tmp_path / "samples.npz"
-    blocker.write_bytes(b"not a directory")
     torch.manual_seed(0)
-    generator = export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
-    argv = {"ganaug-sample": [f"generator={generator}", f"out={blocker}", "progress=false"],
-            "ganaug-bench": ["bench=ci", f"bench.out_dir={blocker}", "progress=false"],
-            "ganaug-train": ["data=digits", f"out_dir={blocker}"]}[command]
+    return export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
+
+
+def _user_error(command, argv, cwd, monkeypatch, capsys) -> str:
+    """Run `command` in-process in `cwd`; assert it stops with a user error (exit 2, no traceback)."""
+    import importlib
+
     main = importlib.import_module(MODULES[command]).main
     monkeypatch.setattr(sys, "argv", [command, *argv])
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(cwd)
     with pytest.raises(SystemExit) as e:
         main()
     err = capsys.readouterr().err
     assert e.value.code == 2 and "Traceback" not in err, err[-3000:]
+    return err
+
+
+@pytest.mark.parametrize("command", ["ganaug-sample", "ganaug-bench", "ganaug-train"])
+def test_an_output_directory_that_is_a_file_is_named(command, tmp_path, monkeypatch, capsys):
+    # Hydra made its own directory inside it first (sample's out/.hydra-run, bench's out_dir/.hydra) and
+    # failed with a NotADirectoryError traceback: ganaug-sample out=samples.npz, rerun with the file there.
+    blocker = tmp_path / "samples.npz"
+    blocker.write_bytes(b"not a directory")
+    argv = {"ganaug-sample": [f"generator={_tiny_generator(tmp_path)}", f"out={blocker}", "progress=false"],
+            "ganaug-bench": ["bench=ci", f"bench.out_dir={blocker}", "progress=false"],
+            "ganaug-train": ["data=digits", f"out_dir={blocker}"]}[command]
+    err = _user_error(command, argv, tmp_path, monkeypatch, capsys)
     assert f"{blocker} is a file; move it or choose another location (it comes from" in err, err[-3000:]
     assert blocker.read_bytes() == b"not a directory"
 
@@ -146,25 +155,13 @@ def test_an_empty_output_setting_is_refused_not_the_current_directory(command, a
                                                                         capsys):
     # out_dir=$OUT with OUT unset: the benchmark started 113 units in the current directory (and would
     # resume from whatever stood there), tune and sample wrote their files there.
-    import importlib
-
-    import torch
-
-    from ganaug import Generator, export_generator
-
-    torch.manual_seed(0)
-    generator = export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
+    generator = _tiny_generator(tmp_path)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     extra = {"ganaug-sample": [f"generator={generator}"], "ganaug-tune": [f"generators=[{generator}]"]}
-    main = importlib.import_module(MODULES[command]).main
-    monkeypatch.setattr(sys, "argv", [command, *args, *extra.get(command, []),
-                                      *([] if command == "ganaug-train" else ["progress=false"])])
-    monkeypatch.chdir(cwd)
-    with pytest.raises(SystemExit) as e:
-        main()
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and message in err and "Traceback" not in err, err[-3000:]
+    quiet = [] if command == "ganaug-train" else ["progress=false"]
+    err = _user_error(command, [*args, *extra.get(command, []), *quiet], cwd, monkeypatch, capsys)
+    assert message in err, err[-3000:]
     if command != "ganaug-train":  # Hydra makes runs/ (its run dir) before train can look at run_name
         assert not list(cwd.iterdir())
 
@@ -173,21 +170,7 @@ def test_an_empty_output_setting_is_refused_not_the_current_directory(command, a
 @pytest.mark.parametrize("command", ["ganaug-sample", "ganaug-bench"])
 def test_an_output_directory_that_cannot_be_made_is_named(command, tmp_path, monkeypatch, capsys):
     # Hydra made its own directory in it first, and failed with a FileNotFoundError traceback.
-    import importlib
-
-    import torch
-
-    from ganaug import Generator, export_generator
-
-    torch.manual_seed(0)
-    generator = export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
-    argv = {"ganaug-sample": [f"generator={generator}", "out=/proc/ganaug-out", "progress=false"],
+    argv = {"ganaug-sample": [f"generator={_tiny_generator(tmp_path)}", "out=/proc/ganaug-out", "progress=false"],
             "ganaug-bench": ["bench=ci", "bench.out_dir=/proc/ganaug-out", "progress=false"]}[command]
-    main = importlib.import_module(MODULES[command]).main
-    monkeypatch.setattr(sys, "argv", [command, *argv])
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as e:
-        main()
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and "Traceback" not in err, err[-3000:]
+    err = _user_error(command, argv, tmp_path, monkeypatch, capsys)
     assert "/proc/ganaug-out" in err and "set another" in err, err[-3000:]

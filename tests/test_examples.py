@@ -26,7 +26,7 @@ def test_example_runs_on_digits(script, repo, python):
 @pytest.mark.parametrize("args, message", [
     (["--ratio", "1.5"], "error: ratio must be in [0, 1)"),
     (["--generator", "no/such/dir"], "error: no/such/dir is neither a synthetic bank"),
-    (["--epochs", "0"], "--epochs: must be an integer >= 1, got '0'"),
+    (["--epochs", "0"], "error: --epochs must be >= 1 and --workers >= 0, got 0 and 0"),
 ])
 def test_example_names_a_bad_argument_without_a_traceback(script, args, message, repo, python):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
