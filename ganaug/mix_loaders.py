@@ -6,9 +6,9 @@ from typing import Any
 
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, SequentialSampler
 
+from .checks import check_flag
 from .errors import ConfigError
 from .mix import Source, SyntheticMix
-from .checks import check_flag
 from .mix_samplers import MixedBatchSampler, SyntheticMixSampler
 
 # DataLoader settings carried over as they are; batching and sampling are rebuilt for the mix.
@@ -47,6 +47,15 @@ def mix_dataloader(
         raise ConfigError(
             f"the loader uses a {type(sampler).__name__}, which cannot be carried over to a dataset "
             "with more items; build DataLoader(SyntheticMix(...), ...) with your own sampler over it"
+        )
+    if isinstance(sampler, RandomSampler) and (sampler.replacement or sampler.num_samples != len(loader.dataset)):
+        # The mix shuffles each item once an epoch: draws with replacement, or another epoch length, would be
+        # dropped without a word.
+        raise ConfigError(
+            f"the loader's RandomSampler draws {'with replacement' if sampler.replacement else 'without replacement'}, "
+            f"{sampler.num_samples} items an epoch from {len(loader.dataset)}; the mix shuffles every item once an "
+            "epoch, so this cannot be carried over: build DataLoader(SyntheticMix(...), ...) with your own sampler "
+            "over it, or use shuffle=True"
         )
     mix = SyntheticMix(loader.dataset, source, ratio, **mix_kwargs)
     shuffle = isinstance(sampler, RandomSampler)

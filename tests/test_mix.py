@@ -480,6 +480,11 @@ def test_mix_dataloader_keeps_settings(real, bank):
     (lambda real, bank: DataLoader(real, batch_size=None), r"batch_size=None \(no batching\); give it a batch_size"),
     (lambda real, bank: DataLoader(real, batch_sampler=torch.utils.data.BatchSampler(
         torch.utils.data.RandomSampler(real), 8, False)), r"custom batch_sampler"),
+    # a RandomSampler that resamples: its replacement and epoch length were dropped without a word
+    (lambda real, bank: DataLoader(real, batch_size=8, sampler=torch.utils.data.RandomSampler(
+        real, replacement=True)), r"RandomSampler draws with replacement, 300 items an epoch from 300; the mix "),
+    (lambda real, bank: DataLoader(real, batch_size=8, sampler=torch.utils.data.RandomSampler(
+        real, num_samples=100)), r"draws without replacement, 100 items an epoch from 300"),
 ])
 def test_a_loader_that_cannot_be_mixed_is_named(real, bank, loader, match):
     with pytest.raises(ValueError, match=match):
