@@ -50,6 +50,9 @@ def conditions_for(bench: DictConfig, imbalanced: bool = False) -> list[Conditio
     if imbalanced:
         out.append(Condition("classical+reweight", classical=True, reweight=True))
     ratios = [_ratio(r) for r in bench.ratios]
+    if not ratios:  # no synthetic condition, yet every GAN would still train
+        raise ConfigError("bench.ratios is empty: list the synthetic shares to measure, e.g. bench.ratios=[0.25]; for "
+                          "the baselines alone, select them: only='[*/real/*,*/classical/*]'")
     for filtered in _flags(bench, "filter_options"):
         for r in ratios:
             out.append(Condition(condition_name(r, False, filtered), r, False, filtered))

@@ -636,6 +636,8 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     ("threads=-1", r"threads must be a positive integer \(torch threads\), or null"),  # torch's traceback before
     # a ValueError from float() before, or (metrics) only once the GAN had trained
     ("bench.ratios=[x]", r"bench.ratios must list numbers .*got 'x'"),
+    # no synthetic condition to measure, yet the GANs trained for hours
+    ("bench.ratios=[]", r"bench.ratios is empty: list the synthetic shares to measure, e.g. bench.ratios=\[0.25\]"),
     ("bench.gan_cost_per_step=x", r"bench.gan_cost_per_step must be a positive number .*got 'x'"),
     ("bench.gan_cost_per_step=-1", r"bench.gan_cost_per_step must be a positive number"),
     ("bench.metrics_samples=x", r"bench.metrics_samples must be a positive integer, got 'x'"),
