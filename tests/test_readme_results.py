@@ -233,6 +233,17 @@ def test_verdict_gives_every_regime_whatever_its_sign_the_goal_and_the_held_out_
     (results / "heldout" / "results.json").write_text(json.dumps(table))
     text = " ".join(readme_results.verdict_block().split())
     assert "ResNet-14: not run yet, +1.5 [+1.1, +1.9] on data seed 0 (points" in text
+    # Other regimes pooled on held-out data are said by those numbers, a loss as one, not by data seed 0's.
+    assert "-0.1 [-0.8, +0.6] at 500" in text and "Held out and pooled" not in text
+    n50, longtail = (_row((m, h), (0.0, 0.0), 10, 2)["gain_vs_classical"] for m, h in ((0.009, 0.002), (-0.005, 0.002)))
+    table["classifiers"]["small CNN"].update(n50={"pooled": n50}, longtail={"pooled": longtail})
+    (results / "heldout" / "results.json").write_text(json.dumps(table))
+    text = " ".join(readme_results.verdict_block().split())
+    assert "Held out and pooled, the other regimes: small CNN +0.9 [+0.7, +1.1] at 50 per class, -0.5 [-0.7, -0.3] " \
+           "on a long tail, a loss (balanced accuracy, over classical + class-balanced sampling); ResNet-14 not " \
+           "pooled yet." in text
+    dev = text[text.index("On the subset the recipe was chosen on (data seed 0)"):]
+    assert "-0.1 [-0.8, +0.6] at 500" in dev and " at 50 " not in dev and "long tail" not in dev
 
 
 def test_history_links_are_relative_to_its_own_directory(readme_results, tmp_path):
