@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from .checks import check_flag
 from .class_policy import class_probabilities, plain_policy
 from .config_schema import without_added
 from .classifier import CLASSIFIERS, SmallCNN, accuracy, balanced_accuracy, build_classifier, train_classifier_on_loader
-from .checks import check_flag
 from .errors import ConfigError, GanaugError
 from .resources import resolve_device
 

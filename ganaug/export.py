@@ -27,9 +27,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .checks import class_name_list
 from .errors import ArtifactError, ConfigError, OutputError
 from .nets import Generator
-from .checks import class_name_list
 from .sampling import TrainedGenerator
 
 FORMAT_NAME = "ganaug-generator"

@@ -12,11 +12,11 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
+from .checks import class_name_list
 from .diffaug import DiffAugment, parse_policy
 from .errors import ConfigError, GanaugDataError
 from .export import export_generator
 from .nets import D_ARCHS, Discriminator, Generator
-from .checks import class_name_list
 from .sampling import TrainedGenerator
 
 LOSSES = ("hinge", "nonsaturating")

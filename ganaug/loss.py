@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
 from .checks import check_flag
+from .errors import ConfigError
 
 
 def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels: float, teacher: nn.Module | None,

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from .checks import check_flag
 from .class_policy import ClassPolicy, class_probabilities, quota
 from .data.arrays import ImageArrayDataset, _is_albumentations
 from .errors import ArtifactError, ConfigError, GanaugDataError
 from .mix_checks import FIX, dataset_attr, describe, item_mismatch, probe_image, range_mismatch
 from .mix_form import LabelLike, as_call, raw_form, to_raw
-from .checks import check_flag
 from .mix_plan import MAX_RATIO, IndexLayout, check_ratio, slot_labels, synthetic_count
 from .mix_sources import Source, open_source
 from .rng import check_seed, derive_key

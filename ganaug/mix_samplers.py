@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import DistributedSampler, Sampler
 
+from .checks import check_flag
 from .errors import ConfigError
 from .mix import SyntheticMix
-from .checks import check_flag
 from .rng import numpy_rng
 
 _SHUFFLE_TAG = 0xC1
