@@ -15,7 +15,7 @@ def test_example_runs_on_digits(script, repo, python):
     # oversubscribed OpenMP threads make a seconds-long run take minutes.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
-        [python, str(repo / "examples" / script), "--epochs", "1"],
+        [python, str(repo / "docs" / "examples" / script), "--epochs", "1"],
         cwd=repo, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -30,7 +30,7 @@ def test_example_runs_on_digits(script, repo, python):
 ])
 def test_example_names_a_bad_argument_without_a_traceback(script, args, message, repo, python):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([python, str(repo / "examples" / script), *args, "--workers", "0"],
+    proc = subprocess.run([python, str(repo / "docs" / "examples" / script), *args, "--workers", "0"],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]

@@ -4,7 +4,7 @@ The one line marked `# ganaug` is the whole change: `mix_datamodule` wraps the t
 (same batch size, workers and transforms), leaves validation real, and Lightning advances the
 synthetic draw every epoch.
 
-    python examples/lightning_datamodule.py --generator runs/digits-seed0/generator --ratio 0.3
+    python docs/examples/lightning_datamodule.py --generator runs/digits-seed0/generator --ratio 0.3
 
 Without --generator an untrained generator is exported to a temporary directory.
 """

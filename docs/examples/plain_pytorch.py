@@ -4,7 +4,7 @@ The three lines marked `# ganaug` are the whole change to the script: the datase
 albumentations transform (SyntheticMix applies it to synthetic images too), the DataLoader and
 the model are untouched.
 
-    python examples/plain_pytorch.py --generator runs/digits-seed0/generator --ratio 0.3
+    python docs/examples/plain_pytorch.py --generator runs/digits-seed0/generator --ratio 0.3
 
 Without --generator an untrained generator is exported to a temporary directory: its images are
 noise, but the wiring is exactly what it is with a trained one.
