@@ -34,7 +34,7 @@ class QualityFilter:
     FALLBACKS = (None, "unfiltered")
 
     @classmethod
-    def check_fallback(cls, fallback: str | None, name: str = "fallback", error: type[Exception] = ValueError):
+    def check_fallback(cls, fallback: str | None, name: str = "fallback", error: type[Exception] = ConfigError):
         """Return ``fallback`` if it is one of FALLBACKS, else raise ``error`` naming it as ``name``."""
         if fallback not in cls.FALLBACKS:
             raise error(f"{name} must be one of {list(cls.FALLBACKS)}, got {fallback!r}")

@@ -52,6 +52,7 @@ def _bad_calls():
         "class_policy": lambda: class_probabilities("bogus", 3),
         "diffaug": lambda: parse_policy("blur", 1),
         "filter threshold": lambda: QualityFilter(torch.nn.Identity(), threshold=2.0),
+        "filter fallback": lambda: QualityFilter(torch.nn.Identity(), fallback="skip"),
         "generator channels": lambda: Generator(num_classes=2, image_size=8, channels=2),
         "paired stats": lambda: stats.paired_diff_ci([1.0, 2.0], [1.0]),
     }
