@@ -27,11 +27,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
+from .dir_lock import hold_dir
 from .errors import ArtifactError, ConfigError, GanaugError, OutputError
 from .export import META_FILE as GENERATOR_META
 from .export import (
     atomic_file, atomic_write_bytes, check_class_names, check_expected, check_image_shape, check_positive_int,
-    contained_file, field_error, is_int, is_sha256_hex, load_generator, make_dir, read_versioned_json,
+    contained_file, field_error, is_int, is_sha256_hex, load_generator, read_versioned_json,
     remove_stale_temps,
 )
 from .filter import QualityFilter
@@ -321,17 +322,19 @@ class SyntheticBank:
             if path.exists() and not path.is_dir():
                 raise OutputError(f"{path} is a file; a bank is a directory: move the file or choose another "
                                   "path (ganaug-sample: bank.path=<dir>)")
-            make_dir(path)
-            remove_stale_temps(path, BANK_FILES)
-            (path / META_FILE).unlink(missing_ok=True)
-            with _atomic_npy(path / IMAGES_FILE, shape, np.uint8) as out:
-                _fill(gen, out, labels, np.arange(size), **fill)
-                images_digest = _digest(out)
-            atomic_write_bytes(path / LABELS_FILE, _npy_bytes(labels))
-            meta["digest"] = _digests(images_digest, labels)
-            _record_filter(meta, filter, gen.class_names)
-            _write_meta(path, meta)
-            bank = cls.open(path, verify=False)  # the digests were just taken from these very arrays
+            # Two writers at once would remove each other's temporaries and interleave their files: one
+            # bank directory, one writer; the second stops, naming the first.
+            with hold_dir(path, "SyntheticBank.generate", "path"):
+                remove_stale_temps(path, BANK_FILES)
+                (path / META_FILE).unlink(missing_ok=True)
+                with _atomic_npy(path / IMAGES_FILE, shape, np.uint8) as out:
+                    _fill(gen, out, labels, np.arange(size), **fill)
+                    images_digest = _digest(out)
+                atomic_write_bytes(path / LABELS_FILE, _npy_bytes(labels))
+                meta["digest"] = _digests(images_digest, labels)
+                _record_filter(meta, filter, gen.class_names)
+                _write_meta(path, meta)
+                bank = cls.open(path, verify=False)  # the digests were just taken from these very arrays
         bank.generator, bank.filter = gen, filter
         return bank
 

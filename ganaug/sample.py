@@ -15,6 +15,7 @@ from .bank import SyntheticBank, check_bank_fits
 from .checks import check_dir_setting
 from .class_policy import class_probabilities, plain_policy
 from .cli import check_flags, user_errors
+from .dir_lock import hold_dir
 from .engine import resolve_device
 from .errors import ConfigError, OutputError
 from .export import atomic_write_bytes, is_int, load_generator, make_dir
@@ -177,27 +178,28 @@ def sample(cfg: DictConfig) -> dict:
     if with_bank:  # by the name it was set with, before anything is written
         check_bank_fits(gen, int(cfg.bank.size), cfg.bank.path, "bank.size")
         real, split = prepare_bank(cfg, gen)
-    out = _output_dir(cfg.out, "out")  # before sampling: an unwritable out fails in a second, not after minutes
-    images, labels = gen.sample(
-        n_per_class=int(cfg.n_per_class), seed=int(cfg.seed), truncation=cfg.truncation, batch_size=int(cfg.batch_size)
-    )
-    npz = save_samples_npz(out / "samples.npz", images, labels, gen.class_names)
-    k = min(int(cfg.grid_per_class), int(cfg.n_per_class))
-    per_class = np.stack([np.flatnonzero(labels == c)[:k] for c in range(gen.num_classes)]).reshape(-1)
-    grid = save_grid(out / "grid.png", images[per_class], gen.class_names, title=f"{cfg.generator} (seed {cfg.seed})")
-    if cfg.png:
-        import cv2
+    # before sampling: an unwritable out fails in a second, not after minutes; and one ganaug-sample per out
+    with hold_dir(cfg.out, "ganaug-sample", "out") as out:
+        images, labels = gen.sample(n_per_class=int(cfg.n_per_class), seed=int(cfg.seed), truncation=cfg.truncation,
+                                    batch_size=int(cfg.batch_size))
+        npz = save_samples_npz(out / "samples.npz", images, labels, gen.class_names)
+        k = min(int(cfg.grid_per_class), int(cfg.n_per_class))
+        per_class = np.stack([np.flatnonzero(labels == c)[:k] for c in range(gen.num_classes)]).reshape(-1)
+        grid = save_grid(out / "grid.png", images[per_class], gen.class_names,
+                         title=f"{cfg.generator} (seed {cfg.seed})")
+        if cfg.png:
+            import cv2
 
-        folders = class_dirnames(gen.class_names)
-        for i, (img, y) in enumerate(zip(images, labels)):
-            d = make_dir(out / "png" / folders[y])
-            ok, data = cv2.imencode(".png", img if img.shape[2] == 1 else img[..., ::-1])
-            atomic_write_bytes(d / f"{i:06d}.png", data.tobytes())
-    log.info("wrote %d images to %s", len(images), npz)
-    result = {"samples": str(npz), "grid": str(grid), "n": len(images)}
-    if with_bank:
-        result.update(write_bank(cfg, gen, real, split))
-    return result
+            folders = class_dirnames(gen.class_names)
+            for i, (img, y) in enumerate(zip(images, labels)):
+                d = make_dir(out / "png" / folders[y])
+                ok, data = cv2.imencode(".png", img if img.shape[2] == 1 else img[..., ::-1])
+                atomic_write_bytes(d / f"{i:06d}.png", data.tobytes())
+        log.info("wrote %d images to %s", len(images), npz)
+        result = {"samples": str(npz), "grid": str(grid), "n": len(images)}
+        if with_bank:
+            result.update(write_bank(cfg, gen, real, split))
+        return result
 
 
 @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="sample")

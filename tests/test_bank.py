@@ -10,6 +10,7 @@ import torch
 from ganaug import ArtifactError, GanaugError, Generator, QualityFilter, SyntheticBank, export_generator
 from ganaug.bank import IMAGES_FILE, LABELS_FILE, META_FILE
 from ganaug.class_policy import class_probabilities, quota, quota_labels
+from ganaug.dir_lock import LOCK_FILE
 from ganaug.rng import derive_key, normal
 from ganaug.sampling import TrainedGenerator
 
@@ -122,9 +123,14 @@ def test_generate_with_policy_and_real_labels(gen):
         SyntheticBank.generate(gen, 0, progress=False)
 
 
+def _files(path):
+    """The bank directory's files, without the lock its writer held (dir_lock; it holds no data)."""
+    return sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)
+
+
 def test_bank_on_disk_is_memory_mapped(disk_bank, gen):
     path = disk_bank.path
-    assert sorted(p.name for p in path.iterdir()) == sorted([IMAGES_FILE, LABELS_FILE, META_FILE])
+    assert _files(path) == sorted([IMAGES_FILE, LABELS_FILE, META_FILE])
     bank = SyntheticBank.open(path, expect_num_classes=10, expect_image_shape=(8, 8, 1), expect_class_names=NAMES)
     assert isinstance(bank.images, np.memmap) and not bank.images.flags.writeable
     assert np.array_equal(bank.images, disk_bank.images) and len(bank) == 300
@@ -255,7 +261,7 @@ def test_refresh_on_disk_replaces_file_atomically(gen, tmp_path):
     bank = SyntheticBank.generate(gen, 30, tmp_path / "b", progress=False)
     before = np.array(bank.images)
     bank.refresh(0.5, round=1)
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted([IMAGES_FILE, LABELS_FILE, META_FILE])
+    assert _files(tmp_path / "b") == sorted([IMAGES_FILE, LABELS_FILE, META_FILE])
     again = SyntheticBank.open(tmp_path / "b")
     assert np.array_equal(again.images, bank.images)
     assert np.any(again.images[:15] != before[:15]) and np.array_equal(again.images[15:], before[15:])
@@ -297,7 +303,7 @@ def test_next_write_removes_temporaries_of_a_killed_write(gen, tmp_path, python,
     (path / ".notes.tmp").write_text("mine")
     (path / f".{IMAGES_FILE}.tmp").write_text("not one of ganaug's names")
     bank = SyntheticBank.generate(gen, 30, path, progress=False)
-    assert sorted(p.name for p in path.iterdir()) == sorted(
+    assert _files(path) == sorted(
         [IMAGES_FILE, LABELS_FILE, META_FILE, ".notes.tmp", f".{IMAGES_FILE}.tmp"])
     bank.refresh(0.5, round=1)
 
@@ -326,7 +332,7 @@ def test_bank_files_get_the_umask_mode(gen, tmp_path):
         bank.refresh(0.5, round=1)
     finally:
         os.umask(old)
-    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / "b").iterdir()}
+    modes = {name: oct((tmp_path / "b" / name).stat().st_mode & 0o777) for name in _files(tmp_path / "b")}
     assert modes == {IMAGES_FILE: "0o644", LABELS_FILE: "0o644", META_FILE: "0o644"}
 
 

@@ -66,3 +66,29 @@ def test_train_and_bench_refuse_a_directory_in_use(tmp_path, compose_cfg, fast, 
     assert e.value.code == 75 and f"ganaug-bench: error: {out} is in use by ganaug-bench" in err, err[-2000:]
     assert "Traceback" not in err and not (out / "units").exists()
 
+
+
+def test_sample_and_a_bank_refuse_a_directory_in_use(tmp_path, capsys, monkeypatch):
+    # Two writers of one bank ran side by side: each removed the other's temporaries, and the last
+    # rename of each file won, so the bank could hold one run's images under the other's labels.
+    import torch
+
+    from ganaug import Generator, SyntheticBank, export_generator
+    from ganaug.sample import main as sample_main
+
+    torch.manual_seed(0)
+    generator = export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
+    bank = tmp_path / "bank"
+    with hold_dir(bank, "SyntheticBank.generate", "path"):
+        with pytest.raises(DirectoryBusy, match="is in use by SyntheticBank.generate .*another path"):
+            SyntheticBank.generate(generator, 20, bank, progress=False)
+    assert not (bank / "bank.json").exists()
+    assert len(SyntheticBank.generate(generator, 20, bank, progress=False)) == 20  # free once released
+    out = tmp_path / "samples"
+    with hold_dir(out, "ganaug-sample", "out"):
+        monkeypatch.setattr(sys, "argv", ["ganaug-sample", f"generator={generator}", f"out={out}", "progress=false"])
+        with pytest.raises(SystemExit) as e:
+            sample_main()
+    err = capsys.readouterr().err
+    assert e.value.code == 75 and f"ganaug-sample: error: {out} is in use by ganaug-sample" in err, err[-2000:]
+    assert not (out / "samples.npz").exists()
