@@ -75,6 +75,10 @@ def check_settings(cfg: DictConfig) -> None:
         th = b.filter_threshold
         if th is not None and (isinstance(th, bool) or not isinstance(th, (int, float)) or not 0 <= th <= 1):
             raise _setting_error("bank.filter_threshold", "a probability in [0, 1] (or null for no filter)", th, "0.9")
+        if b.path is not None and str(b.path).strip() and Path(b.path).resolve() == Path(cfg.out).resolve():
+            # One writer per directory: ganaug-sample holds out while the bank is written.
+            raise ConfigError(f"bank.path is out itself ({cfg.out}): give the bank its own directory, e.g. the "
+                              "default bank.path=${out}/bank")
 
 
 def _output_dir(path, setting: str) -> Path:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganaug import GanaugError, Generator, SyntheticBank, export_generator, load_generator
+from ganaug import ConfigError, GanaugError, Generator, SyntheticBank, export_generator, load_generator
 from ganaug.sample import sample
 
 
@@ -54,6 +54,13 @@ def test_sample_writes_a_bank(compose_cfg, artifact, tmp_path):
     bank = SyntheticBank.open(result["bank"], expect_num_classes=10, expect_image_shape=(8, 8, 1))
     assert len(bank) == 40 and bank.class_counts().tolist() == [4] * 10
     assert bank.meta["truncation"] == 1.0 and result["acceptance"] is None
+
+
+def test_a_bank_in_out_itself_is_refused_before_sampling(compose_cfg, artifact, tmp_path):
+    # ganaug-sample holds out while it writes, and the bank would hold it too: name it, not "in use".
+    with pytest.raises(ConfigError, match=r"bank.path is out itself .*its own directory, e.g. the default"):
+        sample(_cfg(compose_cfg, artifact, tmp_path, "bank.enabled=true", "bank.size=40", f"bank.path={tmp_path}"))
+    assert not (tmp_path / "samples.npz").exists()
 
 
 @pytest.mark.parametrize("progress", [True, False])
