@@ -50,11 +50,11 @@ def uniform(key: int, counters: np.ndarray) -> np.ndarray:
 MIN_TRUNCATION = 0.02
 
 
-def check_seed(seed, name: str = "seed") -> int:
+def check_seed(seed, name: str = "seed", fix: str = "") -> int:
     """``seed`` as an int; refuses what no reader of the result accepts (a bank records its seed) and what
-    would be cut to another seed (1.7 drew seed 1's images)."""
+    would be cut to another seed (1.7 drew seed 1's images). ``fix`` ends the message (e.g. "set e.g. seed=0")."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"{name} must be a non-negative integer, got {seed!r}")
+        raise ConfigError(f"{name} must be a non-negative integer, got {seed!r}" + (f"; {fix}" if fix else ""))
     return int(seed)
 
 

@@ -21,7 +21,7 @@ from .errors import ConfigError, OutputError
 from .export import atomic_write_bytes, is_int, load_generator, make_dir
 from .filter import QualityFilter
 from .grid import save_grid
-from .rng import check_truncation
+from .rng import check_seed, check_truncation
 from .sampling import TrainedGenerator
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def check_settings(cfg: DictConfig) -> None:
     whole("n_per_class", cfg.n_per_class, 1, 100)
     whole("batch_size", cfg.batch_size, 1, 500)
     whole("grid_per_class", cfg.grid_per_class, 1, 10)
-    whole("seed", cfg.seed, 0, 0)
+    check_seed(cfg.seed, "seed", "set e.g. seed=0")
     check_flags(cfg, "png", "progress", "bank.enabled")
     check_truncation(cfg.truncation)
     resolve_device(cfg.device)  # device=cuda where torch has none: a message, not torch's assertion

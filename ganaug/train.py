@@ -24,6 +24,7 @@ from .errors import ConfigError, GanaugError
 from .dir_lock import hold_dir
 from .engine import data_fingerprint
 from .progress import DurationEstimate, format_duration, startup_lines
+from .rng import check_seed
 from .run_record import SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
 
 __all__ = ["SPLIT_KEYS", "TrainingInterrupted", "data_split", "export_metadata", "main", "train"]
@@ -176,9 +177,7 @@ def check_length(trainer_cfg: DictConfig, where: str = "trainer") -> None:
 
 def _check_run_keys(cfg: DictConfig) -> None:
     # conf/train.yaml's own keys have no schema: a seed numpy refuses would fail after the data is read.
-    seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}; set e.g. seed=0")
+    check_seed(cfg.get("seed", 0), "seed", "set e.g. seed=0")
     check_flags(cfg, "resume")
     if not cfg.get("out_dir") and not str(cfg.get("run_name") or "").strip():
         # runs/<run_name> would be runs/ itself, where every other run's directory lives.

@@ -37,6 +37,7 @@ from ..export import atomic_file, load_generator
 from ..gan import check_settings as check_gan_settings
 from ..train import check_length
 from ..provenance import cpu_reading, cpu_use, git_commit, machine
+from ..rng import check_seed
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
 from .store import UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, trains_gan
@@ -420,9 +421,7 @@ def _with_test(regime: Regime, fp: str) -> str:
 def _check_subset_keys(b: DictConfig) -> None:
     # The data module names its own keys (data.*); a benchmark's user set bench.*.
     seed, fraction = b.get("data_seed", 0), b.get("val_fraction", 0.2)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"bench.data_seed must be a non-negative integer (which labelled subset), got {seed!r}; "
-                          "set e.g. bench.data_seed=1")
+    check_seed(seed, "bench.data_seed", "it picks the labelled subset, e.g. bench.data_seed=1")
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise ConfigError(f"bench.val_fraction must be a number in (0, 1): choices are made on that validation "
                           f"split; got {fraction!r}, set e.g. bench.val_fraction=0.2")

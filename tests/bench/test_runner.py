@@ -615,7 +615,7 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
 
 
 @pytest.mark.parametrize("override, match", [
-    ("bench.data_seed=-1", r"bench.data_seed must be a non-negative integer .* got -1; set e.g. bench.data_seed=1"),
+    ("bench.data_seed=-1", r"bench.data_seed must be a non-negative integer, got -1; it picks the labelled subset, e.g. bench.data_seed=1"),
     ("bench.data_seed=one", "bench.data_seed must be a non-negative integer"),
     ("bench.val_fraction=0", r"bench.val_fraction must be a number in \(0, 1\)"),
     ("bench.val_fraction=1.5", "got 1.5, set e.g. bench.val_fraction=0.2"),
