@@ -18,6 +18,9 @@ partial (conf/mix/default.yaml's format), for Hydra configs that compose ``mix``
             logits = model(x)
         loss = criterion(logits, y, is_synthetic, x)
 
+``source_id`` (written by `ganaug-tune`) is what the source held when it was measured: a bank regenerated
+or a generator retrained in the same place since is refused, not silently mixed in.
+
 A config that Hydra instantiates is code: every ``_target_`` in it is imported and called, e.g.
 ``torch.load`` of a pickle. So the YAML is parsed with ``yaml.safe_load``, only the keys above are
 accepted, every value is type-checked, and nothing is built but `SyntheticMix` and the loss.
@@ -27,6 +30,8 @@ imported from the file); any other ``_target_``, at the top or nested, is refuse
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import warnings
@@ -39,8 +44,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from .bank import META_FILE as BANK_META
 from .classifier import CLASSIFIERS, build_classifier
 from .errors import GanaugError
+from .export import META_FILE as GENERATOR_META
 from .loss import SyntheticAwareLoss
 from .mix import SyntheticMix
 from .split_norm import batch_norm_layers, split_batch_norm
@@ -52,6 +59,8 @@ MIX_FILE = "mix.yaml"
 MIX_TARGET = "ganaug.SyntheticMix"
 MIX_KEYS = ("source", "ratio", "class_policy", "seed", "truncation", "refresh", "return_flag")
 LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "feedback_weight", "split_norm", "teacher")
+# What the source held when the tune measured it; a recipe without it (hand-written, or older) is not checked.
+SOURCE_ID_KEY = "source_id"
 HYDRA_KEYS = ("_target_", "_partial_")
 TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")  # and "arch" (smallcnn when left out)
 POLICIES = ("match", "uniform", "balance")
@@ -184,7 +193,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     path = path.resolve()
     doc = _read(path)
     _refuse_targets(doc, path)
-    _check_keys(doc, path, MIX_KEYS + LOSS_KEYS + HYDRA_KEYS, "")
+    _check_keys(doc, path, MIX_KEYS + LOSS_KEYS + HYDRA_KEYS + (SOURCE_ID_KEY,), "")
     if not set(LOSS_KEYS) & set(doc) and (path.parent / RECIPE_FILE).is_file() and path.name != RECIPE_FILE:
         # The tune's loss settings are in recipe.yaml: training without them is not what it measured.
         warnings.warn(f"{path} holds the mix only; {path.parent / RECIPE_FILE} has its loss as well: "
@@ -312,6 +321,33 @@ def _teacher(doc: dict, path: Path) -> tuple[Path | None, dict | None]:
     return _existing(value["file"], "teacher.file", path), model
 
 
+def source_content_id(source: str | os.PathLike) -> str | None:
+    """What a bank or generator directory holds, as its own record states it: a bank's digests, a generator's
+    weights hash (None for anything else). Cheap: the record is read, not the images or weights."""
+    for name, field in ((BANK_META, "digest"), (GENERATOR_META, "weights_sha256")):
+        record = Path(source) / name
+        if record.is_file():
+            try:
+                value = json.loads(record.read_text()).get(field)
+            except (OSError, ValueError, AttributeError):
+                return None
+            return None if value is None else hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+    return None
+
+
+def _check_source_id(doc: dict, source: Path, refresh: float | None, path: Path) -> None:
+    pinned = doc.get(SOURCE_ID_KEY)
+    if pinned is None or refresh is not None:  # a refreshed bank changes by design
+        return
+    if not isinstance(pinned, str):
+        raise _fail(path, SOURCE_ID_KEY, "a string (what ganaug-tune measured), or left out", pinned)
+    if source_content_id(source) != pinned:
+        # A generator retrained in the same place, a bank regenerated there: not what the tune measured.
+        raise RecipeError(f"{path}: the source {source} is not what ganaug-tune measured this recipe with (its "
+                          "weights or images changed since); rerun ganaug-tune on it, or remove source_id from the "
+                          "file to use it anyway")
+
+
 def _build(doc: dict, path: Path) -> Recipe:
     if doc.get("_partial_", True) is not True:
         raise _fail(path, "_partial_", "true (the dataset comes at runtime), or left out", doc["_partial_"])
@@ -336,14 +372,18 @@ def _build(doc: dict, path: Path) -> Recipe:
         raise RecipeError(f"{path}: confidence_weight needs a teacher (the real-data classifier whose confidence "
                           "weighs each synthetic item); add the teacher entry ganaug-tune writes, or set it false")
     feedback, split_norm = _flag(doc, "feedback_weight", path), _flag(doc, "split_norm", path)
+    source = None if source is None else _existing(source, "source", path)
+    refresh = _number(doc, "refresh", path, None, 0.0, 1.0, lo_open=True, wanted="a fraction in (0, 1]")
+    if source is not None:
+        _check_source_id(doc, source, refresh, path)
     return Recipe(
         path=path,
-        source=None if source is None else _existing(source, "source", path),
+        source=source,
         ratio=ratio,
         class_policy=_class_policy(doc.get("class_policy", "match"), path),
         seed=seed,
         truncation=_number(doc, "truncation", path, None, 0.0, math.inf, lo_open=True, wanted="a positive number"),
-        refresh=_number(doc, "refresh", path, None, 0.0, 1.0, lo_open=True, wanted="a fraction in (0, 1]"),
+        refresh=refresh,
         return_flag=flag,
         soft_labels=soft,
         synthetic_weight=_number(doc, "synthetic_weight", path, 1.0, 0.0, math.inf,

@@ -36,7 +36,7 @@ from .errors import ConfigError, GanaugError
 from .export import META_FILE as GENERATOR_META
 from .export import atomic_write_bytes, load_generator, read_generator_meta
 from .filter import QualityFilter
-from .recipe import MIX_FILE, MIX_TARGET, RECIPE_FILE
+from .recipe import MIX_FILE, MIX_TARGET, RECIPE_FILE, SOURCE_ID_KEY, source_content_id
 from .stats import format_gain, format_score, mean_ci, paired_diff_ci
 
 __all__ = ["TuneResult", "find_generators", "tune_mix", "run_tune", "main"]
@@ -119,6 +119,8 @@ class TuneResult:
         c = self.candidate(name)
         mix = {k: v for k, v in self.mix_config(name).items() if k not in ("_target_", "_partial_")}
         if mix["source"] is not None:
+            # load_recipe refuses a source whose weights or images changed after it was measured.
+            mix[SOURCE_ID_KEY] = source_content_id(mix["source"])
             mix["source"] = _relative(Path(mix["source"]), self.out_dir)
         synthetic = c["generator"] is not None
         soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if synthetic else 0.0

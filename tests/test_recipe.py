@@ -260,6 +260,33 @@ def test_a_moved_tune_directory_still_loads(tuned, tmp_path):
     assert recipe.teacher == (moved / "reference.safetensors").resolve()
 
 
+def test_a_source_that_changed_since_the_tune_is_refused(tuned, tmp_path):
+    # A bank regenerated (or a generator retrained) in the same place: the recipe mixed in images the tune
+    # never measured, without a word.
+    import yaml
+
+    from ganaug.recipe import source_content_id
+
+    moved = tmp_path / "moved"
+    shutil.copytree(tuned.out_dir, moved, ignore=shutil.ignore_patterns("units"))
+    doc = yaml.safe_load((moved / "recipe.yaml").read_text())
+    bank = moved / doc["source"]
+    assert doc["source_id"] == source_content_id(bank) and load_recipe(moved).source == bank.resolve()
+    ganaug.SyntheticBank.generate(tuned.candidate()["generator"], 400, bank, seed=7, progress=False)
+    with pytest.raises(RecipeError, match=r"is not what ganaug-tune measured this recipe with .*rerun ganaug-tune"):
+        load_recipe(moved)
+    del doc["source_id"]  # the user's way to take it anyway
+    (moved / "recipe.yaml").write_text(yaml.safe_dump(doc))
+    assert load_recipe(moved).source == bank.resolve()
+    # The same for a generator drawn from on the fly: its weights are its identity.
+    gen = _export(tmp_path / "gen")
+    recipe = _write(tmp_path / "gen_recipe.yaml", f"source: {gen}\nratio: 0.25\nsource_id: {source_content_id(gen)}\n")
+    assert load_recipe(recipe).source == Path(gen).resolve()
+    _export(tmp_path / "gen", seed=1)
+    with pytest.raises(RecipeError, match="is not what ganaug-tune measured"):
+        load_recipe(recipe)
+
+
 def test_a_resnet_teacher_loads_as_one_and_an_old_recipe_means_the_cnn(tuned, tmp_path):
     from safetensors.torch import save_file
 
