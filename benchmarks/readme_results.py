@@ -272,11 +272,12 @@ def _heldout_table() -> dict:
 
 
 def pooled_regimes() -> dict[str, dict[str, dict]]:
-    """regime -> classifier -> pooled held-out gain, for the regimes other than the headline's."""
+    """regime -> classifier -> pooled held-out gain, for the regimes other than the headline's, once judged
+    (heldout.py pools a subset still running too, and leaves such a row's goal unjudged)."""
     out: dict[str, dict[str, dict]] = {}
     for clf, by_regime in _heldout_table().get("classifiers", {}).items():
         for regime, row in by_regime.items():
-            if regime != HEADLINE_REGIME and row.get("pooled"):
+            if regime != HEADLINE_REGIME and row.get("pooled") and row.get("met") is not None:
                 out.setdefault(regime, {})[clf] = row["pooled"]
     return out
 
