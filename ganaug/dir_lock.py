@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .checks import check_dir_setting
-from .errors import GanaugError, OutputError
+from .errors import GanaugError
 
 __all__ = ["DirectoryBusy", "LOCK_FILE", "hold_dir"]
 
@@ -40,13 +39,9 @@ def _secondary_rank() -> bool:
 def hold_dir(path: str | Path, command: str, setting: str) -> Iterator[Path]:
     """Hold ``path`` (created if missing) for the block, or raise `DirectoryBusy` naming the holder and,
     as the way out, ``setting``: the option that picks another directory (e.g. ``out_dir``)."""
-    from .export import make_dir  # its failure names the file in the way ("File exists" did not)
+    from .export import make_setting_dir  # its failure names the file in the way ("File exists" did not)
 
-    path = check_dir_setting(path, setting)
-    try:
-        make_dir(path)
-    except OutputError as e:
-        raise OutputError(f"{e} (it comes from {setting}: set another)") from e
+    path = make_setting_dir(path, setting)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows

@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .checks import class_name_list
+from .checks import check_dir_setting, class_name_list
 from .errors import ArtifactError, ConfigError, OutputError
 from .nets import Generator
 from .sampling import TrainedGenerator
@@ -124,6 +124,15 @@ def output_error(path: Path, e: OSError, what: str = "write") -> OutputError:
     err = OutputError(f"cannot {what} {path}: {e.strerror or e}; {fix}")
     err.errno = e.errno
     return err
+
+
+def make_setting_dir(value, setting: str) -> Path:
+    """`make_dir` for the directory a setting names: an empty one is refused, and a failure names the setting."""
+    path = check_dir_setting(value, setting)
+    try:
+        return make_dir(path)
+    except OutputError as e:
+        raise OutputError(f"{e} (it comes from {setting}={value}: set another)") from e
 
 
 def make_dir(path: Path) -> Path:

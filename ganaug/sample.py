@@ -12,13 +12,12 @@ import numpy as np
 from omegaconf import DictConfig
 
 from .bank import SyntheticBank, check_bank_fits
-from .checks import check_dir_setting
 from .class_policy import class_probabilities, plain_policy
 from .cli import check_flags, user_errors
 from .dir_lock import hold_dir
 from .engine import resolve_device
-from .errors import ConfigError, OutputError
-from .export import atomic_write_bytes, is_int, load_generator, make_dir
+from .errors import ConfigError
+from .export import atomic_write_bytes, is_int, load_generator, make_dir, make_setting_dir
 from .filter import QualityFilter
 from .grid import save_grid
 from .rng import check_seed, check_truncation
@@ -79,13 +78,6 @@ def check_settings(cfg: DictConfig) -> None:
             # One writer per directory: ganaug-sample holds out while the bank is written.
             raise ConfigError(f"bank.path is out itself ({cfg.out}): give the bank its own directory, e.g. the "
                               "default bank.path=${out}/bank")
-
-
-def _output_dir(path, setting: str) -> Path:
-    try:
-        return make_dir(check_dir_setting(path, setting))
-    except OutputError as e:
-        raise OutputError(f"{e} (it comes from {setting}={path}: set another)") from e
 
 
 def _calibration_split(b: DictConfig, real, seed: int):
@@ -160,7 +152,7 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator, real, split) -> dict:
     bank = SyntheticBank.generate(
         gen,
         int(b.size),
-        None if b.path is None else _output_dir(b.path, "bank.path"),
+        None if b.path is None else make_setting_dir(b.path, "bank.path"),
         class_policy=b.class_policy,
         real_labels=None if real is None else real.labels,
         truncation=cfg.truncation,
