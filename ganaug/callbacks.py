@@ -20,6 +20,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from .errors import ConfigError
+from .gan import updates_done
 from .export import default_dir_mode
 from .grid import save_grid
 from .rng import sample_noise
@@ -48,7 +49,7 @@ class SampleGrid(pl.Callback):
         return Path(self.dirpath) if self.dirpath else Path(trainer.default_root_dir) / "samples"
 
     def write(self, trainer: pl.Trainer, gan) -> Path:
-        step = int(gan.g_updates)
+        step = updates_done(gan)
         k = gan.hparams.num_classes
         z = torch.from_numpy(sample_noise(self.seed, k * self.n_per_class, gan.hparams.z_dim))
         y = torch.arange(k).repeat_interleave(self.n_per_class)
@@ -63,12 +64,12 @@ class SampleGrid(pl.Callback):
         return path
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        step = int(pl_module.g_updates)
+        step = updates_done(pl_module)
         if trainer.is_global_zero and step != self._last and step > 0 and step % self.every_n_steps == 0:
             self.write(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module):
-        if trainer.is_global_zero and int(pl_module.g_updates) != self._last:
+        if trainer.is_global_zero and updates_done(pl_module) != self._last:
             self.write(trainer, pl_module)
 
 
@@ -228,7 +229,7 @@ class GeneratorSnapshots(pl.Callback):
         dirpath = self._dir(trainer)
         shutil.rmtree(dirpath / self.STAGING, ignore_errors=True)
         # Here, not in setup: by now a resumed run's g_updates has been restored from its checkpoint.
-        if int(pl_module.g_updates) == 0 and (stale := list_snapshots(dirpath)):
+        if updates_done(pl_module) == 0 and (stale := list_snapshots(dirpath)):
             # Moved, not deleted: they may be the only copy of an earlier run's generators.
             aside = dirpath / f".earlier-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
             aside.mkdir()
@@ -238,7 +239,7 @@ class GeneratorSnapshots(pl.Callback):
                         dirpath, len(stale), aside)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        step = int(pl_module.g_updates)
+        step = updates_done(pl_module)
         # With n_dis > 1 several batches end on the same generator update: one snapshot for it.
         if trainer.is_global_zero and step != self._last and step > 0 and step % self.every_n_steps == 0:
             self.write(pl_module, self._dir(trainer))
@@ -246,7 +247,7 @@ class GeneratorSnapshots(pl.Callback):
     def write(self, pl_module, dirpath: str | os.PathLike) -> Path | None:
         """Export `pl_module`'s generator as the snapshot for its current step; None if skipped."""
         dirpath = Path(dirpath)
-        step = int(pl_module.g_updates)
+        step = updates_done(pl_module)
         self._last = step
         final = snapshot_dir(dirpath, step)
         if final.exists():

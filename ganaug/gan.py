@@ -129,6 +129,7 @@ class ConditionalGAN(pl.LightningModule):
         self.register_buffer("lecam_real", torch.zeros(()))
         self.register_buffer("lecam_fake", torch.zeros(()))
         self._batch_checked = False  # once per process: a first batch's check costs a device sync
+        self._host_counts: dict[str, tuple[torch.Tensor, int, int]] = {}
 
     # -- Lightning hooks -------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -168,14 +169,14 @@ class ConditionalGAN(pl.LightningModule):
         self.manual_backward(loss_d)
         opt_d.step()
         self.untoggle_optimizer(opt_d)
-        self.d_updates += 1
+        d_updates = self._count_up("d_updates")
 
         logs = {
             "loss/d": loss_d.detach(),
             "d/acc_real": (d_real.detach() > 0).float().mean(),
             "d/acc_fake": (d_fake.detach() < 0).float().mean(),
         }
-        if int(self.d_updates) % hp.n_dis == 0:
+        if d_updates % hp.n_dis == 0:
             self.toggle_optimizer(opt_g)
             fake = self.generator(self._noise(n), y)
             d_gen = self.discriminator(self.augment(fake), y)
@@ -184,8 +185,7 @@ class ConditionalGAN(pl.LightningModule):
             self.manual_backward(loss_g)
             opt_g.step()
             self.untoggle_optimizer(opt_g)
-            self.g_updates += 1
-            self._update_ema()
+            self._update_ema(self._count_up("g_updates"))
             logs["loss/g"] = loss_g.detach()
         logs["g_updates"] = self.g_updates.float()
         self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
@@ -207,10 +207,42 @@ class ConditionalGAN(pl.LightningModule):
             self.lecam_fake.mul_(decay).add_((1 - decay) * d_fake.mean())
         return F.relu(d_real - self.lecam_fake).pow(2).mean() + F.relu(self.lecam_real - d_fake).pow(2).mean()
 
+    def generator_updates(self) -> int:
+        """`g_updates` as an int, read from the device only when the buffer changed by other means.
+
+        Callbacks ask after every update. Reading the buffer is a GPU sync, which keeps the host from
+        queueing the next update while the GPU still runs this one. The copy is keyed on the buffer
+        object and its in-place version counter, so a checkpoint load, `.to(device)` or a direct write
+        (`gan.g_updates.fill_(n)`) is read afresh.
+        """
+        return self._host_count("g_updates")
+
+    def _host_count(self, name: str) -> int:
+        t = getattr(self, name)
+        try:
+            version = t._version
+        except RuntimeError:  # an inference-mode tensor has no version counter: read it
+            return int(t)
+        held = self._host_counts.get(name)
+        if held is None or held[0] is not t or held[1] != version:
+            held = (t, version, int(t))
+            self._host_counts[name] = held
+        return held[2]
+
+    def _count_up(self, name: str) -> int:
+        n = self._host_count(name) + 1
+        t = getattr(self, name)
+        t += 1
+        try:
+            self._host_counts[name] = (t, t._version, n)
+        except RuntimeError:
+            pass
+        return n
+
     @torch.no_grad()
-    def _update_ema(self) -> None:
+    def _update_ema(self, g_updates: int) -> None:
         # Before ema_start the copy just follows G: early weights are poor and would linger.
-        decay = 0.0 if int(self.g_updates) <= self.hparams.ema_start else self.hparams.ema_decay
+        decay = 0.0 if g_updates <= self.hparams.ema_start else self.hparams.ema_decay
         torch._foreach_lerp_(list(self.ema.parameters()), list(self.generator.parameters()), 1.0 - decay)
         for b_ema, b in zip(self.ema.buffers(), self.generator.buffers()):
             b_ema.copy_(b)
@@ -225,12 +257,19 @@ class ConditionalGAN(pl.LightningModule):
         The final export and the periodic snapshots both come through here, so a snapshot taken at
         the last step is the same artifact as the final one. `extra` is run metadata for the JSON.
         """
-        return export_generator(self.sampler(), path, extra={**(extra or {}), "g_updates": int(self.g_updates)})
+        return export_generator(self.sampler(), path, extra={**(extra or {}), "g_updates": self.generator_updates()})
 
     def train(self, mode: bool = True):
         super().train(mode)
         self.ema.eval()  # the EMA copy is only ever sampled from
         return self
+
+
+def updates_done(module) -> int:
+    """A GAN module's generator updates as an int, without a GPU sync where it keeps a host copy
+    (ConditionalGAN.generator_updates); any other module with a `g_updates` tensor is read."""
+    read = getattr(module, "generator_updates", None)
+    return read() if callable(read) else int(module.g_updates)
 
 
 def check_batch(x, y, hp) -> None:

@@ -24,6 +24,7 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
 from .errors import ConfigError
+from .gan import updates_done
 
 __all__ = ["DurationEstimate", "GANProgressBar", "format_duration", "startup_lines"]
 
@@ -94,7 +95,7 @@ class GANProgressBar(TQDMProgressBar):
         return Tqdm(
             desc=self.description,
             # The restored count on resume; tqdm's rate (so the ETA) counts from it, i.e. this process's updates.
-            initial=int(gan.g_updates),
+            initial=updates_done(gan),
             total=int(gan.hparams.max_steps),
             unit="upd",
             position=2 * self.process_position,
@@ -138,7 +139,7 @@ class GANProgressBar(TQDMProgressBar):
         bar = self.train_progress_bar
         if bar.disable:
             return
-        bar.n = int(pl_module.g_updates)
+        bar.n = updates_done(pl_module)
         metrics = trainer.progress_bar_metrics
         bar.set_postfix_str(", ".join(f"{k}={float(metrics[k]):.3f}" for k in LOSS_KEYS if k in metrics),
                             refresh=False)
@@ -312,11 +313,11 @@ class UpdateHook(pl.Callback):
         self.fn, self._last = fn, -1
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self._last = int(pl_module.g_updates)
+        self._last = updates_done(pl_module)
         self.fn(self._last)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = int(pl_module.g_updates)
+        step = updates_done(pl_module)
         if step != self._last:
             self._last = step
             self.fn(step)

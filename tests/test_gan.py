@@ -1,10 +1,15 @@
+import builtins
 import inspect
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+import ganaug.callbacks
+import ganaug.gan
+import ganaug.progress
 from ganaug import ConditionalGAN, GanaugError
+from ganaug.train import train
 
 
 def _gan(**kw):
@@ -50,8 +55,7 @@ def test_ema_tracks_generator():
         for p in gan.generator.parameters():
             p.add_(1.0)
     before = [p.clone() for p in gan.ema.parameters()]
-    gan.g_updates += 1
-    gan._update_ema()
+    gan._update_ema(1)
     for b, e, g in zip(before, gan.ema.parameters(), gan.generator.parameters()):
         assert torch.allclose(e, 0.5 * b + 0.5 * g)
 
@@ -122,3 +126,50 @@ def test_a_first_batch_in_zero_one_is_warned_about_and_a_good_one_trains():
     gan = _gan(max_steps=2)
     _fit(gan, good_x, good_y)
     assert int(gan.g_updates) == 2
+
+
+def test_the_host_copy_of_g_updates_follows_every_change_to_the_buffer():
+    gan = _gan()
+    assert gan.generator_updates() == 0
+    gan._count_up("g_updates")
+    gan._count_up("g_updates")
+    assert gan.generator_updates() == 2 == int(gan.g_updates)
+    gan.g_updates.fill_(40)  # a direct write, as a test or a user's script may make
+    assert gan.generator_updates() == 40
+    other = _gan()
+    other.g_updates.fill_(7)
+    gan.load_state_dict(other.state_dict())  # what resuming from a checkpoint does
+    assert gan.generator_updates() == 7
+    gan.g_updates = torch.tensor(3)  # a new buffer object, as .to(device) makes
+    assert gan.generator_updates() == 3
+    assert ganaug.gan.updates_done(gan) == 3
+
+
+def test_an_update_and_its_callbacks_read_no_counter_from_the_device(compose_cfg, fast, tmp_path, monkeypatch,
+                                                                    one_thread):
+    # Each read of a counter on a GPU waits for the queued work, so the host cannot run ahead; the
+    # callbacks ask for the count after every update. Reads are counted as int(<tensor>) in the modules
+    # that run each update.
+    reads = []
+
+    class IsInt(type):  # the modules also use int as a type, in isinstance checks
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, builtins.int)
+
+    class counting_int(metaclass=IsInt):
+        def __new__(cls, x=0, *args):
+            if torch.is_tensor(x):
+                reads.append(builtins.int(x))
+            return builtins.int(x, *args)
+
+    for module in (ganaug.gan, ganaug.callbacks, ganaug.progress):
+        monkeypatch.setattr(module, "int", counting_int, raising=False)
+    steps = 12
+    result = train(compose_cfg(overrides=fast + [
+        f"gan.max_steps={steps}", f"out_dir={tmp_path}", "trainer.enable_progress_bar=true",
+        "callbacks.progress.refresh_interval=0", "callbacks.progress.file_refresh_interval=0",
+        "callbacks.sample_grid.every_n_steps=5", "callbacks.snapshots.every_n_steps=5",
+        "callbacks.checkpoint.every_n_steps=5"]))
+    assert result["g_updates"] == steps
+    # A few reads when training starts and after the checkpoint loads, none per update.
+    assert len(reads) <= 4, f"{len(reads)} device reads of a counter in {steps} updates"
