@@ -86,6 +86,7 @@ def main() -> None:
               flush=True)
     result = {"environment": environment(" ".join(["python benchmarks/gpu_speed.py", *sys.argv[1:]])),
               "gpu": torch.cuda.get_device_name(0), "steps_timed": [args.skip + 1, args.steps], "candidates": rows}
+    write(args.out, result, before)  # now, and again after the main job: a call may end before it does
     ok = [r for r in rows if r["code"] == "this" and r["ms_per_update"]]
     if args.main_job and ok:
         best = min(ok, key=lambda r: r["ms_per_update"])
@@ -94,8 +95,14 @@ def main() -> None:
         result["main_job"] = {"candidate": best["name"], "command": "ganaug-train " + " ".join(best["overrides"]),
                               **r, "minutes": round(r["wall_seconds"] / 60, 2)}
         print(f"main job ({best['name']}): {r['wall_seconds']} s, rc {r['rc']}", flush=True)
+        write(args.out, result, before)
+
+
+def write(out: Path, result: dict, before: dict) -> None:
     result["load"] = load_report(before, machine_load())
-    (args.out / "gpu_speed.json").write_text(json.dumps(result, indent=1) + "\n")
+    tmp = out / "gpu_speed.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(out / "gpu_speed.json")
 
 
 if __name__ == "__main__":
