@@ -48,7 +48,8 @@ def run_train(code: Path | None, overrides: list[str], log: Path) -> dict:
         env["PYTHONPATH"] = os.pathsep.join([str(code), env.get("PYTHONPATH", "")])
     t0 = time.perf_counter()
     with log.open("w") as f:
-        rc = subprocess.run([sys.executable, "-c", TRAIN, *overrides], stdout=f, stderr=subprocess.STDOUT,
+        # -P: the current directory (a checkout's own ganaug/) must not shadow `code` or the installed one.
+        rc = subprocess.run([sys.executable, "-P", "-c", TRAIN, *overrides], stdout=f, stderr=subprocess.STDOUT,
                             env=env).returncode
     wall = time.perf_counter() - t0
     text = log.read_text(errors="replace")
