@@ -10,7 +10,7 @@ start-up included: what a user waits for.
 
     python benchmarks/gpu_speed.py --out DIR --root FASHION_MNIST_DIR [--before OLD] [--main-job]
 
-Needs a CUDA GPU: the device tool lends one to some sessions (benchmarks/results/gpu/README.md).
+Needs a CUDA GPU (benchmarks/results/gpu/gpu_speed.md says how it ran on a lent one).
 """
 
 from __future__ import annotations

@@ -290,6 +290,9 @@ QUIET = (
     # Small datasets (digits: 21 batches) have epochs shorter than log_every_n_steps, but the logging
     # interval counts batches across epochs, so the CSV log still gets a row every N steps.
     r".*The number of training batches \(\d+\) is smaller than the logging interval.*",
+    # The GAN's batches come from images already in memory (on the GPU, an index gather there):
+    # loader workers would only add processes.
+    r".*'train_dataloader' does not have many workers which may be a bottleneck.*",
 )
 # Lightning's info lines (the logging module, not warnings) that do not apply, matched from the start:
 QUIET_INFO = (

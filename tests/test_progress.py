@@ -135,3 +135,17 @@ def test_quiet_lightning_drops_only_info_lines_that_do_not_apply(message, shown)
 
     record = rank_zero.log.makeRecord(rank_zero.log.name, logging.INFO, __file__, 1, message, None, None)
     assert bool(rank_zero.log.filter(record)) is shown
+
+
+def test_quiet_lightning_drops_the_loader_workers_warning_and_keeps_others():
+    import warnings
+
+    from lightning_fabric.utilities.warnings import PossibleUserWarning
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_lightning()
+        warnings.warn("The 'train_dataloader' does not have many workers which may be a bottleneck. Consider "
+                      "increasing the value of the `num_workers` argument` to `num_workers=15`", PossibleUserWarning)
+        warnings.warn("Consider setting `persistent_workers=True` in 'train_dataloader'", PossibleUserWarning)
+    assert [str(w.message) for w in seen] == ["Consider setting `persistent_workers=True` in 'train_dataloader'"]

@@ -255,3 +255,22 @@ def test_history_links_are_relative_to_its_own_directory(readme_results, tmp_pat
     text = readme_results.history_block()
     assert "[`benchmarks/results/fashion_mnist/results.md`](fashion_mnist/results.md)" in text
     assert "](fashion_mnist/accuracy_vs_ratio.png)" in text and "](benchmarks/" not in text
+
+
+def test_cost_table_takes_the_gpu_main_job_from_a_whole_timed_run(readme_results, tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    (results / "gpu").mkdir(parents=True)
+    (results / "train_speed.json").write_text(json.dumps({
+        "median_seconds_per_update": {"lightning": 0.5}, "main_job_minutes": 50.0, "commit": "abc", "cpu": "cpu",
+        "cores": 2, "torch_threads": 2, "gpu": None, "load": {"idle": True}}))
+    record = {"gpu": "NVIDIA H100 80GB HBM3", "load": {"idle": True},
+              "candidates": [{"name": "bf16-mixed", "ms_per_update": 53}, {"name": "32-true", "ms_per_update": 43}],
+              "main_job": {"candidate": "32-true", "rc": 0, "wall_seconds": 273.0}}
+    (results / "gpu" / "gpu_speed.json").write_text(json.dumps(record))
+    text = " ".join(readme_results.cost_block().split())
+    assert "| `ganaug-train data.dataset.download=true` | 50 min | 4.5 min (H100) |" in text
+    assert "`gpu/gpu_speed.json` (H100, idle; whole job with start-up, 32-true, 43 ms per update)" in text
+    # A main job that failed (the call ended first, say) is no measurement.
+    record["main_job"]["rc"] = 124
+    (results / "gpu" / "gpu_speed.json").write_text(json.dumps(record))
+    assert "| 50 min | not measured |" in " ".join(readme_results.cost_block().split())

@@ -42,15 +42,18 @@ def test_end_to_end_digits_exports_and_reloads(compose_cfg, fast, tmp_path):
 
 
 def test_the_gpu_trainer_settings_train_here_too(compose_cfg, fast, tmp_path, monkeypatch):
-    # trainer=gpu: bf16 mixed precision and the regime resident on the device. Run on the CPU (the
-    # numbers differ from a GPU's, the code path is the same), every batch gathered from the resident copy.
+    # trainer=gpu: full precision and the regime resident on the device. Run on the CPU (the numbers
+    # differ from a GPU's, the code path is the same), every batch gathered from the resident copy, under
+    # the bf16 autocast a user can turn on.
     from ganaug.data import GANDataModule
 
     gathered, real = [], GANDataModule._resident_on
     monkeypatch.setattr(GANDataModule, "_resident_on", lambda self, device: (gathered.append(device), real(self, device))[1])
     gpu = compose_cfg(overrides=fast + ["trainer=gpu"])
-    assert gpu.trainer.accelerator == "gpu" and gpu.trainer.precision == "bf16-mixed" and gpu.data.on_device == "auto"
+    assert gpu.trainer.accelerator == "gpu" and gpu.trainer.precision == "32-true" and gpu.data.on_device == "auto"
+    assert gpu.trainer.benchmark is True
     cfg = compose_cfg(overrides=fast + ["trainer=gpu", "trainer.accelerator=cpu", "data.on_device=true",
+                                        "trainer.precision=bf16-mixed",
                                         "gan.max_steps=6", f"out_dir={tmp_path}"])
     assert train(cfg)["g_updates"] == 6
     assert len(gathered) == 6 and set(gathered) == {torch.device("cpu")}
