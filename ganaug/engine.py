@@ -121,7 +121,10 @@ class ClassifierSettings:
             raise ConfigError(f"classifier.arch must be one of {sorted(CLASSIFIERS)}, got {self.arch!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"classifier.precision must be one of {PRECISIONS}, got {self.precision!r}")
-        resolve_device(self.device)
+        try:
+            resolve_device(self.device)
+        except ConfigError as e:  # named as the other keys are: bench.classifier.device, not bench.device
+            raise ConfigError(f"classifier.{e}") from None
 
     def key(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}

@@ -60,7 +60,8 @@ def test_classifier_runs_go_to_cuda_when_present(monkeypatch):
     assert engine.resolve_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert engine.resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(ConfigError, match="no CUDA device here; use device=auto or device=cpu"):
+    with pytest.raises(ConfigError, match="^classifier.device=cuda but torch sees no CUDA device here; use "
+                                          "device=auto or device=cpu"):
         engine.ClassifierSettings(device="cuda")
 
 

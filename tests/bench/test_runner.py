@@ -649,6 +649,9 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     ("bench.class_policy=[1,2]", r"bench.class_policy=\[1(\.0)?, 2(\.0)?\]: class_policy weights have 2 entries, "
                                  r"one per class is needed \(10\)"),
     ("bench.bank_size=5", r"bench.bank_size=5 is fewer images than the 10 classes"),
+    # named bench.device before, a key that does not exist
+    pytest.param("bench.classifier.device=cuda", r"^bench.classifier.device=cuda but torch sees no CUDA device here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")),
 ])
 def test_bad_settings_are_named_as_the_user_set_them(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
