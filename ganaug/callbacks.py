@@ -20,8 +20,8 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from .errors import ConfigError
-from .gan import updates_done
 from .export import default_dir_mode
+from .gan import updates_done
 from .grid import save_grid
 from .rng import sample_noise
 from .sampling import to_uint8_hwc
