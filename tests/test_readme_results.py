@@ -246,6 +246,12 @@ def test_verdict_gives_every_regime_whatever_its_sign_the_goal_and_the_held_out_
            "pooled yet." in text
     dev = text[text.index("On the subset the recipe was chosen on (data seed 0)"):]
     assert "-0.1 [-0.8, +0.6] at 500" in dev and " at 50 " not in dev and "long tail" not in dev
+    # Both classifiers with a long tail: what it measures is said once, at the first.
+    table["classifiers"]["ResNet-14"].update(n50={"pooled": n50, "met": True}, longtail={"pooled": n50, "met": False})
+    (results / "heldout" / "results.json").write_text(json.dumps(table))
+    text = " ".join(readme_results.verdict_block().split())
+    assert "a loss (balanced accuracy, over classical + class-balanced sampling); ResNet-14 +0.9 [+0.7, +1.1] at 50 " \
+           "per class, +0.9 [+0.7, +1.1] on a long tail." in text and text.count("class-balanced sampling") == 1
 
 
 def test_history_links_are_relative_to_its_own_directory(readme_results, tmp_path):
