@@ -84,6 +84,11 @@ def raw_form(real_dataset, raw: Any, shape: tuple[int, int, int], kind: str, cus
         got = tuple(raw.shape) if raw.ndim == 3 else (*raw.shape, 1)
         if got == (h, w, c):
             return "hwc_tensor" if raw.ndim == 3 else "hw_tensor"
+        if got[-1] in (1, 3, 4):  # raw H×W×C of another size, not C×H×W: name the size, as for arrays
+            raise ArtifactError(
+                wrong.format("×".join(map(str, got))) + " (if they are C×H×W tensors already past a transform, "
+                "pass synthetic_transform=, the transform that makes one from uint8 H×W×C)"
+            )
     raise GanaugDataError(
         f"the real dataset yields {describe(raw)} images, not raw uint8 H×W×C images (array or tensor) "
         "or PIL images, so synthetic images cannot take their form by themselves: pass synthetic_transform= (the "

@@ -389,6 +389,14 @@ def test_generator_for_other_shape_or_classes(real, gen, tmp_path):
     SyntheticMix(named, gen, 0.5, check_class_names=False)
 
 
+@pytest.mark.parametrize("shape, got", [((16, 16, 1), "16×16×1"), ((8, 8, 3), "8×8×3"), ((16, 16), "16×16×1")])
+def test_uint8_tensor_images_of_another_size_are_named_as_such(gen, shape, got):
+    # torch.from_numpy of raw images of another size used to be told they were not raw H×W×C images
+    ds = torch.utils.data.TensorDataset(torch.zeros((20, *shape), dtype=torch.uint8), torch.arange(20) % 10)
+    with pytest.raises(ArtifactError, match=f"8×8×1 images but the real dataset's are {got}: .*synthetic_transform"):
+        SyntheticMix(ds, gen, 0.5)
+
+
 @pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5, "0.5", True, float("nan")])
 def test_bad_ratio(real, bank, ratio):
     with pytest.raises(ValueError, match="ratio"):
