@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -27,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from .. import engine
 from ..checks import check_dir_setting
 from ..classifier import accuracy
-from ..cli import check_flags, set_threads
+from ..cli import check_flags, set_threads, user_error
 from ..config_schema import gan_identity
 from ..data import ImageArrayDataset
 from ..dir_lock import hold_dir
@@ -83,6 +84,32 @@ def _named(prefix: str):
         yield
     except ConfigError as e:
         raise ConfigError(f"{prefix}{e}") from None
+
+
+def _bench_data_key(regime: str, key: str) -> str:
+    if key in ("n_per_class", "imbalance_ratio", "n_max"):
+        return f"bench.regimes.{regime}.{key}"
+    if key in ("data_seed", "val_fraction"):
+        return f"bench.{key}"
+    return f"train.data.{key}"
+
+
+@contextmanager
+def _data_keys_named(regime: str):
+    """The data module's errors, which name ganaug-train's data.* keys, named as ganaug-bench's: a regime's
+    subset, bench.data_seed, or the train.data group."""
+    try:
+        yield
+    except Exception as e:
+        err = user_error(e)  # instantiate wraps what it calls
+        if not isinstance(err, GanaugError):
+            raise
+        message = re.sub(r"(?<![\w.])data\.(\w+)", lambda m: _bench_data_key(regime, m[1]), str(err))
+        try:
+            renamed = type(err)(message)
+        except TypeError:  # an error class with another signature: its own words, unchanged
+            raise err from None
+        raise renamed from None
 
 
 class Regime:
@@ -171,7 +198,8 @@ class Regime:
     def datamodule(self):
         # The same GANDataModule the GAN is trained from: train/val are identical by construction.
         if self._dm is None:
-            self._dm = instantiate(self.train_cfg(0).data)
+            with _data_keys_named(self.name):
+                self._dm = instantiate(self.train_cfg(0).data)
         return self._dm
 
     @property

@@ -12,7 +12,7 @@ from ganaug.bench.runner import (StaleGANError, Unit, calibrate_gan_cost, critic
 from ganaug.engine import class_balanced_loader
 from ganaug.data import ImageArrayDataset
 from ganaug.bench.store import UnitStore
-from ganaug.errors import ConfigError
+from ganaug.errors import ConfigError, GanaugError
 
 # The generator chosen on validation CAS between a snapshot after 20 of the GAN's 40 updates and the
 # final one (the toy benchmark takes its final one).
@@ -692,9 +692,19 @@ def test_seed_lists_are_checked_before_anything_runs(compose_cfg, tmp_path, tiny
     ("train.gan.diffaug=blur", r"train.gan.diffaug='blur': unknown DiffAugment op"),
     ("train.gan.n_dis=0", r"train.gan.n_dis must be an integer >= 1"),
     ("train.trainer.max_epochs=1", r"train.trainer.max_epochs=1: the GAN's length is gan.max_steps"),
+    # the data module named them data.* (ganaug-train's keys), which ganaug-bench does not have
+    ("bench.regimes.n30.n_per_class=0", r"^bench.regimes.n30.n_per_class must be a positive integer, got 0; set e.g. "
+                                        r"bench.regimes.n30.n_per_class=100"),
+    ("bench.regimes.n30.n_per_class=100000", r"^not enough images in class\(es\) .*lower the per-class count "
+                                             r"\(bench.regimes.n30.n_per_class / bench.regimes.n30.n_max\)"),
+    ("+bench.regimes.n30.imbalance_ratio=10", r"^set either bench.regimes.n30.n_per_class .* or "
+                                              r"bench.regimes.n30.imbalance_ratio"),
+    ("train.data.batch_size=0", r"^train.data.batch_size must be a positive integer, got 0; set e.g. "
+                                r"train.data.batch_size=64"),
 ])
-def test_gan_settings_are_named_under_train_before_anything_runs(compose_cfg, tmp_path, tiny, override, match):
-    with pytest.raises(ConfigError, match=match):
+def test_gan_and_data_settings_are_named_as_ganaug_bench_keys_before_anything_runs(compose_cfg, tmp_path, tiny,
+                                                                                  override, match):
+    with pytest.raises(GanaugError, match=match):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", override]))
     assert not (tmp_path / "out" / "units").exists()
 
