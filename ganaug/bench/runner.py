@@ -86,6 +86,11 @@ def _named(prefix: str):
         raise ConfigError(f"{prefix}{e}") from None
 
 
+# GANDataModule's settings as its messages name them; not a path such as /data/data.v2/...
+_DATA_KEY = re.compile(r"(?<![\w./\\-])data\.(n_per_class|imbalance_ratio|n_max|data_seed|val_fraction|batch_size|"
+                       r"num_workers|drop_last|on_device|dataset)\b")
+
+
 def _bench_data_key(regime: str, key: str) -> str:
     if key in ("n_per_class", "imbalance_ratio", "n_max"):
         return f"bench.regimes.{regime}.{key}"
@@ -104,7 +109,7 @@ def _data_keys_named(regime: str):
         err = user_error(e)  # instantiate wraps what it calls
         if not isinstance(err, GanaugError):
             raise
-        message = re.sub(r"(?<![\w.])data\.(\w+)", lambda m: _bench_data_key(regime, m[1]), str(err))
+        message = _DATA_KEY.sub(lambda m: _bench_data_key(regime, m[1]), str(err))
         try:
             renamed = type(err)(message)
         except TypeError:  # an error class with another signature: its own words, unchanged

@@ -709,6 +709,18 @@ def test_gan_and_data_settings_are_named_as_ganaug_bench_keys_before_anything_ru
     assert not (tmp_path / "out" / "units").exists()
 
 
+def test_renaming_data_keys_leaves_paths_alone():
+    from ganaug.bench import runner
+
+    def rename(text):
+        with pytest.raises(GanaugError) as e, runner._data_keys_named("n30"):
+            raise GanaugError(text)
+        return str(e.value)
+
+    assert rename("no images under /srv/data.dataset/pets or ~/my-data.n_max; set data.dataset.root=...") == \
+        "no images under /srv/data.dataset/pets or ~/my-data.n_max; set train.data.dataset.root=..."
+
+
 def test_a_value_listed_twice_plans_its_condition_once(compose_cfg, tmp_path):
     # Each unit id is one stored record: a duplicated ratio or filter option used to plan every one of its
     # classifier runs twice (the same work run twice, one record written over the other).
