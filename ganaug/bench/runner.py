@@ -113,8 +113,8 @@ def _data_keys_named(regime: str):
         try:
             renamed = type(err)(message)
         except TypeError:  # an error class with another signature: its own words, unchanged
-            raise err from None
-        raise renamed from None
+            raise err from err.__cause__
+        raise renamed from err.__cause__  # what the data module gave as the cause (a file's OSError) stays
 
 
 class Regime:

@@ -719,6 +719,11 @@ def test_renaming_data_keys_leaves_paths_alone():
 
     assert rename("no images under /srv/data.dataset/pets or ~/my-data.n_max; set data.dataset.root=...") == \
         "no images under /srv/data.dataset/pets or ~/my-data.n_max; set train.data.dataset.root=..."
+    # the renamed error keeps the cause the data module gave
+    cause = OSError(13, "Permission denied", "/srv/pets")
+    with pytest.raises(GanaugError) as e, runner._data_keys_named("n30"):
+        raise GanaugError("cannot read data.dataset.root") from cause
+    assert str(e.value) == "cannot read train.data.dataset.root" and e.value.__cause__ is cause
 
 
 def test_a_value_listed_twice_plans_its_condition_once(compose_cfg, tmp_path):
