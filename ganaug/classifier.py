@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
+from .batch_mix import BATCH_MIXES, mix_batch
 from .checks import check_flag
 from .errors import ConfigError
 from .loss import SyntheticAwareLoss, check_loss_args
@@ -399,6 +400,8 @@ def train_classifier_on_loader(
     synthetic_confidence_weight: bool = False,
     synthetic_feedback_weight: bool = False,
     synthetic_split_norm: bool = False,
+    batch_mix: str = "none",
+    batch_mix_alpha: float = 1.0,
     device: str | torch.device = "cpu",
     precision: str = "32-true",
     progress: bool = False,
@@ -432,6 +435,11 @@ def train_classifier_on_loader(
     normalises synthetic items with their own batch statistics and keeps them out of the running
     statistics the model is evaluated with (`ganaug.split_norm.split_batch_norm`).
 
+    ``batch_mix`` (``"mixup"`` or ``"cutmix"``, mixing ratio ~ Beta(``batch_mix_alpha``, same)) blends
+    every batch with a shuffled copy of itself (`ganaug.batch_mix`, which says how synthetic items'
+    weights and soft labels carry over); an item with a synthetic partner counts as synthetic for
+    split batch norm. Its draws come from ``seed``.
+
     The loop runs under Lightning Fabric, as the GAN runs under Lightning: ``device`` picks the
     accelerator (``"cpu"``, ``"cuda"``, ``"cuda:1"``) and ``precision`` is Fabric's
     (``"32-true"``; ``"bf16-mixed"`` on a GPU).
@@ -448,6 +456,11 @@ def train_classifier_on_loader(
         raise ConfigError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
     if int(steps) != steps or steps < 0:
         raise ConfigError(f"steps must be a non-negative integer, got {steps}")
+    if batch_mix not in BATCH_MIXES:
+        raise ConfigError(f"batch_mix must be one of {BATCH_MIXES}, got {batch_mix!r}")
+    if not float(batch_mix_alpha) > 0 or not np.isfinite(batch_mix_alpha):
+        raise ConfigError(f"batch_mix_alpha must be a positive number, got {batch_mix_alpha!r}")
+    mix_rng = np.random.default_rng(seed)
     steps = int(steps)
     device = torch.device(device)
     fabric = _fabric(device, precision)
@@ -494,9 +507,18 @@ def train_classifier_on_loader(
                 weight = synthetic_weight
                 if synthetic_weight_schedule == "linear":
                     weight = synthetic_weight * (1.0 - step / steps)
-                with split_batch_norm(module, flag if synthetic_split_norm else None):
-                    logits = module(x)
-                loss = criterion(logits, y, flag, x, synthetic_weight=weight)
+                if batch_mix == "none":
+                    with split_batch_norm(module, flag if synthetic_split_norm else None):
+                        logits = module(x)
+                    loss = criterion(logits, y, flag, x, synthetic_weight=weight)
+                else:
+                    mixed, perm, lam = mix_batch(x, batch_mix, float(batch_mix_alpha), mix_rng)
+                    flag_b = None if flag is None else torch.as_tensor(flag, device=x.device).bool()[perm]
+                    norm_flag = None if flag is None else torch.as_tensor(flag, device=x.device).bool() | flag_b
+                    with split_batch_norm(module, norm_flag if synthetic_split_norm else None):
+                        logits = module(mixed)
+                    loss = (lam * criterion(logits, y, flag, x, synthetic_weight=weight)
+                            + (1.0 - lam) * criterion(logits, y[perm], flag_b, x[perm], synthetic_weight=weight))
                 optimizer.zero_grad(set_to_none=True)
                 fabric.backward(loss)
                 optimizer.step()

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from .batch_mix import BATCH_MIXES
 from .checks import check_flag
 from .class_policy import class_probabilities, plain_policy
 from .config_schema import without_added
@@ -97,6 +98,10 @@ def check_seeds(name: str, seeds: Any) -> list[int]:
     return [int(s) for s in seeds]
 
 
+# Classifier settings added after runs were stored, at the value that reproduces them (see SYNTHETIC_USE_ADDED).
+CLASSIFIER_SETTINGS_ADDED = {"batch_mix": "none", "batch_mix_alpha": 1.0}
+
+
 @dataclass(frozen=True)
 class ClassifierSettings:
     """The reference classifier's recipe: identical for every run that is compared."""
@@ -108,6 +113,8 @@ class ClassifierSettings:
     width: int = 32
     arch: str = "smallcnn"       # ganaug.classifier.CLASSIFIERS: smallcnn | resnet
     precision: str = "32-true"   # Lightning Fabric's: bf16-mixed on a GPU
+    batch_mix: str = "none"      # none | mixup | cutmix: batch-level augmentation (ganaug.batch_mix)
+    batch_mix_alpha: float = 1.0  # the mixing ratio ~ Beta(alpha, alpha)
     # Where runs train; not part of a fingerprint (a run is the same experiment on either).
     device: str = "auto"
 
@@ -121,13 +128,18 @@ class ClassifierSettings:
             raise ConfigError(f"classifier.arch must be one of {sorted(CLASSIFIERS)}, got {self.arch!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"classifier.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.batch_mix not in BATCH_MIXES:
+            raise ConfigError(f"classifier.batch_mix must be one of {BATCH_MIXES}, got {self.batch_mix!r}")
+        object.__setattr__(self, "batch_mix_alpha", _positive_float("classifier", "batch_mix_alpha",
+                                                                    self.batch_mix_alpha))
         try:
             resolve_device(self.device)
         except ConfigError as e:  # named as the other keys are: bench.classifier.device, not bench.device
             raise ConfigError(f"classifier.{e}") from None
 
     def key(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}
+        return without_added(d, CLASSIFIER_SETTINGS_ADDED)
 
     @classmethod
     def from_config(cls, cfg: Any) -> ClassifierSettings:
@@ -544,7 +556,8 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
     model = train_classifier_on_loader(batches, train.num_classes, ch, (h, w), steps=clf.steps, lr=clf.lr, seed=seed,
                                        width=clf.width, arch=clf.arch, lr_schedule=clf.lr_schedule,
                                        device=resolve_device(clf.device),
-                                       precision=clf.precision, **extra)
+                                       precision=clf.precision, batch_mix=clf.batch_mix,
+                                       batch_mix_alpha=clf.batch_mix_alpha, **extra)
     if teacher is not None:  # the loop moved it with the loss; the caller's other users expect the CPU
         teacher.cpu()
     return model.cpu()
