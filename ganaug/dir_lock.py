@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import GanaugError
+from .errors import GanaugError, OutputError
 
 __all__ = ["DirectoryBusy", "LOCK_FILE", "hold_dir"]
 
@@ -35,6 +35,31 @@ def _secondary_rank() -> bool:
     return any(int(os.environ.get(k) or 0) > 0 for k in ("LOCAL_RANK", "RANK"))
 
 
+def _open_lock(lock: Path):
+    """The lock file, opened read-write without following a link; refused unless it is a regular file.
+
+    Anyone who can write in a shared output directory could otherwise point the lock at any file the
+    runner can write (it is truncated and rewritten). O_NONBLOCK: a FIFO put there does not hang the open.
+    """
+    import stat
+
+    refuse = (f"{lock}: the lock {LOCK_FILE} is not a regular file (a link, a FIFO or a directory, which ganaug "
+              "did not make and does not follow); remove it, or give this run another directory")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
+    try:
+        fd = os.open(lock, flags, 0o644)
+    except OSError as e:  # ELOOP: a link; EISDIR: a directory
+        import errno
+
+        if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise OutputError(refuse) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutputError(refuse)
+    return os.fdopen(fd, "r+")
+
+
 @contextmanager
 def hold_dir(path: str | Path, command: str, setting: str) -> Iterator[Path]:
     """Hold ``path`` (created if missing) for the block, or raise `DirectoryBusy` naming the holder and,
@@ -50,7 +75,7 @@ def hold_dir(path: str | Path, command: str, setting: str) -> Iterator[Path]:
     if _secondary_rank():
         yield path
         return
-    f = open(path / LOCK_FILE, "a+")
+    f = _open_lock(path / LOCK_FILE)
     try:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from ganaug.dir_lock import LOCK_FILE, DirectoryBusy, hold_dir
+from ganaug.errors import OutputError
 
 HOLD = ("import sys, time\nfrom ganaug.dir_lock import hold_dir\n"
         "with hold_dir(sys.argv[1], 'ganaug-bench', 'bench.out_dir'):\n"
@@ -92,3 +93,50 @@ def test_sample_and_a_bank_refuse_a_directory_in_use(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert e.value.code == 75 and f"ganaug-sample: error: {out} is in use by ganaug-sample" in err, err[-2000:]
     assert not (out / "samples.npz").exists()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dangling", "fifo", "directory"])
+def test_a_lock_path_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path, kind):
+    # Anyone who can write in a shared output directory could point the lock at a file the runner can write:
+    # opening it "a+" then truncating clobbered that file.
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    lock = out / LOCK_FILE
+    if kind == "symlink":
+        lock.symlink_to(victim)
+    elif kind == "dangling":
+        lock.symlink_to(tmp_path / "made-by-the-lock")
+    elif kind == "fifo":
+        os.mkfifo(lock)
+    else:
+        lock.mkdir()
+    with pytest.raises(OutputError, match=f"{LOCK_FILE} is not a regular file.*remove it"):
+        with hold_dir(out, "ganaug-sample", "out"):
+            pass
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "made-by-the-lock").exists()
+
+
+def test_the_lock_file_is_made_without_following_links(tmp_path):
+    with hold_dir(tmp_path / "run", "ganaug-train", "out_dir"):
+        assert (tmp_path / "run" / LOCK_FILE).is_file() and not (tmp_path / "run" / LOCK_FILE).is_symlink()
+
+
+def test_ganaug_sample_refuses_a_symlinked_lock_with_a_message(tmp_path):
+    import torch
+
+    from ganaug import Generator, export_generator
+
+    torch.manual_seed(0)
+    gen = export_generator(Generator(10, 8, 1, z_dim=16, width=8), tmp_path / "gen")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_FILE).symlink_to(victim)
+    r = subprocess.run([sys.executable, "-m", "ganaug.sample", f"generator={gen}", f"out={out}",
+                        "n_per_class=2", "hydra.run.dir=" + str(tmp_path / "hydra")], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "not a regular file" in r.stderr
+    assert victim.read_text() == "precious\n"
