@@ -261,10 +261,9 @@ def export_generator(
 def read_versioned_json(meta_path: Path, format_name: str, format_version: int, required: tuple[str, ...],
                         redo: str) -> dict:
     """Read a ganaug metadata JSON, checking its format, version and fields; `redo` says how to fix it."""
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{meta_path} is not valid JSON ({e}); it is corrupt: {redo}") from e
+    from .records import read_json
+
+    meta = read_json(meta_path, ArtifactError, f"{format_name} record")
     if not isinstance(meta, dict) or meta.get("format") != format_name:
         raise ArtifactError(f"{meta_path} is not a {format_name} file (format != {format_name!r})")
     version = meta.get("format_version", 0)

@@ -22,7 +22,7 @@ partial (conf/mix/default.yaml's format), for Hydra configs that compose ``mix``
 or a generator retrained in the same place since is refused, not silently mixed in.
 
 A config that Hydra instantiates is code: every ``_target_`` in it is imported and called, e.g.
-``torch.load`` of a pickle. So the YAML is parsed with ``yaml.safe_load``, only the keys above are
+``torch.load`` of a pickle. So the YAML is parsed as plain data (`ganaug.records`: no tags, no aliases), only the keys above are
 accepted, every value is type-checked, and nothing is built but `SyntheticMix` and the loss.
 ``_target_: ganaug.SyntheticMix`` at the top is tolerated (mix.yaml's Hydra target, never
 imported from the file); any other ``_target_``, at the top or nested, is refused, not run.
@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
@@ -49,6 +48,7 @@ from .classifier import CLASSIFIERS, build_classifier
 from .errors import GanaugError
 from .export import META_FILE as GENERATOR_META
 from .loss import SyntheticAwareLoss
+from .records import read_json, read_yaml
 from .mix import SyntheticMix
 from .split_norm import batch_norm_layers, split_batch_norm
 
@@ -61,6 +61,7 @@ MIX_KEYS = ("source", "ratio", "class_policy", "seed", "truncation", "refresh", 
 LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "feedback_weight", "split_norm", "teacher")
 # What the source held when the tune measured it; a recipe without it (hand-written, or older) is not checked.
 SOURCE_ID_KEY = "source_id"
+TUNE_RECORD = "tune.json"  # beside a recipe.yaml that ganaug-tune wrote
 HYDRA_KEYS = ("_target_", "_partial_")
 TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")  # and "arch" (smallcnn when left out)
 POLICIES = ("match", "uniform", "balance")
@@ -175,18 +176,22 @@ class Recipe:
 
 
 def load_recipe(path: str | os.PathLike) -> Recipe:
-    """Read a ganaug recipe: a `ganaug-tune` out_dir (its recipe.yaml, else mix.yaml) or a file.
+    """Read a ganaug recipe: a `ganaug-tune` out_dir (its recipe.yaml) or a file (recipe.yaml, mix.yaml, conf/mix/*.yaml).
 
     Only known keys with plain values are accepted; anything else raises `RecipeError` before
     any of it is used. The source (and teacher) must exist.
     """
     path = Path(path)
     if path.is_dir():
-        found = [path / name for name in (RECIPE_FILE, MIX_FILE) if (path / name).is_file()]
-        if not found:
+        if not (path / RECIPE_FILE).is_file():
+            if (path / MIX_FILE).is_file():
+                # mix.yaml alone would load the mix with plain cross-entropy: not what the tune measured.
+                raise RecipeError(f"{path} has {MIX_FILE} but no {RECIPE_FILE}, which holds the loss the mix was "
+                                  f"measured with: rerun ganaug-tune to write it again, or pass {path / MIX_FILE} "
+                                  "itself for the mix alone with plain cross-entropy")
             raise RecipeError(f"{path} has no {RECIPE_FILE} or {MIX_FILE}: pass the out_dir of ganaug-tune, "
                               "or a recipe file")
-        path = found[0]
+        path = path / RECIPE_FILE
     elif not path.is_file():
         raise RecipeError(f"{path} does not exist: pass the out_dir of ganaug-tune (with {RECIPE_FILE}), "
                           "or a recipe file")
@@ -194,6 +199,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     doc = _read(path)
     _refuse_targets(doc, path)
     _check_keys(doc, path, MIX_KEYS + LOSS_KEYS + HYDRA_KEYS + (SOURCE_ID_KEY,), "")
+    _check_complete(doc, path)
     if not set(LOSS_KEYS) & set(doc) and (path.parent / RECIPE_FILE).is_file() and path.name != RECIPE_FILE:
         # The tune's loss settings are in recipe.yaml: training without them is not what it measured.
         warnings.warn(f"{path} holds the mix only; {path.parent / RECIPE_FILE} has its loss as well: "
@@ -205,16 +211,23 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 
 
 def _read(path: Path) -> dict:
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{path} is not YAML ({str(e).splitlines()[0]}), so it is not a ganaug recipe") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RecipeError(f"cannot read {path}: {e}") from None
+    doc = read_yaml(path, RecipeError, "ganaug recipe")
     if not isinstance(doc, dict):
         raise RecipeError(f"{path} holds a {type(doc).__name__}, not a mapping of settings, so it is not a "
                           "ganaug recipe")
     return doc
+
+
+def _check_complete(doc: dict, path: Path) -> None:
+    """A recipe.yaml that ganaug-tune wrote (tune.json beside it) holds every key it writes: one cut short
+    would load its missing keys at their defaults (no teacher, no source check) as if measured so."""
+    if path.name != RECIPE_FILE or not (path.parent / TUNE_RECORD).is_file():
+        return  # a hand-written recipe may leave settings at their defaults
+    wanted = [*MIX_KEYS, *LOSS_KEYS] + ([SOURCE_ID_KEY] if doc.get("source") is not None else [])
+    missing = [k for k in wanted if k not in doc]
+    if missing:
+        raise RecipeError(f"{path} lacks {', '.join(missing)}, which ganaug-tune writes (the file was cut short or "
+                          f"edited): rerun ganaug-tune on {path.parent} to write it again")
 
 
 def _refuse_targets(doc: dict, path: Path) -> None:
@@ -328,9 +341,10 @@ def source_content_id(source: str | os.PathLike) -> str | None:
         record = Path(source) / name
         if record.is_file():
             try:
-                value = json.loads(record.read_text()).get(field)
-            except (OSError, ValueError, AttributeError):
+                doc = read_json(record, RecipeError, name)
+            except RecipeError:
                 return None
+            value = doc.get(field) if isinstance(doc, dict) else None
             return None if value is None else hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
     return None
 
@@ -340,11 +354,16 @@ def _check_source_id(doc: dict, source: Path, refresh: float | None, path: Path)
     if pinned is None or refresh is not None:  # a refreshed bank changes by design
         return
     if not isinstance(pinned, str):
-        raise _fail(path, SOURCE_ID_KEY, "a string (what ganaug-tune measured), or left out", pinned)
-    if source_content_id(source) != pinned:
+        raise _fail(path, SOURCE_ID_KEY, "a string (what ganaug-tune measured), or null", pinned)
+    now = source_content_id(source)
+    if now is None:  # /etc, or a bank whose bank.json is gone: not "changed since"
+        raise RecipeError(f"{path}: the source {source} is not a synthetic bank or an exported generator (no readable "
+                          f"{BANK_META} or {GENERATOR_META} in it); point source at the tune's bank or generator "
+                          "directory, or rerun ganaug-tune")
+    if now != pinned:
         # A generator retrained in the same place, a bank regenerated there: not what the tune measured.
         raise RecipeError(f"{path}: the source {source} is not what ganaug-tune measured this recipe with (its "
-                          "weights or images changed since); rerun ganaug-tune on it, or remove source_id from the "
+                          "weights or images changed since); rerun ganaug-tune on it, or set source_id: null in the "
                           "file to use it anyway")
 
 

@@ -102,13 +102,20 @@ def read_record(run_dir: Path) -> dict | None:
     path = Path(run_dir) / RECORD_FILE
     if not path.is_file():
         return None
+    fix = ("delete it only if the checkpoints beside it belong to the settings you are running now, or start "
+           "afresh with resume=false or another run_name")
+    from .records import read_json
+
     try:
-        doc = json.loads(path.read_text())
-        return doc["settings"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise GanaugError(f"{path} is not a readable run record ({e}); delete it only if the checkpoints "
-                          "beside it belong to the settings you are running now, or start afresh with "
-                          "resume=false or another run_name") from e
+        doc = read_json(path, GanaugError, "run record")
+    except GanaugError as e:
+        raise GanaugError(f"{e}; {fix}") from None
+    settings = doc.get("settings") if isinstance(doc, dict) else None
+    if not isinstance(settings, dict) or not settings:
+        # {"settings": null} was adopted as "no record" and overwritten with whatever ran next.
+        raise GanaugError(f"{path} is not a valid run record (its settings are {settings!r}, not the run's "
+                          f"settings); {fix}")
+    return settings
 
 
 def write_record(run_dir: Path, settings: dict) -> Path:

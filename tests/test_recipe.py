@@ -275,7 +275,7 @@ def test_a_source_that_changed_since_the_tune_is_refused(tuned, tmp_path):
     ganaug.SyntheticBank.generate(tuned.candidate()["generator"], 400, bank, seed=7, progress=False)
     with pytest.raises(RecipeError, match=r"is not what ganaug-tune measured this recipe with .*rerun ganaug-tune"):
         load_recipe(moved)
-    del doc["source_id"]  # the user's way to take it anyway
+    doc["source_id"] = None  # the user's way to take it anyway (left out, it reads as a file cut short)
     (moved / "recipe.yaml").write_text(yaml.safe_dump(doc))
     assert load_recipe(moved).source == bank.resolve()
     # The same for a generator drawn from on the fly: its weights are its identity.
@@ -322,3 +322,52 @@ def test_a_confidence_weighted_recipe_gives_that_loss_with_its_teacher(tuned, tm
         load_recipe(_write(tmp_path / "recipe.yaml", "source: bank\nratio: 0.5\nconfidence_weight: true\n"))
     with pytest.raises(RecipeError, match="confidence_weight"):
         load_recipe(_write(tmp_path / "recipe.yaml", "source: bank\nratio: 0.5\nconfidence_weight: 0.5\n" + entry))
+
+
+# ------------------------------------------------------------------------------ complete or refused (issue 42.5)
+
+
+def test_a_tune_directory_without_recipe_yaml_is_refused_not_loaded_from_mix_yaml(tuned, tmp_path):
+    # Before: mix.yaml loaded ratio 0.75 with plain cross-entropy, dropping the teacher and soft labels.
+    out = tmp_path / "tune"
+    shutil.copytree(tuned.out_dir, out)
+    (out / "recipe.yaml").unlink()
+    with pytest.raises(RecipeError, match="has mix.yaml but no recipe.yaml.*rerun ganaug-tune.*mix.yaml itself"):
+        load_recipe(out)
+
+
+@pytest.mark.parametrize("cut_after", ["ratio:", "return_flag:", "teacher:"])
+def test_a_recipe_yaml_cut_short_is_refused(tuned, tmp_path, cut_after):
+    # Before: cut after ratio, it loaded with defaults and no source_id, so no source check.
+    out = tmp_path / "tune"
+    shutil.copytree(tuned.out_dir, out)
+    text = (out / "recipe.yaml").read_text()
+    lines = text.splitlines(keepends=True)
+    keep = next(i for i, line in enumerate(lines) if line.startswith(cut_after))
+    (out / "recipe.yaml").write_text("".join(lines[:keep + 1]).replace("ratio:\n", "ratio: 0.75\n")
+                                     .replace("teacher:\n", ""))
+    with pytest.raises(RecipeError, match="lacks .*which ganaug-tune writes.*rerun ganaug-tune"):
+        load_recipe(out)
+
+
+def test_a_hand_written_recipe_may_leave_settings_at_their_defaults(tuned, tmp_path):
+    bank = Path(tuned.candidate()["bank"])
+    shutil.copytree(bank, tmp_path / "bank")
+    recipe = load_recipe(_write(tmp_path / "recipe.yaml", "source: bank\nratio: 0.25\n"))
+    assert recipe.ratio == 0.25 and recipe.soft_labels == 0.0
+
+
+@pytest.mark.parametrize("damage", ["etc", "no bank.json"])
+def test_a_source_that_is_no_bank_is_named_as_such_not_as_changed(tuned, tmp_path, damage):
+    import yaml
+
+    moved = tmp_path / "moved"
+    shutil.copytree(tuned.out_dir, moved, ignore=shutil.ignore_patterns("units"))
+    doc = yaml.safe_load((moved / "recipe.yaml").read_text())
+    if damage == "etc":
+        doc["source"] = "/etc"
+        (moved / "recipe.yaml").write_text(yaml.safe_dump(doc))
+    else:
+        (moved / doc["source"] / "bank.json").unlink()
+    with pytest.raises(RecipeError, match="is not a synthetic bank or an exported generator"):
+        load_recipe(moved)

@@ -51,12 +51,17 @@ def gan_training_seconds(record: dict) -> float | None:
 
 
 def _read(path: Path) -> dict:
+    from ..records import read_json
+
+    # Records are written whole (temp file, then rename); one that does not parse was edited or merged.
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        # Records are written whole (temp file, then rename); one that does not parse was edited or merged.
-        raise ArtifactError(f"{path} is not a unit record (not JSON: {e}): delete it, and the unit is made again "
-                            "when the benchmark runs") from None
+        record = read_json(path, ArtifactError, "unit record")
+    except ArtifactError as e:
+        raise ArtifactError(f"{e}: delete it, and the unit is made again when the benchmark runs") from None
+    if not isinstance(record, dict):
+        raise ArtifactError(f"{path} holds a {type(record).__name__}, not a unit record: delete it, and the unit is "
+                            "made again when the benchmark runs")
+    return record
 
 
 class UnitStore:

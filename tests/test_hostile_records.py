@@ -1,0 +1,119 @@
+"""Hostile records (issue 42, items 2, 5 and 11): recipe.yaml, bank.json, generator.json, run.json and unit
+records are read as bounded plain data, and a damaged one is a message naming it, not a traceback or a hang."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganaug import export_generator, load_generator, load_recipe
+from ganaug.errors import ArtifactError, GanaugError
+from ganaug.nets import Generator
+from ganaug.recipe import RecipeError
+from ganaug.records import read_json, read_yaml
+
+BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+        "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+        "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n")
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    torch.manual_seed(0)
+    return export_generator(Generator(10, 8, 1, z_dim=16, width=8), tmp_path_factory.mktemp("g") / "gen")
+
+
+@pytest.mark.parametrize("key", ["ratio", "seed", "class_policy", "source", "source_id"])
+def test_a_yaml_alias_bomb_in_a_recipe_is_refused_at_once(tmp_path, key):
+    # Nine nested aliases under one key: 9^9 strings once walked. Before: 45 s, then MemoryError (or the machine).
+    path = tmp_path / "recipe.yaml"
+    path.write_text(f"{key}:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines()))
+    code = (f"import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))\n"
+            f"from ganaug import load_recipe\nfrom ganaug.recipe import RecipeError\n"
+            f"try:\n    load_recipe({str(path)!r})\nexcept RecipeError as e:\n    print('refused:', e)\n")
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "refused:" in r.stdout and "YAML alias" in r.stdout and "write the value out" in r.stdout
+    assert time.perf_counter() - t0 < 60
+
+
+def test_read_yaml_refuses_aliases_tags_and_huge_files(tmp_path):
+    (tmp_path / "ok.yaml").write_text("a: 1\nb: [1, 2]\n")
+    assert read_yaml(tmp_path / "ok.yaml", RecipeError, "recipe") == {"a": 1, "b": [1, 2]}
+    (tmp_path / "alias.yaml").write_text("a: &x 1\nb: *x\n")
+    with pytest.raises(RecipeError, match=r"alias \(\*x\) at line 2"):
+        read_yaml(tmp_path / "alias.yaml", RecipeError, "recipe")
+    (tmp_path / "big.yaml").write_text("a: " + "x" * 2000 + "\n")
+    with pytest.raises(RecipeError, match="far larger than any recipe"):
+        read_yaml(tmp_path / "big.yaml", RecipeError, "recipe", max_bytes=1000)
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 100 + "]" * 100 + "\n")
+    with pytest.raises(RecipeError, match="nests deeper"):
+        read_yaml(tmp_path / "deep.yaml", RecipeError, "recipe")
+    (tmp_path / "bin.yaml").write_bytes(b"a: \xff\xfe\n")
+    with pytest.raises(RecipeError, match="not text"):
+        read_yaml(tmp_path / "bin.yaml", RecipeError, "recipe")
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"format_version": ' + "9" * 5000 + "}", "not valid JSON"),  # ValueError: over 4,300 digits
+    ("[" * 100000 + "]" * 100000, "nests deeper"),                  # RecursionError in the parser
+    ("[" * 40 + "]" * 40, "nests deeper"),                          # deeper than any record, parsed
+    ("\xff", "not valid JSON"),
+])
+def test_read_json_names_what_python_would_raise_as_a_traceback(tmp_path, text, match):
+    path = tmp_path / "r.json"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ArtifactError, match=match):
+        read_json(path, ArtifactError, "record")
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"format": "ganaug-generator", "format_version": ' + "9" * 5000 + "}", "not valid JSON"),
+    ("[" * 100000 + "]" * 100000, "nests deeper"),
+])
+def test_generator_json_with_a_huge_integer_or_deep_nesting_is_an_artifact_error(artifact, tmp_path, text, match):
+    gen = tmp_path / "gen"
+    shutil.copytree(artifact, gen)
+    (gen / "generator.json").write_text(text)
+    with pytest.raises(ArtifactError, match=match):
+        load_generator(gen)
+
+
+def test_ganaug_sample_prints_a_message_for_a_deeply_nested_generator_json(artifact, tmp_path):
+    gen = tmp_path / "gen"
+    shutil.copytree(artifact, gen)
+    (gen / "generator.json").write_text("[" * 100000 + "]" * 100000)
+    r = subprocess.run([sys.executable, "-m", "ganaug.sample", f"generator={gen}", f"out={tmp_path / 'out'}",
+                        "n_per_class=2", f"hydra.run.dir={tmp_path / 'h'}"], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "nests deeper" in r.stderr
+
+
+@pytest.mark.parametrize("doc", [{"settings": None}, {"settings": {}}, [], {"format": "ganaug-run"}])
+def test_a_run_record_that_is_not_one_is_refused_not_adopted(tmp_path, doc):
+    # {"settings": null} resumed with another seed and overwrote the record.
+    from ganaug.run_record import check_resume
+
+    (tmp_path / "run.json").write_text(json.dumps(doc))
+    with pytest.raises(GanaugError, match="not a valid run record.*resume=false"):
+        check_resume(tmp_path, {"seed": 1}, None)
+    assert json.loads((tmp_path / "run.json").read_text()) == doc  # left as it was
+
+
+def test_a_unit_record_that_is_not_an_object_is_named(tmp_path):
+    from ganaug.bench.store import UnitStore
+
+    store = UnitStore(tmp_path)
+    (tmp_path / "n100").mkdir()
+    (tmp_path / "n100" / "real.json").write_text("[1, 2]")
+    with pytest.raises(ArtifactError, match="not a unit record: delete it"):
+        store.get("n100/real")
+
+
