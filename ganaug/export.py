@@ -38,7 +38,7 @@ WEIGHTS_FILE = "generator.safetensors"
 META_FILE = "generator.json"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -239,7 +239,7 @@ def export_generator(
         save_file(state, tmp, metadata={"format": FORMAT_NAME})
         # safetensors replaces the file with an owner-only one: set the mode once it is done.
         os.chmod(tmp, default_file_mode())
-        sha = _sha256(Path(tmp))
+        sha = file_sha256(Path(tmp))
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -443,7 +443,7 @@ def load_generator(
     weights = contained_file(path, meta.get("weights_file", WEIGHTS_FILE), "weights_file", meta_path, _REDO)
     if not weights.is_file():
         raise ArtifactError(f"{weights} is missing; the artifact is incomplete, re-export it")
-    sha = _sha256(weights)
+    sha = file_sha256(weights)
     if sha != meta["weights_sha256"]:
         raise ArtifactError(
             f"{weights} does not match the hash recorded in {META_FILE} (tampered, truncated or "

@@ -11,6 +11,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from .bank import META_FILE as BANK_META
 from .bank import SyntheticBank, check_bank_fits
 from .class_policy import class_probabilities, plain_policy
 from .cli import check_flags, user_errors
@@ -64,7 +65,7 @@ def check_settings(cfg: DictConfig) -> None:
     whole("batch_size", cfg.batch_size, 1, 500)
     whole("grid_per_class", cfg.grid_per_class, 1, 10)
     check_seed(cfg.seed, "seed", "set e.g. seed=0")
-    check_flags(cfg, "png", "progress", "bank.enabled")
+    check_flags(cfg, "png", "progress", "bank.enabled", "bank.overwrite")
     check_truncation(cfg.truncation)
     resolve_device(cfg.device)  # device=cuda where torch has none: a message, not torch's assertion
     b = cfg.get("bank")
@@ -160,6 +161,7 @@ def write_bank(cfg: DictConfig, gen: TrainedGenerator, real, split) -> dict:
         batch_size=int(cfg.batch_size),
         filter=qfilter,
         progress=bool(cfg.get("progress", True)),
+        overwrite=bool(b.get("overwrite", False)),
     )
     if bank.acceptance:
         log.info("filter acceptance per class: %s", {k: v["rate"] for k, v in bank.acceptance.items()})
@@ -173,6 +175,11 @@ def sample(cfg: DictConfig) -> dict:
     with_bank = bool(cfg.get("bank") and cfg.bank.enabled)
     if with_bank:  # by the name it was set with, before anything is written
         check_bank_fits(gen, int(cfg.bank.size), cfg.bank.path, "bank.size")
+        if cfg.bank.path is not None and (Path(cfg.bank.path) / BANK_META).exists() and not cfg.bank.get("overwrite"):
+            # A tune or a recipe may have measured that bank: replacing it in place changes what they stand on.
+            raise ConfigError(f"a bank already exists at bank.path={cfg.bank.path}; a tune or recipe that measured it "
+                              "would stand on other images: give another bank.path, or set bank.overwrite=true to "
+                              "replace it")
         real, split = prepare_bank(cfg, gen)
     # before sampling: an unwritable out fails in a second, not after minutes; and one ganaug-sample per out
     with hold_dir(cfg.out, "ganaug-sample", "out") as out:

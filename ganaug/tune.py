@@ -34,7 +34,7 @@ from .dir_lock import hold_dir
 from .engine import BankSettings, ClassifierSettings, SyntheticUse
 from .errors import ConfigError, GanaugError
 from .export import META_FILE as GENERATOR_META
-from .export import atomic_write_bytes, load_generator, read_generator_meta
+from .export import atomic_write_bytes, file_sha256, load_generator, read_generator_meta
 from .filter import QualityFilter
 from .recipe import MIX_FILE, MIX_TARGET, RECIPE_FILE, SOURCE_ID_KEY, source_content_id
 from .stats import format_gain, format_score, mean_ci, paired_diff_ci
@@ -120,7 +120,8 @@ class TuneResult:
         mix = {k: v for k, v in self.mix_config(name).items() if k not in ("_target_", "_partial_")}
         if mix["source"] is not None:
             # load_recipe refuses a source whose weights or images changed after it was measured.
-            mix[SOURCE_ID_KEY] = source_content_id(mix["source"])
+            # What the runs were measured on (recorded with them), not whatever the directory holds now.
+            mix[SOURCE_ID_KEY] = c.get("source_id") or source_content_id(mix["source"])
             mix["source"] = _relative(Path(mix["source"]), self.out_dir)
         synthetic = c["generator"] is not None
         soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if synthetic else 0.0
@@ -335,6 +336,7 @@ class _Session:
         classical = loss.teacher == "classical"
         self.teacher_fp = engine.reference_fingerprint(self.train_fp, clf, transform) if classical else self.ref_fp
         self._models: dict[str, SmallCNN] = {}
+        self._weights: dict[str, str] = {}
 
     # -- storage
     def _ensure(self, uid: str, fp: str, make, valid=lambda rec: True) -> dict:
@@ -359,11 +361,20 @@ class _Session:
                 t0 = time.perf_counter()
                 model = engine.train_reference(self.train, self.clf, transform)
                 engine.save_classifier(model, path)
-                return {"val": engine.score(model, self.val, self.metric), "seconds": time.perf_counter() - t0}
+                return {"val": engine.score(model, self.val, self.metric), "seconds": time.perf_counter() - t0,
+                        "weights_sha256": file_sha256(path)}
 
-            self._ensure(uid, fp, make, lambda rec: path.is_file())
+            # Weights replaced in place since they were made (or a record from before they were pinned): made again.
+            rec = self._ensure(uid, fp, make,
+                               lambda rec: path.is_file() and rec.get("weights_sha256") == file_sha256(path))
             self._models[uid] = engine.load_classifier(path, self.train, self.clf)
+            self._weights[uid] = rec["weights_sha256"]
         return self._models[uid]
+
+    def teacher_sha256(self) -> str:
+        """What the teacher's weights were when loaded: a run records it, and counts only while it holds."""
+        self.teacher()
+        return self._weights["reference" if self.loss.teacher == "reference" else "teacher-classical"]
 
     def reference(self) -> SmallCNN:
         return self._classifier("reference", self.reference_path, self.ref_fp, None)
@@ -389,16 +400,36 @@ class _Session:
                                        self.bank_settings(cand), self.bank_seed(cand), counts, self.ref_fp, self.val_fp)
 
     def bank(self, cand: Candidate) -> dict:
+        """The candidate's bank record; ``source_id`` is what the bank held when made (`source_content_id`).
+
+        A bank replaced in place since (``ganaug-sample bank.path=...``), or one made before banks were pinned,
+        is made again; runs pinned to other contents are then redone (`run`), so no score stands on images
+        it was not measured on.
+        """
+        judge = self._judge(cand)
+
         def make() -> dict:
-            return engine.build_bank(self.generators[cand.generator], self.bank_dir(cand), self.bank_settings(cand),
-                                     seed=self.bank_seed(cand), real_labels=self.train.labels,
-                                     reference=self.reference() if cand.threshold is not None else None,
-                                     val=self.val, real_images=self.train.images)
+            rec = engine.build_bank(self.generators[cand.generator], self.bank_dir(cand), self.bank_settings(cand),
+                                    seed=self.bank_seed(cand), real_labels=self.train.labels,
+                                    reference=self.reference() if cand.threshold is not None else None,
+                                    val=self.val, real_images=self.train.images)
+            made = None if rec.get("filter_error") else source_content_id(self.bank_dir(cand))
+            return {**rec, "source_id": made, "judge_sha256": judge}
 
         def valid(rec: dict) -> bool:
-            return bool(rec.get("filter_error")) or (self.bank_dir(cand) / "bank.json").is_file()
+            if rec.get("judge_sha256") != judge:
+                return False
+            return bool(rec.get("filter_error")) or (
+                rec.get("source_id") is not None and source_content_id(self.bank_dir(cand)) == rec["source_id"])
 
         return self._ensure(f"banks/{cand.bank_id}", self.bank_fp(cand), make, valid)
+
+    def _judge(self, cand: Candidate) -> str | None:
+        # A filtered bank's filter is the reference classifier: its weights pin the bank too.
+        if cand.threshold is None:
+            return None
+        self.reference()
+        return self._weights["reference"]
 
     # -- classifier runs
     def unit_id(self, cand: Candidate, seed: int) -> str:
@@ -433,11 +464,20 @@ class _Session:
                 "run_fingerprint": self.fp(cand, seed), "seconds": time.perf_counter() - t0}
 
     def run(self, cand: Candidate, seed: int) -> dict:
+        # What the run stood on, beyond its settings: the bank's contents and the teacher's weights. A stored
+        # run counts only while they hold (a fingerprint names settings, not what is on disk now).
+        pins = {"source_id": None, "teacher_sha256": None}
         if cand.generator is not None and self.loss.source == "bank":  # on the fly needs no bank
             bank = self.bank(cand)
             if bank.get("filter_error"):
                 return {"candidate": cand.name, "seed": seed, "val": None, "skipped": bank["filter_error"]}
-        return self._ensure(self.unit_id(cand, seed), self.fp(cand, seed), lambda: self._train_run(cand, seed))
+            pins["source_id"] = bank["source_id"]
+        use = self.use(cand)
+        if use is not None and use.needs_teacher:
+            pins["teacher_sha256"] = self.teacher_sha256()
+        return self._ensure(self.unit_id(cand, seed), self.fp(cand, seed),
+                            lambda: {**self._train_run(cand, seed), **pins},
+                            lambda rec: all(rec.get(k) == v for k, v in pins.items()))
 
 
 def _candidates(paths: list[Path], labels: list[str], ratios: list[float],
@@ -475,7 +515,10 @@ def _run_all(session: _Session, cands: list[Candidate], seeds: list[int], progre
 def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session: _Session) -> list[dict]:
     scores: dict[str, dict[int, float]] = {c.name: {} for c in cands}
     skipped: dict[str, str] = {}
+    measured_on: dict[str, str] = {}
     for r in runs:
+        if r.get("source_id"):
+            measured_on[r["candidate"]] = r["source_id"]
         if r.get("skipped"):
             skipped[r["candidate"]] = r["skipped"]
         else:
@@ -488,6 +531,7 @@ def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session
             "name": c.name, "generator": None if c.generator is None else str(c.generator), "ratio": c.ratio,
             "filter_threshold": c.threshold, "synthetic_weight": c.weight,
             "bank": None if c.generator is None or session.loss.source == "generator" else str(session.bank_dir(c)),
+            "source_id": measured_on.get(c.name),
             "skipped": skipped.get(c.name), "val_by_seed": {str(s): v for s, v in zip(seeds, vals)},
             "val": mean_ci(vals) if vals else None,
             "gain_vs_real": paired_diff_ci(vals, real) if vals and c.generator is not None else None,

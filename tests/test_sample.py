@@ -238,3 +238,16 @@ def test_a_bank_the_disk_cannot_hold_is_refused_by_the_library_too(artifact, tmp
     with pytest.raises(GanaugError, match=r"size=10,000,000,000,000 needs .* of memory.*or give the bank a path"):
         SyntheticBank.generate(gen, 10**13, None)
     assert len(SyntheticBank.generate(gen, 50, tmp_path / "small")) == 50  # what fits is not second-guessed
+
+
+def test_an_existing_bank_is_refused_unless_overwrite_is_set(compose_cfg, artifact, tmp_path):
+    # Replacing a bank in place silently is how a tune's scores came to stand on other images (issue 42.3, 42.4).
+    bank_args = ("bank.enabled=true", "bank.size=40")
+    first = sample(_cfg(compose_cfg, artifact, tmp_path / "a", *bank_args))
+    before = SyntheticBank.open(first["bank"]).meta["digest"]
+    with pytest.raises(ConfigError, match=r"a bank already exists at bank.path=.*bank.overwrite=true"):
+        sample(_cfg(compose_cfg, artifact, tmp_path / "b", *bank_args, f"bank.path={first['bank']}", "seed=3"))
+    assert SyntheticBank.open(first["bank"]).meta["digest"] == before
+    again = sample(_cfg(compose_cfg, artifact, tmp_path / "b", *bank_args, f"bank.path={first['bank']}", "seed=3",
+                        "bank.overwrite=true"))
+    assert SyntheticBank.open(again["bank"]).meta["digest"] != before

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -689,3 +690,51 @@ def test_on_the_fly_candidates_train_from_their_generator_and_the_recipe_draws_f
                  **{**kw, "filter_thresholds": [None, 0.9]})
     with pytest.raises(TuneError, match=r"synthetic_source must be one of \('bank', 'generator'\)"):
         tune_mix(gens[0], train, val, out_dir=tmp_path / "x", synthetic_source="disk", **kw)
+
+
+def test_a_rerun_after_the_bank_was_replaced_redoes_its_runs_and_pins_what_they_measured(split, gens, tmp_path):
+    # Issue 42.3: tune; overwrite its bank in place (ganaug-sample bank.path=<tune>/banks/<gen>/unfiltered); rerun.
+    # Before: the rerun retrained nothing, recomputed source_id from disk, and load_recipe accepted the new bank
+    # for scores measured on the old one.
+    from ganaug import SyntheticBank
+    from ganaug.recipe import source_content_id
+
+    train, val = split
+    kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], **RECIPE)
+    first = tune_mix(gens[0], train, val, **kw)
+    bank = tmp_path / "banks" / "generator" / "unfiltered"
+    measured = source_content_id(bank)
+    run = tmp_path / "units" / "runs" / "generator" / "syn0.5" / "s0.json"
+    assert json.loads(run.read_text())["source_id"] == measured
+    SyntheticBank.generate(gens[0], 100, bank, seed=5, progress=False)
+    assert source_content_id(bank) != measured
+    again = tune_mix(gens[0], train, val, **kw)
+    # The bank is made again from its settings (the same images the runs measured), or its runs are redone:
+    # either way every stored score stands on what the bank holds now, and the recipe pins that.
+    now = source_content_id(bank)
+    assert json.loads(run.read_text())["source_id"] == now
+    assert json.loads((tmp_path / "units" / "banks" / "generator" / "unfiltered.json").read_text())["source_id"] == now
+    assert len(SyntheticBank.open(bank)) == 400 and now == measured  # banks are made deterministically
+    if again.best != "real":
+        assert yaml.safe_load((tmp_path / "recipe.yaml").read_text())["source_id"] == now
+    assert [c["val_by_seed"] for c in again.candidates] == [c["val_by_seed"] for c in first.candidates]
+
+
+def test_a_replaced_reference_is_retrained_and_runs_on_its_soft_labels_redone(split, gens, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    train, val = split
+    kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], synthetic_soft_labels=0.5,
+              **RECIPE)
+    tune_mix(gens[0], train, val, **kw)
+    ref = tmp_path / "reference.safetensors"
+    weights = load_file(str(ref))
+    save_file({k: v + 1.0 if v.is_floating_point() else v for k, v in weights.items()}, str(ref))
+    run = tmp_path / "units" / "runs" / "generator" / "syn0.5" / "s0.json"
+    pinned = json.loads(run.read_text())["teacher_sha256"]
+    tune_mix(gens[0], train, val, **kw)
+    from ganaug.export import file_sha256
+
+    assert json.loads(run.read_text())["teacher_sha256"] == file_sha256(ref)
+    assert all(torch.equal(v, load_file(str(ref))[k]) for k, v in weights.items())  # retrained: the same weights
+    assert pinned == file_sha256(ref)
