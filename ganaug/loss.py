@@ -81,6 +81,7 @@ class SyntheticAwareLoss(nn.Module):
         self.confidence_weight = confidence_weight
         self.feedback_weight = feedback_weight
         self.teacher = teacher.eval() if (teacher is not None and (soft_labels > 0 or confidence_weight)) else None
+        self._teacher_batches = 0  # batches the teacher has scored: the first ones have their scale checked
 
     def extra_repr(self) -> str:
         # The settings that differ from the constructor's defaults: what this loss does beyond cross-entropy.
@@ -126,7 +127,8 @@ class SyntheticAwareLoss(nn.Module):
                     raise ConfigError("a teacher (soft_labels > 0 or confidence_weight): pass the batch's inputs, "
                                       "so the teacher can score the synthetic images")
                 scored = inputs[syn]
-                _check_teacher_range(self.teacher, scored)
+                _check_teacher_range(self.teacher, scored, first=self._teacher_batches < SCALE_CHECK_BATCHES)
+                self._teacher_batches += 1
                 with torch.no_grad():
                     probs = torch.softmax(self.teacher(scored), dim=1).to(logits.dtype)
                 if probs.shape[1] != k:
@@ -142,15 +144,23 @@ class SyntheticAwareLoss(nn.Module):
         return (w * per_item).sum() / w.sum().clamp_min(1e-12)
 
 
-def _check_teacher_range(teacher: nn.Module, x: torch.Tensor) -> None:
+# The first batches the teacher scores are checked for a scale inside its range but not its own: [0, 1].
+SCALE_CHECK_BATCHES = 3
+
+
+def _check_teacher_range(teacher: nn.Module, x: torch.Tensor, first: bool = False) -> None:
     # A batch normalised for the student, not the teacher, gives targets of a meaningless input without
     # an error. Teachers that declare their range (ganaug's classifiers: input_range) are held to it.
     bounds = getattr(teacher, "input_range", None)
     if bounds is None or not torch.is_floating_point(x) or x.numel() == 0:
         return
     lo, hi = (float(v) for v in torch.aminmax(x.detach()))
-    slack = 1e-3 * (bounds[1] - bounds[0])
-    if lo < bounds[0] - slack or hi > bounds[1] + slack:
+    span = bounds[1] - bounds[0]
+    slack = 1e-3 * span
+    # Generated images reach black (bounds[0]) in every batch; x / 255 (ToTensor's [0, 1]) stays in the upper
+    # half of [-1, 1] and passed the bounds, turning soft labels and confidence weights to noise.
+    on_another_scale = first and x.shape[0] >= 4 and lo > bounds[0] + 0.4 * span
+    if lo < bounds[0] - slack or hi > bounds[1] + slack or on_another_scale:
         raise ConfigError(f"the teacher ({type(teacher).__name__}) takes images in [{bounds[0]:g}, {bounds[1]:g}] "
                           f"(img / 127.5 - 1, A.Normalize(mean=0.5, std=0.5)), but the synthetic inputs range over "
                           f"[{lo:.3g}, {hi:.3g}]: pass the loss the batch in that scale as its fourth argument "

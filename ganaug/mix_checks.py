@@ -67,15 +67,18 @@ def probe_image(shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def range_mismatch(real: Any, probe: Any) -> str | None:
-    """Does a real image fit the value range the synthetic path gives black..white (`probe`)?
+    """Do real images (one, or a list) fit the value range the synthetic path gives black..white (`probe`)?
 
-    One real image need not span the full range (a dark image is fine), so this flags only real
-    values outside the probe's range, or a probe range over 50× wider than the real image's
-    ([0, 255] against [0, 1]).
+    One real image need not span the full range (a dark image is fine), so this flags real values
+    outside the probe's range, a probe range over 50× wider than the real images' ([0, 255] against
+    [0, 1]), and real images of which none comes within 40% of the range near the probe's black
+    ([0, 1] from ``ToTensor`` against the [-1, 1] of a synthetic path: the real values sit inside it).
     """
-    if not (_is_float(real) and _is_float(probe)):
+    reals = real if isinstance(real, list) else [real]
+    if not (all(_is_float(r) for r in reals) and _is_float(probe)):
         return None
-    (rlo, rhi), (plo, phi) = _range(real), _range(probe)
+    ranges = [_range(r) for r in reals]
+    (rlo, rhi), (plo, phi) = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges)), _range(probe)
     pspan, rspan = phi - plo, rhi - rlo
     tol = 0.05 * max(pspan, 1e-6)
     if rlo < plo - tol or rhi > phi + tol:
@@ -87,6 +90,12 @@ def range_mismatch(real: Any, probe: Any) -> str | None:
         return (
             f"value scales differ: the synthetic path maps black..white to [{plo:.3g}, {phi:.3g}], "
             f"real values span [{rlo:.3g}, {rhi:.3g}]"
+        )
+    if pspan > 0 and rlo > plo + 0.4 * pspan and len(reals) >= 4:
+        return (
+            f"value scales differ: the synthetic path maps black to {plo:.3g} (black..white to [{plo:.3g}, "
+            f"{phi:.3g}]), but no value of {len(reals)} real images goes below {rlo:.3g} (real values span "
+            f"[{rlo:.3g}, {rhi:.3g}]: another scale, e.g. [0, 1] from ToTensor against [-1, 1])"
         )
     return None
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganaug import SyntheticAwareLoss
+from ganaug import ConfigError, SyntheticAwareLoss
 from ganaug.classifier import SmallCNN
 
 
@@ -156,3 +156,19 @@ def test_a_loss_that_tells_synthetic_apart_warns_when_the_flag_is_left_out():
         SyntheticAwareLoss(synthetic_weight=0.5).eval()(logits, y)
         SyntheticAwareLoss()(logits, y)
         SyntheticAwareLoss(synthetic_weight=0.5)(logits, y, torch.zeros(4, dtype=torch.bool))
+
+
+def test_a_teacher_fed_images_in_0_1_is_refused_on_the_first_batches():
+    # Issue 42.6: x / 255 (torchvision's ToTensor) lies inside [-1, 1], so it passed; the teacher's accuracy fell
+    # from 0.87 to 0.10 and soft labels and confidence weights became noise.
+    from ganaug.classifier import SmallCNN
+
+    teacher = SmallCNN(10, 1, (8, 8), width=4)
+    loss = SyntheticAwareLoss(soft_labels=0.5, teacher=teacher)
+    g = torch.Generator().manual_seed(0)
+    img = torch.randint(0, 256, (16, 1, 8, 8), generator=g).float()
+    img[:, :, 0, 0] = 0  # black background, as generated images have
+    logits, y, syn = torch.randn(16, 10), torch.arange(16) % 10, torch.ones(16, dtype=torch.bool)
+    with pytest.raises(ConfigError, match=r"takes images in \[-1, 1\].*range over \[0, 1\]"):
+        loss(logits, y, syn, img / 255)
+    loss(logits, y, syn, img / 127.5 - 1)  # its own scale

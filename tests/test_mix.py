@@ -564,3 +564,22 @@ def test_mix_datamodule_under_ddp_draws_new_synthetic_items_each_epoch(tmp_path,
     for r in (0, 1):
         assert set(ranks[r]["0"]["synthetic"]) != set(ranks[r]["1"]["synthetic"])
         assert ranks[r]["0"]["real"] != ranks[r]["1"]["real"]  # and a new shuffle
+
+
+def test_real_tensors_in_0_1_against_a_synthetic_path_in_pm1_are_a_range_mismatch(gen):
+    # Issue 42.7: the reverse was caught; real [0, 1] (ToTensor) with a synthetic [-1, 1] path passed.
+    class UnitRange(_TensorDataset):
+        def __getitem__(self, i):
+            return (self.x[i] + 1) / 2, self.y[i]
+
+    with pytest.raises(GanaugDataError, match=r"maps black to -1 .*no value of 16 real images goes below"):
+        SyntheticMix(UnitRange(), gen, 0.5, synthetic_transform=_to_pm1, class_policy="uniform")
+    SyntheticMix(_TensorDataset(), gen, 0.5, synthetic_transform=_to_pm1, class_policy="uniform")  # [-1, 1]: fine
+
+
+def test_a_dark_real_image_is_no_range_mismatch(gen):
+    class Dark(_TensorDataset):  # dark images on the [-1, 1] scale: all below mid-grey
+        def __getitem__(self, i):
+            return self.x[i].clamp(max=0.0), self.y[i]
+
+    SyntheticMix(Dark(), gen, 0.5, synthetic_transform=_to_pm1, class_policy="uniform")
