@@ -204,19 +204,20 @@ class SyntheticBank:
         self.filter: QualityFilter | None = None
         self._version_t, self._version = _shared_counter()
         self._loaded_version = 0
+        self._file_ids: tuple | None = None  # the files the arrays were opened from (inode, size, mtime)
 
     # ------------------------------------------------------------------------------ properties
 
     @property
     def images(self) -> np.ndarray:
         if self._images is None:
-            self._open_arrays()
+            self._open_arrays(reopened=True)
         return self._images
 
     @property
     def labels(self) -> np.ndarray:
         if self._labels is None:
-            self._open_arrays()
+            self._open_arrays(reopened=True)
         return self._labels
 
     @property
@@ -414,9 +415,20 @@ class SyntheticBank:
             raise ArtifactError(f"{file} cannot be read as an array ({e}): it is truncated or corrupt, e.g. a copy "
                                 f"that stopped early; {REBUILD}") from e
 
-    def _open_arrays(self) -> None:
+    def _open_arrays(self, reopened: bool = False) -> None:
+        """Memory-map the arrays. ``reopened``: a copy of an open bank (a spawned DataLoader worker) opening them
+        again by path, which must find the files the original opened, not a bank regenerated there since."""
         images_file, images = self._load("images_file", IMAGES_FILE)
         labels_file, labels = self._load("labels_file", LABELS_FILE)
+        ids = tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in (os.stat(images_file), os.stat(labels_file)))
+        if reopened and self._file_ids is not None and ids != self._file_ids:
+            # Other files at the same path: compare their contents with the digests this bank was opened with.
+            self._images, self._labels = images, labels
+            try:
+                self._verify(changed="since this bank was opened (regenerated in place while in use?)")
+            finally:
+                self._images = self._labels = None
+        self._file_ids = ids
         n, shape = len(self), self.image_shape
         if images.dtype != np.uint8 or images.shape != (n, *shape):
             raise ArtifactError(
@@ -433,7 +445,7 @@ class SyntheticBank:
         self._images, self._labels = images, labels
         self._loaded_version = int(self._version[0])
 
-    def _verify(self) -> None:
+    def _verify(self, changed: str = "since the bank was written (damaged, edited or swapped)") -> None:
         """Compare both arrays with the digests bank.json recorded when they were written."""
         assert self.path is not None
         digest = self.meta.get("digest")
@@ -452,9 +464,8 @@ class SyntheticBank:
             if _digest(array) not in accepted:
                 file = self.path / file
                 raise ArtifactError(
-                    f"{file} does not match the digest in {self.path / META_FILE}: it changed since the bank was "
-                    "written (damaged, edited or swapped), so images and labels may no longer belong together; "
-                    f"{REBUILD}"
+                    f"{file} does not match the digest in {self.path / META_FILE}: it changed {changed}, so "
+                    f"images and labels may no longer belong together, or not be the ones measured; {REBUILD}"
                 )
 
     # ------------------------------------------------------------------------------ refresh

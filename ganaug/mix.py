@@ -165,6 +165,7 @@ class SyntheticMix(Dataset):
         self._epoch_t = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._epoch = self._epoch_t.numpy()
         self._plan_key: tuple[int, int] | None = None
+        self._label_bound: int | None = None  # set when the real labels were not all read up front
         self.synthetic_transform = synthetic_transform
         if self.source is None:
             return
@@ -178,6 +179,9 @@ class SyntheticMix(Dataset):
         seen = labels if labels is not None else _stored_labels(real_dataset)
         if seen is None or np.asarray(seen).dtype.kind not in "iu":
             seen = np.asarray([int(item[1])])
+            # Only the first label was read: every real item's label is checked as it is served (one-based
+            # labels 1..K passed on item 0's label and trained class K against nothing).
+            self._label_bound = src.num_classes
         k = src.num_classes
         if seen.size and (seen.min() < 0 or seen.max() >= k):
             raise ArtifactError(
@@ -327,6 +331,12 @@ class SyntheticMix(Dataset):
 
     def _real_item(self, i: int) -> tuple:
         image, label = self.real[i]
+        if self._label_bound is not None and not 0 <= int(label) < self._label_bound:
+            raise ArtifactError(
+                f"real item {i} has label {int(label)}, but the {self.source.kind} knows {self._label_bound} classes "
+                f"(labels 0..{self._label_bound - 1}): the dataset's labels are of another dataset, or start at 1; "
+                "map them to 0..K-1"
+            )
         if self._tf is not None:
             image = self._tf(image)
         return (image, label, False) if self.return_flag else (image, label)

@@ -344,3 +344,16 @@ def test_the_same_seed_gives_the_same_images_from_a_bank_and_from_sample(gen):
     assert np.array_equal(images, np.asarray(bank.images))
     other, _ = gen.sample(labels=np.asarray(bank.labels), seed=8, batch_size=1000)
     assert not np.array_equal(other, images)
+
+
+def test_a_copy_of_an_open_bank_refuses_a_bank_regenerated_in_place_since(gen, tmp_path):
+    # Issue 42.10: spawn workers reopen the bank by path; a bank regenerated there while a DataLoader used it
+    # was served to the workers while the main process served the old one.
+    bank = SyntheticBank.generate(gen, 40, tmp_path / "bank", seed=0, class_policy="uniform")
+    copy_before = pickle.loads(pickle.dumps(bank))
+    assert np.array_equal(copy_before.images, bank.images)  # unchanged files: the copy opens them
+    in_flight = pickle.dumps(bank)  # what a spawned worker receives
+    SyntheticBank.generate(gen, 40, tmp_path / "bank", seed=1, class_policy="uniform")
+    worker = pickle.loads(in_flight)
+    with pytest.raises(ArtifactError, match="changed since this bank was opened"):
+        worker.images

@@ -17,7 +17,7 @@ import torch
 from ganaug import ArtifactError, Generator, SyntheticBank, export_generator, load_generator
 from ganaug.bank import IMAGES_FILE, LABELS_FILE
 from ganaug.bank import META_FILE as BANK_META
-from ganaug.export import META_FILE, WEIGHTS_FILE, _sha256
+from ganaug.export import META_FILE, WEIGHTS_FILE, file_sha256
 from ganaug.sampling import TrainedGenerator
 
 
@@ -81,7 +81,7 @@ def test_weights_with_a_missing_or_extra_tensor_are_refused(artifact):
     state["extra"] = torch.zeros(2)
     del state["out_conv.bias"]
     save_file(state, str(artifact / WEIGHTS_FILE))
-    _edit(artifact, weights_sha256=_sha256(artifact / WEIGHTS_FILE))
+    _edit(artifact, weights_sha256=file_sha256(artifact / WEIGHTS_FILE))
     with pytest.raises(ArtifactError, match=r"out_conv.bias.*missing|missing.*out_conv.bias") as e:
         load_generator(artifact)
     assert "extra" in str(e.value)
@@ -204,7 +204,7 @@ def test_a_huge_safetensors_header_length_is_refused(artifact):
     data = bytearray((artifact / WEIGHTS_FILE).read_bytes())
     data[:8] = (1 << 62).to_bytes(8, "little")
     (artifact / WEIGHTS_FILE).write_bytes(bytes(data))
-    _edit(artifact, weights_sha256=_sha256(artifact / WEIGHTS_FILE))
+    _edit(artifact, weights_sha256=file_sha256(artifact / WEIGHTS_FILE))
     with pytest.raises(ArtifactError, match="header"):
         load_generator(artifact)
 

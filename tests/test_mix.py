@@ -583,3 +583,24 @@ def test_a_dark_real_image_is_no_range_mismatch(gen):
             return self.x[i].clamp(max=0.0), self.y[i]
 
     SyntheticMix(Dark(), gen, 0.5, synthetic_transform=_to_pm1, class_policy="uniform")
+
+
+@pytest.mark.parametrize("class_policy", ["uniform", [0.1] * 10])
+def test_labels_outside_the_generators_classes_are_caught_without_a_labels_attribute(gen, class_policy):
+    # Issue 42.8: only item 0 was checked, so one-based labels 1..10 passed and label 10 trained against nothing.
+    class OneBased(Dataset):
+        def __init__(self):
+            self.x = _indexed_images(20)
+
+        def __len__(self):
+            return 20
+
+        def __getitem__(self, i):
+            return self.x[i], i % 10 + 1
+
+    mix = SyntheticMix(OneBased(), gen, 0.5, class_policy=class_policy)
+    real = [i for i in range(len(mix)) if not mix.layout.locate(mix._index(i))[0]]
+    with pytest.raises(ArtifactError, match=r"real item 9 has label 10, but the generator knows 10 classes"):
+        [mix[i] for i in real]
+    with pytest.raises(ArtifactError, match="label 10"):
+        list(torch.utils.data.DataLoader(mix, batch_size=8))
