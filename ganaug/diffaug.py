@@ -112,8 +112,8 @@ class DiffAugment(torch.nn.Module):
         super().__init__()
         self.ops = parse_policy(policy, channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.ops)
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return diff_augment(x, self.ops, generator)
 
     def extra_repr(self) -> str:
         return f"ops={list(self.ops)}"

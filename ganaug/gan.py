@@ -129,9 +129,32 @@ class ConditionalGAN(pl.LightningModule):
         self.register_buffer("lecam_real", torch.zeros(()))
         self.register_buffer("lecam_fake", torch.zeros(()))
         self._batch_checked = False  # once per process: a first batch's check costs a device sync
+        # The noise and DiffAugment's draws come from the module's own generator, saved in its checkpoints,
+        # so a resumed run draws what the uninterrupted run would have (whatever else used the global RNG).
+        self._rng: torch.Generator | None = None
+        self._rng_restored: torch.Tensor | None = None
         self._host_counts: dict[str, tuple[torch.Tensor, int, int]] = {}
 
     # -- Lightning hooks -------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self._rng = torch.Generator(device=self.device)
+        if self._rng_restored is not None:
+            self._rng.set_state(self._rng_restored)
+        else:  # seeded from the run's seed (train() seeds the global RNG before building the module)
+            self._rng.manual_seed(int(torch.randint(2**62, (1,), generator=None)))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self._rng is not None:
+            checkpoint["gan_rng_state"] = self._rng.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Checkpoints from before the generator was saved resume with a fresh stream (not bit-exact).
+        self._rng_restored = checkpoint.get("gan_rng_state")
+
+    def batches_seen(self) -> int:
+        """Training batches consumed so far (one discriminator update each): where a resumed loader goes on."""
+        return self._host_count("d_updates")
+
     def configure_optimizers(self):
         hp = self.hparams
         # One fused kernel per optimizer step instead of a dozen small ops per tensor: same Adam.
@@ -159,8 +182,8 @@ class ConditionalGAN(pl.LightningModule):
         # Fakes take the real batch's labels, so G sees the data's class frequencies.
         with torch.no_grad():
             fake = self.generator(self._noise(n), y)
-        d_real = self.discriminator(self.augment(x), y)
-        d_fake = self.discriminator(self.augment(fake), y)
+        d_real = self.discriminator(self.augment(x, self._rng), y)
+        d_fake = self.discriminator(self.augment(fake, self._rng), y)
         loss_d = self._d_loss(d_real, d_fake)
         if hp.lecam_weight > 0:
             loss_d = loss_d + hp.lecam_weight * self._lecam(d_real, d_fake)
@@ -179,7 +202,7 @@ class ConditionalGAN(pl.LightningModule):
         if d_updates % hp.n_dis == 0:
             self.toggle_optimizer(opt_g)
             fake = self.generator(self._noise(n), y)
-            d_gen = self.discriminator(self.augment(fake), y)
+            d_gen = self.discriminator(self.augment(fake, self._rng), y)
             loss_g = -d_gen.mean() if hp.loss == "hinge" else F.softplus(-d_gen).mean()
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
@@ -192,7 +215,7 @@ class ConditionalGAN(pl.LightningModule):
 
     # -- pieces ----------------------------------------------------------------------------------
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.hparams.z_dim, device=self.device)
+        return torch.randn(n, self.hparams.z_dim, device=self.device, generator=self._rng)
 
     def _d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         if self.hparams.loss == "hinge":

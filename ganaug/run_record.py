@@ -39,7 +39,14 @@ LENGTH_KEYS = ("max_steps",)
 
 
 # Recorded after runs were: a record without them is compared without them, then completed.
-ADDED_KEYS = ("data.content",)
+ADDED_KEYS = ("data.content", "trainer.precision")
+# Lightning's short names for its precisions: the same training.
+PRECISION_ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed", "64": "64-true"}
+
+
+def precision_name(precision: Any) -> str:
+    """Lightning's precision setting by its full name (``32`` and ``"32-true"`` are the same training)."""
+    return PRECISION_ALIASES.get(str(precision), str(precision))
 # Values a reader cannot compare by eye: the difference is said in words.
 DESCRIBED = {"data.content": "the training images, their labels and class names"}
 
@@ -69,6 +76,8 @@ def run_settings(cfg: DictConfig, content: str | None = None) -> dict:
             **({} if content is None else {"content": content}),
         },
         "gan": {k: v for k, v in gan_identity(gan).items() if k not in LENGTH_KEYS},
+        # Autocast makes other weights: a run trained at 32-true resumed at bf16-mixed is another run.
+        "trainer": {"precision": precision_name((cfg.get("trainer") or {}).get("precision", "32-true"))},
     }
 
 

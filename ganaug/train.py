@@ -200,7 +200,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
 def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | None) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
 
-    datamodule = _build(cfg.data)
+    datamodule = _build(cfg.data, shuffle_seed=int(cfg.seed))
     h, w, c = datamodule.image_shape
     if h != w:
         raise ConfigError(f"images must be square for the GAN, got {h}x{w}; set data.dataset.size=[S,S]")

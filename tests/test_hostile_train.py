@@ -132,6 +132,13 @@ def test_interrupt_saves_a_checkpoint_and_says_how_to_resume(sig, tmp_path, pyth
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resuming from" in done.stderr + done.stdout
     assert json.loads((out / "generator" / "generator.json").read_text())["g_updates"] == stopped_at + 3
+    # Exact (issue 42.9): the same generator as a run that was never interrupted.
+    whole = tmp_path / "whole"
+    ok = _cli(python, repo, [*[a for a in args if not a.startswith("out_dir=")], f"out_dir={whole}",
+                             f"gan.max_steps={stopped_at + 3}"], tmp_path)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert (whole / "generator" / "generator.safetensors").read_bytes() == \
+        (out / "generator" / "generator.safetensors").read_bytes()
 
 
 # The time-based checkpoint (written before the first step-based one, and resumed after a SIGKILL) is
@@ -244,3 +251,25 @@ def test_trainer_gpu_without_a_gpu_is_a_message_before_any_data_is_read(python, 
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "trainer.accelerator=gpu (trainer=gpu), but torch" in done.stderr and "trainer=cpu" in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_rerun_at_another_precision_refuses_to_resume(compose_cfg, fast, tmp_path):
+    # Issue 42.9: trainer.precision was not in run.json, so a rerun at bf16 resumed a 32-bit run silently.
+    from ganaug.run_record import RunSettingsChanged
+
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=4"]))
+    with pytest.raises(RunSettingsChanged, match=r"trainer.precision: \"32-true\" -> \"bf16-mixed\""):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=6", "trainer.precision=bf16-mixed"]))
+    # Lightning's short name is the same setting.
+    assert train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=6", "trainer.precision=32"]))[
+        "g_updates"] == 6
+
+
+def test_a_run_json_without_the_precision_resumes_and_records_it(compose_cfg, fast, tmp_path):
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=4"]))
+    record = tmp_path / "checkpoints" / "run.json"
+    doc = json.loads(record.read_text())
+    del doc["settings"]["trainer"]
+    record.write_text(json.dumps(doc))
+    train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=6"]))
+    assert json.loads(record.read_text())["settings"]["trainer"] == {"precision": "32-true"}

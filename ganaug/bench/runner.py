@@ -39,6 +39,7 @@ from ..gan import check_settings as check_gan_settings
 from ..train import check_length
 from ..provenance import cpu_reading, cpu_use, git_commit, machine
 from ..rng import check_seed
+from ..run_record import precision_name
 from .conditions import Condition, conditions_for
 from .selection import candidate_steps, check_settings, choose, score_candidate
 from .store import UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, trains_gan
@@ -423,8 +424,6 @@ CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_option
 # Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
 BANK_KEYS = ("filter_class_quantile", "filter_fallback")
 RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
-# Lightning's short names for its precisions: the same training, so the same GAN.
-LIGHTNING_PRECISION_ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
 # Data keys that say how batches are assembled, not which images or in what order (the sampler runs in
 # the main process, and GAN data has no per-item randomness): the same GAN whatever their value. None:
 # left out of the data fingerprint; a value: the one every stored fingerprint was made with.
@@ -508,7 +507,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     select_by = check_settings(b.get("select_generator"))
     _check_subset_keys(b)
     precision = str(cfg.train.trainer.get("precision", "32-true"))
-    precision = LIGHTNING_PRECISION_ALIASES.get(precision, precision)
+    precision = precision_name(precision)
     for name, spec in b.regimes.items():
         regime = Regime(name, spec, cfg, out, test)
         # settings named when planning, not after a GAN has trained

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ganaug.data.arrays import ImageArrayDataset, from_dataset
 from ganaug.data.subsets import labelled_subset, long_tail, train_val_split
@@ -34,6 +34,31 @@ class GANTensorDataset(Dataset):
         image = torch.from_numpy(np.ascontiguousarray(self.images[index]))
         x = to_unit(image.permute(2, 0, 1))
         return x, torch.tensor(self.labels[index], dtype=torch.int64)
+
+
+class ResumableShuffle(Sampler[int]):
+    """Every epoch a new permutation of ``range(n)``, a function of ``seed`` and the epoch alone, and a
+    position in that stream that a resumed run sets (`resume_at`): it then yields the rest of the epoch
+    it stopped in, and the epochs after, exactly as the uninterrupted run did (a RandomSampler draws
+    each epoch's order from the global RNG, which a resumed run has consumed differently)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.position = int(n), int(seed), 0
+
+    def resume_at(self, batches: int, batch_size: int, drop_last: bool) -> None:
+        per_epoch = self.n // batch_size if drop_last else -(-self.n // batch_size)
+        epoch, batch = divmod(int(batches), max(per_epoch, 1))
+        self.position = epoch * self.n + batch * batch_size
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        epoch, start = divmod(self.position, self.n)
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+        for i in order[start:].tolist():
+            self.position += 1
+            yield i
 
 
 def _is_int(value: object) -> bool:
@@ -77,6 +102,7 @@ class GANDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         drop_last: bool = True,
         on_device: bool | str = "auto",
+        shuffle_seed: int = 0,
     ) -> None:
         super().__init__()
         # Every setting is checked before the dataset is read, which can take a while, and
@@ -94,6 +120,7 @@ class GANDataModule(pl.LightningDataModule):
             "num_workers", num_workers, 0, "set data.num_workers=0 to load in the main process"
         )
         data_seed = _int_setting("data_seed", data_seed, 0, "set e.g. data.data_seed=0")
+        self.shuffle_seed = _int_setting("shuffle_seed", shuffle_seed, 0, "set e.g. seed=0")
         if imbalance_ratio is not None and not (
             _is_real(imbalance_ratio) and 1.0 <= imbalance_ratio < np.inf  # type: ignore[operator]
         ):
@@ -162,18 +189,30 @@ class GANDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return trainer is not None and trainer.strategy.root_device.type != "cpu"
 
+    def _sampler(self, drop_last: bool) -> ResumableShuffle:
+        sampler = ResumableShuffle(len(self.train_set), self.shuffle_seed)
+        trainer = self.trainer
+        module = None if trainer is None else trainer.lightning_module
+        # A resumed run goes on from the batch it stopped at (one process: under DDP Lightning splits the order).
+        if module is not None and hasattr(module, "batches_seen") and trainer.world_size == 1:
+            sampler.resume_at(module.batches_seen(), self.batch_size, drop_last)
+        return sampler
+
     def train_dataloader(self) -> DataLoader:
         drop_last = self.drop_last and len(self.train_set) >= self.batch_size
+        # Not the global RNG: DataLoader draws a worker seed from it at every epoch, a resumed run at another time.
+        rng = torch.Generator().manual_seed(self.shuffle_seed)
         if self.holds_data_on_device():
             # Batches of indices (shuffled, and split across DDP ranks, as the images would be);
             # transfer_batch_to_device turns them into images where the resident copy lives.
-            return DataLoader(range(len(self.train_set)), batch_size=self.batch_size, shuffle=True,
-                              drop_last=drop_last)
+            return DataLoader(range(len(self.train_set)), batch_size=self.batch_size,
+                              sampler=self._sampler(drop_last), drop_last=drop_last, generator=rng)
         data = GANTensorDataset(self.train_set)
         return DataLoader(
             data,
             batch_size=self.batch_size,
-            shuffle=True,
+            sampler=self._sampler(drop_last),
+            generator=rng,
             # Dropping the only (short) batch of a tiny regime would leave nothing to train on.
             drop_last=drop_last,
             num_workers=self.num_workers,
