@@ -112,6 +112,9 @@ def check_checkpoint(path: str) -> None:
 
     fix = (f"Resume from an earlier checkpoint with ckpt_path={Path(path).parent}/g_updates=<N>.ckpt, or start "
            "afresh with resume=false")
+    what = _not_a_checkpoint(path)
+    if what:
+        raise GanaugError(f"{path} is not a PyTorch checkpoint: it is {what}. {fix}.")
     try:
         # weights_only=True explicitly: an environment default (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD) must not
         # turn resuming into running a pickle planted as last.ckpt.
@@ -119,9 +122,32 @@ def check_checkpoint(path: str) -> None:
     except pickle.UnpicklingError as e:
         raise GanaugError(f"{path} holds more than tensors and plain data ({_first_line(e)}); ganaug does not "
                           f"unpickle objects from checkpoints. {fix}.") from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - torch's loaders raise IndexError, KeyError... on foreign bytes
         raise GanaugError(f"{path} is not a readable checkpoint ({_first_line(e)}): it was probably cut short (a "
                           f"full disk, an interrupted copy). {fix}.") from e
+
+
+def _not_a_checkpoint(path: str) -> str | None:
+    """What a file given as a checkpoint is instead, judged by its first bytes (None: it may be one).
+
+    torch.save writes a zip archive (PK..), older torch a pickle (0x80 then the protocol); a git-lfs
+    pointer or a web page saved in its place otherwise reads as "holds more than tensors" (a hostile
+    pickle) or fails deep in the unpickler (IndexError on /etc/passwd)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None  # torch.load names it
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    text = head.lstrip().lower()
+    if text.startswith(b"version https://git-lfs"):
+        return "a git-lfs pointer, not the file it points to (run `git lfs pull` where it was cloned)"
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<")):
+        return "an HTML or XML page (a download that returned a web page instead of the file)"
+    if not head:
+        return "empty"
+    return f"a file starting {head[:16]!r}, neither a zip archive (torch.save) nor a pickle"
 
 
 def _first_line(e: BaseException) -> str:

@@ -273,3 +273,21 @@ def test_a_run_json_without_the_precision_resumes_and_records_it(compose_cfg, fa
     record.write_text(json.dumps(doc))
     train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=6"]))
     assert json.loads(record.read_text())["settings"]["trainer"] == {"precision": "32-true"}
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"root:x:0:0:root:/root:/bin/bash\n", "a file starting .*neither a zip archive"),  # ckpt_path=/etc/passwd: IndexError before
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n", "a git-lfs pointer"),
+    (b"<!DOCTYPE html><html><body>Not found</body></html>", "an HTML or XML page"),
+    (b"", "empty"),
+])
+def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(compose_cfg, fast, tmp_path, content, match):
+    ckpt = tmp_path / "given.ckpt"
+    ckpt.write_bytes(content)
+    with pytest.raises(GanaugError, match=f"is not a PyTorch checkpoint: it is {match}"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'run'}", f"ckpt_path={ckpt}"]))
+
+
+def test_ganaug_train_ckpt_path_etc_passwd_is_a_message(tmp_path, python, fast, repo):
+    r = _cli(python, repo, [*fast, f"out_dir={tmp_path / 'run'}", "ckpt_path=/etc/passwd"], tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "not a PyTorch checkpoint" in r.stderr
