@@ -72,6 +72,25 @@ def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
         raise ConfigError(f"{where}.diffaug={d['diffaug']!r}: {e}") from None
 
 
+# Far above any GAN this recipe trains (the default has about 4 M), far below what a typo allocates: gan.z_dim=100000000
+# asked for 204 GB, and the allocation error came through Hydra without the setting's name.
+MAX_PARAMETERS = 500_000_000
+
+
+def _check_size(num_classes: int, image_size: int, channels: int, *, d_arch: str, **sizes: int) -> None:
+    """Count G's and D's parameters on the meta device (no memory) and refuse networks no machine holds."""
+    with torch.device("meta"):
+        nets = (Generator(num_classes, image_size, channels, z_dim=sizes["z_dim"], width=sizes["g_width"],
+                          embed_dim=sizes["embed_dim"]),
+                Discriminator(num_classes, image_size, channels, width=sizes["d_width"], arch=d_arch))
+    n = sum(p.numel() for net in nets for p in net.parameters())
+    if n > MAX_PARAMETERS:
+        given = ", ".join(f"gan.{k}={v}" for k, v in sizes.items())
+        raise ConfigError(f"{given} make networks of {n / 1e6:,.0f} M parameters ({4 * n / 2**30:,.0f} GiB in float32, "
+                          f"over the {MAX_PARAMETERS / 1e6:,.0f} M ganaug allows): one of them is far too large; the "
+                          "defaults are z_dim=128, g_width=32, d_width=32, embed_dim=128")
+
+
 class ConditionalGAN(pl.LightningModule):
     """Class-conditional GAN with spectral-norm projection D, DiffAugment, EMA generator, LeCam.
 
@@ -110,6 +129,8 @@ class ConditionalGAN(pl.LightningModule):
                             ema_start=ema_start, diffaug=diffaug, lecam_weight=lecam_weight,
                             lecam_decay=lecam_decay, max_steps=max_steps))
         class_names = class_name_list(class_names, num_classes)
+        _check_size(num_classes, image_size, channels, z_dim=z_dim, g_width=g_width, d_width=d_width,
+                    embed_dim=embed_dim, d_arch=d_arch)
         # Plain Python types only (Hydra passes ListConfig): checkpoints must load with weights_only=True.
         betas = (float(betas[0]), float(betas[1]))
         self.save_hyperparameters()

@@ -291,3 +291,11 @@ def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(compose_cfg, fast,
 def test_ganaug_train_ckpt_path_etc_passwd_is_a_message(tmp_path, python, fast, repo):
     r = _cli(python, repo, [*fast, f"out_dir={tmp_path / 'run'}", "ckpt_path=/etc/passwd"], tmp_path)
     assert r.returncode != 0 and "Traceback" not in r.stderr and "not a PyTorch checkpoint" in r.stderr
+
+
+def test_a_network_no_machine_holds_is_refused_before_allocating(compose_cfg, fast, tmp_path):
+    # Issue 42.13: gan.z_dim=100000000 asked for a 204 GB allocation, reported through Hydra without the setting.
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"gan.z_dim=100000000.*M parameters.*far too large"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.z_dim=100000000"]))
+    assert time.perf_counter() - start < 30
