@@ -59,8 +59,9 @@ def user_error(e: BaseException) -> BaseException | None:
     return None
 
 
-def user_message(e: BaseException) -> str | None:
-    """What a command prints for `e` (None: not a user error, keep the traceback)."""
+def user_message(e: BaseException, output: str = "out_dir=... or run_name=...") -> str | None:
+    """What a command prints for `e` (None: not a user error, keep the traceback); ``output`` names the
+    command's own settings for where it writes."""
     e = user_error(e)
     if e is None:
         return None
@@ -73,22 +74,33 @@ def user_message(e: BaseException) -> str | None:
         what = e.strerror or type(e).__name__
         fix = ""
         if isinstance(e, PermissionError):
-            fix = "; choose a location you can write to (out_dir=... or run_name=...) or fix its permissions"
+            fix = f"; choose a location you can write to ({output}) or fix its permissions"
         return f"{e.filename}: {what}{fix}"
     return None
 
 
-def user_errors(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a Hydra task function: user errors become `<command>: error: <message>` and exit 2."""
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
+def user_errors(command: str, output: str = "out_dir=... or run_name=...",
+                on_interrupt: str = "what finished is stored: rerun the same command to go on from there"
+                ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a Hydra task function: user errors become `<command>: error: <message>` and exit 2; Ctrl-C
+    a line saying what ``on_interrupt`` says (exit 130). ``output``: the command's settings for where it writes."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def task(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
+            except KeyboardInterrupt:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                print(f"\n{command}: interrupted; {on_interrupt}", file=sys.stderr)
+                raise SystemExit(INTERRUPTED) from None
             except Exception as e:
                 cause = user_error(e)
-                message = user_message(e)
+                message = user_message(e, output)
                 if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
                     raise
                 print(f"{command}: error: {message}", file=sys.stderr)

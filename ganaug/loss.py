@@ -20,11 +20,16 @@ from .checks import check_flag
 from .errors import ConfigError
 
 
+MAX_SYNTHETIC_WEIGHT = 1000.0
+
+
 def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels: float, teacher: nn.Module | None,
                     prefix: str = "", confidence_weight: bool = False, feedback_weight: bool = False) -> None:
     """Raise on arguments `SyntheticAwareLoss` cannot take; ``prefix`` names them as the caller does."""
-    if not float(synthetic_weight) >= 0:
-        raise ConfigError(f"synthetic_weight must be >= 0, got {synthetic_weight}")
+    if not 0 <= float(synthetic_weight) <= MAX_SYNTHETIC_WEIGHT:
+        # 1e308 passed, and the weighted mean overflowed at the first batch
+        raise ConfigError(f"synthetic_weight must lie in [0, {MAX_SYNTHETIC_WEIGHT:g}] (a synthetic item's weight "
+                          f"against 1 for a real one), got {synthetic_weight}")
     if not 0.0 <= float(label_smoothing) < 1.0:
         raise ConfigError(f"{prefix}label_smoothing must lie in [0, 1), got {label_smoothing}")
     if not 0.0 <= float(soft_labels) <= 1.0:

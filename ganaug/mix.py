@@ -13,6 +13,7 @@ The epoch lives in shared memory, so `set_epoch` in the main process reaches per
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -154,6 +155,10 @@ class SyntheticMix(Dataset):
         self.real, self.seed, self.transform = real_dataset, int(seed), transform
         self.return_flag = bool(return_flag)
         self.n_syn = synthetic_count(self.n_real, self.ratio)
+        if self.ratio > 0 and self.n_syn == 0:
+            warnings.warn(f"ratio={self.ratio:g} of {self.n_real} real items rounds to 0 synthetic items: this mix is "
+                          f"real only; with so few real items a synthetic item needs ratio >= "
+                          f"{0.5 / (self.n_real + 0.5):.2g}", UserWarning, stacklevel=2)
         self.layout = IndexLayout(self.n_real, self.n_syn)
         self.source = open_source(source, truncation=truncation, refresh=refresh, chunk_size=chunk_size)
         if self.source is None and self.n_syn > 0:

@@ -47,7 +47,7 @@ from .bank import META_FILE as BANK_META
 from .classifier import CLASSIFIERS, build_classifier
 from .errors import GanaugError
 from .export import META_FILE as GENERATOR_META
-from .loss import SyntheticAwareLoss
+from .loss import MAX_SYNTHETIC_WEIGHT, SyntheticAwareLoss
 from .records import read_json, read_yaml
 from .mix import SyntheticMix
 from .split_norm import batch_norm_layers, split_batch_norm
@@ -128,6 +128,13 @@ class Recipe:
             if transform is None and not args["return_flag"]:
                 return train_set
             return SyntheticMix(train_set, None, 0.0, transform=transform, **args)
+        if self.refresh is not None and "source" not in kwargs:
+            # The bank's directory alone cannot regenerate it: refreshing needs the generator, which a recipe
+            # does not name (a path in a data file is not followed).
+            raise RecipeError(f"{self.path}: refresh: {self.refresh:g} regenerates a share of the bank every epoch, "
+                              "which needs the bank's generator; pass the bank opened with it: recipe.wrap(train_set, "
+                              "source=ganaug.SyntheticBank.open(recipe.source, generator=<generator directory>)), or "
+                              "set refresh: null in the file")
         args = {"source": str(self.source), "ratio": self.ratio, "class_policy": self.class_policy,
                 "seed": self.seed, "truncation": self.truncation, "refresh": self.refresh,
                 "return_flag": self.return_flag or self.needs_flag, **kwargs}
@@ -405,8 +412,8 @@ def _build(doc: dict, path: Path) -> Recipe:
         refresh=refresh,
         return_flag=flag,
         soft_labels=soft,
-        synthetic_weight=_number(doc, "synthetic_weight", path, 1.0, 0.0, math.inf,
-                                 wanted="a non-negative finite number"),
+        synthetic_weight=_number(doc, "synthetic_weight", path, 1.0, 0.0, MAX_SYNTHETIC_WEIGHT,
+                                 wanted=f"a number in [0, {MAX_SYNTHETIC_WEIGHT:g}] (against 1 for a real item)"),
         confidence_weight=confidence,
         feedback_weight=feedback,
         split_norm=split_norm,

@@ -206,7 +206,8 @@ def sample(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="sample")
-@user_errors("ganaug-sample")
+@user_errors("ganaug-sample", output="out=... or bank.path=...",
+             on_interrupt="nothing was left half-written; rerun the command to sample again")
 def main(cfg: DictConfig) -> None:
     sample(cfg)
 

@@ -858,7 +858,7 @@ def main() -> None:
     from .cli import user_errors
 
     @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="tune")
-    @user_errors("ganaug-tune")
+    @user_errors("ganaug-tune", output="out_dir=...")
     def _main(cfg: DictConfig) -> None:
         run_tune(cfg)
 

@@ -978,7 +978,7 @@ def main() -> None:
     from ..cli import user_errors
 
     @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="bench")
-    @user_errors("ganaug-bench")
+    @user_errors("ganaug-bench", output="bench.out_dir=...")
     def _main(cfg: DictConfig) -> None:
         run_benchmark(cfg)
 
