@@ -141,6 +141,11 @@ class ClassifierSettings:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}
         return without_added(d, CLASSIFIER_SETTINGS_ADDED)
 
+    def __repr__(self) -> str:
+        # Stored benchmark fingerprints hashed this repr: the settings added since are left out at their defaults.
+        shown = without_added({f.name: getattr(self, f.name) for f in fields(self)}, CLASSIFIER_SETTINGS_ADDED)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
     @classmethod
     def from_config(cls, cfg: Any) -> ClassifierSettings:
         return cls(**_known(cls, cfg, "classifier"))
@@ -402,6 +407,28 @@ def score(model: SmallCNN, ds: Any, metric: str) -> float:
         raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
     fn = balanced_accuracy if metric == "balanced_accuracy" else accuracy
     return float(fn(model, ds.images, ds.labels))
+
+
+def outcomes(model: SmallCNN, ds: Any) -> str:
+    """Which images of ``ds`` the model gets right, as a hex string of packed bits (``unpack_outcomes``):
+    the per-image record a decision rule resamples (stats.paired_bootstrap_gain)."""
+    from .classifier import _predicted_labels
+
+    pred, labels, _ = _predicted_labels(model, ds.images, ds.labels)
+    return np.packbits(pred == labels).tobytes().hex()
+
+
+def unpack_outcomes(packed: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(packed), dtype=np.uint8))[:n].astype(np.float64)
+
+
+def metric_weights(labels: np.ndarray, metric: str) -> np.ndarray:
+    """Per-image weights that make a weighted mean of outcomes the metric (balanced accuracy: 1 / class count)."""
+    labels = np.asarray(labels)
+    if metric == "balanced_accuracy":
+        counts = np.bincount(labels)
+        return 1.0 / counts[labels]
+    return np.ones(len(labels))
 
 
 def _as_arrays(ds, transform: Any = None):
