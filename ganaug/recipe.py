@@ -62,6 +62,7 @@ LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "feedback_w
 # What the source held when the tune measured it; a recipe without it (hand-written, or older) is not checked.
 SOURCE_ID_KEY = "source_id"
 TUNE_RECORD = "tune.json"  # beside a recipe.yaml that ganaug-tune wrote
+CANDIDATES_DIR = "recipes"  # ganaug-tune's recipe of every measured candidate
 HYDRA_KEYS = ("_target_", "_partial_")
 TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")  # and "arch" (smallcnn when left out)
 POLICIES = ("match", "uniform", "balance")
@@ -182,13 +183,16 @@ class Recipe:
         return model.eval()
 
 
-def load_recipe(path: str | os.PathLike) -> Recipe:
+def load_recipe(path: str | os.PathLike, candidate: str | None = None) -> Recipe:
     """Read a ganaug recipe: a `ganaug-tune` out_dir (its recipe.yaml) or a file (recipe.yaml, mix.yaml, conf/mix/*.yaml).
 
     Only known keys with plain values are accepted; anything else raises `RecipeError` before
-    any of it is used. The source (and teacher) must exist.
+    any of it is used. The source (and teacher) must exist. ``candidate`` (a tune's out_dir only): any
+    candidate the tune measured, by its name in tune.md (e.g. ``"generator/syn0.25"``), not only the one chosen.
     """
     path = Path(path)
+    if candidate is not None:
+        path = _candidate_file(path, candidate)
     if path.is_dir():
         if not (path / RECIPE_FILE).is_file():
             if (path / MIX_FILE).is_file():
@@ -225,10 +229,29 @@ def _read(path: Path) -> dict:
     return doc
 
 
+def _candidate_file(tune_dir: Path, candidate: str) -> Path:
+    root = (tune_dir / CANDIDATES_DIR).resolve()
+    files = sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")) if root.is_dir() else []
+    if candidate not in files:  # only a name the tune wrote: never a path built from the argument
+        raise RecipeError(f"{tune_dir} has no measured candidate {candidate!r}; its candidates: {files or 'none'} "
+                          "(a tune's out_dir, written by this version of ganaug-tune)")
+    return root / f"{candidate}.yaml"
+
+
+def _tune_dir(path: Path) -> Path | None:
+    """The tune directory a recipe file was written into by ganaug-tune (tune.json there), or None."""
+    for d in (path.parent, *path.parents):
+        if (d / TUNE_RECORD).is_file() and (path.name == RECIPE_FILE and d == path.parent
+                                            or CANDIDATES_DIR in path.relative_to(d).parts[:1]):
+            return d
+    return None
+
+
 def _check_complete(doc: dict, path: Path) -> None:
-    """A recipe.yaml that ganaug-tune wrote (tune.json beside it) holds every key it writes: one cut short
-    would load its missing keys at their defaults (no teacher, no source check) as if measured so."""
-    if path.name != RECIPE_FILE or not (path.parent / TUNE_RECORD).is_file():
+    """A recipe that ganaug-tune wrote (recipe.yaml, or recipes/<candidate>.yaml, in a directory with tune.json)
+    holds every key it writes: one cut short would load its missing keys at their defaults (no teacher, no
+    source check) as if measured so."""
+    if _tune_dir(path) is None:
         return  # a hand-written recipe may leave settings at their defaults
     wanted = [*MIX_KEYS, *LOSS_KEYS] + ([SOURCE_ID_KEY] if doc.get("source") is not None else [])
     missing = [k for k in wanted if k not in doc]

@@ -36,8 +36,8 @@ from .errors import ConfigError, GanaugError
 from .export import META_FILE as GENERATOR_META
 from .export import atomic_write_bytes, file_sha256, load_generator, read_generator_meta
 from .filter import QualityFilter
-from .recipe import MIX_FILE, MIX_TARGET, RECIPE_FILE, SOURCE_ID_KEY, source_content_id
-from .stats import format_gain, format_score, mean_ci, paired_diff_ci
+from .recipe import CANDIDATES_DIR, MIX_FILE, MIX_TARGET, RECIPE_FILE, SOURCE_ID_KEY, source_content_id
+from .stats import format_gain, format_score, mean_ci, paired_bootstrap_gain, paired_diff_ci
 
 __all__ = ["TuneResult", "find_generators", "tune_mix", "run_tune", "main"]
 
@@ -111,18 +111,20 @@ class TuneResult:
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
                 "truncation": None, "refresh": None, "return_flag": flag}
 
-    def recipe_config(self, name: str | None = None) -> dict:
+    def recipe_config(self, name: str | None = None, where: Path | None = None) -> dict:
         """The recipe (ganaug/recipe.py) for a candidate: its mix and the loss it was trained with.
 
-        Paths are relative to ``out_dir``, so the directory can be moved.
+        Paths are relative to ``where`` (the directory the recipe file is in; default ``out_dir``), so the
+        tune directory can be moved.
         """
+        where = self.out_dir if where is None else where
         c = self.candidate(name)
         mix = {k: v for k, v in self.mix_config(name).items() if k not in ("_target_", "_partial_")}
         if mix["source"] is not None:
             # load_recipe refuses a source whose weights or images changed after it was measured.
             # What the runs were measured on (recorded with them), not whatever the directory holds now.
             mix[SOURCE_ID_KEY] = c.get("source_id") or source_content_id(mix["source"])
-            mix["source"] = _relative(Path(mix["source"]), self.out_dir)
+            mix["source"] = _relative(Path(mix["source"]), where, self.out_dir)
         synthetic = c["generator"] is not None
         soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if synthetic else 0.0
         confidence = synthetic and bool(self.settings.get("synthetic_confidence_weight", False))
@@ -132,7 +134,7 @@ class TuneResult:
         if soft or confidence:
             h, w, ch = self.settings["image_shape"]
             file = TEACHER_FILE if self.settings.get("teacher") == "classical" else REFERENCE_FILE
-            teacher = {"file": file, "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
+            teacher = {"file": _relative(self.out_dir / file, where, self.out_dir), "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
                        "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
         return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
                 "confidence_weight": confidence, "feedback_weight": feedback, "split_norm": split_norm,
@@ -158,11 +160,13 @@ class TuneResult:
         return self.out_dir / RECIPE_FILE
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:  # a generator (or bank) outside the tune directory keeps its absolute path
-        return str(path.resolve())
+def _relative(path: Path, root: Path, tune_dir: Path | None = None) -> str:
+    """``path`` relative to ``root`` when it lies in ``tune_dir`` (default ``root``), else absolute: a generator
+    or bank outside the tune directory keeps its absolute path."""
+    path, root = path.resolve(), root.resolve()
+    if not path.is_relative_to((root if tune_dir is None else tune_dir).resolve()):
+        return str(path)
+    return Path(os.path.relpath(path, root)).as_posix()
 
 
 # ------------------------------------------------------------------------------ checking inputs
@@ -458,6 +462,7 @@ class _Session:
         model = engine.train_run(self.train, self.clf, seed=seed, transform=self.transform, source=source, use=use,
                                  teacher=teacher)
         return {"candidate": cand.name, "seed": seed, "val": engine.score(model, self.val, self.metric),
+                "val_outcomes": engine.outcomes(model, self.val),
                 "metric": self.metric, "synthetic_weight": cand.weight,
                 "synthetic_soft_labels": use.soft_labels if use else 0.0, "steps": self.clf.steps,
                 "batch_size": self.clf.batch_size, "device": str(engine.resolve_device(self.clf.device)),
@@ -524,6 +529,9 @@ def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session
         else:
             scores[r["candidate"]][r["seed"]] = r["val"]
     real = [scores[REAL][s] for s in seeds]
+    outcomes = _outcomes(runs, seeds, session)
+    # Bonferroni over the synthetic candidates measured: choosing the best of m is m chances of a lucky split.
+    m = max(1, sum(c.generator is not None and c.name not in skipped for c in cands))
     out = []
     for c in cands:
         vals = [scores[c.name][s] for s in seeds] if c.name not in skipped else []
@@ -535,17 +543,60 @@ def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session
             "skipped": skipped.get(c.name), "val_by_seed": {str(s): v for s, v in zip(seeds, vals)},
             "val": mean_ci(vals) if vals else None,
             "gain_vs_real": paired_diff_ci(vals, real) if vals and c.generator is not None else None,
+            "decision": _decision(outcomes, c.name, vals, real, m) if vals and c.generator is not None else None,
         })
     return out
 
 
-def _best(candidates: list[dict]) -> str:
+DECISION_RULES = ("interval", "argmax")
+DECISION_ALPHA = 0.05  # the chance, before the Bonferroni split, of mixing in a candidate that does not help
+
+
+def _outcomes(runs: list[dict], seeds: list[int], session: _Session) -> dict[str, np.ndarray] | None:
+    """Per candidate, seeds × validation images outcomes (1 right); None when a stored run predates them."""
+    by: dict[str, dict[int, str]] = {}
+    for r in runs:
+        if not r.get("skipped"):
+            by.setdefault(r["candidate"], {})[r["seed"]] = r.get("val_outcomes")
+    if any(v is None for runs_of in by.values() for v in runs_of.values()):
+        return None
+    n = len(session.val)
+    return {name: np.stack([engine.unpack_outcomes(per[s], n) for s in seeds]) for name, per in by.items()} | {
+        "_weights": engine.metric_weights(session.val.labels, session.metric)}
+
+
+def _decision(outcomes: dict | None, name: str, vals: list[float], real: list[float], m: int) -> dict:
+    """The rule's evidence for one synthetic candidate: a one-sided lower bound on its gain over real only at
+    level 1 - DECISION_ALPHA / m, counting the validation images as a sample (paired bootstrap over seeds and
+    images); from the seeds alone (a t bound) for runs stored before per-image outcomes were."""
+    lower = DECISION_ALPHA / m
+    if outcomes is not None:
+        b = paired_bootstrap_gain(outcomes[name], outcomes[REAL], outcomes["_weights"], lower=lower)
+        return {"mean": b["mean"], "lo": b["lo"], "level": 1 - lower, "images_counted": True}
+    ci = paired_diff_ci(vals, real, confidence=1 - 2 * lower)
+    return {"mean": ci["mean"], "lo": ci["lo"], "level": 1 - lower, "images_counted": False}
+
+
+def _best(candidates: list[dict], rule: str = "interval") -> str:
+    """``interval``: the synthetic candidate with the highest mean gain among those whose gain over real only
+    is above 0 at the decision's level (`_decision`), else real only. ``argmax``: the highest mean
+    validation score (the rule before; it mixed in noise when a small split favoured it by chance)."""
+    if rule == "interval":
+        shown = [c for c in candidates if c.get("decision") and math.isfinite(c["decision"]["lo"])
+                 and c["decision"]["lo"] > 0]
+        return max(shown, key=lambda c: c["decision"]["mean"])["name"] if shown else REAL
     # Strictly greater: real only comes first, so a tie keeps the simpler choice, not mixing.
     best = None
     for c in candidates:
         if c["val"] is not None and (best is None or c["val"]["mean"] > best["val"]["mean"]):
             best = c
     return best["name"]
+
+
+def closest(result: "TuneResult") -> dict | None:
+    """The synthetic candidate that came nearest to being chosen: the highest lower bound."""
+    cands = [c for c in result.candidates if c.get("decision") and math.isfinite(c["decision"]["lo"])]
+    return max(cands, key=lambda c: (c["decision"]["lo"], c["decision"]["mean"])) if cands else None
 
 
 def _finite(x: Any) -> Any:
@@ -561,6 +612,9 @@ def _finite(x: Any) -> Any:
 
 def _verdict(result: TuneResult) -> str:
     best = result.candidate()
+    rule = result.settings.get("rule", "argmax")
+    if rule == "interval":
+        return _interval_verdict(result, best)
     if best["name"] == REAL:
         return ("**Best: real only.** No synthetic candidate scored higher on the validation split than the real "
                 "data alone: don't mix (mix.yaml has ratio 0).")
@@ -571,6 +625,29 @@ def _verdict(result: TuneResult) -> str:
     if g["significant"]:
         return head + "its 95% CI excludes 0."
     return head + "its 95% CI includes 0, so with these seeds it is not distinguishable from real only."
+
+
+def _interval_verdict(result: TuneResult, best: dict) -> str:
+    s = result.settings
+    rule = (f"The rule, fixed before the runs: mix only a candidate whose gain over real only is above 0 at "
+            f"{{level}} (one-sided, Bonferroni over the synthetic candidates), counting the {s['val_images']} "
+            f"validation images as a sample as well as the {len(s['seeds'])} seeds (a paired bootstrap over both).")
+    near = closest(result)
+    level = f"{100 * near['decision']['level']:.1f}%" if near else "95%"
+    rule = rule.format(level=level)
+    if near is not None and not near["decision"]["images_counted"]:
+        rule += " Runs stored before per-image outcomes were recorded: the bound counts the seeds only."
+    if best["name"] == REAL:
+        if near is None:
+            return "**Real only.** No synthetic candidate was measured. " + rule
+        d = near["decision"]
+        return (f"**Real only: don't mix.** The closest candidate, `{near['name']}`, gained {100 * d['mean']:+.1f} "
+                f"points on average, but its lower bound is {100 * d['lo']:+.1f}: this split cannot show that it "
+                "helps. " + rule + " To try it anyway: `ganaug.load_recipe(out_dir, candidate=" + repr(near["name"])
+                + ")`.")
+    d = best["decision"]
+    return (f"**Mix `{best['name']}`**: gain over real only {100 * d['mean']:+.1f} points, lower bound "
+            f"{100 * d['lo']:+.1f}. " + rule)
 
 
 def _model_name(s: dict) -> str:
@@ -650,6 +727,14 @@ def _write_outputs(result: TuneResult) -> None:
     recipe = OmegaConf.to_yaml(OmegaConf.create(result.recipe_config()))
     atomic_write_bytes(result.recipe_path, (chosen + "# The mix and the loss it was measured with:\n" + load
                                             + recipe).encode())
+    for c in result.candidates:
+        if c["skipped"]:
+            continue
+        path = result.out_dir / CANDIDATES_DIR / f"{c['name']}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        head = f"# Measured by ganaug-tune ({'chosen' if c['name'] == result.best else 'not chosen'}; see tune.md).\n"
+        atomic_write_bytes(path, (head + OmegaConf.to_yaml(OmegaConf.create(
+            result.recipe_config(c["name"], where=path.parent)))).encode())
     mix = OmegaConf.to_yaml(OmegaConf.create(result.mix_config()))
     atomic_write_bytes(result.mix_path, (chosen + "# The mix alone, as a Hydra partial. With its loss (recipe.yaml):\n"
                                          + load + mix).encode())
@@ -691,6 +776,7 @@ def tune_mix(
     bank_anchors: str = "prior",
     bank_anchor_spread: float = 0.5,
     metric: str = "auto",
+    rule: str = "interval",
     transform: Any = None,
     teacher: str = "reference",
     precision: str = "32-true",
@@ -722,6 +808,8 @@ def tune_mix(
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
     almost none of some class's images is skipped (its candidates recorded as such), or with
     ``filter_fallback="unfiltered"`` (`QualityFilter`) holds that class unfiltered.
+    ``rule="interval"`` mixes a candidate only when its validation gain over real only is shown with the
+    validation images counted as a sample (`_best`); ``"argmax"`` takes the highest mean score.
     ``filter_class_quantile`` = q calibrates every filter on ``val_set`` (`QualityFilter.calibrate`):
     class k's threshold becomes min(threshold, the q-quantile of the reference classifier's confidence
     in real validation images of class k), the benchmark's long-tail recipe (q = 0.5), for classes
@@ -738,6 +826,11 @@ def tune_mix(
     _check_data(train, val)
     ratios, thresholds = _check_ratios(ratios), _check_thresholds(filter_thresholds)
     seeds = engine.check_seeds("seeds", seeds)
+    if rule not in DECISION_RULES:
+        raise TuneError(f"rule must be one of {DECISION_RULES}, got {rule!r}")
+    if len(seeds) < 3:
+        warnings.warn(f"{len(seeds)} classifier seed(s): an interval over so few seeds means little (two seeds give "
+                      "a t quantile of 12.7); use 3 or more", UserWarning, stacklevel=2)
     weights = _check_weights(synthetic_weights)
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
@@ -772,7 +865,7 @@ def tune_mix(
         cands = _candidates(paths, labels, ratios, thresholds, weights)
         runs = _run_all(session, cands, seeds, progress)
         summary = _summary(cands, runs, seeds, session)
-        settings = {**clf.key(), "device": clf.device, "ratios": ratios, "filter_thresholds": thresholds,
+        settings = {**clf.key(), "device": clf.device, "rule": rule, "ratios": ratios, "filter_thresholds": thresholds,
                     "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
                     "synthetic_confidence_weight": synthetic_confidence_weight,
                     "synthetic_feedback_weight": synthetic_feedback_weight, "synthetic_split_norm": synthetic_split_norm,
@@ -783,7 +876,7 @@ def tune_mix(
                     "num_classes": train.num_classes, "image_shape": list(train.image_shape),
                     "val_images": len(val), "transform": engine.transform_key(transform),
                     "generators": {label: str(p) for label, p in zip(labels, paths)}}
-        result = TuneResult(summary, runs, _best(summary), settings, Path(out_dir))
+        result = TuneResult(summary, runs, _best(summary, rule), settings, Path(out_dir))
         _write_outputs(result)
         return result
 

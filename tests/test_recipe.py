@@ -371,3 +371,17 @@ def test_a_source_that_is_no_bank_is_named_as_such_not_as_changed(tuned, tmp_pat
         (moved / doc["source"] / "bank.json").unlink()
     with pytest.raises(RecipeError, match="is not a synthetic bank or an exported generator"):
         load_recipe(moved)
+
+
+def test_any_measured_candidate_loads_by_name_and_a_name_is_not_a_path(tuned, tmp_path):
+    # Issue 43: a runner-up could not be tried without editing YAML.
+    moved = tmp_path / "moved"
+    shutil.copytree(tuned.out_dir, moved)
+    for c in tuned.candidates:
+        recipe = load_recipe(moved, candidate=c["name"])
+        assert recipe.ratio == c["ratio"]
+        if c["ratio"]:
+            assert recipe.source == (moved / Path(c["bank"]).relative_to(tuned.out_dir)).resolve()
+            assert recipe.teacher == (moved / "reference.safetensors").resolve()
+    with pytest.raises(RecipeError, match=r"no measured candidate '\.\./\.\./etc/passwd'.*its candidates: \['"):
+        load_recipe(moved, candidate="../../etc/passwd")
