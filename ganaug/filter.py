@@ -199,8 +199,9 @@ class QualityFilter:
                 return
             raise GanaugError(
                 f"the quality filter ({self.describe()}) accepts almost nothing for {detail}; "
-                f"lower the threshold, train the generator longer, or lower min_acceptance "
-                f"(now {self.min_acceptance})"
+                "lower the threshold, train the generator longer, or let such a class through unfiltered "
+                "(ganaug-tune tune.filter_fallback=unfiltered, ganaug-sample bank.filter_fallback=unfiltered, "
+                f"QualityFilter(fallback='unfiltered'); the limit is {self.min_acceptance:.0%} accepted)"
             )
 
     def describe(self) -> str:

@@ -106,13 +106,10 @@ class Recipe:
 
     def norm(self, model: nn.Module, is_synthetic: Any):
         """The context to run the model's forward pass in: `ganaug.split_batch_norm` when the recipe keeps
-        synthetic items' batch-norm statistics apart (``split_norm``), else one that changes nothing."""
-        split = self.split_norm and self.ratio > 0
-        if split and not batch_norm_layers(model):
-            raise RecipeError(f"{self.path}: this recipe keeps synthetic items' batch-norm statistics apart "
-                              f"(split_norm: true, as it was measured), but {type(model).__name__} has no batch-norm "
-                              "layer, so there is nothing to keep apart: run the forward pass without recipe.norm, "
-                              "or use dataclasses.replace(recipe, split_norm=False)")
+        synthetic items' batch-norm statistics apart (``split_norm``), else one that changes nothing. A model
+        without batch norm has no statistics to keep apart: there too it changes nothing, so one training loop
+        serves every recipe and every model."""
+        split = self.split_norm and self.ratio > 0 and bool(batch_norm_layers(model))
         return split_batch_norm(model, is_synthetic if split else None)
 
     def wrap(self, train_set: Any, transform: Any = None, **kwargs: Any) -> Any:

@@ -209,6 +209,9 @@ def sample(cfg: DictConfig) -> dict:
 @user_errors("ganaug-sample", output="out=... or bank.path=...",
              on_interrupt="nothing was left half-written; rerun the command to sample again")
 def main(cfg: DictConfig) -> None:
+    from .cli import set_threads
+
+    set_threads(cfg)
     sample(cfg)
 
 

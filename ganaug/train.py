@@ -354,7 +354,10 @@ def quiet_lightning() -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 @user_errors("ganaug-train")
 def main(cfg: DictConfig) -> None:
+    from .cli import set_threads
+
     quiet_lightning()
+    set_threads(cfg)
     train(cfg)
 
 

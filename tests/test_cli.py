@@ -174,3 +174,23 @@ def test_an_output_directory_that_cannot_be_made_is_named(command, tmp_path, mon
             "ganaug-bench": ["bench=ci", "bench.out_dir=/proc/ganaug-out", "progress=false"]}[command]
     err = _user_error(command, argv, tmp_path, monkeypatch, capsys)
     assert "/proc/ganaug-out" in err and "set another" in err, err[-3000:]
+
+
+@pytest.mark.parametrize("command, args", [("ganaug.train", ["data=digits", "gan.max_steps=1", "gan.g_width=8",
+                                                             "gan.d_width=8", "gan.z_dim=16",
+                                                             "callbacks.sample_grid.every_n_steps=1"]),
+                                           ("ganaug.sample", ["n_per_class=1"])])
+def test_every_command_takes_threads(tmp_path, python, repo, command, args):
+    # Issue 43: ganaug-train threads=1 was refused (Key 'threads' is not in struct) while tune and bench took it.
+    import torch
+
+    from ganaug import Generator, export_generator
+
+    extra = [f"out_dir={tmp_path / 'run'}"] if command == "ganaug.train" else [
+        f"generator={export_generator(Generator(10, 8, 1, z_dim=16, width=8), tmp_path / 'g')}", f"out={tmp_path / 'o'}"]
+    r = subprocess.run([python, "-m", command, *args, *extra, "threads=1", f"hydra.run.dir={tmp_path / 'h'}"],
+                       cwd=repo, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run([python, "-m", command, *args, *extra, "threads=0", f"hydra.run.dir={tmp_path / 'h'}"],
+                       cwd=repo, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "threads must be a positive integer" in r.stderr
