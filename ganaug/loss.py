@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -147,6 +148,26 @@ class SyntheticAwareLoss(nn.Module):
             hard = per_item.detach()[syn]
             w[syn] = w[syn] * hard / hard.mean().clamp_min(1e-12)
         return (w * per_item).sum() / w.sum().clamp_min(1e-12)
+
+
+class NormalizedInputs(nn.Module):
+    """A teacher that takes [-1, 1] inputs (img / 127.5 - 1), fed the inputs a user's model takes:
+    ``A.Normalize(mean, std)``'s (img / 255 - mean) / std, per channel. The user states the normalisation
+    once (`Recipe.loss(input_norm=(mean, std))`) instead of converting every batch by hand."""
+
+    def __init__(self, teacher: nn.Module, mean: Any, std: Any) -> None:
+        super().__init__()
+        m = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+        s = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+        if not bool((s > 0).all()) or not bool(torch.isfinite(m).all()):
+            raise ConfigError(f"input_norm must be (mean, std) with std > 0, as A.Normalize takes, got {mean!r}, {std!r}")
+        self.teacher = teacher
+        self.register_buffer("mean", m)
+        self.register_buffer("std", s)
+        self.input_range = (float(((0 - m) / s).min()), float(((1 - m) / s).max()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.teacher((x * self.std + self.mean) * 2 - 1)
 
 
 # The first batches the teacher scores are checked for a scale inside its range but not its own: [0, 1].

@@ -47,7 +47,7 @@ from .bank import META_FILE as BANK_META
 from .classifier import CLASSIFIERS, build_classifier
 from .errors import GanaugError
 from .export import META_FILE as GENERATOR_META
-from .loss import MAX_SYNTHETIC_WEIGHT, SyntheticAwareLoss
+from .loss import MAX_SYNTHETIC_WEIGHT, NormalizedInputs, SyntheticAwareLoss
 from .records import read_json, read_yaml
 from .mix import SyntheticMix
 from .split_norm import batch_norm_layers, split_batch_norm
@@ -144,20 +144,23 @@ class Recipe:
             args["class_policy"] = list(args["class_policy"])
         return SyntheticMix(train_set, transform=transform, **args)
 
-    def loss(self, teacher: nn.Module | None = None) -> SyntheticAwareLoss:
+    def loss(self, teacher: nn.Module | None = None, input_norm: tuple[Any, Any] | None = None) -> SyntheticAwareLoss:
         """The loss the recipe was measured with, a `SyntheticAwareLoss`: plain cross-entropy when the recipe
         treats synthetic items like real ones, taking the same call, ``criterion(logits, y, is_synthetic, x)``
         or ``criterion(logits, y)``, so a loop keeps working whichever recipe a tune picks.
 
         The teacher (for soft labels) is the recipe's classifier, loaded with safetensors; it
         takes float N×C×H×W batches in [-1, 1] (``img / 127.5 - 1``) and refuses others. If your model's
-        inputs are normalised otherwise, pass the loss the batch in that scale as its fourth argument, or
-        pass a ``teacher`` that takes them.
+        inputs are normalised otherwise, say how once: ``input_norm=(mean, std)`` of your ``A.Normalize``
+        (``(0, 1)`` for torchvision's ``ToTensor`` scale, [0, 1]), and the loss converts each batch for the
+        teacher; or pass a ``teacher`` that takes your inputs.
         """
         if not self.needs_flag:
             return SyntheticAwareLoss()
         if (self.soft_labels > 0 or self.confidence_weight) and teacher is None:
             teacher = self.load_teacher()
+            if input_norm is not None:
+                teacher = NormalizedInputs(teacher, *input_norm)
         return SyntheticAwareLoss(synthetic_weight=self.synthetic_weight, soft_labels=self.soft_labels,
                                   teacher=teacher, confidence_weight=self.confidence_weight,
                                   feedback_weight=self.feedback_weight)

@@ -385,3 +385,22 @@ def test_any_measured_candidate_loads_by_name_and_a_name_is_not_a_path(tuned, tm
             assert recipe.teacher == (moved / "reference.safetensors").resolve()
     with pytest.raises(RecipeError, match=r"no measured candidate '\.\./\.\./etc/passwd'.*its candidates: \['"):
         load_recipe(moved, candidate="../../etc/passwd")
+
+
+def test_the_loss_takes_the_users_normalisation_once(tuned):
+    # Issue 43: the teacher's input scale had to be converted by hand in the loop.
+    import albumentations as A
+    from albumentations.pytorch import ToTensorV2
+
+    recipe = load_recipe(tuned.out_dir)
+    train, _ = train_val_split(load_digits("train"), 0.2, 0)
+    images = train.images[:32]
+    ours = torch.stack([A.Compose([A.Normalize(mean=0.5, std=0.5), ToTensorV2()])(image=i)["image"] for i in images])
+    theirs = torch.stack([A.Compose([A.Normalize(mean=0.1307, std=0.3081), ToTensorV2()])(image=i)["image"]
+                          for i in images])
+    logits, y, syn = torch.randn(32, 10), torch.as_tensor(train.labels[:32]), torch.ones(32, dtype=torch.bool)
+    expected = recipe.loss()(logits, y, syn, ours)
+    got = recipe.loss(input_norm=(0.1307, 0.3081))(logits, y, syn, theirs)
+    assert torch.allclose(got, expected, atol=1e-5)
+    with pytest.raises(GanaugError, match="takes images in"):  # that scale, unannounced, is refused
+        recipe.loss()(logits, y, syn, theirs)
