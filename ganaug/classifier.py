@@ -279,6 +279,54 @@ def build_classifier(
     return CLASSIFIERS[arch](num_classes, in_channels, image_size, width=width)
 
 
+def model_path(model: Any) -> str | None:
+    """A user's model factory as ``"module:function"``, the form settings and fingerprints hold; a string is
+    checked to name one."""
+    if model is None:
+        return None
+    if callable(model) and not isinstance(model, str):
+        module, name = getattr(model, "__module__", None), getattr(model, "__qualname__", "")
+        if not module or "<" in name:
+            raise ConfigError(f"model must be a module-level function or class (importable by name, so a run can be "
+                              f"named and repeated), got {model!r}")
+        model = f"{module}:{name}"
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f"model must name a factory of torch.nn.Module as 'package.module:function', got {model!r}")
+    resolve_model(model)
+    return model
+
+
+def resolve_model(path: str) -> Callable[..., nn.Module]:
+    """The factory a ``"package.module:function"`` (or ``package.module.function``) path names."""
+    import importlib
+
+    module, _, name = path.partition(":") if ":" in path else path.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ConfigError(f"model={path!r} names no importable factory ({e}); give 'package.module:function', a "
+                          "function taking num_classes, in_channels and image_size and returning a torch.nn.Module"
+                          ) from None
+    if not callable(obj):
+        raise ConfigError(f"model={path!r} is not callable: give a function or class making a torch.nn.Module")
+    return obj
+
+
+def build_model(model: str | None, arch: str, num_classes: int, in_channels: int,
+                image_size: int | tuple[int, int], width: int) -> nn.Module:
+    """The network a run trains: the user's (``model``, a factory path) or ganaug's ``arch``."""
+    if model is None:
+        return build_classifier(arch, num_classes, in_channels, image_size, width)
+    net = resolve_model(model)(num_classes=num_classes, in_channels=in_channels, image_size=_pair(image_size))
+    if not isinstance(net, nn.Module):
+        raise ConfigError(f"model={model!r} returned a {type(net).__name__}, not a torch.nn.Module")
+    if not hasattr(net, "steps_trained"):
+        net.steps_trained = 0
+    return net
+
+
 # ------------------------------------------------------------------------------------ training
 
 
@@ -402,6 +450,7 @@ def train_classifier_on_loader(
     synthetic_split_norm: bool = False,
     batch_mix: str = "none",
     batch_mix_alpha: float = 1.0,
+    model: str | None = None,
     device: str | torch.device = "cpu",
     precision: str = "32-true",
     progress: bool = False,
@@ -440,6 +489,10 @@ def train_classifier_on_loader(
     weights and soft labels carry over); an item with a synthetic partner counts as synthetic for
     split batch norm. Its draws come from ``seed``.
 
+    ``model`` ("package.module:function") trains the user's own network instead of ``arch``: the factory is
+    called with ``num_classes``, ``in_channels`` and ``image_size`` (H, W) and returns a ``torch.nn.Module``
+    taking float N×C×H×W inputs in [-1, 1] and giving N×K logits.
+
     The loop runs under Lightning Fabric, as the GAN runs under Lightning: ``device`` picks the
     accelerator (``"cpu"``, ``"cuda"``, ``"cuda:1"``) and ``precision`` is Fabric's
     (``"32-true"``; ``"bf16-mixed"`` on a GPU).
@@ -468,7 +521,7 @@ def train_classifier_on_loader(
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        model = build_classifier(arch, num_classes, in_channels, image_size, width)
+        model = build_model(model, arch, num_classes, in_channels, image_size, width)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         # Cosine annealing ends on a small step size, so the final weights are not one noisy
         # point of a constant-LR random walk: that noise otherwise swamps gains of a point or two.

@@ -29,7 +29,8 @@ from .batch_mix import BATCH_MIXES
 from .checks import check_flag
 from .class_policy import class_probabilities, plain_policy
 from .config_schema import without_added
-from .classifier import CLASSIFIERS, SmallCNN, accuracy, balanced_accuracy, build_classifier, train_classifier_on_loader
+from .classifier import (CLASSIFIERS, SmallCNN, accuracy, balanced_accuracy, build_model, model_path,
+                         train_classifier_on_loader)
 from .errors import ConfigError, GanaugError
 from .resources import resolve_device
 
@@ -99,7 +100,7 @@ def check_seeds(name: str, seeds: Any) -> list[int]:
 
 
 # Classifier settings added after runs were stored, at the value that reproduces them (see SYNTHETIC_USE_ADDED).
-CLASSIFIER_SETTINGS_ADDED = {"batch_mix": "none", "batch_mix_alpha": 1.0}
+CLASSIFIER_SETTINGS_ADDED = {"batch_mix": "none", "batch_mix_alpha": 1.0, "model": None}
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class ClassifierSettings:
     precision: str = "32-true"   # Lightning Fabric's: bf16-mixed on a GPU
     batch_mix: str = "none"      # none | mixup | cutmix: batch-level augmentation (ganaug.batch_mix)
     batch_mix_alpha: float = 1.0  # the mixing ratio ~ Beta(alpha, alpha)
+    model: str | None = None     # the user's network ("package.module:function"), in place of arch
     # Where runs train; not part of a fingerprint (a run is the same experiment on either).
     device: str = "auto"
 
@@ -132,6 +134,10 @@ class ClassifierSettings:
             raise ConfigError(f"classifier.batch_mix must be one of {BATCH_MIXES}, got {self.batch_mix!r}")
         object.__setattr__(self, "batch_mix_alpha", _positive_float("classifier", "batch_mix_alpha",
                                                                     self.batch_mix_alpha))
+        try:
+            object.__setattr__(self, "model", model_path(self.model))
+        except ConfigError as e:
+            raise ConfigError(f"classifier.{e}") from None
         try:
             resolve_device(self.device)
         except ConfigError as e:  # named as the other keys are: bench.classifier.device, not bench.device
@@ -439,7 +445,7 @@ def _as_arrays(ds, transform: Any = None):
 
 def _new_model(train, clf: ClassifierSettings) -> SmallCNN:
     h, w, ch = train.image_shape
-    return build_classifier(clf.arch, train.num_classes, ch, (h, w), clf.width)
+    return build_model(clf.model, clf.arch, train.num_classes, ch, (h, w), clf.width)
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -584,7 +590,7 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
                                        width=clf.width, arch=clf.arch, lr_schedule=clf.lr_schedule,
                                        device=resolve_device(clf.device),
                                        precision=clf.precision, batch_mix=clf.batch_mix,
-                                       batch_mix_alpha=clf.batch_mix_alpha, **extra)
+                                       batch_mix_alpha=clf.batch_mix_alpha, model=clf.model, **extra)
     if teacher is not None:  # the loop moved it with the loss; the caller's other users expect the CPU
         teacher.cpu()
     return model.cpu()

@@ -329,6 +329,9 @@ class _Session:
     def __init__(self, train, val, out: Path, clf: ClassifierSettings, *, bank: BankSettings, metric: str,
                  transform, generators: dict[Path, Any], loss: SyntheticUse = SyntheticUse()):
         self.train, self.val, self.out, self.clf = train, val, out, clf
+        # The reference (the filter's judge, the soft labels' teacher) is ganaug's classifier, whichever network
+        # the candidates train: the recipe rebuilds it from its arch and width.
+        self.ref_clf = replace(clf, model=None)
         # How every synthetic candidate's items enter the loss and what its bank holds; a candidate adds its
         # ratio and weight, and its bank's filter threshold.
         self.loss, self.bank_template = loss, bank
@@ -336,9 +339,10 @@ class _Session:
         self.transform, self.generators = transform, generators
         self.store = UnitStore(out / "units")
         self.train_fp, self.val_fp = engine.data_fingerprint(train), engine.data_fingerprint(val)
-        self.ref_fp = engine.reference_fingerprint(self.train_fp, clf)
+        self.ref_fp = engine.reference_fingerprint(self.train_fp, self.ref_clf)
         classical = loss.teacher == "classical"
-        self.teacher_fp = engine.reference_fingerprint(self.train_fp, clf, transform) if classical else self.ref_fp
+        self.teacher_fp = (engine.reference_fingerprint(self.train_fp, self.ref_clf, transform) if classical
+                           else self.ref_fp)
         self._models: dict[str, SmallCNN] = {}
         self._weights: dict[str, str] = {}
 
@@ -363,7 +367,7 @@ class _Session:
         if uid not in self._models:
             def make() -> dict:
                 t0 = time.perf_counter()
-                model = engine.train_reference(self.train, self.clf, transform)
+                model = engine.train_reference(self.train, self.ref_clf, transform)
                 engine.save_classifier(model, path)
                 return {"val": engine.score(model, self.val, self.metric), "seconds": time.perf_counter() - t0,
                         "weights_sha256": file_sha256(path)}
@@ -371,7 +375,7 @@ class _Session:
             # Weights replaced in place since they were made (or a record from before they were pinned): made again.
             rec = self._ensure(uid, fp, make,
                                lambda rec: path.is_file() and rec.get("weights_sha256") == file_sha256(path))
-            self._models[uid] = engine.load_classifier(path, self.train, self.clf)
+            self._models[uid] = engine.load_classifier(path, self.train, self.ref_clf)
             self._weights[uid] = rec["weights_sha256"]
         return self._models[uid]
 
@@ -650,6 +654,11 @@ def _interval_verdict(result: TuneResult, best: dict) -> str:
             f"{100 * d['lo']:+.1f}. " + rule)
 
 
+def _trained_name(s: dict) -> str:
+    """The network the candidates trained: the user's (tune's ``model``) or ganaug's."""
+    return f"your network `{s['model']}`" if s.get("model") else _model_name(s)
+
+
 def _model_name(s: dict) -> str:
     return f"`ganaug.classifier.{CLASSIFIERS[s.get('arch', 'smallcnn')].__name__}` (width {s['width']})"
 
@@ -659,7 +668,7 @@ def _markdown(result: TuneResult) -> str:
     metric = s["metric"].replace("_", " ")
     lines = [
         "# ganaug-tune: validation scores", "",
-        f"Validation {metric} of {_model_name(s)} trained for {s['steps']} steps at batch size "
+        f"Validation {metric} of {_trained_name(s)} trained for {s['steps']} steps at batch size "
         f"{s['batch_size']} under each candidate, seeds {s['seeds']}: mean ± 95% CI half-width in points; "
         "gain = paired difference against real only, by seed, with 95% CI (`*`: the CI excludes 0).", "",
         "| candidate | ratio | filter | val score | gain vs real only |",
@@ -777,6 +786,7 @@ def tune_mix(
     bank_anchor_spread: float = 0.5,
     metric: str = "auto",
     rule: str = "interval",
+    model: Any = None,
     transform: Any = None,
     teacher: str = "reference",
     precision: str = "32-true",
@@ -808,7 +818,9 @@ def tune_mix(
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
     almost none of some class's images is skipped (its candidates recorded as such), or with
     ``filter_fallback="unfiltered"`` (`QualityFilter`) holds that class unfiltered.
-    ``rule="interval"`` mixes a candidate only when its validation gain over real only is shown with the
+    ``model`` (a module-level function or class, or its ``"package.module:function"`` path) is the user's
+    own network, trained by every candidate in place of ``arch`` (`train_classifier_on_loader`); the
+    reference classifier (filter and teacher) stays ganaug's ``arch``. ``rule="interval"`` mixes a candidate only when its validation gain over real only is shown with the
     validation images counted as a sample (`_best`); ``"argmax"`` takes the highest mean score.
     ``filter_class_quantile`` = q calibrates every filter on ``val_set`` (`QualityFilter.calibrate`):
     class k's threshold becomes min(threshold, the q-quantile of the reference classifier's confidence
@@ -839,7 +851,7 @@ def tune_mix(
                             confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight,
                             split_norm=synthetic_split_norm, source=synthetic_source)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
-                                 arch=arch, precision=precision, device=device)
+                                 arch=arch, precision=precision, device=device, model=model)
         loss.check_filtered(any(t is not None for t in thresholds), "",
                             "set filter_thresholds=[null] (tune.filter_thresholds=[null])")
     except ConfigError as e:

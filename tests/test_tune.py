@@ -777,3 +777,38 @@ def test_the_interval_rule_mixes_a_gain_the_split_shows_and_counts_the_images():
     assert _best([real, cand("a", 0.05, -0.01), cand("b", 0.02, 0.001)]) == "b"  # shown beats larger but unshown
     assert _best([real, cand("a", 0.05, -0.01)]) == "real"
     assert _best([real, cand("a", 0.05, -0.01)], rule="argmax") == "a"
+
+
+def mnist_example_net(num_classes, in_channels, image_size):
+    """The PyTorch MNIST example's network (pytorch/examples mnist/main.py), sized for the images given."""
+    h, w = image_size
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(in_channels, 32, 3, 1, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(32, 64, 3, 1, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Dropout(0.25),
+        torch.nn.Flatten(), torch.nn.Linear(64 * (h // 2) * (w // 2), 128), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+        torch.nn.Linear(128, num_classes))
+
+
+def test_the_tune_trains_the_users_own_network(split, gens, tmp_path):
+    # Issue 43: the tune measured ganaug's SmallCNN, a proxy; the decision must be made on the user's model.
+    from ganaug.classifier import SmallCNN
+    from ganaug.engine import ClassifierSettings
+
+    train, val = split
+    kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0, 1, 2], **RECIPE)
+    mine = tune_mix(gens[0], train, val, model=mnist_example_net, **kw)
+    assert mine.settings["model"] == "test_tune:mnist_example_net"
+    assert "your network `test_tune:mnist_example_net`" in mine.markdown_path.read_text()
+    theirs = tune_mix(gens[0], train, val, **{**kw, "out_dir": tmp_path / "cnn"})
+    # Other networks, other runs and scores; the reference (teacher, filter) is ganaug's in both.
+    assert [c["val_by_seed"] for c in mine.candidates] != [c["val_by_seed"] for c in theirs.candidates]
+    assert {r["run_fingerprint"] for r in mine.runs}.isdisjoint(r["run_fingerprint"] for r in theirs.runs)
+    assert (tmp_path / "reference.safetensors").read_bytes() == (tmp_path / "cnn" / "reference.safetensors").read_bytes()
+    from ganaug.engine import train_run
+
+    net = train_run(train, ClassifierSettings(steps=2, width=8, model="test_tune:mnist_example_net"), seed=0)
+    assert not isinstance(net, SmallCNN) and isinstance(net[0], torch.nn.Conv2d) and net.steps_trained == 2
+    with pytest.raises(TuneError, match="model=.*names no importable factory"):
+        tune_mix(gens[0], train, val, model="nowhere.nets:make", **kw)
+    with pytest.raises(TuneError, match="module-level function"):
+        tune_mix(gens[0], train, val, model=lambda **k: None, **kw)
