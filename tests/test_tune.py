@@ -812,3 +812,34 @@ def test_the_tune_trains_the_users_own_network(split, gens, tmp_path):
         tune_mix(gens[0], train, val, model="nowhere.nets:make", **kw)
     with pytest.raises(TuneError, match="module-level function"):
         tune_mix(gens[0], train, val, model=lambda **k: None, **kw)
+
+
+def test_tune_measures_on_top_of_the_users_augmentation_on_the_cli_and_in_python(compose_cfg, gens, tmp_path):
+    # Issue 44: a recipe says whether synthetic data helps given the augmentation the user already trains with.
+    overrides = ["data=digits", "augment=erasing", f"generators=[{gens[0]}]", f"out_dir={tmp_path / 'cli'}",
+                 "tune.steps=5", "tune.batch_size=32", "tune.width=8", "tune.seeds=[0]", "tune.bank_size=200",
+                 "tune.ratios=[0.5]", "tune.filter_thresholds=[null]", "progress=false"]
+    cfg = compose_cfg("tune", overrides)
+    with pytest.warns(UserWarning, match="1 classifier seed"):
+        cli = run_tune(cfg)
+    dm = instantiate(cfg.data)
+    with pytest.warns(UserWarning, match="1 classifier seed"):
+        api = tune_mix(gens[0], dm.train_set, dm.val_set, out_dir=tmp_path / "api", transform=instantiate(cfg.augment),
+                       ratios=[0.5], filter_thresholds=[None], seeds=[0], steps=5, batch_size=32, width=8,
+                       bank_size=200, progress=False, synthetic_confidence_weight=True, synthetic_split_norm=True)
+    # The same runs, by the engine's fingerprints and scores: the policy is part of what was measured.
+    assert [r["run_fingerprint"] for r in cli.runs] == [r["run_fingerprint"] for r in api.runs]
+    assert [r["val"] for r in cli.runs] == [r["val"] for r in api.runs]
+    plain = tune_mix(gens[0], dm.train_set, dm.val_set, out_dir=tmp_path / "plain", ratios=[0.5],
+                     filter_thresholds=[None], seeds=[0, 1, 2], steps=5, batch_size=32, width=8, bank_size=200,
+                     progress=False)
+    assert cli.settings["transform"] != plain.settings["transform"] is None
+
+
+def test_the_users_network_without_batch_norm_trains_under_split_norm(split, gens, tmp_path):
+    # ganaug-tune's defaults keep synthetic items' batch-norm statistics apart; a network without batch norm
+    # has none to keep apart, so its runs train as usual (split_batch_norm raised inside the loop).
+    train, val = split
+    result = tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0, 1, 2],
+                      model=mnist_example_net, synthetic_split_norm=True, **RECIPE)
+    assert all(r["val"] is not None for r in result.runs)
