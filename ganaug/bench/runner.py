@@ -285,7 +285,9 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
     model = engine.train_run(regime.train_set, clf, seed=clf_seed, transform=transform, source=source, use=use,
                              teacher=teacher, reweight=cond.reweight, truncation=truncation)
     seconds = time.perf_counter() - t0
+    # Which validation images it got right: the decision rule's interval counts them (stats.paired_bootstrap_gain).
     return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
+            "val_outcomes": engine.outcomes(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "steps": clf.steps, "batch_size": clf.batch_size,
             "device": str(engine.resolve_device(clf.device)), "seconds": seconds}
 
