@@ -176,21 +176,15 @@ def test_an_output_directory_that_cannot_be_made_is_named(command, tmp_path, mon
     assert "/proc/ganaug-out" in err and "set another" in err, err[-3000:]
 
 
-@pytest.mark.parametrize("command, args", [("ganaug.train", ["data=digits", "gan.max_steps=1", "gan.g_width=8",
-                                                             "gan.d_width=8", "gan.z_dim=16",
-                                                             "callbacks.sample_grid.every_n_steps=1"]),
-                                           ("ganaug.sample", ["n_per_class=1"])])
-def test_every_command_takes_threads(tmp_path, python, repo, command, args):
+@pytest.mark.parametrize("config", ["train", "sample", "tune", "bench"])
+def test_every_command_takes_threads(compose_cfg, config):
     # Issue 43: ganaug-train threads=1 was refused (Key 'threads' is not in struct) while tune and bench took it.
-    import torch
+    extra = ["generator=g"] if config == "sample" else []
+    assert compose_cfg(config, [*extra, "threads=1"]).threads == 1
 
-    from ganaug import Generator, export_generator
 
-    extra = [f"out_dir={tmp_path / 'run'}"] if command == "ganaug.train" else [
-        f"generator={export_generator(Generator(10, 8, 1, z_dim=16, width=8), tmp_path / 'g')}", f"out={tmp_path / 'o'}"]
-    r = subprocess.run([python, "-m", command, *args, *extra, "threads=1", f"hydra.run.dir={tmp_path / 'h'}"],
-                       cwd=repo, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    r = subprocess.run([python, "-m", command, *args, *extra, "threads=0", f"hydra.run.dir={tmp_path / 'h'}"],
-                       cwd=repo, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "threads must be a positive integer" in r.stderr
+def test_ganaug_train_applies_threads_before_anything_else(tmp_path, python, repo):
+    r = subprocess.run([python, "-m", "ganaug.train", "data=digits", "threads=0", f"out_dir={tmp_path / 'run'}",
+                        f"hydra.run.dir={tmp_path / 'h'}"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "threads must be a positive integer" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -30,18 +30,23 @@ def artifact(tmp_path_factory):
     return export_generator(Generator(10, 8, 1, z_dim=16, width=8), tmp_path_factory.mktemp("g") / "gen")
 
 
-@pytest.mark.parametrize("key", ["ratio", "seed", "class_policy", "source", "source_id"])
-def test_a_yaml_alias_bomb_in_a_recipe_is_refused_at_once(tmp_path, key):
+def test_a_yaml_alias_bomb_in_a_recipe_is_refused_at_once(tmp_path):
     # Nine nested aliases under one key: 9^9 strings once walked. Before: 45 s, then MemoryError (or the machine).
-    path = tmp_path / "recipe.yaml"
-    path.write_text(f"{key}:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines()))
+    paths = []
+    for key in ("ratio", "seed", "class_policy", "source", "source_id"):
+        path = tmp_path / key / "recipe.yaml"
+        path.parent.mkdir()
+        path.write_text(f"{key}:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines()))
+        paths.append(str(path))
     code = (f"import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))\n"
             f"from ganaug import load_recipe\nfrom ganaug.recipe import RecipeError\n"
-            f"try:\n    load_recipe({str(path)!r})\nexcept RecipeError as e:\n    print('refused:', e)\n")
+            f"for p in {paths!r}:\n    try:\n        load_recipe(p)\n    except RecipeError as e:\n"
+            f"        print('refused:', e)\n")
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "refused:" in r.stdout and "YAML alias" in r.stdout and "write the value out" in r.stdout
+    refused = [line for line in r.stdout.splitlines() if line.startswith("refused:")]
+    assert len(refused) == 5 and all("YAML alias" in line and "write the value out" in line for line in refused)
     assert time.perf_counter() - t0 < 60
 
 
@@ -86,14 +91,6 @@ def test_generator_json_with_a_huge_integer_or_deep_nesting_is_an_artifact_error
     with pytest.raises(ArtifactError, match=match):
         load_generator(gen)
 
-
-def test_ganaug_sample_prints_a_message_for_a_deeply_nested_generator_json(artifact, tmp_path):
-    gen = tmp_path / "gen"
-    shutil.copytree(artifact, gen)
-    (gen / "generator.json").write_text("[" * 100000 + "]" * 100000)
-    r = subprocess.run([sys.executable, "-m", "ganaug.sample", f"generator={gen}", f"out={tmp_path / 'out'}",
-                        "n_per_class=2", f"hydra.run.dir={tmp_path / 'h'}"], capture_output=True, text=True)
-    assert r.returncode != 0 and "Traceback" not in r.stderr and "nests deeper" in r.stderr
 
 
 @pytest.mark.parametrize("doc", [{"settings": None}, {"settings": {}}, [], {"format": "ganaug-run"}])

@@ -132,13 +132,8 @@ def test_interrupt_saves_a_checkpoint_and_says_how_to_resume(sig, tmp_path, pyth
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resuming from" in done.stderr + done.stdout
     assert json.loads((out / "generator" / "generator.json").read_text())["g_updates"] == stopped_at + 3
-    # Exact (issue 42.9): the same generator as a run that was never interrupted.
-    whole = tmp_path / "whole"
-    ok = _cli(python, repo, [*[a for a in args if not a.startswith("out_dir=")], f"out_dir={whole}",
-                             f"gan.max_steps={stopped_at + 3}"], tmp_path)
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    assert (whole / "generator" / "generator.safetensors").read_bytes() == \
-        (out / "generator" / "generator.safetensors").read_bytes()
+    # That the resumed run equals an uninterrupted one: test_train.py::test_resume_is_exact (the signal saves
+    # last.ckpt at an update's end, as a run ending at gan.max_steps does).
 
 
 # The time-based checkpoint (written before the first step-based one, and resumed after a SIGKILL) is
@@ -287,10 +282,6 @@ def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(compose_cfg, fast,
     with pytest.raises(GanaugError, match=f"is not a PyTorch checkpoint: it is {match}"):
         train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'run'}", f"ckpt_path={ckpt}"]))
 
-
-def test_ganaug_train_ckpt_path_etc_passwd_is_a_message(tmp_path, python, fast, repo):
-    r = _cli(python, repo, [*fast, f"out_dir={tmp_path / 'run'}", "ckpt_path=/etc/passwd"], tmp_path)
-    assert r.returncode != 0 and "Traceback" not in r.stderr and "not a PyTorch checkpoint" in r.stderr
 
 
 def test_a_network_no_machine_holds_is_refused_before_allocating(compose_cfg, fast, tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -186,6 +187,9 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
                      log_to_driver=bool(ex.get("log_to_driver", False)), ignore_reinit_error=True)
         except ConnectionError as e:  # address=auto with no Ray running, a cluster gone meanwhile
             raise ConfigError(f"executor.address={ex.get('address')}: {e}; {START_RAY}") from None
+    # SIGTERM (a scheduler's stop) killed the driver inside Ray's core worker: exit 134 and a C++ stack dump,
+    # no word from ganaug. As Ctrl-C: leave the loop, shut Ray down, say how to go on (cli.user_errors).
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         task = ray.remote(run_unit)
         cfg_yaml = _one_thread_each(cfg)
@@ -210,6 +214,11 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
             ray.get(ready[0])  # a failed unit raises here, with its traceback
             advance(unit_of[ready[0]])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if started:
             ray.shutdown()
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 

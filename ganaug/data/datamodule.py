@@ -192,9 +192,9 @@ class GANDataModule(pl.LightningDataModule):
     def _sampler(self, drop_last: bool) -> ResumableShuffle:
         sampler = ResumableShuffle(len(self.train_set), self.shuffle_seed)
         trainer = self.trainer
-        module = None if trainer is None else trainer.lightning_module
+        module = getattr(trainer, "lightning_module", None)
         # A resumed run goes on from the batch it stopped at (one process: under DDP Lightning splits the order).
-        if module is not None and hasattr(module, "batches_seen") and trainer.world_size == 1:
+        if module is not None and hasattr(module, "batches_seen") and getattr(trainer, "world_size", 1) == 1:
             sampler.resume_at(module.batches_seen(), self.batch_size, drop_last)
         return sampler
 

@@ -168,3 +168,25 @@ def test_no_running_ray_for_address_auto_is_a_message(compose_cfg, tmp_path, tin
                                           r"ray start --head"):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "executor=ray",
                                                    "executor.address=auto"]))
+
+
+def test_sigterm_to_a_ray_driver_is_a_message_and_ray_is_shut_down(tmp_path, tiny, python, repo):
+    # Issue 42.14: SIGTERM to the driver ended in exit 134 with Ray's C++ stack dump and no ganaug message.
+    import signal
+    import subprocess
+    import time
+
+    pytest.importorskip("ray")
+    out = tmp_path / "bench"
+    proc = subprocess.Popen([python, "-m", "ganaug.bench.runner", *tiny, f"bench.out_dir={out}", "executor=ray",
+                             "executor.num_cpus=1", "train.gan.max_steps=3000", f"hydra.run.dir={tmp_path / 'h'}"],
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while not list((out / "units").rglob("*.json")):  # Ray is up and a unit has finished
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "ganaug-bench: interrupted; what finished is stored" in err
+    assert "Traceback" not in err and "SIGABRT" not in err and "*** " not in err
