@@ -115,9 +115,12 @@ def stored_if_unchanged(path: str | Path, content: dict) -> dict | None:
     instead of claiming the result for its own."""
     import json
 
-    try:
-        old = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    from .errors import GanaugError
+    from .records import read_json
+
+    try:  # a damaged or planted record (too deep, too large) is only not reused: it is rewritten
+        old = read_json(path, GanaugError, "record")
+    except (OSError, GanaugError):
         return None
     if not isinstance(old, dict):
         return None

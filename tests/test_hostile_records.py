@@ -114,3 +114,11 @@ def test_a_unit_record_that_is_not_an_object_is_named(tmp_path):
         store.get("n100/real")
 
 
+
+
+def test_a_tune_json_nested_too_deep_is_rewritten_not_a_traceback(tmp_path):
+    # tune.json (and the benchmark's results) are read back to keep their provenance: a RecursionError before.
+    from ganaug.provenance import stored_if_unchanged
+
+    (tmp_path / "tune.json").write_text("[" * 100000 + "]" * 100000)
+    assert stored_if_unchanged(tmp_path / "tune.json", {"best": "real"}) is None
