@@ -15,6 +15,7 @@ import math
 import os
 import re
 import time
+import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -505,14 +506,28 @@ def _candidates(paths: list[Path], labels: list[str], ratios: list[float],
 def _run_all(session: _Session, cands: list[Candidate], seeds: list[int], progress: bool) -> list[dict]:
     jobs = [(c, s) for c in cands for s in seeds]
     done = sum(session.is_done(c, s) for c, s in jobs)
+    if progress:  # the plan first: what will run, and (after the first run) for about how long
+        tqdm.write(f"ganaug-tune: {len(cands)} candidates (real only + {len(cands) - 1} synthetic) x {len(seeds)} "
+                   f"seeds = {len(jobs)} runs of {session.clf.steps} steps; {done} stored, {len(jobs) - done} to train",
+                   file=sys.stderr)
     bar = tqdm(total=len(jobs), initial=done, unit="run", desc="ganaug-tune", dynamic_ncols=True,
                disable=not progress)
-    runs = []
+    runs, timed = [], False
     for c, s in jobs:
         fresh = not session.is_done(c, s)
         if fresh:
             bar.set_postfix_str(f"{c.name}, seed {s}")
+        t0 = time.perf_counter()
         runs.append(session.run(c, s))
+        if fresh and not timed and progress:
+            from .progress import format_duration
+
+            left, each = len(jobs) - done - 1, float(runs[-1].get("seconds") or 0.0)
+            tqdm.write(f"ganaug-tune: the first run took {format_duration(time.perf_counter() - t0)} (with the "
+                       f"reference and its bank); expected for the {left} left: about {format_duration(left * each)}",
+                       file=sys.stderr)
+            timed = True
+        done += int(fresh)
         bar.update(int(fresh))
     bar.close()
     return runs

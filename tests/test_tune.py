@@ -843,3 +843,16 @@ def test_the_users_network_without_batch_norm_trains_under_split_norm(split, gen
     result = tune_mix(gens[0], train, val, out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0, 1, 2],
                       model=mnist_example_net, synthetic_split_norm=True, **RECIPE)
     assert all(r["val"] is not None for r in result.runs)
+
+
+def test_the_tune_prints_its_plan_and_expected_duration(split, gens, tmp_path, capsys):
+    # Issue 43: ganaug-tune showed only a bar, no plan of candidates x seeds, no expected duration.
+    train, val = split
+    kw = dict(out_dir=tmp_path, ratios=[0.25, 0.5], filter_thresholds=[None], seeds=[0, 1, 2],
+              **{**RECIPE, "progress": True})
+    tune_mix(gens[0], train, val, **kw)
+    err = capsys.readouterr().err
+    assert "3 candidates (real only + 2 synthetic) x 3 seeds = 9 runs of 60 steps; 0 stored, 9 to train" in err
+    assert "expected for the 8 left: about" in err
+    tune_mix(gens[0], train, val, **kw)
+    assert "9 stored, 0 to train" in capsys.readouterr().err
