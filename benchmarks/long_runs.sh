@@ -4,6 +4,7 @@
 # ends (steps 1-3 are done; `heldout`: 3b, a last lever on data seed 0, then 4-6, held-out: a CPU-day and more).
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
 #   WORKERS=3 nohup setsid bash benchmarks/long_runs.sh heldout > long_runs.log 2>&1 &
+#   nohup setsid bash benchmarks/long_runs.sh policy > long_runs.log 2>&1 &     # issue 44 (below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every record names the commit its run started with: start from committed code (results may differ), by
@@ -25,6 +26,37 @@ resnet=(bench.classifier.arch=resnet bench.classifier.width=16 bench.select_gene
         bench.select_generator.classifier.width=32)
 
 # Steps 1-3 are done (their records are committed); `heldout` starts at step 3b.
+# Issue 44: the classical baseline a practitioner would use. 7. The policy x training length chosen per regime on
+# data seed 0's validation split (benchmarks/policy_choice.py: policy/results.md), n100 then n50; 8. then, per
+# regime once chosen, data seeds 1 and 2 run that choice only: classical and classical + synthetic on top of it,
+# reusing the stored GANs (seed*_resnet/n100 holds the n100 GANs, their generator choice the small CNN's).
+out_base=benchmarks/results/heldout/seed
+if [ "${1:-}" = policy ]; then
+  .venv/bin/python benchmarks/policy_choice.py run --regime n100 --regime n50 --workers "${WORKERS:-2}"
+  chosen() {  # the overrides of a regime's chosen candidate, or nothing while it is not chosen
+    .venv/bin/python - "$1" <<'PY'
+import json, sys
+sys.path.insert(0, "benchmarks")
+import policy_choice as pc
+c = json.loads((pc.POLICY / "results.json").read_text())["regimes"].get(sys.argv[1], {}).get("chosen")
+if c:
+    policy, steps = c.rsplit("-s", 1)
+    print(" ".join(pc.POLICIES[policy] + [f"bench.classifier.steps={steps}"]))
+PY
+  }
+  for r in n100 n50; do
+    over=$(chosen $r)
+    [ -n "$over" ] || { echo "long_runs.sh: $r's policy is not chosen yet (rerun after policy_choice)"; continue; }
+    others=(); for o in n100 n50 n500 longtail; do [ $o = $r ] || others+=("~bench.regimes.$o"); done
+    for s in 1 2; do
+      # shellcheck disable=SC2086
+      bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' "${others[@]}" \
+        $over "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
+    done
+  done
+  exit 0
+fi
+
 if [ "${1:-}" != heldout ]; then
 # 1. The committed n100 headline (ablation_n100_dwidth32) rerun by the one engine: data seed 0, GAN
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
