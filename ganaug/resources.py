@@ -73,3 +73,22 @@ def check_fits(nbytes: int, setting: str, value: int, disk: str | os.PathLike | 
     where = "memory" if disk is None else f"disk space at {disk}"
     raise ConfigError(f"{setting}={value:,} needs {_size(nbytes)} of {where}, but {_size(free)} is free: "
                       f"lower {setting}{fix}")
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 for float32 convolutions and matmuls on CUDA, or full IEEE float32 (``enabled=False``).
+
+    torch turns TF32 on for cuDNN convolutions by default, so a GPU GAN at ``32-true`` was not the CPU's
+    recipe: its convolutions ran with 10-bit mantissas. Off until the quality guard says it holds (issue 46).
+    Has no effect on the CPU.
+    """
+    import torch
+
+    precision = "tf32" if enabled else "ieee"
+    conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
+    if conv is not None:  # torch >= 2.9's API; the older flags below warn there
+        torch.backends.cudnn.conv.fp32_precision = precision
+        torch.backends.cuda.matmul.fp32_precision = precision
+    else:  # pragma: no cover - older torch
+        torch.backends.cudnn.allow_tf32 = enabled
+        torch.backends.cuda.matmul.allow_tf32 = enabled

@@ -224,8 +224,10 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
 
 
 def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | None) -> dict:
-    pl.seed_everything(cfg.seed, workers=True)
+    from .resources import set_tf32
 
+    pl.seed_everything(cfg.seed, workers=True)
+    set_tf32(bool(cfg.get("tf32", False)))  # full float32 unless asked: the recipe the benchmark measured
     datamodule = _build(cfg.data, shuffle_seed=int(cfg.seed))
     h, w, c = datamodule.image_shape
     if h != w:

@@ -193,3 +193,17 @@ def test_resume_is_exact(compose_cfg, fast, tmp_path):
     other = tmp_path / "other"
     train(compose_cfg(overrides=fast + [f"out_dir={other}", "gan.max_steps=30", "seed=1"]))
     assert any(not torch.equal(a[k], v) for k, v in _weights(other).items())
+
+
+def test_training_turns_tf32_off_unless_asked(compose_cfg, fast, tmp_path):
+    # Issue 46: torch turns TF32 on for cuDNN convolutions by default, so GPU GANs at 32-true were not the recipe.
+    torch.backends.cudnn.conv.fp32_precision = "tf32"
+    try:
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'a'}", "gan.max_steps=1"]))
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / 'b'}", "gan.max_steps=1", "tf32=true"]))
+        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+    finally:
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+        torch.backends.cuda.matmul.fp32_precision = "none"
