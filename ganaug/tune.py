@@ -685,7 +685,8 @@ def _markdown(result: TuneResult) -> str:
         "# ganaug-tune: validation scores", "",
         f"Validation {metric} of {_trained_name(s)} trained for {s['steps']} steps at batch size "
         f"{s['batch_size']} under each candidate, seeds {s['seeds']}: mean ± 95% CI half-width in points; "
-        "gain = paired difference against real only, by seed, with 95% CI (`*`: the CI excludes 0).", "",
+        "gain = paired difference against real only, by seed, with 95% CI (`*`: the CI excludes 0); the decision "
+        "below also counts the validation images as a sample, so its bound is wider.", "",
         "| candidate | ratio | filter | val score | gain vs real only |",
         "|---|---|---|---|---|",
     ]
