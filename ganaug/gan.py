@@ -72,7 +72,7 @@ def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
         raise ConfigError(f"{where}.diffaug={d['diffaug']!r}: {e}") from None
 
 
-# Far above any GAN this recipe trains (the default has about 4 M), far below what a typo allocates: gan.z_dim=100000000
+# Far above any GAN this recipe trains, far below what a typo allocates: gan.z_dim=100000000
 # asked for 204 GB, and the allocation error came through Hydra without the setting's name.
 MAX_PARAMETERS = 500_000_000
 

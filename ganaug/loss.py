@@ -160,7 +160,8 @@ class NormalizedInputs(nn.Module):
         m = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
         s = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
         if not bool((s > 0).all()) or not bool(torch.isfinite(m).all()):
-            raise ConfigError(f"input_norm must be (mean, std) with std > 0, as A.Normalize takes, got {mean!r}, {std!r}")
+            raise ConfigError(f"input_norm must be (mean, std) with std > 0, as A.Normalize takes, got "
+                              f"{mean!r}, {std!r}")
         self.teacher = teacher
         self.register_buffer("mean", m)
         self.register_buffer("std", s)

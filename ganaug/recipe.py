@@ -22,8 +22,9 @@ partial (conf/mix/default.yaml's format), for Hydra configs that compose ``mix``
 or a generator retrained in the same place since is refused, not silently mixed in.
 
 A config that Hydra instantiates is code: every ``_target_`` in it is imported and called, e.g.
-``torch.load`` of a pickle. So the YAML is parsed as plain data (`ganaug.records`: no tags, no aliases), only the keys above are
-accepted, every value is type-checked, and nothing is built but `SyntheticMix` and the loss.
+``torch.load`` of a pickle. So the YAML is parsed as plain data (`ganaug.records`: no tags, no
+aliases), only the keys above are accepted, every value is type-checked, and nothing is built but
+`SyntheticMix` and the loss.
 ``_target_: ganaug.SyntheticMix`` at the top is tolerated (mix.yaml's Hydra target, never
 imported from the file); any other ``_target_``, at the top or nested, is refused, not run.
 """
@@ -184,7 +185,8 @@ class Recipe:
 
 
 def load_recipe(path: str | os.PathLike, candidate: str | None = None) -> Recipe:
-    """Read a ganaug recipe: a `ganaug-tune` out_dir (its recipe.yaml) or a file (recipe.yaml, mix.yaml, conf/mix/*.yaml).
+    """Read a ganaug recipe: a `ganaug-tune` out_dir (its recipe.yaml), or a file (recipe.yaml, mix.yaml,
+    conf/mix/*.yaml).
 
     Only known keys with plain values are accepted; anything else raises `RecipeError` before
     any of it is used. The source (and teacher) must exist. ``candidate`` (a tune's out_dir only): any
@@ -231,7 +233,8 @@ def _read(path: Path) -> dict:
 
 def _candidate_file(tune_dir: Path, candidate: str) -> Path:
     root = (tune_dir / CANDIDATES_DIR).resolve()
-    files = sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")) if root.is_dir() else []
+    files = (sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+             if root.is_dir() else [])
     if candidate not in files:  # only a name the tune wrote: never a path built from the argument
         raise RecipeError(f"{tune_dir} has no measured candidate {candidate!r}; its candidates: {files or 'none'} "
                           "(a tune's out_dir, written by this version of ganaug-tune)")

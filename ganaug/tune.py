@@ -135,7 +135,8 @@ class TuneResult:
         if soft or confidence:
             h, w, ch = self.settings["image_shape"]
             file = TEACHER_FILE if self.settings.get("teacher") == "classical" else REFERENCE_FILE
-            teacher = {"file": _relative(self.out_dir / file, where, self.out_dir), "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
+            teacher = {"file": _relative(self.out_dir / file, where, self.out_dir),
+                       "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
                        "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
         return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
                 "confidence_weight": confidence, "feedback_weight": feedback, "split_norm": split_norm,
@@ -836,8 +837,9 @@ def tune_mix(
     ``filter_fallback="unfiltered"`` (`QualityFilter`) holds that class unfiltered.
     ``model`` (a module-level function or class, or its ``"package.module:function"`` path) is the user's
     own network, trained by every candidate in place of ``arch`` (`train_classifier_on_loader`); the
-    reference classifier (filter and teacher) stays ganaug's ``arch``. ``rule="interval"`` mixes a candidate only when its validation gain over real only is shown with the
-    validation images counted as a sample (`_best`); ``"argmax"`` takes the highest mean score.
+    reference classifier (filter and teacher) stays ganaug's ``arch``. ``rule="interval"`` mixes a
+    candidate only when its validation gain over real only is shown with the validation images counted
+    as a sample (`_best`); ``"argmax"`` takes the highest mean score.
     ``filter_class_quantile`` = q calibrates every filter on ``val_set`` (`QualityFilter.calibrate`):
     class k's threshold becomes min(threshold, the q-quantile of the reference classifier's confidence
     in real validation images of class k), the benchmark's long-tail recipe (q = 0.5), for classes
