@@ -1,6 +1,5 @@
 """benchmarks/decision_rules.py: each rule's choice on the stored held-out runs (issue 43)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,13 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def rules():
-    import sys
+    from conftest import load_benchmark_script
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("decision_rules", REPO / "benchmarks" / "decision_rules.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script("decision_rules")
 
 
 def test_the_argmax_rule_reproduces_the_held_out_headline(rules):
