@@ -505,6 +505,7 @@ def train_classifier_on_loader(
     if lr_schedule not in LR_SCHEDULES:
         raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     synthetic_split_norm = check_flag("synthetic_split_norm", synthetic_split_norm)
+    split_norm_wanted = synthetic_split_norm
     if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
         raise ConfigError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
     if int(steps) != steps or steps < 0:
@@ -528,7 +529,7 @@ def train_classifier_on_loader(
         sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
                  if lr_schedule == "cosine" else None)
         # A network without batch norm (a user's, tune.model) has no statistics to keep apart: as recipe.norm.
-        synthetic_split_norm = synthetic_split_norm and bool(batch_norm_layers(model))
+        synthetic_split_norm = split_norm_wanted and bool(batch_norm_layers(model))
         module, optimizer = fabric.setup(model, opt)
         module.train()
         criterion = fabric.to_device(SyntheticAwareLoss(synthetic_weight, synthetic_label_smoothing,

@@ -79,15 +79,3 @@ def digits_shuffled():
     ds = load_digits("all")
     perm = np.random.default_rng(0).permutation(len(ds))
     return ds.images[perm], ds.labels[perm]
-
-
-def load_benchmark_script(name: str):
-    """benchmarks/<name>.py as a module, with benchmarks/ importable (its scripts import _env)."""
-    import importlib.util
-
-    if str(REPO / "benchmarks") not in sys.path:
-        sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod

@@ -1,5 +1,6 @@
 """benchmarks/decision_rules.py: each rule's choice on the stored held-out runs (issue 43)."""
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -10,9 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def rules():
-    from conftest import load_benchmark_script
+    import sys
 
-    return load_benchmark_script("decision_rules")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("decision_rules", REPO / "benchmarks" / "decision_rules.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_the_argmax_rule_reproduces_the_held_out_headline(rules):

@@ -1,10 +1,17 @@
 """benchmarks/policy_choice.py: the classical baseline chosen on validation (issue 44)."""
 
-from conftest import load_benchmark_script
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _script(monkeypatch):
-    return load_benchmark_script("policy_choice")
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("policy_choice", REPO / "benchmarks" / "policy_choice.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_the_rule_takes_the_best_mean_validation_score_of_complete_candidates(monkeypatch):
