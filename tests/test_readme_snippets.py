@@ -5,8 +5,7 @@ temporary directory as the working directory: whatever a snippet needs (a genera
 directory) it has to make itself. Shell blocks (```bash) are not run here.
 
 The recipe snippets fall back to a toy tune on an untrained generator, whose winner is real data
-alone; they are run a second time with the tune's synthetic candidate written as the recipe (as
-`ganaug-tune` writes it when that candidate wins), so the soft-label path of the loop runs too.
+alone; test_readme_path.py runs them after the README's first-run commands, with a synthetic recipe too.
 """
 
 import re
@@ -14,7 +13,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 OPEN = re.compile(r"^(?P<indent>[ \t]*)```python[ \t]*$")
@@ -89,30 +87,3 @@ def test_snippet_runs(line, code, tmp_path, monkeypatch):
     # the same code runs, without paying torch's and Lightning's import again for each snippet.
     monkeypatch.chdir(tmp_path)
     _run(line, code)
-
-
-@pytest.mark.parametrize("line, code", RECIPE_SNIPPETS, ids=[f"README.md:{line}" for line, _ in RECIPE_SNIPPETS])
-def test_recipe_snippet_runs_when_a_synthetic_candidate_wins(line, code, tmp_path, monkeypatch):
-    # With a trained generator the tune's winner is often synthetic: its recipe has a bank, soft labels
-    # and a teacher, batches carry the is_synthetic flag and the loss takes four arguments. Write the
-    # toy tune's synthetic candidate as the recipe, exactly as ganaug-tune writes a winner's.
-    import ganaug
-
-    real_tune_mix = ganaug.tune_mix
-    written = []
-
-    def tune_then_pick_synthetic(*args, **kwargs):
-        result = real_tune_mix(*args, **kwargs)
-        name = next(c["name"] for c in result.candidates if c["bank"] is not None)
-        config = result.recipe_config(name)
-        assert config["ratio"] > 0 and config["soft_labels"] > 0 and config["teacher"]
-        result.recipe_path.write_text(yaml.safe_dump(config))
-        written.append(result.recipe_path)
-        return result
-
-    monkeypatch.setattr(ganaug, "tune_mix", tune_then_pick_synthetic)
-    monkeypatch.chdir(tmp_path)
-    _run(line, code)
-    assert written, f"README.md:{line} did not run its toy tune"
-    recipe = ganaug.load_recipe(written[0])
-    assert recipe.ratio > 0 and recipe.needs_flag
