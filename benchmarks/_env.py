@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ganaug.export import atomic_write_bytes
-from ganaug.provenance import cpu_reading, cpu_use, environment, environment_markdown  # noqa: F401
+from ganaug.base.files import atomic_write_bytes
+from ganaug.base.provenance import cpu_reading, cpu_use, environment, environment_markdown  # noqa: F401
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -23,7 +23,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
 from ganaug.bench.report import summary_of  # noqa: E402
-from ganaug.stats import mean_ci, paired_diff_ci  # noqa: E402
+from ganaug.eval.stats import mean_ci, paired_diff_ci  # noqa: E402
 from readme_results import cas_cell, gain, pct  # noqa: E402  (same cell formats as the README)
 
 # In the order they were tried; the first is what later variants are compared against.
@@ -50,7 +50,7 @@ VARIANTS = [
 
 def load(path: Path) -> dict:
     """A results.json, its summary made again from its runs (results written before the crossed
-    GAN × classifier interval, ganaug.stats.crossed_gain_ci, get it too)."""
+    GAN × classifier interval, ganaug.eval.stats.crossed_gain_ci, get it too)."""
     data = json.loads(path.read_text())
     return {**data, "summary": summary_of(data)}
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import environment, environment_markdown, write_json  # noqa: E402
-from ganaug.export import atomic_write_bytes  # noqa: E402
-from ganaug.provenance import stored_if_unchanged  # noqa: E402
+from ganaug.base.files import atomic_write_bytes  # noqa: E402
+from ganaug.base.provenance import stored_if_unchanged  # noqa: E402
 
 
 def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path, augment: str | None,
@@ -66,8 +66,8 @@ def compare(bench_overrides: list[str], regime: str, tune_root: Path | None = No
 
     import json
 
-    from ganaug.bench.store import UnitStore
-    from ganaug.tune import run_tune
+    from ganaug.eval.store import UnitStore
+    from ganaug.cli.tune import run_tune
 
     def composed(name: str, overrides: list[str], hydra: bool = False):
         GlobalHydra.instance().clear()

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
-from ganaug.classifier import SmallCNN, _cycle, train_classifier_on_loader  # noqa: E402
-from ganaug.loss import SyntheticAwareLoss  # noqa: E402
+from ganaug.classify.classifier import SmallCNN, _cycle, train_classifier_on_loader  # noqa: E402
+from ganaug.classify.loss import SyntheticAwareLoss  # noqa: E402
 
 GOAL = 1.10
 

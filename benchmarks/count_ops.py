@@ -59,7 +59,7 @@ def count(overrides: list[str]) -> dict:
 
     from hydra import compose, initialize_config_module
 
-    from ganaug.train import train
+    from ganaug.gan.train import train
 
     counter = CountUpdates()
     with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):

@@ -29,9 +29,9 @@ from scipy import stats as sps
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import RESULTS, write_json  # noqa: E402
 
-from ganaug.export import atomic_write_bytes  # noqa: E402
-from ganaug.provenance import environment  # noqa: E402
-from ganaug.stats import crossed_gain_ci, pooled_strata_ci  # noqa: E402
+from ganaug.base.files import atomic_write_bytes  # noqa: E402
+from ganaug.base.provenance import environment  # noqa: E402
+from ganaug.eval.stats import crossed_gain_ci, pooled_strata_ci  # noqa: E402
 
 HELDOUT = RESULTS / "heldout"
 DATA_SEEDS = (1, 2)

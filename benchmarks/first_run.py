@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
 
-from ganaug.export import atomic_write_bytes  # noqa: E402
+from ganaug.base.files import atomic_write_bytes  # noqa: E402
 
 BIN = Path(sys.executable).parent
 # The README's "First run" block, in order.

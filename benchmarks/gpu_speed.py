@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import load_report, machine_load  # noqa: E402
 
-from ganaug.provenance import environment  # noqa: E402
+from ganaug.base.provenance import environment  # noqa: E402
 
 # (name, overrides), each spelled out in full: trainer=gpu's own settings change (bf16-mixed until
 # 2026-11-28, now 32-true with cudnn.benchmark), and ++ sets a key whether or not the timed code's
@@ -40,7 +40,7 @@ CANDIDATES = [
     ("32-true, cudnn.benchmark", ["trainer=gpu", "trainer.precision=32-true", "++trainer.benchmark=true"]),
 ]
 PACE = re.compile(r"\((\d+) ms per update, timed over updates (\d+)-(\d+)\)")
-TRAIN = ("import sys; from ganaug.train import main; sys.argv[0] = 'ganaug-train'; main()")
+TRAIN = ("import sys; from ganaug.gan.train import main; sys.argv[0] = 'ganaug-train'; main()")
 
 
 def run_train(code: Path | None, overrides: list[str], log: Path) -> dict:
@@ -74,7 +74,7 @@ def main() -> None:
         raise SystemExit(f"gpu_speed.py: need 0 < --skip < --steps, got {args.skip} and {args.steps}")
     args.out.mkdir(parents=True, exist_ok=True)
     timed = [f"data.dataset.root={args.root}", f"gan.max_steps={args.steps + 1}",
-             "+callbacks.pace._target_=ganaug.progress.DurationEstimate",
+             "+callbacks.pace._target_=ganaug.gan.progress.DurationEstimate",
              f"+callbacks.pace.skip={args.skip}", f"+callbacks.pace.measure={args.steps - args.skip}"]
     plan = [("before: " + name, args.before, ov) for name, ov in CANDIDATES[:1]] if args.before else []
     plan += [(name, None, ov) for name, ov in CANDIDATES]

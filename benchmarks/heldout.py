@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import RESULTS  # noqa: E402
 
-from ganaug.export import atomic_write_bytes  # noqa: E402
-from ganaug.provenance import environment, stored_if_unchanged  # noqa: E402
-from ganaug.stats import format_gain, pooled_strata_ci  # noqa: E402
+from ganaug.base.files import atomic_write_bytes  # noqa: E402
+from ganaug.base.provenance import environment, stored_if_unchanged  # noqa: E402
+from ganaug.eval.stats import format_gain, pooled_strata_ci  # noqa: E402
 
 HELDOUT = RESULTS / "heldout"
 DATA_SEEDS = (1, 2)

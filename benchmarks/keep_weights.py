@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from ganaug.bench.selection import candidate_steps
-from ganaug.bench.store import UnitStore, gan_id, gan_of
-from ganaug.callbacks import snapshot_dir
+from ganaug.eval.store import UnitStore, gan_id, gan_of
+from ganaug.gan.callbacks import snapshot_dir
 
 
 def snapshots_scored(out: Path, gan_dir: Path, max_steps: int | None = None) -> list[Path]:

@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every record names the commit its run started with: start from committed code (results may differ), by
-# the rule the records use (ganaug.provenance.git_commit).
-if [ "$(.venv/bin/python -c 'from ganaug.provenance import git_commit; print(git_commit())')" != \
+# the rule the records use (ganaug.base.provenance.git_commit).
+if [ "$(.venv/bin/python -c 'from ganaug.base.provenance import git_commit; print(git_commit())')" != \
      "$(git rev-parse --short HEAD)" ]; then
   echo "long_runs.sh: commit your changes first (git status); the runs' records would name a dirty tree" >&2
   exit 2
@@ -91,10 +91,10 @@ confidence=('bench.classical_synthetic_filter_options=[false]' bench.synthetic_c
 lever bench.bank_size=50000 "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_bank50k
 #    Feedback weights (the student's own loss on each synthetic item; the confidence weights guard the label).
 lever bench.synthetic_feedback_weight=true "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_feedback_weight
-#    Separate batch-norm statistics for synthetic items (ganaug.split_norm): the running statistics the
+#    Separate batch-norm statistics for synthetic items (ganaug.classify.split_norm): the running statistics the
 #    classifier is evaluated with come from real items only.
 lever "${confidence[@]}" bench.synthetic_split_norm=true bench.out_dir=benchmarks/results/ablation_n100_split_norm
-#    Latent neighbourhoods: banks drawn around the latent codes of the regime's real images (ganaug.invert),
+#    Latent neighbourhoods: banks drawn around the latent codes of the regime's real images (ganaug.mix.invert),
 #    z = code + 0.5 * noise, instead of from the prior.
 lever bench.bank_anchors=real "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_latent_anchors
 #    The same again on the recipe it would join (split batch-norm was adopted meanwhile), against the

@@ -35,7 +35,7 @@ from _env import RESULTS, environment, environment_markdown, load_report, machin
 
 from ganaug import Generator, SyntheticBank, SyntheticMix  # noqa: E402
 from ganaug.data import ImageArrayDataset  # noqa: E402
-from ganaug.sampling import TrainedGenerator  # noqa: E402
+from ganaug.gan.sampling import TrainedGenerator  # noqa: E402
 
 NAMES = [str(k) for k in range(10)]
 

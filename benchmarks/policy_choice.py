@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import RESULTS, write_json  # noqa: E402
 
-from ganaug.export import atomic_write_bytes  # noqa: E402
-from ganaug.provenance import environment  # noqa: E402
-from ganaug.stats import mean_ci, paired_diff_ci  # noqa: E402
+from ganaug.base.files import atomic_write_bytes  # noqa: E402
+from ganaug.base.provenance import environment  # noqa: E402
+from ganaug.eval.stats import mean_ci, paired_diff_ci  # noqa: E402
 
 POLICY = RESULTS / "policy"
 # name -> ganaug-bench overrides; "none" runs the `real` condition, every other one `classical`.

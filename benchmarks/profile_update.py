@@ -33,8 +33,8 @@ from train_speed import GAN_KW, MAIN_JOB_UPDATES  # noqa: E402
 
 from ganaug.data import load_fashion_mnist  # noqa: E402
 from ganaug.data.subsets import labelled_subset  # noqa: E402
-from ganaug.diffaug import DiffAugment  # noqa: E402
-from ganaug.nets import ConditionalBatchNorm2d, Discriminator, Generator  # noqa: E402
+from ganaug.gan.diffaug import DiffAugment  # noqa: E402
+from ganaug.gan.nets import ConditionalBatchNorm2d, Discriminator, Generator  # noqa: E402
 
 PARTS = ("data", "G forward (no grad)", "DiffAugment", "D forward real+fake", "D backward", "D Adam step",
          "G forward", "D forward on fakes", "G backward", "G Adam step", "EMA update")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ganaug.bench.report import summary_of
-from ganaug.stats import format_gain, format_score
+from ganaug.eval.stats import format_gain, format_score
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -78,7 +78,7 @@ def _load(name: str) -> tuple[dict, dict] | None:
         return None
     data = json.loads(path.read_text())
     # Summarised again from the stored runs: results written before the crossed GAN × classifier
-    # interval (ganaug.stats.crossed_gain_ci) get it too; the summary is a function of the runs.
+    # interval (ganaug.eval.stats.crossed_gain_ci) get it too; the summary is a function of the runs.
     return data, summary_of(data)
 
 

@@ -2,7 +2,7 @@
 
 Compares one regime of two `ganaug-bench` results, condition by condition: the test score and the
 gains against real data and classical augmentation, each with its 95% CI (the GAN seed a random
-factor, `ganaug.stats.crossed_gain_ci`). A result is reproduced when, for every condition, each
+factor, `ganaug.eval.stats.crossed_gain_ci`). A result is reproduced when, for every condition, each
 run's mean gain lies inside the other's CI. Bit-identical numbers are not expected when the code
 changed between the two runs (another classifier loop, kernel or layout): the runs are the same
 settings and seeds, not the same floating-point operations. Writes <new>/reproduction-<regime>.md.

@@ -26,10 +26,11 @@ import numpy as np  # noqa: E402
 from hydra import compose, initialize_config_module  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
-from ganaug.bank import SyntheticBank  # noqa: E402
+from ganaug.mix.bank import SyntheticBank  # noqa: E402
 from ganaug.bench.runner import Regime, gan_quality  # noqa: E402
-from ganaug.export import atomic_write_bytes, load_generator  # noqa: E402
-from ganaug.provenance import environment  # noqa: E402
+from ganaug.base.files import atomic_write_bytes
+from ganaug.gan.artifact import load_generator  # noqa: E402
+from ganaug.base.provenance import environment  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

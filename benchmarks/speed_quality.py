@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # as every script here
 
 from _env import RESULTS, environment, environment_markdown, write_report  # noqa: E402
 from train_speed import MAIN_JOB_UPDATES  # noqa: E402
-from ganaug.stats import paired_diff_ci  # noqa: E402
+from ganaug.eval.stats import paired_diff_ci  # noqa: E402
 
 CAS_MARGIN = 0.02   # × real
 FID_MARGIN = 2.0

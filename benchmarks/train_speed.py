@@ -1,6 +1,6 @@
 """Generator-update throughput: ganaug's Lightning loop against a plain PyTorch loop.
 
-Both loops train the same networks (ganaug.nets at the default config), with the same DiffAugment,
+Both loops train the same networks (ganaug.gan.nets at the default config), with the same DiffAugment,
 hinge loss, EMA update, Adam settings, batch size and DataLoader, on Fashion-MNIST. Each loop is
 timed in steady state (after `--warmup` generator updates) and the two are interleaved `--repeats`
 times so drift of the machine affects both alike. The ratio reported is Lightning time per update /
@@ -30,8 +30,8 @@ from _env import RESULTS, environment, environment_markdown, load_report, machin
 
 from ganaug import ConditionalGAN  # noqa: E402
 from ganaug.data import GANDataModule, load_digits, load_fashion_mnist  # noqa: E402
-from ganaug.diffaug import DiffAugment  # noqa: E402
-from ganaug.nets import Discriminator, Generator  # noqa: E402
+from ganaug.gan.diffaug import DiffAugment  # noqa: E402
+from ganaug.gan.nets import Discriminator, Generator  # noqa: E402
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

@@ -33,7 +33,7 @@ def _job(kind: str, size: int, threads: int, seed: int) -> float:
     if kind == "classifier":
         from torch.utils.data import DataLoader, TensorDataset
 
-        from ganaug.classifier import train_classifier_on_loader
+        from ganaug.classify.classifier import train_classifier_on_loader
 
         g = torch.Generator().manual_seed(seed)
         data = TensorDataset(torch.rand(2000, 1, 28, 28, generator=g) * 2 - 1, torch.randint(0, 10, (2000,), generator=g))
@@ -67,7 +67,7 @@ def layout(kind: str, size: int, workers: int) -> float:
 def _warm_import(_: int) -> None:
     import torch  # noqa: F401
 
-    import ganaug.classifier  # noqa: F401
+    import ganaug.classify.classifier  # noqa: F401
 
 
 def main() -> None:

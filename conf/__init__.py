@@ -3,8 +3,8 @@
 # composed by any means (ganaug-train, hydra.compose in a test or notebook) resolves and is checked.
 from hydra.core.config_store import ConfigStore as _ConfigStore
 
-from ganaug.config_schema import SCHEMAS as _SCHEMAS
-from ganaug.run_record import register_resolvers as _register
+from ganaug.base.config_schema import SCHEMAS as _SCHEMAS
+from ganaug.gan.run_record import register_resolvers as _register
 
 _register()
 for _group, _name, _node in _SCHEMAS:

@@ -9,53 +9,53 @@ in Hydra, omegaconf, Lightning or the tuner/benchmark machinery; ``ganaug.Condit
 import os
 from typing import TYPE_CHECKING
 
-from ._lazy import lazy_exports
+from ganaug._lazy import lazy_exports
 
 # albumentations asks PyPI for its latest version on import (up to 2 s, and a warning, per process: each
 # benchmark worker, each test worker) unless this is set. Training on a cluster or in CI must not
 # depend on the network; set NO_ALBUMENTATIONS_UPDATE=0 before importing ganaug to keep the check.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-__version__ = "0.1.0"
+from ganaug._version import __version__  # noqa: E402,F401
 
-from .errors import ArtifactError, ConfigError, GanaugDataError, GanaugError, OutputError  # noqa: E402
+from ganaug.errors import ArtifactError, ConfigError, GanaugDataError, GanaugError, OutputError  # noqa: E402
 
 if TYPE_CHECKING:  # the real imports, for IDEs and type checkers; at runtime see __getattr__
-    from .bank import SyntheticBank
-    from .export import export_generator, load_generator
-    from .filter import QualityFilter
-    from .gan import ConditionalGAN
-    from .loss import SyntheticAwareLoss
-    from .mix import SyntheticMix
-    from .mix_loaders import mix_dataloader, mix_datamodule
-    from .mix_samplers import MixedBatchSampler, SyntheticMixSampler
-    from .nets import Discriminator, Generator
-    from .recipe import Recipe, load_recipe
-    from .sampling import TrainedGenerator
-    from .split_norm import split_batch_norm
-    from .tune import TuneResult, tune_mix
+    from ganaug.mix.bank import SyntheticBank
+    from ganaug.gan.artifact import export_generator, load_generator
+    from ganaug.mix.filter import QualityFilter
+    from ganaug.gan.module import ConditionalGAN
+    from ganaug.classify.loss import SyntheticAwareLoss
+    from ganaug.mix.dataset import SyntheticMix
+    from ganaug.mix.loaders import mix_dataloader, mix_datamodule
+    from ganaug.mix.samplers import MixedBatchSampler, SyntheticMixSampler
+    from ganaug.gan.nets import Discriminator, Generator
+    from ganaug.mix.recipe import Recipe, load_recipe
+    from ganaug.gan.sampling import TrainedGenerator
+    from ganaug.classify.split_norm import split_batch_norm
+    from ganaug.eval.tune import TuneResult, tune_mix
 
 # public name -> the submodule (relative to this package) that defines it
 _LAZY: dict[str, str] = {
-    "ConditionalGAN": ".gan",
-    "Discriminator": ".nets",
-    "Generator": ".nets",
-    "MixedBatchSampler": ".mix_samplers",
-    "QualityFilter": ".filter",
-    "Recipe": ".recipe",
-    "SyntheticAwareLoss": ".loss",
-    "SyntheticBank": ".bank",
-    "SyntheticMix": ".mix",
-    "SyntheticMixSampler": ".mix_samplers",
-    "TrainedGenerator": ".sampling",
-    "TuneResult": ".tune",
-    "export_generator": ".export",
-    "load_generator": ".export",
-    "load_recipe": ".recipe",
-    "mix_dataloader": ".mix_loaders",
-    "mix_datamodule": ".mix_loaders",
-    "split_batch_norm": ".split_norm",
-    "tune_mix": ".tune",
+    "ConditionalGAN": ".gan.module",
+    "Discriminator": ".gan.nets",
+    "Generator": ".gan.nets",
+    "MixedBatchSampler": ".mix.samplers",
+    "QualityFilter": ".mix.filter",
+    "Recipe": ".mix.recipe",
+    "SyntheticAwareLoss": ".classify.loss",
+    "SyntheticBank": ".mix.bank",
+    "SyntheticMix": ".mix.dataset",
+    "SyntheticMixSampler": ".mix.samplers",
+    "TrainedGenerator": ".gan.sampling",
+    "TuneResult": ".eval.tune",
+    "export_generator": ".gan.artifact",
+    "load_generator": ".gan.artifact",
+    "load_recipe": ".mix.recipe",
+    "mix_dataloader": ".mix.loaders",
+    "mix_datamodule": ".mix.loaders",
+    "split_batch_norm": ".classify.split_norm",
+    "tune_mix": ".eval.tune",
 }
 
 __all__ = [

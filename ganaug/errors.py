@@ -19,3 +19,17 @@ class ConfigError(GanaugError, ValueError):
 
 class OutputError(GanaugError, OSError):
     """A file or directory cannot be written; the message names it and what to change."""
+
+
+def user_error(e: BaseException) -> BaseException | None:
+    """The GanaugError (or named OSError, or required setting left out) behind `e`, if any:
+    hydra.utils.instantiate wraps what it calls."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (GanaugError, MissingMandatoryValue)) or (isinstance(e, OSError) and e.filename is not None):
+            return e
+        e = e.__cause__
+    return None

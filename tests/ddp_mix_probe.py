@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from ganaug import Generator, SyntheticBank, mix_datamodule
 from ganaug.data import ImageArrayDataset
-from ganaug.sampling import TrainedGenerator
+from ganaug.gan.sampling import TrainedGenerator
 
 NAMES = [str(k) for k in range(4)]
 

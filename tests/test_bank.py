@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from ganaug import ArtifactError, GanaugError, Generator, QualityFilter, SyntheticBank, export_generator
-from ganaug.bank import IMAGES_FILE, LABELS_FILE, META_FILE
-from ganaug.class_policy import class_probabilities, quota, quota_labels
-from ganaug.dir_lock import LOCK_FILE
-from ganaug.rng import derive_key, normal
-from ganaug.sampling import TrainedGenerator
+from ganaug.mix.bank import IMAGES_FILE, LABELS_FILE, META_FILE
+from ganaug.mix.class_policy import class_probabilities, quota, quota_labels
+from ganaug.base.dir_lock import LOCK_FILE
+from ganaug.base.rng import derive_key, normal
+from ganaug.gan.sampling import TrainedGenerator
 
 NAMES = [str(k) for k in range(10)]
 
@@ -275,14 +275,14 @@ def test_refresh_on_disk_replaces_file_atomically(gen, tmp_path):
 KILLED_WRITE = """
 import os, sys
 import torch
-import ganaug.bank
+import ganaug.mix.bank
 from ganaug import Generator, SyntheticBank
-from ganaug.sampling import TrainedGenerator
+from ganaug.gan.sampling import TrainedGenerator
 
 def killed(*args, **kwargs):
     os._exit(9)  # as SIGKILL: no cleanup runs, the half-written pool stays under its temporary name
 
-ganaug.bank._fill = killed
+ganaug.mix.bank._fill = killed
 gen = TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), [str(k) for k in range(10)])
 bank = SyntheticBank.generate(gen, 300, sys.argv[1], progress=False) if sys.argv[2] == "generate" else None
 if sys.argv[2] == "refresh":
@@ -311,7 +311,7 @@ def test_next_write_removes_temporaries_of_a_killed_write(gen, tmp_path, python,
 
 
 def test_temporaries_of_a_live_writer_are_kept_and_a_killed_ones_removed(gen, tmp_path):
-    from ganaug.export import STALE_AFTER_S, temp_prefix
+    from ganaug.base.files import STALE_AFTER_S, temp_prefix
 
     path = tmp_path / "b"
     SyntheticBank.generate(gen, 30, path, progress=False)

@@ -1,4 +1,4 @@
-"""Mixup and CutMix in the classifier loop (ganaug.batch_mix), and the augmentation policies of conf/augment."""
+"""Mixup and CutMix in the classifier loop (ganaug.classify.batch_mix), and the augmentation policies of conf/augment."""
 
 import os
 import warnings
@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ganaug.batch_mix import mix_batch
-from ganaug.classifier import train_classifier_on_loader
-from ganaug.engine import ClassifierSettings, run_fingerprint
+from ganaug.classify.batch_mix import mix_batch
+from ganaug.classify.classifier import train_classifier_on_loader
+from ganaug.eval.engine import ClassifierSettings, run_fingerprint
 from ganaug.errors import ConfigError
-from ganaug.loss import SyntheticAwareLoss
+from ganaug.classify.loss import SyntheticAwareLoss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -126,7 +126,7 @@ def test_fashion_mnist_augment_is_flip_shift():
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from ganaug.engine import transform_key
+    from ganaug.eval.engine import transform_key
 
     with initialize_config_dir(config_dir=os.path.abspath("conf"), version_base="1.3"):
         keys = [transform_key(instantiate(compose("bench", overrides=[f"augment={p}"]).augment))

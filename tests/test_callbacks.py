@@ -10,8 +10,8 @@ import pytest
 from safetensors.torch import load_file
 
 from ganaug import ArtifactError, ConditionalGAN, load_generator
-from ganaug.callbacks import GeneratorSnapshots, list_snapshots
-from ganaug.train import build_callbacks, train
+from ganaug.gan.callbacks import GeneratorSnapshots, list_snapshots
+from ganaug.gan.train import build_callbacks, train
 
 SNAP = "callbacks.snapshots.every_n_steps=5"
 
@@ -110,12 +110,12 @@ def test_one_snapshot_per_generator_update_and_only_on_rank_zero(tmp_path, monke
 
 
 def test_failed_export_leaves_no_snapshot(tmp_path, monkeypatch):
-    import ganaug.export
+    import ganaug.gan.artifact
 
     def interrupted(path, data):
         raise KeyboardInterrupt  # after the weights, before the JSON that makes them loadable
 
-    monkeypatch.setattr(ganaug.export, "atomic_write_bytes", interrupted)
+    monkeypatch.setattr(ganaug.gan.artifact, "atomic_write_bytes", interrupted)
     with pytest.raises(KeyboardInterrupt):
         GeneratorSnapshots().write(_tiny_gan(500), tmp_path)
     assert list_snapshots(tmp_path) == []
@@ -124,16 +124,16 @@ def test_failed_export_leaves_no_snapshot(tmp_path, monkeypatch):
 
 KILLED = textwrap.dedent("""
     import os, sys
-    import ganaug.export
+    import ganaug.gan.artifact
     from ganaug import ConditionalGAN
-    from ganaug.callbacks import GeneratorSnapshots
+    from ganaug.gan.callbacks import GeneratorSnapshots
 
     def killed(path, data):
         os._exit(9)  # no cleanup runs, as with SIGKILL: the weights are on disk, the JSON is not
 
     gan = ConditionalGAN(num_classes=3, image_size=8, channels=1, z_dim=8, g_width=8, d_width=8)
     gan.g_updates.fill_(500)
-    ganaug.export.atomic_write_bytes = killed
+    ganaug.gan.artifact.atomic_write_bytes = killed
     GeneratorSnapshots().write(gan, sys.argv[1])
 """)
 

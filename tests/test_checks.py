@@ -1,11 +1,11 @@
-"""The argument checks every layer shares (ganaug.checks): one wording, one set of accepted values."""
+"""The argument checks every layer shares (ganaug.base.checks): one wording, one set of accepted values."""
 import numpy as np
 import pytest
 
-from ganaug.checks import check_flag, class_name_list
+from ganaug.base.checks import check_flag, class_name_list
 from ganaug.data.arrays import ImageArrayDataset
 from ganaug.errors import ConfigError, GanaugDataError
-from ganaug.loss import check_loss_args
+from ganaug.classify.loss import check_loss_args
 
 
 @pytest.mark.parametrize("value", ["false", "no", 0, 1, None, [True]])
@@ -40,12 +40,12 @@ def test_a_dataset_reports_bad_class_names_as_bad_data():
 def _bad_calls():
     import torch
 
-    from ganaug import stats
-    from ganaug.class_policy import class_probabilities
-    from ganaug.diffaug import parse_policy
-    from ganaug.filter import QualityFilter
-    from ganaug.mix_plan import check_ratio
-    from ganaug.nets import Generator
+    from ganaug.eval import stats
+    from ganaug.mix.class_policy import class_probabilities
+    from ganaug.gan.diffaug import parse_policy
+    from ganaug.mix.filter import QualityFilter
+    from ganaug.mix.plan import check_ratio
+    from ganaug.gan.nets import Generator
 
     return {
         "ratio": lambda: check_ratio(1.5),

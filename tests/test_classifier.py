@@ -4,7 +4,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.data import DataLoader, TensorDataset
 
-from ganaug.classifier import (
+from ganaug.classify.classifier import (
     SmallCNN,
     SmallResNet,
     accuracy,
@@ -116,7 +116,7 @@ def test_synthetic_weight_zero_ignores_flagged_items(digits):
 
 
 def test_linear_synthetic_weight_schedule_falls_to_zero(monkeypatch):
-    import ganaug.classifier as clf
+    import ganaug.classify.classifier as clf
 
     weights = []
     real_forward = clf.SyntheticAwareLoss.forward
@@ -325,7 +325,7 @@ def test_balanced_accuracy_weights_classes_equally():
 
 def test_the_fabric_loop_is_the_plain_pytorch_loop_step_for_step():
     # Fabric places the model and runs the backward pass; the numbers must be a hand-written loop's.
-    from ganaug.classifier import SmallCNN
+    from ganaug.classify.classifier import SmallCNN
 
     g = torch.Generator().manual_seed(0)
     batches = [(torch.rand(16, 1, 8, 8, generator=g) * 2 - 1, torch.randint(0, 3, (16,), generator=g))
@@ -357,7 +357,7 @@ def test_mixed_precision_runs_on_the_cpu_and_returns_float32_weights():
 
 
 def test_the_resnet_learns_digits_and_differs_from_the_cnn(digits):
-    from ganaug.classifier import SmallResNet
+    from ganaug.classify.classifier import SmallResNet
 
     xtr, ytr, xte, yte = digits
     model = train_classifier(xtr, ytr, 10, steps=300, seed=0, arch="resnet", width=8)
@@ -370,14 +370,14 @@ def test_the_resnet_learns_digits_and_differs_from_the_cnn(digits):
 
 @pytest.mark.parametrize("size", [8, 28, 32, 64])
 def test_the_resnet_handles_8_to_64_pixels(size):
-    from ganaug.classifier import SmallResNet
+    from ganaug.classify.classifier import SmallResNet
 
     model = SmallResNet(10, 3, size, width=8)
     assert model(torch.zeros(2, 3, size, size)).shape == (2, 10)
 
 
 def test_an_unknown_arch_is_named_with_the_choices(digits):
-    from ganaug.classifier import build_classifier
+    from ganaug.classify.classifier import build_classifier
 
     xtr, ytr, _, _ = digits
     with pytest.raises(ValueError, match=r"unknown classifier arch 'vit'; choose one of \['resnet', 'smallcnn'\]"):
@@ -396,7 +396,7 @@ def test_a_narrow_resnet_trains_on_two_threads():
 
     script = """
 import torch
-from ganaug.classifier import train_classifier_on_loader
+from ganaug.classify.classifier import train_classifier_on_loader
 torch.set_num_threads(2)
 x = (torch.rand(64, 28, 28, 1) * 2 - 1).permute(0, 3, 1, 2)
 assert x.is_contiguous(memory_format=torch.channels_last)
@@ -411,7 +411,7 @@ print("trained")
 
 
 def test_the_resnets_strided_shortcut_is_the_strided_convolution():
-    from ganaug.classifier import _PointwiseStride
+    from ganaug.classify.classifier import _PointwiseStride
 
     torch.manual_seed(0)
     conv = _PointwiseStride(16, 32, 2)

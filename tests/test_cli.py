@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra.errors import InstantiationException
 
-from ganaug.cli import user_errors
+from ganaug.cli.messages import user_errors
 from ganaug.errors import ConfigError
 
 CASES = {
@@ -17,8 +17,8 @@ CASES = {
     "ganaug-bench": (["bench=ci", "bench.teacher=bogus", "progress=false"], "ganaug-bench: error: bench.teacher must be one of"),
     "ganaug-sample": (["generator=/nonexistent/generator"], "ganaug-sample: error: no generator artifact at /nonexistent"),
 }
-MODULES = {"ganaug-train": "ganaug.train", "ganaug-tune": "ganaug.tune", "ganaug-bench": "ganaug.bench.runner",
-           "ganaug-sample": "ganaug.sample"}
+MODULES = {"ganaug-train": "ganaug.cli.train", "ganaug-tune": "ganaug.cli.tune", "ganaug-bench": "ganaug.bench.runner",
+           "ganaug-sample": "ganaug.cli.sample"}
 
 
 def _args(command, tmp_path):
@@ -184,7 +184,7 @@ def test_every_command_takes_threads(compose_cfg, config):
 
 
 def test_ganaug_train_applies_threads_before_anything_else(tmp_path, python, repo):
-    r = subprocess.run([python, "-m", "ganaug.train", "data=digits", "threads=0", f"out_dir={tmp_path / 'run'}",
+    r = subprocess.run([python, "-m", "ganaug.cli.train", "data=digits", "threads=0", f"out_dir={tmp_path / 'run'}",
                         f"hydra.run.dir={tmp_path / 'h'}"], cwd=repo, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "threads must be a positive integer" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()

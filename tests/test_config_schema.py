@@ -9,8 +9,8 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from ganaug.config_schema import SCHEMAS, GANConfig
-from ganaug.gan import ConditionalGAN
+from ganaug.base.config_schema import SCHEMAS, GANConfig
+from ganaug.gan.module import ConditionalGAN
 
 DATA_GIVEN = {"self", "num_classes", "image_size", "channels", "class_names"}
 
@@ -51,7 +51,7 @@ def test_a_badly_typed_or_unknown_gan_setting_fails_when_composed(config, overri
 
 
 def test_ganaug_train_prints_the_schema_error_as_a_message(monkeypatch, capsys, tmp_path):
-    from ganaug.train import main
+    from ganaug.cli.train import main
 
     monkeypatch.setattr(sys, "argv", ["ganaug-train", "gan.max_steps=6k", f"hydra.run.dir={tmp_path}"])
     with pytest.raises(SystemExit) as e:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ganaug.diffaug import DiffAugment, cutout, parse_policy, translation
+from ganaug.gan.diffaug import DiffAugment, cutout, parse_policy, translation
 
 
 def test_policy_parsing():

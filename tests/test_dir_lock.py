@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from ganaug.dir_lock import LOCK_FILE, DirectoryBusy, hold_dir
+from ganaug.base.dir_lock import LOCK_FILE, DirectoryBusy, hold_dir
 from ganaug.errors import OutputError
 
-HOLD = ("import sys, time\nfrom ganaug.dir_lock import hold_dir\n"
+HOLD = ("import sys, time\nfrom ganaug.base.dir_lock import hold_dir\n"
         "with hold_dir(sys.argv[1], 'ganaug-bench', 'bench.out_dir'):\n"
         "    print('held', flush=True)\n    time.sleep(120)\n")
 
@@ -51,7 +51,7 @@ def test_ddp_ranks_after_the_first_share_rank_zeros_lock(tmp_path, monkeypatch):
 
 def test_train_and_bench_refuse_a_directory_in_use(tmp_path, compose_cfg, fast, capsys, monkeypatch):
     from ganaug.bench.runner import main as bench_main
-    from ganaug.train import train
+    from ganaug.gan.train import train
 
     with hold_dir(tmp_path / "run", "ganaug-train", "out_dir"):
         with pytest.raises(DirectoryBusy, match="another out_dir"):
@@ -75,7 +75,7 @@ def test_sample_and_a_bank_refuse_a_directory_in_use(tmp_path, capsys, monkeypat
     import torch
 
     from ganaug import Generator, SyntheticBank, export_generator
-    from ganaug.sample import main as sample_main
+    from ganaug.cli.sample import main as sample_main
 
     torch.manual_seed(0)
     generator = export_generator(Generator(10, 8, 1, z_dim=8, width=8), tmp_path / "gen")
@@ -136,7 +136,7 @@ def test_ganaug_sample_refuses_a_symlinked_lock_with_a_message(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / LOCK_FILE).symlink_to(victim)
-    r = subprocess.run([sys.executable, "-m", "ganaug.sample", f"generator={gen}", f"out={out}",
+    r = subprocess.run([sys.executable, "-m", "ganaug.cli.sample", f"generator={gen}", f"out={out}",
                         "n_per_class=2", "hydra.run.dir=" + str(tmp_path / "hydra")], capture_output=True, text=True)
     assert r.returncode != 0 and "Traceback" not in r.stderr and "not a regular file" in r.stderr
     assert victim.read_text() == "precious\n"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganaug import ArtifactError, GanaugError, Generator, export_generator, load_generator
-from ganaug.export import META_FILE, WEIGHTS_FILE
+from ganaug.gan.artifact import META_FILE, WEIGHTS_FILE
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_exported_files_get_the_umask_mode(tmp_path, umask, mode):
 
 
 def test_export_removes_temporaries_of_a_killed_export(artifact):
-    from ganaug.export import STALE_AFTER_S, temp_prefix
+    from ganaug.base.files import STALE_AFTER_S, temp_prefix
 
     _, path = artifact
     dead = path / f"{temp_prefix(path / WEIGHTS_FILE)}abcd.tmp"
@@ -137,9 +137,9 @@ def test_export_removes_temporaries_of_a_killed_export(artifact):
 
 
 def test_unwritable_destination_names_the_file(tmp_path, monkeypatch):
-    import ganaug.export
+    import ganaug.gan.artifact
     from ganaug import GanaugError
-    from ganaug.export import atomic_write_bytes
+    from ganaug.base.files import atomic_write_bytes
 
     (tmp_path / "file").write_text("x")
     with pytest.raises(GanaugError, match=r"cannot create the directory .*file/out: .*/file is a file") as e:
@@ -149,6 +149,6 @@ def test_unwritable_destination_names_the_file(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(kwargs.get("dir")))
 
-    monkeypatch.setattr(ganaug.export.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(ganaug.gan.artifact.tempfile, "mkstemp", denied)
     with pytest.raises(GanaugError, match=r"cannot write .*a.json.*Permission denied.*writable"):
         atomic_write_bytes(tmp_path / "a.json", b"{}")

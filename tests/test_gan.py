@@ -5,11 +5,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-import ganaug.callbacks
-import ganaug.gan
-import ganaug.progress
+import ganaug.gan.callbacks
+import ganaug.gan.module
+import ganaug.gan.progress
 from ganaug import ConditionalGAN, GanaugError
-from ganaug.train import train
+from ganaug.gan.train import train
 
 
 def _gan(**kw):
@@ -142,7 +142,7 @@ def test_the_host_copy_of_g_updates_follows_every_change_to_the_buffer():
     assert gan.generator_updates() == 7
     gan.g_updates = torch.tensor(3)  # a new buffer object, as .to(device) makes
     assert gan.generator_updates() == 3
-    assert ganaug.gan.updates_done(gan) == 3
+    assert ganaug.gan.module.updates_done(gan) == 3
 
 
 def test_an_update_and_its_callbacks_read_no_counter_from_the_device(compose_cfg, fast, tmp_path, monkeypatch,
@@ -162,7 +162,7 @@ def test_an_update_and_its_callbacks_read_no_counter_from_the_device(compose_cfg
                 reads.append(builtins.int(x))
             return builtins.int(x, *args)
 
-    for module in (ganaug.gan, ganaug.callbacks, ganaug.progress):
+    for module in (ganaug.gan.module, ganaug.gan.callbacks, ganaug.gan.progress):
         monkeypatch.setattr(module, "int", counting_int, raising=False)
     steps = 12
     result = train(compose_cfg(overrides=fast + [

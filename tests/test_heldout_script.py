@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ganaug.provenance import git_commit
-from ganaug.stats import crossed_gain_ci
+from ganaug.base.provenance import git_commit
+from ganaug.eval.stats import crossed_gain_ci
 
 REPO = Path(__file__).resolve().parents[1]
 

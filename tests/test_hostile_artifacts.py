@@ -15,10 +15,11 @@ import pytest
 import torch
 
 from ganaug import ArtifactError, Generator, SyntheticBank, export_generator, load_generator
-from ganaug.bank import IMAGES_FILE, LABELS_FILE
-from ganaug.bank import META_FILE as BANK_META
-from ganaug.export import META_FILE, WEIGHTS_FILE, file_sha256
-from ganaug.sampling import TrainedGenerator
+from ganaug.mix.bank import IMAGES_FILE, LABELS_FILE
+from ganaug.mix.bank import META_FILE as BANK_META
+from ganaug.gan.artifact import META_FILE, WEIGHTS_FILE
+from ganaug.base.files import file_sha256
+from ganaug.gan.sampling import TrainedGenerator
 
 
 @pytest.fixture
@@ -55,17 +56,17 @@ def test_huge_num_classes_is_refused_before_anything_is_allocated(artifact):
 def test_architecture_that_disagrees_with_the_weights_header_is_refused_before_building(artifact, monkeypatch):
     # Consistent JSON, but a width the weights were not made with: ~1 GB of parameters if built.
     _edit(artifact, kwargs_width=4096)
-    import ganaug.export
+    import ganaug.gan.artifact
 
     built = []
-    real = ganaug.export.Generator
+    real = ganaug.gan.artifact.Generator
 
     def spy(*args, **kwargs):
         net = real(*args, **kwargs)
         built.append(next(net.parameters()).device.type)
         return net
 
-    monkeypatch.setattr(ganaug.export, "Generator", spy)
+    monkeypatch.setattr(ganaug.gan.artifact, "Generator", spy)
     start = time.perf_counter()
     with pytest.raises(ArtifactError, match=r"fc.weight.*shape|shape.*fc.weight") as e:
         load_generator(artifact)
@@ -163,7 +164,7 @@ def test_extra_metadata_cannot_overwrite_the_artifact_or_half_write_it(tmp_path,
 
 
 def test_extra_metadata_is_kept_beside_the_artifacts_own_fields(tmp_path):
-    from ganaug.export import META_FIELDS
+    from ganaug.gan.artifact import META_FIELDS
 
     path = export_generator(Generator(3, 8, 1, z_dim=8, width=8), tmp_path / "gen", extra={"steps": 7})
     meta = json.loads((path / META_FILE).read_text())
@@ -286,10 +287,10 @@ def test_refresh_keeps_the_digest_and_an_interrupted_refresh_still_opens(bank_di
     bank.refresh(0.5, round=1)
     assert np.array_equal(SyntheticBank.open(bank_dir).images, bank.images)
 
-    import ganaug.bank
+    import ganaug.mix.bank
 
     # Killed after the new images replaced the old, before bank.json said so.
-    real_write, calls = ganaug.bank._write_meta, []
+    real_write, calls = ganaug.mix.bank._write_meta, []
 
     def killed_on_second(path, meta):
         calls.append(1)
@@ -297,10 +298,10 @@ def test_refresh_keeps_the_digest_and_an_interrupted_refresh_still_opens(bank_di
             raise KeyboardInterrupt
         real_write(path, meta)
 
-    monkeypatch.setattr(ganaug.bank, "_write_meta", killed_on_second)
+    monkeypatch.setattr(ganaug.mix.bank, "_write_meta", killed_on_second)
     with pytest.raises(KeyboardInterrupt):
         bank.refresh(0.5, round=2)
-    monkeypatch.setattr(ganaug.bank, "_write_meta", real_write)
+    monkeypatch.setattr(ganaug.mix.bank, "_write_meta", real_write)
     reopened = SyntheticBank.open(bank_dir, generator=gen)
     # ... and a later refresh leaves a bank that checks out with a single digest again.
     reopened.refresh(0.5, round=3)

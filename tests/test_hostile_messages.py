@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from ganaug import ConfigError, SyntheticBank, SyntheticMix, export_generator, load_recipe
-from ganaug.cli import INTERRUPTED, user_errors
+from ganaug.cli.messages import INTERRUPTED, user_errors
 from ganaug.data import ImageArrayDataset
-from ganaug.nets import Generator
-from ganaug.recipe import RecipeError
+from ganaug.gan.nets import Generator
+from ganaug.mix.recipe import RecipeError
 
 NAMES = [str(k) for k in range(10)]
 
@@ -40,7 +40,7 @@ def test_ganaug_sample_names_its_own_output_setting_on_a_permission_error(gen, t
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    r = subprocess.run([sys.executable, "-m", "ganaug.sample", f"generator={gen}", f"out={ro / 'x'}",
+    r = subprocess.run([sys.executable, "-m", "ganaug.cli.sample", f"generator={gen}", f"out={ro / 'x'}",
                         f"hydra.run.dir={tmp_path / 'h'}"], capture_output=True, text=True)
     assert "out=... or bank.path=..." in r.stderr and "run_name" not in r.stderr
 

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from ganaug import GanaugError, Generator, SyntheticBank, SyntheticMix
 from ganaug.data import ImageArrayDataset
-from ganaug.sampling import TrainedGenerator, sample_noise
+from ganaug.gan.sampling import TrainedGenerator, sample_noise
 
 NAMES = [str(k) for k in range(10)]
 
@@ -164,7 +164,7 @@ def test_true_false_arguments_refuse_strings(bank):
 
 
 def test_tiny_truncation_is_refused_for_banks_too(gen, tmp_path):
-    # Banks draw their noise from counters (ganaug.rng), a second rejection loop.
+    # Banks draw their noise from counters (ganaug.base.rng), a second rejection loop.
     with _deadline(5):
         with pytest.raises(GanaugError, match=r"truncation must be >= 0\.02.*got 1e-06"):
             SyntheticBank.generate(gen, 100, tmp_path / "bank", truncation=1e-6, progress=False)

@@ -13,9 +13,9 @@ import torch
 
 from ganaug import export_generator, load_generator, load_recipe
 from ganaug.errors import ArtifactError, GanaugError
-from ganaug.nets import Generator
-from ganaug.recipe import RecipeError
-from ganaug.records import read_json, read_yaml
+from ganaug.gan.nets import Generator
+from ganaug.mix.recipe import RecipeError
+from ganaug.base.records import read_json, read_yaml
 
 BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
         "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
@@ -39,7 +39,7 @@ def test_a_yaml_alias_bomb_in_a_recipe_is_refused_at_once(tmp_path):
         path.write_text(f"{key}:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines()))
         paths.append(str(path))
     code = (f"import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))\n"
-            f"from ganaug import load_recipe\nfrom ganaug.recipe import RecipeError\n"
+            f"from ganaug import load_recipe\nfrom ganaug.mix.recipe import RecipeError\n"
             f"for p in {paths!r}:\n    try:\n        load_recipe(p)\n    except RecipeError as e:\n"
             f"        print('refused:', e)\n")
     t0 = time.perf_counter()
@@ -96,7 +96,7 @@ def test_generator_json_with_a_huge_integer_or_deep_nesting_is_an_artifact_error
 @pytest.mark.parametrize("doc", [{"settings": None}, {"settings": {}}, [], {"format": "ganaug-run"}])
 def test_a_run_record_that_is_not_one_is_refused_not_adopted(tmp_path, doc):
     # {"settings": null} resumed with another seed and overwrote the record.
-    from ganaug.run_record import check_resume
+    from ganaug.gan.run_record import check_resume
 
     (tmp_path / "run.json").write_text(json.dumps(doc))
     with pytest.raises(GanaugError, match="not a valid run record.*resume=false"):
@@ -105,7 +105,7 @@ def test_a_run_record_that_is_not_one_is_refused_not_adopted(tmp_path, doc):
 
 
 def test_a_unit_record_that_is_not_an_object_is_named(tmp_path):
-    from ganaug.bench.store import UnitStore
+    from ganaug.eval.store import UnitStore
 
     store = UnitStore(tmp_path)
     (tmp_path / "n100").mkdir()
@@ -118,7 +118,7 @@ def test_a_unit_record_that_is_not_an_object_is_named(tmp_path):
 
 def test_a_tune_json_nested_too_deep_is_rewritten_not_a_traceback(tmp_path):
     # tune.json (and the benchmark's results) are read back to keep their provenance: a RecursionError before.
-    from ganaug.provenance import stored_if_unchanged
+    from ganaug.base.provenance import stored_if_unchanged
 
     (tmp_path / "tune.json").write_text("[" * 100000 + "]" * 100000)
     assert stored_if_unchanged(tmp_path / "tune.json", {"best": "real"}) is None

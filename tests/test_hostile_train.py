@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from ganaug.errors import ConfigError, GanaugError
-from ganaug.run_record import RunSettingsChanged
-from ganaug.train import train
+from ganaug.gan.run_record import RunSettingsChanged
+from ganaug.gan.train import train
 
 
 def _env(**extra):
@@ -21,7 +21,7 @@ def _env(**extra):
 
 
 def _cli(python, repo, args, tmp_path, timeout=180, env=None):
-    cmd = [python, "-m", "ganaug.train", *args, f"hydra.run.dir={tmp_path / 'hydra'}"]
+    cmd = [python, "-m", "ganaug.cli.train", *args, f"hydra.run.dir={tmp_path / 'hydra'}"]
     return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=timeout, env=env or _env())
 
 
@@ -111,7 +111,7 @@ def test_interrupt_saves_a_checkpoint_and_says_how_to_resume(sig, tmp_path, pyth
     out = tmp_path / "run"
     args = [*fast, "gan.max_steps=5000", "callbacks.checkpoint.every_n_steps=4000", "callbacks.checkpoint.every_n_minutes=null",
             "callbacks.sample_grid.every_n_steps=5", "~callbacks.snapshots", f"out_dir={out}"]
-    cmd = [python, "-m", "ganaug.train", *args, f"hydra.run.dir={tmp_path / 'hydra'}"]
+    cmd = [python, "-m", "ganaug.cli.train", *args, f"hydra.run.dir={tmp_path / 'hydra'}"]
     proc = subprocess.Popen(cmd, cwd=repo, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "samples" / "grid_000005.png").exists():  # training has started
@@ -204,7 +204,7 @@ def test_a_trainer_length_beside_gan_max_steps_is_refused(override, compose_cfg,
 def test_training_stopped_by_a_callback_is_not_exported_and_resumes(compose_cfg, fast, tmp_path):
     import pytorch_lightning as pl
 
-    from ganaug.train import IncompleteTraining
+    from ganaug.gan.train import IncompleteTraining
 
     class StopEarly(pl.Callback):  # as EarlyStopping would
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -228,7 +228,7 @@ def test_a_checkpoint_path_that_is_a_directory_is_named(compose_cfg, fast, tmp_p
 
 
 def test_an_out_dir_that_cannot_be_created_is_named(compose_cfg, fast, tmp_path):
-    from ganaug.cli import user_message
+    from ganaug.cli.messages import user_message
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
@@ -250,7 +250,7 @@ def test_trainer_gpu_without_a_gpu_is_a_message_before_any_data_is_read(python, 
 
 def test_a_rerun_at_another_precision_refuses_to_resume(compose_cfg, fast, tmp_path):
     # Issue 42.9: trainer.precision was not in run.json, so a rerun at bf16 resumed a 32-bit run silently.
-    from ganaug.run_record import RunSettingsChanged
+    from ganaug.gan.run_record import RunSettingsChanged
 
     train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=4"]))
     with pytest.raises(RunSettingsChanged, match=r"trainer.precision: \"32-true\" -> \"bf16-mixed\""):

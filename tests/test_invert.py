@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from ganaug.bank import SyntheticBank
-from ganaug.engine import BankSettings, build_bank
+from ganaug.mix.bank import SyntheticBank
+from ganaug.eval.engine import BankSettings, build_bank
 from ganaug.errors import ConfigError
-from ganaug.invert import invert_latents
-from ganaug.nets import Generator
-from ganaug.sampling import TrainedGenerator, to_uint8_hwc
+from ganaug.mix.invert import invert_latents
+from ganaug.gan.nets import Generator
+from ganaug.gan.sampling import TrainedGenerator, to_uint8_hwc
 
 
 @pytest.fixture(scope="module")

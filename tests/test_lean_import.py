@@ -7,12 +7,13 @@ import sys
 
 import ganaug
 
-HEAVY = ("hydra", "omegaconf", "pytorch_lightning", "lightning", "ganaug.bench", "ganaug.tune")
+HEAVY = ("hydra", "omegaconf", "pytorch_lightning", "lightning", "ganaug.bench", "ganaug.eval.tune")
 
 # Core modules a user of SyntheticMix / load_generator / load_recipe may import directly.
-CORE = ("mix", "mix_checks", "mix_loaders", "mix_samplers", "bank", "export", "pixels", "sampling", "recipe", "loss",
-        "filter", "classifier", "class_policy", "nets", "diffaug", "rng", "errors", "data.arrays", "data.digits",
-        "data.fashion_mnist", "data.idx", "data.image_folder", "data.registry", "data.subsets")
+CORE = ("mix.dataset", "mix.checks", "mix.loaders", "mix.samplers", "mix.bank", "gan.artifact", "base.pixels",
+        "gan.sampling", "mix.recipe", "classify.loss", "mix.filter", "classify.classifier", "mix.class_policy",
+        "gan.nets", "gan.diffaug", "base.rng", "errors", "data.arrays", "data.digits", "data.fashion_mnist", "data.idx",
+        "data.image_folder", "data.registry", "data.subsets")
 
 
 def _run(code: str) -> str:
@@ -39,8 +40,8 @@ def test_core_modules_and_data_readers_are_lean():
         "for m in %r:\n"
         "    importlib.import_module('ganaug.' + m)\n"
         "from ganaug.data import ImageArrayDataset, load_digits, load_dataset, train_val_split\n"
-        "print(sorted(m for m in sys.modules if m.startswith(%r + ('ganaug.gan', 'ganaug.train', "
-        "'ganaug.callbacks', 'ganaug.data.datamodule'))))\n" % (CORE, HEAVY)
+        "print(sorted(m for m in sys.modules if m.startswith(%r + ('ganaug.gan.module', 'ganaug.gan.train', "
+        "'ganaug.gan.callbacks', 'ganaug.data.datamodule'))))\n" % (CORE, HEAVY)
     )
     assert _run(code) == "[]"
 
@@ -50,15 +51,15 @@ def test_heavy_public_names_are_still_the_real_ones():
         "import sys\n"
         "from ganaug import ConditionalGAN, tune_mix, TuneResult, Recipe, load_recipe, mix_datamodule\n"
         "from ganaug import *\n"
-        "import ganaug, ganaug.gan, ganaug.tune, ganaug.recipe, ganaug.mix_loaders\n"
+        "import ganaug, ganaug.gan.module, ganaug.eval.tune, ganaug.mix.recipe, ganaug.mix.loaders\n"
         "import pytorch_lightning as pl\n"
         "from hydra.utils import get_class, get_method\n"
         "from ganaug.data import GANDataModule\n"
         "import ganaug.data.datamodule\n"
-        "assert ConditionalGAN is ganaug.gan.ConditionalGAN and issubclass(ConditionalGAN, pl.LightningModule)\n"
-        "assert tune_mix is ganaug.tune.tune_mix and TuneResult is ganaug.tune.TuneResult\n"
-        "assert Recipe is ganaug.recipe.Recipe and load_recipe is ganaug.recipe.load_recipe\n"
-        "assert mix_datamodule is ganaug.mix_loaders.mix_datamodule\n"
+        "assert ConditionalGAN is ganaug.gan.module.ConditionalGAN and issubclass(ConditionalGAN, pl.LightningModule)\n"
+        "assert tune_mix is ganaug.eval.tune.tune_mix and TuneResult is ganaug.eval.tune.TuneResult\n"
+        "assert Recipe is ganaug.mix.recipe.Recipe and load_recipe is ganaug.mix.recipe.load_recipe\n"
+        "assert mix_datamodule is ganaug.mix.loaders.mix_datamodule\n"
         "assert GANDataModule is ganaug.data.datamodule.GANDataModule\n"
         "assert all(name in globals() for name in ganaug.__all__)\n"
         "assert get_class('ganaug.ConditionalGAN') is ConditionalGAN\n"  # the Hydra _target_ in conf/gan

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from ganaug import ConfigError, SyntheticAwareLoss
-from ganaug.classifier import SmallCNN
+from ganaug.classify.classifier import SmallCNN
 
 
 def test_weighting_and_smoothing_arithmetic():
@@ -161,7 +161,7 @@ def test_a_loss_that_tells_synthetic_apart_warns_when_the_flag_is_left_out():
 def test_a_teacher_fed_images_in_0_1_is_refused_on_the_first_batches():
     # Issue 42.6: x / 255 (torchvision's ToTensor) lies inside [-1, 1], so it passed; the teacher's accuracy fell
     # from 0.87 to 0.10 and soft labels and confidence weights became noise.
-    from ganaug.classifier import SmallCNN
+    from ganaug.classify.classifier import SmallCNN
 
     teacher = SmallCNN(10, 1, (8, 8), width=4)
     loss = SyntheticAwareLoss(soft_labels=0.5, teacher=teacher)

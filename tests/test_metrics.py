@@ -5,8 +5,8 @@ import pytest
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from ganaug.classifier import train_classifier
-from ganaug.metrics import (
+from ganaug.classify.classifier import train_classifier
+from ganaug.classify.metrics import (
     DomainFeatureExtractor,
     cas,
     extract_features,
@@ -169,7 +169,7 @@ def test_cas_needs_real_data_or_real_acc(toy_sets):
 
 
 def test_cas_trains_both_classifiers_with_the_given_recipe(toy_sets, monkeypatch):
-    import ganaug.metrics as metrics
+    import ganaug.classify.metrics as metrics
 
     (xs, ys), (xr, yr), (xt, yt) = toy_sets
     seen, real_train = [], metrics.train_classifier

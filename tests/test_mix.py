@@ -19,9 +19,9 @@ from ganaug import (
     export_generator,
     mix_dataloader,
 )
-from ganaug.class_policy import quota
+from ganaug.mix.class_policy import quota
 from ganaug.data import ImageArrayDataset
-from ganaug.sampling import TrainedGenerator
+from ganaug.gan.sampling import TrainedGenerator
 
 NAMES = [str(k) for k in range(10)]
 # Imbalanced on purpose, so match / balance / uniform give different counts.

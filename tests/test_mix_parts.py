@@ -6,10 +6,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from ganaug import SyntheticMix
-from ganaug.class_policy import quota
+from ganaug.mix.class_policy import quota
 from ganaug.data import ImageArrayDataset
-from ganaug.mix_plan import IndexLayout, bank_slots, slot_labels
-from ganaug.mix_sources import SyntheticSource, open_source
+from ganaug.mix.plan import IndexLayout, bank_slots, slot_labels
+from ganaug.mix.sources import SyntheticSource, open_source
 
 NAMES = ["a", "b", "c"]
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ganaug.nets import Discriminator, Generator, resolution_plan
+from ganaug.gan.nets import Discriminator, Generator, resolution_plan
 
 
 @pytest.mark.parametrize("arch", ["standard", "lean"])

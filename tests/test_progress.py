@@ -8,9 +8,9 @@ import torch
 from pytorch_lightning.utilities.parsing import AttributeDict
 from tqdm import tqdm
 
-import ganaug.train as train_mod
-from ganaug.progress import DurationEstimate, GANProgressBar, format_duration
-from ganaug.train import QUIET_INFO, build_callbacks, quiet_lightning, train
+import ganaug.gan.train as train_mod
+from ganaug.gan.progress import DurationEstimate, GANProgressBar, format_duration
+from ganaug.gan.train import QUIET_INFO, build_callbacks, quiet_lightning, train
 
 # Redraw on every batch, whatever the output is: the tests read every redraw.
 BAR_ON = [
@@ -58,7 +58,7 @@ def test_progress_bar_follows_enable_progress_bar(compose_cfg, fast, tmp_path):
 
 def test_one_bar_over_the_job_and_resumed_from_restored_count(compose_cfg, fast, tmp_path, capsys, caplog, built,
                                                               one_thread):
-    caplog.set_level(logging.INFO, logger="ganaug.train")
+    caplog.set_level(logging.INFO, logger="ganaug.gan.train")
     overrides = fast + BAR_ON + [f"out_dir={tmp_path}"]
     first = train(compose_cfg(overrides=overrides + ["gan.max_steps=6"]))
     bar = _bar(built[0])
@@ -68,7 +68,7 @@ def test_one_bar_over_the_job_and_resumed_from_restored_count(compose_cfg, fast,
     assert "generator updates: 100%" in out and "| 6/6 [" in out and "Epoch" not in out
     assert "loss/d=" in out and "loss/g=" in out
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "ganaug.train"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "ganaug.gan.train"]
     assert any(m.startswith("data: digits, 1,347 labelled images in 10 classes, 8x8x1") for m in lines)
     assert f"output directory: {tmp_path} (checkpoints in {tmp_path / 'checkpoints'})" in lines
     device = next(m for m in lines if m.startswith("device: "))
@@ -87,21 +87,21 @@ def test_one_bar_over_the_job_and_resumed_from_restored_count(compose_cfg, fast,
 
 def test_enable_progress_bar_false_trains_without_a_bar(compose_cfg, fast, tmp_path, capsys, caplog, built,
                                                         one_thread):
-    caplog.set_level(logging.INFO, logger="ganaug.train")
+    caplog.set_level(logging.INFO, logger="ganaug.gan.train")
     result = train(compose_cfg(overrides=fast + ["gan.max_steps=3", f"out_dir={tmp_path}"]))
     assert result["g_updates"] == 3
     assert not any(isinstance(cb, GANProgressBar) for cb in built[0])
     assert "generator updates:" not in capsys.readouterr().out
-    lines = [r.getMessage() for r in caplog.records if r.name == "ganaug.train"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "ganaug.gan.train"]
     assert f"output directory: {tmp_path} (checkpoints in {tmp_path / 'checkpoints'})" in lines
     duration = next(m for m in lines if m.startswith("expected duration: "))
     assert "progress bar" not in duration
 
 
 def test_duration_estimate_times_updates_after_warm_up(caplog, monkeypatch):
-    caplog.set_level(logging.INFO, logger="ganaug.train")
+    caplog.set_level(logging.INFO, logger="ganaug.gan.train")
     clock = iter([100.0, 100.5])  # read at update 2 (after the skipped first) and at update 7
-    monkeypatch.setattr("ganaug.progress.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("ganaug.gan.progress.time.perf_counter", lambda: next(clock))
     gan = SimpleNamespace(g_updates=torch.tensor(0), hparams=AttributeDict(n_dis=1, max_steps=6000))
     trainer = SimpleNamespace(is_global_zero=True)
     est = DurationEstimate(skip=2, measure=5)

@@ -2,7 +2,7 @@
 
 import subprocess
 
-from ganaug.provenance import environment, git_commit
+from ganaug.base.provenance import environment, git_commit
 
 
 def _git(repo, *args):

@@ -9,12 +9,12 @@ from torch.utils.data import DataLoader
 
 import ganaug
 from ganaug import GanaugError, SyntheticAwareLoss, SyntheticMix, export_generator, load_recipe, tune_mix
-from ganaug.classifier import SmallCNN
+from ganaug.classify.classifier import SmallCNN
 from ganaug.data import ImageArrayDataset, load_digits
 from ganaug.data.subsets import train_val_split
-from ganaug.nets import Generator
-from ganaug.recipe import RecipeError
-from ganaug.sampling import TrainedGenerator
+from ganaug.gan.nets import Generator
+from ganaug.mix.recipe import RecipeError
+from ganaug.gan.sampling import TrainedGenerator
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")]
@@ -268,7 +268,7 @@ def test_a_source_that_changed_since_the_tune_is_refused(tuned, tmp_path):
     # never measured, without a word.
     import yaml
 
-    from ganaug.recipe import source_content_id
+    from ganaug.mix.recipe import source_content_id
 
     moved = tmp_path / "moved"
     shutil.copytree(tuned.out_dir, moved, ignore=shutil.ignore_patterns("units"))
@@ -293,7 +293,7 @@ def test_a_source_that_changed_since_the_tune_is_refused(tuned, tmp_path):
 def test_a_resnet_teacher_loads_as_one_and_an_old_recipe_means_the_cnn(tuned, tmp_path):
     from safetensors.torch import save_file
 
-    from ganaug.classifier import SmallResNet
+    from ganaug.classify.classifier import SmallResNet
 
     shutil.copytree(Path(tuned.candidate()["bank"]), tmp_path / "bank")
     resnet = SmallResNet(10, 1, (8, 8), width=8)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganaug import ConfigError, GanaugError, Generator, SyntheticBank, export_generator, load_generator
-from ganaug.sample import sample
+from ganaug.cli.sample import sample
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_sample_bank_filter_fallback_lets_a_rejected_class_through(compose_cfg, 
 def test_sample_bank_filter_class_quantile_calibrates_on_held_out_real_images(compose_cfg, artifact, tmp_path,
                                                                               monkeypatch):
     from ganaug.data import load_digits
-    from ganaug.filter import QualityFilter
+    from ganaug.mix.filter import QualityFilter
 
     seen = {}
     fit, calibrate = QualityFilter.from_real.__func__, QualityFilter.calibrate

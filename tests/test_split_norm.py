@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import ganaug
-from ganaug.classifier import train_classifier_on_loader
-from ganaug.split_norm import split_batch_norm
+from ganaug.classify.classifier import train_classifier_on_loader
+from ganaug.classify.split_norm import split_batch_norm
 
 
 def _net() -> nn.Module:

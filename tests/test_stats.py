@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from ganaug.stats import pooled_strata_ci, crossed_gain_ci, mean_ci, paired_diff_ci, t_quantile
+from ganaug.eval.stats import pooled_strata_ci, crossed_gain_ci, mean_ci, paired_diff_ci, t_quantile
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganaug import load_generator
-from ganaug.train import train
+from ganaug.gan.train import train
 
 
 def _ckpt(path):
@@ -79,7 +79,7 @@ def test_resume_continues_with_optimizer_and_ema_state(compose_cfg, fast, tmp_pa
 
 
 def test_a_resumed_run_tells_its_training_time_over_every_stretch(compose_cfg, fast, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="ganaug.train")
+    caplog.set_level(logging.INFO, logger="ganaug.gan.train")
     first = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}"]))
     assert first["stretches"] == 1 and first["train_seconds"] > 0
     ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
@@ -101,7 +101,7 @@ def test_killed_run_resumes_with_same_command(tmp_path, python, fast, repo):
     # the time-based last.ckpt is what it resumes from.
     out = tmp_path / "run"
     def cmd(max_steps):
-        return [python, "-m", "ganaug.train", *fast, f"gan.max_steps={max_steps}",
+        return [python, "-m", "ganaug.cli.train", *fast, f"gan.max_steps={max_steps}",
                 "callbacks.checkpoint.every_n_steps=4000", "callbacks.checkpoint.every_n_minutes=0.01",
                 f"out_dir={out}", f"hydra.run.dir={tmp_path / 'hydra'}"]
 
@@ -134,7 +134,7 @@ def test_killed_run_resumes_with_same_command(tmp_path, python, fast, repo):
 # Two processes each: run one DDP test at a time under pytest-xdist (--dist loadgroup).
 @pytest.mark.xdist_group("ddp")
 def test_ddp_two_cpu_processes(tmp_path, python, fast, repo):
-    cmd = [python, "-m", "ganaug.train", *fast, "gan.max_steps=6", "trainer=ddp", "trainer.accelerator=cpu",
+    cmd = [python, "-m", "ganaug.cli.train", *fast, "gan.max_steps=6", "trainer=ddp", "trainer.accelerator=cpu",
            "trainer.devices=2", f"out_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'hydra'}"]
     done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -146,7 +146,7 @@ def test_ddp_two_cpu_processes(tmp_path, python, fast, repo):
 
 
 def test_multirun_sweep(tmp_path, python, fast, repo):
-    cmd = [python, "-m", "ganaug.train", "-m", *fast, "gan.max_steps=2", "gan.lr_g=1e-4,2e-4",
+    cmd = [python, "-m", "ganaug.cli.train", "-m", *fast, "gan.max_steps=2", "gan.lr_g=1e-4,2e-4",
            "~callbacks.sample_grid", f"hydra.sweep.dir={tmp_path}"]
     done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})

@@ -10,14 +10,15 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from ganaug import SyntheticMix, TuneResult, export_generator, load_recipe, tune_mix
-from ganaug.recipe import RecipeError
-from ganaug.tune import TuneError
+from ganaug.mix.recipe import RecipeError
+from ganaug.eval.tune import TuneError
 from ganaug.data import ImageArrayDataset, load_digits
 from ganaug.data.subsets import train_val_split
 from ganaug.errors import GanaugError
-from ganaug.nets import Generator
-from ganaug.sampling import TrainedGenerator
-from ganaug.tune import find_generators, run_tune
+from ganaug.gan.nets import Generator
+from ganaug.gan.sampling import TrainedGenerator
+from ganaug.eval.tune import find_generators
+from ganaug.cli.tune import run_tune
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")]
@@ -171,7 +172,7 @@ def test_synthetic_weights_add_candidates_that_learn_less_from_synthetic_items(s
 
 
 def test_soft_labels_train_synthetic_candidates_with_the_reference_as_teacher(split, gens, tmp_path, monkeypatch):
-    import ganaug.engine as engine
+    import ganaug.eval.engine as engine
 
     train, val = split
     kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], **RECIPE)
@@ -301,7 +302,7 @@ def test_mix_config_of_a_synthetic_candidate_mixes_its_bank(tuned, split):
 
 
 def _real_only_result(tmp_path, soft_labels=0.5):
-    from ganaug.stats import mean_ci
+    from ganaug.eval.stats import mean_ci
 
     real, syn = [0.80, 0.82], [0.70, 0.71]
     base = {"filter_threshold": None, "skipped": None, "synthetic_weight": 1.0}
@@ -318,7 +319,7 @@ def _real_only_result(tmp_path, soft_labels=0.5):
 def test_real_only_mix_yaml_keeps_plain_batches(split, tmp_path):
     from torch.utils.data import DataLoader
 
-    from ganaug.tune import _write_outputs
+    from ganaug.eval.tune import _write_outputs
 
     # Soft labels were on for the synthetic candidates, but real only won: nothing to flag.
     result = _real_only_result(tmp_path)
@@ -553,7 +554,7 @@ def test_cli_refuses_an_empty_validation_split(compose_cfg, gens, tmp_path):
 
 
 def test_cli_refuses_a_generator_trained_on_another_split(compose_cfg, tmp_path):
-    from ganaug.train import data_split
+    from ganaug.gan.train import data_split
 
     cfg = compose_cfg("tune", ["data=digits", f"out_dir={tmp_path / 'tune'}", "progress=false"])
     # What ganaug-train records: this one trained on every labelled image (val_fraction 0),
@@ -589,7 +590,7 @@ def test_results_survive_moving_the_output_directory(tuned, split, gens, tmp_pat
     ([0.75, 0.90, 0.70], "includes 0"),
 ])
 def test_report_says_whether_the_best_gain_is_distinguishable_from_real_only(tmp_path, syn, verdict):
-    from ganaug.stats import mean_ci, paired_diff_ci
+    from ganaug.eval.stats import mean_ci, paired_diff_ci
 
     real = [0.70, 0.72, 0.74]
     base = {"generator": None, "filter_threshold": None, "bank": None, "skipped": None}
@@ -657,7 +658,7 @@ def test_teacherless_synthetic_settings_reach_the_run_the_recipe_and_the_loss(sp
 
 
 def test_a_tune_directory_in_use_is_refused(split, gens, tmp_path):
-    from ganaug.dir_lock import DirectoryBusy, hold_dir
+    from ganaug.base.dir_lock import DirectoryBusy, hold_dir
 
     train, val = split
     with hold_dir(tmp_path, "ganaug-tune", "out_dir"):
@@ -669,7 +670,7 @@ def test_a_tune_directory_in_use_is_refused(split, gens, tmp_path):
 def test_on_the_fly_candidates_train_from_their_generator_and_the_recipe_draws_from_it(split, gens, tmp_path,
                                                                                         monkeypatch):
     import ganaug
-    from ganaug import engine
+    from ganaug.eval import engine
 
     train, val = split
     kw = dict(ratios=[0.5], filter_thresholds=[None], seeds=[0], **RECIPE)
@@ -709,7 +710,7 @@ def test_a_rerun_after_the_bank_was_replaced_redoes_its_runs_and_pins_what_they_
     # Before: the rerun retrained nothing, recomputed source_id from disk, and load_recipe accepted the new bank
     # for scores measured on the old one.
     from ganaug import SyntheticBank
-    from ganaug.recipe import source_content_id
+    from ganaug.mix.recipe import source_content_id
 
     train, val = split
     kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0], **RECIPE)
@@ -745,7 +746,7 @@ def test_a_replaced_reference_is_retrained_and_runs_on_its_soft_labels_redone(sp
     run = tmp_path / "units" / "runs" / "generator" / "syn0.5" / "s0.json"
     pinned = json.loads(run.read_text())["teacher_sha256"]
     tune_mix(gens[0], train, val, **kw)
-    from ganaug.export import file_sha256
+    from ganaug.base.files import file_sha256
 
     assert json.loads(run.read_text())["teacher_sha256"] == file_sha256(ref)
     assert all(torch.equal(v, load_file(str(ref))[k]) for k, v in weights.items())  # retrained: the same weights
@@ -753,8 +754,8 @@ def test_a_replaced_reference_is_retrained_and_runs_on_its_soft_labels_redone(sp
 
 
 def test_the_interval_rule_mixes_a_gain_the_split_shows_and_counts_the_images():
-    from ganaug.stats import paired_bootstrap_gain
-    from ganaug.tune import _best
+    from ganaug.eval.stats import paired_bootstrap_gain
+    from ganaug.eval.tune import _best
 
     rng = np.random.default_rng(0)
     # The same gain in accuracy, measured on 2,000 validation images or on 40: only the first shows it.
@@ -794,8 +795,8 @@ def mnist_example_net(num_classes, in_channels, image_size):
 
 def test_the_tune_trains_the_users_own_network(split, gens, tmp_path):
     # Issue 43: the tune measured ganaug's SmallCNN, a proxy; the decision must be made on the user's model.
-    from ganaug.classifier import SmallCNN
-    from ganaug.engine import ClassifierSettings
+    from ganaug.classify.classifier import SmallCNN
+    from ganaug.eval.engine import ClassifierSettings
 
     train, val = split
     kw = dict(out_dir=tmp_path, ratios=[0.5], filter_thresholds=[None], seeds=[0, 1, 2], **RECIPE)
@@ -807,7 +808,7 @@ def test_the_tune_trains_the_users_own_network(split, gens, tmp_path):
     assert [c["val_by_seed"] for c in mine.candidates] != [c["val_by_seed"] for c in theirs.candidates]
     assert {r["run_fingerprint"] for r in mine.runs}.isdisjoint(r["run_fingerprint"] for r in theirs.runs)
     assert (tmp_path / "reference.safetensors").read_bytes() == (tmp_path / "cnn" / "reference.safetensors").read_bytes()
-    from ganaug.engine import train_run
+    from ganaug.eval.engine import train_run
 
     net = train_run(train, ClassifierSettings(steps=2, width=8, model="test_tune:mnist_example_net"), seed=0)
     assert not isinstance(net, SmallCNN) and isinstance(net[0], torch.nn.Conv2d) and net.steps_trained == 2

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 import ganaug
-from ganaug.classifier import SmallCNN
+from ganaug.classify.classifier import SmallCNN
 from ganaug.data import load_digits
 
 

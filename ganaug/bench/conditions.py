@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from ..errors import ConfigError
+from ganaug.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..errors import ConfigError
+from ganaug.errors import ConfigError
 
 EXECUTORS = ("local", "ray")
 
@@ -68,8 +68,8 @@ def run_unit(cfg_yaml: str, unit_id: str, *_dependencies, progress_queue=None) -
     have finished, and only their having finished matters. A `progress_queue` receives
     ``(unit_id, fraction done)`` as a unit that reports progress (a GAN) advances.
     """
-    from ..cli import set_threads
-    from .runner import Fingerprints, plan_from_config, quiet_benchmark, run_and_store
+    from ganaug.base.resources import set_threads
+    from ganaug.bench.runner import Fingerprints, plan_from_config, quiet_benchmark, run_and_store
 
     cfg = OmegaConf.create(cfg_yaml)
     quiet_benchmark()
@@ -136,7 +136,7 @@ def run_in_pool(cfg: DictConfig, units: list, todo: list, advance: Callable[[obj
     import queue
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from .runner import critical_path
+    from ganaug.bench.runner import critical_path
 
     cfg_yaml = _one_thread_each(cfg)
     todo_ids = {u.id for u in todo}
@@ -177,7 +177,7 @@ def run_on_ray(cfg: DictConfig, units: list, todo: list, advance: Callable[[obje
     """Submit every unit still to do as a Ray task, in plan order, each after its dependencies."""
     import ray
 
-    from .store import trains_gan
+    from ganaug.eval.store import trains_gan
 
     ex = cfg.executor
     started = not ray.is_initialized()

@@ -18,7 +18,7 @@ import sys
 
 from tqdm.auto import tqdm
 
-from ..progress import is_terminal
+from ganaug.gan.progress import is_terminal
 
 
 class BenchmarkProgress:

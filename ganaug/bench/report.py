@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ..export import atomic_write_bytes
-from ..provenance import environment, machine_label, stored_if_unchanged
-from ..stats import crossed_gain_ci, format_gain, format_score, mean_ci, paired_diff_ci
-from .selection import steps_summary
-from .store import gan_training_seconds
+from ganaug.base.files import atomic_write_bytes
+from ganaug.base.provenance import environment, machine_label, stored_if_unchanged
+from ganaug.eval.stats import crossed_gain_ci, format_gain, format_score, mean_ci, paired_diff_ci
+from ganaug.bench.selection import steps_summary
+from ganaug.eval.store import gan_training_seconds
 
 
 # What synthetic conditions are compared against (classical+reweight: imbalanced regimes only).

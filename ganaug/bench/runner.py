@@ -25,24 +25,28 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .. import engine
-from ..checks import check_dir_setting
-from ..classifier import accuracy
-from ..cli import check_flags, set_threads, user_error
-from ..config_schema import gan_identity
-from ..data import ImageArrayDataset
-from ..dir_lock import hold_dir
-from ..engine import BankSettings, ClassifierSettings, SyntheticUse, data_fingerprint
-from ..errors import ConfigError, GanaugError
-from ..export import atomic_file, load_generator
-from ..gan import check_settings as check_gan_settings
-from ..train import check_length
-from ..provenance import cpu_reading, cpu_use, git_commit, machine
-from ..rng import check_seed
-from ..run_record import precision_name
-from .conditions import Condition, conditions_for
-from .selection import candidate_steps, check_settings, choose, score_candidate
-from .store import UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, trains_gan
+from ganaug.eval import engine
+from ganaug.base.checks import check_dir_setting
+from ganaug.classify.classifier import accuracy
+from ganaug.base.checks import check_flags
+from ganaug.base.resources import set_threads
+from ganaug.errors import user_error
+from ganaug.base.config_schema import gan_identity
+from ganaug.data import ImageArrayDataset
+from ganaug.base.dir_lock import hold_dir
+from ganaug.eval.engine import BankSettings, ClassifierSettings, SyntheticUse
+from ganaug.data.arrays import data_fingerprint
+from ganaug.errors import ConfigError, GanaugError
+from ganaug.base.files import atomic_file
+from ganaug.gan.artifact import load_generator
+from ganaug.gan.module import check_settings as check_gan_settings
+from ganaug.gan.train import check_length
+from ganaug.base.provenance import cpu_reading, cpu_use, git_commit, machine
+from ganaug.base.rng import check_seed
+from ganaug.gan.run_record import precision_name
+from ganaug.bench.conditions import Condition, conditions_for
+from ganaug.bench.selection import candidate_steps, check_settings, choose, score_candidate
+from ganaug.eval.store import UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, trains_gan
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +154,7 @@ class Regime:
     def filter_fallback(self) -> str | None:
         """`QualityFilter`'s fallback for a class it accepts almost nothing of (None: skip the filtered conditions)."""
         fallback = self.spec.get("filter_fallback", self.cfg.bench.get("filter_fallback"))
-        from ..filter import QualityFilter
+        from ganaug.mix.filter import QualityFilter
 
         QualityFilter.check_fallback(fallback, f"{self.name}: filter_fallback", ConfigError)
         return fallback
@@ -293,8 +297,8 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
 
 
 def _train_gan(regime: Regime, gan_seed: int, progress: Callable[[float], None] | None = None) -> dict:
-    from ..progress import UpdateHook
-    from ..train import train
+    from ganaug.gan.progress import UpdateHook
+    from ganaug.gan.train import train
 
     cfg = regime.train_cfg(gan_seed)
     hooks = [] if progress is None else [UpdateHook(lambda s, n=int(cfg.gan.max_steps): progress(s / n))]
@@ -349,7 +353,7 @@ def bank_fps(regime: Regime, gan_seed: int, generator_fp: str) -> dict[str, str]
 
 
 def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
-    from ..grid import save_grid
+    from ganaug.gan.grid import save_grid
 
     dm = regime.datamodule
     generator_path = source["generator"]
@@ -378,7 +382,7 @@ def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
 
 
 def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
-    from ..bank import SyntheticBank
+    from ganaug.mix.bank import SyntheticBank
 
     bank = SyntheticBank.open(regime.out / f"bank-g{gan_seed}" / "unfiltered")
     return {"regime": regime.name, "gan_seed": gan_seed,
@@ -387,7 +391,15 @@ def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
 
 def gan_quality(regime: Regime, images: np.ndarray, labels: np.ndarray) -> dict:
     """CAS, FID/KID, label agreement and precision/recall of labelled synthetic images for a regime."""
-    from ..metrics import DomainFeatureExtractor, cas, extract_features, fid, kid, label_agreement, precision_recall
+    from ganaug.classify.metrics import (
+        DomainFeatureExtractor,
+        cas,
+        extract_features,
+        fid,
+        kid,
+        label_agreement,
+        precision_recall,
+    )
 
     b = regime.cfg.bench
     dm = regime.datamodule
@@ -843,12 +855,12 @@ def next_unit(pending: list[Unit], done) -> Unit | None:
 
 
 def quiet_benchmark() -> None:
-    from ..train import quiet_lightning
+    from ganaug.gan.train import quiet_lightning
 
     quiet_lightning()
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     # Each GAN's start-up lines would scroll the benchmark's own bar away; its units record the same.
-    logging.getLogger("ganaug.train").setLevel(logging.WARNING)
+    logging.getLogger("ganaug.gan.train").setLevel(logging.WARNING)
 
 
 def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
@@ -858,7 +870,7 @@ def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
 
 
 def run_benchmark(cfg: DictConfig) -> dict:
-    from .executor import check_executor
+    from ganaug.bench.executor import check_executor
 
     check_flags(cfg, "report_only", "progress")
     executor = check_executor(cfg)
@@ -878,9 +890,9 @@ def run_benchmark(cfg: DictConfig) -> dict:
 
 
 def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
-    from .executor import run_in_pool, run_on_ray
-    from .progress import BenchmarkProgress
-    from .report import write_reports
+    from ganaug.bench.executor import run_in_pool, run_on_ray
+    from ganaug.bench.progress import BenchmarkProgress
+    from ganaug.bench.report import write_reports
 
     units, store = plan_from_config(cfg)
     # A selection that names no unit is refused before anything is adopted, dropped or run.
@@ -977,7 +989,7 @@ def select_units(todo: list[Unit], patterns: list[str], done: Callable[[str], bo
 def main() -> None:
     import hydra
 
-    from ..cli import user_errors
+    from ganaug.cli.messages import user_errors
 
     @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="bench")
     @user_errors("ganaug-bench", output="bench.out_dir=...")

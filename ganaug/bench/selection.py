@@ -17,11 +17,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ..callbacks import snapshot_dir
-from ..classifier import train_classifier
-from ..engine import resolve_device
-from ..errors import GanaugError
-from ..export import load_generator
+from ganaug.gan.callbacks import snapshot_dir
+from ganaug.classify.classifier import train_classifier
+from ganaug.eval.engine import resolve_device
+from ganaug.errors import GanaugError
+from ganaug.gan.artifact import load_generator
 
 BY = ("final", "val_cas")
 

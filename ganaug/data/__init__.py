@@ -13,11 +13,7 @@ if TYPE_CHECKING:  # the real imports, for IDEs and type checkers; at runtime se
     from ganaug.data.arrays import ImageArrayDataset, from_dataset
     from ganaug.data.datamodule import GANDataModule, GANTensorDataset
     from ganaug.data.digits import load_digits
-    from ganaug.data.fashion_mnist import (
-        FASHION_MNIST_CLASSES,
-        load_fashion_mnist,
-        resolve_fashion_mnist,
-    )
+    from ganaug.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist, resolve_fashion_mnist
     from ganaug.data.idx import read_idx
     from ganaug.data.image_folder import load_image_folder
     from ganaug.data.registry import DATASET_NAMES, load_dataset

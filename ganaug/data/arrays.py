@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import operator
 import sys
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ganaug.checks import class_name_list
+from ganaug.base.checks import class_name_list
 from ganaug.errors import GanaugDataError
 
 _UINT8_FIX = "convert with `(x * 255).round().clip(0, 255).astype(np.uint8)` for floats in [0, 1]"
@@ -350,3 +352,12 @@ def from_dataset(
         class_names=names,
         allow_empty_classes=allow_empty_classes,
     )
+
+
+def data_fingerprint(ds: Any) -> str:
+    """Content hash of an image-array dataset: its pixels, labels and class names."""
+    h = hashlib.sha256()
+    for part in (np.ascontiguousarray(ds.images), np.ascontiguousarray(ds.labels, dtype=np.int64)):
+        h.update(part.tobytes())
+    h.update(json.dumps(list(ds.class_names)).encode())
+    return h.hexdigest()[:16]

@@ -11,9 +11,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ganaug.data.arrays import ImageArrayDataset, from_dataset
 from ganaug.data.subsets import labelled_subset, long_tail, train_val_split
-from ganaug.checks import check_flag
+from ganaug.base.checks import check_flag
 from ganaug.errors import GanaugDataError
-from ganaug.pixels import to_unit
+from ganaug.base.pixels import to_unit
 
 
 class GANTensorDataset(Dataset):

@@ -14,7 +14,7 @@ import numpy as np
 from ganaug.data.arrays import ImageArrayDataset
 from ganaug.data.idx import read_idx
 from ganaug.errors import GanaugDataError
-from ganaug.export import default_file_mode
+from ganaug.base.files import default_file_mode
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "T-shirt/top",

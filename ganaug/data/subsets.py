@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from ganaug.data.arrays import ImageArrayDataset, from_dataset
 from ganaug.errors import GanaugDataError
-from ganaug.rng import check_seed
+from ganaug.base.rng import check_seed
 
 # Separate streams per purpose, so a split of a subset is not a replay of the subset's draw.
 _SUBSET_STREAM = 1

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import torch
 
 from ganaug.bench.progress import BenchmarkProgress
-from ganaug.progress import UpdateHook
+from ganaug.gan.progress import UpdateHook
 
 GAN = SimpleNamespace(id="n100/gan-g0", stage="n100: GAN seed 0", cost=20.0)
 RUN = SimpleNamespace(id="n100/real/c0", stage="n100: real, classifier seed 0", cost=10.0)

@@ -3,7 +3,7 @@ import subprocess
 from pathlib import Path
 
 from ganaug.bench.runner import run_benchmark
-from ganaug.bench.store import UnitStore
+from ganaug.eval.store import UnitStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "continue_gans.sh"

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from ganaug import provenance
+from ganaug.base import provenance
 from ganaug.bench.runner import run_benchmark
-from ganaug.bench.store import UnitStore
+from ganaug.eval.store import UnitStore
 from ganaug.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ganaug.bench.runner import run_benchmark
-from ganaug.bench.store import UnitStore
+from ganaug.eval.store import UnitStore
 
 from test_runner import SELECT, _mtimes, _weights_gone  # noqa: E402 (tests/bench is on sys.path)
 

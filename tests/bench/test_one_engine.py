@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from ganaug import engine, tune_mix
+from ganaug.eval import engine
+from ganaug import tune_mix
 from ganaug.bench.runner import run_benchmark
-from ganaug.bench.store import UnitStore
+from ganaug.eval.store import UnitStore
 from ganaug.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")
@@ -100,7 +101,7 @@ def test_a_setting_that_cannot_shape_a_step_leaves_its_fingerprint_alone():
 
 
 def test_the_second_classifier_runs_through_the_engine_and_comes_back_from_disk(tmp_path):
-    from ganaug.classifier import SmallResNet
+    from ganaug.classify.classifier import SmallResNet
     from ganaug.data import load_digits
 
     train = load_digits("train")
@@ -115,8 +116,8 @@ def test_the_second_classifier_runs_through_the_engine_and_comes_back_from_disk(
 def test_tune_draws_each_banks_noise_from_the_gans_recorded_seed(tmp_path):
     from ganaug import export_generator
     from ganaug.data import load_digits, train_val_split
-    from ganaug.nets import Generator
-    from ganaug.sampling import TrainedGenerator
+    from ganaug.gan.nets import Generator
+    from ganaug.gan.sampling import TrainedGenerator
 
     torch.manual_seed(0)
     net = Generator(10, 8, 1, z_dim=16, width=8)
@@ -141,8 +142,8 @@ def test_a_bad_setting_fails_before_any_gan_trains(compose_cfg, tmp_path, tiny):
 def test_a_run_on_the_fly_draws_new_images_where_a_bank_repeats_its_own(tmp_path, monkeypatch):
     from ganaug import SyntheticBank, export_generator
     from ganaug.data import load_digits
-    from ganaug.nets import Generator
-    from ganaug.sampling import TrainedGenerator
+    from ganaug.gan.nets import Generator
+    from ganaug.gan.sampling import TrainedGenerator
 
     torch.manual_seed(0)
     gen = export_generator(TrainedGenerator(Generator(10, 8, 1, z_dim=16, width=8), [str(i) for i in range(10)]),

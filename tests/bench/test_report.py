@@ -3,7 +3,7 @@ import math
 import pytest
 
 from ganaug.bench.report import load_line, markdown, summarise, units_load
-from ganaug.stats import t_quantile
+from ganaug.eval.stats import t_quantile
 
 
 def _run(cond, c, test, val, g=None, ratio=0.0):
@@ -69,7 +69,7 @@ def test_a_synthetic_gain_over_two_gans_counts_each_baseline_run_once():
         records += [_run("syn0.5", c, t + lift + 0.002 * c, 0.7, g, 0.5) for c, t in real.items()]
     gain = summarise(records)["r"]["conditions"]["syn0.5"]["gain_vs_real"]
     flat = [r["test"] - real[r["clf_seed"]] for r in records if r["condition"] == "syn0.5"]
-    from ganaug.stats import mean_ci
+    from ganaug.eval.stats import mean_ci
 
     naive = mean_ci(flat)
     assert gain["gan_factor"] == "random" and gain["n_gan"] == 2 and gain["n_clf"] == 3

@@ -6,12 +6,19 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from ganaug.bank import SyntheticBank
-from ganaug.bench.runner import (StaleGANError, Unit, calibrate_gan_cost, critical_path, next_unit, plan_from_config,
-                                 run_benchmark)
-from ganaug.engine import class_balanced_loader
+from ganaug.mix.bank import SyntheticBank
+from ganaug.bench.runner import (
+    StaleGANError,
+    Unit,
+    calibrate_gan_cost,
+    critical_path,
+    next_unit,
+    plan_from_config,
+    run_benchmark,
+)
+from ganaug.eval.engine import class_balanced_loader
 from ganaug.data import ImageArrayDataset
-from ganaug.bench.store import UnitStore
+from ganaug.eval.store import UnitStore
 from ganaug.errors import ConfigError, GanaugError
 
 # The generator chosen on validation CAS between a snapshot after 20 of the GAN's 40 updates and the
@@ -381,7 +388,7 @@ def test_a_free_unit_that_gates_a_chain_starts_before_a_costlier_lone_one():
 
 
 def test_the_gan_cost_is_what_this_machine_measured(tmp_path):
-    from ganaug.provenance import machine
+    from ganaug.base.provenance import machine
 
     here = {k: machine()[k] for k in ("cpu", "gpu")}
     store = UnitStore(tmp_path)
@@ -446,7 +453,7 @@ def test_truncation_remakes_the_banks_not_the_gan(compose_cfg, tmp_path, tiny):
 def _rerun_watched(compose_cfg, out, base, override, monkeypatch):
     """Run `base`, then `base + override` with the classifier loop watched: (payload, the units made again,
     each classifier run's (batches, keyword arguments))."""
-    from ganaug import engine
+    from ganaug.eval import engine
 
     run_benchmark(compose_cfg("bench", base))
     units = out / "units"
@@ -482,7 +489,7 @@ def test_a_classical_teacher_is_trained_once_and_redoes_only_the_soft_label_runs
     run_benchmark(compose_cfg("bench", base))
     units = tmp_path / "units"
     before = {str(p.relative_to(units)): p.stat().st_mtime_ns for p in units.rglob("*.json")}
-    from ganaug import engine
+    from ganaug.eval import engine
 
     teachers, loaders = [], []
     real_train = engine.train_classifier_on_loader
@@ -512,7 +519,7 @@ def test_a_classical_teacher_is_trained_once_and_redoes_only_the_soft_label_runs
 
 
 def test_synthetic_use_flags_items_only_for_the_levers_that_differ_from_plain_cross_entropy():
-    from ganaug.engine import SyntheticUse
+    from ganaug.eval.engine import SyntheticUse
 
     assert not SyntheticUse(0.5).needs_flag
     for lever in ({"weight": 0.5}, {"weight_schedule": "linear"}, {"label_smoothing": 0.1}, {"soft_labels": 0.5}):
@@ -590,7 +597,7 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     import shutil
 
     from ganaug.bench.runner import Fingerprints, plan_from_config
-    from ganaug.config_schema import gan_identity
+    from ganaug.base.config_schema import gan_identity
 
     shutil.copytree(repo / "benchmarks" / "results" / "ci" / "units", tmp_path / "units")
     # How batches are assembled (loader workers, data held on the device) makes no other GAN either.
@@ -607,7 +614,7 @@ def test_the_committed_ci_records_are_current_under_this_code(compose_cfg, tmp_p
     assert fps("n30/gan-g0") != store.get("n30/gan-g0")["fingerprint"]
     assert gan_identity({"d_width": 32, "d_arch": "standard"}) == {"d_width": 32}
     assert gan_identity({"d_arch": "lean"}) == {"d_arch": "lean"}
-    from ganaug.engine import SyntheticUse
+    from ganaug.eval.engine import SyntheticUse
 
     for added in ("feedback_weight", "split_norm"):
         assert added not in SyntheticUse(0.25).key() and SyntheticUse(0.25, **{added: True}).key() != \
@@ -780,7 +787,7 @@ def test_a_selection_naming_no_unit_is_refused_before_anything_is_adopted(compos
 
 def test_on_the_fly_synthetic_items_redo_only_the_synthetic_runs_from_the_banks_generator(compose_cfg, tmp_path, tiny,
                                                                                           monkeypatch):
-    from ganaug import engine
+    from ganaug.eval import engine
 
     base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]",
                    "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]

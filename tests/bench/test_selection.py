@@ -2,15 +2,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from ganaug.bench.runner import run_benchmark
-from ganaug.bench.selection import (
-    SelectionError,
-    candidate_steps,
-    check_settings,
-    choose,
-    generator_at,
-    steps_summary,
-)
-from ganaug.bench.store import UnitStore
+from ganaug.bench.selection import SelectionError, candidate_steps, check_settings, choose, generator_at, steps_summary
+from ganaug.eval.store import UnitStore
 from ganaug.errors import ConfigError
 
 # Snapshots every 20 of the GAN's 40 updates: two candidates, g000020 and the final generator.

@@ -1,7 +1,7 @@
 import pytest
 
 from ganaug import GanaugError
-from ganaug.bench.store import UnitStore, fingerprint
+from ganaug.eval.store import UnitStore, fingerprint
 
 
 def test_put_get_has(tmp_path):
@@ -25,7 +25,7 @@ def test_current_only_for_the_same_settings(tmp_path):
 
 
 def test_unit_ids_of_a_gan_read_back():
-    from ganaug.bench.store import choice_id, gan_id, gan_of, trains_gan
+    from ganaug.eval.store import choice_id, gan_id, gan_of, trains_gan
     assert gan_of(gan_id("n100", 2)) == ("n100", "gan", "2") and trains_gan(gan_id("n100", 2))
     assert gan_of(f"{choice_id('longtail', 0)}/s003000") == ("longtail", "select", "0")
     assert gan_of("n100/bank-g0") is None and not trains_gan("n100/syn0.25/c0-g1")

@@ -9,13 +9,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 import ganaug.data.fashion_mnist as fm
-from ganaug.data import (
-    GANDataModule,
-    ImageArrayDataset,
-    from_dataset,
-    load_fashion_mnist,
-    resolve_fashion_mnist,
-)
+from ganaug.data import GANDataModule, ImageArrayDataset, from_dataset, load_fashion_mnist, resolve_fashion_mnist
 from ganaug.errors import GanaugDataError
 
 # --- non-finite pixels -------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Checks of arguments that every layer takes: one implementation each, so a value is refused the same way
+whether it comes from Python, a Hydra override or a recipe."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganaug.errors import ConfigError, GanaugError
+
+
+def class_name_list(
+    class_names: Sequence[Any] | None, num_classes: int | None = None, error: type[GanaugError] = ConfigError
+) -> list[str]:
+    """One distinct name per class, as strings ("0".."K-1" for None when `num_classes` is given).
+
+    A name given twice would make a label given by name mean one of two classes, and ganaug-sample's
+    png/<class>/ folders would merge the two classes. `error` lets a dataset report it as bad data.
+    """
+    if isinstance(class_names, str):
+        raise error(f"class_names must be a list of names, got the string {class_names!r}; pass e.g. ['cat', 'dog']")
+    if class_names is None and num_classes is not None:
+        return [str(i) for i in range(num_classes)]
+    names = [str(n) for n in class_names or ()]
+    if not names:
+        raise error("class_names is empty; pass one name per class or leave it None")
+    if num_classes is not None and len(names) != num_classes:
+        raise error(f"{len(names)} class names for a generator with {num_classes} classes; pass one name per class")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise error(f"class_names has duplicates {dupes}; every class needs a distinct name")
+    return names
+
+
+def check_flag(name: str, value: Any, error: type[GanaugError] = ConfigError) -> bool:
+    """A true/false argument as a bool; a string such as "false" or "no" would count as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def check_dir_setting(value: Any, setting: str) -> Path:
+    """The directory a setting names. An empty one is refused: `out_dir=$OUT` with OUT unset would
+    otherwise write into the current directory (and a benchmark would resume from whatever is there)."""
+    if value is None or not str(value).strip():
+        raise ConfigError(f"{setting} is empty; set {setting}=<directory> (or {setting}=. for the current directory)")
+    return Path(value)
+
+
+def check_flags(cfg: Any, *keys: str) -> None:
+    """Refuse a flag of a command's own config that is not true or false: conf/ has no schema for
+    them, and any string (resume=maybe, png=no) would count as true. ``keys`` are dotted paths."""
+    from omegaconf import OmegaConf
+
+    for key in keys:
+        check_flag(key, OmegaConf.select(cfg, key, default=False))

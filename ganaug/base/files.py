@@ -1,0 +1,175 @@
+"""Files a run writes: atomic replacement (temp file + rename, stale temps of dead writers cleared), directories
+made with a message naming the setting, the process umask, and content hashes."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ganaug.base.checks import check_dir_setting
+from ganaug.errors import OutputError
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def default_file_mode() -> int:
+    return 0o666 & ~_umask()
+
+
+def default_dir_mode() -> int:
+    return 0o777 & ~_umask()
+
+
+# Temporaries are named .<file>.<host>-<pid>.<random>.tmp. The next writer of that file removes a
+# killed writer's temporary: at once when it was this machine's and its pid has ended (a dead writer
+# whose pid was reused keeps its debris until that pid ends, erring on the side of never deleting
+# live data), and for any machine sharing the file system once nobody has touched it for
+# STALE_AFTER_S (a live writer touches its temporary as it fills it). Neither rule schedules work.
+STALE_AFTER_S = 3600.0
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+
+
+def temp_prefix(path: Path, pid: int | None = None) -> str:
+    """The start of the name of a temporary that will be renamed to `path`."""
+    return f".{Path(path).name}.{_HOST}-{os.getpid() if pid is None else pid}."
+
+
+def make_temp(path: Path) -> tuple[int, str]:
+    """mkstemp beside `path` under ganaug's temporary name, with the umask's mode rather than 0600."""
+    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=temp_prefix(path), suffix=".tmp")
+    os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would make results unreadable to others
+    return fd, tmp
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or a number we cannot judge: keep its files
+    return True
+
+
+def remove_stale_temps(directory: Path, names: Iterable[str], older_than: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the temporaries for `names` in `directory` whose writer was killed (see above)."""
+    pattern = re.compile(rf"\.(?:{'|'.join(re.escape(n) for n in names)})\.(.+)-(\d+)\.[^/.]+\.tmp")
+    now, removed = time.time(), []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if not m:
+            continue
+        try:
+            untouched = now - entry.stat().st_mtime > older_than
+        except FileNotFoundError:  # renamed or removed by its writer meanwhile
+            continue
+        if untouched or (m[1] == _HOST and not _pid_alive(int(m[2]))):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def output_error(path: Path, e: OSError, what: str = "write") -> OutputError:
+    """An OSError as a message that names the file and the fix (OutputError is still an OSError)."""
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = f"make {Path(path).parent} writable by this user or choose another location"
+    elif e.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free disk space under {Path(path).parent} or choose another location"
+    else:
+        fix = "choose another location"
+    err = OutputError(f"cannot {what} {path}: {e.strerror or e}; {fix}")
+    err.errno = e.errno
+    return err
+
+
+def make_setting_dir(value, setting: str) -> Path:
+    """`make_dir` for the directory a setting names: an empty one is refused, and a failure names the setting."""
+    path = check_dir_setting(value, setting)
+    try:
+        return make_dir(path)
+    except OutputError as e:
+        raise OutputError(f"{e} (it comes from {setting}={value}: set another)") from e
+
+
+def make_dir(path: Path) -> Path:
+    """mkdir -p, with a failure that names the directory."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:  # a file where a directory should be: name it
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        err = OutputError(f"cannot create the directory {path}: {blocker} is a file; move it or choose "
+                          "another location")
+        err.errno = errno.ENOTDIR
+        raise err from e
+    except OSError as e:
+        raise output_error(path, e, "create the directory") from e
+    return path
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[str]:
+    """A temporary name beside `path` for the caller to write; fsynced and renamed to `path` on success.
+
+    The one way ganaug writes a file: a killed job leaves no half file (only a temporary that the
+    next writer removes, `remove_stale_temps`), a failed write removes its temporary, and an
+    OSError names the file and the fix.
+    """
+    path = Path(path)
+    make_dir(path.parent)
+    try:
+        fd, tmp = make_temp(path)
+    except OSError as e:
+        raise output_error(path, e) from e
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OutputError):
+            raise
+        raise output_error(path, e) from e
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through `atomic_file`."""
+    with atomic_file(path) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_sha256_hex(x) -> bool:
+    return isinstance(x, str) and re.fullmatch(r"[0-9a-f]{64}", x) is not None

@@ -1,0 +1,108 @@
+"""Finished benchmark units, one JSON file each, so an interrupted benchmark resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from ganaug.eval.engine import digest
+from ganaug.errors import ArtifactError
+from ganaug.base.files import atomic_write_bytes
+
+
+def fingerprint(*parts) -> str:
+    """A short, stable hash of config nodes and plain values: the settings a unit was made with."""
+    return digest(*[OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p for p in parts])
+
+
+def gan_id(regime: str, gan_seed: int | str) -> str:
+    """The unit that trains a regime's GAN of one seed."""
+    return f"{regime}/gan-g{gan_seed}"
+
+
+def choice_id(regime: str, gan_seed: int | str) -> str:
+    """The unit that chooses that GAN's generator on validation; its candidates' ids lie under it."""
+    return f"{regime}/select-g{gan_seed}"
+
+
+def gan_of(unit_id: str) -> tuple[str, str, str] | None:
+    """(regime, "gan" or "select", GAN seed) of a GAN's unit, its generator choice or a candidate; else None."""
+    regime, _, rest = unit_id.partition("/")
+    for kind in ("gan", "select"):
+        if rest.startswith(f"{kind}-g"):
+            return regime, kind, rest.removeprefix(f"{kind}-g").split("/")[0]
+    return None
+
+
+def trains_gan(unit_id: str) -> bool:
+    of = gan_of(unit_id)
+    return of is not None and of[1] == "gan"
+
+
+def gan_training_seconds(record: dict) -> float | None:
+    """A GAN record's training time over every stretch; None where it holds its last stretch only (resumed
+    from a checkpoint made before checkpoints kept the clock: `stretches` 1 or missing)."""
+    if record.get("resumed_from") and record.get("stretches", 1) < 2:
+        return None
+    return record.get("train_seconds", record.get("seconds"))
+
+
+def _read(path: Path) -> dict:
+    from ganaug.base.records import read_json
+
+    # Records are written whole (temp file, then rename); one that does not parse was edited or merged.
+    try:
+        record = read_json(path, ArtifactError, "unit record")
+    except ArtifactError as e:
+        raise ArtifactError(f"{e}: delete it, and the unit is made again when the benchmark runs") from None
+    if not isinstance(record, dict):
+        raise ArtifactError(f"{path} holds a {type(record).__name__}, not a unit record: delete it, and the unit is "
+                            "made again when the benchmark runs")
+    return record
+
+
+class UnitStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _path(self, unit_id: str) -> Path:
+        if ".." in unit_id or unit_id.startswith("/"):
+            raise ValueError(f"bad unit id {unit_id!r}")
+        return self.root / f"{unit_id}.json"
+
+    def has(self, unit_id: str) -> bool:
+        return self._path(unit_id).is_file()
+
+    def get(self, unit_id: str) -> dict:
+        return _read(self._path(unit_id))
+
+    def current(self, unit_id: str, fingerprint: str) -> dict | None:
+        """The stored record if it was made with the settings `fingerprint` names, else None."""
+        try:
+            rec = self.get(unit_id)
+        except FileNotFoundError:
+            return None
+        return rec if rec.get("fingerprint") == fingerprint else None
+
+    def put(self, unit_id: str, record: dict) -> dict:
+        """Store `record` as `unit_id`'s; returns it as `get` will read it back."""
+        stored = {"unit": unit_id, **record}
+        atomic_write_bytes(self._path(unit_id), json.dumps(stored, indent=2).encode())
+        return stored
+
+    def drop(self, unit_id: str) -> None:
+        """Forget `unit_id`'s record (made from inputs that are gone); it is made again."""
+        self._path(unit_id).unlink(missing_ok=True)
+
+    def generator_record(self, regime: str, gan_seed: int | str, stored: Callable[[str], bool] | None = None) -> str:
+        """The unit whose record names the generator a GAN seed's banks are made from: its choice once made,
+        else the GAN's own (final weights). `stored` says whether a record counts (default: it exists; a
+        benchmark also asks that its settings be current)."""
+        choice = choice_id(regime, gan_seed)
+        return choice if (stored or self.has)(choice) else gan_id(regime, gan_seed)
+
+    def all(self) -> list[dict]:
+        return [_read(p) for p in sorted(self.root.rglob("*.json"))]
