@@ -126,6 +126,9 @@ def _on_val(directory: str, lever: str, variant: str, condition: str = "classica
             "adopted": "on val", **kw}
 
 
+# The last commit whose product code holds the levers that lost on validation (issue 45 took them out).
+LEVERS_OUT = "6655dcc"
+
 # The recipe since confidence weights replaced the filter: its condition in the run that measured it.
 ON_CONFIDENCE = {"condition": "classical+syn0.25", "base": "ablation_n100_confidence_weight"}
 
@@ -134,7 +137,7 @@ LEVERS = [
      "lever": "synthetic targets", "variant": "half the reference classifier's softmax (synthetic_soft_labels=0.5)"},
     {"dir": "ablation_n100_weight_linear", "base": "ablation_n100_soft0.5", "condition": "classical+syn0.25-filt",
      "lever": "synthetic loss weight", "variant": "1 → 0 over training (synthetic_weight_schedule=linear), "
-                                                  "with soft labels"},
+                                                  "with soft labels", "code_at": LEVERS_OUT},
     {"dir": "fashion_mnist_n100_long", "base": "ablation_n100_soft0.5", "condition": "classical+syn0.25-filt",
      "lever": "GAN length, generator choice", "variant": "6,000 updates; generator at 3,000/4,000/5,000/6,000 "
                                                          "chosen by val CAS; with soft labels"},
@@ -146,7 +149,7 @@ LEVERS = [
     {"dir": "ablation_n100_teacher_classical", "base": "fashion_mnist_n100_long", "condition": "classical+syn0.25-filt",
      "lever": "soft labels' teacher", "variant": "the reference recipe trained with classical augmentation "
                                                  "(bench.teacher=classical; its test accuracy 82.9%, the reference's 82.9%); "
-                                                 "GAN seed 0 only"},
+                                                 "GAN seed 0 only", "code_at": LEVERS_OUT},
     {"dir": "ablation_n100_dwidth32", "base": "fashion_mnist_n100_long", "condition": "classical+syn0.25-filt",
      "lever": "discriminator width", "variant": "d_width 16 → 32 (D 75k → 298k parameters, 2.1× the CPU per update), "
                                                 "6,000 updates, generator chosen by val CAS"},
@@ -184,7 +187,7 @@ LEVERS = [
     # The lean discriminator is a speed lever, decided by benchmarks/speed_quality.py's rule.
     {"dir": "ablation_n100_lean_d", "base": "engine_n100", "condition": "classical+syn0.25-filt",
      "lever": "discriminator architecture (speed)", "variant": "gan.d_arch=lean (0.5-0.6x the FLOPs per update)",
-     "adopted": "speed_quality"},
+     "adopted": "speed_quality", "code_at": LEVERS_OUT},
     _on_val("ablation_n100_confidence_weight", "confidence weights", "each synthetic item weighed by the teacher's "
             "probability of its label (synthetic_confidence_weight), filtered bank"),
     _on_val("ablation_n100_confidence_weight", "confidence weights instead of the filter",
@@ -192,7 +195,8 @@ LEVERS = [
             "hard filter (base: classical+syn0.25-filt)", condition="classical+syn0.25",
             base_condition="classical+syn0.25-filt"),
     # Run after the recipe took confidence weights instead of the filter: on top of that condition.
-    *(_on_val(d, lever, variant + ", on the unfiltered confidence-weighted bank", **ON_CONFIDENCE)
+    *(_on_val(d, lever, variant + ", on the unfiltered confidence-weighted bank", **ON_CONFIDENCE,
+              code_at=LEVERS_OUT if d == "ablation_n100_feedback_weight" else None)
       for d, lever, variant in (
           ("ablation_n100_bank50k", "bank size", "50,000 images per bank instead of 10,000 (each seen about once)"),
           ("ablation_n100_feedback_weight", "feedback weights",
@@ -201,12 +205,12 @@ LEVERS = [
            "synthetic items normalised apart, running statistics from real items only (synthetic_split_norm)"))),
     _on_val("ablation_n100_latent_anchors", "latent neighbourhoods",
             "banks drawn around the real images' latent codes (bank_anchors=real, spread 0.5), on the unfiltered "
-            "confidence-weighted bank", **{**ON_CONFIDENCE, "adopted": "decided on the next row"}),
+            "confidence-weighted bank", **{**ON_CONFIDENCE, "adopted": "decided on the next row"}, code_at=LEVERS_OUT),
     # The latent neighbourhoods again on the recipe they would join (split batch-norm was adopted while
     # they ran): the anchored banks above, against the split-norm run. This row decides.
     _on_val("ablation_n100_anchors_split", "latent neighbourhoods, with split batch-norm",
             "anchored banks as above, on the recipe with split batch-norm statistics (the decision's run)",
-            condition="classical+syn0.25", base="ablation_n100_split_norm"),
+            condition="classical+syn0.25", base="ablation_n100_split_norm", code_at=LEVERS_OUT),
     # Fresher than a 50,000-image bank: every synthetic item a new image (long_runs.sh step 3b).
     _on_val("ablation_n100_on_the_fly", "synthetic images on the fly",
             "every synthetic item a new image from the bank's generator (synthetic_source=generator) instead of a draw "
@@ -216,13 +220,15 @@ LEVERS = [
 
 
 def _adopted(v: dict, diff_val: dict | None) -> str:
+    # A lever that lost left the product: its row names the commit where its code still lives.
+    code = f"; code at `{v['code_at']}`" if v.get("code_at") else ""
     rule = v.get("adopted", "–")
     if rule == "on val":
-        return "–" if diff_val is None else ("yes" if diff_val["mean"] > 0 else "no")
+        return ("–" if diff_val is None else ("yes" if diff_val["mean"] > 0 else "no")) + code
     if rule == "speed_quality":
         path = RESULTS / f"speed_quality_{v['dir']}.json"
-        return ("yes" if json.loads(path.read_text())["comparison"]["holds"] else "no") if path.exists() else "–"
-    return rule
+        return ("yes" if json.loads(path.read_text())["comparison"]["holds"] else "no") + code if path.exists() else "–"
+    return rule + code
 
 
 def _cas_by_gan(data: dict, regime: str) -> dict:

@@ -48,13 +48,11 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
         f"tune.steps={c.steps}", f"tune.batch_size={c.batch_size}", f"tune.lr={c.lr}",
         f"tune.lr_schedule={c.lr_schedule}", f"tune.width={c.width}", f"tune.arch={c.get('arch', 'smallcnn')}",
         f"tune.precision={c.precision}", f"tune.seeds={fmt(seeds if seeds is not None else b.classifier_seeds)}",
-        f"tune.synthetic_soft_labels={b.synthetic_soft_labels}", f"tune.teacher={b.teacher}",
+        f"tune.synthetic_soft_labels={b.synthetic_soft_labels}",
         f"tune.synthetic_confidence_weight={b.synthetic_confidence_weight}",
-        f"tune.synthetic_feedback_weight={b.synthetic_feedback_weight}",
         f"tune.synthetic_split_norm={b.get('synthetic_split_norm', False)}",
         f"tune.synthetic_source={b.get('synthetic_source', 'bank')}",
-        f"tune.bank_size={b.bank_size}", f"tune.bank_anchors={b.get('bank_anchors', 'prior')}",
-        f"tune.bank_anchor_spread={b.get('bank_anchor_spread', 0.5)}", f"tune.metric={'balanced_accuracy' if imbalanced else 'accuracy'}",
+        f"tune.bank_size={b.bank_size}", f"tune.metric={'balanced_accuracy' if imbalanced else 'accuracy'}",
     ]
 
 

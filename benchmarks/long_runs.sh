@@ -62,7 +62,7 @@ if [ "${1:-}" != heldout ]; then
 #    seeds 0 and 1, the recipe's ratio; then ganaug-tune on the same data must agree run for run.
 #    Pinned to the recipe it measured (the hard filter), the base of the levers below.
 headline=("${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' 'bench.classical_synthetic_filter_options=[true]'
-          bench.synthetic_confidence_weight=false bench.synthetic_split_norm=false bench.bank_anchors=prior
+          bench.synthetic_confidence_weight=false bench.synthetic_split_norm=false
           bench.out_dir=benchmarks/results/engine_n100)
 bench "${headline[@]}"
 # Classifier seeds 0 and 1 (every condition, both GANs: 8 runs paired); tune keeps its runs, so a later
@@ -73,7 +73,7 @@ bench "${headline[@]}"
 #    FLOPs per update) on the same data, GAN seeds 0 and 1, everything downstream as the headline.
 #    Adopted only if its validation scores and CAS/FID hold against the headline's.
 lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' bench.reuse_from=benchmarks/results/engine_n100 \
-           bench.bank_anchors=prior "$@"; }
+           "$@"; }
 hard_filter=('bench.classical_synthetic_filter_options=[true]' bench.synthetic_confidence_weight=false
              bench.synthetic_split_norm=false)
 # Each lever below is pinned to the recipe it was measured on (its base); conf/ holds what they added up to.
@@ -94,14 +94,8 @@ lever bench.synthetic_feedback_weight=true "${confidence[@]}" bench.out_dir=benc
 #    Separate batch-norm statistics for synthetic items (ganaug.classify.split_norm): the running statistics the
 #    classifier is evaluated with come from real items only.
 lever "${confidence[@]}" bench.synthetic_split_norm=true bench.out_dir=benchmarks/results/ablation_n100_split_norm
-#    Latent neighbourhoods: banks drawn around the latent codes of the regime's real images (ganaug.mix.invert),
-#    z = code + 0.5 * noise, instead of from the prior.
-lever bench.bank_anchors=real "${confidence[@]}" bench.out_dir=benchmarks/results/ablation_n100_latent_anchors
-#    The same again on the recipe it would join (split batch-norm was adopted meanwhile), against the
-#    split-norm run: the anchored banks above, ten classifier runs. Also the data-seed-0 run of the recipe.
-lever bench.bank_anchors=real "${confidence[@]}" bench.synthetic_split_norm=true \
-  bench.reuse_from=benchmarks/results/ablation_n100_latent_anchors \
-  bench.out_dir=benchmarks/results/ablation_n100_anchors_split
+#    Latent neighbourhoods (banks drawn around the real images' latent codes) ran here and lost on validation:
+#    their code left the product after commit 6655dcc (benchmarks/results/ablation.md).
 exit 0
 fi
 
@@ -113,7 +107,7 @@ fi
 #    only if the weights came back identical, so that lever and base pair on the same generators.
 lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "$@"; }
 recipe=('bench.classical_synthetic_filter_options=[false]' bench.synthetic_confidence_weight=true
-        bench.synthetic_split_norm=true bench.bank_anchors=prior)
+        bench.synthetic_split_norm=true)
 otf=benchmarks/results/ablation_n100_on_the_fly
 lever "${recipe[@]}" bench.synthetic_source=generator \
   'bench.reuse_from=[benchmarks/results/ablation_n100_split_norm,benchmarks/results/engine_n100]' bench.out_dir=$otf

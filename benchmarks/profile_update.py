@@ -49,12 +49,9 @@ CANDIDATES = {
     "foreach EMA + fused Adam": dict(foreach=True),
     "one D pass + foreach/fused": dict(one_pass=True, foreach=True),
     "channels_last + foreach/fused (new default)": dict(channels_last=True, foreach=True),
-    # A cheaper network rather than a faster kernel: its quality is measured by the benchmark.
-    "lean D (gan.d_arch=lean)": dict(channels_last=True, foreach=True, d_arch="lean"),
     # Inductor's C++ backend (gcc): its compile time is in the warm-up, reported beside the table. One D
     # pass: a compiled D called twice before backward trips on its own spectral-norm buffer updates.
     "torch.compile": dict(channels_last=True, foreach=True, one_pass=True, compile=True),
-    "torch.compile + lean D": dict(channels_last=True, foreach=True, one_pass=True, d_arch="lean", compile=True),
 }
 
 
@@ -83,7 +80,7 @@ def run(candidate: dict, batches, warmup: int, seed: int) -> dict:
     torch.manual_seed(seed)
     k, c, h = 10, 1, 28
     g = Generator(k, h, c, z_dim=GAN_KW["z_dim"], width=GAN_KW["g_width"], embed_dim=GAN_KW["embed_dim"])
-    d = Discriminator(k, h, c, width=GAN_KW["d_width"], arch=candidate.get("d_arch", "standard"))
+    d = Discriminator(k, h, c, width=GAN_KW["d_width"])
     fmt = torch.channels_last if candidate.get("channels_last") else torch.contiguous_format
     g, d = g.to(memory_format=fmt), d.to(memory_format=fmt)
     ema = copy.deepcopy(g).requires_grad_(False).eval()

@@ -61,7 +61,7 @@ def plain_loop(dm: GANDataModule, steps: int, warmup: int, seed: int) -> float:
     torch.manual_seed(seed)
     k, (h, _, c) = dm.num_classes, dm.image_shape
     g = Generator(k, h, c, z_dim=GAN_KW["z_dim"], width=GAN_KW["g_width"], embed_dim=GAN_KW["embed_dim"])
-    d = Discriminator(k, h, c, width=GAN_KW["d_width"], arch=GAN_KW.get("d_arch", "standard"))
+    d = Discriminator(k, h, c, width=GAN_KW["d_width"])
     # What ConditionalGAN does too: channels_last networks, fused Adam, one foreach EMA update.
     g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(g).requires_grad_(False).eval()
@@ -137,7 +137,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--dataset", choices=["fashion_mnist", "digits"], default="fashion_mnist")
     p.add_argument("--before", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="GAN settings of an earlier recipe (e.g. d_arch=standard): its Lightning loop is timed too, "
+                   help="GAN settings of an earlier recipe (e.g. d_width=16): its Lightning loop is timed too, "
                         "for the before/after ratio of the same loop")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()

@@ -17,7 +17,7 @@ def test_a_flag_that_is_not_true_or_false_is_refused(value):
 def test_numpy_booleans_count_as_flags_in_every_layer():
     # A flag read from a numpy array (a sweep's grid) was taken by SyntheticMix but refused by the loss.
     assert check_flag("x", np.bool_(True)) is True
-    check_loss_args(1.0, 0.0, 0.0, None, confidence_weight=np.bool_(False), feedback_weight=np.bool_(False))
+    check_loss_args(1.0, 0.0, None, confidence_weight=np.bool_(False))
 
 
 def test_class_names_give_one_distinct_string_per_class():

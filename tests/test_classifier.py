@@ -115,28 +115,6 @@ def test_synthetic_weight_zero_ignores_flagged_items(digits):
     assert accuracy(plain, xte, yte) < accuracy(ignored, xte, yte) - 0.2
 
 
-def test_linear_synthetic_weight_schedule_falls_to_zero(monkeypatch):
-    import ganaug.classify.classifier as clf
-
-    weights = []
-    real_forward = clf.SyntheticAwareLoss.forward
-
-    def spy(self, logits, y, flag=None, x=None, synthetic_weight=None):
-        weights.append(synthetic_weight)
-        return real_forward(self, logits, y, flag, x, synthetic_weight)
-
-    monkeypatch.setattr(clf.SyntheticAwareLoss, "forward", spy)
-    x = torch.rand(16, 1, 8, 8) * 2 - 1
-    loader = DataLoader(TensorDataset(x, torch.arange(16) % 2, torch.arange(16) % 2 == 0), batch_size=8)
-    clf.train_classifier_on_loader(loader, 2, 1, 8, steps=4, synthetic_weight=0.8, synthetic_weight_schedule="linear")
-    assert weights == pytest.approx([0.8, 0.6, 0.4, 0.2])
-    weights.clear()
-    clf.train_classifier_on_loader(loader, 2, 1, 8, steps=3, synthetic_weight=0.8)
-    assert weights == pytest.approx([0.8, 0.8, 0.8])
-    with pytest.raises(ValueError, match="synthetic_weight_schedule must be one of"):
-        clf.train_classifier_on_loader(loader, 2, 1, 8, steps=1, synthetic_weight_schedule="cosine")
-
-
 def test_teacher_soft_labels_overrule_wrong_synthetic_labels(digits):
     xtr, ytr, xte, yte = digits
     kw = dict(steps=200, lr=3e-3, seed=0)
@@ -152,9 +130,6 @@ def test_synthetic_loss_options_are_checked(digits):
     xtr, ytr, _, _ = digits
     with pytest.raises(ValueError, match="synthetic_weight"):
         train_classifier_on_loader(_mislabelled_mix(xtr[:64], ytr[:64]), 10, 1, 8, steps=1, synthetic_weight=-1)
-    with pytest.raises(ValueError, match="synthetic_label_smoothing"):
-        train_classifier_on_loader(_mislabelled_mix(xtr[:64], ytr[:64]), 10, 1, 8, steps=1,
-                                   synthetic_label_smoothing=1.0)
     with pytest.raises(ValueError, match="needs a teacher"):
         train_classifier_on_loader(_mislabelled_mix(xtr[:64], ytr[:64]), 10, 1, 8, steps=1, synthetic_soft_labels=0.5)
     with pytest.raises(ValueError, match="synthetic_soft_labels must lie"):

@@ -14,7 +14,8 @@ from ganaug.errors import ConfigError
 CASES = {
     "ganaug-train": (["data=digits", "gan.max_steps=0"], "ganaug-train: error: gan.max_steps=0"),
     "ganaug-tune": (["data=digits", "tune.steps=5"], "ganaug-tune: error: no generator given"),
-    "ganaug-bench": (["bench=ci", "bench.teacher=bogus", "progress=false"], "ganaug-bench: error: bench.teacher must be one of"),
+    "ganaug-bench": (["bench=ci", "bench.data_seed=-1", "progress=false"],
+                     "ganaug-bench: error: bench.data_seed must be a non-negative integer"),
     "ganaug-sample": (["generator=/nonexistent/generator"], "ganaug-sample: error: no generator artifact at /nonexistent"),
 }
 MODULES = {"ganaug-train": "ganaug.cli.train", "ganaug-tune": "ganaug.cli.tune", "ganaug-bench": "ganaug.bench.runner",

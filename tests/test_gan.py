@@ -27,7 +27,6 @@ def test_max_steps_counts_generator_updates():
     ({"loss": "wasserstein"}, "gan.loss=.wasserstein. is unknown"),
     ({"n_dis": 0}, "n_dis"),
     ({"ema_decay": 1.0}, "ema_decay"),
-    ({"d_arch": "tiny"}, "gan.d_arch='tiny' is unknown"),
     ({"class_names": ["a"]}, "class names"),
     # each of these trained before: no noise, no class input, a negative regulariser, or failed in torch
     ({"z_dim": 0}, r"gan.z_dim must be a positive integer, got 0"),

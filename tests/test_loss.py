@@ -6,19 +6,17 @@ from ganaug import ConfigError, SyntheticAwareLoss
 from ganaug.classify.classifier import SmallCNN
 
 
-def test_weighting_and_smoothing_arithmetic():
+def test_weighting_arithmetic():
     logits = torch.randn(6, 4)
     y = torch.tensor([0, 1, 2, 3, 0, 1])
     flag = torch.tensor([False, False, False, True, True, True])
     ce = F.cross_entropy(logits, y, reduction="none")
-    smooth = F.cross_entropy(logits, y, reduction="none", label_smoothing=0.2)
     assert torch.allclose(SyntheticAwareLoss()(logits, y, flag), ce.mean())
-    loss = SyntheticAwareLoss(synthetic_weight=0.5, label_smoothing=0.2)
+    loss = SyntheticAwareLoss(synthetic_weight=0.5)
     with pytest.warns(UserWarning, match="without is_synthetic"):
         assert torch.allclose(loss(logits, y), ce.mean())  # no flags: plain cross-entropy
-    assert torch.allclose(loss(logits, y, flag), (ce[:3].sum() + 0.5 * smooth[3:].sum()) / 4.5)
-    # A per-call weight (a schedule) overrides the constructor's.
-    assert torch.allclose(loss(logits, y, flag, synthetic_weight=0.0), (ce[:3].sum()) / 3)
+    assert torch.allclose(loss(logits, y, flag), (ce[:3].sum() + 0.5 * ce[3:].sum()) / 4.5)
+    assert torch.allclose(SyntheticAwareLoss(synthetic_weight=0.0)(logits, y, flag), ce[:3].sum() / 3)
 
 
 def test_teacher_soft_labels_arithmetic():
@@ -27,12 +25,12 @@ def test_teacher_soft_labels_arithmetic():
     y = torch.tensor([0, 1, 2, 0])
     flag = torch.tensor([False, True, False, True])
     teacher = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Dropout(0.5))
-    a, eps = 0.75, 0.3
-    loss = SyntheticAwareLoss(synthetic_weight=0.5, label_smoothing=eps, soft_labels=a, teacher=teacher)
+    a = 0.75
+    loss = SyntheticAwareLoss(synthetic_weight=0.5, soft_labels=a, teacher=teacher)
     loss.train()  # the teacher stays in eval mode: its dropout would make the targets noise
     assert not teacher.training
     got = loss(logits, y, flag, x)
-    onehot = F.one_hot(y, 3).float() * (1 - eps) + eps / 3
+    onehot = F.one_hot(y, 3).float()
     target = (1 - a) * onehot + a * torch.softmax(teacher(x), dim=1).detach()
     per = -(target * torch.log_softmax(logits, dim=1)).sum(1)
     ce = F.cross_entropy(logits, y, reduction="none")
@@ -50,8 +48,6 @@ def test_teacher_moves_with_the_loss():
 def test_bad_settings_and_inputs_are_named():
     with pytest.raises(ValueError, match="synthetic_weight"):
         SyntheticAwareLoss(synthetic_weight=-1)
-    with pytest.raises(ValueError, match="label_smoothing"):
-        SyntheticAwareLoss(label_smoothing=1.0)
     with pytest.raises(ValueError, match="soft_labels must lie"):
         SyntheticAwareLoss(soft_labels=1.5, teacher=torch.nn.Linear(1, 1))
     with pytest.raises(ValueError, match="needs a teacher"):
@@ -93,28 +89,6 @@ def test_confidence_weight_scales_each_synthetic_item_by_the_teachers_belief_in_
         SyntheticAwareLoss(confidence_weight=1, teacher=teacher)
 
 
-def test_feedback_weight_moves_the_synthetic_weight_to_the_items_the_model_still_gets_wrong():
-    logits = torch.tensor([[4.0, 0, 0], [0, 4.0, 0], [4.0, 0, 0], [0, 0, 4.0], [0, 4.0, 0]], requires_grad=True)
-    y = torch.tensor([0, 1, 1, 2, 0])  # items 2 and 4 are wrong, 0, 1 and 3 right
-    flag = torch.tensor([False, True, True, True, False])
-    ce = F.cross_entropy(logits, y, reduction="none").detach()
-    got = SyntheticAwareLoss(synthetic_weight=0.5, feedback_weight=True)(logits, y, flag)
-    syn = ce[flag]
-    w = torch.ones(5)
-    w[flag] = 0.5 * syn / syn.mean()  # the synthetic items' total weight stays 3 x 0.5
-    assert torch.allclose(w[flag].sum(), torch.tensor(1.5)) and w[2] > 10 * w[1]
-    assert torch.allclose(got, (w * F.cross_entropy(logits, y, reduction="none")).sum() / w.sum(), atol=1e-6)
-    # The weights carry no gradient: the loss's gradient is the weighted cross-entropy's.
-    got.backward()
-    expected = torch.autograd.grad((w * F.cross_entropy(logits, y, reduction="none")).sum() / w.sum(), logits)[0]
-    assert torch.allclose(logits.grad, expected, atol=1e-6)
-    # Without synthetic items in the batch it is plain cross-entropy; a non-bool is refused.
-    none = torch.zeros(5, dtype=torch.bool)
-    assert torch.allclose(SyntheticAwareLoss(feedback_weight=True)(logits, y, none), F.cross_entropy(logits, y))
-    with pytest.raises(ValueError, match="feedback_weight must be true or false"):
-        SyntheticAwareLoss(feedback_weight="yes")
-
-
 def test_a_teacher_is_given_inputs_in_the_range_it_was_trained_on():
     # ganaug's classifiers take img / 127.5 - 1; a batch normalised otherwise (0..255 floats, mean/std
     # normalisation) would give soft labels and confidences of a meaningless input, without an error.
@@ -139,8 +113,7 @@ def test_a_loss_that_tells_synthetic_apart_warns_when_the_flag_is_left_out():
     logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
     teacher = torch.nn.Linear(5, 3)
     for loss in (SyntheticAwareLoss(synthetic_weight=0.5),
-                 SyntheticAwareLoss(soft_labels=0.5, teacher=teacher, confidence_weight=True),
-                 SyntheticAwareLoss(feedback_weight=True)):
+                 SyntheticAwareLoss(soft_labels=0.5, teacher=teacher, confidence_weight=True)):
         with pytest.warns(UserWarning, match="without is_synthetic.*criterion.eval"):
             got = loss(logits, y)
         assert torch.allclose(got, F.cross_entropy(logits, y))

@@ -132,7 +132,7 @@ def test_an_unknown_key_is_refused_by_name(tmp_path):
     ("seed: -1", "seed must be a non-negative integer"),
     ("return_flag: 'yes'", "return_flag must be true or false"),
     ("split_norm: 1", "split_norm must be true or false"),
-    ("feedback_weight: 'no'", "feedback_weight must be true or false"),
+    ("feedback_weight: true", "asks for a setting this ganaug no longer has"),
     ("class_policy: {a: {b: 1}}", "class_policy must be"),
     ("soft_labels: 0.5", "soft_labels > 0 needs a teacher"),
     ("teacher: {file: t.safetensors, width: 8, num_classes: 10, image_shape: [8, 8, 1], model: x}",
@@ -145,6 +145,12 @@ def test_values_are_type_checked(tmp_path, line, message):
     text = "\n".join(l for l in text.splitlines() if not l.startswith(key + ":")) + "\n" + line + "\n"
     with pytest.raises(RecipeError, match=message):
         load_recipe(_write(tmp_path / "mix.yaml", text))
+
+
+def test_a_recipe_an_earlier_tune_wrote_with_a_retired_key_switched_off_still_loads(tmp_path):
+    # Earlier ganaug-tune wrote `feedback_weight: false` into every recipe; the lever left (it lost on validation).
+    recipe = load_recipe(_write(tmp_path / "mix.yaml", "source: null\nratio: 0.0\nfeedback_weight: false\n"))
+    assert recipe.ratio == 0.0 and not recipe.needs_flag
 
 
 def test_not_a_mapping_or_not_yaml_is_refused(tmp_path):

@@ -622,8 +622,7 @@ def test_confidence_weights_reach_the_run_and_the_recipe(split, gens, tmp_path):
     assert plain.recipe_config(name)["confidence_weight"] is False and plain.recipe_config(name)["teacher"] is None
 
 
-@pytest.mark.parametrize("setting,key,said", [("synthetic_feedback_weight", "feedback_weight", "feedback_weight=True"),
-                                              ("synthetic_split_norm", "split_norm", "ganaug.split_batch_norm")])
+@pytest.mark.parametrize("setting,key,said", [("synthetic_split_norm", "split_norm", "ganaug.split_batch_norm")])
 def test_teacherless_synthetic_settings_reach_the_run_the_recipe_and_the_loss(split, gens, tmp_path, setting, key,
                                                                               said):
     import ganaug
@@ -645,7 +644,6 @@ def test_teacherless_synthetic_settings_reach_the_run_the_recipe_and_the_loss(sp
     loaded = ganaug.load_recipe(tmp_path / "r")
     loss = loaded.loss()
     assert loaded.needs_flag and isinstance(loss, ganaug.SyntheticAwareLoss) and loss.teacher is None
-    assert loss.feedback_weight is (key == "feedback_weight")
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
     with loaded.norm(model, torch.tensor([True, False, False])):
         split_forward = "forward" in vars(model[1])

@@ -23,7 +23,6 @@ class GANConfig:
     z_dim: int = 128
     g_width: int = 16
     d_width: int = 32
-    d_arch: str = "standard"
     embed_dim: int = 32
     loss: str = "hinge"
     n_dis: int = 1

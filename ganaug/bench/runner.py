@@ -180,18 +180,14 @@ class Regime:
             return BankSettings(size=b.bank_size, class_policy=self.class_policy, truncation=b.get("truncation"),
                                 filter_threshold=b.filter_threshold if filtered else None,
                                 filter_min_acceptance=b.filter_min_acceptance,
-                                filter_fallback=self.filter_fallback, filter_class_quantile=self.filter_class_quantile,
-                                anchors=b.get("bank_anchors", "prior"), anchor_spread=b.get("bank_anchor_spread", 0.5))
+                                filter_fallback=self.filter_fallback, filter_class_quantile=self.filter_class_quantile)
 
     def use(self, ratio: float) -> SyntheticUse:
         b = self.cfg.bench
         with _named("bench."):
             return SyntheticUse(ratio=ratio, class_policy=self.class_policy, weight=b.get("synthetic_weight", 1.0),
-                                weight_schedule=b.get("synthetic_weight_schedule", "constant"),
-                                label_smoothing=b.get("synthetic_label_smoothing", 0.0),
-                                soft_labels=b.get("synthetic_soft_labels", 0.0), teacher=b.get("teacher", "reference"),
+                                soft_labels=b.get("synthetic_soft_labels", 0.0),
                                 confidence_weight=b.get("synthetic_confidence_weight", False),
-                                feedback_weight=b.get("synthetic_feedback_weight", False),
                                 split_norm=b.get("synthetic_split_norm", False),
                                 source=b.get("synthetic_source", "bank"))
 
@@ -236,25 +232,14 @@ class Regime:
     def reference_path(self) -> Path:
         return self.out / "reference_classifier.safetensors"
 
-    def teacher_path(self) -> Path:
-        return self.out / "teacher_classical.safetensors"
-
-    def reference_fp(self, classical: bool = False) -> str:
-        return engine.reference_fingerprint(self.data_fp("train"), self.classifier,
-                                            self.transform() if classical else None)
+    def reference_fp(self) -> str:
+        return engine.reference_fingerprint(self.data_fp("train"), self.classifier)
 
     def reference(self):
         """The real-data classifier: quality filter, label agreement and FID/KID features."""
         return self._load(self.reference_path())
 
-    @property
-    def teacher_kind(self) -> str:
-        """Which real-data classifier gives synthetic items their soft labels (bench.teacher)."""
-        return self.use(0.0).teacher
-
-    def teacher(self):
-        """The soft labels' teacher: the reference, or the same recipe trained with classical augmentation."""
-        return self.reference() if self.teacher_kind == "reference" else self._load(self.teacher_path())
+    teacher = reference  # the soft labels' teacher is the reference
 
     def _load(self, path: Path):
         if path not in self._models:
@@ -322,16 +307,16 @@ def _other_images(record: dict, regime: Regime) -> str | None:
             "relabelled, or a class folder renamed)")
 
 
-def _train_reference(regime: Regime, classical: bool = False) -> dict:
-    """The real-data classifier (seed 0); with ``classical``, trained under classical augmentation (a teacher)."""
+def _train_reference(regime: Regime) -> dict:
+    """The real-data classifier (seed 0)."""
     ts = regime.train_set
     t0 = time.perf_counter()
-    model = engine.train_reference(ts, regime.classifier, regime.transform() if classical else None)
-    engine.save_classifier(model, regime.teacher_path() if classical else regime.reference_path())
+    model = engine.train_reference(ts, regime.classifier)
+    engine.save_classifier(model, regime.reference_path())
     return {"regime": regime.name, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
             "test": regime.score(model, regime.test), "seconds": time.perf_counter() - t0,
             "train_images": len(ts), "class_counts": np.bincount(ts.labels, minlength=ts.num_classes).tolist(),
-            "classical": classical}
+            "classical": False}
 
 
 def _with_generator_fp(record: dict) -> dict:
@@ -365,8 +350,7 @@ def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
         made[kind] = engine.build_bank(gen, out / kind, regime.bank_settings(filtered),
                                        seed=engine.bank_seed(gan_seed, filtered),
                                        real_labels=regime.train_set.labels,
-                                       reference=regime.reference() if filtered else None, val=regime.val_set,
-                                       real_images=regime.train_set.images)
+                                       reference=regime.reference() if filtered else None, val=regime.val_set)
     k = dm.num_classes
     grid_images = np.concatenate([gen.sample(labels=np.full(10, y), seed=y)[0] for y in range(k)])
     save_grid(regime.out / f"samples-g{gan_seed}.png", grid_images, gen.class_names,
@@ -453,7 +437,7 @@ def condition_fp(regime: Regime, cond: Condition, clf_seed: int, bank: dict | No
     """The engine's fingerprint of a condition's run (the one ganaug-tune gives the same run)."""
     use = regime.use(cond.ratio) if cond.ratio > 0 else None
     bank_fp = bank["bank_fingerprints"]["filtered" if cond.filtered else "unfiltered"] if use else None
-    teacher_fp = regime.reference_fp(classical=regime.teacher_kind == "classical") if use else None
+    teacher_fp = regime.reference_fp() if use else None
     return engine.run_fingerprint(regime.data_fp("train"), regime.data_fp("val"), regime.metric, regime.classifier,
                                   regime.transform() if cond.classical else None, clf_seed, bank_fp=bank_fp,
                                   use=use, teacher_fp=teacher_fp, reweight=cond.reweight)
@@ -539,12 +523,6 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                           lambda r=regime: _train_reference(r), fingerprint=_with_test(regime, regime.reference_fp()),
                           adoptable=True, outputs=[str(regime.reference_path().relative_to(out))]))
         teacher_id = ref_id
-        if regime.use(0.5).needs_teacher and regime.teacher_kind == "classical":
-            teacher_id = f"{name}/teacher-classical"
-            units.append(Unit(teacher_id, f"{name}: teacher, the reference recipe with classical augmentation",
-                              clf_cost, lambda r=regime: _train_reference(r, classical=True),
-                              fingerprint=_with_test(regime, regime.reference_fp(classical=True)), adoptable=True,
-                              outputs=[str(regime.teacher_path().relative_to(out))]))
         for g in gan_seeds:
             gid, bid, mid = gan_id(name, g), f"{name}/bank-g{g}", f"{name}/metrics-g{g}"
             gan = {**OmegaConf.to_container(cfg.train.gan, resolve=True), "trainer.precision": precision}

@@ -38,7 +38,6 @@ __all__ = [
 
 Transform = Callable[..., dict]
 LR_SCHEDULES = ("constant", "cosine")
-WEIGHT_SCHEDULES = ("constant", "linear")
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -441,12 +440,9 @@ def train_classifier_on_loader(
     arch: str = "smallcnn",
     lr_schedule: str = "cosine",
     synthetic_weight: float = 1.0,
-    synthetic_weight_schedule: str = "constant",
-    synthetic_label_smoothing: float = 0.0,
     teacher: nn.Module | None = None,
     synthetic_soft_labels: float = 0.0,
     synthetic_confidence_weight: bool = False,
-    synthetic_feedback_weight: bool = False,
     synthetic_split_norm: bool = False,
     batch_mix: str = "none",
     batch_mix_alpha: float = 1.0,
@@ -470,17 +466,12 @@ def train_classifier_on_loader(
 
     Batches may also be ``(x, y, is_synthetic)`` (``SyntheticMix(..., return_flag=True)``): then
     synthetic items weigh ``synthetic_weight`` against 1 for real ones in the loss (a weighted
-    mean over the batch; ``synthetic_weight_schedule="linear"`` takes that weight down to 0 by the
-    last step: synthetic images shape early training, real ones have the last word), and their
-    targets are smoothed by ``synthetic_label_smoothing``, a
-    hedge against images whose conditioning label the generator did not quite honour.
-    With a ``teacher`` (a classifier taking the same inputs, e.g. one trained on the real images)
+    mean over the batch). With a ``teacher`` (a classifier taking the same inputs, e.g. one trained on the real images)
     and ``synthetic_soft_labels`` = a in (0, 1], a synthetic item's target is
-    ``(1 - a) * its (smoothed) label + a * the teacher's softmax on the very image the student
+    ``(1 - a) * its label + a * the teacher's softmax on the very image the student
     sees`` (after augmentation): the generator's label errors are corrected by what real data
     says the image is. ``synthetic_confidence_weight`` multiplies a synthetic item's weight by the
-    teacher's probability of its label, ``synthetic_feedback_weight`` by the model's own loss on it
-    relative to the batch's other synthetic items (`SyntheticAwareLoss`). ``synthetic_split_norm``
+    teacher's probability of its label (`SyntheticAwareLoss`). ``synthetic_split_norm``
     normalises synthetic items with their own batch statistics and keeps them out of the running
     statistics the model is evaluated with (`ganaug.classify.split_norm.split_batch_norm`).
 
@@ -500,14 +491,12 @@ def train_classifier_on_loader(
     num_classes = _check_num_classes(num_classes)
     if arch not in CLASSIFIERS:
         raise ConfigError(f"unknown classifier arch {arch!r}; choose one of {sorted(CLASSIFIERS)}")
-    check_loss_args(synthetic_weight, synthetic_label_smoothing, synthetic_soft_labels, teacher, prefix="synthetic_",
-                    confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight)
+    check_loss_args(synthetic_weight, synthetic_soft_labels, teacher, prefix="synthetic_",
+                    confidence_weight=synthetic_confidence_weight)
     if lr_schedule not in LR_SCHEDULES:
         raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     synthetic_split_norm = check_flag("synthetic_split_norm", synthetic_split_norm)
     split_norm_wanted = synthetic_split_norm
-    if synthetic_weight_schedule not in WEIGHT_SCHEDULES:
-        raise ConfigError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, got {synthetic_weight_schedule!r}")
     if int(steps) != steps or steps < 0:
         raise ConfigError(f"steps must be a non-negative integer, got {steps}")
     if batch_mix not in BATCH_MIXES:
@@ -532,9 +521,8 @@ def train_classifier_on_loader(
         synthetic_split_norm = split_norm_wanted and bool(batch_norm_layers(model))
         module, optimizer = fabric.setup(model, opt)
         module.train()
-        criterion = fabric.to_device(SyntheticAwareLoss(synthetic_weight, synthetic_label_smoothing,
-                                                        synthetic_soft_labels, teacher, synthetic_confidence_weight,
-                                                        synthetic_feedback_weight))
+        criterion = fabric.to_device(SyntheticAwareLoss(synthetic_weight, synthetic_soft_labels, teacher,
+                                                        synthetic_confidence_weight))
         batches = _cycle(loader)
         bar = tqdm(total=steps, disable=not progress, desc="classifier", leave=False)
         try:
@@ -560,21 +548,17 @@ def train_classifier_on_loader(
                         f"[{int(y.min())}, {int(y.max())}]"
                     )
                 x, y = fabric.to_device((x, y.to(torch.int64)))
-                weight = synthetic_weight
-                if synthetic_weight_schedule == "linear":
-                    weight = synthetic_weight * (1.0 - step / steps)
                 if batch_mix == "none":
                     with split_batch_norm(module, flag if synthetic_split_norm else None):
                         logits = module(x)
-                    loss = criterion(logits, y, flag, x, synthetic_weight=weight)
+                    loss = criterion(logits, y, flag, x)
                 else:
                     mixed, perm, lam = mix_batch(x, batch_mix, float(batch_mix_alpha), mix_rng)
                     flag_b = None if flag is None else torch.as_tensor(flag, device=x.device).bool()[perm]
                     norm_flag = None if flag is None else torch.as_tensor(flag, device=x.device).bool() | flag_b
                     with split_batch_norm(module, norm_flag if synthetic_split_norm else None):
                         logits = module(mixed)
-                    loss = (lam * criterion(logits, y, flag, x, synthetic_weight=weight)
-                            + (1.0 - lam) * criterion(logits, y[perm], flag_b, x[perm], synthetic_weight=weight))
+                    loss = lam * criterion(logits, y, flag, x) + (1.0 - lam) * criterion(logits, y[perm], flag_b, x[perm])
                 optimizer.zero_grad(set_to_none=True)
                 fabric.backward(loss)
                 optimizer.step()

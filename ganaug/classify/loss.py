@@ -24,15 +24,13 @@ from ganaug.errors import ConfigError
 MAX_SYNTHETIC_WEIGHT = 1000.0
 
 
-def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels: float, teacher: nn.Module | None,
-                    prefix: str = "", confidence_weight: bool = False, feedback_weight: bool = False) -> None:
+def check_loss_args(synthetic_weight: float, soft_labels: float, teacher: nn.Module | None, prefix: str = "",
+                    confidence_weight: bool = False) -> None:
     """Raise on arguments `SyntheticAwareLoss` cannot take; ``prefix`` names them as the caller does."""
     if not 0 <= float(synthetic_weight) <= MAX_SYNTHETIC_WEIGHT:
         # 1e308 passed, and the weighted mean overflowed at the first batch
         raise ConfigError(f"synthetic_weight must lie in [0, {MAX_SYNTHETIC_WEIGHT:g}] (a synthetic item's weight "
                           f"against 1 for a real one), got {synthetic_weight}")
-    if not 0.0 <= float(label_smoothing) < 1.0:
-        raise ConfigError(f"{prefix}label_smoothing must lie in [0, 1), got {label_smoothing}")
     if not 0.0 <= float(soft_labels) <= 1.0:
         raise ConfigError(f"{prefix}soft_labels must lie in [0, 1], got {soft_labels}")
     if teacher is not None and not isinstance(teacher, nn.Module):
@@ -43,27 +41,19 @@ def check_loss_args(synthetic_weight: float, label_smoothing: float, soft_labels
     check_flag(f"{prefix}confidence_weight", confidence_weight)
     if confidence_weight and teacher is None:
         raise ConfigError(f"{prefix}confidence_weight needs a teacher: the classifier whose confidence weighs each item")
-    check_flag(f"{prefix}feedback_weight", feedback_weight)
 
 
 class SyntheticAwareLoss(nn.Module):
-    """Cross-entropy where synthetic items get their own weight and softened targets.
+    """Cross-entropy where synthetic items get their own weight and soft targets.
 
     synthetic_weight: loss weight of a synthetic item; real items weigh 1. The batch loss is the
         weighted mean, so a lower weight moves the gradient toward the real items instead of
         merely shrinking the step.
-    label_smoothing: label smoothing applied to synthetic items only.
-    soft_labels: a in [0, 1]. A synthetic item's target becomes ``(1 - a) * its (smoothed) label
+    soft_labels: a in [0, 1]. A synthetic item's target becomes ``(1 - a) * its label
         + a * teacher's softmax on that image``: what real data says the image shows.
     confidence_weight: a synthetic item's weight is multiplied by the teacher's probability of its
         conditioning label on that image: doubtful images count less, instead of a filter's hard
         keep-or-drop threshold.
-    feedback_weight: a synthetic item's weight is multiplied by the model's own loss on it over the
-        mean of the batch's synthetic items (no gradient through it): what the model being trained
-        still gets wrong counts more, what it has learned less, at the same total synthetic weight.
-        Feedback from the student, as in feedback-guided synthesis (Askari-Hemmat et al., 2024),
-        applied to a fixed bank. A hard item may be a mislabelled one: use it behind a label guard
-        (a filtered bank, or ``confidence_weight``).
     teacher: the classifier whose softmax is mixed in (needed when ``soft_labels > 0`` or
         ``confidence_weight``), e.g. one
         trained on the real images alone. It takes the same inputs as the model being trained,
@@ -76,16 +66,13 @@ class SyntheticAwareLoss(nn.Module):
     as real. Call ``loss.eval()`` first for batches that are real only (validation).
     """
 
-    def __init__(self, synthetic_weight: float = 1.0, label_smoothing: float = 0.0, soft_labels: float = 0.0,
-                 teacher: nn.Module | None = None, confidence_weight: bool = False, feedback_weight: bool = False) -> None:
+    def __init__(self, synthetic_weight: float = 1.0, soft_labels: float = 0.0, teacher: nn.Module | None = None,
+                 confidence_weight: bool = False) -> None:
         super().__init__()
-        check_loss_args(synthetic_weight, label_smoothing, soft_labels, teacher, confidence_weight=confidence_weight,
-                        feedback_weight=feedback_weight)
+        check_loss_args(synthetic_weight, soft_labels, teacher, confidence_weight=confidence_weight)
         self.synthetic_weight = float(synthetic_weight)
-        self.label_smoothing = float(label_smoothing)
         self.soft_labels = float(soft_labels)
         self.confidence_weight = confidence_weight
-        self.feedback_weight = feedback_weight
         self.teacher = teacher.eval() if (teacher is not None and (soft_labels > 0 or confidence_weight)) else None
         self._teacher_batches = 0  # batches the teacher has scored: the first ones have their scale checked
 
@@ -102,12 +89,12 @@ class SyntheticAwareLoss(nn.Module):
         return self
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, is_synthetic: torch.Tensor | None = None,
-                inputs: torch.Tensor | None = None, synthetic_weight: float | None = None) -> torch.Tensor:
-        """Mean loss over the batch; ``synthetic_weight`` overrides the constructor's for this call."""
-        weight = self.synthetic_weight if synthetic_weight is None else float(synthetic_weight)
+                inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean loss over the batch."""
+        weight = self.synthetic_weight
         if logits.ndim != 2 or labels.shape != logits.shape[:1]:
             raise ConfigError(f"expected logits N×K and N labels, got {tuple(logits.shape)} and {tuple(labels.shape)}")
-        plain = weight == 1.0 and self.label_smoothing == 0.0 and self.teacher is None and not self.feedback_weight
+        plain = weight == 1.0 and self.teacher is None
         if is_synthetic is None and not plain and self.training:
             # A training loop that drops the flag would train with plain cross-entropy, not the loss it set up.
             warnings.warn(f"SyntheticAwareLoss({self.extra_repr()}) was called without is_synthetic, so every "
@@ -124,10 +111,9 @@ class SyntheticAwareLoss(nn.Module):
                               "logits were computed from")
         per_item = F.cross_entropy(logits, labels, reduction="none")
         w = torch.where(syn, torch.full_like(per_item, weight), torch.ones_like(per_item))
-        if self.label_smoothing or self.teacher is not None:
+        if self.teacher is not None:
             k = logits.shape[1]
-            s = self.label_smoothing
-            target = F.one_hot(labels, k).to(logits.dtype) * (1.0 - s) + s / k
+            target = F.one_hot(labels, k).to(logits.dtype)
             if self.teacher is not None and bool(syn.any()):
                 if inputs is None:
                     raise ConfigError("a teacher (soft_labels > 0 or confidence_weight): pass the batch's inputs, "
@@ -144,9 +130,6 @@ class SyntheticAwareLoss(nn.Module):
                 target[syn] = (1.0 - self.soft_labels) * target[syn] + self.soft_labels * probs
             syn_loss = -(target * F.log_softmax(logits, dim=1)).sum(dim=1)
             per_item = torch.where(syn, syn_loss, per_item)
-        if self.feedback_weight and bool(syn.any()):
-            hard = per_item.detach()[syn]
-            w[syn] = w[syn] * hard / hard.mean().clamp_min(1e-12)
         return (w * per_item).sum() / w.sum().clamp_min(1e-12)
 
 

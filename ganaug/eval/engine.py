@@ -13,8 +13,6 @@ layer: no Hydra here; the tools build these objects from their configs.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -28,7 +26,6 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from ganaug.classify.batch_mix import BATCH_MIXES
 from ganaug.base.checks import check_flag
 from ganaug.mix.class_policy import class_probabilities, plain_policy
-from ganaug.base.config_schema import without_added
 from ganaug.classify.classifier import (
     CLASSIFIERS,
     SmallCNN,
@@ -41,6 +38,7 @@ from ganaug.classify.classifier import (
 from ganaug.errors import ConfigError, GanaugError
 from ganaug.base.resources import resolve_device
 from ganaug.data.arrays import data_fingerprint
+from ganaug.eval.store import digest, stored_key
 
 if TYPE_CHECKING:
     from ganaug.data import ImageArrayDataset
@@ -58,8 +56,6 @@ METRICS = ("accuracy", "balanced_accuracy")
 # The filtered bank of a GAN draws other noise than its unfiltered bank.
 FILTERED_BANK_SEED_OFFSET = 1000
 LR_SCHEDULES = ("constant", "cosine")
-WEIGHT_SCHEDULES = ("constant", "linear")
-TEACHERS = ("reference", "classical")
 # Where a run's synthetic items come from: the bank, or the bank's generator run on the fly (fresh images).
 SYNTHETIC_SOURCES = ("bank", "generator")
 # Lightning Fabric's precisions that make sense for a small CNN.
@@ -107,10 +103,6 @@ def check_seeds(name: str, seeds: Any) -> list[int]:
     return [int(s) for s in seeds]
 
 
-# Classifier settings added after runs were stored, at the value that reproduces them (see SYNTHETIC_USE_ADDED).
-CLASSIFIER_SETTINGS_ADDED = {"batch_mix": "none", "batch_mix_alpha": 1.0, "model": None}
-
-
 @dataclass(frozen=True)
 class ClassifierSettings:
     """The reference classifier's recipe: identical for every run that is compared."""
@@ -152,12 +144,11 @@ class ClassifierSettings:
             raise ConfigError(f"classifier.{e}") from None
 
     def key(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"}
-        return without_added(d, CLASSIFIER_SETTINGS_ADDED)
+        return stored_key("classifier", {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"})
 
     def __repr__(self) -> str:
         # Stored benchmark fingerprints hashed this repr: the settings added since are left out at their defaults.
-        shown = without_added({f.name: getattr(self, f.name) for f in fields(self)}, CLASSIFIER_SETTINGS_ADDED)
+        shown = stored_key("classifier", {f.name: getattr(self, f.name) for f in fields(self)})
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
@@ -165,9 +156,6 @@ class ClassifierSettings:
         return cls(**_known(cls, cfg, "classifier"))
 
 
-# Bank settings added after banks were stored, at the value that reproduces them (see SYNTHETIC_USE_ADDED).
-BANK_SETTINGS_ADDED = {"anchors": "prior", "anchor_spread": 0.5}
-ANCHORS = ("prior", "real")
 
 
 @dataclass(frozen=True)
@@ -181,8 +169,6 @@ class BankSettings:
     filter_min_acceptance: float = 0.01
     filter_fallback: str | None = None
     filter_class_quantile: float | None = None
-    anchors: str = "prior"                   # prior | real: noise drawn around real images' codes (ganaug.mix.invert)
-    anchor_spread: float = 0.5               # with anchors=real: z = code + spread·noise
 
     def __post_init__(self) -> None:
         from ganaug.mix.filter import QualityFilter
@@ -196,9 +182,6 @@ class BankSettings:
         object.__setattr__(self, "filter_min_acceptance",
                            _probability("", "filter_min_acceptance", self.filter_min_acceptance))
         QualityFilter.check_fallback(self.filter_fallback, "filter_fallback", ConfigError)
-        if self.anchors not in ANCHORS:
-            raise ConfigError(f"bank_anchors must be one of {ANCHORS}, got {self.anchors!r}")
-        object.__setattr__(self, "anchor_spread", _positive_float("", "bank_anchor_spread", self.anchor_spread))
         if self.truncation is not None:
             from ganaug.base.rng import check_truncation
 
@@ -229,14 +212,7 @@ class BankSettings:
         if not self.filtered:
             for k in ("filter_min_acceptance", "filter_fallback", "filter_class_quantile"):
                 d.pop(k)
-        if self.anchors == "prior":
-            d.pop("anchor_spread")
-        return without_added(d, BANK_SETTINGS_ADDED)
-
-
-# Settings added after runs were stored, at the value that reproduces them: left out of the
-# fingerprint there, so stored runs stay current (see config_schema.GAN_KEYS_ADDED).
-SYNTHETIC_USE_ADDED = {"feedback_weight": False, "split_norm": False, "source": "bank"}
+        return d
 
 
 @dataclass(frozen=True)
@@ -246,12 +222,8 @@ class SyntheticUse:
     ratio: float = 0.0
     class_policy: Any = "match"
     weight: float = 1.0
-    weight_schedule: str = "constant"   # constant | linear (the weight falls to 0 by the last step)
-    label_smoothing: float = 0.0
     soft_labels: float = 0.0            # share of the teacher's softmax in a synthetic item's target
-    teacher: str = "reference"          # reference | classical: the real-data classifier giving soft labels
     confidence_weight: bool = False     # weigh a synthetic item by the teacher's probability of its label
-    feedback_weight: bool = False       # weigh a synthetic item by the student's own loss on it (batch mean 1)
     split_norm: bool = False            # batch norm: synthetic items normalised apart, running statistics real only
     source: str = "bank"                # bank | generator: the bank's generator on the fly, every item a new image
 
@@ -264,14 +236,8 @@ class SyntheticUse:
         object.__setattr__(self, "ratio", float(r))
         object.__setattr__(self, "class_policy", plain_policy(self.class_policy))
         object.__setattr__(self, "weight", _positive_float("", "synthetic_weight", self.weight, "positive and finite"))
-        if self.weight_schedule not in WEIGHT_SCHEDULES:
-            raise ConfigError(f"synthetic_weight_schedule must be one of {WEIGHT_SCHEDULES}, "
-                              f"got {self.weight_schedule!r}")
-        object.__setattr__(self, "label_smoothing", _probability("", "synthetic_label_smoothing", self.label_smoothing))
         object.__setattr__(self, "soft_labels", _probability("", "synthetic_soft_labels", self.soft_labels))
-        if self.teacher not in TEACHERS:
-            raise ConfigError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
-        for name in ("confidence_weight", "feedback_weight", "split_norm"):
+        for name in ("confidence_weight", "split_norm"):
             object.__setattr__(self, name, check_flag(f"synthetic_{name}", getattr(self, name)))
         if self.source not in SYNTHETIC_SOURCES:
             raise ConfigError(f"synthetic_source must be one of {SYNTHETIC_SOURCES}, got {self.source!r}")
@@ -285,10 +251,9 @@ class SyntheticUse:
 
     @property
     def needs_flag(self) -> bool:
-        """Weighted, smoothed or soft-labelled synthetic items, or their own batch-norm statistics: the run must tell
-        them from real ones."""
-        return self.weight != 1.0 or self.weight_schedule != "constant" or bool(self.label_smoothing) \
-            or self.needs_teacher or self.feedback_weight or self.split_norm
+        """Weighted or soft-labelled synthetic items, or their own batch-norm statistics: the run must tell them from
+        real ones."""
+        return self.weight != 1.0 or self.needs_teacher or self.split_norm
 
     @property
     def needs_teacher(self) -> bool:
@@ -296,17 +261,15 @@ class SyntheticUse:
         return bool(self.soft_labels) or self.confidence_weight
 
     def key(self) -> dict:
-        d = without_added(asdict(self), SYNTHETIC_USE_ADDED)
+        d = stored_key("synthetic_use", asdict(self))
         if not self.needs_teacher:  # whose classifier it would be cannot shape the run
             d.pop("teacher")
         return d
 
     def loss_kwargs(self) -> dict:
         """`train_classifier_on_loader`'s synthetic_* arguments."""
-        return {"synthetic_weight": self.weight, "synthetic_weight_schedule": self.weight_schedule,
-                "synthetic_label_smoothing": self.label_smoothing, "synthetic_soft_labels": self.soft_labels,
-                "synthetic_confidence_weight": self.confidence_weight, "synthetic_feedback_weight": self.feedback_weight,
-                "synthetic_split_norm": self.split_norm}
+        return {"synthetic_weight": self.weight, "synthetic_soft_labels": self.soft_labels,
+                "synthetic_confidence_weight": self.confidence_weight, "synthetic_split_norm": self.split_norm}
 
 
 def _known(cls, cfg: Any, owner: str) -> dict:
@@ -321,11 +284,6 @@ def _known(cls, cfg: Any, owner: str) -> dict:
 
 
 # ------------------------------------------------------------------------------ fingerprints
-
-
-def digest(*parts: Any) -> str:
-    """The first 16 hex digits of a SHA-256 over plain values (JSON, keys sorted): every fingerprint's hash."""
-    return hashlib.sha256(json.dumps(list(parts), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def fingerprint(kind: str, *parts: Any) -> str:
@@ -450,9 +408,9 @@ def _new_model(train, clf: ClassifierSettings) -> SmallCNN:
 # ------------------------------------------------------------------------------ the steps
 
 
-def train_reference(train, clf: ClassifierSettings, transform: Any = None) -> SmallCNN:
-    """The real-data classifier (seed 0); with a transform (classical augmentation), the classical teacher."""
-    return train_run(train, clf, seed=0, transform=transform)
+def train_reference(train, clf: ClassifierSettings) -> SmallCNN:
+    """The real-data classifier (seed 0), without augmentation: the filter's judge and the soft labels' teacher."""
+    return train_run(train, clf, seed=0)
 
 
 def save_classifier(model: SmallCNN, path: str | Path) -> Path:
@@ -474,11 +432,8 @@ def load_classifier(path: str | Path, train, clf: ClassifierSettings) -> SmallCN
 
 
 def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int, real_labels: np.ndarray,
-               reference: SmallCNN | None = None, val: Any = None, real_images: np.ndarray | None = None) -> dict:
+               reference: SmallCNN | None = None, val: Any = None) -> dict:
     """Write a synthetic bank; a filter that rejects some class outright is recorded, not raised.
-
-    ``bank.anchors == "real"`` draws it around the latent codes of the real images (``real_images``,
-    ``real_labels``; `ganaug.mix.invert.invert_latents`).
 
     Returns the record: size, acceptance per class, the filter's per-class thresholds, and
     ``filter_error`` (the reason the filtered bank could not be made, or None).
@@ -500,17 +455,10 @@ def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int
     t0 = time.perf_counter()
     record = {"bank": str(out), "seed": int(seed), "filter_threshold": bank.filter_threshold,
               "truncation": bank.truncation}
-    anchors = None
-    if bank.anchors == "real":
-        if real_images is None:
-            raise ConfigError("a bank anchored on real images (bank_anchors=real) needs those images")
-        anchors = (anchor_codes(generator, real_images, real_labels), real_labels)
-        record["anchors"] = {"kind": "real", "spread": bank.anchor_spread}
     try:
         made = SyntheticBank.generate(generator, bank.size, out, class_policy=bank.class_policy,
                                       real_labels=real_labels, seed=int(seed), truncation=bank.truncation,
-                                      filter=quality, progress=False, anchors=anchors,
-                                      anchor_spread=bank.anchor_spread)
+                                      filter=quality, progress=False)
     except GanaugError as e:
         if quality is None:
             raise
@@ -525,24 +473,6 @@ def build_bank(generator: Any, out: str | Path, bank: BankSettings, *, seed: int
             "filter_class_thresholds": _thresholds(quality),
             "filter_unfiltered": [] if quality is None else [names[k] for k in np.flatnonzero(quality.unfiltered)],
             "seconds": time.perf_counter() - t0}
-
-
-_CODES: dict = {}
-
-
-def anchor_codes(generator: Any, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The real images' latent codes (`invert_latents`), kept for the next bank of the same generator and
-    images (a GAN's unfiltered and filtered banks share them)."""
-    from ganaug.mix.bank import as_trained_generator
-    from ganaug.mix.invert import invert_latents
-
-    gen = as_trained_generator(generator)
-    key = (gen.meta.get("weights_sha256") or id(gen.net), hashlib.sha256(np.ascontiguousarray(images).tobytes()
-                                                                         + np.asarray(labels).tobytes()).hexdigest())
-    if key not in _CODES:
-        _CODES.clear()  # one generator's codes at a time: they are only reused by its next bank
-        _CODES[key] = invert_latents(gen, images, labels)
-    return _CODES[key]
 
 
 def _thresholds(quality) -> list | None:

@@ -1,16 +1,43 @@
-"""Finished benchmark units, one JSON file each, so an interrupted benchmark resumes where it stopped."""
+"""Finished units (of a tune or a benchmark), one JSON file each, so an interrupted job resumes where it stopped;
+and what their fingerprints hashed, so results stored by earlier versions stay current."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
-from ganaug.eval.engine import digest
 from ganaug.errors import ArtifactError
 from ganaug.base.files import atomic_write_bytes
+
+# The one mapping between the settings objects of today and what stored fingerprints hashed (issue 45). ADDED:
+# settings that came after runs were stored, left out of a key while they hold the value that reproduces those
+# runs. REMOVED: levers that lost on validation and left the product (benchmarks/results/ablation.md names the
+# commit holding their code), put back into a key at the one value every run now has. (The GAN's own added keys
+# live in base/config_schema.py: a resumed training run checks them below this layer.)
+ADDED: dict[str, dict[str, Any]] = {
+    "classifier": {"batch_mix": "none", "batch_mix_alpha": 1.0, "model": None},
+    "synthetic_use": {"split_norm": False, "source": "bank"},
+}
+REMOVED: dict[str, dict[str, Any]] = {
+    "synthetic_use": {"weight_schedule": "constant", "label_smoothing": 0.0, "teacher": "reference"},
+}
+
+
+def stored_key(concern: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` as the stored fingerprints of ``concern`` hashed them."""
+    added = ADDED.get(concern, {})
+    d = {**REMOVED.get(concern, {}), **settings}
+    return {k: v for k, v in d.items() if not (k in added and v == added[k])}
+
+
+def digest(*parts: Any) -> str:
+    """The first 16 hex digits of a SHA-256 over plain values (JSON, keys sorted): every fingerprint's hash."""
+    return hashlib.sha256(json.dumps(list(parts), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def fingerprint(*parts) -> str:

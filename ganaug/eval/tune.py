@@ -48,7 +48,6 @@ METRICS = ("auto", "accuracy", "balanced_accuracy")
 IMBALANCE_FOR_BALANCED = 1.5
 REAL = "real"
 REFERENCE_FILE = "reference.safetensors"
-TEACHER_FILE = "teacher_classical.safetensors"
 
 
 class TuneError(GanaugError, ValueError):
@@ -105,7 +104,6 @@ class TuneResult:
             c["ratio"], weight=c.get("synthetic_weight", 1.0),
             soft_labels=self.settings.get("synthetic_soft_labels") or 0.0,
             confidence_weight=bool(self.settings.get("synthetic_confidence_weight", False)),
-            feedback_weight=bool(self.settings.get("synthetic_feedback_weight", False)),
             split_norm=bool(self.settings.get("synthetic_split_norm", False))).needs_flag
         # On the fly (synthetic_source=generator) the mix draws from the generator itself, as the runs did.
         source = c["generator"] if self.settings.get("synthetic_source", "bank") == "generator" else c["bank"]
@@ -130,17 +128,15 @@ class TuneResult:
         synthetic = c["generator"] is not None
         soft = float(self.settings.get("synthetic_soft_labels") or 0.0) if synthetic else 0.0
         confidence = synthetic and bool(self.settings.get("synthetic_confidence_weight", False))
-        feedback = synthetic and bool(self.settings.get("synthetic_feedback_weight", False))
         split_norm = synthetic and bool(self.settings.get("synthetic_split_norm", False))
         teacher = None
         if soft or confidence:
             h, w, ch = self.settings["image_shape"]
-            file = TEACHER_FILE if self.settings.get("teacher") == "classical" else REFERENCE_FILE
-            teacher = {"file": _relative(self.out_dir / file, where, self.out_dir),
+            teacher = {"file": _relative(self.out_dir / REFERENCE_FILE, where, self.out_dir),
                        "arch": self.settings.get("arch", "smallcnn"), "width": int(self.settings["width"]),
                        "num_classes": int(self.settings["num_classes"]), "image_shape": [h, w, ch]}
         return {**mix, "soft_labels": soft, "synthetic_weight": float(c.get("synthetic_weight", 1.0)),
-                "confidence_weight": confidence, "feedback_weight": feedback, "split_norm": split_norm,
+                "confidence_weight": confidence, "split_norm": split_norm,
                 "teacher": teacher}
 
     def markdown(self) -> str:
@@ -343,9 +339,6 @@ class _Session:
         self.store = UnitStore(out / "units")
         self.train_fp, self.val_fp = engine.data_fingerprint(train), engine.data_fingerprint(val)
         self.ref_fp = engine.reference_fingerprint(self.train_fp, self.ref_clf)
-        classical = loss.teacher == "classical"
-        self.teacher_fp = (engine.reference_fingerprint(self.train_fp, self.ref_clf, transform) if classical
-                           else self.ref_fp)
         self._models: dict[str, SmallCNN] = {}
         self._weights: dict[str, str] = {}
 
@@ -357,20 +350,16 @@ class _Session:
         # Two tunes of one out_dir may both make a unit: writes are atomic, the last one stays.
         return self.store.put(uid, {**make(), "fingerprint": fp})
 
-    # -- the real-data classifiers: the reference (the filter's judge) and the soft labels' teacher
+    # -- the real-data classifier: the filter's judge and the soft labels' teacher
     @property
     def reference_path(self) -> Path:
         return self.out / REFERENCE_FILE
 
-    @property
-    def teacher_path(self) -> Path:
-        return self.reference_path if self.loss.teacher == "reference" else self.out / TEACHER_FILE
-
-    def _classifier(self, uid: str, path: Path, fp: str, transform: Any) -> SmallCNN:
+    def _classifier(self, uid: str, path: Path, fp: str) -> SmallCNN:
         if uid not in self._models:
             def make() -> dict:
                 t0 = time.perf_counter()
-                model = engine.train_reference(self.train, self.ref_clf, transform)
+                model = engine.train_reference(self.train, self.ref_clf)
                 engine.save_classifier(model, path)
                 return {"val": engine.score(model, self.val, self.metric), "seconds": time.perf_counter() - t0,
                         "weights_sha256": file_sha256(path)}
@@ -384,16 +373,13 @@ class _Session:
 
     def teacher_sha256(self) -> str:
         """What the teacher's weights were when loaded: a run records it, and counts only while it holds."""
-        self.teacher()
-        return self._weights["reference" if self.loss.teacher == "reference" else "teacher-classical"]
+        self.reference()
+        return self._weights["reference"]
 
     def reference(self) -> SmallCNN:
-        return self._classifier("reference", self.reference_path, self.ref_fp, None)
+        return self._classifier("reference", self.reference_path, self.ref_fp)
 
-    def teacher(self) -> SmallCNN:
-        if self.loss.teacher == "reference":
-            return self.reference()
-        return self._classifier("teacher-classical", self.teacher_path, self.teacher_fp, self.transform)
+    teacher = reference  # the soft labels' teacher is the reference
 
     # -- banks
     def bank_dir(self, cand: Candidate) -> Path:
@@ -423,7 +409,7 @@ class _Session:
             rec = engine.build_bank(self.generators[cand.generator], self.bank_dir(cand), self.bank_settings(cand),
                                     seed=self.bank_seed(cand), real_labels=self.train.labels,
                                     reference=self.reference() if cand.threshold is not None else None,
-                                    val=self.val, real_images=self.train.images)
+                                    val=self.val)
             made = None if rec.get("filter_error") else source_content_id(self.bank_dir(cand))
             return {**rec, "source_id": made, "judge_sha256": judge}
 
@@ -454,7 +440,7 @@ class _Session:
     def fp(self, cand: Candidate, seed: int) -> str:
         bank = None if cand.generator is None else self.bank_fp(cand)
         return engine.run_fingerprint(self.train_fp, self.val_fp, self.metric, self.clf, self.transform, seed,
-                                      bank_fp=bank, use=self.use(cand), teacher_fp=self.teacher_fp)
+                                      bank_fp=bank, use=self.use(cand), teacher_fp=self.ref_fp)
 
     def is_done(self, cand: Candidate, seed: int) -> bool:
         return self.store.current(self.unit_id(cand, seed), self.fp(cand, seed)) is not None
@@ -712,15 +698,9 @@ def _markdown(result: TuneResult) -> str:
     if s.get("synthetic_confidence_weight"):
         lines += ["Each synthetic item's loss weight was multiplied by the reference classifier's probability of its "
                   "label (`SyntheticAwareLoss(confidence_weight=True)`, `recipe.loss()`).", ""]
-    if s.get("synthetic_feedback_weight"):
-        lines += ["Each synthetic item's loss weight was multiplied by the model's own loss on it, relative to the "
-                  "batch's other synthetic items (`SyntheticAwareLoss(feedback_weight=True)`, `recipe.loss()`).", ""]
     if s.get("synthetic_source") == "generator":
         lines += ["Synthetic candidates drew every item new from their generator, on the fly (`SyntheticMix(train_set, "
                   "<generator directory>, ...)`), not from a bank.", ""]
-    if s.get("bank_anchors") == "real":
-        lines += [f"Every bank was drawn around the latent codes of the training images (`ganaug.mix.invert`): z = code + "
-                  f"{s['bank_anchor_spread']:g}·noise.", ""]
     if s.get("synthetic_split_norm"):
         lines += ["Batch norm normalised synthetic items with their own statistics and kept them out of the running "
                   "statistics (`ganaug.split_batch_norm`, `recipe.norm(model, is_synthetic)` around the forward pass).", ""]
@@ -794,19 +774,15 @@ def tune_mix(
     synthetic_weights: Sequence[float] = (1.0,),
     synthetic_soft_labels: float = 0.5,
     synthetic_confidence_weight: bool = True,
-    synthetic_feedback_weight: bool = False,
     synthetic_split_norm: bool = True,
     synthetic_source: str = "bank",
     filter_fallback: str | None = None,
     filter_class_quantile: float | None = None,
     bank_size: int = 10000,
-    bank_anchors: str = "prior",
-    bank_anchor_spread: float = 0.5,
     metric: str = "auto",
     rule: str = "interval",
     model: Any = None,
     transform: Any = None,
-    teacher: str = "reference",
     precision: str = "32-true",
     device: str = "auto",
     progress: bool = True,
@@ -823,14 +799,11 @@ def tune_mix(
     (default 0.5, the benchmark's recipe; 0 = hard labels) trains every synthetic candidate with soft
     targets (`ganaug.SyntheticAwareLoss`, the teacher being the reference classifier trained on
     ``train_set``, saved as ``out_dir``/reference.safetensors); ``synthetic_confidence_weight`` weighs
-    each synthetic item by that teacher's probability of its label, ``synthetic_feedback_weight`` by the
-    model's own loss on it (`SyntheticAwareLoss(feedback_weight=True)`); ``synthetic_split_norm`` keeps
+    each synthetic item by that teacher's probability of its label; ``synthetic_split_norm`` keeps
     synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). ``synthetic_source="generator"``
     trains every synthetic candidate on images its generator makes on the fly, every item a new one, instead
-    of on its bank (unfiltered candidates only; the recipe's source is then the generator).
-    ``bank_anchors="real"`` draws
-    every bank around the latent codes of ``train_set``'s images (`ganaug.mix.invert`; z = code +
-    ``bank_anchor_spread``·noise) instead of from the prior. Writes ``out_dir``/tune.json, tune.md,
+    of on its bank (unfiltered candidates only; the recipe's source is then the generator). Writes
+    ``out_dir``/tune.json, tune.md,
     recipe.yaml (the best candidate's mix and loss: `ganaug.load_recipe`) and mix.yaml (its mix alone,
     a `SyntheticMix` partial for Hydra configs); runs and banks stored under
     ``out_dir`` are reused when their settings are unchanged. A filtered bank whose filter accepts
@@ -844,10 +817,9 @@ def tune_mix(
     ``filter_class_quantile`` = q calibrates every filter on ``val_set`` (`QualityFilter.calibrate`):
     class k's threshold becomes min(threshold, the q-quantile of the reference classifier's confidence
     in real validation images of class k), the benchmark's long-tail recipe (q = 0.5), for classes
-    it is unsure of even on real images. ``teacher="classical"`` takes the soft labels from the
-    reference trained under ``transform`` instead (the benchmark's ``bench.teacher``). ``device``:
+    it is unsure of even on real images. ``device``:
     where runs train (``auto``: CUDA when present); ``precision``: Lightning Fabric's (``bf16-mixed``
-    on a GPU). Every step is the benchmark's (ganaug/engine.py), with its fingerprint: the same run
+    on a GPU). Every step is the benchmark's (ganaug/eval/engine.py), with its fingerprint: the same run
     on the same data scores the same.
     """
     QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
@@ -866,8 +838,8 @@ def tune_mix(
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
     try:  # the engine's own rules, before any run
-        loss = SyntheticUse(soft_labels=synthetic_soft_labels, teacher=teacher,
-                            confidence_weight=synthetic_confidence_weight, feedback_weight=synthetic_feedback_weight,
+        loss = SyntheticUse(soft_labels=synthetic_soft_labels,
+                            confidence_weight=synthetic_confidence_weight,
                             split_norm=synthetic_split_norm, source=synthetic_source)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
                                  arch=arch, precision=precision, device=device, model=model)
@@ -875,16 +847,12 @@ def tune_mix(
                             "set filter_thresholds=[null] (tune.filter_thresholds=[null])")
     except ConfigError as e:
         raise TuneError(str(e).replace("classifier.", "")) from None
-    if teacher == "classical" and transform is None:
-        raise TuneError("teacher='classical' is the reference trained with classical augmentation: pass the "
-                        "transform (augment=... on the command line), or use teacher='reference'")
     metric = _resolve_metric(metric, train)
     class_policy = plain_policy(class_policy)
     class_policy = list(class_policy) if isinstance(class_policy, tuple) else class_policy
     try:
         bank = BankSettings(size=int(bank_size), class_policy=class_policy, filter_fallback=filter_fallback,
-                            filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile),
-                            anchors=bank_anchors, anchor_spread=bank_anchor_spread)
+                            filter_class_quantile=None if filter_class_quantile is None else float(filter_class_quantile))
         bank.check_classes(train)
     except ConfigError as e:
         raise TuneError(str(e)) from None
@@ -897,12 +865,11 @@ def tune_mix(
         runs = _run_all(session, cands, seeds, progress)
         summary = _summary(cands, runs, seeds, session)
         settings = {**clf.key(), "device": clf.device, "rule": rule, "ratios": ratios, "filter_thresholds": thresholds,
-                    "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels), "teacher": teacher,
+                    "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels),
                     "synthetic_confidence_weight": synthetic_confidence_weight,
-                    "synthetic_feedback_weight": synthetic_feedback_weight, "synthetic_split_norm": synthetic_split_norm,
+                    "synthetic_split_norm": synthetic_split_norm,
                     "synthetic_source": loss.source,
                     "filter_fallback": filter_fallback, "filter_class_quantile": bank.filter_class_quantile,
-                    "bank_anchors": bank_anchors, "bank_anchor_spread": bank.anchor_spread,
                     "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                     "num_classes": train.num_classes, "image_shape": list(train.image_shape),
                     "val_images": len(val), "transform": engine.transform_key(transform),

@@ -16,7 +16,7 @@ from ganaug.base.checks import class_name_list
 from ganaug.gan.diffaug import DiffAugment, parse_policy
 from ganaug.errors import ConfigError, GanaugDataError
 from ganaug.gan.artifact import export_generator
-from ganaug.gan.nets import D_ARCHS, Discriminator, Generator
+from ganaug.gan.nets import Discriminator, Generator
 from ganaug.gan.sampling import TrainedGenerator
 
 LOSSES = ("hinge", "nonsaturating")
@@ -46,8 +46,6 @@ def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
     if not whole(d["n_dis"], 1):
         raise ConfigError(f"{where}.n_dis must be an integer >= 1 (discriminator updates per generator update), "
                           f"got {d['n_dis']!r}")
-    if d["d_arch"] not in D_ARCHS:
-        raise ConfigError(f"{where}.d_arch={d['d_arch']!r} is unknown; choose one of {sorted(D_ARCHS)}")
     if not number(d["ema_decay"]) or not 0.0 <= d["ema_decay"] < 1.0:
         raise ConfigError(f"{where}.ema_decay must be in [0, 1), got {d['ema_decay']!r}")
     for name in ("z_dim", "g_width", "d_width", "embed_dim"):
@@ -77,12 +75,12 @@ def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
 MAX_PARAMETERS = 500_000_000
 
 
-def _check_size(num_classes: int, image_size: int, channels: int, *, d_arch: str, **sizes: int) -> None:
+def _check_size(num_classes: int, image_size: int, channels: int, **sizes: int) -> None:
     """Count G's and D's parameters on the meta device (no memory) and refuse networks no machine holds."""
     with torch.device("meta"):
         nets = (Generator(num_classes, image_size, channels, z_dim=sizes["z_dim"], width=sizes["g_width"],
                           embed_dim=sizes["embed_dim"]),
-                Discriminator(num_classes, image_size, channels, width=sizes["d_width"], arch=d_arch))
+                Discriminator(num_classes, image_size, channels, width=sizes["d_width"]))
     n = sum(p.numel() for net in nets for p in net.parameters())
     if n > MAX_PARAMETERS:
         given = ", ".join(f"gan.{k}={v}" for k, v in sizes.items())
@@ -109,7 +107,6 @@ class ConditionalGAN(pl.LightningModule):
         z_dim: int = 128,
         g_width: int = 16,
         d_width: int = 32,
-        d_arch: str = "standard",
         embed_dim: int = 32,
         loss: str = "hinge",
         n_dis: int = 1,
@@ -124,20 +121,20 @@ class ConditionalGAN(pl.LightningModule):
         max_steps: int = 6000,
     ):
         super().__init__()
-        check_settings(dict(z_dim=z_dim, g_width=g_width, d_width=d_width, d_arch=d_arch, embed_dim=embed_dim,
+        check_settings(dict(z_dim=z_dim, g_width=g_width, d_width=d_width, embed_dim=embed_dim,
                             loss=loss, n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=betas, ema_decay=ema_decay,
                             ema_start=ema_start, diffaug=diffaug, lecam_weight=lecam_weight,
                             lecam_decay=lecam_decay, max_steps=max_steps))
         class_names = class_name_list(class_names, num_classes)
         _check_size(num_classes, image_size, channels, z_dim=z_dim, g_width=g_width, d_width=d_width,
-                    embed_dim=embed_dim, d_arch=d_arch)
+                    embed_dim=embed_dim)
         # Plain Python types only (Hydra passes ListConfig): checkpoints must load with weights_only=True.
         betas = (float(betas[0]), float(betas[1]))
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.class_names = class_names
         self.generator = Generator(num_classes, image_size, channels, z_dim=z_dim, width=g_width, embed_dim=embed_dim)
-        self.discriminator = Discriminator(num_classes, image_size, channels, width=d_width, arch=d_arch)
+        self.discriminator = Discriminator(num_classes, image_size, channels, width=d_width)
         # channels_last: the convolutions' fast layout on CPU (oneDNN) and GPU; same numbers, less time
         # (benchmarks/results/profile_update.md).
         self.generator.to(memory_format=torch.channels_last)

@@ -112,22 +112,16 @@ class Generator(nn.Module):
 
 
 class DBlock(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, downsample: bool, first: bool = False, pool_first: bool = False):
+    def __init__(self, in_ch: int, out_ch: int, downsample: bool, first: bool = False):
         super().__init__()
         self.conv1 = spectral_norm(nn.Conv2d(in_ch, out_ch, 3, padding=1))
         self.conv2 = spectral_norm(nn.Conv2d(out_ch, out_ch, 3, padding=1))
         self.skip = spectral_norm(nn.Conv2d(in_ch, out_ch, 1)) if (in_ch != out_ch or downsample) else None
         self.downsample, self.first = downsample, first
-        # Halve the resolution between the two convolutions, not after: conv2 and the 1x1 skip
-        # then run on a quarter of the positions (a 1x1 conv and average pooling commute).
-        self.pool_first = pool_first and downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The first block sees raw pixels: no pre-activation, so negative pixel values survive.
         h = x if self.first else F.relu(x)
-        if self.pool_first:
-            h = self.conv2(F.avg_pool2d(F.relu(self.conv1(h)), 2))
-            return h + self.skip(F.avg_pool2d(x, 2))
         h = self.conv2(F.relu(self.conv1(h)))
         if self.downsample:
             h = F.avg_pool2d(h, 2)
@@ -139,28 +133,21 @@ class DBlock(nn.Module):
         return h + s
 
 
-# Discriminator variants. standard: widths double per stage up to 8x, every block pools after its
-# convolutions. lean: the full-resolution block pools between its convolutions and widths stop at
-# 2x: the same depth for about half the FLOPs (tests/test_nets.py bounds the ratio; the time per
-# update: benchmarks/results/profile_update_lean_d.md).
-D_ARCHS = {"standard": dict(max_doublings=3, pool_first=False), "lean": dict(max_doublings=1, pool_first=True)}
+# Widths double per stage up to 8x; every block pools after its convolutions.
+MAX_DOUBLINGS = 3
 
 
 class Discriminator(nn.Module):
     """D(x, y) -> one logit per image; conditioning by projection (Miyato & Koyama, 2018)."""
 
-    def __init__(self, num_classes: int, image_size: int = 28, channels: int = 1, width: int = 32,
-                 arch: str = "standard"):
+    def __init__(self, num_classes: int, image_size: int = 28, channels: int = 1, width: int = 32):
         super().__init__()
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
-        if arch not in D_ARCHS:
-            raise ConfigError(f"unknown discriminator arch {arch!r}; choose one of {sorted(D_ARCHS)}")
         _, stages = resolution_plan(image_size)
-        self.config = dict(num_classes=num_classes, image_size=image_size, channels=channels, width=width, arch=arch)
-        spec = D_ARCHS[arch]
-        widths = [width * 2 ** min(i, spec["max_doublings"]) for i in range(stages + 1)]
-        blocks = [DBlock(channels, widths[0], downsample=True, first=True, pool_first=spec["pool_first"])]
+        self.config = dict(num_classes=num_classes, image_size=image_size, channels=channels, width=width)
+        widths = [width * 2 ** min(i, MAX_DOUBLINGS) for i in range(stages + 1)]
+        blocks = [DBlock(channels, widths[0], downsample=True, first=True)]
         blocks += [DBlock(widths[i], widths[i + 1], downsample=i + 1 < stages) for i in range(stages)]
         self.blocks = nn.Sequential(*blocks)
         self.fc = spectral_norm(nn.Linear(widths[-1], 1))

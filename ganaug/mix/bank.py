@@ -65,7 +65,6 @@ class BankExistsError(OutputError, FileExistsError):
 # Stream tags: the same seed must give unrelated label and noise streams.
 _LABEL_TAG = 0xB1
 _NOISE_TAG = SAMPLE_NOISE_TAG  # TrainedGenerator.sample draws a bank's first round
-_ANCHOR_TAG = 0xA7
 
 
 def as_trained_generator(source: Any, **expect) -> TrainedGenerator:
@@ -128,14 +127,11 @@ def _fill(
     filt: QualityFilter | None,
     class_names: Sequence[str],
     progress: bool,
-    centres: np.ndarray | None = None,
-    spread: float = 1.0,
 ) -> None:
     """Generate out[rows] for labels[rows]; rejected rows are redrawn from fresh counters.
 
     Noise for (row, attempt) comes from the counter attempt·N + row, so a bank's content depends
-    on its seed only, not on batch_size. With ``centres`` (one latent code per row), a row's z is
-    its centre + ``spread``·noise.
+    on its seed only, not on batch_size.
     """
     n_total = len(out)
     attempt = np.zeros(n_total, dtype=np.int64)
@@ -146,8 +142,6 @@ def _fill(
             take, pending = pending[:batch_size], pending[batch_size:]
             y = labels[take]
             z = normal(key, attempt[take] * n_total + take, gen.z_dim, truncation)
-            if centres is not None:
-                z = (centres[take] + spread * z).astype(np.float32, copy=False)
             images = to_uint8_hwc(gen.generate(torch.from_numpy(z), torch.from_numpy(y)))
             if filt is None:
                 if _is_contiguous(take):
@@ -271,17 +265,13 @@ class SyntheticBank:
         filter: QualityFilter | None = None,
         progress: bool = True,
         overwrite: bool = True,
-        anchors: tuple[np.ndarray, np.ndarray] | None = None,
-        anchor_spread: float = 0.5,
     ) -> SyntheticBank:
         """Generate ``size`` images in batches of ``batch_size``; write them to ``path`` if given.
 
         Labels follow ``class_policy`` exactly (see :func:`ganaug.mix.class_policy.class_probabilities`;
         ``match`` and ``balance`` need ``real_labels``). With ``filter``, rejected images are
         redrawn until every label has an accepted image, and the acceptance rate per class is
-        recorded (``bank.acceptance``). With ``anchors`` = (latent codes M×z_dim, their labels), e.g.
-        real images' codes from `ganaug.mix.invert.invert_latents`, each image of class k is drawn around
-        a code of class k (each used in turn, in a seeded order): z = code + ``anchor_spread``·noise.
+        recorded (``bank.acceptance``).
         """
         gen = as_trained_generator(generator)
         if isinstance(size, bool) or int(size) != size or size < 1:
@@ -311,8 +301,6 @@ class SyntheticBank:
             key=derive_key(seed, _NOISE_TAG, 0), truncation=truncation, batch_size=batch_size,
             filt=filter, class_names=gen.class_names, progress=progress,
         )
-        if anchors is not None:
-            fill["centres"], fill["spread"], meta["anchors"] = _anchor_centres(anchors, anchor_spread, labels, gen, seed)
 
         if path is None:
             images_t = torch.empty(shape, dtype=torch.uint8).share_memory_()
@@ -490,10 +478,6 @@ class SyntheticBank:
                 "refresh needs the generator: SyntheticBank.open(path, generator=...) or a bank "
                 "made by SyntheticBank.generate in this process"
             )
-        if self.meta.get("anchors"):
-            raise ConfigError("this bank was drawn around real images' latent codes (anchors), which it does not "
-                              "keep; a refresh would draw from the prior instead. Generate a new bank "
-                              "(SyntheticBank.generate(..., anchors=...)) rather than refreshing this one")
         if not 0.0 < float(fraction) <= 1.0:
             raise ConfigError(f"refresh fraction must be in (0, 1], got {fraction!r}")
         if isinstance(round, bool) or int(round) != round or round < 1:
@@ -555,30 +539,6 @@ class SyntheticBank:
         self._version = self._version_t.numpy()
         if self._images_t is not None:
             self._images = self._images_t.numpy()
-
-
-def _anchor_centres(anchors, spread, labels: np.ndarray, gen: TrainedGenerator, seed: int) -> tuple:
-    """Each row's latent centre (a code of its class, codes used in turn), the spread, and the meta entry."""
-    codes, code_labels = (np.asarray(a) for a in anchors)
-    code_labels = code_labels.astype(np.int64).reshape(-1)
-    if codes.ndim != 2 or codes.shape[1] != gen.z_dim or len(codes) != len(code_labels):
-        raise ConfigError(f"anchors must be (codes N×{gen.z_dim}, labels N), got shapes {codes.shape} and "
-                          f"{code_labels.shape}")
-    if isinstance(spread, bool) or not np.isfinite(spread) or not float(spread) > 0:
-        raise ConfigError(f"anchor_spread must be a positive number (noise scale around a code), got {spread!r}")
-    rng = numpy_rng(seed, _ANCHOR_TAG)
-    row_code = np.zeros(len(labels), dtype=np.int64)
-    for k in np.unique(labels):
-        rows, mine = np.flatnonzero(labels == k), np.flatnonzero(code_labels == k)
-        if not mine.size:
-            raise ConfigError(f"no anchor of class {gen.class_names[k]!r} for its synthetic images: anchors need "
-                              "a real image of every class the bank draws")
-        order = rng.permutation(mine)
-        row_code[rows] = order[np.arange(len(rows)) % len(order)]
-    codes = codes.astype(np.float32)
-    meta = {"count": int(len(codes)), "spread": float(spread),
-            "codes_sha256": hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()}
-    return codes[row_code], float(spread), meta
 
 
 def _new_meta(gen, size, labels, probs, class_policy, seed, truncation) -> dict:

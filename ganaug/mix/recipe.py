@@ -2,8 +2,7 @@
 
 The recipe is ``<out_dir>/recipe.yaml``, written by `ganaug-tune`: the `SyntheticMix` settings
 (``source``, ``ratio``, ``class_policy``, ``seed``, ``truncation``, ``refresh``, ``return_flag``)
-and the loss settings (``soft_labels``, ``synthetic_weight``, ``confidence_weight``, ``feedback_weight``,
-``split_norm``, ``teacher``:
+and the loss settings (``soft_labels``, ``synthetic_weight``, ``confidence_weight``, ``split_norm``, ``teacher``:
 the real-data classifier (`SmallCNN` or `SmallResNet`) in ``reference.safetensors``, with its
 arch, width, classes and image shape). Relative paths are relative to the recipe's directory, so a
 tune directory can be moved. ``mix.yaml`` beside it holds the same mix settings alone as a Hydra
@@ -59,7 +58,10 @@ RECIPE_FILE = "recipe.yaml"
 MIX_FILE = "mix.yaml"
 MIX_TARGET = "ganaug.SyntheticMix"
 MIX_KEYS = ("source", "ratio", "class_policy", "seed", "truncation", "refresh", "return_flag")
-LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "feedback_weight", "split_norm", "teacher")
+LOSS_KEYS = ("soft_labels", "synthetic_weight", "confidence_weight", "split_norm", "teacher")
+# Keys an earlier ganaug-tune wrote for a setting since removed, read only at the value that turned it off, so those
+# recipes still load and mean what they meant.
+RETIRED_KEYS = {"feedback_weight": False}
 # What the source held when the tune measured it; a recipe without it (hand-written, or older) is not checked.
 SOURCE_ID_KEY = "source_id"
 TUNE_RECORD = "tune.json"  # beside a recipe.yaml that ganaug-tune wrote
@@ -94,7 +96,6 @@ class Recipe:
     soft_labels: float = 0.0
     synthetic_weight: float = 1.0
     confidence_weight: bool = False
-    feedback_weight: bool = False
     split_norm: bool = False
     teacher: Path | None = None
     teacher_model: dict | None = None
@@ -103,7 +104,7 @@ class Recipe:
     def needs_flag(self) -> bool:
         """Whether the loss (or the normalisation) treats synthetic items apart, so batches must carry the flag."""
         return self.ratio > 0 and (self.synthetic_weight != 1.0 or self.soft_labels > 0 or self.confidence_weight
-                                   or self.feedback_weight or self.split_norm)
+                                   or self.split_norm)
 
     def norm(self, model: nn.Module, is_synthetic: Any):
         """The context to run the model's forward pass in: `ganaug.split_batch_norm` when the recipe keeps
@@ -163,8 +164,7 @@ class Recipe:
             if input_norm is not None:
                 teacher = NormalizedInputs(teacher, *input_norm)
         return SyntheticAwareLoss(synthetic_weight=self.synthetic_weight, soft_labels=self.soft_labels,
-                                  teacher=teacher, confidence_weight=self.confidence_weight,
-                                  feedback_weight=self.feedback_weight)
+                                  teacher=teacher, confidence_weight=self.confidence_weight)
 
     def load_teacher(self) -> nn.Module:
         """The real-data classifier of ``teacher``, in eval mode."""
@@ -211,7 +211,11 @@ def load_recipe(path: str | os.PathLike, candidate: str | None = None) -> Recipe
     path = path.resolve()
     doc = _read(path)
     _refuse_targets(doc, path)
-    _check_keys(doc, path, MIX_KEYS + LOSS_KEYS + HYDRA_KEYS + (SOURCE_ID_KEY,), "")
+    _check_keys(doc, path, MIX_KEYS + LOSS_KEYS + HYDRA_KEYS + (SOURCE_ID_KEY,) + tuple(RETIRED_KEYS), "")
+    for key, off in RETIRED_KEYS.items():
+        if key in doc and doc[key] != off:
+            raise RecipeError(f"{path}: {key}: {doc[key]!r} asks for a setting this ganaug no longer has (it lost on "
+                              f"validation); rerun ganaug-tune to write a recipe it can train, or set {key}: {off}")
     _check_complete(doc, path)
     if not set(LOSS_KEYS) & set(doc) and (path.parent / RECIPE_FILE).is_file() and path.name != RECIPE_FILE:
         # The tune's loss settings are in recipe.yaml: training without them is not what it measured.
@@ -423,7 +427,7 @@ def _build(doc: dict, path: Path) -> Recipe:
     if confidence and teacher is None:
         raise RecipeError(f"{path}: confidence_weight needs a teacher (the real-data classifier whose confidence "
                           "weighs each synthetic item); add the teacher entry ganaug-tune writes, or set it false")
-    feedback, split_norm = _flag(doc, "feedback_weight", path), _flag(doc, "split_norm", path)
+    split_norm = _flag(doc, "split_norm", path)
     source = None if source is None else _existing(source, "source", path)
     refresh = _number(doc, "refresh", path, None, 0.0, 1.0, lo_open=True, wanted="a fraction in (0, 1]")
     if source is not None:
@@ -441,7 +445,6 @@ def _build(doc: dict, path: Path) -> Recipe:
         synthetic_weight=_number(doc, "synthetic_weight", path, 1.0, 0.0, MAX_SYNTHETIC_WEIGHT,
                                  wanted=f"a number in [0, {MAX_SYNTHETIC_WEIGHT:g}] (against 1 for a real item)"),
         confidence_weight=confidence,
-        feedback_weight=feedback,
         split_norm=split_norm,
         teacher=teacher,
         teacher_model=model,
