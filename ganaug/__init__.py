@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the real imports, for IDEs and type checkers; at runtime se
     from ganaug.mix.recipe import Recipe, load_recipe
     from ganaug.gan.sampling import TrainedGenerator
     from ganaug.classify.split_norm import split_batch_norm
-    from ganaug.eval.tune import TuneResult, tune_mix
+    from ganaug.eval.tune import TuneResult, TuneSettings, tune_mix
 
 # public name -> the submodule (relative to this package) that defines it
 _LAZY: dict[str, str] = {
@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "SyntheticMixSampler": ".mix.samplers",
     "TrainedGenerator": ".gan.sampling",
     "TuneResult": ".eval.tune",
+    "TuneSettings": ".eval.tune",
     "export_generator": ".gan.artifact",
     "load_generator": ".gan.artifact",
     "load_recipe": ".mix.recipe",
@@ -76,6 +77,7 @@ __all__ = [
     "SyntheticMixSampler",
     "TrainedGenerator",
     "TuneResult",
+    "TuneSettings",
     "export_generator",
     "load_generator",
     "load_recipe",

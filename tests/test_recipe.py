@@ -8,7 +8,8 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 import ganaug
-from ganaug import GanaugError, SyntheticAwareLoss, SyntheticMix, export_generator, load_recipe, tune_mix
+from ganaug import (GanaugError, SyntheticAwareLoss, SyntheticMix, TuneSettings, export_generator, load_recipe,
+                    tune_mix)
 from ganaug.classify.classifier import SmallCNN
 from ganaug.data import ImageArrayDataset, load_digits
 from ganaug.data.subsets import train_val_split
@@ -59,9 +60,9 @@ def tuned(tmp_path_factory):
     val = ImageArrayDataset(images, labels, NAMES)
     # The recipe of soft labels alone (the defaults add confidence weights and split batch norm, under which an
     # untrained generator's images gain nothing here): its mechanics are what these tests use.
-    result = tune_mix(gen, train, val, out_dir=root / "tune", ratios=[0.75], filter_thresholds=[None], seeds=[0],
-                      steps=60, batch_size=32, lr=3e-3, width=8, bank_size=400, progress=False,
-                      synthetic_confidence_weight=False, synthetic_split_norm=False)
+    settings = TuneSettings(ratios=[0.75], filter_thresholds=[None], seeds=[0], steps=60, batch_size=32, lr=3e-3,
+                            width=8, bank_size=400, synthetic_confidence_weight=False, synthetic_split_norm=False)
+    result = tune_mix(gen, train, val, settings, out_dir=root / "tune", progress=False)
     assert result.best != "real"
     return result
 

@@ -9,7 +9,8 @@ import yaml
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ganaug import SyntheticMix, TuneResult, export_generator, load_recipe, tune_mix
+from _tune_shorthand import tune_mix
+from ganaug import SyntheticMix, TuneResult, export_generator, load_recipe
 from ganaug.mix.recipe import RecipeError
 from ganaug.eval.tune import TuneError
 from ganaug.data import ImageArrayDataset, load_digits

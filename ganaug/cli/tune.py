@@ -8,7 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganaug.errors import ConfigError
 from ganaug.gan.artifact import read_generator_meta
-from ganaug.eval.tune import TuneError, TuneResult, find_generators, tune_mix
+from ganaug.eval.tune import TuneError, TuneResult, TuneSettings, find_generators, tune_mix
 
 
 def _cli_generators(cfg: DictConfig) -> list[str]:
@@ -64,8 +64,8 @@ def run_tune(cfg: DictConfig) -> TuneResult:
     generators = _cli_generators(cfg)
     _check_split(generators, cfg.data)
     try:
-        result = tune_mix(generators, dm.train_set, dm.val_set, out_dir=cfg.out_dir, transform=transform,
-                          progress=cfg.get("progress", True), **params)
+        result = tune_mix(generators, dm.train_set, dm.val_set, TuneSettings.from_config(params), out_dir=cfg.out_dir,
+                          transform=transform, progress=cfg.get("progress", True))
     except (TuneError, ConfigError) as e:
         raise type(e)(_as_set(str(e), params)) from None
     print(result.markdown())

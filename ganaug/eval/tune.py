@@ -755,41 +755,59 @@ def _load_generators(paths: list[Path], train: ImageArrayDataset) -> dict[Path, 
             for p in paths}
 
 
+@dataclass(frozen=True)
+class TuneSettings:
+    """What `tune_mix` measures and how: conf/tune.yaml's ``tune`` group holds exactly these keys with these
+    defaults (tests/test_tune_defaults.py), so ``ganaug-tune`` and ``tune_mix`` decide alike by default."""
+
+    ratios: Sequence[float] = (0.0, 0.25, 0.5)
+    filter_thresholds: Sequence[float | None] = (None, 0.9)
+    filter_fallback: str | None = None
+    filter_class_quantile: float | None = None
+    class_policy: Any = "match"
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"
+    width: int = 32
+    arch: str = "smallcnn"
+    model: Any = None
+    precision: str = "32-true"
+    device: str = "auto"
+    seeds: Sequence[int] = (0, 1, 2)
+    synthetic_weights: Sequence[float] = (1.0,)
+    synthetic_soft_labels: float = 0.5
+    synthetic_confidence_weight: bool = True
+    synthetic_split_norm: bool = True
+    synthetic_source: str = "bank"
+    bank_size: int = 10000
+    metric: str = "auto"
+    rule: str = "interval"
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> TuneSettings:
+        """From a mapping or an OmegaConf node (``cfg.tune``); an unknown key is named with the known ones."""
+        d = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TuneError(f"unknown tune setting(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+
 def tune_mix(
     generators: str | os.PathLike | Sequence[str | os.PathLike],
     train_set: Any,
     val_set: Any,
+    settings: TuneSettings | None = None,
     *,
     out_dir: str | os.PathLike,
-    ratios: Sequence[float] = (0.0, 0.25, 0.5),
-    filter_thresholds: Sequence[float | None] = (None, 0.9),
-    class_policy: Any = "match",
-    steps: int = 3000,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    lr_schedule: str = "cosine",
-    width: int = 32,
-    arch: str = "smallcnn",
-    seeds: Sequence[int] = (0, 1, 2),
-    synthetic_weights: Sequence[float] = (1.0,),
-    synthetic_soft_labels: float = 0.5,
-    synthetic_confidence_weight: bool = True,
-    synthetic_split_norm: bool = True,
-    synthetic_source: str = "bank",
-    filter_fallback: str | None = None,
-    filter_class_quantile: float | None = None,
-    bank_size: int = 10000,
-    metric: str = "auto",
-    rule: str = "interval",
-    model: Any = None,
     transform: Any = None,
-    precision: str = "32-true",
-    device: str = "auto",
     progress: bool = True,
 ) -> TuneResult:
     """Pick ratio, filter threshold and generator for `SyntheticMix` by validation score.
 
-    Candidates are real only plus every (generator, ratio > 0, threshold); each is trained with
+    ``settings`` (`TuneSettings`, its defaults when None) names the candidates and how each is measured; the
+    names below are its fields. Candidates are real only plus every (generator, ratio > 0, threshold); each is trained with
     the reference classifier (``arch``: `SmallCNN` or `SmallResNet`; ``steps`` optimizer steps at
     ``batch_size``) once per seed and scored on ``val_set`` only. ``metric="auto"`` is balanced
     accuracy when the training class counts differ by more than 1.5×, else accuracy. ``transform`` (uint8 H×W×C in and out,
@@ -822,6 +840,15 @@ def tune_mix(
     on a GPU). Every step is the benchmark's (ganaug/eval/engine.py), with its fingerprint: the same run
     on the same data scores the same.
     """
+    s = TuneSettings() if settings is None else settings
+    if not isinstance(s, TuneSettings):
+        raise TypeError(f"settings must be a ganaug.TuneSettings, got {type(s).__name__}: "
+                        "tune_mix(generators, train_set, val_set, ganaug.TuneSettings(ratios=...), out_dir=...)")
+    ratios, filter_thresholds, class_policy, seeds, rule = s.ratios, s.filter_thresholds, s.class_policy, s.seeds, s.rule
+    steps, batch_size, width, bank_size, metric = s.steps, s.batch_size, s.width, s.bank_size, s.metric
+    filter_fallback, filter_class_quantile = s.filter_fallback, s.filter_class_quantile
+    synthetic_soft_labels, synthetic_source = s.synthetic_soft_labels, s.synthetic_source
+    synthetic_confidence_weight, synthetic_split_norm = s.synthetic_confidence_weight, s.synthetic_split_norm
     QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
     if filter_class_quantile is not None and not 0.0 <= float(filter_class_quantile) <= 1.0:
         raise TuneError(f"filter_class_quantile must lie in [0, 1] (or be None), got {filter_class_quantile}")
@@ -834,15 +861,15 @@ def tune_mix(
     if len(seeds) < 3:
         warnings.warn(f"{len(seeds)} classifier seed(s): an interval over so few seeds means little (two seeds give "
                       "a t quantile of 12.7); use 3 or more", UserWarning, stacklevel=2)
-    weights = _check_weights(synthetic_weights)
+    weights = _check_weights(s.synthetic_weights)
     _check_positive(steps=steps, batch_size=batch_size, width=width, bank_size=bank_size)
     _check_transform(transform, train.images[0])
     try:  # the engine's own rules, before any run
         loss = SyntheticUse(soft_labels=synthetic_soft_labels,
                             confidence_weight=synthetic_confidence_weight,
                             split_norm=synthetic_split_norm, source=synthetic_source)
-        clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, width=width,
-                                 arch=arch, precision=precision, device=device, model=model)
+        clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=s.lr, lr_schedule=s.lr_schedule, width=width,
+                                 arch=s.arch, precision=s.precision, device=s.device, model=s.model)
         loss.check_filtered(any(t is not None for t in thresholds), "",
                             "set filter_thresholds=[null] (tune.filter_thresholds=[null])")
     except ConfigError as e:
@@ -864,7 +891,7 @@ def tune_mix(
         cands = _candidates(paths, labels, ratios, thresholds, weights)
         runs = _run_all(session, cands, seeds, progress)
         summary = _summary(cands, runs, seeds, session)
-        settings = {**clf.key(), "device": clf.device, "rule": rule, "ratios": ratios, "filter_thresholds": thresholds,
+        recorded = {**clf.key(), "device": clf.device, "rule": rule, "ratios": ratios, "filter_thresholds": thresholds,
                     "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels),
                     "synthetic_confidence_weight": synthetic_confidence_weight,
                     "synthetic_split_norm": synthetic_split_norm,
@@ -874,6 +901,6 @@ def tune_mix(
                     "num_classes": train.num_classes, "image_shape": list(train.image_shape),
                     "val_images": len(val), "transform": engine.transform_key(transform),
                     "generators": {label: str(p) for label, p in zip(labels, paths)}}
-        result = TuneResult(summary, runs, _best(summary, rule), settings, Path(out_dir))
+        result = TuneResult(summary, runs, _best(summary, rule), recorded, Path(out_dir))
         _write_outputs(result)
         return result

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from ganaug.eval import engine
-from ganaug import tune_mix
+from ganaug import TuneSettings, tune_mix
 from ganaug.bench.runner import run_benchmark
 from ganaug.eval.store import UnitStore
 from ganaug.errors import ConfigError
@@ -122,8 +122,8 @@ def test_tune_draws_each_banks_noise_from_the_gans_recorded_seed(tmp_path):
     net = Generator(10, 8, 1, z_dim=16, width=8)
     gen = export_generator(TrainedGenerator(net, [str(i) for i in range(10)]), tmp_path / "g", extra={"seed": 3})
     train, val = train_val_split(load_digits("train"), 0.2, 0)
-    tune_mix(gen, train, val, out_dir=tmp_path / "t", ratios=[0.5], filter_thresholds=[None, 0.0], seeds=[0],
-             steps=2, batch_size=16, width=4, bank_size=100, progress=False)
+    tune_mix(gen, train, val, TuneSettings(ratios=[0.5], filter_thresholds=[None, 0.0], seeds=[0], steps=2,
+                                           batch_size=16, width=4, bank_size=100), out_dir=tmp_path / "t", progress=False)
     store = UnitStore(tmp_path / "t" / "units")
     # As the benchmark draws the banks of its GAN seed 3: the unfiltered from 3, the filtered from 1003.
     assert store.get("banks/g/unfiltered")["seed"] == 3 and store.get("banks/g/filt0")["seed"] == 1003
