@@ -965,16 +965,9 @@ def select_units(todo: list[Unit], patterns: list[str], done: Callable[[str], bo
 
 
 def main() -> None:
-    import hydra
+    from ganaug.cli.command import hydra_command
 
-    from ganaug.cli.messages import user_errors
-
-    @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="bench")
-    @user_errors("ganaug-bench", output="bench.out_dir=...")
-    def _main(cfg: DictConfig) -> None:
-        run_benchmark(cfg)
-
-    _main()
+    hydra_command("ganaug-bench", "bench", run_benchmark, output="bench.out_dir=...")()
 
 
 if __name__ == "__main__":

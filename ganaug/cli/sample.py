@@ -7,7 +7,6 @@ import logging
 import re
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
@@ -15,7 +14,7 @@ from ganaug.mix.bank import META_FILE as BANK_META
 from ganaug.mix.bank import SyntheticBank, check_bank_fits
 from ganaug.mix.class_policy import class_probabilities, plain_policy
 from ganaug.base.checks import check_flags
-from ganaug.cli.messages import user_errors
+from ganaug.cli.command import hydra_command
 from ganaug.base.dir_lock import hold_dir
 from ganaug.eval.engine import resolve_device
 from ganaug.errors import ConfigError
@@ -207,14 +206,8 @@ def sample(cfg: DictConfig) -> dict:
         return result
 
 
-@hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="sample")
-@user_errors("ganaug-sample", output="out=... or bank.path=...",
-             on_interrupt="nothing was left half-written; rerun the command to sample again")
-def main(cfg: DictConfig) -> None:
-    from ganaug.base.resources import set_threads
-
-    set_threads(cfg)
-    sample(cfg)
+main = hydra_command("ganaug-sample", "sample", sample, output="out=... or bank.path=...",
+                     on_interrupt="nothing was left half-written; rerun the command to sample again")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import re
 
 from omegaconf import DictConfig, OmegaConf
 
+from ganaug.cli.command import hydra_command
 from ganaug.errors import ConfigError
 from ganaug.gan.artifact import read_generator_meta
 from ganaug.eval.tune import TuneError, TuneResult, TuneSettings, find_generators, tune_mix
@@ -73,17 +74,7 @@ def run_tune(cfg: DictConfig) -> TuneResult:
     return result
 
 
-def main() -> None:
-    import hydra
-
-    from ganaug.cli.messages import user_errors
-
-    @hydra.main(version_base="1.3", config_path="pkg://ganaug.conf", config_name="tune")
-    @user_errors("ganaug-tune", output="out_dir=...")
-    def _main(cfg: DictConfig) -> None:
-        run_tune(cfg)
-
-    _main()
+main = hydra_command("ganaug-tune", "tune", run_tune, output="out_dir=...")
 
 
 if __name__ == "__main__":
