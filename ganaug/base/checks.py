@@ -2,6 +2,7 @@
 whether it comes from Python, a Hydra override or a recipe."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,36 @@ def check_flags(cfg: Any, *keys: str) -> None:
 
     for key in keys:
         check_flag(key, OmegaConf.select(cfg, key, default=False))
+
+
+# The one family of number checks: every setting is named as the user wrote it, the wanted range said, the value
+# shown ("steps must be a positive integer, got 0"). ``why`` adds what the number counts.
+def _say(name: str, wanted: str, value: Any, why: str) -> str:
+    return f"{name} must be {wanted}{f' ({why})' if why else ''}, got {value!r}"
+
+
+def positive_int(name: str, value: Any, *, why: str = "", error: type[GanaugError] = ConfigError) -> int:
+    """An integer >= 1; a whole float (3000.0, as YAML may give) counts, True does not."""
+    whole = isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value) and float(value).is_integer()
+    if isinstance(value, bool) or not whole or value < 1:
+        raise error(_say(name, "a positive integer", value, why))
+    return int(value)
+
+
+def positive_number(name: str, value: Any, *, why: str = "", wanted: str = "a positive number",
+                    error: type[GanaugError] = ConfigError) -> float:
+    """A finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(value) and value > 0):
+        raise error(_say(name, wanted, value, why))
+    return float(value)
+
+
+def fraction(name: str, value: Any, *, allow_none: bool = False, error: type[GanaugError] = ConfigError) -> float | None:
+    """A number in [0, 1] (or None, where ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise error(f"{name} must lie in [0, 1]{' (or be null)' if allow_none else ''}, got {value!r}")
+    return float(value)

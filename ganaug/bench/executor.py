@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from ganaug.base.checks import positive_int
 from ganaug.errors import ConfigError
 
 EXECUTORS = ("local", "ray")
@@ -33,8 +34,8 @@ def check_executor(cfg: DictConfig) -> str:
     if name not in EXECUTORS:
         raise ConfigError(f"executor must be one of {list(EXECUTORS)} (executor=ray, or leave it out), got {name!r}")
     workers = (cfg.get("executor") or {}).get("workers", 1)
-    if name == "local" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"executor.workers must be a positive integer (processes on this machine), got {workers!r}")
+    if name == "local":
+        positive_int("executor.workers", workers, why="processes on this machine")
     if name == "ray" and importlib.util.find_spec("ray") is None:
         raise ConfigError("executor=ray needs Ray: pip install 'ganaug[ray]' (or run without executor=ray)")
     if name == "ray":

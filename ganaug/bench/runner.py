@@ -26,7 +26,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganaug.eval import engine
-from ganaug.base.checks import check_dir_setting
+from ganaug.base.checks import check_dir_setting, positive_int, positive_number
 from ganaug.classify.classifier import accuracy
 from ganaug.base.checks import check_flags
 from ganaug.base.resources import set_threads
@@ -480,13 +480,9 @@ def _check_groups(b: DictConfig) -> None:
 def _check_bench_numbers(b: DictConfig) -> None:
     # Read by the metrics units, after a GAN has trained, or by the bar's plan: named now.
     for key in ("metrics_samples", "kid_subset"):
-        v = b.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError(f"bench.{key} must be a positive integer, got {v!r}")
-    v = b.get("gan_cost_per_step")
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
-        raise ConfigError(f"bench.gan_cost_per_step must be a positive number (a GAN update's cost in classifier "
-                          f"steps, for the bar's estimate), got {v!r}")
+        positive_int(f"bench.{key}", b.get(key))
+    positive_number("bench.gan_cost_per_step", b.get("gan_cost_per_step"),
+                    why="a GAN update's cost in classifier steps, for the bar's estimate")
 
 
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from ganaug.classify.batch_mix import BATCH_MIXES, mix_batch
-from ganaug.base.checks import check_flag
+from ganaug.base.checks import check_flag, positive_int
 from ganaug.errors import ConfigError
 from ganaug.classify.loss import SyntheticAwareLoss, check_loss_args
 from ganaug.base.pixels import to_unit
@@ -632,8 +632,7 @@ def train_classifier(
     num_classes = _check_num_classes(num_classes)
     images = _check_images(images)
     labels = _check_labels(labels, len(images), num_classes)
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size}")
+    positive_int("batch_size", batch_size)
     weights = None
     if sample_weights_fn is not None:
         weights = np.asarray(sample_weights_fn(labels), dtype=np.float64)

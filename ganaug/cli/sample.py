@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from ganaug.mix.bank import META_FILE as BANK_META
 from ganaug.mix.bank import SyntheticBank, check_bank_fits
 from ganaug.mix.class_policy import class_probabilities, plain_policy
-from ganaug.base.checks import check_flags
+from ganaug.base.checks import check_flags, fraction
 from ganaug.cli.command import hydra_command
 from ganaug.base.dir_lock import hold_dir
 from ganaug.eval.engine import resolve_device
@@ -91,8 +91,7 @@ def _calibration_split(b: DictConfig, real, seed: int):
     q = b.get("filter_class_quantile")
     if q is None:
         return real, None
-    if not 0.0 <= float(q) <= 1.0:
-        raise ConfigError(f"bank.filter_class_quantile must lie in [0, 1] (or be null), got {q}")
+    fraction("bank.filter_class_quantile", q, allow_none=True)
     frac = float(b.get("calibration_fraction", 0.2))
     if not 0.0 < frac < 1.0:
         raise ConfigError(f"bank.calibration_fraction must lie in (0, 1) with bank.filter_class_quantile set, got {frac}")

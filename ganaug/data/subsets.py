@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
+from ganaug.base.checks import positive_int
 from ganaug.data.arrays import ImageArrayDataset, from_dataset
 from ganaug.errors import GanaugDataError
 from ganaug.base.rng import check_seed
@@ -84,8 +85,7 @@ def long_tail(
         )
     if n_max is None:
         n_max = int(ds.class_counts().min())
-    if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 1:
-        raise GanaugDataError(f"n_max must be a positive integer, got {n_max!r}")
+    positive_int("n_max", n_max, error=GanaugDataError)
     return _take_per_class(
         ds, long_tail_counts(ds.num_classes, float(imbalance_ratio), int(n_max)), seed
     )

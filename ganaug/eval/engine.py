@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from ganaug.classify.batch_mix import BATCH_MIXES
-from ganaug.base.checks import check_flag
+from ganaug.base.checks import check_flag, fraction, positive_int, positive_number
 from ganaug.mix.class_policy import class_probabilities, plain_policy
 from ganaug.classify.classifier import (
     CLASSIFIERS,
@@ -67,24 +67,15 @@ def _name(owner: str, name: str) -> str:
 
 
 def _positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{_name(owner, name)} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_int(_name(owner, name), value)
 
 
 def _positive_float(owner: str, name: str, value: Any, wanted: str = "a positive number") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (float(value) > 0 and np.isfinite(value)):
-        raise ConfigError(f"{_name(owner, name)} must be {wanted}, got {value!r}")
-    return float(value)
+    return positive_number(_name(owner, name), value, wanted=wanted)
 
 
 def _probability(owner: str, name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        null = " (or be null)" if allow_none else ""
-        raise ConfigError(f"{_name(owner, name)} must lie in [0, 1]{null}, got {value!r}")
-    return float(value)
+    return fraction(_name(owner, name), value, allow_none=allow_none)
 
 
 def check_seeds(name: str, seeds: Any) -> list[int]:

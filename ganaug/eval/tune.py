@@ -31,6 +31,7 @@ from ganaug.eval.store import UnitStore
 from ganaug.mix.class_policy import plain_policy
 from ganaug.classify.classifier import CLASSIFIERS, SmallCNN
 from ganaug.data import ImageArrayDataset, from_dataset
+from ganaug.base.checks import fraction, positive_int
 from ganaug.base.dir_lock import hold_dir
 from ganaug.eval.engine import BankSettings, ClassifierSettings, SyntheticUse
 from ganaug.errors import ConfigError, GanaugError
@@ -281,9 +282,7 @@ def _check_weights(weights: Sequence[float]) -> list[float]:
 
 def _check_positive(**values: Any) -> None:
     for name, v in values.items():
-        whole = isinstance(v, (int, float, np.integer, np.floating)) and float(v).is_integer()
-        if isinstance(v, bool) or not whole or v < 1:
-            raise TuneError(f"{name} must be a positive integer, got {v!r}")
+        positive_int(name, v, error=TuneError)
 
 
 def _resolve_metric(metric: str, train: ImageArrayDataset) -> str:
@@ -850,8 +849,7 @@ def tune_mix(
     synthetic_soft_labels, synthetic_source = s.synthetic_soft_labels, s.synthetic_source
     synthetic_confidence_weight, synthetic_split_norm = s.synthetic_confidence_weight, s.synthetic_split_norm
     QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
-    if filter_class_quantile is not None and not 0.0 <= float(filter_class_quantile) <= 1.0:
-        raise TuneError(f"filter_class_quantile must lie in [0, 1] (or be None), got {filter_class_quantile}")
+    fraction("filter_class_quantile", filter_class_quantile, allow_none=True, error=TuneError)
     train, val = _as_arrays(train_set, "train_set"), _as_arrays(val_set, "val_set")
     _check_data(train, val)
     ratios, thresholds = _check_ratios(ratios), _check_thresholds(filter_thresholds)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ganaug.base.checks import class_name_list
+from ganaug.base.checks import class_name_list, positive_int
 from ganaug.errors import ConfigError
 from ganaug.base.rng import MIN_TRUNCATION, check_seed, check_truncation, sample_noise  # noqa: F401  (re-exported: the public home)
 from ganaug.gan.nets import Generator
@@ -57,8 +57,7 @@ class TrainedGenerator:
         if (labels is None) == (n_per_class is None):
             raise ConfigError("give exactly one of `labels` or `n_per_class`")
         if n_per_class is not None:
-            if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
-                raise ConfigError(f"n_per_class must be a positive integer, got {n_per_class!r}")
+            positive_int("n_per_class", n_per_class)
             h, w, c = self.image_shape  # per image: its pixels, label (int64) and noise (float32)
             check_fits(self.num_classes * int(n_per_class) * (h * w * c + 8 + 4 * self.z_dim), "n_per_class",
                        int(n_per_class), fix=" (a bank is written to disk in batches: ganaug-sample bank.enabled=true)")
@@ -99,8 +98,7 @@ class TrainedGenerator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return (images uint8 N×H×W×C, labels int64 N) for the given labels (class indices or
         names) or n per class."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer (images generated at a time), got {batch_size!r}")
+        positive_int("batch_size", batch_size, why="images generated at a time")
         seed = check_seed(seed)
         y = self._labels(labels, n_per_class)
         z = torch.from_numpy(sample_noise(seed, len(y), self.z_dim, truncation))

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ganaug.base.checks import positive_int
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from ganaug.base.dir_lock import hold_dir
 from ganaug.errors import ArtifactError, ConfigError, GanaugError, OutputError
@@ -274,10 +275,8 @@ class SyntheticBank:
         recorded (``bank.acceptance``).
         """
         gen = as_trained_generator(generator)
-        if isinstance(size, bool) or int(size) != size or size < 1:
-            raise ConfigError(f"size must be a positive integer, got {size!r}")
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        positive_int("size", size)
+        positive_int("batch_size", batch_size)
         if filter is not None and not isinstance(filter, QualityFilter):
             raise TypeError(f"filter must be a QualityFilter or None, got {type(filter).__name__}")
         size, batch_size = int(size), int(batch_size)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 from torch import nn
 
+from ganaug.base.checks import fraction, positive_int
 from ganaug.errors import ConfigError, GanaugError
 
 
@@ -52,8 +53,7 @@ class QualityFilter:
             raise ConfigError(f"classifier must be a torch Module or a callable, got {type(classifier).__name__}")
         if isinstance(threshold, bool) or not 0.0 <= float(threshold) <= 1.0:
             raise ConfigError(f"threshold must be a probability in [0, 1], got {threshold!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer (images classified at a time), got {batch_size!r}")
+        positive_int("batch_size", batch_size, why="images classified at a time")
         if not 0.0 <= float(min_acceptance) < 1.0:
             raise ConfigError(f"min_acceptance must be in [0, 1), got {min_acceptance!r}")
         self.fallback = self.check_fallback(fallback)
@@ -76,8 +76,7 @@ class QualityFilter:
         as it is of real ones. ``images``, ``labels``: real images the classifier was *not*
         trained on (a validation split); a class without any keeps ``threshold``. Returns self.
         """
-        if not 0.0 <= float(quantile) <= 1.0:
-            raise ConfigError(f"quantile must lie in [0, 1], got {quantile!r}")
+        fraction("quantile", quantile)
         labels = np.asarray(labels, dtype=np.int64)
         if len(labels) == 0:
             raise ConfigError("calibrate needs real images (e.g. the validation split); got none")

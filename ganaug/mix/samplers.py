@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import DistributedSampler, Sampler
 
-from ganaug.base.checks import check_flag
+from ganaug.base.checks import check_flag, positive_int
 from ganaug.errors import ConfigError
 from ganaug.mix.dataset import SyntheticMix
 from ganaug.base.rng import numpy_rng
@@ -92,8 +92,7 @@ class MixedBatchSampler(Sampler[list[int]]):
             rank = mix.rank if rank is None else rank
             mix = mix.dataset
         self.mix = _check_mix(mix)
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        positive_int("batch_size", batch_size)
         self.num_replicas = 1 if num_replicas is None else int(num_replicas)
         self.rank = 0 if rank is None else int(rank)
         if self.num_replicas < 1 or not 0 <= self.rank < self.num_replicas:
