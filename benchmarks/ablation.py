@@ -301,7 +301,7 @@ CONTINUE_GAN = ("mkdir -p runs/fmnist-n100-g0-long/checkpoints && cp benchmarks/
 
 
 def render_snapshots(regime: str) -> str:
-    """GAN quality along training (benchmarks/snapshot_quality.py), one row per snapshot."""
+    """GAN quality along training (benchmarks/studies/snapshot_quality.py), one row per snapshot."""
     path = RESULTS / f"snapshots_{regime}.json"
     if not path.exists():
         return ""

@@ -209,7 +209,7 @@ NOTES = {
                              "generator chosen among its 3,000–6,000-update snapshots by validation CAS; "
                              "synthetic items with soft labels. "
                              "The GANs were continued from the 3,000-update checkpoints of `fashion_mnist` "
-                             "(`benchmarks/continue_gans.sh`), so GAN training counts updates 3,000–6,000 only: "
+                             "(`benchmarks/studies/continue_gans.sh`), so GAN training counts updates 3,000–6,000 only: "
                              "add that run's 17–20 min)",
     "fashion_mnist_n100_long": " (the previous recipe's n100 GANs, discriminator width 16, with 5 classifier × 2 "
                               "GAN seeds, ratio 0.25 only; GAN training counts updates 3,000–6,000 only)",
@@ -462,7 +462,7 @@ def _gpu_timing() -> dict:
 
 
 def _gpu_main_job() -> tuple[str, str] | None:
-    """The whole main job timed on a GPU by benchmarks/gpu_speed.py: (cell, note), or None if not run."""
+    """The whole main job timed on a GPU by benchmarks/studies/gpu_speed.py: (cell, note), or None if not run."""
     path = RESULTS / "gpu" / "gpu_speed.json"
     if not path.exists():
         return None

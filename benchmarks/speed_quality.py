@@ -26,7 +26,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # as every script here: its siblings by name
 
 from _env import RESULTS, environment, environment_markdown, write_report  # noqa: E402
-from train_speed import MAIN_JOB_UPDATES  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+# The main job's length: conf/gan/default.yaml's generator updates.
+MAIN_JOB_UPDATES = int(OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "gan" / "default.yaml").max_steps)
 from ganaug.eval.stats import paired_diff_ci  # noqa: E402
 
 CAS_MARGIN = 0.02   # × real

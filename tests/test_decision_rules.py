@@ -1,4 +1,4 @@
-"""benchmarks/decision_rules.py: each rule's choice on the stored held-out runs (issue 43)."""
+"""benchmarks/studies/decision_rules.py: each rule's choice on the stored held-out runs (issue 43)."""
 
 import importlib.util
 import json
@@ -14,7 +14,7 @@ def rules():
     import sys
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("decision_rules", REPO / "benchmarks" / "decision_rules.py")
+    spec = importlib.util.spec_from_file_location("decision_rules", REPO / "benchmarks" / "studies" / "decision_rules.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

@@ -165,7 +165,7 @@ def test_cost_table_reads_the_main_job_gans_and_tune_from_result_files(readme_re
     assert "| ganaug-tune: one classifier run (3,000 steps) | `ganaug-tune …` | 2.5 min | not measured |" in text
     assert "toy benchmark" not in text  # no ci/results.json: no row claims it
     assert "No committed measurement was made of the first run." in " ".join(text.split())
-    # benchmarks/first_run.py's record fills the first row, and the note says whether the machine was idle.
+    # benchmarks/studies/first_run.py's record fills the first row, and the note says whether the machine was idle.
     (results / "first_run.json").write_text(json.dumps({
         "meta": {"cpu": "cpu", "cores": 2, "torch_threads": 2, "gpu": None, "load": {"idle": False}},
         "steps": [{"command": "ganaug-train …", "seconds": 21.4}, {"command": "ganaug-tune …", "seconds": 73.0}]}))

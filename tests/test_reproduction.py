@@ -1,4 +1,4 @@
-"""benchmarks/reproduction.py: a rerun agrees with a committed result within both CIs, or says it does not."""
+"""benchmarks/studies/reproduction.py: a rerun agrees with a committed result within both CIs, or says it does not."""
 
 import copy
 import importlib.util
@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-spec = importlib.util.spec_from_file_location("reproduction", REPO / "benchmarks" / "reproduction.py")
+spec = importlib.util.spec_from_file_location("reproduction", REPO / "benchmarks" / "studies" / "reproduction.py")
 reproduction = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(reproduction)
 

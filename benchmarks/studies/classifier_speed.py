@@ -8,8 +8,8 @@ as for the GAN's Lightning loop (train_speed.py). The benchmark's recipe: SmallC
 batch 64, 28x28x1 Fashion-MNIST-shaped random pixels (speed does not depend on what they show).
 Timed runs of the two loops alternate, so drift in the machine's load hits both alike.
 
-    python benchmarks/classifier_speed.py               # writes benchmarks/results/classifier_speed.{json,md}
-    python benchmarks/classifier_speed.py --steps 300 --repeats 5 --device cuda
+    python benchmarks/studies/classifier_speed.py               # writes benchmarks/results/classifier_speed.{json,md}
+    python benchmarks/studies/classifier_speed.py --steps 300 --repeats 5 --device cuda
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from statistics import median
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
 from ganaug.classify.classifier import SmallCNN, _cycle, train_classifier_on_loader  # noqa: E402

@@ -7,7 +7,7 @@ benchmark's hours: a classifier run (the benchmark's SmallCNN, batch 64, 28 px) 
 default recipe's networks, profile_update.py's update). Each layout does the same two jobs; the
 figure is jobs per second, as a ratio (2 x 1 thread over 1 x 2 threads; above 1: the pool wins).
 
-    python benchmarks/unit_throughput.py            # writes results/unit_throughput.{json,md}
+    python benchmarks/studies/unit_throughput.py            # writes results/unit_throughput.{json,md}
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
 

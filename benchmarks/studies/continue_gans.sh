@@ -1,8 +1,8 @@
 #!/bin/bash
 # Start a benchmark's GANs from another benchmark's checkpoints instead of from scratch, so that a
 # longer-GAN recipe costs only the extra updates:
-#   bash benchmarks/continue_gans.sh SRC_OUT_DIR DST_OUT_DIR REGIME/gan-gSEED ...
-#   bash benchmarks/continue_gans.sh benchmarks/results/fashion_mnist benchmarks/results/fashion_mnist_gan6000 \
+#   bash benchmarks/studies/continue_gans.sh SRC_OUT_DIR DST_OUT_DIR REGIME/gan-gSEED ...
+#   bash benchmarks/studies/continue_gans.sh benchmarks/results/fashion_mnist benchmarks/results/fashion_mnist_gan6000 \
 #        n50/gan-g0 n500/gan-g0 longtail/gan-g0
 # then run ganaug-bench with bench.out_dir=DST_OUT_DIR: each GAN resumes from SRC's last checkpoint
 # (optimizer state, EMA and counters included) up to train.gan.max_steps, and SRC's final generator

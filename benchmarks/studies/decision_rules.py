@@ -14,7 +14,7 @@ interval is approximated: two classifiers' errors as independent draws on the n 
 Var = [p_a(1 - p_a) + p_b(1 - p_b)] / n, which overstates it (their errors overlap) and makes the rule stricter
 than ganaug-tune's exact paired bootstrap. New runs record per-image outcomes.
 
-    python benchmarks/decision_rules.py      # writes benchmarks/results/heldout/decision_rules.{json,md}
+    python benchmarks/studies/decision_rules.py      # writes benchmarks/results/heldout/decision_rules.{json,md}
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from scipy import stats as sps
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import RESULTS, write_json  # noqa: E402
 
 from ganaug.base.files import atomic_write_bytes  # noqa: E402
@@ -113,7 +113,7 @@ def markdown(out: dict) -> str:
     lines = ["# Decision rules on the held-out runs (issue 43)", "",
              "Held-out test gain over the baseline (classical; long tail: classical + class-balanced sampling) of the "
              "condition each rule chooses on validation, data seeds 1 and 2 pooled (points, 95% CI). `interval`: "
-             "ganaug-tune's rule, with the validation images' noise approximated (see `benchmarks/decision_rules.py`); "
+             "ganaug-tune's rule, with the validation images' noise approximated (see `benchmarks/studies/decision_rules.py`); "
              "a regime where it keeps the baseline gains 0 by definition.", "",
              "| classifier | regime | argmax: chosen (seed 1 / 2) | its gain | interval: chosen (seed 1 / 2) | its gain | "
              "best lower bound, val (seed 1 / 2) |",
@@ -127,7 +127,7 @@ def markdown(out: dict) -> str:
             lines.append(f"| {clf} | {regime} | {choice['argmax']} | {_pts(row['argmax'])} | {choice['interval']} | "
                          f"{_pts(row['interval'])} | {bounds} |")
     env = out["environment"]
-    lines += ["", f"Made by `python benchmarks/decision_rules.py` at `{env['commit']}` on {env['date']} from the stored "
+    lines += ["", f"Made by `python benchmarks/studies/decision_rules.py` at `{env['commit']}` on {env['date']} from the stored "
               "units (no training).", ""]
     return "\n".join(lines)
 

@@ -6,8 +6,8 @@ timed in steady state (after `--warmup` generator updates) and the two are inter
 times so drift of the machine affects both alike. The ratio reported is Lightning time per update /
 plain time per update (goal: <= 1.10).
 
-    python benchmarks/train_speed.py                  # writes benchmarks/results/train_speed.{json,md}
-    python benchmarks/train_speed.py --steps 50 --repeats 1 --no-write   # a quick look
+    python benchmarks/studies/train_speed.py                  # writes benchmarks/results/train_speed.{json,md}
+    python benchmarks/studies/train_speed.py --steps 50 --repeats 1 --no-write   # a quick look
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
 from ganaug import ConditionalGAN  # noqa: E402
@@ -33,7 +33,7 @@ from ganaug.data import GANDataModule, load_digits, load_fashion_mnist  # noqa: 
 from ganaug.gan.diffaug import DiffAugment  # noqa: E402
 from ganaug.gan.nets import Discriminator, Generator  # noqa: E402
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def default_gan_kwargs() -> dict:

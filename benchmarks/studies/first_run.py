@@ -1,6 +1,6 @@
 """How long the README's first run takes: its two commands, as written, in an empty directory.
 
-    python benchmarks/first_run.py          # writes benchmarks/results/first_run.{json,md}
+    python benchmarks/studies/first_run.py          # writes benchmarks/results/first_run.{json,md}
 
 Each command is timed from outside (wall clock, process start included), on this machine as it is:
 the load report says whether other processes shared the cores.
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_json  # noqa: E402
 
 from ganaug.base.files import atomic_write_bytes  # noqa: E402

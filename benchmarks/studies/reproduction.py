@@ -7,7 +7,7 @@ run's mean gain lies inside the other's CI. Bit-identical numbers are not expect
 changed between the two runs (another classifier loop, kernel or layout): the runs are the same
 settings and seeds, not the same floating-point operations. Writes <new>/reproduction-<regime>.md.
 
-    python benchmarks/reproduction.py benchmarks/results/ablation_n100_dwidth32 benchmarks/results/engine_n100
+    python benchmarks/studies/reproduction.py benchmarks/results/ablation_n100_dwidth32 benchmarks/results/engine_n100
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -64,7 +64,7 @@ def markdown(result: dict, old_dir: Path, new_dir: Path, old_meta: dict, new_met
         lines.append(f"- {name}: `{d.relative_to(ROOT) if d.is_relative_to(ROOT) else d}` — `{m.get('command')}`, "
                      f"commit `{m.get('commit')}`, {m.get('date')}, {m.get('cpu')}, {m.get('cores')} cores, "
                      f"{m.get('torch_threads')} threads")
-    lines.append(f"- this report: `python benchmarks/reproduction.py {old_dir.name} {new_dir.name} "
+    lines.append(f"- this report: `python benchmarks/studies/reproduction.py {old_dir.name} {new_dir.name} "
                  f"--regime {result['regime']}` (directories under benchmarks/results/)")
     return "\n".join(lines) + "\n"
 

@@ -5,7 +5,7 @@ GeneratorSnapshots) exactly as `ganaug-bench` measures a regime's GAN: the same 
 (10k images, class policy, seed 0), the same reference classifier for FID features and label
 agreement, the same CAS recipe. Each finished snapshot is stored as it completes; a rerun skips it.
 
-    python benchmarks/snapshot_quality.py --regime n100 --out benchmarks/results/snapshots_n100.json \\
+    python benchmarks/studies/snapshot_quality.py --regime n100 --out benchmarks/results/snapshots_n100.json \\
         runs/n100-g0-long/snapshots/g004000 runs/n100-g0-long/snapshots/g005000
 
 The regime's reference classifier must exist (run `ganaug-bench` first, at least its reference unit).
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     dm = regime.datamodule
     policy = "balance" if regime.imbalanced else cfg.bench.class_policy
     done = json.loads(args.out.read_text()) if args.out.is_file() else {
-        "command": " ".join(["python", "benchmarks/snapshot_quality.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "benchmarks/studies/snapshot_quality.py", *sys.argv[1:]]),
         "environment": environment(), "regime": args.regime, "snapshots": {}}
     for path in args.generators:
         key = str(path)

@@ -9,8 +9,8 @@ Fashion-MNIST-shaped data (28x28x1, random pixels) and a generator of the defaul
 random weights: speed does not depend on what the weights have learned. Timed runs of the two
 sides of each comparison alternate, so drift in the machine's load hits both alike.
 
-    python benchmarks/mix_speed.py                      # writes benchmarks/results/mix_speed.{json,md}
-    python benchmarks/mix_speed.py --n-real 20000 --repeats 5
+    python benchmarks/studies/mix_speed.py                      # writes benchmarks/results/mix_speed.{json,md}
+    python benchmarks/studies/mix_speed.py --n-real 20000 --repeats 5
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch
 from albumentations.pytorch import ToTensorV2
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 
 from ganaug import Generator, SyntheticBank, SyntheticMix  # noqa: E402

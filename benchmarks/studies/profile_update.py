@@ -7,8 +7,8 @@ conditional batch norm run inside the forward passes; they are timed on their ow
 Candidates are interleaved (every candidate once per round, several rounds, medians), so a drift
 of the machine hits all alike; the machine's load is recorded before and after.
 
-    python benchmarks/profile_update.py                 # writes results/profile_update.{json,md}
-    python benchmarks/profile_update.py --steps 20 --rounds 1 --no-write
+    python benchmarks/studies/profile_update.py                 # writes results/profile_update.{json,md}
+    python benchmarks/studies/profile_update.py --steps 20 --rounds 1 --no-write
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 from train_speed import GAN_KW, MAIN_JOB_UPDATES  # noqa: E402
 

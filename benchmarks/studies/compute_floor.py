@@ -7,7 +7,7 @@ throughput (a 2048² sgemm, the best case for these cores) and the update's own 
 job's floor is its FLOPs at sgemm speed: no kernel, fusion or compiler makes the same networks
 faster than that, so a goal below it needs fewer FLOPs (narrower or fewer layers, fewer updates).
 
-    python benchmarks/compute_floor.py            # writes results/compute_floor.{json,md}
+    python benchmarks/studies/compute_floor.py            # writes results/compute_floor.{json,md}
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
 from profile_update import CANDIDATES, make_batches, run  # noqa: E402
 from train_speed import GAN_KW, MAIN_JOB_UPDATES  # noqa: E402

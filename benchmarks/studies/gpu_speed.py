@@ -8,7 +8,7 @@ package) first, so the before/after ratio comes from one run on one machine. `--
 the full job (conf/gan's 6,000 updates) with the fastest candidate and records its wall time,
 start-up included: what a user waits for.
 
-    python benchmarks/gpu_speed.py --out DIR --root FASHION_MNIST_DIR [--before OLD] [--main-job]
+    python benchmarks/studies/gpu_speed.py --out DIR --root FASHION_MNIST_DIR [--before OLD] [--main-job]
 
 Needs a CUDA GPU (benchmarks/results/gpu/gpu_speed.md says how it ran on a lent one).
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _env
 from _env import load_report, machine_load  # noqa: E402
 
 from ganaug.base.provenance import environment  # noqa: E402
@@ -87,7 +87,7 @@ def main() -> None:
                      "ms_per_update": steady[0] if steady else None})
         print(f"{name:32s} {rows[-1]['ms_per_update']} ms per update (rc {r['rc']}, {r['wall_seconds']} s)",
               flush=True)
-    result = {"environment": environment(" ".join(["python benchmarks/gpu_speed.py", *sys.argv[1:]])),
+    result = {"environment": environment(" ".join(["python benchmarks/studies/gpu_speed.py", *sys.argv[1:]])),
               "gpu": torch.cuda.get_device_name(0), "steps_timed": [args.skip + 1, args.steps], "candidates": rows}
     write(args.out, result, before)  # now, and again after the main job: a call may end before it does
     ok = [r for r in rows if r["code"] == "this" and r["ms_per_update"]]
