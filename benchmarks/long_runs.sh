@@ -54,6 +54,17 @@ PY
         $over "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
     done
   done
+  # ResNet-14 at n100, on the small CNN's policy choice (as it keeps the small CNN's generator choice).
+  over=$(chosen n100)
+  if [ -n "$over" ]; then
+    for s in 1 2; do
+      # shellcheck disable=SC2086
+      bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' \
+        '~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail' "${resnet[@]}" $over \
+        "bench.reuse_from=[$out_base${s}_resnet,${out_base}${s}_policy]" bench.out_dir=${out_base}${s}_policy_resnet
+    done
+  fi
+  .venv/bin/python benchmarks/heldout.py
   exit 0
 fi
 

@@ -114,3 +114,23 @@ def test_the_gains_are_drawn_where_the_table_links_them(tmp_path, monkeypatch):
     mean, lo, hi = drawn["small CNN"][("n100", "pooled, held out")]
     assert lo < mean < hi and abs(mean - 1.75) < 0.3  # points
     assert drawn["ResNet-14"] == {}
+
+
+def test_the_gain_over_the_policy_chosen_on_validation_is_reported_per_regime(tmp_path, monkeypatch):
+    # Issue 44: which classical policy validation chose, and the recipe's held-out gain over it.
+    heldout = _script(monkeypatch)
+    root, results = tmp_path / "heldout", tmp_path
+    (results / "policy").mkdir(parents=True)
+    (results / "policy" / "results.json").write_text(json.dumps(
+        {"regimes": {"n100": {"chosen": "cutmix-s3000"}, "n50": {"chosen": None}}}))
+    _results(root / "seed1_policy", {"n100": 0.004, "n50": 0.01})
+    _results(root / "seed2_policy", {"n100": 0.006, "n50": 0.012})
+    policy = heldout.collect_policy(root, results)
+    cnn = policy["small CNN"]
+    assert cnn["n100"]["policy"] == "cutmix-s3000" and abs(cnn["n100"]["pooled"]["mean"] - 0.005) < 0.003
+    assert cnn["n100"]["met"] is False  # +0.5 points: short of the +2.0 goal, reported as such
+    # A regime whose policy is not chosen yet reports no gain, whatever runs stand there.
+    assert cnn["n50"]["policy"] is None and cnn["n50"]["pooled"] is None and cnn["n50"]["met"] is None
+    assert policy["ResNet-14"]["n100"]["pooled"] is None  # not run
+    text = heldout.markdown({"classifiers": {}, "policy": policy})
+    assert "| small CNN | n100 | cutmix-s3000 |" in text and "| small CNN | n50 | not chosen yet |" in text
