@@ -1,16 +1,14 @@
-import importlib.util
 import json
 import sys
 
 import pytest
+from _scripts import load_script
 
 
 @pytest.fixture
 def ablation(repo, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(repo / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("ablation", repo / "benchmarks" / "ablation.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(repo / "benchmarks" / "ablation.py", "ablation")
     monkeypatch.setattr(mod, "RESULTS", tmp_path)
     yield mod
     sys.modules.pop("readme_results", None)

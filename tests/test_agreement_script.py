@@ -1,13 +1,11 @@
 """benchmarks/agreement.py keeps the record of a check a rerun only repeated."""
 
-import importlib.util
 import json
 from pathlib import Path
+from _scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("agreement", REPO / "benchmarks" / "agreement.py")
-agreement = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(agreement)
+agreement = load_script(REPO / "benchmarks" / "agreement.py", "agreement")
 
 
 def test_a_repeated_check_keeps_its_commit_and_date_and_a_new_one_takes_this_runs(tmp_path):

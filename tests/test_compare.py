@@ -1,14 +1,12 @@
-import importlib.util
 import json
 
 import pytest
+from _scripts import load_script
 
 
 @pytest.fixture
 def compare(repo):
-    spec = importlib.util.spec_from_file_location("compare", repo / "benchmarks" / "compare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(repo / "benchmarks" / "compare.py", "compare")
     return mod
 
 

@@ -1,10 +1,10 @@
 """benchmarks/studies/decision_rules.py: each rule's choice on the stored held-out runs (issue 43)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -14,9 +14,7 @@ def rules():
     import sys
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("decision_rules", REPO / "benchmarks" / "studies" / "decision_rules.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(REPO / "benchmarks" / "studies" / "decision_rules.py", "decision_rules")
     return mod
 
 

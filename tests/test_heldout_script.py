@@ -1,6 +1,5 @@
 """benchmarks/heldout.py: the recipe's held-out gains side by side, pooled, and checked against the goals."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,15 +7,14 @@ import numpy as np
 
 from ganaug.base.provenance import git_commit
 from ganaug.eval.stats import crossed_gain_ci
+from _scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _script(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("heldout", REPO / "benchmarks" / "heldout.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(REPO / "benchmarks" / "heldout.py", "heldout")
     return mod
 
 

@@ -1,16 +1,14 @@
 """benchmarks/policy_choice.py: the classical baseline chosen on validation (issue 44)."""
 
-import importlib.util
 from pathlib import Path
+from _scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _script(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("policy_choice", REPO / "benchmarks" / "policy_choice.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(REPO / "benchmarks" / "policy_choice.py", "policy_choice")
     return mod
 
 

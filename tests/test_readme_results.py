@@ -1,14 +1,12 @@
-import importlib.util
 import json
 
 import pytest
+from _scripts import load_script
 
 
 @pytest.fixture
 def readme_results(repo, tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("readme_results", repo / "benchmarks" / "readme_results.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(repo / "benchmarks" / "readme_results.py", "readme_results")
     monkeypatch.setattr(mod, "ROOT", tmp_path)
     monkeypatch.setattr(mod, "RESULTS", tmp_path / "benchmarks" / "results")
     return mod
@@ -73,9 +71,7 @@ def test_ablation_section_keeps_the_lever_tables_only(readme_results, tmp_path):
 def test_committed_readme_and_history_are_up_to_date(repo):
     # CI's staleness check: the README's verdict, cost table and results table, and
     # benchmarks/results/HISTORY.md, are what benchmarks/readme_results.py makes of the committed results.
-    spec = importlib.util.spec_from_file_location("readme_results_committed", repo / "benchmarks" / "readme_results.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(repo / "benchmarks" / "readme_results.py", "readme_results_committed")
     assert mod.main(["--check"]) == 0, "stale: run python benchmarks/readme_results.py and commit the result"
 
 

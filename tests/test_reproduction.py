@@ -1,17 +1,15 @@
 """benchmarks/studies/reproduction.py: a rerun agrees with a committed result within both CIs, or says it does not."""
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
-spec = importlib.util.spec_from_file_location("reproduction", REPO / "benchmarks" / "studies" / "reproduction.py")
-reproduction = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(reproduction)
+reproduction = load_script(REPO / "benchmarks" / "studies" / "reproduction.py", "reproduction")
 
 
 @pytest.fixture(scope="module")

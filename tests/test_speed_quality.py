@@ -1,17 +1,15 @@
 """benchmarks/speed_quality.py: a candidate GAN holds only when its quality and validation scores do."""
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
-spec = importlib.util.spec_from_file_location("speed_quality", REPO / "benchmarks" / "speed_quality.py")
-speed_quality = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(speed_quality)
+speed_quality = load_script(REPO / "benchmarks" / "speed_quality.py", "speed_quality")
 CONDITION = "classical+syn0.25"  # the recipe's condition in the committed ci records
 
 

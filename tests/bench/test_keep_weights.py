@@ -1,6 +1,5 @@
 """benchmarks/keep_weights.py: the weights to commit so a long benchmark goes on in a fresh clone."""
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -10,15 +9,14 @@ from ganaug.bench.runner import run_benchmark
 from ganaug.eval.store import UnitStore
 
 from test_runner import SELECT, _mtimes, _weights_gone  # noqa: E402 (tests/bench is on sys.path)
+from _scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def keep_weights():
-    spec = importlib.util.spec_from_file_location("keep_weights", REPO / "benchmarks" / "keep_weights.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(REPO / "benchmarks" / "keep_weights.py", "keep_weights")
     return mod
 
 

@@ -8,18 +8,16 @@ from ganaug import TuneSettings, tune_mix
 from ganaug.bench.runner import run_benchmark
 from ganaug.eval.store import UnitStore
 from ganaug.errors import ConfigError
+from _scripts import load_script
 
 pytestmark = pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")
 
 
 def _agreement():
-    import importlib.util
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "agreement.py"
-    spec = importlib.util.spec_from_file_location("agreement", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(path, "agreement")
     return module
 
 
