@@ -1,0 +1,188 @@
+"""The prepared GPU check (issue 46): run it at once when a session is lent a GPU; it fits in 8 minutes of one.
+
+1. The update: milliseconds per generator update of the main job's recipe (Fashion-MNIST 28×28, conf/gan),
+   timed with CUDA events over ``--updates`` updates after ``--warmup``, through `gan.train.train` as a user
+   runs it (Lightning's loop included); and the kernels one update launches (torch.profiler), against the
+   operations the CPU dispatcher counts (benchmarks/count_ops.py) and the issue's goal (≤ 400).
+2. The main job: ``ganaug-train trainer=gpu`` as the README runs it (6,000 updates), wall time, start-up
+   included (``--main-job``); goal ≤ 60 s on one H100.
+3. What is not built yet is recorded as such: the whole update as one graph (item 2), stacked GANs (item 3).
+
+Writes ``gpu_check.json`` and ``gpu_check.md`` (machine, its load while timed, commit) to ``--out``. On the CPU
+(``--device cpu``) the same code paths run at toy size: that is how CI tests the script, not its timings.
+
+    python benchmarks/gpu_check.py --out $OUT --root <Fashion-MNIST .gz files> --main-job
+    python benchmarks/gpu_check.py --out /tmp/g --device cpu --data digits --updates 5 --warmup 2
+
+On a lent machine (it lacks hydra-core, omegaconf and antlr4; nothing can be fetched there): `bash
+benchmarks/gpu_check.sh prepare` fills the ignored `.gpu/` here (wheels, Fashion-MNIST, the code), then
+`bash benchmarks/gpu_check.sh command` prints the one command to give the device tool (carry `.gpu`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
+
+OPS_GOAL = 400
+MAIN_JOB_GOAL_S = 60.0
+
+
+class UpdateClock(pl.Callback):
+    """Per training batch (one D and one G update at n_dis=1) after ``warmup``: its time in milliseconds, from
+    CUDA events on a GPU (no host sync inside the loop) or the wall clock on the CPU."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.cuda = warmup, torch.cuda.is_available()
+        self.events: list = []
+        self.wall: list[float] = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if batch_idx >= self.warmup:
+            if self.cuda:
+                start = torch.cuda.Event(enable_timing=True)
+                start.record()
+                self.events.append([start, None])
+            else:
+                self.wall.append(time.perf_counter())
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if batch_idx >= self.warmup:
+            if self.cuda:
+                end = torch.cuda.Event(enable_timing=True)
+                end.record()
+                self.events[-1][1] = end
+            else:
+                self.wall[-1] = 1000 * (time.perf_counter() - self.wall[-1])
+
+    def milliseconds(self) -> list[float]:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return [s.elapsed_time(e) for s, e in self.events if e is not None]
+        return list(self.wall)
+
+
+class KernelCount(pl.Callback):
+    """Kernels (on a GPU) or aten operations (on the CPU) of ``n`` training batches after ``after``."""
+
+    def __init__(self, after: int, n: int = 3) -> None:
+        self.after, self.n, self.per_update, self._prof = after, n, [], None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self.after <= batch_idx < self.after + self.n:
+            from torch.profiler import ProfilerActivity, profile
+
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+            self._prof = profile(activities=acts)
+            self._prof.__enter__()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if self._prof is not None:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self._prof.__exit__(None, None, None)
+            events = self._prof.events()
+            if torch.cuda.is_available():
+                n = sum(1 for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+            else:
+                n = sum(1 for e in events if e.name.startswith("aten::") and not e.cpu_parent)
+            self.per_update.append(n)
+            self._prof = None
+
+
+def time_updates(device: str, data: str, root: str | None, updates: int, warmup: int) -> dict:
+    from hydra import compose, initialize_config_module
+
+    from ganaug.gan.train import train
+
+    clock, kernels = UpdateClock(warmup), KernelCount(after=max(1, warmup - 3) if warmup > 3 else 1)
+    overrides = [f"data={data}", f"gan.max_steps={warmup + updates}", "gan.ema_start=0",
+                 "~callbacks.sample_grid", "~callbacks.snapshots", "~callbacks.checkpoint",
+                 "trainer.enable_progress_bar=false", "~logger",
+                 "trainer=gpu" if device == "cuda" else "trainer=cpu"]
+    if root:
+        overrides.append(f"data.dataset.root={root}")
+    with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
+        t0 = time.perf_counter()
+        train(compose("train", [f"out_dir={out}", *overrides]), extra_callbacks=[clock, kernels])
+        wall = time.perf_counter() - t0
+    ms = sorted(clock.milliseconds())
+    median = ms[len(ms) // 2] if ms else None
+    return {"updates_timed": len(ms), "ms_per_update_median": median,
+            "ms_per_update_mean": sum(ms) / len(ms) if ms else None, "kernels_per_update": kernels.per_update,
+            "counted": "CUDA kernels" if device == "cuda" else "top-level aten operations", "wall_s": wall,
+            "overrides": overrides}
+
+
+def main_job(root: str | None, timeout: int) -> dict:
+    """`ganaug-train trainer=gpu`, the README's main job, timed from outside: start-up included."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "ganaug.cli.train", "trainer=gpu", f"out_dir={out}",
+               "trainer.enable_progress_bar=false", *([f"data.dataset.root={root}"] if root else [])]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        wall = time.perf_counter() - t0
+    return {"command": " ".join(["ganaug-train", *cmd[3:]]), "returncode": done.returncode, "wall_s": wall,
+            "goal_s": MAIN_JOB_GOAL_S, "met": done.returncode == 0 and wall <= MAIN_JOB_GOAL_S,
+            "stderr_tail": done.stderr[-1500:] if done.returncode else ""}
+
+
+def markdown(result: dict) -> str:
+    u = result["update"]
+    lines = ["# GPU check (issue 46)", "",
+             f"Device: {result['device']}. The main job's update, {u['updates_timed']} timed after a warm-up, through "
+             f"`gan.train.train` (Lightning's loop included): **{u['ms_per_update_median']:.2f} ms** median "
+             f"({u['ms_per_update_mean']:.2f} mean) per generator update.", "",
+             f"{u['counted'].capitalize()} per update: {u['kernels_per_update']} (goal for dispatched operations: "
+             f"≤ {OPS_GOAL}, benchmarks/results/count_ops.md).", ""]
+    if result.get("main_job"):
+        m = result["main_job"]
+        verdict = "met" if m["met"] else ("not met" if m["returncode"] == 0 else f"failed (exit {m['returncode']})")
+        lines += [f"Main job (`{m['command']}`): **{m['wall_s']:.1f} s** wall, start-up included; goal ≤ "
+                  f"{m['goal_s']:.0f} s: {verdict}.", ""]
+    lines += ["Not built yet, so not measured: the whole update as one graph (issue 46 item 2) and stacked GANs "
+              "(item 3).", "", environment_markdown(result["environment"])]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--data", default="fashion_mnist", help="conf/data group (digits: the CPU test's toy size)")
+    p.add_argument("--root", help="Fashion-MNIST's four .gz files (the lent machine reaches no network)")
+    p.add_argument("--updates", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--main-job", action="store_true")
+    p.add_argument("--main-job-timeout", type=int, default=300)
+    args = p.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA GPU here; --device cpu runs the code paths at toy size")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as the recipe (tf32: false)
+    before = machine_load()
+    result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+              "update": time_updates(args.device, args.data, args.root, args.updates, args.warmup)}
+    if args.main_job:
+        result["main_job"] = main_job(args.root, args.main_job_timeout)
+    env = environment(" ".join(["python benchmarks/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]))
+    result["environment"] = {**env, "load": load_report(before, machine_load())}
+    args.out.mkdir(parents=True, exist_ok=True)
+    text = markdown(result)
+    write_report(args.out, "gpu_check", result, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
