@@ -11,12 +11,12 @@
 Writes ``gpu_check.json`` and ``gpu_check.md`` (machine, its load while timed, commit) to ``--out``. On the CPU
 (``--device cpu``) the same code paths run at toy size: that is how CI tests the script, not its timings.
 
-    python benchmarks/gpu_check.py --out $OUT --root <Fashion-MNIST .gz files> --main-job
+    python benchmarks/gpu_check.py --out $OUT --root synthetic --main-job   # on a lent GPU
     python benchmarks/gpu_check.py --out /tmp/g --device cpu --data digits --updates 5 --warmup 2
 
 On a lent machine (it lacks hydra-core, omegaconf and antlr4; nothing can be fetched there): `bash
-benchmarks/gpu_check.sh prepare` fills the ignored `.gpu/` here (wheels, Fashion-MNIST, the code), then
-`bash benchmarks/gpu_check.sh command` prints the one command to give the device tool (carry `.gpu`).
+benchmarks/gpu_check.sh prepare` puts their wheels in the ignored `.gpu/` here, then `bash
+benchmarks/gpu_check.sh command` prints the one command to give the device tool (carry `.gpu`).
 """
 
 from __future__ import annotations
@@ -101,6 +101,24 @@ class KernelCount(pl.Callback):
             self._prof = None
 
 
+def synthetic_fashion_mnist(directory: Path, seed: int = 0) -> Path:
+    """Fashion-MNIST's four IDX files at their official shapes, random pixels, balanced labels: a GAN update
+    costs the same on any content, and the lent machine reaches no network (the real files would take half
+    the 64 MiB a device call carries). Timings only: nothing about quality is measured on these."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", 60000), ("t10k", 10000)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (directory / f"{split}-images-idx3-ubyte").write_bytes(
+            bytes([0, 0, 8, 3]) + np.array([n, 28, 28], dtype=">u4").tobytes() + images.tobytes())
+        (directory / f"{split}-labels-idx1-ubyte").write_bytes(
+            bytes([0, 0, 8, 1]) + np.array([n], dtype=">u4").tobytes() + labels.tobytes())
+    return directory
+
+
 def time_updates(device: str, data: str, root: str | None, updates: int, warmup: int) -> dict:
     from hydra import compose, initialize_config_module
 
@@ -143,7 +161,8 @@ def markdown(result: dict) -> str:
     lines = ["# GPU check (issue 46)", "",
              f"Device: {result['device']}. The main job's update, {u['updates_timed']} timed after a warm-up, through "
              f"`gan.train.train` (Lightning's loop included): **{u['ms_per_update_median']:.2f} ms** median "
-             f"({u['ms_per_update_mean']:.2f} mean) per generator update.", "",
+             f"({u['ms_per_update_mean']:.2f} mean) per generator update"
+             + (" (random images of Fashion-MNIST's shapes: timings only)." if result.get("synthetic_data") else "."), "",
              f"{u['counted'].capitalize()} per update: {u['kernels_per_update']} (goal for dispatched operations: "
              f"≤ {OPS_GOAL}, benchmarks/results/count_ops.md).", ""]
     if result.get("main_job"):
@@ -161,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--data", default="fashion_mnist", help="conf/data group (digits: the CPU test's toy size)")
-    p.add_argument("--root", help="Fashion-MNIST's four .gz files (the lent machine reaches no network)")
+    p.add_argument("--root", help="Fashion-MNIST's four files; 'synthetic': random ones of its shapes, made here "
+                                  "(timings only: the lent machine reaches no network)")
     p.add_argument("--updates", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--main-job", action="store_true")
@@ -170,8 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA GPU here; --device cpu runs the code paths at toy size")
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as the recipe (tf32: false)
+    synthetic = args.root == "synthetic"
+    if synthetic:
+        args.root = str(synthetic_fashion_mnist(Path(tempfile.mkdtemp(prefix="fmnist-synthetic-"))))
     before = machine_load()
-    result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+    result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "synthetic_data": synthetic,
               "update": time_updates(args.device, args.data, args.root, args.updates, args.warmup)}
     if args.main_job:
         result["main_job"] = main_job(args.root, args.main_job_timeout)
