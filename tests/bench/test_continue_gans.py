@@ -6,7 +6,7 @@ from ganaug.bench.runner import run_benchmark
 from ganaug.eval.store import UnitStore
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "continue_gans.sh"
+SCRIPT = ROOT / "benchmarks" / "studies" / "continue_gans.sh"
 
 
 def _continue(src, dst, *gans):
