@@ -1,5 +1,5 @@
 # Hydra imports this package to read its configs: the resolvers they use and the schemas the config
-# groups list first in their defaults (ganaug/config_schema.py) are registered here, so a config
+# groups list first in their defaults (ganaug/base/config_schema.py) are registered here, so a config
 # composed by any means (ganaug-train, hydra.compose in a test or notebook) resolves and is checked.
 from hydra.core.config_store import ConfigStore as _ConfigStore
 

@@ -1,11 +1,12 @@
-"""`ganaug-tune`: choose the synthetic ratio, filter threshold and generator on the validation split.
+"""`tune_mix` (behind `ganaug-tune`): choose the synthetic ratio, filter threshold and generator on the validation
+split.
 
-The benchmark's engine (ganaug/engine.py) on one regime: a bank per generator, optionally
+The benchmark's engine (ganaug/eval/engine.py) on one regime: a bank per generator, optionally
 filtered by a classifier trained on the real training images, mixed in by `SyntheticMix` with an
 exact share per batch, and the reference classifier trained for the same steps and batch size
 under every candidate. Only the validation split is scored, so the user's test split stays out
 of every choice. Every finished run is stored as it completes; rerunning resumes. The choice is
-written as a recipe (recipe.yaml, read by `ganaug.load_recipe`; see ganaug/recipe.py).
+written as a recipe (recipe.yaml, read by `ganaug.load_recipe`; see ganaug/mix/recipe.py).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from ganaug.mix.filter import QualityFilter
 from ganaug.mix.recipe import CANDIDATES_DIR, MIX_FILE, MIX_TARGET, RECIPE_FILE, SOURCE_ID_KEY, source_content_id
 from ganaug.eval.stats import format_gain, format_score, mean_ci, paired_bootstrap_gain, paired_diff_ci
 
-__all__ = ["TuneResult", "find_generators", "tune_mix", "run_tune", "main"]
+__all__ = ["TuneError", "TuneResult", "TuneSettings", "find_generators", "tune_mix"]
 
 METRICS = ("auto", "accuracy", "balanced_accuracy")
 # Above this largest/smallest class-count ratio, plain accuracy rewards ignoring rare classes.
