@@ -81,27 +81,36 @@ def goal_met(regime: str, pooled: dict, by_regime: dict) -> bool | None:
     return None
 
 
+def held_out_rows(per_seed: dict, regimes: tuple[str, ...], counts=lambda regime: True) -> dict:
+    """Per regime: each held-out subset's recipe gain (None where not run, or where ``counts(regime)`` is false),
+    pooled when every subset has one, and whether the goal is met (only on complete runs; n50's goal compares with
+    n100's pooled gain): what the recipe table and the policy table share."""
+    rows = {}
+    for regime in regimes:
+        seeds = {}
+        for s, d in per_seed.items():
+            g = recipe_gain(d["summary"], regime) if d and counts(regime) else None
+            seeds[s] = ({"condition": g[0], "gain": g[1], "baseline": g[2], "partial": _partial(d, regime, g[0], g[2])}
+                        if g else None)
+        pooled = pooled_strata_ci([seeds[s]["gain"] for s in DATA_SEEDS]) if all(seeds.values()) else None
+        rows[regime] = {"seeds": seeds, "pooled": pooled, "goal": GOALS[regime], "met": None}
+    pooled_by_regime = {r: row["pooled"] for r, row in rows.items() if row["pooled"]}
+    for regime, row in rows.items():
+        if row["pooled"] and not any(v["partial"] for v in row["seeds"].values()):
+            row["met"] = goal_met(regime, row["pooled"], pooled_by_regime)
+    return rows
+
+
 def collect(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
     out: dict = {"classifiers": {}}
     for clf, suffix in CLASSIFIERS.items():
         per_seed = {s: _load(root / f"seed{s}{suffix}" / "results.json") for s in DATA_SEEDS}
         dev = _load(results / DEV[clf] / "results.json")
-        rows, pooled_by_regime = {}, {}
-        for regime in REGIMES:
-            seeds = {s: recipe_gain(d["summary"], regime) if d else None for s, d in per_seed.items()}
-            row = {"seeds": {s: ({"condition": g[0], "gain": g[1], "baseline": g[2],
-                                  "partial": _partial(d, regime, g[0], g[2])}
-                                 if (g := seeds[s]) and (d := per_seed[s]) else None) for s in DATA_SEEDS},
-                   "dev": None, "pooled": None, "goal": GOALS[regime], "met": None}
-            if dev and (g := recipe_gain(dev["summary"], regime)):
-                row["dev"] = {"condition": g[0], "gain": g[1], "baseline": g[2]}
-            if all(row["seeds"].values()):
-                row["pooled"] = pooled_strata_ci([row["seeds"][s]["gain"] for s in DATA_SEEDS])
-                pooled_by_regime[regime] = row["pooled"]
-            rows[regime] = row
-        for regime, row in rows.items():
-            complete = row["pooled"] and not any(v["partial"] for v in row["seeds"].values())
-            row["met"] = goal_met(regime, row["pooled"], pooled_by_regime) if complete else None
+        rows = {}
+        for regime, row in held_out_rows(per_seed, REGIMES).items():
+            g = recipe_gain(dev["summary"], regime) if dev else None
+            rows[regime] = {"seeds": row["seeds"], "dev": {"condition": g[0], "gain": g[1], "baseline": g[2]} if g else None,
+                            **{k: row[k] for k in ("pooled", "goal", "met")}}
         out["classifiers"][clf] = rows
     out["policy"] = collect_policy(root, results)
     return out
@@ -120,22 +129,10 @@ def collect_policy(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
     out: dict = {}
     for clf, (suffix, regimes) in POLICY_RUNS.items():
         per_seed = {s: _load(root / f"seed{s}{suffix}" / "results.json") for s in DATA_SEEDS}
-        rows = {}
-        for regime in regimes:
-            chosen = (choice.get("regimes") or {}).get(regime, {}).get("chosen")
-            row = {"policy": chosen, "seeds": {}, "pooled": None, "goal": GOALS[regime], "met": None}
-            for s, d in per_seed.items():
-                g = recipe_gain(d["summary"], regime) if d and chosen else None
-                row["seeds"][s] = ({"condition": g[0], "gain": g[1], "baseline": g[2],
-                                    "partial": _partial(d, regime, g[0], g[2])} if g else None)
-            if all(row["seeds"].values()):
-                row["pooled"] = pooled_strata_ci([row["seeds"][s]["gain"] for s in DATA_SEEDS])
-            rows[regime] = row
-        pooled = {r: row["pooled"] for r, row in rows.items() if row["pooled"]}
-        for regime, row in rows.items():
-            if row["pooled"] and not any(v["partial"] for v in row["seeds"].values()):
-                row["met"] = goal_met(regime, row["pooled"], pooled)
-        out[clf] = rows
+        chosen = {r: (choice.get("regimes") or {}).get(r, {}).get("chosen") for r in regimes}
+        # Runs on a policy not chosen yet measure nothing the table claims: none is read.
+        rows = held_out_rows(per_seed, regimes, counts=lambda regime: bool(chosen[regime]))
+        out[clf] = {regime: {"policy": chosen[regime], **row} for regime, row in rows.items()}
     return out
 
 
