@@ -302,8 +302,9 @@ def transform_key(transform: Any) -> Any:
     return f"{type(transform).__module__}.{getattr(transform, '__qualname__', type(transform).__qualname__)}"
 
 
-def reference_fingerprint(train_fp: str, clf: ClassifierSettings, transform: Any = None) -> str:
-    return fingerprint("reference", train_fp, clf, transform_key(transform))
+def reference_fingerprint(train_fp: str, clf: ClassifierSettings) -> str:
+    # The reference trains without augmentation; the None is the transform part every stored reference hashed.
+    return fingerprint("reference", train_fp, clf, None)
 
 
 def bank_fingerprint(generator_fp: str, bank: BankSettings, seed: int, train_counts: list[int],
