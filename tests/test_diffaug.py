@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ganaug.gan.diffaug import DiffAugment, cutout, parse_policy, translation
+from ganaug.gan.diffaug import DiffAugment, diff_augment, parse_policy
 
 
 def test_policy_parsing():
@@ -15,7 +15,7 @@ def test_policy_parsing():
 def test_translation_shifts_content_and_keeps_shape():
     x = torch.zeros(64, 1, 8, 8)
     x[:, :, 3:5, 3:5] = 1.0
-    out = translation(x, generator=torch.Generator().manual_seed(0))
+    out = diff_augment(x, ("translation",), torch.Generator().manual_seed(0))
     assert out.shape == x.shape
     # Mass is preserved when the object stays inside; some samples must actually move.
     assert torch.allclose(out.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
@@ -24,7 +24,7 @@ def test_translation_shifts_content_and_keeps_shape():
 
 def test_cutout_zeroes_a_square():
     x = torch.ones(16, 1, 8, 8)
-    out = cutout(x, generator=torch.Generator().manual_seed(0))
+    out = diff_augment(x, ("cutout",), torch.Generator().manual_seed(0))
     zeros = (out == 0).sum(dim=(1, 2, 3))
     assert (zeros > 0).all() and (zeros <= 16).all()  # at most a 4x4 square at 8 px
 

@@ -34,6 +34,7 @@ class GANConfig:
     diffaug: str | None = "auto"
     lecam_weight: float = 0.0
     lecam_decay: float = 0.99
+    d_pass: str = "separate"
 
 
 # GAN settings added after GANs were trained and stored, with the value that reproduces those GANs.
@@ -41,7 +42,8 @@ class GANConfig:
 # the weights made before it existed still match: a GAN costs hours, a schema change should not.
 # "trainer.precision": the benchmark adds the trainer's precision to a GAN's identity (autocast makes
 # other weights); full precision is what every stored GAN was trained in.
-GAN_KEYS_ADDED = {"d_arch": "standard", "trainer.precision": "32-true"}
+# "d_pass": separate D passes over real and fake, each with its own power iteration, trained every stored GAN.
+GAN_KEYS_ADDED = {"d_arch": "standard", "trainer.precision": "32-true", "d_pass": "separate"}
 
 
 def without_added(settings: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,8 +59,20 @@ def parse_policy(policy: str | None, channels: int) -> tuple[str, ...]:
 
 
 def diff_augment(x: torch.Tensor, ops: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
-    for op in ops:
-        x = _OPS[op](x, generator)
+    return apply(x, ops, draw(x, ops, generator))
+
+
+# Each op in two halves: its random draws (per image, from the generator, in a fixed order), then the
+# deterministic part. Stacked GANs (gan/stacked.py) draw outside vmap, each from its own generator, and
+# apply inside it; a lone GAN does both at once. Same draws in the same order: the same images.
+def draw(x: torch.Tensor, ops: tuple[str, ...], generator: torch.Generator | None = None) -> list[tuple]:
+    """The random draws of ``ops`` for the batch ``x`` (only its shape, dtype and device are read)."""
+    return [_DRAWS[op](x, generator) for op in ops]
+
+
+def apply(x: torch.Tensor, ops: tuple[str, ...], draws: list[tuple]) -> torch.Tensor:
+    for op, d in zip(ops, draws):
+        x = _APPLY[op](x, *d)
     return x
 
 
@@ -68,21 +80,32 @@ def _rand(shape, x, generator):
     return torch.rand(shape, device=x.device, dtype=x.dtype, generator=generator)
 
 
-def color(x: torch.Tensor, generator=None) -> torch.Tensor:
+def _color_draw(x, generator):
     n = x.shape[0]
-    x = x + (_rand((n, 1, 1, 1), x, generator) - 0.5)
+    return tuple(_rand((n, 1, 1, 1), x, generator) for _ in range(3))
+
+
+def color(x: torch.Tensor, brightness, saturation, contrast) -> torch.Tensor:
+    x = x + (brightness - 0.5)
     mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * (_rand((n, 1, 1, 1), x, generator) * 2) + mean
+    x = (x - mean) * (saturation * 2) + mean
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (_rand((n, 1, 1, 1), x, generator) + 0.5) + mean
+    return (x - mean) * (contrast + 0.5) + mean
 
 
-def translation(x: torch.Tensor, generator=None, ratio: float = 0.125) -> torch.Tensor:
+TRANSLATION, CUTOUT = 0.125, 0.5  # ratios of the image size
+
+
+def _shift_draw(x, generator):
     n, _, h, w = x.shape
-    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    sh, sw = int(h * TRANSLATION + 0.5), int(w * TRANSLATION + 0.5)
+    ty = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device, generator=generator)
+    return ty, torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device, generator=generator)
+
+
+def translation(x: torch.Tensor, ty, tx) -> torch.Tensor:
+    n, _, h, w = x.shape
     dev = x.device
-    ty = torch.randint(-sh, sh + 1, (n, 1, 1), device=dev, generator=generator)
-    tx = torch.randint(-sw, sw + 1, (n, 1, 1), device=dev, generator=generator)
     gy, gx = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
     # Indices into the 1-pixel zero-padded image; shifting past the edge lands on the padding.
     iy = torch.clamp(gy[None] + ty + 1, 0, h + 1)
@@ -92,19 +115,25 @@ def translation(x: torch.Tensor, generator=None, ratio: float = 0.125) -> torch.
     return padded.permute(0, 2, 3, 1)[batch, iy, ix].permute(0, 3, 1, 2).contiguous()
 
 
-def cutout(x: torch.Tensor, generator=None, ratio: float = 0.5) -> torch.Tensor:
+def _cutout_draw(x, generator):
     n, _, h, w = x.shape
-    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    ch, cw = int(h * CUTOUT + 0.5), int(w * CUTOUT + 0.5)
+    cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device, generator=generator)
+    return cy, torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device, generator=generator)
+
+
+def cutout(x: torch.Tensor, cy, cx) -> torch.Tensor:
+    _, _, h, w = x.shape
+    ch, cw = int(h * CUTOUT + 0.5), int(w * CUTOUT + 0.5)
     dev = x.device
-    cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=dev, generator=generator)
-    cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=dev, generator=generator)
     gy, gx = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
     dy, dx = gy[None] - cy + ch // 2, gx[None] - cx + cw // 2
     inside = (dy >= 0) & (dy < ch) & (dx >= 0) & (dx < cw)
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-_OPS = {"color": color, "translation": translation, "cutout": cutout}
+_DRAWS = {"color": _color_draw, "translation": _shift_draw, "cutout": _cutout_draw}
+_APPLY = {"color": color, "translation": translation, "cutout": cutout}
 
 
 class DiffAugment(torch.nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
@@ -13,13 +14,16 @@ import torch
 from torch.nn import functional as F
 
 from ganaug.base.checks import class_name_list
-from ganaug.gan.diffaug import DiffAugment, parse_policy
+from ganaug.gan.diffaug import DiffAugment, draw, parse_policy
 from ganaug.errors import ConfigError, GanaugDataError
 from ganaug.gan.artifact import export_generator
 from ganaug.gan.nets import Discriminator, Generator
+from ganaug.gan.spectral import frozen, upgrade_state_dict
+from ganaug.gan.update import d_loss, d_outputs, g_loss, g_output
 from ganaug.gan.sampling import TrainedGenerator
 
 LOSSES = ("hinge", "nonsaturating")
+D_PASSES = ("separate", "joint")
 
 
 def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
@@ -46,6 +50,8 @@ def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
     if not whole(d["n_dis"], 1):
         raise ConfigError(f"{where}.n_dis must be an integer >= 1 (discriminator updates per generator update), "
                           f"got {d['n_dis']!r}")
+    if d.get("d_pass", "separate") not in D_PASSES:
+        raise ConfigError(f"{where}.d_pass={d['d_pass']!r} is unknown; choose one of {list(D_PASSES)}")
     if not number(d["ema_decay"]) or not 0.0 <= d["ema_decay"] < 1.0:
         raise ConfigError(f"{where}.ema_decay must be in [0, 1), got {d['ema_decay']!r}")
     for name in ("z_dim", "g_width", "d_width", "embed_dim"):
@@ -119,12 +125,13 @@ class ConditionalGAN(pl.LightningModule):
         lecam_weight: float = 0.0,
         lecam_decay: float = 0.99,
         max_steps: int = 6000,
+        d_pass: str = "separate",
     ):
         super().__init__()
         check_settings(dict(z_dim=z_dim, g_width=g_width, d_width=d_width, embed_dim=embed_dim,
                             loss=loss, n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=betas, ema_decay=ema_decay,
                             ema_start=ema_start, diffaug=diffaug, lecam_weight=lecam_weight,
-                            lecam_decay=lecam_decay, max_steps=max_steps))
+                            lecam_decay=lecam_decay, max_steps=max_steps, d_pass=d_pass))
         class_names = class_name_list(class_names, num_classes)
         _check_size(num_classes, image_size, channels, z_dim=z_dim, g_width=g_width, d_width=d_width,
                     embed_dim=embed_dim)
@@ -155,11 +162,16 @@ class ConditionalGAN(pl.LightningModule):
 
     # -- Lightning hooks -------------------------------------------------------------------------
     def on_fit_start(self) -> None:
-        self._rng = torch.Generator(device=self.device)
+        self._rng = self.make_rng()
+
+    def make_rng(self) -> torch.Generator:
+        """The generator of this GAN's noise and DiffAugment draws: a resumed run's saved state, or a fresh one."""
+        rng = torch.Generator(device=self.device)
         if self._rng_restored is not None:
-            self._rng.set_state(self._rng_restored)
+            rng.set_state(self._rng_restored)
         else:  # seeded from the run's seed (train() seeds the global RNG before building the module)
-            self._rng.manual_seed(int(torch.randint(2**62, (1,), generator=None)))
+            rng.manual_seed(int(torch.randint(2**62, (1,), generator=None)))
+        return rng
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self._rng is not None:
@@ -168,6 +180,7 @@ class ConditionalGAN(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Checkpoints from before the generator was saved resume with a fresh stream (not bit-exact).
         self._rng_restored = checkpoint.get("gan_rng_state")
+        upgrade_state_dict(checkpoint["state_dict"])  # spectral norm's keys before the parametrization
 
     def batches_seen(self) -> int:
         """Training batches consumed so far (one discriminator update each): where a resumed loader goes on."""
@@ -197,12 +210,11 @@ class ConditionalGAN(pl.LightningModule):
         opt_g, opt_d = self.optimizers()
         n = x.shape[0]
 
-        # Fakes take the real batch's labels, so G sees the data's class frequencies.
-        with torch.no_grad():
-            fake = self.generator(self._noise(n), y)
-        d_real = self.discriminator(self.augment(x, self._rng), y)
-        d_fake = self.discriminator(self.augment(fake, self._rng), y)
-        loss_d = self._d_loss(d_real, d_fake)
+        joint = hp.d_pass == "joint"
+        ops = self.augment.ops
+        z, real_draws, fake_draws = self._noise(n), draw(x, ops, self._rng), draw(x, ops, self._rng)
+        d_real, d_fake = d_outputs(self.generator, self.discriminator, ops, x, y, z, real_draws, fake_draws, joint)
+        loss_d = d_loss(d_real, d_fake, hp.loss)
         if hp.lecam_weight > 0:
             loss_d = loss_d + hp.lecam_weight * self._lecam(d_real, d_fake)
         self.toggle_optimizer(opt_d)
@@ -219,9 +231,9 @@ class ConditionalGAN(pl.LightningModule):
         }
         if d_updates % hp.n_dis == 0:
             self.toggle_optimizer(opt_g)
-            fake = self.generator(self._noise(n), y)
-            d_gen = self.discriminator(self.augment(fake, self._rng), y)
-            loss_g = -d_gen.mean() if hp.loss == "hinge" else F.softplus(-d_gen).mean()
+            z, draws = self._noise(n), draw(x, ops, self._rng)
+            with frozen(self.discriminator) if joint else contextlib.nullcontext():
+                loss_g = g_loss(g_output(self.generator, self.discriminator, ops, y, z, draws), hp.loss)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
@@ -234,11 +246,6 @@ class ConditionalGAN(pl.LightningModule):
     # -- pieces ----------------------------------------------------------------------------------
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device, generator=self._rng)
-
-    def _d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-        if self.hparams.loss == "hinge":
-            return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
-        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
 
     def _lecam(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         # LeCam (Tseng et al. 2021): keep D's outputs near the moving averages of the other side's.
@@ -285,8 +292,7 @@ class ConditionalGAN(pl.LightningModule):
         # Before ema_start the copy just follows G: early weights are poor and would linger.
         decay = 0.0 if g_updates <= self.hparams.ema_start else self.hparams.ema_decay
         torch._foreach_lerp_(list(self.ema.parameters()), list(self.generator.parameters()), 1.0 - decay)
-        for b_ema, b in zip(self.ema.buffers(), self.generator.buffers()):
-            b_ema.copy_(b)
+        torch._foreach_copy_(list(self.ema.buffers()), list(self.generator.buffers()))
 
     def sampler(self) -> TrainedGenerator:
         """The EMA generator, wrapped for sampling (shares weights with this module)."""

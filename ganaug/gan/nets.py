@@ -11,9 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils import spectral_norm
-
 from ganaug.errors import ConfigError
+from ganaug.gan.spectral import spectral_norm
 
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 128
