@@ -6,7 +6,10 @@
    operations the CPU dispatcher counts (benchmarks/count_ops.py) and the issue's goal (≤ 400).
 2. The main job: ``ganaug-train trainer=gpu`` as the README runs it (6,000 updates), wall time, start-up
    included (``--main-job``); goal ≤ 60 s on one H100.
-3. What is not built yet is recorded as such: the whole update as one graph (item 2), stacked GANs (item 3).
+3. The joint D pass (``gan.d_pass=joint``: 708 operations per update against 1,144) timed the same way.
+4. Stacked GANs (gan/stacked.py): ``--stacked`` GANs of the recipe updated as one, ms per stacked update
+   and the benchmark's 10 GANs' training time it implies (goal ≤ 2 min on one H100).
+5. What is not built yet is recorded as such: the whole update as one graph (item 2).
 
 Writes ``gpu_check.json`` and ``gpu_check.md`` (machine, its load while timed, commit) to ``--out``. On the CPU
 (``--device cpu``) the same code paths run at toy size: that is how CI tests the script, not its timings.
@@ -119,7 +122,7 @@ def synthetic_fashion_mnist(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
-def time_updates(device: str, data: str, root: str | None, updates: int, warmup: int) -> dict:
+def time_updates(device: str, data: str, root: str | None, updates: int, warmup: int, extra=()) -> dict:
     from hydra import compose, initialize_config_module
 
     from ganaug.gan.train import train
@@ -131,6 +134,7 @@ def time_updates(device: str, data: str, root: str | None, updates: int, warmup:
                  "trainer=gpu" if device == "cuda" else "trainer=cpu"]
     if root:
         overrides.append(f"data.dataset.root={root}")
+    overrides += list(extra)
     with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
         t0 = time.perf_counter()
         train(compose("train", [f"out_dir={out}", *overrides]), extra_callbacks=[clock, kernels])
@@ -141,6 +145,55 @@ def time_updates(device: str, data: str, root: str | None, updates: int, warmup:
             "ms_per_update_mean": sum(ms) / len(ms) if ms else None, "kernels_per_update": kernels.per_update,
             "counted": "CUDA kernels" if device == "cuda" else "top-level aten operations", "wall_s": wall,
             "overrides": overrides}
+
+
+SIZES = {"fashion_mnist": (28, 10), "digits": (8, 10)}  # image size, classes
+
+
+def time_stacked(device: str, data: str, n: int, updates: int, warmup: int, batch: int = 64) -> dict:
+    """``n`` GANs of conf/gan's recipe at the data's shapes updated as one (StackedGANs), each on its own
+    random batches: ms per stacked update (CUDA events, or the wall clock on the CPU)."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from ganaug.gan.module import ConditionalGAN
+    from ganaug.gan.stacked import StackedGANs
+
+    with initialize_config_module("ganaug.conf", version_base="1.3"):
+        settings = OmegaConf.to_container(compose("train").gan)
+    settings.pop("_target_")
+    size, classes = SIZES[data]
+    gans = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        gans.append(ConditionalGAN(classes, size, 1, **settings).to(device))
+    stacked = StackedGANs(gans)
+    gen = torch.Generator(device=device).manual_seed(0)
+    batches = [(torch.rand(batch, 1, size, size, device=device, generator=gen) * 2 - 1,
+                torch.randint(0, classes, (batch,), device=device, generator=gen)) for _ in range(n)]
+    ms = []
+    for step in range(warmup + updates):
+        if step < warmup:
+            stacked.step(batches)
+            continue
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            stacked.step(batches)
+            end.record()
+            ms.append((start, end))
+        else:
+            t0 = time.perf_counter()
+            stacked.step(batches)
+            ms.append(1000 * (time.perf_counter() - t0))
+    if device == "cuda":
+        torch.cuda.synchronize()
+        ms = [s.elapsed_time(e) for s, e in ms]
+    ms.sort()
+    median = ms[len(ms) // 2]
+    return {"gans": n, "updates_timed": len(ms), "ms_per_stacked_update_median": median,
+            "ms_per_gan_update": median / n, "updates_per_gan": settings["max_steps"],
+            "training_s_estimate": median * settings["max_steps"] / 1000}
 
 
 def main_job(root: str | None, timeout: int) -> dict:
@@ -165,13 +218,24 @@ def markdown(result: dict) -> str:
              + (" (random images of Fashion-MNIST's shapes: timings only)." if result.get("synthetic_data") else "."), "",
              f"{u['counted'].capitalize()} per update: {u['kernels_per_update']} (goal for dispatched operations: "
              f"≤ {OPS_GOAL}, benchmarks/results/count_ops.md).", ""]
+    if result.get("update_joint"):
+        j = result["update_joint"]
+        lines += [f"`gan.d_pass=joint` (one D pass, one power iteration per D step; not the default before its quality "
+                  f"guard): **{j['ms_per_update_median']:.2f} ms** median per update; {j['counted']} per update: "
+                  f"{j['kernels_per_update']}.", ""]
+    if result.get("stacked"):
+        st = result["stacked"]
+        lines += [f"{st['gans']} stacked GANs (gan/stacked.py), {st['updates_timed']} timed updates: "
+                  f"**{st['ms_per_stacked_update_median']:.2f} ms** per stacked update, {st['ms_per_gan_update']:.2f} ms "
+                  f"per GAN; {st['updates_per_gan']:,} updates each: **{st['training_s_estimate']:.0f} s** of updates for "
+                  f"all {st['gans']} (goal for the benchmark's 10 GANs: ≤ 120 s on one H100).", ""]
     if result.get("main_job"):
         m = result["main_job"]
         verdict = "met" if m["met"] else ("not met" if m["returncode"] == 0 else f"failed (exit {m['returncode']})")
         lines += [f"Main job (`{m['command']}`): **{m['wall_s']:.1f} s** wall, start-up included; goal ≤ "
                   f"{m['goal_s']:.0f} s: {verdict}.", ""]
-    lines += ["Not built yet, so not measured: the whole update as one graph (issue 46 item 2) and stacked GANs "
-              "(item 3).", "", environment_markdown(result["environment"])]
+    lines += ["Not built yet, so not measured: the whole update as one graph (issue 46 item 2).", "",
+              environment_markdown(result["environment"])]
     return "\n".join(lines)
 
 
@@ -184,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "(timings only: the lent machine reaches no network)")
     p.add_argument("--updates", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--stacked", type=int, default=10, help="GANs to stack (0: none)")
+    p.add_argument("--stacked-updates", type=int, default=200, help="timed after --warmup (the 8-minute budget)")
     p.add_argument("--main-job", action="store_true")
     p.add_argument("--main-job-timeout", type=int, default=300)
     args = p.parse_args(argv)
@@ -195,7 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         args.root = str(synthetic_fashion_mnist(Path(tempfile.mkdtemp(prefix="fmnist-synthetic-"))))
     before = machine_load()
     result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "synthetic_data": synthetic,
-              "update": time_updates(args.device, args.data, args.root, args.updates, args.warmup)}
+              "update": time_updates(args.device, args.data, args.root, args.updates, args.warmup),
+              "update_joint": time_updates(args.device, args.data, args.root, args.updates, args.warmup,
+                                           ["gan.d_pass=joint"])}
+    if args.stacked:
+        result["stacked"] = time_stacked(args.device, args.data, args.stacked, args.stacked_updates, args.warmup)
     if args.main_job:
         result["main_job"] = main_job(args.root, args.main_job_timeout)
     env = environment(" ".join(["python benchmarks/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]))

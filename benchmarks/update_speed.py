@@ -1,0 +1,130 @@
+"""The GAN update's speed on this CPU (issue 46): ms per generator update, and the share of the machine's
+sgemm peak it reaches, for today's code (both D passes) and an older checkout (``--before``), in one run.
+
+Each variant runs in a process of its own through ganaug's own training step (gpu_check.time_updates:
+Lightning's loop, Fashion-MNIST, conf/gan), the variants interleaved over ``--rounds`` so that a drift in
+the machine's speed falls on all of them alike. Share of peak: the update's FLOPs (FlopCounterMode over
+one update of today's code; the networks are the same in every variant) over its median time, against a
+2048² float32 matrix product timed in the same run (studies/compute_floor.py). Run it on an idle machine:
+the record says how idle it was.
+
+    python benchmarks/update_speed.py --before /tmp/before   # a checkout of the older commit (with ganaug/conf)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "studies"))
+from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
+
+VARIANTS = {"separate": [], "joint": ["gan.d_pass=joint"]}
+
+
+def time_variant(tree: Path, extra: list[str], data: str, updates: int, warmup: int, threads: int) -> float:
+    """Median ms per update of ``tree``'s ganaug, in a fresh process."""
+    code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import gpu_check; "
+            f"r = gpu_check.time_updates('cpu', {data!r}, None, {updates}, {warmup}, {extra!r}); "
+            "print('RESULT', json.dumps(r['ms_per_update_median']))")
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tree)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise SystemExit(f"timing {tree} {extra} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return float(json.loads(lines[-1].split(" ", 1)[1]))
+
+
+class CountFlops(pl.Callback):
+    """FLOPs of the second training batch (one D and one G update)."""
+
+    def __init__(self) -> None:
+        self.flops, self._mode = None, None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if batch_idx == 1:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            self._mode = FlopCounterMode(display=False)
+            self._mode.__enter__()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if self._mode is not None:
+            self._mode.__exit__(None, None, None)
+            self.flops, self._mode = self._mode.get_total_flops(), None
+
+
+def update_flops(data: str) -> float:
+    from hydra import compose, initialize_config_module
+
+    from ganaug.gan.train import train
+
+    counter = CountFlops()
+    with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
+        train(compose("train", [f"out_dir={out}", f"data={data}", "gan.max_steps=3", "~callbacks.sample_grid",
+                                "~callbacks.snapshots", "~callbacks.checkpoint", "trainer.enable_progress_bar=false",
+                                "~logger"]), extra_callbacks=[counter])
+    return float(counter.flops)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--before", type=Path, help="a checkout of older code to time beside today's (separate D passes)")
+    p.add_argument("--data", default="fashion_mnist")
+    p.add_argument("--updates", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, default=RESULTS, help="directory for update_speed.{json,md}")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from compute_floor import sgemm_flops_per_s
+
+    today = HERE.parent
+    runs = {f"before ({args.before.name})": (args.before, [])} if args.before else {}
+    runs.update({name: (today, extra) for name, extra in VARIANTS.items()})
+    load_before = machine_load()
+    ms: dict[str, list[float]] = {name: [] for name in runs}
+    peaks = []
+    for _ in range(args.rounds):
+        peaks.append(sgemm_flops_per_s())
+        for name, (tree, extra) in runs.items():
+            ms[name].append(time_variant(tree, extra, args.data, args.updates, args.warmup, args.threads))
+    flops, peak = update_flops(args.data), max(peaks)
+    env = environment(" ".join(["python benchmarks/update_speed.py", *(argv if argv is not None else sys.argv[1:])]))
+    env["load"] = load_report(load_before, machine_load())
+    median = {name: statistics.median(v) for name, v in ms.items()}
+    base = median[next(iter(runs))]
+    rows = {name: {"ms_per_update": v, "median": median[name], "ratio": median[name] / base,
+                   "share_of_peak": flops / (median[name] / 1000) / peak} for name, v in ms.items()}
+    md = ["# The GAN update on this CPU (issue 46)", "",
+          f"ms per generator update through ganaug's training step ({args.data}, conf/gan, {args.threads} threads), "
+          f"{args.updates} timed after {args.warmup}, median per round, {args.rounds} interleaved rounds; "
+          f"{flops / 1e9:.2f} GFLOP per update; sgemm peak {peak / 1e9:.0f} GFLOP/s (best of the rounds). "
+          "Goal: ≥ 80% of the peak.", "",
+          "| code | ms per update (rounds) | median | ratio | share of sgemm peak |", "|---|---|---|---|---|",
+          *[f"| {name} | {', '.join(f'{x:.0f}' for x in r['ms_per_update'])} | **{r['median']:.0f}** | "
+            f"{r['ratio']:.3f} | {100 * r['share_of_peak']:.0f}% |" for name, r in rows.items()], "",
+          env["load"]["summary"],
+          "", environment_markdown(env)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_report(args.out, "update_speed", {"rows": rows, "flops_per_update": flops, "sgemm_flops_per_s": peak,
+                                            "sgemm_rounds": peaks, "environment": env}, "\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
