@@ -461,6 +461,16 @@ def _gpu_timing() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+# The first commit since the GPU measurements that changes what a GPU runs (issue 46): the cells show the old code.
+GPU_UNMEASURED_SINCE = ("1d23222", "full float32 on CUDA (TF32 off), then a new spectral norm (same numbers), the "
+                        "joint D pass and stacked GANs (options)")
+
+
+def _gpu_speed_commit() -> str | None:
+    path = RESULTS / "gpu" / "gpu_speed.json"
+    return json.loads(path.read_text())["environment"].get("commit") if path.exists() else None
+
+
 def _gpu_main_job() -> tuple[str, str] | None:
     """The whole main job timed on a GPU by benchmarks/studies/gpu_speed.py: (cell, note), or None if not run."""
     path = RESULTS / "gpu" / "gpu_speed.json"
@@ -583,6 +593,11 @@ def cost_block() -> str:
                if gap]
     text = ("Sources in `benchmarks/results/`: " + "; ".join(notes) + "."
             + (f" No committed measurement was made {', or '.join(missing)}." if missing else ""))
+    if gpu_measured:
+        since, what = GPU_UNMEASURED_SINCE
+        commits = sorted({c for c in (gpu.get("commit"), _gpu_speed_commit()) if c})
+        text += (f" The GPU cells were measured at {', '.join(f'`{c}`' for c in commits)}; unmeasured since `{since}`: "
+                 f"{what}. `bash benchmarks/gpu_check.sh` prepares the check that measures them again.")
     lines += [""] + wrap(text)
     return "\n".join(lines) + "\n"
 
