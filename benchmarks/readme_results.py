@@ -462,13 +462,12 @@ def _gpu_timing() -> dict:
 
 
 # The first commit since the GPU measurements that changes what a GPU runs (issue 46): the cells show the old code.
-GPU_UNMEASURED_SINCE = ("1d23222", "full float32 on CUDA (TF32 off), then a new spectral norm (same numbers), the "
-                        "joint D pass and stacked GANs (options)")
+GPU_UNMEASURED_SINCE = ("1d23222", "TF32 off, new spectral norm, joint D pass, stacked GANs")
 
 
 def _gpu_speed_commit() -> str | None:
     path = RESULTS / "gpu" / "gpu_speed.json"
-    return json.loads(path.read_text())["environment"].get("commit") if path.exists() else None
+    return json.loads(path.read_text()).get("environment", {}).get("commit") if path.exists() else None
 
 
 def _gpu_main_job() -> tuple[str, str] | None:
@@ -484,7 +483,7 @@ def _gpu_main_job() -> tuple[str, str] | None:
     short = g["gpu"].split(" ")[1]
     idle = "idle" if (g.get("load") or {}).get("idle") else "not idle"
     return (f"{m['wall_seconds'] / 60:.1f} min ({short})",
-            f"GPU main job, `gpu/gpu_speed.json` ({short}, {idle}; whole job with start-up, {m['candidate']}, "
+            f"GPU main job, `gpu/gpu_speed.json` ({short}, {idle}; with start-up, {m['candidate']}, "
             f"{best['ms_per_update']} ms per update)")
 
 
@@ -497,8 +496,7 @@ def cost_block() -> str:
         idle = "idle" if (f["meta"].get("load") or {}).get("idle") else "not idle"
         rows.append(("first run: 200 GAN updates on digits, then a tune", "the two commands under *First run*",
                      " + ".join(f"{s['seconds']:.0f} s" for s in f["steps"]), _gpu(f["meta"])))
-        notes.append(f"first run, `first_run.json` ({_machine(f['meta'])}, {idle}; wall time of each command "
-                     "in an empty directory)")
+        notes.append(f"first run, `first_run.json` ({_machine(f['meta'])}, {idle}; each command's wall time)")
     else:
         rows.append(("first run: 200 GAN updates on digits", "`ganaug-train experiment=smoke`", NOT_MEASURED,
                      NOT_MEASURED))
@@ -515,7 +513,7 @@ def cost_block() -> str:
             on_gpu = f"{gpu['main_job']['main_job_minutes']:.0f} min ({gpu['gpu'].split(' ')[1]})"
         rows.append(("main job: 6,000 GAN updates, Fashion-MNIST", "`ganaug-train data.dataset.download=true`",
                      _minutes(t["main_job_minutes"] * 60), on_gpu))
-        idle = "idle machine" if (t.get("load") or {}).get("idle") else "machine not idle"
+        idle = "idle" if (t.get("load") or {}).get("idle") else "not idle"
         notes.append(f"main job, `train_speed.json` ({per:.2f} s per update × 6,000; {_machine(t)}, {idle})")
     else:
         rows.append(("main job: 6,000 GAN updates, Fashion-MNIST", "`ganaug-train data.dataset.download=true`",
@@ -548,10 +546,8 @@ def cost_block() -> str:
         regimes = sorted({r["regime"] for r in runs if r.get("regime")})
         rows.append((f"whole benchmark: {len(regimes)} regimes, {n_gans} GANs, {len(runs)} units", "`ganaug-bench`",
                      f"{_minutes(total)} summed", _gpu(meta)))
-        resumed = sum(1 for r in runs if r.get("resumed_from"))
         notes.append(f"benchmark, `{COST_BENCH}/results.json` (two one-thread processes; one GAN: the {len(full)} "
-                     f"trained from scratch, {per_gan:.0f} classifier runs choosing its snapshot, its 2 banks; whole: "
-                     f"all units' times added, {resumed} resumed GANs counting their last part)")
+                     f"from scratch, {per_gan:.0f} runs choosing its snapshot, 2 banks; whole: all units' times added)")
     else:
         rows.append(("one GAN of the benchmark", "`ganaug-bench`", NOT_MEASURED, NOT_MEASURED))
         rows.append(("whole benchmark", "`ganaug-bench`", NOT_MEASURED, NOT_MEASURED))
@@ -571,8 +567,7 @@ def cost_block() -> str:
         env, st = t.get("environment", {}), t["settings"]
         rows.append((f"ganaug-tune: one classifier run ({st['steps']:,} steps)", "`ganaug-tune …`",
                      f"{np.mean(secs) / 60:.1f} min", _gpu(env)))
-        notes.append(f"tune, `{COST_TUNE}/tune.json` ({len(secs)} runs, {_minutes(sum(secs))}; reference classifier "
-                     "and banks not timed)")
+        notes.append(f"tune, `{COST_TUNE}/tune.json` ({len(secs)} runs, {_minutes(sum(secs))})")
     else:
         rows.append(("ganaug-tune", "`ganaug-tune …`", NOT_MEASURED, NOT_MEASURED))
 
@@ -596,8 +591,8 @@ def cost_block() -> str:
     if gpu_measured:
         since, what = GPU_UNMEASURED_SINCE
         commits = sorted({c for c in (gpu.get("commit"), _gpu_speed_commit()) if c})
-        text += (f" The GPU cells were measured at {', '.join(f'`{c}`' for c in commits)}; unmeasured since `{since}`: "
-                 f"{what}. `bash benchmarks/gpu_check.sh` prepares the check that measures them again.")
+        at = f"code of {', '.join(f'`{c}`' for c in commits)}; " if commits else ""
+        text += f" GPU cells: {at}unmeasured since `{since}` ({what}): `benchmarks/gpu_check.sh`."
     lines += [""] + wrap(text)
     return "\n".join(lines) + "\n"
 

@@ -271,7 +271,9 @@ def test_cost_table_takes_the_gpu_main_job_from_a_whole_timed_run(readme_results
     (results / "gpu" / "gpu_speed.json").write_text(json.dumps(record))
     text = " ".join(readme_results.cost_block().split())
     assert "| `ganaug-train data.dataset.download=true` | 50 min | 4.5 min (H100) |" in text
-    assert "`gpu/gpu_speed.json` (H100, idle; whole job with start-up, 32-true, 43 ms per update)" in text
+    assert "`gpu/gpu_speed.json` (H100, idle; with start-up, 32-true, 43 ms per update)" in text
+    # The cells say since which commit the code a GPU runs has changed unmeasured (issue 46).
+    assert f"unmeasured since `{readme_results.GPU_UNMEASURED_SINCE[0]}`" in text
     # A main job that failed (the call ended first, say) is no measurement.
     record["main_job"]["rc"] = 124
     (results / "gpu" / "gpu_speed.json").write_text(json.dumps(record))
