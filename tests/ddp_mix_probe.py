@@ -1,7 +1,8 @@
 """Run by tests/test_mix.py in its own process: a SyntheticMix under Lightning DDP on 2 CPU processes.
 
 Each rank records, per epoch, the indices of the real items and the pixels of the synthetic items
-it trained on, to <out>/rank<k>.json. Usage: python ddp_mix_probe.py OUT_DIR {sampler,exact}
+it trained on, to <out>/<mode>/rank<k>.json. Usage: python ddp_mix_probe.py OUT_DIR MODE[,MODE] (sampler, exact):
+one DDP launch for both modes (each launch costs seconds of process start).
 """
 
 import hashlib
@@ -61,14 +62,16 @@ class Probe(pl.LightningModule):
 
 
 def main() -> None:
-    out, mode = Path(sys.argv[1]), sys.argv[2]
+    out, modes = Path(sys.argv[1]), sys.argv[2].split(",")
     torch.manual_seed(0)
     gen = TrainedGenerator(Generator(4, 8, 1, z_dim=16, width=8), NAMES)
     bank = SyntheticBank.generate(gen, 400, seed=0, progress=False)
-    dm = mix_datamodule(DM(), bank, 0.25, exact=mode == "exact", return_flag=True)
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=2, strategy="ddp", logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(Probe(out), datamodule=dm)
+    for mode in modes:
+        (out / mode).mkdir(exist_ok=True)
+        dm = mix_datamodule(DM(), bank, 0.25, exact=mode == "exact", return_flag=True)
+        trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=2, strategy="ddp", logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+        trainer.fit(Probe(out / mode), datamodule=dm)
 
 
 if __name__ == "__main__":

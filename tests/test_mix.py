@@ -542,28 +542,29 @@ def test_mix_datamodule_in_lightning(real, bank):
 
 
 @pytest.mark.xdist_group("ddp")
-@pytest.mark.parametrize("mode", ["sampler", "exact"])
-def test_mix_datamodule_under_ddp_draws_new_synthetic_items_each_epoch(tmp_path, python, repo, mode):
+def test_mix_datamodule_under_ddp_draws_new_synthetic_items_each_epoch(tmp_path, python, repo):
     import json
     import os
     import subprocess
 
-    done = subprocess.run([python, str(repo / "tests" / "ddp_mix_probe.py"), str(tmp_path), mode], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300,
+    modes = ("sampler", "exact")
+    done = subprocess.run([python, str(repo / "tests" / "ddp_mix_probe.py"), str(tmp_path), ",".join(modes)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
-    for epoch in ("0", "1"):
-        real = [ranks[r][epoch]["real"] for r in (0, 1)]
-        # The ranks split each epoch: every real item once, on one rank only.
-        assert sorted(real[0] + real[1]) == list(range(96))
-        syn = [ranks[r][epoch]["synthetic"] for r in (0, 1)]
-        assert len(syn[0]) + len(syn[1]) == 32  # 96 real items at ratio 0.25
-        assert not set(syn[0]) & set(syn[1])
-    # set_epoch reaches the mix through Lightning's distributed sampler: a new synthetic draw.
-    for r in (0, 1):
-        assert set(ranks[r]["0"]["synthetic"]) != set(ranks[r]["1"]["synthetic"])
-        assert ranks[r]["0"]["real"] != ranks[r]["1"]["real"]  # and a new shuffle
+    for mode in modes:
+        ranks = [json.loads((tmp_path / mode / f"rank{r}.json").read_text()) for r in (0, 1)]
+        for epoch in ("0", "1"):
+            real = [ranks[r][epoch]["real"] for r in (0, 1)]
+            # The ranks split each epoch: every real item once, on one rank only.
+            assert sorted(real[0] + real[1]) == list(range(96)), mode
+            syn = [ranks[r][epoch]["synthetic"] for r in (0, 1)]
+            assert len(syn[0]) + len(syn[1]) == 32, mode  # 96 real items at ratio 0.25
+            assert not set(syn[0]) & set(syn[1]), mode
+        # set_epoch reaches the mix through Lightning's distributed sampler: a new synthetic draw.
+        for r in (0, 1):
+            assert set(ranks[r]["0"]["synthetic"]) != set(ranks[r]["1"]["synthetic"]), mode
+            assert ranks[r]["0"]["real"] != ranks[r]["1"]["real"], mode  # and a new shuffle
 
 
 def test_real_tensors_in_0_1_against_a_synthetic_path_in_pm1_are_a_range_mismatch(gen):

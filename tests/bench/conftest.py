@@ -12,3 +12,19 @@ TINY = [
 @pytest.fixture
 def tiny():
     return list(TINY)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """The toy benchmark in this process, one thread per unit (as Ray gives each task one CPU), run once for
+    the tests of a module that compare another executor with it (mark them with one xdist group):
+    (its directory, its result, its overrides)."""
+    from hydra import compose, initialize_config_module
+
+    from ganaug.bench.runner import run_benchmark
+
+    overrides = TINY + ["threads=1", "bench.classifier_seeds=[0]"]
+    out = tmp_path_factory.mktemp("local")
+    with initialize_config_module("ganaug.conf", version_base="1.3"):
+        cfg = compose("bench", overrides + [f"bench.out_dir={out}"])
+    return out, run_benchmark(cfg), overrides

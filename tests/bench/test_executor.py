@@ -17,11 +17,10 @@ def _scores(out):
             for r in UnitStore(out / "units").all()}
 
 
-def test_ray_runs_the_same_units_to_the_same_results_as_local(compose_cfg, tmp_path, tiny, monkeypatch):
+@pytest.mark.xdist_group("local_run")
+def test_ray_runs_the_same_units_to_the_same_results_as_local(compose_cfg, tmp_path, local_run, monkeypatch):
     ray = pytest.importorskip("ray")
-    # One thread per unit in both, as Ray gives each task one CPU.
-    base = tiny + ["threads=1", "bench.classifier_seeds=[0]"]
-    local = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'local'}"]))
+    base, (local_dir, local) = local_run[2], local_run[:2]
     # A Ray the user started before the run (as a cluster is): its workers were not forked from this
     # process, yet every record names the commit the run started with.
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -37,7 +36,7 @@ def test_ray_runs_the_same_units_to_the_same_results_as_local(compose_cfg, tmp_p
     finally:
         ray.shutdown()
         provenance.git_commit.cache_clear()
-    a, b = _scores(tmp_path / "local"), _scores(tmp_path / "ray")
+    a, b = _scores(local_dir), _scores(tmp_path / "ray")
     assert set(a) == set(b) and len(a) == local["meta"]["units_total"] == on_ray["meta"]["units_done"]
     assert a == b
     assert {r["made_on"]["commit"] for r in UnitStore(tmp_path / "ray" / "units").all()} == {"c0ffee1"}
@@ -48,7 +47,8 @@ def test_an_unknown_executor_is_named(compose_cfg, tmp_path, tiny):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "executor.name=dask"]))
 
 
-def test_a_local_pool_runs_the_same_units_to_the_same_results(compose_cfg, tmp_path, tiny, monkeypatch):
+@pytest.mark.xdist_group("local_run")
+def test_a_local_pool_runs_the_same_units_to_the_same_results(compose_cfg, tmp_path, local_run, monkeypatch):
     import ganaug.bench.executor as executor
 
     # The bar hears each GAN's own progress from the pool's processes, as it does in this one.
@@ -59,11 +59,10 @@ def test_a_local_pool_runs_the_same_units_to_the_same_results(compose_cfg, tmp_p
                          lambda unit, fraction: (heard.append((unit.id, fraction)), move(unit, fraction)))
 
     monkeypatch.setattr(executor, "run_in_pool", listening)
-    base = tiny + ["threads=1", "bench.classifier_seeds=[0]"]
-    run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'one'}"]))
+    base = local_run[2]
     pooled = run_benchmark(compose_cfg("bench", base + [f"bench.out_dir={tmp_path / 'two'}", "executor.workers=2"]))
     assert pooled["meta"]["units_done"] == pooled["meta"]["units_total"]
-    assert _scores(tmp_path / "one") == _scores(tmp_path / "two")
+    assert _scores(local_run[0]) == _scores(tmp_path / "two")
     gan = [f for uid, f in heard if uid == "n30/gan-g0"]
     # A fresh GAN first reports where it starts (0 updates), then its updates.
     assert len(gan) > 5 and gan == sorted(gan) and gan[0] == 0 < gan[1] < gan[-1] <= 1
