@@ -28,7 +28,7 @@ command)
   echo "ln -sfn ../conf ganaug/conf && python3 -m pip install -q --no-index --no-deps --no-compile" \
        "--no-cache-dir --target /tmp/site .gpu/whl/*.whl && export PYTHONPATH=\$PWD:/tmp/site" \
        "GANAUG_COMMIT=$commit PYTHONUNBUFFERED=1 && timeout 480 python3 benchmarks/gpu_check.py --out \$OUT" \
-       "--root synthetic --main-job 2>&1 | tee \$OUT/gpu_check.log"
+       "--root synthetic --updates 500 --main-job 2>&1 | tee \$OUT/gpu_check.log"
   ;;
 *)
   echo "usage: bash benchmarks/gpu_check.sh prepare|command" >&2

@@ -22,6 +22,7 @@ def test_the_gpu_check_times_updates_counts_what_they_launch_and_writes_its_reco
     assert min(record["update_joint"]["kernels_per_update"]) < min(update["kernels_per_update"])
     assert record["stacked"]["gans"] == 2 and record["stacked"]["ms_per_stacked_update_median"] > 0
     assert "2 stacked GANs" in text and "d_pass=joint" in text
+    assert record["update_graphed"]["overrides"][-1] == "gan.compile=aot_eager" and "compiled" in text
     # The main job's line says whether the goal was met, and a failed run is a failure, not a time.
     failed = {**record, "main_job": {"command": "ganaug-train trainer=gpu", "returncode": 2, "wall_s": 3.0,
                                      "goal_s": 60.0, "met": False}}

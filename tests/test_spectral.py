@@ -99,3 +99,25 @@ def test_an_unknown_d_pass_is_named():
 
     with pytest.raises(ConfigError, match=r"gan.d_pass='both' is unknown; choose one of \['separate', 'joint'\]"):
         ConditionalGAN(3, 8, 1, d_pass="both")
+
+
+def test_the_compiled_update_is_one_graph_per_step_and_trains_as_eager(compose_cfg, fast, tmp_path):
+    # gan.compile compiles each step with fullgraph=True: a graph break fails here rather than falling back to
+    # eager on a GPU. aot_eager runs the same aten operations as eager: the same weights, bit for bit.
+    from safetensors.torch import load_file
+
+    for name, extra in (("eager", []), ("compiled", ["gan.compile=aot_eager"])):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path / name}", "gan.max_steps=6", "gan.d_pass=joint",
+                                            *extra]))
+    a, b = (load_file(str(tmp_path / n / "generator" / "generator.safetensors")) for n in ("eager", "compiled"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("value, message", [("tensorrt_x", "unknown backend 'tensorrt_x'"),
+                                            ("aot_eager:reduce-overhead", "a mode goes with inductor only")])
+def test_a_bad_compile_setting_is_named(value, message):
+    from ganaug.errors import ConfigError
+    from ganaug.gan.module import ConditionalGAN
+
+    with pytest.raises(ConfigError, match=f"gan.compile={value!r}: {message}"):
+        ConditionalGAN(3, 8, 1, compile=value)

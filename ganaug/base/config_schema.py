@@ -35,6 +35,7 @@ class GANConfig:
     lecam_weight: float = 0.0
     lecam_decay: float = 0.99
     d_pass: str = "separate"
+    compile: str | None = None
 
 
 # GAN settings added after GANs were trained and stored, with the value that reproduces those GANs.
@@ -43,7 +44,8 @@ class GANConfig:
 # "trainer.precision": the benchmark adds the trainer's precision to a GAN's identity (autocast makes
 # other weights); full precision is what every stored GAN was trained in.
 # "d_pass": separate D passes over real and fake, each with its own power iteration, trained every stored GAN.
-GAN_KEYS_ADDED = {"d_arch": "standard", "trainer.precision": "32-true", "d_pass": "separate"}
+# "compile": eager, as every stored GAN ran (a compiled update may round otherwise).
+GAN_KEYS_ADDED = {"d_arch": "standard", "trainer.precision": "32-true", "d_pass": "separate", "compile": None}
 
 
 def without_added(settings: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:

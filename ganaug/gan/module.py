@@ -52,6 +52,7 @@ def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
                           f"got {d['n_dis']!r}")
     if d.get("d_pass", "separate") not in D_PASSES:
         raise ConfigError(f"{where}.d_pass={d['d_pass']!r} is unknown; choose one of {list(D_PASSES)}")
+    compile_spec(d.get("compile"), where)
     if not number(d["ema_decay"]) or not 0.0 <= d["ema_decay"] < 1.0:
         raise ConfigError(f"{where}.ema_decay must be in [0, 1), got {d['ema_decay']!r}")
     for name in ("z_dim", "g_width", "d_width", "embed_dim"):
@@ -74,6 +75,24 @@ def check_settings(hp: Mapping[str, Any], where: str = "gan") -> None:
         parse_policy(d["diffaug"], 1)  # the channels choose what "auto" means, not whether it is valid
     except (ValueError, AttributeError) as e:
         raise ConfigError(f"{where}.diffaug={d['diffaug']!r}: {e}") from None
+
+
+def compile_spec(value: str | None, where: str = "gan") -> dict | None:
+    """`gan.compile`: null (eager), or torch.compile's backend with an optional mode, "backend[:mode]":
+    "inductor", "inductor:reduce-overhead" (CUDA graphs on a GPU), "aot_eager" (no code generation: the CPU
+    tests' check that the update compiles as one graph)."""
+    if value in (None, "", "none"):
+        return None
+    backend, _, mode = str(value).partition(":")
+    import torch._dynamo
+
+    if backend not in torch._dynamo.list_backends(exclude_tags=()):
+        raise ConfigError(f"{where}.compile={value!r}: unknown backend {backend!r}; use null (eager), inductor, "
+                          "inductor:reduce-overhead or aot_eager")
+    modes = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+    if mode and (backend != "inductor" or mode not in modes):
+        raise ConfigError(f"{where}.compile={value!r}: a mode goes with inductor only, one of {list(modes)}")
+    return {"backend": backend, **({"mode": mode} if mode else {})}
 
 
 # Far above any GAN this recipe trains, far below what a typo allocates: gan.z_dim=100000000
@@ -126,12 +145,14 @@ class ConditionalGAN(pl.LightningModule):
         lecam_decay: float = 0.99,
         max_steps: int = 6000,
         d_pass: str = "separate",
+        compile: str | None = None,
     ):
         super().__init__()
         check_settings(dict(z_dim=z_dim, g_width=g_width, d_width=d_width, embed_dim=embed_dim,
                             loss=loss, n_dis=n_dis, lr_g=lr_g, lr_d=lr_d, betas=betas, ema_decay=ema_decay,
                             ema_start=ema_start, diffaug=diffaug, lecam_weight=lecam_weight,
-                            lecam_decay=lecam_decay, max_steps=max_steps, d_pass=d_pass))
+                            lecam_decay=lecam_decay, max_steps=max_steps, d_pass=d_pass,
+                            compile=compile))
         class_names = class_name_list(class_names, num_classes)
         _check_size(num_classes, image_size, channels, z_dim=z_dim, g_width=g_width, d_width=d_width,
                     embed_dim=embed_dim)
@@ -154,6 +175,7 @@ class ConditionalGAN(pl.LightningModule):
         self.register_buffer("lecam_real", torch.zeros(()))
         self.register_buffer("lecam_fake", torch.zeros(()))
         self._batch_checked = False  # once per process: a first batch's check costs a device sync
+        self._steps = None  # the update's two loss functions, compiled on first use when `compile` asks
         # The noise and DiffAugment's draws come from the module's own generator, saved in its checkpoints,
         # so a resumed run draws what the uninterrupted run would have (whatever else used the global RNG).
         self._rng: torch.Generator | None = None
@@ -210,11 +232,10 @@ class ConditionalGAN(pl.LightningModule):
         opt_g, opt_d = self.optimizers()
         n = x.shape[0]
 
-        joint = hp.d_pass == "joint"
+        d_step, g_step = self._loss_steps()
         ops = self.augment.ops
         z, real_draws, fake_draws = self._noise(n), draw(x, ops, self._rng), draw(x, ops, self._rng)
-        d_real, d_fake = d_outputs(self.generator, self.discriminator, ops, x, y, z, real_draws, fake_draws, joint)
-        loss_d = d_loss(d_real, d_fake, hp.loss)
+        loss_d, d_real, d_fake = d_step(x, y, z, real_draws, fake_draws)
         if hp.lecam_weight > 0:
             loss_d = loss_d + hp.lecam_weight * self._lecam(d_real, d_fake)
         self.toggle_optimizer(opt_d)
@@ -232,8 +253,8 @@ class ConditionalGAN(pl.LightningModule):
         if d_updates % hp.n_dis == 0:
             self.toggle_optimizer(opt_g)
             z, draws = self._noise(n), draw(x, ops, self._rng)
-            with frozen(self.discriminator) if joint else contextlib.nullcontext():
-                loss_g = g_loss(g_output(self.generator, self.discriminator, ops, y, z, draws), hp.loss)
+            with frozen(self.discriminator) if hp.d_pass == "joint" else contextlib.nullcontext():
+                loss_g = g_step(y, z, draws)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
@@ -244,6 +265,26 @@ class ConditionalGAN(pl.LightningModule):
         self.log_dict(logs, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
 
     # -- pieces ----------------------------------------------------------------------------------
+    def _loss_steps(self):
+        """The D step's (loss, logits on real, on fake) and the G step's loss: gan/update.py's, as they are or
+        compiled (`compile`); random draws are made outside, so a compiled step holds no generator state."""
+        if self._steps is None:
+            hp, g, d, ops = self.hparams, self.generator, self.discriminator, self.augment.ops
+            joint = hp.d_pass == "joint"
+
+            def d_step(x, y, z, real_draws, fake_draws):
+                d_real, d_fake = d_outputs(g, d, ops, x, y, z, real_draws, fake_draws, joint)
+                return d_loss(d_real, d_fake, hp.loss), d_real, d_fake
+
+            def g_step(y, z, draws):
+                return g_loss(g_output(g, d, ops, y, z, draws), hp.loss)
+
+            spec = compile_spec(hp.get("compile"))
+            if spec:
+                d_step, g_step = (torch.compile(f, fullgraph=True, **spec) for f in (d_step, g_step))
+            self._steps = (d_step, g_step)
+        return self._steps
+
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device, generator=self._rng)
 
