@@ -15,12 +15,13 @@ def _continue(src, dst, *gans):
 
 def test_a_longer_gan_resumes_from_another_runs_checkpoint(compose_cfg, tmp_path, tiny):
     short, long = tmp_path / "short", tmp_path / "long"
-    run_benchmark(compose_cfg("bench", tiny + ["train.gan.max_steps=20", f"bench.out_dir={short}"]))
+    # Only the units the test reads (and what they need).
+    run_benchmark(compose_cfg("bench", tiny + ["train.gan.max_steps=20", f"bench.out_dir={short}", "only=[n30/gan-g0]"]))
     done = _continue(short, long, "n30/gan-g0")
     assert done.returncode == 0, done.stderr
     run_benchmark(compose_cfg("bench", tiny + [
         "train.gan.max_steps=40", "bench.select_generator.by=val_cas", "bench.select_generator.every=20",
-        "bench.select_generator.samples=50", f"bench.out_dir={long}"]))
+        "bench.select_generator.samples=50", f"bench.out_dir={long}", "only=[n30/gan-g0,n30/select-g0/*]"]))
     store = UnitStore(long / "units")
     gan = store.get("n30/gan-g0")
     assert gan["g_updates"] == 40 and gan["resumed_from"].endswith("checkpoints/last.ckpt")

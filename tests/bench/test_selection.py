@@ -102,8 +102,10 @@ def test_a_second_classifier_can_keep_the_first_ones_generator_choice(compose_cf
     run_benchmark(compose_cfg("bench", cnn + [f"bench.out_dir={tmp_path / 'cnn'}"]))
     resnet = cnn + ["bench.classifier.arch=resnet", f"bench.reuse_from={tmp_path / 'cnn'}"]
     keep = ["bench.select_generator.classifier.arch=smallcnn", "bench.select_generator.classifier.width=8"]
-    run_benchmark(compose_cfg("bench", resnet + keep + [f"bench.out_dir={tmp_path / 'kept'}"]))
-    run_benchmark(compose_cfg("bench", resnet + [f"bench.out_dir={tmp_path / 'own'}"]))
+    # Only the units the assertions read (and what they need): whole runs cost CI 10 s more.
+    run_benchmark(compose_cfg("bench", resnet + keep + [f"bench.out_dir={tmp_path / 'kept'}",
+                                                        "only=[n30/select-g0/*,n30/bank-g0,n30/reference,n30/real/c0]"]))
+    run_benchmark(compose_cfg("bench", resnet + [f"bench.out_dir={tmp_path / 'own'}", "only=[n30/select-g0/*]"]))
     first, kept, own = (UnitStore(tmp_path / d / "units") for d in ("cnn", "kept", "own"))
     candidates = [f"n30/select-g0/s{s:06d}" for s in (20, 40)]
     assert all(kept.get(c).get("adopted_from") == str(tmp_path / "cnn") for c in candidates)
