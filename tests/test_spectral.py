@@ -121,3 +121,23 @@ def test_a_bad_compile_setting_is_named(value, message):
 
     with pytest.raises(ConfigError, match=f"gan.compile={value!r}: {message}"):
         ConditionalGAN(3, 8, 1, compile=value)
+
+
+def test_a_copy_of_a_gan_steps_its_own_networks():
+    # The update's two steps are cached closures over the networks; a deep copy must not reuse the original's.
+    import copy
+
+    from ganaug.gan.module import ConditionalGAN
+
+    gan = ConditionalGAN(3, 8, 1, z_dim=16, g_width=8, d_width=8)
+    d_step, _ = gan._loss_steps()
+    twin = copy.deepcopy(gan)
+    assert twin._loss_steps()[0] is not d_step
+    x, y, z = torch.rand(4, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 0]), torch.randn(4, 16)
+    twin.discriminator.fc.bias.data.add_(1.0)  # only the twin's D changes (spectral norm undoes a scale)
+    from ganaug.gan.diffaug import draw
+
+    draws = draw(x, twin.augment.ops, torch.Generator().manual_seed(0))
+    _, real_twin, _ = twin._loss_steps()[0](x, y, z, draws, draws)
+    _, real_gan, _ = d_step(x, y, z, draws, draws)
+    assert not torch.allclose(real_twin, real_gan)

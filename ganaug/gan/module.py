@@ -285,6 +285,10 @@ class ConditionalGAN(pl.LightningModule):
             self._steps = (d_step, g_step)
         return self._steps
 
+    def __getstate__(self):
+        # The cached steps close over this module's networks: a copy (deepcopy, pickling) makes its own.
+        return {**super().__getstate__(), "_steps": None}
+
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device, generator=self._rng)
 
