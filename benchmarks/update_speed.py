@@ -64,6 +64,52 @@ class CountFlops(pl.Callback):
             self.flops, self._mode = self._mode.get_total_flops(), None
 
 
+class Breakdown(pl.Callback):
+    """Per aten operation over ``n`` training batches after two: self CPU time (torch.profiler), then FLOPs of one
+    more batch (FlopCounterMode, apart: a dispatch mode would skew the times)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.ms, self.flops, self._prof, self._mode = n, {}, {}, None, None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if batch_idx == 2:
+            from torch.profiler import ProfilerActivity, profile
+
+            self._prof = profile(activities=[ProfilerActivity.CPU])
+            self._prof.__enter__()
+        elif batch_idx == 2 + self.n:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            self._mode = FlopCounterMode(display=False)
+            self._mode.__enter__()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if batch_idx == 1 + self.n and self._prof is not None:
+            self._prof.__exit__(None, None, None)
+            for e in self._prof.key_averages():
+                if e.key.startswith("aten::"):  # self time, and with what it calls (a convolution's kernel)
+                    self.ms[e.key[6:]] = (e.self_cpu_time_total / 1000 / self.n, e.cpu_time_total / 1000 / self.n)
+            self._prof = None
+        elif batch_idx == 2 + self.n and self._mode is not None:
+            self._mode.__exit__(None, None, None)
+            self.flops = {str(op).split(".")[-1]: v for op, v in self._mode.get_flop_counts()["Global"].items()}
+            self._mode = None
+
+
+def breakdown(data: str, updates: int = 10) -> dict:
+    """Where one update's time goes, by aten operation, and how fast the ones with FLOPs run."""
+    from hydra import compose, initialize_config_module
+
+    from ganaug.gan.train import train
+
+    probe = Breakdown(updates)
+    with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
+        train(compose("train", [f"out_dir={out}", f"data={data}", f"gan.max_steps={updates + 4}",
+                                "~callbacks.sample_grid", "~callbacks.snapshots", "~callbacks.checkpoint",
+                                "trainer.enable_progress_bar=false", "~logger"]), extra_callbacks=[probe])
+    return {"ms": probe.ms, "flops": probe.flops, "updates": updates}
+
+
 def update_flops(data: str) -> float:
     from hydra import compose, initialize_config_module
 
@@ -75,6 +121,21 @@ def update_flops(data: str) -> float:
                                 "~callbacks.snapshots", "~callbacks.checkpoint", "trainer.enable_progress_bar=false",
                                 "~logger"]), extra_callbacks=[counter])
     return float(counter.flops)
+
+
+def breakdown_markdown(parts: dict, peak: float) -> list[str]:
+    own = {k: v[0] for k, v in parts["ms"].items()}
+    inclusive = {k: v[1] for k, v in parts["ms"].items()}
+    flops, total = parts["flops"], sum(own.values())
+    heavy = [k for k in sorted(flops, key=lambda k: -flops[k]) if inclusive.get(k)]
+    light = total - sum(inclusive[k] for k in heavy)
+    rows = [f"| {k} | {inclusive[k]:.1f} | {flops[k] / 1e9:.2f} | {100 * flops[k] / (inclusive[k] / 1000) / peak:.0f}% |"
+            for k in heavy]
+    return [f"Where the time goes (today's code, separate passes; torch.profiler over {parts['updates']} updates, "
+            f"its own overhead included: {total:.0f} ms of aten operations per update; an operation with FLOPs "
+            "counted with what it calls):", "",
+            "| operation | ms per update | GFLOP per update | share of sgemm peak |", "|---|---|---|---|", *rows,
+            f"| every other operation | {light:.1f} | – | – |", ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names[r % len(names):] + names[:r % len(names)]:
             ms[name].append(time_variant(*runs[name], args.data, args.updates, args.warmup, args.threads))
     flops, peak = update_flops(args.data), statistics.median(peaks)
+    parts = breakdown(args.data)
     env = environment(" ".join(["python benchmarks/update_speed.py", *(argv if argv is not None else sys.argv[1:])]))
     env["load"] = load_report(load_before, machine_load())
     median = {name: statistics.median(v) for name, v in ms.items()}
@@ -122,10 +184,11 @@ def main(argv: list[str] | None = None) -> int:
           "| code | ms per update (rounds) | median | ratio | share of sgemm peak |", "|---|---|---|---|---|",
           *[f"| {name} | {', '.join(f'{x:.0f}' for x in r['ms_per_update'])} | **{r['median']:.0f}** | "
             f"{r['ratio']:.3f} | {100 * r['share_of_peak']:.0f}% |" for name, r in rows.items()], "",
-          env["load"]["summary"],
+          env["load"]["summary"], "", *breakdown_markdown(parts, peak),
           "", environment_markdown(env)]
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(args.out, "update_speed", {"rows": rows, "flops_per_update": flops, "sgemm_flops_per_s": peak,
+                                            "breakdown": parts,
                                             "sgemm_rounds": peaks, "environment": env}, "\n".join(md))
     print("\n".join(md))
     return 0
