@@ -123,7 +123,8 @@ def update_flops(data: str) -> float:
     return float(counter.flops)
 
 
-def breakdown_markdown(parts: dict, peak: float) -> list[str]:
+def breakdown_markdown(parts: dict) -> list[str]:
+    peak = parts["sgemm_flops_per_s"]
     own = {k: v[0] for k, v in parts["ms"].items()}
     inclusive = {k: v[1] for k, v in parts["ms"].items()}
     flops, total = parts["flops"], sum(own.values())
@@ -133,7 +134,7 @@ def breakdown_markdown(parts: dict, peak: float) -> list[str]:
             for k in heavy]
     return [f"Where the time goes (today's code, separate passes; torch.profiler over {parts['updates']} updates, "
             f"its own overhead included: {total:.0f} ms of aten operations per update; an operation with FLOPs "
-            "counted with what it calls):", "",
+            f"counted with what it calls; sgemm timed just before and after: {peak / 1e9:.0f} GFLOP/s):", "",
             "| operation | ms per update | GFLOP per update | share of sgemm peak |", "|---|---|---|---|", *rows,
             f"| every other operation | {light:.1f} | – | – |", ""]
 
@@ -166,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in names[r % len(names):] + names[:r % len(names)]:
             ms[name].append(time_variant(*runs[name], args.data, args.updates, args.warmup, args.threads))
     flops, peak = update_flops(args.data), statistics.median(peaks)
+    # The machine's speed drifts: the breakdown's shares are against an sgemm timed around it.
+    around = [sgemm_flops_per_s()]
     parts = breakdown(args.data)
+    around.append(sgemm_flops_per_s())
+    parts["sgemm_flops_per_s"] = statistics.mean(around)
     env = environment(" ".join(["python benchmarks/update_speed.py", *(argv if argv is not None else sys.argv[1:])]))
     env["load"] = load_report(load_before, machine_load())
     median = {name: statistics.median(v) for name, v in ms.items()}
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
           "| code | ms per update (rounds) | median | ratio | share of sgemm peak |", "|---|---|---|---|---|",
           *[f"| {name} | {', '.join(f'{x:.0f}' for x in r['ms_per_update'])} | **{r['median']:.0f}** | "
             f"{r['ratio']:.3f} | {100 * r['share_of_peak']:.0f}% |" for name, r in rows.items()], "",
-          env["load"]["summary"], "", *breakdown_markdown(parts, peak),
+          env["load"]["summary"], "", *breakdown_markdown(parts),
           "", environment_markdown(env)]
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(args.out, "update_speed", {"rows": rows, "flops_per_update": flops, "sgemm_flops_per_s": peak,
