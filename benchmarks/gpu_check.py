@@ -212,6 +212,10 @@ def main_job(root: str | None, timeout: int) -> dict:
 
 
 def markdown(result: dict) -> str:
+    failed = [f"{k}: failed ({v['error']})" for k, v in result.items() if isinstance(v, dict) and "error" in v]
+    result = {k: v for k, v in result.items() if not (isinstance(v, dict) and "error" in v)}
+    if "update" not in result:
+        return "\n".join(["# GPU check (issue 46)", "", *failed, "", environment_markdown(result["environment"])])
     u = result["update"]
     lines = ["# GPU check (issue 46)", "",
              f"Device: {result['device']}. The main job's update, {u['updates_timed']} timed after a warm-up, through "
@@ -241,6 +245,7 @@ def markdown(result: dict) -> str:
         verdict = "met" if m["met"] else ("not met" if m["returncode"] == 0 else f"failed (exit {m['returncode']})")
         lines += [f"Main job (`{m['command']}`): **{m['wall_s']:.1f} s** wall, start-up included; goal ≤ "
                   f"{m['goal_s']:.0f} s: {verdict}.", ""]
+    lines += [*(f"- {f}" for f in failed), *([""] if failed else [])]
     lines += ["Not built yet, so not measured: Adam and the EMA inside the graph (each step's losses, forward and "
               "backward, are one graph; the optimizer steps run apart).", "", environment_markdown(result["environment"])]
     return "\n".join(lines)
@@ -271,24 +276,30 @@ def main(argv: list[str] | None = None) -> int:
     if synthetic:
         args.root = str(synthetic_fashion_mnist(Path(tempfile.mkdtemp(prefix="fmnist-synthetic-"))))
     before = machine_load()
-    result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "synthetic_data": synthetic,
-              "update": time_updates(args.device, args.data, args.root, args.updates, args.warmup),
-              "update_joint": time_updates(args.device, args.data, args.root, args.updates, args.warmup,
-                                           ["gan.d_pass=joint"])}
+    result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "synthetic_data": synthetic}
+    t = (args.device, args.data, args.root, args.updates, args.warmup)
+    parts = [("update", lambda: time_updates(*t)), ("update_joint", lambda: time_updates(*t, ["gan.d_pass=joint"]))]
     if args.compile != "none":
-        result["update_graphed"] = time_updates(args.device, args.data, args.root, args.updates, args.warmup,
-                                                ["gan.d_pass=joint", f"gan.compile={args.compile}"])
+        parts.append(("update_graphed", lambda: time_updates(*t, ["gan.d_pass=joint", f"gan.compile={args.compile}"])))
     if args.stacked:
-        result["stacked"] = time_stacked(args.device, args.data, args.stacked, args.stacked_updates, args.warmup)
+        parts.append(("stacked", lambda: time_stacked(args.device, args.data, args.stacked, args.stacked_updates,
+                                                      args.warmup)))
     if args.main_job:
-        result["main_job"] = main_job(args.root, args.main_job_timeout)
-    env = environment(" ".join(["python benchmarks/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]))
-    result["environment"] = {**env, "load": load_report(before, machine_load())}
+        parts.append(("main_job", lambda: main_job(args.root, args.main_job_timeout)))
+    command = " ".join(["python benchmarks/gpu_check.py", *(argv if argv is not None else sys.argv[1:])])
     args.out.mkdir(parents=True, exist_ok=True)
-    text = markdown(result)
-    write_report(args.out, "gpu_check", result, text)
+    for key, measure in parts:
+        # A lent GPU's minutes are few: each part is written when done, and one that fails is recorded as such
+        # while the others still run.
+        try:
+            result[key] = measure()
+        except Exception as e:  # noqa: BLE001 - recorded, not hidden
+            result[key] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+        result["environment"] = {**environment(command), "load": load_report(before, machine_load())}
+        text = markdown(result)
+        write_report(args.out, "gpu_check", result, text)
     print(text)
-    return 0
+    return 0 if not any("error" in result[k] for k, _ in parts) else 1
 
 
 if __name__ == "__main__":
