@@ -33,3 +33,18 @@ def test_augment_is_differentiable():
     x = torch.randn(4, 3, 16, 16, requires_grad=True)
     DiffAugment("auto", 3)(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_colour_draws_for_fakes_take_the_fakes_dtype_under_autocast():
+    # The draws for fakes used to come from the fakes themselves: bf16 under bf16-mixed.
+    from ganaug.gan.diffaug import draw
+    from ganaug.gan.module import _output_dtype
+
+    x = torch.zeros(2, 3, 8, 8)
+    assert _output_dtype(x) == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        dtype = _output_dtype(x)
+    assert dtype == torch.bfloat16
+    a = draw(x, ("color",), torch.Generator().manual_seed(0), dtype)
+    b = draw(torch.zeros(2, 3, 8, 8, dtype=torch.bfloat16), ("color",), torch.Generator().manual_seed(0))
+    assert all(torch.equal(p, q) and p.dtype == torch.bfloat16 for p, q in zip(a[0], b[0]))

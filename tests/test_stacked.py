@@ -78,6 +78,7 @@ def test_stacked_gans_are_the_gans_trained_apart(default_dtype, d_pass, atol):
         for (name, a), b in zip(gan.ema.state_dict().items(), alone.ema.state_dict().values()):
             assert torch.allclose(a.double(), b.double(), atol=100 * atol), name
         assert torch.equal(gan._rng.get_state(), alone._rng.get_state())
+        assert torch.equal(gan._rng_restored, alone._rng.get_state())  # a later fit goes on from there
 
 
 def test_stacked_gans_share_an_architecture():

@@ -65,9 +65,11 @@ def diff_augment(x: torch.Tensor, ops: tuple[str, ...], generator: torch.Generat
 # Each op in two halves: its random draws (per image, from the generator, in a fixed order), then the
 # deterministic part. Stacked GANs (gan/stacked.py) draw outside vmap, each from its own generator, and
 # apply inside it; a lone GAN does both at once. Same draws in the same order: the same images.
-def draw(x: torch.Tensor, ops: tuple[str, ...], generator: torch.Generator | None = None) -> list[tuple]:
-    """The random draws of ``ops`` for the batch ``x`` (only its shape, dtype and device are read)."""
-    return [_DRAWS[op](x, generator) for op in ops]
+def draw(x: torch.Tensor, ops: tuple[str, ...], generator: torch.Generator | None = None,
+         dtype: torch.dtype | None = None) -> list[tuple]:
+    """The random draws of ``ops`` for a batch shaped as ``x`` (its shape and device are read, and its dtype
+    unless ``dtype`` names the one of the batch to augment: fakes under autocast are in its dtype)."""
+    return [_DRAWS[op](x, generator, dtype or x.dtype) for op in ops]
 
 
 def apply(x: torch.Tensor, ops: tuple[str, ...], draws: list[tuple]) -> torch.Tensor:
@@ -76,13 +78,9 @@ def apply(x: torch.Tensor, ops: tuple[str, ...], draws: list[tuple]) -> torch.Te
     return x
 
 
-def _rand(shape, x, generator):
-    return torch.rand(shape, device=x.device, dtype=x.dtype, generator=generator)
-
-
-def _color_draw(x, generator):
+def _color_draw(x, generator, dtype):
     n = x.shape[0]
-    return tuple(_rand((n, 1, 1, 1), x, generator) for _ in range(3))
+    return tuple(torch.rand((n, 1, 1, 1), device=x.device, dtype=dtype, generator=generator) for _ in range(3))
 
 
 def color(x: torch.Tensor, brightness, saturation, contrast) -> torch.Tensor:
@@ -96,7 +94,7 @@ def color(x: torch.Tensor, brightness, saturation, contrast) -> torch.Tensor:
 TRANSLATION, CUTOUT = 0.125, 0.5  # ratios of the image size
 
 
-def _shift_draw(x, generator):
+def _shift_draw(x, generator, dtype):
     n, _, h, w = x.shape
     sh, sw = int(h * TRANSLATION + 0.5), int(w * TRANSLATION + 0.5)
     ty = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device, generator=generator)
@@ -115,7 +113,7 @@ def translation(x: torch.Tensor, ty, tx) -> torch.Tensor:
     return padded.permute(0, 2, 3, 1)[batch, iy, ix].permute(0, 3, 1, 2).contiguous()
 
 
-def _cutout_draw(x, generator):
+def _cutout_draw(x, generator, dtype):
     n, _, h, w = x.shape
     ch, cw = int(h * CUTOUT + 0.5), int(w * CUTOUT + 0.5)
     cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device, generator=generator)

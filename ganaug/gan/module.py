@@ -234,7 +234,8 @@ class ConditionalGAN(pl.LightningModule):
 
         d_step, g_step = self._loss_steps()
         ops = self.augment.ops
-        z, real_draws, fake_draws = self._noise(n), draw(x, ops, self._rng), draw(x, ops, self._rng)
+        fake_dtype = _output_dtype(x)
+        z, real_draws, fake_draws = self._noise(n), draw(x, ops, self._rng), draw(x, ops, self._rng, fake_dtype)
         loss_d, d_real, d_fake = d_step(x, y, z, real_draws, fake_draws)
         if hp.lecam_weight > 0:
             loss_d = loss_d + hp.lecam_weight * self._lecam(d_real, d_fake)
@@ -252,7 +253,7 @@ class ConditionalGAN(pl.LightningModule):
         }
         if d_updates % hp.n_dis == 0:
             self.toggle_optimizer(opt_g)
-            z, draws = self._noise(n), draw(x, ops, self._rng)
+            z, draws = self._noise(n), draw(x, ops, self._rng, fake_dtype)
             with frozen(self.discriminator) if hp.d_pass == "joint" else contextlib.nullcontext():
                 loss_g = g_step(y, z, draws)
             opt_g.zero_grad(set_to_none=True)
@@ -286,7 +287,8 @@ class ConditionalGAN(pl.LightningModule):
         return self._steps
 
     def __getstate__(self):
-        # The cached steps close over this module's networks: a copy (deepcopy, pickling) makes its own.
+        # The cached steps close over this module's networks: a deep copy makes its own. (A parametrized D pickles
+        # only through state_dict, as torch's own parametrized spectral norm.)
         return {**super().__getstate__(), "_steps": None}
 
     def _noise(self, n: int) -> torch.Tensor:
@@ -355,6 +357,13 @@ class ConditionalGAN(pl.LightningModule):
         super().train(mode)
         self.ema.eval()  # the EMA copy is only ever sampled from
         return self
+
+
+def _output_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype of G's images for a batch like ``x``: autocast's under mixed precision (DiffAugment's colour draws
+    for fakes are made in it, as when they were drawn from the fakes themselves)."""
+    dev = x.device.type
+    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
 
 
 def updates_done(module) -> int:

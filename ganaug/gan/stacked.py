@@ -5,8 +5,9 @@ Each GAN keeps its own weights, data, noise, DiffAugment draws and optimizer sta
 stacked (`torch.func.stack_module_state`) and one update runs every GAN's losses under `vmap` through
 the code a lone GAN runs (gan/update.py), each GAN drawing from its own generator in the order a lone
 run draws. Adam and the EMA act element by element, so one optimizer over stacked weights is N
-optimizers. Given the same starting weights, draws and batches, N stacked GANs are N separate
-`ConditionalGAN` runs up to float rounding (tests/test_stacked.py).
+optimizers. Given the same starting weights, generator states and batches, N stacked GANs are N separate
+`ConditionalGAN` runs up to float rounding (tests/test_stacked.py). A GAN without a restored state
+(`_rng_restored`) is seeded from the global RNG when the stack is built, as a lone fit seeds at its start.
 """
 
 from __future__ import annotations
@@ -43,14 +44,14 @@ class StackedGANs:
         if first["lecam_weight"] > 0:
             raise ConfigError("stacked GANs train without LeCam (gan.lecam_weight=0, the default): its running "
                               "means are a GAN's own state outside its networks; train LeCam GANs apart")
-        if len({int(g.g_updates) for g in gans} | {0}) != 1:
+        if len({int(g.g_updates) for g in gans} | {int(g.d_updates) for g in gans} | {0}) != 1:
             raise ConfigError("stacked GANs start from update 0: a resumed GAN's optimizer state stays with its "
                               "own run; resume it apart")
         self.gans, self.hp = list(gans), gans[0].hparams
         self.ops = gans[0].augment.ops
-        # Skeletons for functional_call: the code of G and D, no weights of their own.
-        self._g = copy.deepcopy(gans[0].generator).to("meta")
-        self._d = copy.deepcopy(gans[0].discriminator).to("meta")
+        # Skeletons in training mode whatever GAN 0's mode: batch statistics and power iterations, as Lightning's fit.
+        self._g = copy.deepcopy(gans[0].generator).to("meta").train()
+        self._d = copy.deepcopy(gans[0].discriminator).to("meta").train()
         self.g, self.g_buffers = stack_module_state([g.generator for g in gans])
         self.d, self.d_buffers = stack_module_state([g.discriminator for g in gans])
         self.ema, self.ema_buffers = stack_module_state([g.ema for g in gans])
@@ -124,8 +125,9 @@ class StackedGANs:
 
     @torch.no_grad()
     def write_back(self) -> list[ConditionalGAN]:
-        """Each GAN's weights, buffers, counters and generator into its own module (to export, sample, or go on
-        apart), which the stacked update left untouched until now."""
+        """Each GAN's weights, buffers, counters and generator into its own module (to export or sample), which the
+        stacked update left untouched until now. Adam's moments stay here: a GAN trained on apart afterwards
+        restarts them (its draws go on where they stopped)."""
         for i, gan in enumerate(self.gans):
             for net, params, buffers in ((gan.generator, self.g, self.g_buffers),
                                          (gan.discriminator, self.d, self.d_buffers),
@@ -135,4 +137,5 @@ class StackedGANs:
             gan.g_updates.fill_(self.g_updates)
             gan.d_updates.fill_(self.d_updates)
             gan._rng = self.rngs[i]
+            gan._rng_restored = self.rngs[i].get_state()  # what a later fit's on_fit_start goes on from
         return self.gans
