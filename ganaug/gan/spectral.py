@@ -51,6 +51,8 @@ class SpectralNorm(nn.Module):
 
 def spectral_norm(module: nn.Module) -> nn.Module:
     """`module` with its weight spectrally normalised (dimension 0, as the old hook for these layers)."""
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):  # the old hook took dimension 1 there
+        raise TypeError("ganaug's spectral norm takes dimension 0: not for transposed convolutions")
     # unsafe: the safe registration evaluates the parametrization once, which would iterate once.
     parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight), unsafe=True)
     return module
@@ -58,7 +60,9 @@ def spectral_norm(module: nn.Module) -> nn.Module:
 
 @contextlib.contextmanager
 def frozen(net: nn.Module):
-    """No power iteration inside: sigma from the current vectors (the G step of the joint D pass)."""
+    """No power iteration inside: sigma from the current vectors (the G step of the joint D pass). Not
+    re-entrant; a frozen forward saves the vectors themselves, so its backward must come before an iterating
+    forward (as in the G step)."""
     layers = [m for m in net.modules() if isinstance(m, SpectralNorm)]
     for m in layers:
         m.iterate = False
