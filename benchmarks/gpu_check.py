@@ -211,11 +211,12 @@ def main_job(root: str | None, timeout: int) -> dict:
 
 
 def markdown(result: dict) -> str:
-    failed = [f"{k}: failed ({v['error']})" for k, v in result.items() if isinstance(v, dict) and "error" in v]
+    # One line each: a compiler's error spans many.
+    failed = [f"- {k}: failed ({' '.join(v['error'].split())})" for k, v in result.items()
+              if isinstance(v, dict) and "error" in v]
     result = {k: v for k, v in result.items() if not (isinstance(v, dict) and "error" in v)}
     if "update" not in result:
-        return "\n".join(["# GPU check (issue 46)", "", *(f"- {' '.join(f.split())}" for f in failed), "",
-                          environment_markdown(result["environment"])])
+        return "\n".join(["# GPU check (issue 46)", "", *failed, "", environment_markdown(result["environment"])])
     u = result["update"]
     lines = ["# GPU check (issue 46)", "",
              f"Device: {result['device']}. The main job's update, {u['updates_timed']} timed after a warm-up, through "
@@ -224,16 +225,17 @@ def markdown(result: dict) -> str:
              + (" (random images of Fashion-MNIST's shapes: timings only)." if result.get("synthetic_data") else "."), "",
              f"{u['counted'].capitalize()} per update: {u['kernels_per_update']} (goal for dispatched operations: "
              f"≤ {OPS_GOAL}, benchmarks/results/count_ops.md).", ""]
+    def variant(r: dict, label: str, after: str = ".") -> list[str]:
+        return [f"{label}: **{r['ms_per_update_median']:.2f} ms** median per update; {r['counted']} per update: "
+                f"{r['kernels_per_update']}{after}", ""]
+
     if result.get("update_joint"):
-        j = result["update_joint"]
-        lines += [f"`gan.d_pass=joint` (one D pass, one power iteration per D step; not the default before its quality "
-                  f"guard): **{j['ms_per_update_median']:.2f} ms** median per update; {j['counted']} per update: "
-                  f"{j['kernels_per_update']}.", ""]
+        lines += variant(result["update_joint"], "`gan.d_pass=joint` (one D pass, one power iteration per D step; "
+                         "not the default before its quality guard)")
     if result.get("update_graphed"):
         c = result["update_graphed"]
-        lines += [f"Joint pass compiled (`{c['overrides'][-1]}`): **{c['ms_per_update_median']:.2f} ms** median per "
-                  f"update after warm-up; {c['counted']} per update: {c['kernels_per_update']}; "
-                  f"{c['wall_s']:.0f} s wall with compilation.", ""]
+        lines += variant(c, f"Joint pass compiled (`{c['overrides'][-1]}`), after warm-up",
+                         f"; {c['wall_s']:.0f} s wall with compilation.")
     if result.get("stacked"):
         st = result["stacked"]
         lines += [f"{st['gans']} stacked GANs (gan/stacked.py), {st['updates_timed']} timed updates: "
@@ -245,7 +247,7 @@ def markdown(result: dict) -> str:
         verdict = "met" if m["met"] else ("not met" if m["returncode"] == 0 else f"failed (exit {m['returncode']})")
         lines += [f"Main job (`{m['command']}`): **{m['wall_s']:.1f} s** wall, start-up included; goal ≤ "
                   f"{m['goal_s']:.0f} s: {verdict}.", ""]
-    lines += [*(f"- {' '.join(f.split())}" for f in failed), *([""] if failed else [])]
+    lines += [*failed, *([""] if failed else [])]
     lines += ["Not built yet, so not measured: Adam and the EMA inside the graph (each step's losses, forward and "
               "backward, are one graph; the optimizer steps run apart).", "", environment_markdown(result["environment"])]
     return "\n".join(lines)

@@ -45,25 +45,6 @@ def time_variant(tree: Path, extra: list[str], data: str, updates: int, warmup: 
     return float(json.loads(lines[-1].split(" ", 1)[1]))
 
 
-class CountFlops(pl.Callback):
-    """FLOPs of the second training batch (one D and one G update)."""
-
-    def __init__(self) -> None:
-        self.flops, self._mode = None, None
-
-    def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        if batch_idx == 1:
-            from torch.utils.flop_counter import FlopCounterMode
-
-            self._mode = FlopCounterMode(display=False)
-            self._mode.__enter__()
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if self._mode is not None:
-            self._mode.__exit__(None, None, None)
-            self.flops, self._mode = self._mode.get_total_flops(), None
-
-
 class Breakdown(pl.Callback):
     """Per aten operation over ``n`` training batches after two: self CPU time (torch.profiler), then FLOPs of one
     more batch (FlopCounterMode, apart: a dispatch mode would skew the times)."""
@@ -110,19 +91,6 @@ def breakdown(data: str, updates: int = 10) -> dict:
     return {"ms": probe.ms, "flops": probe.flops, "updates": updates}
 
 
-def update_flops(data: str) -> float:
-    from hydra import compose, initialize_config_module
-
-    from ganaug.gan.train import train
-
-    counter = CountFlops()
-    with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
-        train(compose("train", [f"out_dir={out}", f"data={data}", "gan.max_steps=3", "~callbacks.sample_grid",
-                                "~callbacks.snapshots", "~callbacks.checkpoint", "trainer.enable_progress_bar=false",
-                                "~logger"]), extra_callbacks=[counter])
-    return float(counter.flops)
-
-
 def breakdown_markdown(parts: dict) -> list[str]:
     peak = parts["sgemm_flops_per_s"]
     own = {k: v[0] for k, v in parts["ms"].items()}
@@ -166,12 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         # Each round starts with another variant: this machine's speed drifts within a run (the sgemm too).
         for name in names[r % len(names):] + names[:r % len(names)]:
             ms[name].append(time_variant(*runs[name], args.data, args.updates, args.warmup, args.threads))
-    flops, peak = update_flops(args.data), statistics.median(peaks)
+    peak = statistics.median(peaks)
     # The machine's speed drifts: the breakdown's shares are against an sgemm timed around it.
     around = [sgemm_flops_per_s()]
     parts = breakdown(args.data)
     around.append(sgemm_flops_per_s())
     parts["sgemm_flops_per_s"] = statistics.mean(around)
+    flops = float(sum(parts["flops"].values()))  # one update's, as FlopCounterMode counted it there
     env = environment(" ".join(["python benchmarks/update_speed.py", *(argv if argv is not None else sys.argv[1:])]))
     env["load"] = load_report(load_before, machine_load())
     median = {name: statistics.median(v) for name, v in ms.items()}

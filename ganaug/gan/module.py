@@ -19,7 +19,7 @@ from ganaug.errors import ConfigError, GanaugDataError
 from ganaug.gan.artifact import export_generator
 from ganaug.gan.nets import Discriminator, Generator
 from ganaug.gan.spectral import frozen, upgrade_state_dict
-from ganaug.gan.update import d_loss, d_outputs, g_loss, g_output
+from ganaug.gan.update import adam, d_loss, d_outputs, ema_update, g_loss, g_output
 from ganaug.gan.sampling import TrainedGenerator
 
 LOSSES = ("hinge", "nonsaturating")
@@ -210,10 +210,8 @@ class ConditionalGAN(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        # One fused kernel per optimizer step instead of a dozen small ops per tensor: same Adam.
-        fused = all(p.device.type in ("cpu", "cuda") for p in self.parameters())
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g, betas=tuple(hp.betas), fused=fused)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d, betas=tuple(hp.betas), fused=fused)
+        opt_g = adam(self.generator.parameters(), hp.lr_g, hp.betas)
+        opt_d = adam(self.discriminator.parameters(), hp.lr_d, hp.betas)
         return [opt_g, opt_d]
 
     def trainer_max_steps(self) -> int:
@@ -336,10 +334,9 @@ class ConditionalGAN(pl.LightningModule):
 
     @torch.no_grad()
     def _update_ema(self, g_updates: int) -> None:
-        # Before ema_start the copy just follows G: early weights are poor and would linger.
-        decay = 0.0 if g_updates <= self.hparams.ema_start else self.hparams.ema_decay
-        torch._foreach_lerp_(list(self.ema.parameters()), list(self.generator.parameters()), 1.0 - decay)
-        torch._foreach_copy_(list(self.ema.buffers()), list(self.generator.buffers()))
+        hp = self.hparams
+        ema_update(list(self.ema.parameters()), list(self.generator.parameters()), list(self.ema.buffers()),
+                   list(self.generator.buffers()), g_updates, hp.ema_start, hp.ema_decay)
 
     def sampler(self) -> TrainedGenerator:
         """The EMA generator, wrapped for sampling (shares weights with this module)."""

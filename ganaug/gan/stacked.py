@@ -23,7 +23,7 @@ from ganaug.errors import ConfigError
 from ganaug.gan.diffaug import draw
 from ganaug.gan.module import ConditionalGAN
 from ganaug.gan.spectral import frozen
-from ganaug.gan.update import d_loss, d_outputs, g_loss, g_output
+from ganaug.gan.update import adam, d_loss, d_outputs, ema_update, g_loss, g_output
 
 # Settings each stacked GAN may hold its own value of; every other one is the architecture or the optimizer's.
 OWN = ("class_names",)
@@ -55,10 +55,8 @@ class StackedGANs:
         self.g, self.g_buffers = stack_module_state([g.generator for g in gans])
         self.d, self.d_buffers = stack_module_state([g.discriminator for g in gans])
         self.ema, self.ema_buffers = stack_module_state([g.ema for g in gans])
-        fused = all(p.device.type in ("cpu", "cuda") for p in self.g.values())
-        adam = dict(betas=tuple(self.hp.betas), fused=fused)
-        self.opt_g = torch.optim.Adam(list(self.g.values()), lr=self.hp.lr_g, **adam)
-        self.opt_d = torch.optim.Adam(list(self.d.values()), lr=self.hp.lr_d, **adam)
+        self.opt_g = adam(self.g.values(), self.hp.lr_g, self.hp.betas)
+        self.opt_d = adam(self.d.values(), self.hp.lr_d, self.hp.betas)
         self.rngs = [g.make_rng() for g in gans]
         self.d_updates = self.g_updates = 0
 
@@ -117,11 +115,9 @@ class StackedGANs:
             p.grad = grad if grad.stride() == p.stride() else torch.empty_like(p).copy_(grad)
         opt.step()
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = 0.0 if self.g_updates <= self.hp.ema_start else self.hp.ema_decay
-        torch._foreach_lerp_(list(self.ema.values()), list(self.g.values()), 1.0 - decay)
-        torch._foreach_copy_(list(self.ema_buffers.values()), list(self.g_buffers.values()))
+        ema_update(list(self.ema.values()), list(self.g.values()), list(self.ema_buffers.values()),
+                   list(self.g_buffers.values()), self.g_updates, self.hp.ema_start, self.hp.ema_decay)
 
     @torch.no_grad()
     def write_back(self) -> list[ConditionalGAN]:

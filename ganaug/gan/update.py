@@ -40,3 +40,19 @@ def d_outputs(g: Net, d: Net, ops: tuple[str, ...], x, y, z, real_draws, fake_dr
 def g_output(g: Net, d: Net, ops: tuple[str, ...], y, z, draws) -> torch.Tensor:
     """D's logits on new fakes, with G's gradient (the joint pass runs this with D's spectral norm frozen)."""
     return d(apply(g(z, y), ops, draws), y)
+
+
+def adam(params, lr: float, betas) -> torch.optim.Adam:
+    """The GAN's optimizer: one fused kernel per step where the device has one (same Adam, fewer operations)."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=fused)
+
+
+@torch.no_grad()
+def ema_update(ema: list, params: list, ema_buffers: list, buffers: list, g_updates: int, ema_start: int,
+               ema_decay: float) -> None:
+    # Before ema_start the copy just follows G: early weights are poor and would linger.
+    decay = 0.0 if g_updates <= ema_start else ema_decay
+    torch._foreach_lerp_(ema, params, 1.0 - decay)
+    torch._foreach_copy_(ema_buffers, buffers)
