@@ -33,7 +33,6 @@ resnet=(bench.classifier.arch=resnet bench.classifier.width=16 bench.select_gene
 # reusing the stored GANs (seed*_resnet/n100 holds the n100 GANs, their generator choice the small CNN's).
 out_base=benchmarks/results/heldout/seed
 if [ "${1:-}" = policy ]; then
-  .venv/bin/python benchmarks/policy_choice.py run --regime n100 --regime n50 --workers "${WORKERS:-2}"
   chosen() {  # the overrides of a regime's chosen candidate, or nothing while it is not chosen
     .venv/bin/python - "$1" <<'PY'
 import json, sys
@@ -45,7 +44,9 @@ if c:
     print(" ".join(pc.POLICIES[policy] + [f"bench.classifier.steps={steps}"]))
 PY
   }
+  # Regime by regime, n100 first (the goal's regime): its choice, then its held-out runs, before n50's choice.
   for r in n100 n50; do
+    .venv/bin/python benchmarks/policy_choice.py run --regime $r --workers "${WORKERS:-2}"
     over=$(chosen $r)
     [ -n "$over" ] || { echo "long_runs.sh: $r's policy is not chosen yet (rerun after policy_choice)"; continue; }
     others=(); for o in n100 n50 n500 longtail; do [ $o = $r ] || others+=("~bench.regimes.$o"); done
@@ -54,17 +55,15 @@ PY
       bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' "${others[@]}" \
         $over "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
     done
-  done
-  # ResNet-14 at n100, on the small CNN's policy choice (as it keeps the small CNN's generator choice).
-  over=$(chosen n100)
-  if [ -n "$over" ]; then
+    # ResNet-14 at n100, on the small CNN's policy choice (as it keeps the small CNN's generator choice).
+    [ $r = n100 ] || continue
     for s in 1 2; do
       # shellcheck disable=SC2086
       bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' \
         '~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail' "${resnet[@]}" $over \
         "bench.reuse_from=[$out_base${s}_resnet,${out_base}${s}_policy]" bench.out_dir=${out_base}${s}_policy_resnet
     done
-  fi
+  done
   .venv/bin/python benchmarks/heldout.py
   exit 0
 fi
