@@ -41,26 +41,34 @@ import policy_choice as pc
 c = json.loads((pc.POLICY / "results.json").read_text())["regimes"].get(sys.argv[1], {}).get("chosen")
 if c:
     policy, steps = c.rsplit("-s", 1)
+    if policy == "none":  # its runs are the `real` condition, and synthetic on top is syn*, not classical+syn*
+        sys.exit(f"long_runs.sh: {sys.argv[1]} chose no augmentation: run real and syn0.25 by hand")
     print(" ".join(pc.POLICIES[policy] + [f"bench.classifier.steps={steps}"]))
 PY
   }
+  # The GANs, their generator choice (small-CNN CAS at the protocol's 3,000 steps, whatever the runs' length) and
+  # their banks come from the earlier held-out runs; the runs under test are the policy and the recipe on top of
+  # it (the reference trains again where the runs' length changed it: it is the teacher of confidence weights).
+  # Real only and the GAN metrics are not rerun: neither enters the gain.
+  same_gans=('+bench.select_generator.classifier.steps=3000'
+             "only=['*/reference','*/gan-*','*/select-*','*/bank-*','*/classical/*','*/classical+syn*']")
   # Regime by regime, n100 first (the goal's regime): its choice, then its held-out runs, before n50's choice.
   for r in n100 n50; do
     .venv/bin/python benchmarks/policy_choice.py run --regime $r --workers "${WORKERS:-2}"
-    over=$(chosen $r)
+    over=$(chosen $r) || continue
     [ -n "$over" ] || { echo "long_runs.sh: $r's policy is not chosen yet (rerun after policy_choice)"; continue; }
     others=(); for o in n100 n50 n500 longtail; do [ $o = $r ] || others+=("~bench.regimes.$o"); done
     for s in 1 2; do
       # shellcheck disable=SC2086
       bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' "${others[@]}" \
-        $over "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
+        $over "${same_gans[@]}" "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
     done
     # ResNet-14 at n100, on the small CNN's policy choice (as it keeps the small CNN's generator choice).
     [ $r = n100 ] || continue
     for s in 1 2; do
       # shellcheck disable=SC2086
       bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' \
-        '~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail' "${resnet[@]}" $over \
+        '~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail' "${resnet[@]}" $over "${same_gans[@]}" \
         "bench.reuse_from=[$out_base${s}_resnet,${out_base}${s}_policy]" bench.out_dir=${out_base}${s}_policy_resnet
     done
   done

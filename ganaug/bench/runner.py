@@ -172,7 +172,7 @@ class Regime:
         changed = {k: v for k, v in (sel.get("classifier") or {}).items() if v is not None}
         with _named("bench.select_generator."):
             return ClassifierSettings.from_config(
-                {**OmegaConf.to_container(self.cfg.bench.classifier, resolve=True), **changed})
+                {**OmegaConf.to_container(self.cfg.bench.classifier, resolve=True), **changed}).unmixed()
 
     def bank_settings(self, filtered: bool) -> BankSettings:
         b = self.cfg.bench
@@ -542,7 +542,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                               lambda r=regime, g=g: _gan_metrics(r, g), after=[bid, ref_id],
                               fingerprint=lambda rec, r=regime, bid=bid: _with_test(r, fingerprint(
                                   rec(bid)["bank_fingerprints"]["unfiltered"], r.reference_fp(),
-                                  r.classifier, b.metrics_samples, b.kid_subset)), adoptable=True))
+                                  r.classifier.unmixed(), b.metrics_samples, b.kid_subset)), adoptable=True))
         # A regime may run its own conditions (e.g. the long tail also unfiltered, when the filter
         # rejects a rare class outright): its keys override the bench-wide ones.
         cond_cfg = OmegaConf.merge(b, {k: spec[k] for k in CONDITION_KEYS if k in spec})
@@ -664,8 +664,9 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
 
     Classifier runs, GAN metrics and generator choices are their record; the reference classifier
     and the banks also have files, copied along. GANs are adopted by reference (their record names
-    the other directory's generator, too large to copy), so a record naming a generator that is
-    gone is never adopted. An ablation that changes one condition then reruns that condition alone,
+    the other directory's generator, too large to copy). A record naming a generator that is gone is
+    adopted all the same (keep_weights.py keeps only the generator a GAN's choice names): a unit still
+    to run that needs the missing weights has the GAN trained again here (`_retrain_lost_gans`). An ablation that changes one condition then reruns that condition alone,
     and its baselines are the very runs it is compared with. ``sources`` is one directory or a list,
     searched in order: the first that holds a unit gives it. Returns how many units were adopted.
     """
@@ -686,8 +687,6 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
             if u.adoptable and not fps.done(u.id) and fps(u.id) is not None:
                 rec = other.current(u.id, fps(u.id))
                 if rec is None or not all((src_root / o).exists() for o in u.outputs):
-                    continue
-                if rec.get("generator") and not Path(rec["generator"]).is_dir():
                     continue
                 if not _same_gan(u.id, store, other) or (u.stale and u.stale(rec)):
                     continue

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +136,12 @@ class ClassifierSettings:
 
     def key(self) -> dict:
         return stored_key("classifier", {f.name: getattr(self, f.name) for f in fields(self) if f.name != "device"})
+
+    def unmixed(self) -> ClassifierSettings:
+        """These settings on plain batches. The classifiers that measure (the reference: the filter's judge and
+        the teacher; CAS; the generator choice) do not take the runs' batch-level augmentation: they and their
+        fingerprints stay what they were when the runs they serve change policy."""
+        return replace(self, batch_mix="none", batch_mix_alpha=1.0)
 
     def __repr__(self) -> str:
         # Stored benchmark fingerprints hashed this repr: the settings added since are left out at their defaults.
@@ -304,7 +310,7 @@ def transform_key(transform: Any) -> Any:
 
 def reference_fingerprint(train_fp: str, clf: ClassifierSettings) -> str:
     # The reference trains without augmentation; the None is the transform part every stored reference hashed.
-    return fingerprint("reference", train_fp, clf, None)
+    return fingerprint("reference", train_fp, clf.unmixed(), None)
 
 
 def bank_fingerprint(generator_fp: str, bank: BankSettings, seed: int, train_counts: list[int],
@@ -402,7 +408,7 @@ def _new_model(train, clf: ClassifierSettings) -> SmallCNN:
 
 def train_reference(train, clf: ClassifierSettings) -> SmallCNN:
     """The real-data classifier (seed 0), without augmentation: the filter's judge and the soft labels' teacher."""
-    return train_run(train, clf, seed=0)
+    return train_run(train, clf.unmixed(), seed=0)
 
 
 def save_classifier(model: SmallCNN, path: str | Path) -> Path:

@@ -117,3 +117,70 @@ def test_a_second_classifier_can_keep_the_first_ones_generator_choice(compose_cf
     with pytest.raises(ConfigError, match="select_generator.classifier: unknown setting.*depth"):
         run_benchmark(compose_cfg("bench", cnn + ["+bench.select_generator.classifier.depth=3",
                                                    f"bench.out_dir={tmp_path / 'bad'}"]))
+
+
+def _prefer_earliest(monkeypatch):
+    from ganaug.bench import runner
+
+    def prefer_earliest(name, g, cands):
+        return choose(name, g, [{**c, "val_cas": 1.0 / c["step"]} for c in cands])
+
+    monkeypatch.setattr(runner, "choose", prefer_earliest)
+
+
+def test_a_directory_that_kept_only_the_chosen_generators_lends_its_gans(compose_cfg, tmp_path, tiny, monkeypatch):
+    # benchmarks/keep_weights.py after issue 45's trim commits, of each GAN, only the generator its choice names
+    # (here the snapshot after 20 updates): a later benchmark reusing the directory adopts the GAN, its choice and
+    # its scores, and makes its banks from that generator; it trains no GAN again.
+    import shutil
+
+    _prefer_earliest(monkeypatch)
+    cfg = tiny + SNAPSHOTS + SELECT
+    first, second = tmp_path / "first", tmp_path / "second"
+    run_benchmark(compose_cfg("bench", cfg + [f"bench.out_dir={first}", "only=[n30/gan-g0,n30/select-g0*]"]))
+    chosen = UnitStore(first / "units").get("n30/select-g0")["generator"]
+    assert chosen.endswith("snapshots/g000020")
+    shutil.rmtree(first / "n30/gan-g0/generator")
+    shutil.rmtree(first / "n30/gan-g0/checkpoints", ignore_errors=True)
+    run_benchmark(compose_cfg("bench", cfg + [f"bench.out_dir={second}", f"bench.reuse_from={first}",
+                                              "only=[n30/gan-g0,n30/select-g0*,n30/reference,n30/bank-g0]"]))
+    mine = UnitStore(second / "units")
+    assert all(mine.get(u)["adopted_from"] == str(first)
+               for u in ("n30/gan-g0", "n30/select-g0", "n30/select-g0/s000020", "n30/select-g0/s000040"))
+    assert not (second / "n30/gan-g0").exists()
+    assert mine.get("n30/bank-g0")["generator"] == chosen
+
+
+def test_the_runs_batch_mixing_leaves_the_reference_and_the_generator_choice_alone(compose_cfg, tmp_path, tiny):
+    # Mixup and CutMix are the classical policy of the runs under test; the classifiers that measure (the reference,
+    # the teacher of soft labels and confidence weights; the candidates' CAS; the GAN's CAS) train on plain batches,
+    # so a benchmark on another policy adopts them.
+    cfg = tiny + SNAPSHOTS + SELECT
+    first, second = tmp_path / "first", tmp_path / "second"
+    only = "only=[n30/gan-g0,n30/select-g0*,n30/reference,n30/bank-g0,n30/metrics-g0]"
+    run_benchmark(compose_cfg("bench", cfg + [f"bench.out_dir={first}", only]))
+    run_benchmark(compose_cfg("bench", cfg + [f"bench.out_dir={second}", f"bench.reuse_from={first}",
+                                              "bench.classifier.batch_mix=cutmix", only]))
+    mine = UnitStore(second / "units")
+    measured = ["n30/reference", "n30/select-g0", "n30/select-g0/s000020", "n30/metrics-g0"]
+    assert all(mine.get(u)["adopted_from"] == str(first) for u in measured)
+    ref = "n30/reference_classifier.safetensors"
+    assert (second / ref).read_bytes() == (first / ref).read_bytes()
+
+
+def test_the_reference_trains_on_plain_batches_whatever_the_runs_batch_mixing():
+    import numpy as np
+    import torch
+
+    from ganaug.data import ImageArrayDataset
+    from ganaug.eval import engine
+
+    rng = np.random.default_rng(0)
+    train = ImageArrayDataset(rng.integers(0, 256, (40, 8, 8, 1), dtype=np.uint8), np.arange(40) % 4)
+    plain = engine.ClassifierSettings(steps=6, batch_size=8, width=4)
+    mixed = engine.ClassifierSettings(steps=6, batch_size=8, width=4, batch_mix="cutmix")
+    a, b = engine.train_reference(train, plain), engine.train_reference(train, mixed)
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert engine.reference_fingerprint("data", plain) == engine.reference_fingerprint("data", mixed)
+    # the runs themselves do mix: the settings differ where they train under test
+    assert not all(torch.equal(a.state_dict()[k], v) for k, v in engine.train_run(train, mixed, seed=0).state_dict().items())
