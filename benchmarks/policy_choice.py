@@ -40,11 +40,21 @@ POLICIES = {
     "mixup": ["augment=flip_shift", "bench.classifier.batch_mix=mixup"],
     "cutmix": ["augment=flip_shift", "bench.classifier.batch_mix=cutmix"],
 }
+# How reports name them.
+POLICY_WORDS = {"none": "no augmentation", "flip_shift": "flip and shift", "erasing": "flip, affine and random erasing",
+                "trivial": "TrivialAugment-style", "mixup": "flip and shift with mixup",
+                "cutmix": "flip and shift with CutMix"}
 STEPS = (3000, 9000)
 REGIMES = ("n100", "n50", "n500", "longtail")
 SEEDS = "[0,1,2,3,4]"
 # Where the data-seed-0 runs of flip-and-shift and real only at 3,000 steps already stand (adopted by fingerprint).
 REUSE = ["benchmarks/results/ablation_n100_split_norm"]
+
+
+def candidate_words(candidate: str) -> str:
+    """`cutmix-s3000` -> `flip and shift with CutMix, 3,000 steps`."""
+    policy, steps = candidate.rsplit("-s", 1)
+    return f"{POLICY_WORDS.get(policy, policy)}, {int(steps):,} classifier steps"
 
 
 def candidate_dir(regime: str, policy: str, steps: int) -> Path:
