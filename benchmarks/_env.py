@@ -46,3 +46,25 @@ def load_report(before: dict, after: dict) -> dict:
                + ("**idle** (≤ 10%)." if idle else "**busy** (> 10%): these timings are not comparable with idle ones."))
     return {"loadavg_before": before["loadavg"], "loadavg_after": after["loadavg"], "others_cpu_share": others,
             "cores": cores, "idle": idle, "summary": summary}
+
+
+# A GAN trained only to be measured: no sample grids, snapshots, checkpoints, progress bar or logger.
+QUIET_TRAINING = ("~callbacks.sample_grid", "~callbacks.snapshots", "~callbacks.checkpoint",
+                  "trainer.enable_progress_bar=false", "~logger")
+
+
+def train_quietly(overrides, callbacks) -> float:
+    """`ganaug-train` on conf/train.yaml with ``overrides`` in a temporary directory, keeping only what ``callbacks``
+    collect; the seconds it took."""
+    import tempfile
+    import time
+
+    from hydra import compose, initialize_config_module
+
+    from ganaug.gan.train import train
+
+    with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
+        cfg = compose("train", [f"out_dir={out}", *QUIET_TRAINING, *overrides])
+        t0 = time.perf_counter()
+        train(cfg, extra_callbacks=list(callbacks))
+        return time.perf_counter() - t0

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, environment_markdown, write_report  # noqa: E402
+from _env import RESULTS, environment, environment_markdown, train_quietly, write_report  # noqa: E402
 
 UPDATES = 3  # one warm-up update, then the counted ones
 
@@ -55,18 +55,8 @@ class CountUpdates(pl.Callback):
 
 
 def count(overrides: list[str]) -> dict:
-    import tempfile
-
-    from hydra import compose, initialize_config_module
-
-    from ganaug.gan.train import train
-
     counter = CountUpdates()
-    with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
-        cfg = compose("train", [f"out_dir={out}", f"gan.max_steps={UPDATES + 1}", "gan.ema_start=0",
-                                "data.n_per_class=20", "~callbacks.sample_grid", "~callbacks.snapshots",
-                                "trainer.enable_progress_bar=false", "~logger", *overrides])
-        train(cfg, extra_callbacks=[counter])
+    train_quietly([f"gan.max_steps={UPDATES + 1}", "gan.ema_start=0", "data.n_per_class=20", *overrides], [counter])
     totals = [sum(c.values()) for c in counter.per_update]
     top = collections.Counter()
     for c in counter.per_update:

@@ -37,7 +37,7 @@ import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
+from _env import environment, environment_markdown, load_report, machine_load, train_quietly, write_report  # noqa: E402
 
 OPS_GOAL = 400
 MAIN_JOB_GOAL_S = 60.0
@@ -124,22 +124,13 @@ def synthetic_fashion_mnist(directory: Path, seed: int = 0) -> Path:
 
 
 def time_updates(device: str, data: str, root: str | None, updates: int, warmup: int, extra=()) -> dict:
-    from hydra import compose, initialize_config_module
-
-    from ganaug.gan.train import train
-
     clock, kernels = UpdateClock(warmup), KernelCount(after=max(1, warmup - 3) if warmup > 3 else 1)
     overrides = [f"data={data}", f"gan.max_steps={warmup + updates}", "gan.ema_start=0",
-                 "~callbacks.sample_grid", "~callbacks.snapshots", "~callbacks.checkpoint",
-                 "trainer.enable_progress_bar=false", "~logger",
                  "trainer=gpu" if device == "cuda" else "trainer=cpu"]
     if root:
         overrides.append(f"data.dataset.root={root}")
     overrides += list(extra)
-    with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
-        t0 = time.perf_counter()
-        train(compose("train", [f"out_dir={out}", *overrides]), extra_callbacks=[clock, kernels])
-        wall = time.perf_counter() - t0
+    wall = train_quietly(overrides, [clock, kernels])
     ms = sorted(clock.milliseconds())
     median = ms[len(ms) // 2] if ms else None
     return {"updates_timed": len(ms), "ms_per_update_median": median,

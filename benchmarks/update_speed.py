@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -27,7 +26,8 @@ import pytorch_lightning as pl
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "studies"))
-from _env import RESULTS, environment, environment_markdown, load_report, machine_load, write_report  # noqa: E402
+from _env import (  # noqa: E402
+    RESULTS, environment, environment_markdown, load_report, machine_load, train_quietly, write_report)
 
 VARIANTS = {"separate": [], "joint": ["gan.d_pass=joint"]}
 
@@ -79,15 +79,8 @@ class Breakdown(pl.Callback):
 
 def breakdown(data: str, updates: int = 10) -> dict:
     """Where one update's time goes, by aten operation, and how fast the ones with FLOPs run."""
-    from hydra import compose, initialize_config_module
-
-    from ganaug.gan.train import train
-
     probe = Breakdown(updates)
-    with tempfile.TemporaryDirectory() as out, initialize_config_module("ganaug.conf", version_base="1.3"):
-        train(compose("train", [f"out_dir={out}", f"data={data}", f"gan.max_steps={updates + 4}",
-                                "~callbacks.sample_grid", "~callbacks.snapshots", "~callbacks.checkpoint",
-                                "trainer.enable_progress_bar=false", "~logger"]), extra_callbacks=[probe])
+    train_quietly([f"data={data}", f"gan.max_steps={updates + 4}"], [probe])
     return {"ms": probe.ms, "flops": probe.flops, "updates": updates}
 
 
