@@ -114,6 +114,7 @@ def test_the_compiled_update_is_one_graph_per_step_and_trains_as_eager(compose_c
 
 
 @pytest.mark.parametrize("value, message", [("tensorrt_x", "unknown backend 'tensorrt_x'"),
+                                            ("none", "eager is null"),
                                             ("aot_eager:reduce-overhead", "a mode goes with inductor only")])
 def test_a_bad_compile_setting_is_named(value, message):
     from ganaug.errors import ConfigError

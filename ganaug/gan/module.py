@@ -81,8 +81,10 @@ def compile_spec(value: str | None, where: str = "gan") -> dict | None:
     """`gan.compile`: null (eager), or torch.compile's backend with an optional mode, "backend[:mode]":
     "inductor", "inductor:reduce-overhead" (CUDA graphs on a GPU), "aot_eager" (no code generation: the CPU
     tests' check that the update compiles as one graph)."""
-    if value in (None, "", "none"):
+    if value is None:
         return None
+    if str(value).strip().lower() in ("", "none", "eager", "false"):  # one spelling, so one GAN identity
+        raise ConfigError(f"{where}.compile={value!r}: eager is null (gan.compile=null, or leave it out)")
     backend, _, mode = str(value).partition(":")
     import torch._dynamo
 
