@@ -38,7 +38,7 @@ from ganaug.eval.engine import BankSettings, ClassifierSettings, SyntheticUse
 from ganaug.data.arrays import data_fingerprint
 from ganaug.errors import ConfigError, GanaugError
 from ganaug.base.files import atomic_file
-from ganaug.gan.artifact import load_generator
+from ganaug.gan.artifact import WEIGHTS_FILE, load_generator
 from ganaug.gan.module import check_settings as check_gan_settings
 from ganaug.gan.train import check_length
 from ganaug.base.provenance import cpu_reading, cpu_use, git_commit, machine
@@ -72,6 +72,9 @@ class Unit:
     # Why a stored record no longer holds though its fingerprint matches (None: it holds). A GAN's
     # fingerprint names its data by settings, so images changed at the same place are found here.
     stale: Callable[[dict], str | None] | None = None
+    # It reads the weights of the generator its bank was made from (synthetic items made on the fly), not only
+    # the bank: a bank that is done does not spare that GAN's retraining when the weights are gone.
+    reads_generator: bool = False
 
 
 class ReuseError(GanaugError, FileNotFoundError):
@@ -566,7 +569,8 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                     units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
                                       after=[bid, teacher_id] if g is not None else [], fingerprint=fp,
-                                      adoptable=True))
+                                      adoptable=True,
+                                      reads_generator=g is not None and regime.use(cond.ratio).source == "generator"))
     twice = [uid for uid, n in Counter(u.id for u in units).items() if n > 1]
     if twice:  # one id is one stored record: a second unit would redo the work and overwrite the first
         raise RuntimeError(f"the benchmark's plan has units {twice[:3]} more than once: a bug in the plan")
@@ -666,7 +670,8 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     and the banks also have files, copied along. GANs are adopted by reference (their record names
     the other directory's generator, too large to copy). A record naming a generator that is gone is
     adopted all the same (keep_weights.py keeps only the generator a GAN's choice names): a unit still
-    to run that needs the missing weights has the GAN trained again here (`_retrain_lost_gans`). An ablation that changes one condition then reruns that condition alone,
+    to run that needs the missing weights (a choice to score, a bank to make, items made on the fly)
+    has the GAN trained again here (`_retrain_lost_gans`). An ablation that changes one condition then reruns that condition alone,
     and its baselines are the very runs it is compared with. ``sources`` is one directory or a list,
     searched in order: the first that holds a unit gives it. Returns how many units were adopted.
     """
@@ -756,14 +761,27 @@ def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:
         choice = choice_id(regime, g)
         source = store.generator_record(regime, g, stored=lambda i: i in fps.units and fps.stored(i))
         generator = Path(store.get(source)["generator"])
+        bank = f"{regime}/bank-g{g}"
         # A choice still to make scores the GAN's snapshots, beside its final generator.
-        needs = [generator] + ([generator.parent / "snapshots"] if choice in fps.units and source == u.id else [])
-        if all(p.is_dir() for p in needs) or fps.done(f"{regime}/bank-g{g}"):
+        scores = choice in fps.units and source == u.id
+        weights = _has_weights(generator) and (not scores or _has_weights(generator.parent / "snapshots", every=True))
+        on_the_fly = any(v.reads_generator and bank in v.after and not fps.done(i) for i, v in fps.units.items())
+        if weights or (fps.done(bank) and not on_the_fly):
             continue
         print(f"ganaug-bench: {regime}: GAN seed {g}'s generator is gone ({generator}); training it again, "
               "and what was made from it follows the new weights", flush=True)
-        for uid in [u.id] + [i for i in fps.units if i == choice or i.startswith(f"{choice}/")]:
+        # Items made on the fly read the generator the bank's record names: that bank is made again, naming the new one.
+        for uid in [u.id] + [i for i in fps.units if i == choice or i.startswith(f"{choice}/")] + [bank] * on_the_fly:
             store.drop(uid)
+
+
+def _has_weights(path: Path, every: bool = False) -> bool:
+    """A generator artifact with its weights file at `path` (a folder kept with its `generator.json` alone is not
+    one); with `every`, a folder of snapshots each of which has them."""
+    if not every:
+        return (path / WEIGHTS_FILE).is_file()
+    snapshots = [p for p in path.iterdir() if p.is_dir()] if path.is_dir() else []
+    return bool(snapshots) and all(_has_weights(p) for p in snapshots)
 
 
 def calibrate_gan_cost(units: list[Unit], store: UnitStore, done: Callable[[str], bool]) -> float | None:
