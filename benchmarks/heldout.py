@@ -223,7 +223,9 @@ def markdown(data: dict) -> str:
     lines += ["## Against the classical policy chosen on validation (issue 44)", "",
               "The same gain, over the strongest standard augmentation instead of flip and shift: the policy and "
               "training length chosen on data seed 0's validation split (`policy/results.md`), then run on the "
-              "held-out subsets with the recipe stacked on it (`bash benchmarks/long_runs.sh policy`).", "",
+              "held-out subsets with the recipe stacked on it (`bash benchmarks/long_runs.sh policy`). Both "
+              "classifiers' runs use the n100 GANs of the ResNet-14 runs above (`seed*_resnet`, trained on a CPU; "
+              "the small CNN's rows above used GANs of the same settings trained on a GPU, other weights).", "",
               "| classifier | regime | chosen policy | data seed 1 | data seed 2 | pooled, held out | goal | met |",
               "|---|---|---|---|---|---|---|---|"]
     for clf, rows in data.get("policy", {}).items():

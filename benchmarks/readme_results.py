@@ -361,7 +361,9 @@ def policy_sentences() -> tuple[str, bool] | None:
                 "the choice is still running (benchmarks/results/policy/results.md).", False)
     what = f"the strongest standard augmentation chosen on validation ({candidate_words(chosen)})"
     if not all(row.get("pooled") for row in rows.values()):
-        said = [f"{clf}: " + (_subset_cells(row["seeds"]) if any((row.get("seeds") or {}).values()) else "not run yet")
+        said = [f"{clf}: " + (f"pooled {format_gain(row['pooled'], mark=False)} ({_subset_cells(row['seeds'])})"
+                              if row.get("pooled") else _subset_cells(row["seeds"])
+                              if any((row.get("seeds") or {}).values()) else "not run yet")
                 for clf, row in rows.items()]
         return f"Against {what}, held out at {REGIME_WORDS[HEADLINE_REGIME]}: " + "; ".join(said) + ".", False
     met = [row.get("met") for row in rows.values()]

@@ -315,6 +315,11 @@ def test_the_verdict_is_over_the_policy_chosen_on_validation_once_its_held_out_r
                          "CutMix, 3,000 classifier steps), held out at 100 labelled images per class: small CNN: "
                          "data seed 1 +0.4 [-0.1, +0.9], data seed 2 not run yet; ResNet-14: not run yet.")
     pooled = _row((0.004, 0.003), (0.0, 0.0), 10, 6)["gain_vs_classical"]
+    table["policy"]["small CNN"]["n100"].update(seeds={"1": cell, "2": cell}, pooled=pooled, met=False)
+    text, _ = verdict()  # one classifier pooled: said, the verdict still over flip and shift
+    assert text.startswith("**Verdict.** On labelled") and text.endswith(
+        "small CNN: pooled +0.4 [+0.1, +0.7] (data seed 1 +0.4 [-0.1, +0.9], data seed 2 +0.4 [-0.1, +0.9]); "
+        "ResNet-14: not run yet.")
     for clf in ("small CNN", "ResNet-14"):
         table["policy"][clf]["n100"].update(seeds={"1": cell, "2": cell}, pooled=pooled, met=False)
     text, history = verdict()
