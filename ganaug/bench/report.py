@@ -112,6 +112,24 @@ def _skipped_notes(skipped: list[dict]) -> list[str]:
     return [f"{', '.join(sorted(conds))} (GAN seed {g}): {reason}" for (g, reason), conds in sorted(by_reason.items())]
 
 
+def classical_words(cfg: DictConfig) -> str:
+    """What the `classical` condition trains with: the augment config (its group choice on a command line, else its
+    transforms), the batch mixing and the classifier's steps; every table names it."""
+    name = None
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        name = HydraConfig.get().runtime.choices.get("augment")
+    except ValueError:  # not under @hydra.main: a config composed in Python
+        pass
+    if not name:
+        aug = OmegaConf.to_container(cfg.augment, resolve=True) if cfg.get("augment") else {}
+        name = "+".join(str(t.get("_target_", "?")).rsplit(".", 1)[-1] for t in aug.get("transforms", [])) or "none"
+    clf = cfg.bench.classifier
+    mix = {"mixup": "mixup", "cutmix": "CutMix"}.get(str(clf.get("batch_mix", "none")))
+    return f"`augment={name}`" + (f" with {mix} batches" if mix else "") + f", {int(clf.steps):,} classifier steps"
+
+
 def markdown(summary: dict, meta: dict) -> str:
     partial = meta.get("units_done", 0) < meta.get("units_total", 0)
     lines = [f"# Downstream benchmark: {meta['name']}", ""]
@@ -124,7 +142,8 @@ def markdown(summary: dict, meta: dict) -> str:
              "`*` = CI excludes 0; a synthetic condition's CI treats GAN seed and classifier seed as crossed "
              "random factors, and with one GAN seed holds for that GAN only). Balanced accuracy for the "
              "long-tail regime. The synthetic condition "
-             "marked **chosen** is the best on the validation split (never the test split).", ""]
+             "marked **chosen** is the best on the validation split (never the test split)."
+             + (f" `classical`: {meta['classical']}." if meta.get("classical") else ""), ""]
     for regime, s in summary.items():
         baselines = [b for b in BASELINES if b in s["conditions"]]
         lines += [f"## {regime}", "", "| condition | test | " + " | ".join(f"Δ vs {b}" for b in baselines)
@@ -271,7 +290,7 @@ def write_reports(cfg: DictConfig, out: Path, records: list[dict], progress: dic
             "data_seed": b.data_seed, "classifier_seeds": list(b.classifier_seeds), "gan_seeds": list(b.gan_seeds),
             "gan_seeds_by_regime": {k: list(v.get("gan_seeds", b.gan_seeds)) for k, v in b.regimes.items()},
             "units_made_on": dict(Counter(machine_label(r.get("made_on")) for r in records).most_common()),
-            "units_load": units_load(records), **(progress or {})}
+            "units_load": units_load(records), "classical": classical_words(cfg), **(progress or {})}
     summary = summarise(records, list(b.regimes))
     payload = {"meta": meta, "config": OmegaConf.to_container(cfg, resolve=True), "summary": summary,
                "runs": records}

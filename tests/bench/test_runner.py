@@ -76,6 +76,8 @@ def test_ci_benchmark_runs_resumes_and_reports(compose_cfg, tmp_path, tiny, monk
     assert all(r["made_on"]["load"]["own_cpu_per_s"] > 0 for r in data["runs"])
     assert data["meta"]["units_load"]["n"] == len(data["runs"])
     assert "- load while the units ran" in (tmp_path / "results.md").read_text()
+    # The classical baseline is named (issue 44): here the digits config's transforms, composed in Python.
+    assert "`classical`: `augment=" in (tmp_path / "results.md").read_text()
     assert len(data["runs"]) == len(UnitStore(tmp_path / "units").all())
     # Every synthetic run trained for the same steps at the same batch size as the baselines.
     runs = [r for r in data["runs"] if "condition" in r]
@@ -771,3 +773,10 @@ def test_on_the_fly_synthetic_items_redo_only_the_synthetic_runs_from_the_banks_
                                                       "bench.filter_options=[true]"]))
     with pytest.raises(ConfigError, match=r"bench.synthetic_source must be one of \('bank', 'generator'\)"):
         plan_from_config(compose_cfg("bench", base + ["bench.synthetic_source=disk"]))
+
+
+def test_the_classical_condition_is_named_with_its_batch_mixing_and_steps(compose_cfg, tmp_path, tiny):
+    from ganaug.bench.report import classical_words
+
+    words = classical_words(compose_cfg("bench", tiny + ["augment=flip_shift", "bench.classifier.batch_mix=cutmix"]))
+    assert words == "`augment=HorizontalFlip+Affine` with CutMix batches, 20 classifier steps"
