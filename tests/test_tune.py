@@ -839,6 +839,24 @@ def test_tune_measures_on_top_of_the_users_augmentation_on_the_cli_and_in_python
     assert cli.settings["transform"] != plain.settings["transform"] is None
 
 
+def test_tune_measures_on_top_of_the_users_mixup_or_cutmix(compose_cfg, gens, tmp_path):
+    # Issue 44: mixup and CutMix act on batches, so they are a tune setting rather than an augment config; every
+    # run mixes, real only included, and the recipe's record says so.
+    base = ["data=digits", f"generators=[{gens[0]}]", "tune.steps=5", "tune.batch_size=32", "tune.width=8",
+            "tune.seeds=[0]", "tune.bank_size=200", "tune.ratios=[0.5]", "tune.filter_thresholds=[null]",
+            "progress=false"]
+    with pytest.warns(UserWarning, match="1 classifier seed"):
+        mixed = run_tune(compose_cfg("tune", base + [f"out_dir={tmp_path / 'cutmix'}", "tune.batch_mix=cutmix"]))
+    with pytest.warns(UserWarning, match="1 classifier seed"):
+        plain = run_tune(compose_cfg("tune", base + [f"out_dir={tmp_path / 'plain'}"]))
+    assert mixed.settings["batch_mix"] == "cutmix" and "batch_mix" not in plain.settings
+    assert not {r["run_fingerprint"] for r in mixed.runs} & {r["run_fingerprint"] for r in plain.runs}
+    assert "Every run, real only included, mixes its batches by cutmix" in (tmp_path / "cutmix" / "tune.md").read_text()
+    assert load_recipe(tmp_path / "cutmix").ratio in (0.0, 0.5)  # its recipe loads as any other
+    with pytest.raises(TuneError, match="batch_mix must be one of"):
+        run_tune(compose_cfg("tune", base + [f"out_dir={tmp_path / 'bad'}", "tune.batch_mix=cutout"]))
+
+
 def test_the_users_network_without_batch_norm_trains_under_split_norm(split, gens, tmp_path):
     # ganaug-tune's defaults keep synthetic items' batch-norm statistics apart; a network without batch norm
     # has none to keep apart, so its runs train as usual (split_batch_norm raised inside the loop).

@@ -678,10 +678,13 @@ def _markdown(result: TuneResult) -> str:
         "| candidate | ratio | filter | val score | gain vs real only |",
         "|---|---|---|---|---|",
     ]
-    if s.get("transform") is not None:
-        # Otherwise "real only" reads as un-augmented: here it is the classical-augmentation baseline.
-        lines[2:2] = ["Every run, real only included, applies the given transform (classical augmentation) "
-                      "to real and synthetic images.", ""]
+    # Otherwise "real only" reads as un-augmented: here it is the classical-augmentation baseline.
+    policy = (["applies the given transform (classical augmentation) to real and synthetic images"]
+              if s.get("transform") is not None else [])
+    if s.get("batch_mix", "none") != "none":
+        policy.append(f"mixes its batches by {s['batch_mix']} (alpha {s.get('batch_mix_alpha', 1.0):g})")
+    if policy:
+        lines[2:2] = [f"Every run, real only included, {' and '.join(policy)}.", ""]
     for c in result.candidates:
         name = "real only" if c["name"] == REAL else f"`{c['name']}`"
         if c["name"] == result.best:
@@ -780,6 +783,8 @@ class TuneSettings:
     synthetic_confidence_weight: bool = True
     synthetic_split_norm: bool = True
     synthetic_source: str = "bank"
+    batch_mix: str = "none"
+    batch_mix_alpha: float = 1.0
     bank_size: int = 10000
     metric: str = "auto"
     rule: str = "interval"
@@ -820,7 +825,9 @@ def tune_mix(
     each synthetic item by that teacher's probability of its label; ``synthetic_split_norm`` keeps
     synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). ``synthetic_source="generator"``
     trains every synthetic candidate on images its generator makes on the fly, every item a new one, instead
-    of on its bank (unfiltered candidates only; the recipe's source is then the generator). Writes
+    of on its bank (unfiltered candidates only; the recipe's source is then the generator). ``batch_mix``
+    (``"mixup"`` or ``"cutmix"``, ratio ~ Beta(``batch_mix_alpha``, same)): every run, real only included, mixes
+    its batches as a user training with mixup or CutMix does (`ganaug.classify.batch_mix`). Writes
     ``out_dir``/tune.json, tune.md,
     recipe.yaml (the best candidate's mix and loss: `ganaug.load_recipe`) and mix.yaml (its mix alone,
     a `SyntheticMix` partial for Hydra configs); runs and banks stored under
@@ -868,7 +875,8 @@ def tune_mix(
                             confidence_weight=synthetic_confidence_weight,
                             split_norm=synthetic_split_norm, source=synthetic_source)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=s.lr, lr_schedule=s.lr_schedule, width=width,
-                                 arch=s.arch, precision=s.precision, device=s.device, model=s.model)
+                                 arch=s.arch, precision=s.precision, device=s.device, model=s.model,
+                                 batch_mix=s.batch_mix, batch_mix_alpha=s.batch_mix_alpha)
         loss.check_filtered(any(t is not None for t in thresholds), "",
                             "set filter_thresholds=[null] (tune.filter_thresholds=[null])")
     except ConfigError as e:
