@@ -183,9 +183,11 @@ def time_stacked(device: str, data: str, n: int, updates: int, warmup: int, batc
         ms = [s.elapsed_time(e) for s, e in ms]
     ms.sort()
     median = ms[len(ms) // 2]
+    # A stacked step is one D update (and a G update every n_dis of them); max_steps counts G updates.
+    steps = settings["max_steps"] * settings["n_dis"]
     return {"gans": n, "updates_timed": len(ms), "ms_per_stacked_update_median": median,
             "ms_per_gan_update": median / n, "updates_per_gan": settings["max_steps"],
-            "training_s_estimate": median * settings["max_steps"] / 1000}
+            "training_s_estimate": median * steps / 1000}
 
 
 def main_job(root: str | None, timeout: int) -> dict:
