@@ -407,8 +407,11 @@ def flip_shift_verdict() -> str:
         return gain(g) if g else "not measured"
 
     head = by.get(HEADLINE_REGIME)
-    if leads:  # a regime pooled on held-out data is said there, not by its data seed 0 numbers
-        rows = [r for r in rows if r[0] == HEADLINE_REGIME or r[0] not in pooled_regimes()]
+    if leads:  # a regime pooled on held-out data is said there, not by its data seed 0 numbers (the headline's
+        # stand in the results table below)
+        rows = [r for r in rows if r[0] != HEADLINE_REGIME and r[0] not in pooled_regimes()]
+        if not rows:
+            return "\n" + "\n".join(wrap(held[0])) + "\n"
     parts = []
     for regime, _, _, _, b in rows:
         words = REGIME_WORDS.get(regime, regime)
@@ -434,7 +437,7 @@ def flip_shift_verdict() -> str:
         dev += f"; over real data alone by {min(vs_real):+.1f} to {max(vs_real):+.1f} points." if vs_real else "."
     else:
         dev += f", and {vs_real[0]:+.1f} over real data alone." if vs_real else "."
-    if CURRENT_NOTE and len(rows) > 1:  # it names the other regimes' recipe
+    if CURRENT_NOTE and len(rows) > 1 and rows[0][0] == HEADLINE_REGIME:  # it names the other regimes' recipe
         dev += " " + CURRENT_NOTE
     if held is not None:
         first, second = (held[0], dev) if leads else (dev, held[0])
