@@ -671,8 +671,8 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     the other directory's generator, too large to copy). A record naming a generator that is gone is
     adopted all the same (keep_weights.py keeps only the generator a GAN's choice names): a unit still
     to run that needs the missing weights (a choice to score, a bank to make, items made on the fly)
-    has the GAN trained again here (`_retrain_lost_gans`). An ablation that changes one condition then reruns that condition alone,
-    and its baselines are the very runs it is compared with. ``sources`` is one directory or a list,
+    has the GAN trained again here (`_retrain_lost_gans`). An ablation that changes one condition then
+    reruns that condition alone, and its baselines are the very runs it is compared with. ``sources`` is one directory or a list,
     searched in order: the first that holds a unit gives it. Returns how many units were adopted.
     """
     if not sources:
@@ -780,7 +780,7 @@ def _has_weights(path: Path, every: bool = False) -> bool:
     one); with `every`, a folder of snapshots each of which has them."""
     if not every:
         return (path / WEIGHTS_FILE).is_file()
-    snapshots = [p for p in path.iterdir() if p.is_dir()] if path.is_dir() else []
+    snapshots = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")] if path.is_dir() else []
     return bool(snapshots) and all(_has_weights(p) for p in snapshots)
 
 
