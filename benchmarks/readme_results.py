@@ -365,7 +365,10 @@ def policy_sentences() -> tuple[str, bool] | None:
                               if row.get("pooled") else _subset_cells(row["seeds"])
                               if any((row.get("seeds") or {}).values()) else "not run yet")
                 for clf, row in rows.items()]
-        return f"Against {what}, held out at {REGIME_WORDS[HEADLINE_REGIME]}: " + "; ".join(said) + ".", False
+        met = [row.get("met") for row in rows.values()]
+        goal = (f" The goal, +{GOAL_POINTS:.0f} points with the CI above zero on both classifiers: **not reached**."
+                if False in met else "")  # one classifier short of it settles it
+        return f"Against {what}, held out at {REGIME_WORDS[HEADLINE_REGIME]}: " + "; ".join(said) + "." + goal, False
     met = [row.get("met") for row in rows.values()]
     goal = False if False in met else (True if all(met) else None)
     verdict = {True: "**reached**", False: "**not reached**", None: "not judged yet"}[goal]
