@@ -360,16 +360,15 @@ def policy_sentences() -> tuple[str, bool] | None:
         return ("Against the strongest standard augmentation chosen on validation instead of flip and shift (issue 44): "
                 "the choice is still running (benchmarks/results/policy/results.md).", False)
     what = f"the strongest standard augmentation chosen on validation ({candidate_words(chosen)})"
+    met = [row.get("met") for row in rows.values()]
     if not all(row.get("pooled") for row in rows.values()):
         said = [f"{clf}: " + (f"pooled {format_gain(row['pooled'], mark=False)} ({_subset_cells(row['seeds'])})"
                               if row.get("pooled") else _subset_cells(row["seeds"])
                               if any((row.get("seeds") or {}).values()) else "not run yet")
                 for clf, row in rows.items()]
-        met = [row.get("met") for row in rows.values()]
         goal = (f" The goal, +{GOAL_POINTS:.0f} points with the CI above zero on both classifiers: **not reached**."
                 if False in met else "")  # one classifier short of it settles it
         return f"Against {what}, held out at {REGIME_WORDS[HEADLINE_REGIME]}: " + "; ".join(said) + "." + goal, False
-    met = [row.get("met") for row in rows.values()]
     goal = False if False in met else (True if all(met) else None)
     verdict = {True: "**reached**", False: "**not reached**", None: "not judged yet"}[goal]
     said = [f"**{format_gain(row['pooled'], mark=False)}** for the {clf} ({_subset_cells(row['seeds'])})"

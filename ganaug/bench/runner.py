@@ -764,9 +764,10 @@ def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:
         bank = f"{regime}/bank-g{g}"
         # A choice still to make scores the GAN's snapshots, beside its final generator.
         scores = choice in fps.units and source == u.id
-        weights = _has_weights(generator) and (not scores or _has_weights(generator.parent / "snapshots", every=True))
+        if _has_weights(generator) and (not scores or _has_weights(generator.parent / "snapshots", every=True)):
+            continue
         on_the_fly = any(v.reads_generator and bank in v.after and not fps.done(i) for i, v in fps.units.items())
-        if weights or (fps.done(bank) and not on_the_fly):
+        if fps.done(bank) and not on_the_fly:
             continue
         print(f"ganaug-bench: {regime}: GAN seed {g}'s generator is gone ({generator}); training it again, "
               "and what was made from it follows the new weights", flush=True)
