@@ -28,6 +28,7 @@ from _env import RESULTS, write_json  # noqa: E402
 
 from ganaug.base.files import atomic_write_bytes  # noqa: E402
 from ganaug.base.provenance import environment  # noqa: E402
+from ganaug.classify.batch_mix import BATCH_MIX_NAMES  # noqa: E402
 from ganaug.eval.stats import mean_ci, paired_diff_ci  # noqa: E402
 
 POLICY = RESULTS / "policy"
@@ -42,8 +43,8 @@ POLICIES = {
 }
 # How reports name them.
 POLICY_WORDS = {"none": "no augmentation", "flip_shift": "flip and shift", "erasing": "flip, affine and random erasing",
-                "trivial": "TrivialAugment-style", "mixup": "flip and shift with mixup",
-                "cutmix": "flip and shift with CutMix"}
+                "trivial": "TrivialAugment-style",
+                **{mix: f"flip and shift with {name}" for mix, name in BATCH_MIX_NAMES.items()}}
 STEPS = (3000, 9000)
 REGIMES = ("n100", "n50", "n500", "longtail")
 SEEDS = "[0,1,2,3,4]"

@@ -851,7 +851,7 @@ def test_tune_measures_on_top_of_the_users_mixup_or_cutmix(compose_cfg, gens, tm
         plain = run_tune(compose_cfg("tune", base + [f"out_dir={tmp_path / 'plain'}"]))
     assert mixed.settings["batch_mix"] == "cutmix" and "batch_mix" not in plain.settings
     assert not {r["run_fingerprint"] for r in mixed.runs} & {r["run_fingerprint"] for r in plain.runs}
-    assert "Every run, real only included, mixes its batches by cutmix" in (tmp_path / "cutmix" / "tune.md").read_text()
+    assert "Every run, real only included, mixes its batches by CutMix" in (tmp_path / "cutmix" / "tune.md").read_text()
     assert load_recipe(tmp_path / "cutmix").ratio in (0.0, 0.5)  # its recipe loads as any other
     with pytest.raises(TuneError, match="batch_mix must be one of"):
         run_tune(compose_cfg("tune", base + [f"out_dir={tmp_path / 'bad'}", "tune.batch_mix=cutout"]))

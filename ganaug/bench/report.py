@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganaug.base.files import atomic_write_bytes
 from ganaug.base.provenance import environment, machine_label, stored_if_unchanged
+from ganaug.classify.batch_mix import BATCH_MIX_NAMES
 from ganaug.eval.stats import crossed_gain_ci, format_gain, format_score, mean_ci, paired_diff_ci
 from ganaug.bench.selection import steps_summary
 from ganaug.eval.store import gan_training_seconds
@@ -126,7 +127,7 @@ def classical_words(cfg: DictConfig) -> str:
         aug = OmegaConf.to_container(cfg.augment, resolve=True) if cfg.get("augment") else {}
         name = "+".join(str(t.get("_target_", "?")).rsplit(".", 1)[-1] for t in aug.get("transforms", [])) or "none"
     clf = cfg.bench.classifier
-    mix = {"mixup": "mixup", "cutmix": "CutMix"}.get(str(clf.get("batch_mix", "none")))
+    mix = BATCH_MIX_NAMES.get(str(clf.get("batch_mix", "none")))
     return f"`augment={name}`" + (f" with {mix} batches" if mix else "") + f", {int(clf.steps):,} classifier steps"
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 BATCH_MIXES = ("none", "mixup", "cutmix")
+# How reports and tune.md name them.
+BATCH_MIX_NAMES = {"mixup": "mixup", "cutmix": "CutMix"}
 
 
 def mix_batch(x: torch.Tensor, kind: str, alpha: float, rng: np.random.Generator

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from ganaug.eval import engine
 from ganaug.eval.store import UnitStore
 from ganaug.mix.class_policy import plain_policy
+from ganaug.classify.batch_mix import BATCH_MIX_NAMES
 from ganaug.classify.classifier import CLASSIFIERS, SmallCNN
 from ganaug.data import ImageArrayDataset, from_dataset
 from ganaug.base.checks import fraction, positive_int
@@ -682,7 +683,7 @@ def _markdown(result: TuneResult) -> str:
     policy = (["applies the given transform (classical augmentation) to real and synthetic images"]
               if s.get("transform") is not None else [])
     if s.get("batch_mix", "none") != "none":
-        policy.append(f"mixes its batches by {s['batch_mix']} (alpha {s.get('batch_mix_alpha', 1.0):g})")
+        policy.append(f"mixes its batches by {BATCH_MIX_NAMES.get(s['batch_mix'], s['batch_mix'])} (alpha {s.get('batch_mix_alpha', 1.0):g})")
     if policy:
         lines[2:2] = [f"Every run, real only included, {' and '.join(policy)}.", ""]
     for c in result.candidates:
