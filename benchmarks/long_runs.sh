@@ -50,7 +50,7 @@ PY
   # their banks come from the earlier held-out runs; the runs under test are the policy and the recipe on top of
   # it (the reference trains again where the runs' length changed it: it is the teacher of confidence weights).
   # Real only and the GAN metrics are not rerun: neither enters the gain.
-  same_gans=('+bench.select_generator.classifier.steps=3000'
+  reuse_and_gain_only=('+bench.select_generator.classifier.steps=3000'
              "only=['*/reference','*/gan-*','*/select-*','*/bank-*','*/classical/*','*/classical+syn*']")
   # Regime by regime, n100 first (the goal's regime): its choice, then its held-out runs, before n50's choice.
   for r in n100 n50; do
@@ -61,14 +61,14 @@ PY
     for s in 1 2; do
       # shellcheck disable=SC2086
       bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' "${others[@]}" \
-        $over "${same_gans[@]}" "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
+        $over "${reuse_and_gain_only[@]}" "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
     done
     # ResNet-14 at n100, on the small CNN's policy choice (as it keeps the small CNN's generator choice).
     [ $r = n100 ] || continue
     for s in 1 2; do
       # shellcheck disable=SC2086
       bench bench.data_seed=$s 'bench.regimes.n100.gan_seeds=[0,1,2]' "$seeds" 'bench.ratios=[0.25]' \
-        '~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail' "${resnet[@]}" $over "${same_gans[@]}" \
+        '~bench.regimes.n50' '~bench.regimes.n500' '~bench.regimes.longtail' "${resnet[@]}" $over "${reuse_and_gain_only[@]}" \
         "bench.reuse_from=[$out_base${s}_resnet,${out_base}${s}_policy]" bench.out_dir=${out_base}${s}_policy_resnet
     done
   done
