@@ -1,4 +1,6 @@
 """The argument checks every layer shares (ganaug.base.checks): one wording, one set of accepted values."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,29 @@ def test_every_bad_argument_is_a_ganaug_error(name):
 
     with pytest.raises(ganaug.ConfigError):
         _bad_calls()[name]()
+
+
+def test_class_name_list_does_not_scan_every_name_once_per_name():
+    # names.count(n) per name: 100 000 names took minutes. A profiler hook sees each method call
+    # made on a list as long as the names; a linear check makes none per name.
+    names = [f"c{i}" for i in range(2000)]
+    scans = []
+
+    def hook(frame, event, arg):
+        owner = getattr(arg, "__self__", None)
+        if event == "c_call" and isinstance(owner, list) and len(owner) == len(names):
+            scans.append(arg.__name__)
+
+    sys.setprofile(hook)
+    try:
+        assert class_name_list(names) == names
+    finally:
+        sys.setprofile(None)
+    assert len(scans) < 10, f"{len(scans)} calls of {sorted(set(scans))} over all the names"
+
+
+def test_duplicate_class_names_are_listed_a_few_then_counted():
+    with pytest.raises(ConfigError) as e:
+        class_name_list([f"c{i // 2}" for i in range(20_000)])
+    msg = str(e.value)
+    assert len(msg) < 400 and "'c0', 'c1'" in msg and "10000 names appear more than once" in msg

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ganaug.errors import ConfigError, GanaugError
+from ganaug.errors import ConfigError, GanaugDataError, GanaugError
 
 
 def class_name_list(
@@ -29,10 +29,43 @@ def class_name_list(
         raise error("class_names is empty; pass one name per class or leave it None")
     if num_classes is not None and len(names) != num_classes:
         raise error(f"{len(names)} class names for a generator with {num_classes} classes; pass one name per class")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise error(f"class_names has duplicates {dupes}; every class needs a distinct name")
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for n in names:
+        (repeated if n in seen else seen).add(n)
+    if repeated:
+        dupes = sorted(repeated)
+        # A generated list can repeat thousands of names; a few show the mistake.
+        raise error(f"class_names has duplicates {dupes[:10]}"
+                    f"{f' ({len(dupes)} names appear more than once)' if len(dupes) > 10 else ''}; "
+                    "every class needs a distinct name")
     return names
+
+
+def labels_as_classes(labels: np.ndarray, error: type[GanaugError] = GanaugDataError) -> int:
+    """The number of classes K when, without class names, the labels 0..K-1 are the classes: every one must occur.
+
+    One stray label (2**40 among 0, 1, 2) would otherwise make a name, a count and an error line for every
+    number below it, unbounded memory from a tiny file; this looks at the distinct labels alone. `labels` is a
+    non-empty integer array.
+    """
+    present = np.unique(labels)
+    if present[0] < 0:
+        i = int(np.argmax(labels < 0))
+        raise error(f"label {int(labels[i])} at index {i} is negative; labels must be class indices 0..K-1 (remap them)")
+    top = int(present[-1])
+    if top < len(present):
+        return top + 1
+    # Labels at or above the number of distinct labels are the ones leaving a gap below them.
+    stray = present[present >= len(present)][::-1]
+    where = ", ".join(f"{int(v)} (index {int(np.argmax(labels == v))})" for v in stray[:5])
+    more = f" and {len(stray) - 5} more" if len(stray) > 5 else ""
+    raise error(
+        f"labels run up to {top} but only {len(present)} distinct labels occur, so without class_names "
+        f"{top + 1 - len(present)} of the classes 0..{top} would have no image; the highest labels: {where}{more}. "
+        "Correct a stray label, relabel them 0..K-1 (np.unique(labels, return_inverse=True)[1]), "
+        "or pass class_names (one per class)"
+    )
 
 
 def check_flag(name: str, value: Any, error: type[GanaugError] = ConfigError) -> bool:

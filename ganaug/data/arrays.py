@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ganaug.base.checks import class_name_list
+from ganaug.base.checks import class_name_list, labels_as_classes
 from ganaug.errors import GanaugDataError
 
 _UINT8_FIX = "convert with `(x * 255).round().clip(0, 255).astype(np.uint8)` for floats in [0, 1]"
@@ -97,7 +97,7 @@ class ImageArrayDataset(Dataset):
         if class_names is None:
             if len(labels) == 0:
                 raise GanaugDataError("the dataset is empty; pass at least one image and label")
-            class_names = [str(i) for i in range(int(labels.max()) + 1)]
+            class_names = [str(i) for i in range(labels_as_classes(labels, GanaugDataError))]
         names = class_name_list(class_names, error=GanaugDataError)
         num_classes = len(names)
 
@@ -112,11 +112,14 @@ class ImageArrayDataset(Dataset):
                 )
         if not allow_empty_classes:
             counts = np.bincount(labels, minlength=num_classes)
-            empty = [f"{k} ({names[k]!r})" for k in np.flatnonzero(counts == 0)]
-            if empty:
+            empty = np.flatnonzero(counts == 0)
+            if len(empty):
+                # A long class_names list can leave thousands empty; a few show the mistake.
+                shown = ", ".join(f"{k} ({names[k]!r})" for k in empty[:10])
+                more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
                 raise GanaugDataError(
-                    f"classes without any image: {', '.join(empty)}; drop them from class_names, "
-                    "add images for them, or pass allow_empty_classes=True"
+                    f"{len(empty)} classes without any image: {shown}{more}; drop them from "
+                    "class_names, add images for them, or pass allow_empty_classes=True"
                 )
 
         self.images: np.ndarray = images

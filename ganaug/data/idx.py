@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -31,38 +34,74 @@ def _corrupt(path: Path, why: str) -> GanaugDataError:
     )
 
 
+# Deflate expands data at most ~1032 times; a header claiming more than that of its file is a lie.
+_GZIP_MAX_RATIO = 1100
+_CHUNK = 1 << 20
+
+
+def _read_exactly(stream: BinaryIO, n: int) -> bytearray:
+    """Up to `n` bytes, grown as they arrive: memory follows what the file holds, not what a header says."""
+    data = bytearray()
+    while len(data) < n:
+        chunk = stream.read(min(_CHUNK, n - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Reads an IDX file into a native-endian, writable numpy array of the header's shape.
 
     Gzip is detected from the file's first bytes, not its name, since mirrors and packagers
-    rename files both ways.
+    rename files both ways. A gzipped file is decompressed as it is read, no further than its
+    header's shape needs (and one byte more, to see that nothing follows).
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        file = open(path, "rb")
     except FileNotFoundError:
         raise GanaugDataError(f"IDX file {path} does not exist; check the path") from None
-    if raw[:2] == _GZIP_MAGIC:
+    with file:
+        size = os.fstat(file.fileno()).st_size
+        gz = file.read(2) == _GZIP_MAGIC
+        file.seek(0)
+        stream: BinaryIO = gzip.GzipFile(fileobj=file, mode="rb") if gz else file  # type: ignore[assignment]
         try:
-            raw = gzip.decompress(raw)
+            magic = stream.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
+                raise _corrupt(path, "bad magic number, expected 00 00 <type> <ndim>")
+            dtype = _DTYPES.get(magic[2])
+            if dtype is None:
+                raise _corrupt(path, f"unknown data type byte 0x{magic[2]:02x}")
+            ndim = magic[3]
+            dims = stream.read(4 * ndim)
+            if ndim == 0 or len(dims) < 4 * ndim:
+                raise _corrupt(
+                    path, f"header declares {ndim} dimensions but the file has {4 + len(dims)} bytes"
+                )
+            shape = struct.unpack(f">{ndim}I", dims)
+            # Python ints: numpy's int64 product wraps to 0 for four dimensions of 2**16.
+            expected = math.prod(shape) * dtype.itemsize
+            header = 4 + 4 * ndim
+            if gz:
+                if expected > _GZIP_MAX_RATIO * size:
+                    raise _corrupt(
+                        path, f"header shape {shape} needs {expected} data bytes, more than a "
+                        f"{size}-byte gzip file can hold"
+                    )
+                raw = _read_exactly(stream, expected)
+                extra = len(raw) == expected and stream.read(1)
+            else:
+                held = size - header
+                if held != expected:
+                    raise _corrupt(path, f"header shape {shape} needs {expected} data bytes, found {held}")
+                raw = _read_exactly(stream, expected)
+                extra = b""
         except (EOFError, OSError, zlib.error) as e:
-            raise _corrupt(path, f"gzip stream broken: {e}") from None
-
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise _corrupt(path, "bad magic number, expected 00 00 <type> <ndim>")
-    dtype = _DTYPES.get(raw[2])
-    if dtype is None:
-        raise _corrupt(path, f"unknown data type byte 0x{raw[2]:02x}")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise _corrupt(path, f"header declares {ndim} dimensions but the file has {len(raw)} bytes")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise _corrupt(
-            path, f"header shape {shape} needs {expected} data bytes, found {len(raw) - header}"
-        )
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    # astype copies, which also makes the array writable (frombuffer over bytes is read-only).
-    return data.astype(dtype.newbyteorder("="))
+            raise _corrupt(path, f"{'gzip stream broken' if gz else 'unreadable'}: {e}") from None
+    if len(raw) != expected or extra:
+        found = f"more than {expected}" if extra else len(raw)
+        raise _corrupt(path, f"header shape {shape} needs {expected} data bytes, found {found}")
+    # The bytearray is this array's own and writable: a copy is needed only to swap the byte order.
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)

@@ -18,7 +18,20 @@ EXTENSIONS = (".png", ".jpg", ".jpeg")
 def _read_rgb(path: Path) -> np.ndarray:
     """Reads a PNG/JPEG as uint8 HWC RGB or HW1 grayscale; alpha is dropped."""
     # imdecode over fromfile, unlike imread, copes with non-ASCII paths on every platform.
-    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        # OpenCV asserts on an empty buffer, in a message that names no file.
+        raise GanaugDataError(
+            f"{path} is empty (0 bytes), left perhaps by a failed download or copy: remove it, "
+            "or copy the image again"
+        )
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        raise GanaugDataError(
+            f"could not decode {path} (OpenCV: {str(e).strip().splitlines()[-1]}); it is corrupt, "
+            "too large or not a PNG/JPEG: remove it"
+        ) from None
     if image is None:
         raise GanaugDataError(
             f"could not decode {path}; it is corrupt or not a PNG/JPEG: remove it"
