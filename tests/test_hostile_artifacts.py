@@ -110,6 +110,9 @@ def test_weights_with_a_missing_or_extra_tensor_are_refused(artifact):
         ("kwargs_z_dim", -1, "positive"),
         ("kwargs_image_size", "8", "integer"),
         ("kwargs_bogus", 1, "unknown"),
+        # ganaug-tune's split check called .get on it: an AttributeError traceback
+        ("data_split", "n100", "mapping"),
+        ("data_split", [100, 0], "mapping"),
     ],
 )
 def test_every_json_field_is_type_checked_with_its_name(artifact, field, value, expected):
@@ -180,12 +183,28 @@ def test_exporting_something_other_than_a_generator_is_named(tmp_path):
 # ------------------------------------------------------------------ generator: weights_file path
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "../gen2/generator.safetensors", "sub/../../x", ""])
+@pytest.mark.parametrize("name", ["/etc/passwd", "../gen2/generator.safetensors", "sub/../../x", "",
+                                  "g\x00.safetensors"])  # a NUL: os's raw "embedded null byte" before
 def test_weights_file_must_stay_in_the_artifact_directory(artifact, name):
     _edit(artifact, weights_file=name)
     with pytest.raises(ArtifactError, match="weights_file") as e:
         load_generator(artifact)
     assert "inside" in str(e.value)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_weights_file_that_is_not_a_regular_file_is_named_as_such(artifact, kind):
+    # "is missing" before, for a file plainly there; and hashing a FIFO would wait for a writer forever.
+    if kind == "fifo" and not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    (artifact / WEIGHTS_FILE).unlink()
+    if kind == "fifo":
+        os.mkfifo(artifact / WEIGHTS_FILE)
+    else:
+        (artifact / WEIGHTS_FILE).mkdir()
+    with pytest.raises(ArtifactError, match="not a regular file") as e:
+        load_generator(artifact)
+    assert str(artifact / WEIGHTS_FILE) in str(e.value) and "re-export" in str(e.value)
 
 
 def test_weights_file_symlink_out_of_the_directory_is_refused(artifact, tmp_path):
@@ -271,7 +290,11 @@ def test_truncated_images_name_the_file_and_the_fix(bank_dir):
 
 @pytest.mark.parametrize("field, value", [("images_file", "/etc/passwd"), ("labels_file", "../x.npy"),
                                           ("size", "200"), ("image_shape", [8, 8]), ("class_names", 7),
-                                          ("format_version", "2"), ("digest", "abc")])
+                                          ("format_version", "2"), ("digest", "abc"),
+                                          # OverflowError from len(bank); os's "embedded null byte"; a refresh
+                                          # that failed on int("x") after writing the new images
+                                          ("size", 10**30), ("images_file", "images\x00.npy"),
+                                          ("refreshes", "x"), ("refreshes", -1)])
 def test_bank_json_fields_are_type_checked(bank_dir, field, value):
     meta = json.loads((bank_dir / BANK_META).read_text())
     meta[field] = value

@@ -86,3 +86,51 @@ def test_a_ratio_that_rounds_to_no_synthetic_item_warns(gen):
     with pytest.warns(UserWarning, match=r"ratio=0.1 of 4 real items rounds to 0 synthetic items"):
         mix = SyntheticMix(real, gen, 0.1, class_policy="uniform")
     assert mix.n_syn == 0
+
+
+@pytest.mark.parametrize("ratio", [-0.25, float("nan"), 1.5])
+def test_a_bench_ratio_outside_0_to_0_95_is_refused_like_one_above(ratio):
+    # -0.25 was taken: its "syn-0.25" conditions ran as real only (ratio > 0 is false) under a synthetic name.
+    from omegaconf import OmegaConf
+
+    from ganaug.bench.conditions import conditions_for
+
+    bench = OmegaConf.create({"ratios": [0.25, ratio], "filter_options": [False],
+                              "classical_synthetic_filter_options": [False]})
+    with pytest.raises(ConfigError, match=r"bench.ratios must lie in \[0, 0.95\]") as e:
+        conditions_for(bench)
+    assert repr(ratio) in str(e.value)
+
+
+def _main(module, argv, monkeypatch, capsys, tmp_path):
+    import importlib
+
+    monkeypatch.setattr(sys, "argv", [*argv, f"hydra.run.dir={tmp_path / 'hydra'}"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err[-3000:]
+    return err
+
+
+def test_ganaug_bench_refuses_a_negative_ratio_in_one_line(monkeypatch, capsys, tmp_path):
+    err = _main("ganaug.bench.runner", ["ganaug-bench", "bench=ci", "progress=false", "bench.ratios=[-0.25]",
+                                        f"bench.out_dir={tmp_path / 'bench'}"], monkeypatch, capsys, tmp_path)
+    assert "ganaug-bench: error: bench.ratios must lie in [0, 0.95]" in err
+    assert not (tmp_path / "bench" / "units").exists()
+
+
+def test_ganaug_tune_names_a_generator_json_whose_data_split_is_no_mapping(gen, monkeypatch, capsys, tmp_path):
+    # AttributeError: 'str' object has no attribute 'get', a traceback, before.
+    import json
+    import shutil
+
+    shutil.copytree(gen, tmp_path / "gen")
+    meta = json.loads((tmp_path / "gen" / "generator.json").read_text())
+    (tmp_path / "gen" / "generator.json").write_text(json.dumps({**meta, "data_split": "n100"}))
+    err = _main("ganaug.cli.tune", ["ganaug-tune", "data=digits", "data.val_fraction=0.2",
+                                    f"generators=[{tmp_path / 'gen'}]", f"out_dir={tmp_path / 'tune'}",
+                                    "progress=false", "tune.seeds=[0]", "tune.steps=5"], monkeypatch, capsys, tmp_path)
+    line = next(x for x in err.splitlines() if x.startswith("ganaug-tune: error:"))
+    assert "generator.json: data_split must be a mapping" in line and "re-export" in line

@@ -214,3 +214,30 @@ def test_a_mix_of_a_mix_is_refused(bank):
         with pytest.raises(GanaugError, match=r"already a SyntheticMix: mix the real dataset once"):
             SyntheticMix(SyntheticMix(_real(40), bank, 0.5, return_flag=flag), bank, 0.5)
     assert len(once) == 80
+
+
+# ------------------------------------------------------------------ a stray label
+
+
+def test_a_stray_label_without_class_names_is_refused_naming_it():
+    # labels [0, 1, 2, 10**6]: a bank of a million classes, a name built for each, accepted silently.
+    with pytest.raises(GanaugError, match=r"1000000.*class_names") as e:
+        SyntheticBank.from_arrays(np.zeros((4, 8, 8, 1), np.uint8), [0, 1, 2, 10**6])
+    assert "4 distinct" in str(e.value)
+    # Given class names say how many classes there are: a class without images is then no stray label.
+    bank = SyntheticBank.from_arrays(np.zeros((3, 8, 8, 1), np.uint8), [0, 2, 2], ["a", "b", "c"])
+    assert bank.class_counts().tolist() == [1, 0, 2]
+
+
+def test_a_label_of_2_to_the_40_costs_no_memory_per_number_up_to_it(tmp_path):
+    # A name for every number up to 2**40: the process grew until the kernel killed it. In a child held to 4 GiB.
+    import subprocess
+    import sys
+
+    code = ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (1 << 32, 1 << 32))\n"
+            "import numpy as np\nfrom ganaug import SyntheticBank\nfrom ganaug.errors import ConfigError\n"
+            "try:\n    SyntheticBank.from_arrays(np.zeros((4, 8, 8, 1), np.uint8), [0, 1, 2, 2**40])\n"
+            "except ConfigError as e:\n    print('refused:', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("refused:") and str(2**40) in r.stdout

@@ -2,6 +2,7 @@
 records are read as bounded plain data, and a damaged one is a message naming it, not a traceback or a hang."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -122,3 +123,52 @@ def test_a_tune_json_nested_too_deep_is_rewritten_not_a_traceback(tmp_path):
 
     (tmp_path / "tune.json").write_text("[" * 100000 + "]" * 100000)
     assert stored_if_unchanged(tmp_path / "tune.json", {"best": "real"}) is None
+
+
+# ------------------------------------------------------------------------------ a FIFO where a file is read
+
+
+def _fifo_setup(root: Path, where: str) -> tuple[Path, str]:
+    """A FIFO planted at ``where``; the code, run in a child, that reads it."""
+    from ganaug import SyntheticBank
+
+    torch.manual_seed(0)
+    gen = export_generator(Generator(3, 8, 1, z_dim=8, width=8), root / "gen")
+    if where == "record":
+        fifo = root / "r.json"
+        code = f"from ganaug.base.records import read_json\nread_json({str(fifo)!r}, ArtifactError, 'record')"
+    elif where == "unit record":
+        fifo = root / "units" / "n100" / "real.json"
+        fifo.parent.mkdir(parents=True)
+        code = f"from ganaug.eval.store import UnitStore\nUnitStore({str(root / 'units')!r}).get('n100/real')"
+    elif where in ("labels.npy", "images.npy"):
+        bank = SyntheticBank.generate(gen, 12, root / "bank", progress=False).path
+        fifo = bank / where
+        fifo.unlink()
+        code = f"from ganaug import SyntheticBank\nSyntheticBank.open({str(bank)!r})"
+    else:  # the recipe's teacher.file
+        SyntheticBank.generate(gen, 12, root / "bank", progress=False)
+        fifo = root / "teacher.safetensors"
+        (root / "recipe.yaml").write_text("source: bank\nratio: 0.25\nsoft_labels: 0.5\nteacher: {file: "
+                                          "teacher.safetensors, width: 8, num_classes: 3, image_shape: [8, 8, 1]}\n")
+        code = f"from ganaug import load_recipe\nload_recipe({str(root)!r}).loss()"
+    os.mkfifo(fifo)
+    return fifo, code
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("where", ["record", "unit record", "labels.npy", "images.npy", "teacher.file"])
+def test_a_fifo_where_a_file_is_read_is_refused_by_name_not_waited_on(tmp_path, where):
+    # open() of a FIFO waits for a writer: each of these hung forever. In a child, so a hang is a failure, not ours.
+    fifo, code = _fifo_setup(tmp_path, where)
+    code = ("from ganaug.errors import ArtifactError, GanaugError\ntry:\n"
+            + "".join(f"    {line}\n" for line in code.splitlines())
+            + "except GanaugError as e:\n    print(f'refused: {type(e).__name__}: {e}')\n")
+    try:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still waiting on the FIFO {fifo} after 300 s")
+    assert r.returncode == 0, r.stderr[-2000:]
+    refused = r.stdout.strip()
+    assert refused.startswith("refused:") and str(fifo) in refused and "FIFO" in refused, refused
+    assert "not a regular file" in refused

@@ -1,4 +1,6 @@
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +141,7 @@ def test_an_unknown_key_is_refused_by_name(tmp_path):
     ("teacher: {file: t.safetensors, width: 8, num_classes: 10, image_shape: [8, 8, 1], model: x}",
      "unknown key 'teacher.model'"),
     ("_partial_: false", "_partial_"),
+    ('source: "bank\\0"', "source must be a path"),  # a NUL in YAML: os's "embedded null byte" before
 ])
 def test_values_are_type_checked(tmp_path, line, message):
     text = "source: null\nratio: 0.0\n"
@@ -197,6 +200,88 @@ def test_the_teacher_is_checked_against_its_file(tuned, tmp_path):
         recipe.loss()
     mine = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     assert recipe.loss(teacher=mine).teacher is mine  # a teacher that takes your model's inputs
+
+
+def _small_bank(root):
+    from ganaug import SyntheticBank
+
+    torch.manual_seed(0)
+    gen = export_generator(Generator(10, 8, 1, z_dim=8, width=8), root / "gen")
+    return SyntheticBank.generate(gen, 20, root / "bank", progress=False).path
+
+
+def _teacher_recipe(root, arch="smallcnn", width=8, num_classes=10):
+    return _write(root / "recipe.yaml", "source: bank\nratio: 0.5\nsoft_labels: 0.5\nteacher: {file: t.safetensors, "
+                  f"arch: {arch}, width: {width}, num_classes: {num_classes}, image_shape: [8, 8, 1]}}\n")
+
+
+def _spy_on_builds(monkeypatch) -> list[str]:
+    """The device of each teacher network load_recipe builds, in order."""
+    import ganaug.mix.recipe
+
+    built, real = [], ganaug.mix.recipe.build_classifier
+
+    def spy(*args, **kwargs):
+        net = real(*args, **kwargs)
+        built.append(next(net.parameters()).device.type)
+        return net
+
+    monkeypatch.setattr(ganaug.mix.recipe, "build_classifier", spy)
+    return built
+
+
+@pytest.mark.parametrize("arch", ["smallcnn", "resnet"])
+def test_a_teacher_is_built_in_memory_only_once_its_file_holds_the_sizes_the_recipe_names(tmp_path, arch,
+                                                                                           monkeypatch):
+    # recipe.yaml's width sized the teacher before its file was read: width 1200 cost 380 MB for any file.
+    from safetensors.torch import save_file
+
+    from ganaug.classify.classifier import CLASSIFIERS
+
+    _small_bank(tmp_path)
+    small = CLASSIFIERS[arch](10, 1, (8, 8), width=4)
+    save_file({k: v.contiguous() for k, v in small.state_dict().items()}, str(tmp_path / "t.safetensors"))
+    built = _spy_on_builds(monkeypatch)
+    recipe = load_recipe(_teacher_recipe(tmp_path, arch, width=64))
+    with pytest.raises(RecipeError, match=r"t.safetensors is not the weights of .*\(width=64.* has shape") as e:
+        recipe.loss()
+    assert "rerun ganaug-tune, or fix the teacher entry" in str(e.value)
+    assert "cpu" not in built  # only the shape-only (meta device) network
+    assert load_recipe(_teacher_recipe(tmp_path, arch, width=4)).loss().teacher is not None  # the file's own sizes
+    assert built[-1] == "cpu"
+
+
+def test_absurd_teacher_sizes_are_a_recipe_error_not_an_allocation(tmp_path):
+    # width 10**6 or 10**9 classes: torch's "DefaultCPUAllocator: can't allocate" (or the machine's memory) before.
+    from safetensors.torch import save_file
+
+    _small_bank(tmp_path)
+    save_file({k: v.contiguous() for k, v in SmallCNN(10, 1, (8, 8), width=8).state_dict().items()},
+              str(tmp_path / "t.safetensors"))
+    dirs = []
+    for width, k in [(10**6, 10), (8, 10**9)]:
+        _teacher_recipe(tmp_path / f"w{width}-k{k}", width=width, num_classes=k)
+        shutil.copytree(tmp_path / "bank", tmp_path / f"w{width}-k{k}" / "bank")
+        shutil.copy(tmp_path / "t.safetensors", tmp_path / f"w{width}-k{k}")
+        dirs.append(str(tmp_path / f"w{width}-k{k}"))
+    code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (1 << 32, 1 << 32))\n"
+            "from ganaug import load_recipe\nfrom ganaug.mix.recipe import RecipeError\n"
+            f"for d in {dirs!r}:\n    try:\n        load_recipe(d).loss()\n    except RecipeError as e:\n"
+            "        print('refused:', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    refused = [line for line in r.stdout.splitlines() if line.startswith("refused:")]
+    assert len(refused) == 2 and all("t.safetensors is not the weights of SmallCNN" in line for line in refused)
+    assert "width=1000000" in refused[0] and "num_classes=1000000000" in refused[1]
+
+
+def test_a_teacher_file_that_is_no_safetensors_is_named_before_anything_is_built(tmp_path, monkeypatch):
+    _small_bank(tmp_path)
+    (tmp_path / "t.safetensors").write_bytes(b"not even read before the network is built")
+    built = _spy_on_builds(monkeypatch)
+    with pytest.raises(RecipeError, match=r"t.safetensors is not the weights of SmallCNN\(width=1200.*header"):
+        load_recipe(_teacher_recipe(tmp_path, width=1200)).loss()
+    assert "cpu" not in built
 
 
 # ------------------------------------------------------------------------------ using a recipe

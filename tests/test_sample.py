@@ -32,7 +32,10 @@ def test_sample_writes_npz_and_grid(compose_cfg, artifact, tmp_path):
 
 @pytest.mark.parametrize("names", [[str(k) for k in range(10)],
                                    # made alike for the file system: one png/a_b/ folder held both classes
-                                   ["a b", "a_b", "Cat", "cat", *"efghij"]])
+                                   ["a b", "a_b", "Cat", "cat", *"efghij"],
+                                   # "..": its PNGs went to out/ itself; ".": to png/; ".e": a hidden folder, which
+                                   # an image folder reader skips
+                                   ["..", ".", "_", "__", ".e", *"fghij"]])
 def test_png_folders_read_back_as_the_same_classes_and_images(compose_cfg, tmp_path, names):
     from ganaug.data import load_image_folder
 
@@ -43,6 +46,9 @@ def test_png_folders_read_back_as_the_same_classes_and_images(compose_cfg, tmp_p
     with np.load(result["samples"]) as npz:
         images, labels = npz["images"], npz["labels"]
     assert back.num_classes == 10 and np.bincount(back.labels).tolist() == [3] * 10
+    pngs = [p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.png")]
+    assert all(p.parts[0] == "png" and len(p.parts) == 3 for p in pngs if p.name != "grid.png")
+    assert len(pngs) == 31
     # each folder holds exactly the images of one class, and of a different class than every other folder
     matches = [[c for c in range(10) if np.array_equal(back.images[back.labels == k], images[labels == c])]
                for k in range(10)]
@@ -145,7 +151,10 @@ def test_sample_bank_policy_needs_dataset(compose_cfg, artifact, tmp_path):
      (["bank.class_policy=match"], "bank.dataset"),
      (["bank.dataset=digits", "bank.filter_threshold=0.5", "bank.filter_class_quantile=2"],
       "bank.filter_class_quantile"),
-     (["bank.dataset=no_such_set"], "no_such_set")],
+     (["bank.dataset=no_such_set"], "no_such_set"),
+     # A typo, and the split the bank always reads: TypeErrors naming load_digits or load_dataset before.
+     (["bank.dataset=digits", "+bank.dataset_kwargs.splt=train"], r"'digits' takes no keyword 'splt'"),
+     (["bank.dataset=digits", "+bank.dataset_kwargs.split=test"], r"bank.dataset_kwargs.split.*train split")],
 )
 def test_a_bad_bank_setting_is_refused_before_the_samples_are_drawn(compose_cfg, artifact, tmp_path, overrides,
                                                                     message):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from ganaug.errors import ConfigError
+from ganaug.mix.plan import MAX_RATIO
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,12 @@ def condition_name(ratio: float, classical: bool, filtered: bool) -> str:
 
 
 def _ratio(r) -> float:
-    if isinstance(r, bool) or not isinstance(r, (int, float)):  # its range: engine.SyntheticUse
+    if isinstance(r, bool) or not isinstance(r, (int, float)):
         raise ConfigError(f"bench.ratios must list numbers (the synthetic share of each batch), got {r!r}")
+    # Here, not only in engine.SyntheticUse: a ratio that is not > 0 (-0.25, nan) never builds one, and its
+    # condition would run as real only under a synthetic name.
+    if not 0.0 <= r <= MAX_RATIO:
+        raise ConfigError(f"bench.ratios must lie in [0, {MAX_RATIO}] (the synthetic share of each batch), got {r!r}")
     return float(r)
 
 

@@ -36,7 +36,9 @@ def save_samples_npz(path: Path, images: np.ndarray, labels: np.ndarray, class_n
 
 
 def _safe_dirname(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
+    # Leading dots too: "." and ".." name png/ itself and out/, and an image folder reader skips hidden folders.
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    return re.sub(r"^\.+", lambda m: "_" * len(m.group()), name) or "_"
 
 
 def class_dirnames(class_names: list[str]) -> list[str]:
@@ -114,7 +116,11 @@ def prepare_bank(cfg: DictConfig, gen: TrainedGenerator):
     if b.dataset is not None:
         from ganaug.data import load_dataset
 
-        real = load_dataset(b.dataset, split="train", **(b.dataset_kwargs or {}))
+        kwargs = dict(b.dataset_kwargs or {})
+        if "split" in kwargs:  # load_dataset's own TypeError ("multiple values for 'split'") named no setting
+            raise ConfigError(f"bank.dataset_kwargs.split={kwargs['split']} is not taken: the bank's class policy and "
+                              "filter read the dataset's train split, the images the GAN learned from; drop it")
+        real = load_dataset(b.dataset, split="train", **kwargs)
         if real.num_classes != gen.num_classes or tuple(real.image_shape) != gen.image_shape:
             raise ConfigError(
                 f"bank.dataset={b.dataset} has {real.num_classes} classes of {real.image_shape} images but "

@@ -28,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ganaug.base.checks import class_name_list
+from ganaug.base.records import check_regular
 from ganaug.errors import ArtifactError, ConfigError, OutputError
 from ganaug.base.files import (
     file_sha256,
@@ -168,7 +169,8 @@ def check_image_shape(meta_path: Path, x, redo: str) -> tuple[int, int, int]:
 
 def contained_file(directory: Path, name, field: str, meta_path: Path, redo: str) -> Path:
     """`directory / name`, refusing a name (or a symlink) that leads out of the directory."""
-    if not isinstance(name, str) or name.strip() in ("", ".", ".."):
+    # A NUL cannot be in a file name: os.stat's "embedded null byte" would name neither the field nor the file.
+    if not isinstance(name, str) or name.strip() in ("", ".", "..") or "\x00" in name:
         raise field_error(meta_path, field, f"a string naming a file inside {directory}", name, redo)
     if (PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute()
             or ".." in PurePosixPath(name.replace("\\", "/")).parts):
@@ -225,6 +227,10 @@ def _check_fields(meta_path: Path, meta: dict) -> None:
     if len(names) != k:
         raise ArtifactError(f"{meta_path}: class_names has {len(names)} names but num_classes is {k}; {_REDO}")
     check_image_shape(meta_path, meta["image_shape"], _REDO)
+    split = meta.get("data_split")  # written by ganaug-train; ganaug-tune compares it key by key
+    if split is not None and not isinstance(split, dict):
+        raise field_error(meta_path, "data_split", 'a mapping of the data options the GAN trained on ({"n_per_class": '
+                          '..., "data_seed": ..., ...}) or null', split, _REDO)
     sha = meta["weights_sha256"]
     if not is_sha256_hex(sha):
         raise field_error(meta_path, "weights_sha256", "a string of 64 hex digits (SHA-256)", sha, _REDO)
@@ -254,28 +260,50 @@ def _expected_tensors(meta_path: Path, meta: dict) -> dict[str, tuple[str, tuple
     if list(meta["image_shape"]) != [net.image_size, net.image_size, net.channels]:
         raise ArtifactError(f"{meta_path}: image_shape {meta['image_shape']} disagrees with the architecture's "
                             f"{[net.image_size, net.image_size, net.channels]}; {_REDO}")
-    return {k: (_ST_DTYPES.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in net.state_dict().items()}
+    return tensor_specs(net)
 
 
 _ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
               torch.int64: "I64", torch.int32: "I32"}
 
 
-def _check_weights_header(weights: Path, meta_path: Path, expected: dict) -> None:
-    """Compare the safetensors header (read alone, without the data) with the tensors the JSON needs."""
-    try:
-        with safe_open(str(weights), framework="pt", device="cpu") as f:
-            found = {k: (f.get_slice(k).get_dtype(), tuple(f.get_slice(k).get_shape())) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ArtifactError(f"{weights} has no valid safetensors header ({e}); {_REDO}") from e
+# -- weights whose sizes a JSON or YAML record names (a generator's, a recipe's teacher): the network is built on the
+# meta device (shapes, no memory) and compared with the weights' safetensors header, read alone, before any memory is
+# allocated for it; then it costs at most what the file holds, whatever the record claims.
+
+def tensor_specs(net: torch.nn.Module) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Each tensor of ``net``'s state dict as a safetensors header names it: (dtype, shape). Build ``net`` under
+    ``with torch.device("meta")``."""
+    return {k: (_ST_DTYPES.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in net.state_dict().items()}
+
+
+def read_weights_header(weights: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The tensors a safetensors file holds, from its header alone (the data is not read); raises SafetensorError,
+    OSError or ValueError for a file without a valid header."""
+    with safe_open(str(weights), framework="pt", device="cpu") as f:
+        return {k: (f.get_slice(k).get_dtype(), tuple(f.get_slice(k).get_shape())) for k in f.keys()}
+
+
+def header_problems(found: dict, expected: dict, most: int = 3) -> str | None:
+    """How the tensors ``found`` in a header differ from those ``expected`` (`tensor_specs`), or None."""
     problems = [f"{k} is missing" for k in expected if k not in found]
     problems += [f"{k} is not part of the architecture" for k in found if k not in expected]
     problems += [f"{k} has shape {found[k][1]} ({found[k][0]}) but the architecture needs {expected[k][1]} "
                  f"({expected[k][0]})" for k in expected if k in found and found[k] != expected[k]]
+    if not problems:
+        return None
+    return "; ".join(problems[:most]) + (f" (and {len(problems) - most} more)" if len(problems) > most else "")
+
+
+def _check_weights_header(weights: Path, meta_path: Path, expected: dict) -> None:
+    """Compare the safetensors header (read alone, without the data) with the tensors the JSON needs."""
+    try:
+        found = read_weights_header(weights)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ArtifactError(f"{weights} has no valid safetensors header ({e}); {_REDO}") from e
+    problems = header_problems(found, expected)
     if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ArtifactError(f"{weights} does not hold the network {meta_path.name} describes: "
-                            f"{'; '.join(problems[:3])}{more}; {_REDO}")
+        raise ArtifactError(f"{weights} does not hold the network {meta_path.name} describes: {problems}; {_REDO}")
 
 
 def load_generator(
@@ -294,8 +322,11 @@ def load_generator(
     meta = _read_meta(path)
     meta_path = path / META_FILE
     weights = contained_file(path, meta.get("weights_file", WEIGHTS_FILE), "weights_file", meta_path, _REDO)
-    if not weights.is_file():
-        raise ArtifactError(f"{weights} is missing; the artifact is incomplete, re-export it")
+    try:
+        # Hashing and safetensors open it by path: on a FIFO each would wait for a writer forever.
+        check_regular(weights, ArtifactError, "generator weights file", _REDO)
+    except FileNotFoundError:
+        raise ArtifactError(f"{weights} is missing; the artifact is incomplete, re-export it") from None
     sha = file_sha256(weights)
     if sha != meta["weights_sha256"]:
         raise ArtifactError(

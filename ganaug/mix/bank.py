@@ -26,12 +26,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganaug.base.checks import positive_int
+from ganaug.base.checks import labels_as_classes, positive_int
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from ganaug.base.dir_lock import hold_dir
 from ganaug.errors import ArtifactError, ConfigError, GanaugError, OutputError
 from ganaug.gan.artifact import META_FILE as GENERATOR_META
 from ganaug.base.files import atomic_file, atomic_write_bytes, is_int, is_sha256_hex, remove_stale_temps
+from ganaug.base.records import check_regular
 from ganaug.gan.artifact import (
     check_class_names,
     check_expected,
@@ -54,6 +55,8 @@ IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
 META_FILE = "bank.json"
 BANK_FILES = (IMAGES_FILE, LABELS_FILE, META_FILE)
+# An array's length must fit an index (len(bank)); the images file's own shape bounds it far lower.
+MAX_SIZE = np.iinfo(np.intp).max
 DIGEST_ALGORITHM = "sha256"  # as for the generator's weights; with CPU SHA extensions it outruns blake2b
 REBUILD = ("rebuild the bank: `ganaug-sample generator=<artifact> bank.enabled=true bank.path=<dir>` or "
            "SyntheticBank.generate(generator, size, path)")
@@ -345,8 +348,11 @@ class SyntheticBank:
             )
         if len(labels) != len(images) or len(images) == 0:
             raise ConfigError(f"need as many labels as images, at least one: got {len(labels)} and {len(images)}")
-        k = len(class_names) if class_names is not None else int(labels.max()) + 1
-        if labels.min() < 0 or labels.max() >= k:
+        if labels.min() < 0:
+            raise ConfigError(f"labels must be class indices >= 0, got {int(labels.min())}")
+        # Without class names, one stray label (2**40) must cost a message, not a name for every number below it.
+        k = len(class_names) if class_names is not None else labels_as_classes(labels, ConfigError)
+        if labels.max() >= k:
             raise ConfigError(f"labels must lie in [0, {k})")
         names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
         meta = {
@@ -400,9 +406,12 @@ class SyntheticBank:
         assert self.path is not None
         file = contained_file(self.path, self.meta.get(field, default), field, self.path / META_FILE, REBUILD)
         try:
+            check_regular(file, ArtifactError, "bank array", REBUILD)  # np.load's open would wait on a FIFO forever
             return file, np.load(file, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError as e:
             raise ArtifactError(f"{file} is missing: the bank is incomplete; {REBUILD}") from e
+        except ArtifactError:
+            raise
         except (ValueError, OSError, EOFError) as e:
             # e.g. numpy's "mmap length is greater than file size", which names no file
             raise ArtifactError(f"{file} cannot be read as an array ({e}): it is truncated or corrupt, e.g. a copy "
@@ -604,6 +613,9 @@ def _read_meta(path: Path) -> dict:
 def _check_fields(meta_path: Path, meta: dict) -> None:
     """Type-check the fields opening and refreshing read, so a bad one is named, not a TypeError."""
     check_positive_int(meta_path, "size", meta["size"], REBUILD)
+    if meta["size"] > MAX_SIZE:  # len(bank) would overflow; any smaller lie is caught against images.npy's shape
+        raise field_error(meta_path, "size", f"at most {MAX_SIZE} (the number of images in {IMAGES_FILE})",
+                          meta["size"], REBUILD)
     check_image_shape(meta_path, meta["image_shape"], REBUILD)
     check_class_names(meta_path, meta["class_names"], REBUILD)
     for field in ("images_file", "labels_file"):
@@ -611,8 +623,9 @@ def _check_fields(meta_path: Path, meta: dict) -> None:
             contained_file(meta_path.parent, meta[field], field, meta_path, REBUILD)
     if meta.get("batch_size") is not None:
         check_positive_int(meta_path, "batch_size", meta["batch_size"], REBUILD)
-    if "seed" in meta and not (is_int(meta["seed"]) and meta["seed"] >= 0):
-        raise field_error(meta_path, "seed", "a non-negative integer", meta["seed"], REBUILD)
+    for field in ("seed", "refreshes"):  # refresh() read refreshes only after writing the new images
+        if field in meta and not (is_int(meta[field]) and meta[field] >= 0):
+            raise field_error(meta_path, field, "a non-negative integer", meta[field], REBUILD)
     t = meta.get("truncation")
     if t is not None and (not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0):
         raise field_error(meta_path, "truncation", "a positive number or null", t, REBUILD)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
@@ -47,8 +48,9 @@ from ganaug.mix.bank import META_FILE as BANK_META
 from ganaug.classify.classifier import CLASSIFIERS, build_classifier
 from ganaug.errors import GanaugError
 from ganaug.gan.artifact import META_FILE as GENERATOR_META
+from ganaug.gan.artifact import header_problems, read_weights_header, tensor_specs
 from ganaug.classify.loss import MAX_SYNTHETIC_WEIGHT, NormalizedInputs, SyntheticAwareLoss
-from ganaug.base.records import read_json, read_yaml
+from ganaug.base.records import check_regular, read_json, read_yaml
 from ganaug.mix.dataset import SyntheticMix
 from ganaug.classify.split_norm import batch_norm_layers, split_batch_norm
 
@@ -69,6 +71,7 @@ CANDIDATES_DIR = "recipes"  # ganaug-tune's recipe of every measured candidate
 HYDRA_KEYS = ("_target_", "_partial_")
 TEACHER_KEYS = ("file", "width", "num_classes", "image_shape")  # and "arch" (smallcnn when left out)
 POLICIES = ("match", "uniform", "balance")
+TEACHER_FIX = "rerun ganaug-tune, or fix the teacher entry"
 NEVER = ("ganaug never instantiates targets from files, and neither should you: hydra.utils.instantiate on "
          "this file would import and call whatever it names")
 
@@ -167,21 +170,51 @@ class Recipe:
                                   teacher=teacher, confidence_weight=self.confidence_weight)
 
     def load_teacher(self) -> nn.Module:
-        """The real-data classifier of ``teacher``, in eval mode."""
+        """The real-data classifier of ``teacher``, in eval mode.
+
+        The recipe's width and classes size the network: it is built in memory only once the file's safetensors
+        header holds those very tensors, so it costs at most what the file holds, whatever the recipe says."""
         if self.teacher is None:
             raise RecipeError(f"{self.path} names no teacher: its loss uses no soft labels")
         spec = self.teacher_model
         h, w, c = spec["image_shape"]
-        model = build_classifier(spec["arch"], spec["num_classes"], c, (h, w), spec["width"])
+
+        def build() -> nn.Module:
+            return build_classifier(spec["arch"], spec["num_classes"], c, (h, w), spec["width"])
+
+        def not_it(why: str) -> RecipeError:
+            return RecipeError(f"{self.teacher} is not the weights of {CLASSIFIERS[spec['arch']].__name__}"
+                               f"(width={spec['width']}, num_classes={spec['num_classes']}, image_shape="
+                               f"{spec['image_shape']}) that {self.path} describes ({why}); {TEACHER_FIX}")
+
+        try:
+            check_regular(self.teacher, RecipeError, "teacher weights file", TEACHER_FIX)
+            found = read_weights_header(self.teacher)
+        except FileNotFoundError:
+            raise RecipeError(f"{self.path}: teacher.file {self.teacher} does not exist; keep the tune directory "
+                              "whole, or set teacher.file to where it now is") from None
+        except RecipeError:
+            raise
+        except (SafetensorError, OSError, ValueError) as e:
+            raise not_it(f"no valid safetensors header: {_first_line(e)}") from None
+        try:
+            with torch.device("meta"):
+                expected = tensor_specs(build())
+        except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+            raise not_it(f"those settings make no network: {_first_line(e)}") from None
+        problems = header_problems(found, expected)
+        if problems:
+            raise not_it(problems)
+        model = build()
         try:
             model.load_state_dict(load_file(str(self.teacher)))
         except (SafetensorError, RuntimeError, OSError) as e:
-            raise RecipeError(f"{self.teacher} is not the weights of {CLASSIFIERS[spec['arch']].__name__}"
-                              f"(width={spec['width']}, num_classes="
-                              f"{spec['num_classes']}, image_shape={spec['image_shape']}) that {self.path} "
-                              f"describes ({str(e).splitlines()[0]}); rerun ganaug-tune, or fix the teacher "
-                              "entry") from None
+            raise not_it(_first_line(e)) from None
         return model.eval()
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
 
 
 def load_recipe(path: str | os.PathLike, candidate: str | None = None) -> Recipe:
@@ -331,14 +364,17 @@ def _class_policy(value: Any, path: Path) -> str | tuple[float, ...] | dict:
     raise _fail(path, "class_policy", "match, uniform, balance, a list of class weights or {class: weight}", value)
 
 
-def _existing(value: Any, key: str, path: Path) -> Path:
-    if not isinstance(value, str) or not value:
+def _existing(value: Any, key: str, path: Path, file: str | None = None) -> Path:
+    """The path ``value`` names; ``file``: what it must be, a regular file (a FIFO would hang its reader)."""
+    if not isinstance(value, str) or not value or "\x00" in value:
         raise _fail(path, key, "a path (relative to the recipe's directory, or absolute)", value)
     p = Path(value)
     p = (p if p.is_absolute() else path.parent / p).resolve()
     if not p.exists():
         raise RecipeError(f"{path}: {key} {p} does not exist; keep the tune directory whole, or set {key} to "
                           "where it now is")
+    if file is not None:
+        check_regular(p, RecipeError, file, f"set {key} in {path} to the file ganaug-tune wrote, or rerun it")
     return p
 
 
@@ -368,7 +404,7 @@ def _teacher(doc: dict, path: Path) -> tuple[Path | None, dict | None]:
         raise _fail(path, "teacher.arch", f"one of {sorted(CLASSIFIERS)}", arch)
     model = {"arch": arch, "width": positive("width", 1), "num_classes": positive("num_classes", 2),
              "image_shape": tuple(shape)}
-    return _existing(value["file"], "teacher.file", path), model
+    return _existing(value["file"], "teacher.file", path, file="teacher weights file"), model
 
 
 def source_content_id(source: str | os.PathLike) -> str | None:
