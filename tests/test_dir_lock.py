@@ -140,3 +140,25 @@ def test_ganaug_sample_refuses_a_symlinked_lock_with_a_message(tmp_path):
                         "n_per_class=2", "hydra.run.dir=" + str(tmp_path / "hydra")], capture_output=True, text=True)
     assert r.returncode != 0 and "Traceback" not in r.stderr and "not a regular file" in r.stderr
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("rank", [None, "1"])
+def test_a_held_directory_refuses_a_link_planted_below_it_while_held(tmp_path, monkeypatch, rank):
+    # ganaug-sample holds out, then the bank (default bank.path=${out}/bank) holds its own directory: a link
+    # planted at <out>/bank received the bank. A DDP rank after the first takes no lock, and refuses it too.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "bank").symlink_to(victim)
+    if rank:
+        monkeypatch.setenv("LOCAL_RANK", rank)
+    with hold_dir(out, "ganaug-sample", "out"):
+        with pytest.raises(OutputError, match=f"{out / 'bank'} is a symbolic link .*remove the link, or choose "
+                                              "another out$"):
+            with hold_dir(out / "bank", "SyntheticBank.generate", "path"):
+                pass
+    assert os.listdir(victim) == []
+    # Once out is released, a directory given as itself may be a link: the user's own (runs/ on a bigger disk).
+    with hold_dir(out / "bank", "SyntheticBank.generate", "path"):
+        pass

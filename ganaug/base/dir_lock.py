@@ -63,17 +63,26 @@ def _open_lock(lock: Path):
 @contextmanager
 def hold_dir(path: str | Path, command: str, setting: str) -> Iterator[Path]:
     """Hold ``path`` (created if missing) for the block, or raise `DirectoryBusy` naming the holder and,
-    as the way out, ``setting``: the option that picks another directory (e.g. ``out_dir``)."""
-    from ganaug.base.files import make_setting_dir  # its failure names the file in the way ("File exists" did not)
+    as the way out, ``setting``: the option that picks another directory (e.g. ``out_dir``).
+
+    While held, ``path`` is an output root (`files.output_root`): ``path`` itself may be a link the user made,
+    but no directory below it is made or read through a link."""
+    from ganaug.base.files import make_setting_dir, output_root  # its failure names the file in the way
 
     path = make_setting_dir(path, setting)
+    with output_root(path, setting), _locked(path, command, setting):
+        yield path
+
+
+@contextmanager
+def _locked(path: Path, command: str, setting: str) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        yield path
+        yield
         return
     if _secondary_rank():
-        yield path
+        yield
         return
     f = _open_lock(path / LOCK_FILE)
     try:
@@ -90,6 +99,6 @@ def hold_dir(path: str | Path, command: str, setting: str) -> Iterator[Path]:
         since = datetime.now(timezone.utc).isoformat(timespec="seconds")
         f.write(f"{command} (pid {os.getpid()}, since {since}{', ' + args if args else ''})\n")
         f.flush()
-        yield path
+        yield
     finally:
         f.close()  # releases the lock

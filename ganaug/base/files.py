@@ -1,5 +1,6 @@
 """Files a run writes: atomic replacement (temp file + rename, stale temps of dead writers cleared), directories
-made with a message naming the setting, the process umask, and content hashes."""
+made with a message naming the setting, no link followed below an output directory, the process umask, and
+content hashes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import os
 import re
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -106,9 +108,81 @@ def output_error(path: Path, e: OSError, what: str = "write") -> OutputError:
     return err
 
 
+# Nothing follows a link it did not make. The directory a setting names may be a link (runs/ on a bigger disk),
+# but anyone who can write in it could plant a link below it (banks/<g>/unfiltered -> someone's data) and have
+# a run write, or read the scores that decide a recipe, through it. A held output directory (`hold_dir`) is
+# registered here while held, and every directory made or record read below it is refused while any
+# component between it and the target is a link.
+_held_roots: list[tuple[Path, Path, str]] = []  # (as given, made absolute; its real path; the setting naming it)
+
+
+def _absolute(path: str | os.PathLike) -> Path:
+    # Not resolve() nor abspath(): following links or folding ".." here would hide the link being looked for.
+    return Path(path).absolute()
+
+
+@contextmanager
+def output_root(path: str | os.PathLike, setting: str) -> Iterator[Path]:
+    """Register ``path`` (a directory a setting names) as an output root for the block: below it, `make_dir`,
+    `atomic_file` and `check_unlinked` refuse links."""
+    entry = (_absolute(path), Path(os.path.realpath(path)), setting)
+    _held_roots.append(entry)
+    try:
+        yield Path(path)
+    finally:
+        _held_roots.remove(entry)
+
+
+def _root_of(path: Path) -> tuple[Path, str] | None:
+    """The outermost held root ``path`` lies below (as given or as its real path), with its setting."""
+    found = None
+    for given, real, setting in _held_roots:
+        for root in (given, real):
+            if path.is_relative_to(root) and (found is None or len(root.parts) < len(found[0].parts)):
+                found = (root, setting)
+    return found
+
+
+def check_unlinked(path: str | os.PathLike, below: str | os.PathLike | None = None,
+                   setting: str | None = None) -> Path:
+    """``path``, once no existing component of it below ``below`` (default: the outermost held output root
+    it lies in; none: nothing to check) is a symbolic link; else an OutputError naming the link and the way
+    out, choosing another ``setting`` (default: the root's). Components that do not exist yet are not links."""
+    target = _absolute(path)
+    held = _root_of(target)
+    if below is not None:
+        root, named = _absolute(below), held and held[1]
+    elif held is None:
+        return Path(path)
+    else:
+        root, named = held
+    if not target.is_relative_to(root):
+        return Path(path)
+    current = root
+    for part in target.relative_to(root).parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            break  # the rest is made by ganaug, or a file in the way that `make_dir` names
+        except OSError as e:
+            raise output_error(current, e, "read") from e
+        if stat.S_ISLNK(mode):
+            try:
+                to = f" (to {os.readlink(current)})"
+            except OSError:
+                to = ""
+            err = OutputError(f"{current} is a symbolic link{to} below {root}, which ganaug did not make and does "
+                              f"not follow: remove the link, or choose another {setting or named or 'location'}")
+            err.errno = errno.ELOOP
+            raise err
+    return Path(path)
+
+
 def make_setting_dir(value, setting: str) -> Path:
     """`make_dir` for the directory a setting names: an empty one is refused, and a failure names the setting."""
     path = check_dir_setting(value, setting)
+    check_unlinked(path)  # a link below a held root: its message names the link and that root's setting
     try:
         return make_dir(path)
     except OutputError as e:
@@ -116,8 +190,9 @@ def make_setting_dir(value, setting: str) -> Path:
 
 
 def make_dir(path: Path) -> Path:
-    """mkdir -p, with a failure that names the directory."""
-    path = Path(path)
+    """mkdir -p, with a failure that names the directory; refused where a link lies below a held output root
+    (`check_unlinked`)."""
+    path = check_unlinked(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as e:  # a file where a directory should be: name it
@@ -137,7 +212,8 @@ def atomic_file(path: Path) -> Iterator[str]:
 
     The one way ganaug writes a file: a killed job leaves no half file (only a temporary that the
     next writer removes, `remove_stale_temps`), a failed write removes its temporary, and an
-    OSError names the file and the fix.
+    OSError names the file and the fix. A link at ``path`` itself is replaced, never written through
+    (the rename replaces the name); a link among its directories below a held root is refused (`make_dir`).
     """
     path = Path(path)
     make_dir(path.parent)

@@ -37,7 +37,7 @@ from ganaug.base.dir_lock import hold_dir
 from ganaug.eval.engine import BankSettings, ClassifierSettings, SyntheticUse
 from ganaug.data.arrays import data_fingerprint
 from ganaug.errors import ConfigError, GanaugError
-from ganaug.base.files import atomic_file
+from ganaug.base.files import atomic_file, check_unlinked, make_dir, output_root
 from ganaug.gan.artifact import WEIGHTS_FILE, load_generator
 from ganaug.gan.module import check_settings as check_gan_settings
 from ganaug.gan.train import check_length
@@ -657,7 +657,9 @@ def run_and_store(unit: Unit, fps: Fingerprints, progress: Callable[[float], Non
     """
     if not fps.done(unit.id):
         before = cpu_reading()
-        result = unit.run(progress) if unit.reports_progress else unit.run()
+        # A pool or Ray worker does not hold bench.out_dir; what its unit makes there follows no link all the same.
+        with output_root(fps.store.root.parent, "bench.out_dir"):
+            result = unit.run(progress) if unit.reports_progress else unit.run()
         # What the unit's time is worth: the CPU it got, and what else ran meanwhile (units side by side too).
         load = cpu_use(before, cpu_reading())
         fps.store.put(unit.id, {**result, "made_on": {**machine(), "load": load}, "fingerprint": fps(unit.id)})
@@ -687,7 +689,7 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     n = 0
     for other_out in sources:
         src_root = Path(other_out)
-        other = UnitStore(src_root / "units")
+        other = UnitStore(src_root / "units", setting="bench.reuse_from")
         for u in units:  # in plan order: a unit's inputs are adopted before it resolves its fingerprint
             if u.adoptable and not fps.done(u.id) and fps(u.id) is not None:
                 rec = other.current(u.id, fps(u.id))
@@ -696,7 +698,7 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
                 if not _same_gan(u.id, store, other) or (u.stale and u.stale(rec)):
                     continue
                 for o in u.outputs:  # files first: a record never points at missing output
-                    _copy_atomic(src_root / o, dst_root / o)
+                    _copy_atomic(src_root / o, dst_root / o, src_root)
                 store.put(u.id, {**{k: v for k, v in rec.items() if k != "unit"}, "adopted_from": str(other_out)})
                 n += 1
     return n
@@ -713,7 +715,10 @@ def _same_gan(uid: str, store: UnitStore, other: UnitStore) -> bool:
             and store.get(gid).get("generator_fingerprint") == other.get(gid).get("generator_fingerprint"))
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
+def _copy_atomic(src: Path, dst: Path, src_root: Path) -> None:
+    """Copy a unit's output from another benchmark directory, refusing any link in it (`_unlinked_tree`)."""
+    _unlinked_tree(src, src_root)
+    check_unlinked(dst)
     if not src.is_dir():
         with atomic_file(dst) as tmp:
             shutil.copy2(src, tmp)
@@ -722,10 +727,20 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     # the last rename wins, intact.
     tmp = dst.with_name(f".{dst.name}.adopting-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src, tmp)
+    make_dir(dst.parent)
+    shutil.copytree(src, tmp, symlinks=True)  # checked above; a link planted since is copied as one, not followed
     shutil.rmtree(dst, ignore_errors=True)
     os.replace(tmp, dst)
+
+
+def _unlinked_tree(src: Path, src_root: Path) -> None:
+    # copytree and copy2 follow links: one planted in a bench.reuse_from directory (a bank's images.npy ->
+    # someone's file) had that file copied into this benchmark and read as the unit's output.
+    check_unlinked(src, below=src_root, setting="bench.reuse_from")
+    if src.is_dir():
+        for folder, dirs, files in os.walk(src):
+            for name in dirs + files:
+                check_unlinked(Path(folder) / name, below=src_root, setting="bench.reuse_from")
 
 
 def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:

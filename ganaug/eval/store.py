@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ganaug.errors import ArtifactError
-from ganaug.base.files import atomic_write_bytes
+from ganaug.base.files import atomic_write_bytes, check_unlinked
 
 # The one mapping between the settings objects of today and what stored fingerprints hashed (issue 45). ADDED:
 # settings that came after runs were stored, left out of a key while they hold the value that reproduces those
@@ -77,6 +77,9 @@ def gan_training_seconds(record: dict) -> float | None:
     return record.get("train_seconds", record.get("seconds"))
 
 
+REDO = "delete it, and the unit is made again when the command runs again"
+
+
 def _read(path: Path) -> dict:
     from ganaug.base.records import read_json
 
@@ -84,21 +87,29 @@ def _read(path: Path) -> dict:
     try:
         record = read_json(path, ArtifactError, "unit record")
     except ArtifactError as e:
-        raise ArtifactError(f"{e}: delete it, and the unit is made again when the benchmark runs") from None
+        raise ArtifactError(f"{e}: {REDO}") from None
     if not isinstance(record, dict):
-        raise ArtifactError(f"{path} holds a {type(record).__name__}, not a unit record: delete it, and the unit is "
-                            "made again when the benchmark runs")
+        raise ArtifactError(f"{path} holds a {type(record).__name__}, not a unit record: {REDO}")
     return record
 
 
 class UnitStore:
-    def __init__(self, root: str | Path):
+    """``root`` (``<dir>/units``) holds one record per unit. Nothing in it, nor ``units`` itself, is read or
+    written through a link (`check_unlinked` below ``<dir>``, the directory a setting names): a planted
+    ``units -> elsewhere`` would otherwise receive every record and supply the scores a choice is made on.
+    ``setting`` names ``<dir>``'s option in that refusal (default: the held root's, e.g. ``out_dir``)."""
+
+    def __init__(self, root: str | Path, setting: str | None = None):
         self.root = Path(root)
+        self.setting = setting
+
+    def _checked(self, path: Path) -> Path:
+        return check_unlinked(path, below=self.root.parent, setting=self.setting)
 
     def _path(self, unit_id: str) -> Path:
         if ".." in unit_id or unit_id.startswith("/"):
             raise ValueError(f"bad unit id {unit_id!r}")
-        return self.root / f"{unit_id}.json"
+        return self._checked(self.root / f"{unit_id}.json")
 
     def has(self, unit_id: str) -> bool:
         return self._path(unit_id).is_file()
@@ -106,13 +117,23 @@ class UnitStore:
     def get(self, unit_id: str) -> dict:
         return _read(self._path(unit_id))
 
-    def current(self, unit_id: str, fingerprint: str) -> dict | None:
-        """The stored record if it was made with the settings `fingerprint` names, else None."""
+    def current(self, unit_id: str, fingerprint: str, problem: Callable[[dict], str | None] | None = None
+                ) -> dict | None:
+        """The stored record if it was made with the settings `fingerprint` names, else None.
+
+        ``problem`` says what is wrong with a current record's fields (None: nothing), for a reader that
+        needs them: a record that parses, with the right fingerprint but a score hand-edited to text or
+        NaN, is refused by name like one that does not parse, not left to fail later in the arithmetic."""
         try:
             rec = self.get(unit_id)
         except FileNotFoundError:
             return None
-        return rec if rec.get("fingerprint") == fingerprint else None
+        if rec.get("fingerprint") != fingerprint:
+            return None
+        wrong = problem(rec) if problem is not None else None
+        if wrong:
+            raise ArtifactError(f"{self.root / unit_id}.json is not a record ganaug wrote ({wrong}): {REDO}")
+        return rec
 
     def put(self, unit_id: str, record: dict) -> dict:
         """Store `record` as `unit_id`'s; returns it as `get` will read it back."""
@@ -132,4 +153,5 @@ class UnitStore:
         return choice if (stored or self.has)(choice) else gan_id(regime, gan_seed)
 
     def all(self) -> list[dict]:
-        return [_read(p) for p in sorted(self.root.rglob("*.json"))]
+        self._checked(self.root)
+        return [_read(self._checked(p)) for p in sorted(self.root.rglob("*.json"))]

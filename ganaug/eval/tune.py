@@ -38,7 +38,7 @@ from ganaug.base.dir_lock import hold_dir
 from ganaug.eval.engine import BankSettings, ClassifierSettings, SyntheticUse
 from ganaug.errors import ConfigError, GanaugError
 from ganaug.gan.artifact import META_FILE as GENERATOR_META
-from ganaug.base.files import atomic_write_bytes, file_sha256
+from ganaug.base.files import atomic_write_bytes, check_unlinked, file_sha256
 from ganaug.gan.artifact import load_generator, read_generator_meta
 from ganaug.mix.filter import QualityFilter
 from ganaug.mix.recipe import CANDIDATES_DIR, MIX_FILE, MIX_TARGET, RECIPE_FILE, SOURCE_ID_KEY, source_content_id
@@ -337,15 +337,15 @@ class _Session:
         self.loss, self.bank_template = loss, bank
         self.metric = metric
         self.transform, self.generators = transform, generators
-        self.store = UnitStore(out / "units")
+        self.store = UnitStore(out / "units", setting="out_dir")
         self.train_fp, self.val_fp = engine.data_fingerprint(train), engine.data_fingerprint(val)
         self.ref_fp = engine.reference_fingerprint(self.train_fp, self.ref_clf)
         self._models: dict[str, SmallCNN] = {}
         self._weights: dict[str, str] = {}
 
     # -- storage
-    def _ensure(self, uid: str, fp: str, make, valid=lambda rec: True) -> dict:
-        rec = self.store.current(uid, fp)
+    def _ensure(self, uid: str, fp: str, make, valid=lambda rec: True, problem=None) -> dict:
+        rec = self.store.current(uid, fp, problem)
         if rec is not None and valid(rec):
             return rec
         # Two tunes of one out_dir may both make a unit: writes are atomic, the last one stays.
@@ -354,7 +354,7 @@ class _Session:
     # -- the real-data classifier: the filter's judge and the soft labels' teacher
     @property
     def reference_path(self) -> Path:
-        return self.out / REFERENCE_FILE
+        return check_unlinked(self.out / REFERENCE_FILE)
 
     def _classifier(self, uid: str, path: Path, fp: str) -> SmallCNN:
         if uid not in self._models:
@@ -367,7 +367,8 @@ class _Session:
 
             # Weights replaced in place since they were made (or a record from before they were pinned): made again.
             rec = self._ensure(uid, fp, make,
-                               lambda rec: path.is_file() and rec.get("weights_sha256") == file_sha256(path))
+                               lambda rec: path.is_file() and rec.get("weights_sha256") == file_sha256(path),
+                               _score_problem)
             self._models[uid] = engine.load_classifier(path, self.train, self.ref_clf)
             self._weights[uid] = rec["weights_sha256"]
         return self._models[uid]
@@ -384,7 +385,9 @@ class _Session:
 
     # -- banks
     def bank_dir(self, cand: Candidate) -> Path:
-        return (self.out / "banks" / cand.bank_id).resolve()
+        # The path the bank is made at, absolute but not resolved: resolving followed a link planted at
+        # banks/<g>/<bank> to wherever it pointed, outside out_dir, and the recipe then named that as its source.
+        return check_unlinked(self.out.absolute() / "banks" / cand.bank_id)
 
     def bank_settings(self, cand: Candidate) -> BankSettings:
         return replace(self.bank_template, filter_threshold=cand.threshold)
@@ -444,7 +447,23 @@ class _Session:
                                       bank_fp=bank, use=self.use(cand), teacher_fp=self.ref_fp)
 
     def is_done(self, cand: Candidate, seed: int) -> bool:
-        return self.store.current(self.unit_id(cand, seed), self.fp(cand, seed)) is not None
+        uid, problem = self.unit_id(cand, seed), self._run_problem(cand, seed)
+        return self.store.current(uid, self.fp(cand, seed), problem) is not None
+
+    def _run_problem(self, cand: Candidate, seed: int):
+        """What is wrong with a stored run's fields for `_summary` (None: nothing)."""
+        n_bytes = 2 * ((len(self.val) + 7) // 8)
+
+        def problem(rec: dict) -> str | None:
+            if rec.get("candidate") != cand.name or rec.get("seed") != seed:
+                return f"it names candidate {rec.get('candidate')!r:.80}, seed {rec.get('seed')!r:.20}"
+            outcomes = rec.get("val_outcomes")
+            if outcomes is not None and not (isinstance(outcomes, str) and len(outcomes) == n_bytes
+                                             and re.fullmatch(r"[0-9a-f]*", outcomes)):
+                return f"its val_outcomes is not the hex of {len(self.val)} outcomes"
+            return _score_problem(rec)
+
+        return problem
 
     def _train_run(self, cand: Candidate, seed: int) -> dict:
         t0 = time.perf_counter()
@@ -476,7 +495,17 @@ class _Session:
             pins["teacher_sha256"] = self.teacher_sha256()
         return self._ensure(self.unit_id(cand, seed), self.fp(cand, seed),
                             lambda: {**self._train_run(cand, seed), **pins},
-                            lambda rec: all(rec.get(k) == v for k, v in pins.items()))
+                            lambda rec: all(rec.get(k) == v for k, v in pins.items()),
+                            self._run_problem(cand, seed))
+
+
+def _score_problem(rec: dict) -> str | None:
+    val = rec.get("val")
+    if "val" not in rec:
+        return "it has no val"
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+        return f"its val is {val!r:.80}, not a finite number"
+    return None
 
 
 def _candidates(paths: list[Path], labels: list[str], ratios: list[float],
@@ -742,7 +771,6 @@ def _write_outputs(result: TuneResult) -> None:
         if c["skipped"]:
             continue
         path = result.out_dir / CANDIDATES_DIR / f"{c['name']}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
         head = f"# Measured by ganaug-tune ({'chosen' if c['name'] == result.best else 'not chosen'}; see tune.md).\n"
         atomic_write_bytes(path, (head + OmegaConf.to_yaml(OmegaConf.create(
             result.recipe_config(c["name"], where=path.parent)))).encode())

@@ -4,6 +4,7 @@ function (tests call it with a composed config; `ganaug.cli.train` is the thin `
 from __future__ import annotations
 
 import logging
+import os
 import re
 import warnings
 from pathlib import Path
@@ -18,10 +19,11 @@ from ganaug.gan.callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid, 
 from ganaug.base.checks import check_flags
 from ganaug.errors import ConfigError, GanaugError, user_error
 from ganaug.base.dir_lock import hold_dir
+from ganaug.base.files import check_unlinked
 from ganaug.data.arrays import data_fingerprint
 from ganaug.gan.progress import DurationEstimate, format_duration, startup_lines
 from ganaug.base.rng import check_seed
-from ganaug.gan.run_record import SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
+from ganaug.gan.run_record import RECORD_FILE, SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
 
 __all__ = ["SPLIT_KEYS", "TrainingInterrupted", "data_split", "export_metadata", "train"]
 
@@ -79,6 +81,10 @@ def _resume_path(cfg: DictConfig, ckpt_dir: Path) -> str | None:
                                     "this run's last.ckpt (or start afresh)")
         return str(path)
     last = ckpt_dir / "last.ckpt"
+    # save_last="link" makes last.ckpt a link to a checkpoint beside it; a link elsewhere was planted, and
+    # resuming from it would continue someone else's run under this one's name.
+    if last.is_symlink() and Path(os.path.realpath(last)).parent != Path(os.path.realpath(ckpt_dir)):
+        check_unlinked(last)
     if cfg.get("resume", True) and last.is_file():
         return str(last)
     return None
@@ -216,7 +222,26 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     check_length(cfg.trainer)
     out_dir = _out_dir(cfg)
     with hold_dir(out_dir, "ganaug-train", "out_dir (or run_name)"):
+        for d in _run_dirs(cfg, out_dir):
+            check_unlinked(d)
+        check_unlinked(_checkpoint_dir(cfg, out_dir) / RECORD_FILE)  # the settings a resume is checked against
         return _train(cfg, out_dir, extra_callbacks)
+
+
+def _run_dirs(cfg: DictConfig, out_dir: Path) -> list[Path]:
+    """The directories a run makes under out_dir. Lightning makes its checkpoint and log directories without
+    ganaug's check, and the export comes after hours of training: a link planted at one of them
+    (<out_dir>/generator -> someone's folder) is refused before the data is read, not written through."""
+    callbacks = cfg.get("callbacks") or {}
+    dirs = [out_dir / str(cfg.get("export_dir") or "generator"), _checkpoint_dir(cfg, out_dir)]
+    for name, default in (("sample_grid", "samples"), ("snapshots", "snapshots")):
+        node = callbacks.get(name)
+        if node is not None:
+            dirs.append(Path(node.get("dirpath") or out_dir / default))
+    logger = cfg.get("logger")
+    if logger and "save_dir" in logger and logger.save_dir is None and logger.get("name"):
+        dirs.append(out_dir / str(logger.name))
+    return dirs
 
 
 def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | None) -> dict:

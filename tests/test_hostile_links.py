@@ -1,0 +1,305 @@
+"""Nothing follows a link it did not make: a symbolic link planted below an output directory (banks/<g>/<bank>,
+units/, <out>/bank, <out_dir>/generator, a file in a bench.reuse_from directory) is refused by name, and what it
+points at is neither written nor read. The output directory a setting names may itself be a link (runs/ on a
+bigger disk)."""
+
+import json
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ganaug
+from ganaug.base.dir_lock import hold_dir
+from ganaug.base.files import atomic_write_bytes, check_unlinked, make_dir
+from ganaug.errors import ArtifactError, OutputError
+
+# The toy tunes' one seed and small bank are warned about, and beside the point here.
+pytestmark = [pytest.mark.filterwarnings("ignore:1 classifier seed"),
+              pytest.mark.filterwarnings("ignore:the bank is smaller than one epoch")]
+
+
+def _victim(path: Path) -> Path:
+    """Someone else's folder, outside any output directory, holding one file of theirs."""
+    path.mkdir(parents=True)
+    (path / "mine.txt").write_text("precious\n")
+    return path
+
+
+def _untouched(victim: Path) -> None:
+    assert sorted(os.listdir(victim)) == ["mine.txt"] and (victim / "mine.txt").read_text() == "precious\n"
+
+
+# -- the check itself -------------------------------------------------------------------------------------
+
+
+def test_a_link_below_a_held_directory_is_refused_for_directories_and_files(tmp_path):
+    victim = _victim(tmp_path / "victim")
+    out = tmp_path / "out"
+    (out / "banks").mkdir(parents=True)
+    (out / "banks" / "g").symlink_to(victim)
+    with hold_dir(out, "ganaug-tune", "out_dir"):
+        with pytest.raises(OutputError, match=rf"{out / 'banks' / 'g'} is a symbolic link \(to {victim}\) below "
+                                              rf"{out}.*remove the link, or choose another out_dir"):
+            make_dir(out / "banks" / "g" / "unfiltered")
+        with pytest.raises(OutputError, match="is a symbolic link"):
+            atomic_write_bytes(out / "banks" / "g" / "bank.json", b"{}")
+        with pytest.raises(OutputError, match="is a symbolic link"):
+            check_unlinked(out / "banks" / "g" / "images.npy")  # a read: refused as well
+    _untouched(victim)
+
+
+def test_the_output_directory_itself_may_be_a_link(tmp_path):
+    # Users link runs/ (or the run itself) to a bigger disk: that link is theirs.
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    (tmp_path / "runs").symlink_to(disk)
+    (disk / "run").mkdir()
+    (tmp_path / "run").symlink_to(disk / "run")
+    for out in (tmp_path / "runs" / "tune", tmp_path / "run"):
+        with hold_dir(out, "ganaug-tune", "out_dir"):
+            atomic_write_bytes(make_dir(out / "banks" / "g") / "bank.json", b"{}")
+            # A path spelled through the real directory is checked below it too.
+            atomic_write_bytes(Path(os.path.realpath(out)) / "units" / "r.json", b"{}")
+    assert (disk / "tune" / "banks" / "g" / "bank.json").is_file() and (disk / "run" / "units" / "r.json").is_file()
+
+
+def test_outside_a_held_directory_links_are_the_users(tmp_path):
+    victim = _victim(tmp_path / "elsewhere")
+    (tmp_path / "link").symlink_to(victim)
+    atomic_write_bytes(tmp_path / "link" / "new.txt", b"x")  # nobody holds tmp_path: the user's own path
+    assert (victim / "new.txt").read_bytes() == b"x"
+
+
+def test_a_linked_file_is_replaced_not_written_through(tmp_path):
+    # The rename replaces the name: a link planted where a record goes is swapped for the record.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tune.json").symlink_to(victim)
+    with hold_dir(out, "ganaug-tune", "out_dir"):
+        atomic_write_bytes(out / "tune.json", b"{}")
+    assert not (out / "tune.json").is_symlink() and (out / "tune.json").read_bytes() == b"{}"
+    assert victim.read_text() == "precious\n"
+
+
+# -- unit records -----------------------------------------------------------------------------------------
+
+
+def test_a_unit_store_reads_and_writes_no_link(tmp_path):
+    from ganaug.eval.store import UnitStore
+
+    victim = _victim(tmp_path / "victim")
+    (victim / "runs").mkdir()
+    (victim / "runs" / "a.json").write_text(json.dumps({"unit": "runs/a", "val": 1.0, "fingerprint": "f"}))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "units").symlink_to(victim)
+    store = UnitStore(out / "units", setting="bench.reuse_from")  # not held: a reuse_from directory is read only
+    for read in (lambda: store.get("runs/a"), lambda: store.current("runs/a", "f"), lambda: store.has("runs/a"),
+                 store.all, lambda: store.put("runs/b", {"val": 0.5})):
+        with pytest.raises(OutputError, match=rf"{out / 'units'} is a symbolic link.*another bench.reuse_from"):
+            read()
+    assert sorted(os.listdir(victim / "runs")) == ["a.json"]
+    # A record file that is a link: not read either.
+    (out / "units").unlink()
+    (out / "units" / "runs").mkdir(parents=True)
+    (out / "units" / "runs" / "a.json").symlink_to(victim / "runs" / "a.json")
+    with pytest.raises(OutputError, match=r"a\.json is a symbolic link"):
+        store.current("runs/a", "f")
+
+
+# -- ganaug-tune ------------------------------------------------------------------------------------------
+
+TOY = dict(ratios=(0.25,), filter_thresholds=(None,), seeds=(0,), steps=10, width=8, bank_size=60)
+
+
+@pytest.fixture(scope="module")
+def toy_tune(tmp_path_factory):
+    from ganaug.data import load_digits, train_val_split
+
+    root = tmp_path_factory.mktemp("tune")
+    torch.manual_seed(0)
+    gen = ganaug.export_generator(ganaug.Generator(num_classes=10, image_size=8, width=8), root / "g10")
+    train, val = train_val_split(load_digits("train"), val_fraction=0.2, seed=0)
+    return gen, train, val, ganaug.TuneSettings(**TOY)
+
+
+def _tune(toy_tune, out):
+    gen, train, val, settings = toy_tune
+    return ganaug.tune_mix(gen, train, val, settings, out_dir=out, progress=False)
+
+
+def test_tune_refuses_a_link_planted_at_a_bank(toy_tune, tmp_path):
+    # Before: the bank was written into the victim (images.npy and bank.json replaced, labels.npy and a lock
+    # added) and the recipe named the victim's absolute path as its source.
+    victim = _victim(tmp_path / "victim_bank")
+    out = tmp_path / "tune"
+    (out / "banks" / "g10").mkdir(parents=True)
+    (out / "banks" / "g10" / "unfiltered").symlink_to(victim)
+    with pytest.raises(OutputError, match=r"banks/g10/unfiltered is a symbolic link .*choose another out_dir"):
+        _tune(toy_tune, out)
+    _untouched(victim)
+    assert not (out / "recipe.yaml").exists()
+    # Removed, as the message says: the tune runs, and its recipe names the bank inside out_dir.
+    (out / "banks" / "g10" / "unfiltered").unlink()
+    result = _tune(toy_tune, out)
+    assert result.candidate("g10/syn0.25")["bank"] == str(out / "banks" / "g10" / "unfiltered")
+    assert "source: ../../banks/g10/unfiltered\n" in (out / "recipes" / "g10" / "syn0.25.yaml").read_text()
+
+
+def test_tune_neither_writes_nor_reads_units_through_a_planted_link(toy_tune, tmp_path):
+    # Before: every unit record went into the victim, and a rerun took its scores from there, so whoever
+    # planted the link chose the recipe.
+    first = tmp_path / "first"
+    _tune(toy_tune, first)
+    victim = tmp_path / "victim_units"
+    shutil.copytree(first / "units", victim)
+    run = victim / "runs" / "g10" / "syn0.25" / "s0.json"
+    doc = json.loads(run.read_text())
+    run.write_text(json.dumps({**doc, "val": 1.0}))  # a planted score
+    before = {p: p.read_bytes() for p in victim.rglob("*.json")}
+    out = tmp_path / "tune"
+    out.mkdir()
+    (out / "units").symlink_to(victim)
+    with pytest.raises(OutputError, match=rf"{out / 'units'} is a symbolic link .*choose another out_dir"):
+        _tune(toy_tune, out)
+    assert {p: p.read_bytes() for p in victim.rglob("*.json")} == before
+    assert not (out / "tune.json").exists()
+
+
+def _edit_run_record(out: Path, edit) -> Path:
+    path = out / "units" / "runs" / "g10" / "syn0.25" / "s0.json"
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("edit, what", [
+    (lambda d: d.update(val="n/a"), "its val is 'n/a', not a finite number"),
+    (lambda d: d.update(score=d.pop("val")), "it has no val"),
+    (lambda d: d.update(val=math.nan), "its val is nan, not a finite number"),
+    (lambda d: d.update(val_outcomes="zz"), "its val_outcomes is not the hex of"),
+    (lambda d: d.update(candidate="real"), "it names candidate 'real'"),
+], ids=["val-text", "val-missing", "val-nan", "outcomes-not-hex", "another-candidate"])
+def test_a_unit_record_with_a_bad_score_is_named_like_a_damaged_one(toy_tune, tmp_path, edit, what):
+    # Before: the rerun ended in a ValueError or KeyError deep in the statistics, naming neither the file nor
+    # the fix ("values contains non-finite values" for NaN).
+    out = tmp_path / "tune"
+    _tune(toy_tune, out)
+    path = _edit_run_record(out, edit)
+    with pytest.raises(ArtifactError) as e:
+        _tune(toy_tune, out)
+    message = str(e.value)
+    assert str(path) in message and what in message and "delete it, and the unit is made again" in message
+    path.unlink()  # the way out the message gives
+    assert isinstance(_tune(toy_tune, out).candidate("g10/syn0.25")["val"]["mean"], float)
+
+
+# -- ganaug-sample and ganaug-train -----------------------------------------------------------------------
+
+
+def test_sample_refuses_a_link_planted_at_its_default_bank(tmp_path, capsys, monkeypatch):
+    from ganaug.cli.sample import main as sample_main
+
+    torch.manual_seed(0)
+    gen = ganaug.export_generator(ganaug.Generator(num_classes=3, image_size=8, width=8), tmp_path / "gen")
+    victim = _victim(tmp_path / "victim")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "bank").symlink_to(victim)
+    monkeypatch.setattr(sys, "argv", ["ganaug-sample", f"generator={gen}", f"out={out}", "n_per_class=2",
+                                      "progress=false", "bank.enabled=true", "bank.size=30",
+                                      f"hydra.run.dir={tmp_path / 'hydra'}"])
+    with pytest.raises(SystemExit) as e:
+        sample_main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err[-2000:]
+    assert f"ganaug-sample: error: {out / 'bank'} is a symbolic link" in err and "choose another out" in err
+    _untouched(victim)
+
+
+@pytest.mark.parametrize("planted", ["generator", "checkpoints", "checkpoints/run.json"])
+def test_train_refuses_a_link_planted_where_it_writes_before_training(compose_cfg, fast, tmp_path, planted):
+    # Before: generator.json and generator.safetensors were exported into the victim after the whole training,
+    # and a linked run.json was read as this run's settings.
+    from ganaug.gan.train import train
+
+    victim = _victim(tmp_path / "victim")
+    target = victim / "mine.txt" if planted.endswith(".json") else victim
+    out = tmp_path / "run"
+    (out / planted).parent.mkdir(parents=True, exist_ok=True)
+    (out / planted).symlink_to(target)
+    with pytest.raises(OutputError, match=rf"{out / planted} is a symbolic link .*choose another out_dir"):
+        train(compose_cfg("train", fast + [f"out_dir={out}"]))
+    _untouched(victim)
+    assert sorted(os.listdir(out)) == sorted({".ganaug.lock", planted.split("/")[0]})  # refused before training
+
+
+def test_train_does_not_resume_from_a_last_checkpoint_linked_elsewhere(compose_cfg, fast, tmp_path):
+    # Before: a last.ckpt linked to another run's checkpoint was resumed from: that run's GAN went on under this name.
+    from ganaug.gan.train import train
+
+    train(compose_cfg("train", fast + [f"out_dir={tmp_path / 'other'}"]))
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "last.ckpt").symlink_to(tmp_path / "other" / "checkpoints" / "last.ckpt")
+    with pytest.raises(OutputError, match=r"checkpoints/last.ckpt is a symbolic link .*choose another out_dir"):
+        train(compose_cfg("train", fast + [f"out_dir={out}", "gan.max_steps=30"]))
+    assert not (out / "generator").exists()
+
+
+def test_train_resumes_from_the_last_checkpoint_link_lightning_makes(compose_cfg, fast, tmp_path):
+    # callbacks.checkpoint.save_last=link: last.ckpt is a link to a checkpoint beside it, made by the run itself.
+    from ganaug.gan.train import train
+
+    link = fast + [f"out_dir={tmp_path}", "callbacks.checkpoint.save_last=link"]
+    train(compose_cfg("train", link))
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_symlink()
+    longer = train(compose_cfg("train", link + ["gan.max_steps=30"]))
+    assert longer["resumed_from"] and longer["g_updates"] == 30
+
+
+# -- ganaug-bench -----------------------------------------------------------------------------------------
+
+
+def test_bench_reuse_from_copies_no_link(tmp_path):
+    # Before: copytree and copy2 followed links in the other directory: someone's file came in as a bank's images.
+    from ganaug.bench.runner import _copy_atomic
+
+    secret = tmp_path / "secret.npy"
+    np.save(secret, np.arange(3))
+    src_root, out = tmp_path / "earlier", tmp_path / "bench"
+    (src_root / "n100" / "bank-g0").mkdir(parents=True)
+    (src_root / "n100" / "bank-g0" / "images.npy").symlink_to(secret)
+    (src_root / "n50").symlink_to(src_root / "n100")
+    (src_root / "n100" / "reference.safetensors").symlink_to(secret)
+    with hold_dir(out, "ganaug-bench", "bench.out_dir"):
+        for o in ("n100/bank-g0", "n50/bank-g0", "n100/reference.safetensors"):
+            with pytest.raises(OutputError, match=r"is a symbolic link .*choose another bench.reuse_from"):
+                _copy_atomic(src_root / o, out / o, src_root)
+    assert sorted(os.listdir(out)) == [".ganaug.lock"]
+
+
+def test_a_bench_unit_in_a_worker_makes_nothing_through_a_link(tmp_path):
+    # A pool or Ray worker runs units without holding bench.out_dir: the check must not depend on the hold.
+    from ganaug.bench.runner import Fingerprints, Unit, run_and_store
+    from ganaug.eval.store import UnitStore
+
+    victim = _victim(tmp_path / "victim")
+    out = tmp_path / "bench"
+    out.mkdir()
+    (out / "n100").symlink_to(victim)
+    store = UnitStore(out / "units")
+    unit = Unit("n100/real-c0", "real", 1.0, lambda: atomic_write_bytes(out / "n100" / "x.json", b"{}") or {},
+                fingerprint="f")
+    with pytest.raises(OutputError, match=r"n100 is a symbolic link .*choose another bench.out_dir"):
+        run_and_store(unit, Fingerprints([unit], store))
+    _untouched(victim)
