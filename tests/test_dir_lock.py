@@ -155,9 +155,10 @@ def test_a_held_directory_refuses_a_link_planted_below_it_while_held(tmp_path, m
         monkeypatch.setenv("LOCAL_RANK", rank)
     with hold_dir(out, "ganaug-sample", "out"):
         with pytest.raises(OutputError, match=f"{out / 'bank'} is a symbolic link .*remove the link, or choose "
-                                              "another out$"):
+                                              "another out") as e:
             with hold_dir(out / "bank", "SyntheticBank.generate", "path"):
                 pass
+    assert f"(it comes from path={out / 'bank'}: set another)" in str(e.value)  # the setting that named it, too
     assert os.listdir(victim) == []
     # Once out is released, a directory given as itself may be a link: the user's own (runs/ on a bigger disk).
     with hold_dir(out / "bank", "SyntheticBank.generate", "path"):

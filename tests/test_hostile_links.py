@@ -303,3 +303,26 @@ def test_a_bench_unit_in_a_worker_makes_nothing_through_a_link(tmp_path):
     with pytest.raises(OutputError, match=r"n100 is a symbolic link .*choose another bench.out_dir"):
         run_and_store(unit, Fingerprints([unit], store))
     _untouched(victim)
+
+
+def test_a_bench_unit_reads_no_bank_nor_reference_through_a_link(tmp_path):
+    # Writes were refused, but the GAN metrics opened the bank and every run loaded the reference through
+    # `bench.out_dir/n100 -> elsewhere`: someone else's bank scored, someone else's classifier judging.
+    from types import SimpleNamespace
+
+    from ganaug.base.files import output_root
+    from ganaug.bench.runner import Regime, _gan_metrics
+
+    victim = tmp_path / "victim"
+    (victim / "bank-g0" / "unfiltered").mkdir(parents=True)
+    out = tmp_path / "bench"
+    out.mkdir()
+    (out / "n100").symlink_to(victim)
+    regime = SimpleNamespace(out=out / "n100", name="n100")
+    with output_root(out, "bench.out_dir"):
+        with pytest.raises(OutputError, match=r"n100 is a symbolic link .*choose another bench.out_dir"):
+            _gan_metrics(regime, 0)
+        with pytest.raises(OutputError, match=r"n100 is a symbolic link"):
+            Regime.reference_path(regime)
+    # Outside a held directory the paths are the user's: the same regime resolves its reference path.
+    assert Regime.reference_path(regime) == out / "n100" / "reference_classifier.safetensors"

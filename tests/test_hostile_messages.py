@@ -88,7 +88,7 @@ def test_a_ratio_that_rounds_to_no_synthetic_item_warns(gen):
     assert mix.n_syn == 0
 
 
-@pytest.mark.parametrize("ratio", [-0.25, float("nan"), 1.5])
+@pytest.mark.parametrize("ratio", [-0.25, float("nan"), 1.5, 0])
 def test_a_bench_ratio_outside_0_to_0_95_is_refused_like_one_above(ratio):
     # -0.25 was taken: its "syn-0.25" conditions ran as real only (ratio > 0 is false) under a synthetic name.
     from omegaconf import OmegaConf
@@ -97,7 +97,7 @@ def test_a_bench_ratio_outside_0_to_0_95_is_refused_like_one_above(ratio):
 
     bench = OmegaConf.create({"ratios": [0.25, ratio], "filter_options": [False],
                               "classical_synthetic_filter_options": [False]})
-    with pytest.raises(ConfigError, match=r"bench.ratios must lie in \[0, 0.95\]") as e:
+    with pytest.raises(ConfigError, match=r"bench.ratios must lie in \(0, 0.95\]") as e:
         conditions_for(bench)
     assert repr(ratio) in str(e.value)
 
@@ -117,7 +117,7 @@ def _main(module, argv, monkeypatch, capsys, tmp_path):
 def test_ganaug_bench_refuses_a_negative_ratio_in_one_line(monkeypatch, capsys, tmp_path):
     err = _main("ganaug.bench.runner", ["ganaug-bench", "bench=ci", "progress=false", "bench.ratios=[-0.25]",
                                         f"bench.out_dir={tmp_path / 'bench'}"], monkeypatch, capsys, tmp_path)
-    assert "ganaug-bench: error: bench.ratios must lie in [0, 0.95]" in err
+    assert "ganaug-bench: error: bench.ratios must lie in (0, 0.95]" in err
     assert not (tmp_path / "bench" / "units").exists()
 
 

@@ -499,3 +499,18 @@ def test_the_loss_takes_the_users_normalisation_once(tuned):
     assert torch.allclose(got, expected, atol=1e-5)
     with pytest.raises(GanaugError, match="takes images in"):  # that scale, unannounced, is refused
         recipe.loss()(logits, y, syn, theirs)
+
+
+def test_a_half_precision_teacher_loads_as_it_did_before_its_header_was_checked(tmp_path):
+    # The header check compared float types too: a teacher saved in F16, which load_state_dict casts, was refused.
+    import torch
+    from safetensors.torch import save_file
+
+    _small_bank(tmp_path)
+    net = SmallCNN(10, 1, (8, 8), width=8)
+    save_file({k: v.half().contiguous() if v.is_floating_point() else v.contiguous()
+               for k, v in net.state_dict().items()}, str(tmp_path / "t.safetensors"))
+    teacher = load_recipe(_teacher_recipe(tmp_path, width=8)).load_teacher()
+    w = next(iter(teacher.state_dict().values()))
+    assert w.dtype == torch.float32
+    assert torch.equal(w, next(iter(net.state_dict().values())).half().float())

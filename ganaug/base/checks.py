@@ -42,8 +42,13 @@ def class_name_list(
     return names
 
 
-def labels_as_classes(labels: np.ndarray, error: type[GanaugError] = GanaugDataError) -> int:
-    """The number of classes K when, without class names, the labels 0..K-1 are the classes: every one must occur.
+# Where classes may lack images, labels may skip numbers: up to this many classes implied by the highest label.
+MAX_IMPLIED_CLASSES = 1 << 16
+
+
+def labels_as_classes(labels: np.ndarray, error: type[GanaugError] = GanaugDataError, allow_gaps: bool = False) -> int:
+    """The number of classes K when, without class names, the labels 0..K-1 are the classes: every one must occur,
+    or, with ``allow_gaps`` (empty classes allowed), K may be at most `MAX_IMPLIED_CLASSES` or the number of labels.
 
     One stray label (2**40 among 0, 1, 2) would otherwise make a name, a count and an error line for every
     number below it, unbounded memory from a tiny file; this looks at the distinct labels alone. `labels` is a
@@ -54,7 +59,7 @@ def labels_as_classes(labels: np.ndarray, error: type[GanaugError] = GanaugDataE
         i = int(np.argmax(labels < 0))
         raise error(f"label {int(labels[i])} at index {i} is negative; labels must be class indices 0..K-1 (remap them)")
     top = int(present[-1])
-    if top < len(present):
+    if top < len(present) or (allow_gaps and top < max(MAX_IMPLIED_CLASSES, len(labels))):
         return top + 1
     # Labels at or above the number of distinct labels are the ones leaving a gap below them.
     stray = present[present >= len(present)][::-1]

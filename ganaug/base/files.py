@@ -182,9 +182,8 @@ def check_unlinked(path: str | os.PathLike, below: str | os.PathLike | None = No
 def make_setting_dir(value, setting: str) -> Path:
     """`make_dir` for the directory a setting names: an empty one is refused, and a failure names the setting."""
     path = check_dir_setting(value, setting)
-    check_unlinked(path)  # a link below a held root: its message names the link and that root's setting
     try:
-        return make_dir(path)
+        return make_dir(path)  # a link below a held root: named, with that root's setting and this one
     except OutputError as e:
         raise OutputError(f"{e} (it comes from {setting}={value}: set another)") from e
 

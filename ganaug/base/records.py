@@ -69,8 +69,8 @@ def open_regular(path: str | os.PathLike, error: type[Exception], what: str, fix
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise error(_not_regular(path, _kind(mode), what, fix))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)  # O_NONBLOCK was for the open alone
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)  # O_NONBLOCK was for the open alone (Windows has neither)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -32,9 +32,10 @@ def _ratio(r) -> float:
     if isinstance(r, bool) or not isinstance(r, (int, float)):
         raise ConfigError(f"bench.ratios must list numbers (the synthetic share of each batch), got {r!r}")
     # Here, not only in engine.SyntheticUse: a ratio that is not > 0 (-0.25, nan) never builds one, and its
-    # condition would run as real only under a synthetic name.
-    if not 0.0 <= r <= MAX_RATIO:
-        raise ConfigError(f"bench.ratios must lie in [0, {MAX_RATIO}] (the synthetic share of each batch), got {r!r}")
+    # condition would run as real only under a synthetic name (0: twice, as `real` and `classical` already are).
+    if not 0.0 < r <= MAX_RATIO:
+        raise ConfigError(f"bench.ratios must lie in (0, {MAX_RATIO}] (the synthetic share of each batch; real only "
+                          f"and classical run in every benchmark), got {r!r}")
     return float(r)
 
 

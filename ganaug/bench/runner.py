@@ -233,7 +233,8 @@ class Regime:
         return engine.score(model, ds, self.metric)
 
     def reference_path(self) -> Path:
-        return self.out / "reference_classifier.safetensors"
+        # Read as well as written below bench.out_dir: a link planted here would pick the filter's judge.
+        return check_unlinked(self.out / "reference_classifier.safetensors")
 
     def reference_fp(self) -> str:
         return engine.reference_fingerprint(self.data_fp("train"), self.classifier)
@@ -267,7 +268,7 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
             source, truncation = bank_unit["generator"], regime.bank_settings(False).truncation
             record["synthetic_source"] = "generator"
         else:
-            source = regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered")
+            source = check_unlinked(regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered"))
         teacher = regime.teacher() if use.needs_teacher else None
     elif cond.reweight:
         record["reweight"] = True
@@ -344,7 +345,7 @@ def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
     from ganaug.gan.grid import save_grid
 
     dm = regime.datamodule
-    generator_path = source["generator"]
+    generator_path = check_unlinked(source["generator"])  # a GAN of this directory, or one adopted by reference
     gen = load_generator(generator_path, expect_num_classes=dm.num_classes, expect_image_shape=dm.image_shape)
     out = regime.out / f"bank-g{gan_seed}"
     made = {}
@@ -371,7 +372,7 @@ def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
 def _gan_metrics(regime: Regime, gan_seed: int) -> dict:
     from ganaug.mix.bank import SyntheticBank
 
-    bank = SyntheticBank.open(regime.out / f"bank-g{gan_seed}" / "unfiltered")
+    bank = SyntheticBank.open(check_unlinked(regime.out / f"bank-g{gan_seed}" / "unfiltered"))
     return {"regime": regime.name, "gan_seed": gan_seed,
             **gan_quality(regime, np.asarray(bank.images), np.asarray(bank.labels))}
 
@@ -655,11 +656,12 @@ def run_and_store(unit: Unit, fps: Fingerprints, progress: Callable[[float], Non
     Checked here, not only when planning: a unit made from a unit redone in this run learns only
     now whether its stored record still fits.
     """
-    if not fps.done(unit.id):
+    # A pool or Ray worker does not hold bench.out_dir; what its unit reads or makes there follows no link all the same.
+    with output_root(fps.store.root.parent, "bench.out_dir"):
+        if fps.done(unit.id):
+            return
         before = cpu_reading()
-        # A pool or Ray worker does not hold bench.out_dir; what its unit makes there follows no link all the same.
-        with output_root(fps.store.root.parent, "bench.out_dir"):
-            result = unit.run(progress) if unit.reports_progress else unit.run()
+        result = unit.run(progress) if unit.reports_progress else unit.run()
         # What the unit's time is worth: the CPU it got, and what else ran meanwhile (units side by side too).
         load = cpu_use(before, cpu_reading())
         fps.store.put(unit.id, {**result, "made_on": {**machine(), "load": load}, "fingerprint": fps(unit.id)})

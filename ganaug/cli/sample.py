@@ -120,7 +120,10 @@ def prepare_bank(cfg: DictConfig, gen: TrainedGenerator):
         if "split" in kwargs:  # load_dataset's own TypeError ("multiple values for 'split'") named no setting
             raise ConfigError(f"bank.dataset_kwargs.split={kwargs['split']} is not taken: the bank's class policy and "
                               "filter read the dataset's train split, the images the GAN learned from; drop it")
-        real = load_dataset(b.dataset, split="train", **kwargs)
+        try:
+            real = load_dataset(b.dataset, split="train", **kwargs)
+        except ConfigError as e:  # a keyword load_dataset does not take: it came from here
+            raise ConfigError(f"{e} (in bank.dataset_kwargs)") from None
         if real.num_classes != gen.num_classes or tuple(real.image_shape) != gen.image_shape:
             raise ConfigError(
                 f"bank.dataset={b.dataset} has {real.num_classes} classes of {real.image_shape} images but "

@@ -97,7 +97,7 @@ class ImageArrayDataset(Dataset):
         if class_names is None:
             if len(labels) == 0:
                 raise GanaugDataError("the dataset is empty; pass at least one image and label")
-            class_names = [str(i) for i in range(labels_as_classes(labels, GanaugDataError))]
+            class_names = [str(i) for i in range(labels_as_classes(labels, GanaugDataError, allow_empty_classes))]
         names = class_name_list(class_names, error=GanaugDataError)
         num_classes = len(names)
 

@@ -181,6 +181,6 @@ def load_dataset(name: str, split: str = "train", **kwargs: Any) -> ImageArrayDa
         raise ConfigError(
             f"dataset {name!r} takes no keyword {unknown[0]!r}"
             f"{f' (did you mean {close[0]!r}?)' if close else ''}; it accepts {', '.join(accepted)}. "
-            "Correct or drop it (for ganaug-sample, in bank.dataset_kwargs)"
+            "Correct or drop it"
         )
     return loader(split, **kwargs)

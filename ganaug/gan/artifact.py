@@ -284,12 +284,16 @@ def read_weights_header(weights: Path) -> dict[str, tuple[str, tuple[int, ...]]]
         return {k: (f.get_slice(k).get_dtype(), tuple(f.get_slice(k).get_shape())) for k in f.keys()}
 
 
-def header_problems(found: dict, expected: dict, most: int = 3) -> str | None:
-    """How the tensors ``found`` in a header differ from those ``expected`` (`tensor_specs`), or None."""
+def header_problems(found: dict, expected: dict, most: int = 3, dtypes: bool = True) -> str | None:
+    """How the tensors ``found`` in a header differ from those ``expected`` (`tensor_specs`), or None; without
+    ``dtypes``, shapes alone (load_state_dict casts floats, and a cast costs at most a small factor of the file)."""
+    def differs(k: str) -> bool:
+        return found[k] != expected[k] if dtypes else found[k][1] != expected[k][1]
+
     problems = [f"{k} is missing" for k in expected if k not in found]
     problems += [f"{k} is not part of the architecture" for k in found if k not in expected]
     problems += [f"{k} has shape {found[k][1]} ({found[k][0]}) but the architecture needs {expected[k][1]} "
-                 f"({expected[k][0]})" for k in expected if k in found and found[k] != expected[k]]
+                 f"({expected[k][0]})" for k in expected if k in found and differs(k)]
     if not problems:
         return None
     return "; ".join(problems[:most]) + (f" (and {len(problems) - most} more)" if len(problems) > most else "")

@@ -351,7 +351,7 @@ class SyntheticBank:
         if labels.min() < 0:
             raise ConfigError(f"labels must be class indices >= 0, got {int(labels.min())}")
         # Without class names, one stray label (2**40) must cost a message, not a name for every number below it.
-        k = len(class_names) if class_names is not None else labels_as_classes(labels, ConfigError)
+        k = len(class_names) if class_names is not None else labels_as_classes(labels, ConfigError, allow_gaps=True)
         if labels.max() >= k:
             raise ConfigError(f"labels must lie in [0, {k})")
         names = list(class_names) if class_names is not None else [str(i) for i in range(k)]

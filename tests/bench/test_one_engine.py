@@ -128,7 +128,7 @@ def test_tune_draws_each_banks_noise_from_the_gans_recorded_seed(tmp_path):
 
 
 def test_a_bad_setting_fails_before_any_gan_trains(compose_cfg, tmp_path, tiny):
-    for override, match in (("bench.ratios=[0.99]", r"bench.ratios must lie in \[0, 0.95\]"),
+    for override, match in (("bench.ratios=[0.99]", r"bench.ratios must lie in \(0, 0.95\]"),
                             ("bench.classifier.precision=8-bit", "bench.classifier.precision must be one of"),
                             ("bench.synthetic_soft_labels=1.5", r"bench.synthetic_soft_labels must lie in \[0, 1\]")):
         with pytest.raises(ConfigError, match=match):

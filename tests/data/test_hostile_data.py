@@ -246,13 +246,15 @@ def test_a_huge_stray_label_in_an_npz_is_refused_within_a_memory_limit(tmp_path)
 
 
 @pytest.mark.parametrize("labels", [[0, 2, 2, 2], [1, 1, 2, 2]])
-def test_labels_with_gaps_are_refused_without_class_names_even_with_empty_classes_allowed(labels):
+def test_labels_with_gaps_need_empty_classes_allowed_and_stay_bounded_then(labels):
     x = np.zeros((4, 2, 2, 1), np.uint8)
     with pytest.raises(GanaugDataError, match=r"labels run up to 2 .* relabel them 0\.\.K-1"):
-        ImageArrayDataset(x, labels, allow_empty_classes=True)
-    # Named, an empty class is deliberate.
-    ds = ImageArrayDataset(x, labels, class_names=["a", "b", "c"], allow_empty_classes=True)
-    assert ds.num_classes == 3
+        ImageArrayDataset(x, labels)
+    # Empty classes allowed: a dataset labelled 1..K, or missing a class, keeps max(label) + 1 classes.
+    assert ImageArrayDataset(x, labels, allow_empty_classes=True).num_classes == 3
+    # ... but a stray label far above them is refused all the same, not a name per number below it.
+    with pytest.raises(GanaugDataError, match=str(2**40)):
+        ImageArrayDataset(x, [*labels[:3], 2**40], allow_empty_classes=True)
 
 
 def test_the_empty_classes_message_lists_a_few_and_counts_the_rest():
