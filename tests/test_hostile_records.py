@@ -146,6 +146,18 @@ def _fifo_setup(root: Path, where: str) -> tuple[Path, str]:
         fifo = bank / where
         fifo.unlink()
         code = f"from ganaug import SyntheticBank\nSyntheticBank.open({str(bank)!r})"
+    elif where == "generator.json":
+        fifo = gen / "generator.json"
+        fifo.unlink()
+        code = f"from ganaug import load_generator\nload_generator({str(gen)!r})"
+    elif where == "bank.json":
+        bank = SyntheticBank.generate(gen, 12, root / "bank", progress=False).path
+        fifo = bank / "bank.json"
+        fifo.unlink()
+        code = f"from ganaug import SyntheticBank\nSyntheticBank.open({str(bank)!r})"
+    elif where == "recipe.yaml":
+        fifo = root / "recipe.yaml"
+        code = f"from ganaug import load_recipe\nload_recipe({str(root)!r})"
     else:  # the recipe's teacher.file
         SyntheticBank.generate(gen, 12, root / "bank", progress=False)
         fifo = root / "teacher.safetensors"
@@ -157,7 +169,9 @@ def _fifo_setup(root: Path, where: str) -> tuple[Path, str]:
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
-@pytest.mark.parametrize("where", ["record", "unit record", "labels.npy", "images.npy", "teacher.file"])
+@pytest.mark.parametrize("where", ["record", "unit record", "labels.npy", "images.npy", "teacher.file",
+                                   # these three did not hang, but were named as missing
+                                   "generator.json", "bank.json", "recipe.yaml"])
 def test_a_fifo_where_a_file_is_read_is_refused_by_name_not_waited_on(tmp_path, where):
     # open() of a FIFO waits for a writer: each of these hung forever. In a child, so a hang is a failure, not ours.
     fifo, code = _fifo_setup(tmp_path, where)

@@ -208,7 +208,7 @@ _GENERATOR_KWARGS = tuple(inspect.signature(Generator).parameters)
 
 def _read_meta(path: Path) -> dict:
     meta_path = path / META_FILE
-    if not meta_path.is_file():
+    if not meta_path.exists():  # not is_file(): a FIFO or folder there is named as such by the reader
         hint = " (a directory is expected, not the .safetensors file)" if path.is_file() else ""
         raise ArtifactError(
             f"no generator artifact at {path}{hint}: {META_FILE} not found. Export one with "

@@ -594,7 +594,7 @@ def _write_meta(path: Path, meta: dict) -> None:
 
 def _read_meta(path: Path) -> dict:
     meta_path = path / META_FILE
-    if not meta_path.is_file():
+    if not meta_path.exists():  # not is_file(): a FIFO or folder there is named as such by the reader
         hint = (
             f"; {IMAGES_FILE} is there, so a generation was interrupted: generate it again"
             if (path / IMAGES_FILE).exists()

@@ -229,8 +229,8 @@ def load_recipe(path: str | os.PathLike, candidate: str | None = None) -> Recipe
     if candidate is not None:
         path = _candidate_file(path, candidate)
     if path.is_dir():
-        if not (path / RECIPE_FILE).is_file():
-            if (path / MIX_FILE).is_file():
+        if not (path / RECIPE_FILE).exists():  # not is_file(): a FIFO there is named as such by the reader
+            if (path / MIX_FILE).exists():
                 # mix.yaml alone would load the mix with plain cross-entropy: not what the tune measured.
                 raise RecipeError(f"{path} has {MIX_FILE} but no {RECIPE_FILE}, which holds the loss the mix was "
                                   f"measured with: rerun ganaug-tune to write it again, or pass {path / MIX_FILE} "
@@ -238,7 +238,7 @@ def load_recipe(path: str | os.PathLike, candidate: str | None = None) -> Recipe
             raise RecipeError(f"{path} has no {RECIPE_FILE} or {MIX_FILE}: pass the out_dir of ganaug-tune, "
                               "or a recipe file")
         path = path / RECIPE_FILE
-    elif not path.is_file():
+    elif not path.exists():
         raise RecipeError(f"{path} does not exist: pass the out_dir of ganaug-tune (with {RECIPE_FILE}), "
                           "or a recipe file")
     path = path.resolve()
