@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import re
 import shutil
@@ -75,6 +76,20 @@ class Unit:
     # It reads the weights of the generator its bank was made from (synthetic items made on the fly), not only
     # the bank: a bank that is done does not spare that GAN's retraining when the weights are gone.
     reads_generator: bool = False
+    # What is wrong with a stored record's fields that the report reads (None: nothing): a score hand-edited to
+    # text or NaN is refused by name when the benchmark reruns, not left to fail in the report's arithmetic.
+    problem: Callable[[dict], str | None] | None = None
+
+
+def _score_problem(rec: dict) -> str | None:
+    """A classifier run's record: val and test are finite numbers, or None where the run was skipped."""
+    for key in ("val", "test"):
+        v = rec.get(key)
+        if v is None and rec.get("skipped"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return f"its {key} is {v!r:.80}, not a finite number" if key in rec else f"it has no {key}"
+    return None
 
 
 class ReuseError(GanaugError, FileNotFoundError):
@@ -570,7 +585,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                     units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
                                       after=[bid, teacher_id] if g is not None else [], fingerprint=fp,
-                                      adoptable=True,
+                                      adoptable=True, problem=_score_problem,
                                       reads_generator=g is not None and regime.use(cond.ratio).source == "generator"))
     twice = [uid for uid, n in Counter(u.id for u in units).items() if n > 1]
     if twice:  # one id is one stored record: a second unit would redo the work and overwrite the first
@@ -636,7 +651,7 @@ class Fingerprints:
     def stored(self, uid: str) -> bool:
         """Its record fits these settings: what the fingerprints of the units made from it are read from."""
         fp = self(uid)
-        return fp is not None and self.store.current(uid, fp) is not None
+        return fp is not None and self.store.current(uid, fp, self.units[uid].problem) is not None
 
     def done(self, uid: str, _seen: dict[str, bool] | None = None) -> bool:
         """Stored, and its files are there unless nothing still to run reads them. A bank deleted to free
@@ -694,7 +709,7 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
         other = UnitStore(src_root / "units", setting="bench.reuse_from")
         for u in units:  # in plan order: a unit's inputs are adopted before it resolves its fingerprint
             if u.adoptable and not fps.done(u.id) and fps(u.id) is not None:
-                rec = other.current(u.id, fps(u.id))
+                rec = other.current(u.id, fps(u.id), u.problem)
                 if rec is None or not all((src_root / o).exists() for o in u.outputs):
                     continue
                 if not _same_gan(u.id, store, other) or (u.stale and u.stale(rec)):

@@ -780,3 +780,22 @@ def test_the_classical_condition_is_named_with_its_batch_mixing_and_steps(compos
 
     words = classical_words(compose_cfg("bench", tiny + ["augment=flip_shift", "bench.classifier.batch_mix=cutmix"]))
     assert words == "`augment=HorizontalFlip+Affine` with CutMix batches, 20 classifier steps"
+
+
+def test_a_stored_run_with_a_bad_score_is_named_when_the_benchmark_reruns(compose_cfg, tmp_path, tiny):
+    # A record hand-edited to val "n/a" kept its fingerprint, counted as done, and failed in the report's arithmetic
+    # (naming neither the file nor the fix). It is refused like a damaged record; deleting it makes it again.
+    from ganaug.errors import ArtifactError
+
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "only=[*/real/*]"])
+    run_benchmark(cfg)
+    record = next((tmp_path / "units").rglob("real/c0.json"))
+    doc = json.loads(record.read_text())
+    record.write_text(json.dumps({**doc, "val": "n/a"}))
+    with pytest.raises(ArtifactError) as e:
+        run_benchmark(cfg)
+    assert str(record.with_suffix("")) in str(e.value) and "its val is 'n/a', not a finite number" in str(e.value)
+    assert "delete it, and the unit is made again" in str(e.value)
+    record.unlink()
+    run_benchmark(cfg)
+    assert isinstance(json.loads(record.read_text())["val"], float)
