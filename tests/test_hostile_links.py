@@ -226,6 +226,29 @@ def test_sample_refuses_a_link_planted_at_its_default_bank(tmp_path, capsys, mon
     _untouched(victim)
 
 
+@pytest.mark.parametrize("sub", [".hydra-run", ".hydra-run/.hydra"])
+def test_hydra_writes_nothing_through_a_link_planted_at_its_directory(tmp_path, capsys, monkeypatch, sub):
+    # Hydra makes <out>/.hydra-run (its config, overrides and log) before ganaug's code runs: a link planted there
+    # had them written into someone else's folder. Its directory then goes to the temp directory instead.
+    import tempfile
+
+    from ganaug.cli.sample import main as sample_main
+    from ganaug.gan.run_record import hydra_dir
+
+    torch.manual_seed(0)
+    gen = ganaug.export_generator(ganaug.Generator(num_classes=3, image_size=8, width=8), tmp_path / "gen")
+    victim = _victim(tmp_path / "victim")
+    out = tmp_path / "out"
+    (out / sub).parent.mkdir(parents=True, exist_ok=True)
+    (out / sub).symlink_to(victim)
+    assert Path(hydra_dir(str(out), ".hydra-run")) == Path(tempfile.gettempdir()) / "ganaug-hydra" / ".hydra-run"
+    monkeypatch.setattr(sys, "argv", ["ganaug-sample", f"generator={gen}", f"out={out}", "n_per_class=2",
+                                      "progress=false"])
+    sample_main()
+    assert (out / "samples.npz").is_file()
+    _untouched(victim)
+
+
 @pytest.mark.parametrize("planted", ["generator", "checkpoints", "checkpoints/run.json"])
 def test_train_refuses_a_link_planted_where_it_writes_before_training(compose_cfg, fast, tmp_path, planted):
     # Before: generator.json and generator.safetensors were exported into the victim after the whole training,

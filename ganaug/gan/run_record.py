@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganaug.base.config_schema import gan_identity
 from ganaug.errors import GanaugError
-from ganaug.base.files import atomic_write_bytes
+from ganaug.base.files import atomic_write_bytes, check_unlinked
 
 log = logging.getLogger(__name__)
 
@@ -185,15 +186,21 @@ def split_tag(n_per_class=None, imbalance_ratio=None, n_max=None, val_fraction=0
 
 def hydra_dir(out: str, sub: str) -> str:
     """Hydra's own directory ``<out>/<sub>`` beside a command's output ``out``; or, when it cannot be made
-    there (a file in the way, no permission, an empty ``out``), one in the temp directory. Hydra makes it
+    there (a file in the way, no permission, an empty ``out``, a link planted at it or in it), one in the temp
+    directory. Hydra makes it
     before the command runs, so it would fail with a traceback (ganaug-sample out=samples.npz, a file), or
     write into the current directory, where the command names the setting and the fix."""
     if str(out).strip():
         path = Path(out) / sub
         try:
+            # A link planted below out (out/.hydra-run -> someone's folder), or inside Hydra's directory (its
+            # .hydra, its log file), would have Hydra write through it: ganaug makes no links there.
+            check_unlinked(path, below=out)
             path.mkdir(parents=True, exist_ok=True)  # what Hydra does next; trying it is the one sure test
-            return str(path)
-        except OSError:
+            with os.scandir(path) as entries:
+                if not any(e.is_symlink() for e in entries):
+                    return str(path)
+        except OSError:  # OutputError included
             pass
     return str(Path(tempfile.gettempdir()) / "ganaug-hydra" / sub)
 
