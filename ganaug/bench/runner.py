@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import re
 import shutil
@@ -47,7 +46,8 @@ from ganaug.base.rng import check_seed
 from ganaug.gan.run_record import precision_name
 from ganaug.bench.conditions import Condition, conditions_for
 from ganaug.bench.selection import candidate_steps, check_settings, choose, score_candidate
-from ganaug.eval.store import UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, trains_gan
+from ganaug.eval.store import (UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, score_problem,
+                               trains_gan)
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,8 @@ class Unit:
     problem: Callable[[dict], str | None] | None = None
 
 
-def _score_problem(rec: dict) -> str | None:
-    """A classifier run's record: val and test are finite numbers, or None where the run was skipped."""
-    for key in ("val", "test"):
-        v = rec.get(key)
-        if v is None and rec.get("skipped"):
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            return f"its {key} is {v!r:.80}, not a finite number" if key in rec else f"it has no {key}"
-    return None
+# A classifier run's record: val and test finite numbers, or None where the run was skipped.
+_RUN_PROBLEM = functools.partial(score_problem, keys=("val", "test"), allow_skipped=True)
 
 
 class ReuseError(GanaugError, FileNotFoundError):
@@ -585,7 +578,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                     units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
                                       after=[bid, teacher_id] if g is not None else [], fingerprint=fp,
-                                      adoptable=True, problem=_score_problem,
+                                      adoptable=True, problem=_RUN_PROBLEM,
                                       reads_generator=g is not None and regime.use(cond.ratio).source == "generator"))
     twice = [uid for uid, n in Counter(u.id for u in units).items() if n > 1]
     if twice:  # one id is one stored record: a second unit would redo the work and overwrite the first

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,20 @@ def _read(path: Path) -> dict:
     if not isinstance(record, dict):
         raise ArtifactError(f"{path} holds a {type(record).__name__}, not a unit record: {REDO}")
     return record
+
+
+def score_problem(rec: dict, keys: tuple[str, ...] = ("val",), allow_skipped: bool = False) -> str | None:
+    """What is wrong with a classifier run's record, or None: each of ``keys`` holds a finite number (or, with
+    ``allow_skipped``, None in a record marked skipped). A NaN scored as a candidate would win or lose a choice."""
+    for key in keys:
+        v = rec.get(key)
+        if v is None and allow_skipped and rec.get("skipped"):
+            continue
+        if key not in rec:
+            return f"it has no {key}"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return f"its {key} is {v!r:.80}, not a finite number"
+    return None
 
 
 class UnitStore:

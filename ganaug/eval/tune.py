@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from ganaug.eval import engine
-from ganaug.eval.store import UnitStore
+from ganaug.eval.store import UnitStore, score_problem
 from ganaug.mix.class_policy import plain_policy
 from ganaug.classify.batch_mix import BATCH_MIX_NAMES
 from ganaug.classify.classifier import CLASSIFIERS, SmallCNN
@@ -368,7 +368,7 @@ class _Session:
             # Weights replaced in place since they were made (or a record from before they were pinned): made again.
             rec = self._ensure(uid, fp, make,
                                lambda rec: path.is_file() and rec.get("weights_sha256") == file_sha256(path),
-                               _score_problem)
+                               score_problem)
             self._models[uid] = engine.load_classifier(path, self.train, self.ref_clf)
             self._weights[uid] = rec["weights_sha256"]
         return self._models[uid]
@@ -461,7 +461,7 @@ class _Session:
             if outcomes is not None and not (isinstance(outcomes, str) and len(outcomes) == n_bytes
                                              and re.fullmatch(r"[0-9a-f]*", outcomes)):
                 return f"its val_outcomes is not the hex of {len(self.val)} outcomes"
-            return _score_problem(rec)
+            return score_problem(rec)
 
         return problem
 
@@ -497,15 +497,6 @@ class _Session:
                             lambda: {**self._train_run(cand, seed), **pins},
                             lambda rec: all(rec.get(k) == v for k, v in pins.items()),
                             self._run_problem(cand, seed))
-
-
-def _score_problem(rec: dict) -> str | None:
-    val = rec.get("val")
-    if "val" not in rec:
-        return "it has no val"
-    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-        return f"its val is {val!r:.80}, not a finite number"
-    return None
 
 
 def _candidates(paths: list[Path], labels: list[str], ratios: list[float],

@@ -1,7 +1,9 @@
+import math
+
 import pytest
 
 from ganaug import GanaugError
-from ganaug.eval.store import UnitStore, fingerprint
+from ganaug.eval.store import UnitStore, fingerprint, score_problem
 
 
 def test_put_get_has(tmp_path):
@@ -49,3 +51,22 @@ def test_a_record_that_is_not_json_is_named_with_the_fix(tmp_path):
     for read in (lambda: store.get("n100/real/s0"), lambda: store.current("n100/real/s0", "a"), store.all):
         with pytest.raises(GanaugError, match=rf"{path} is not valid JSON \(.*\), so it is not a unit record.*: delete it"):
             read()
+
+
+@pytest.mark.parametrize(("rec", "keys", "allow_skipped", "problem"), [
+    ({"val": 0.8}, ("val",), False, None),
+    ({"val": 0.8, "test": 0.7}, ("val", "test"), False, None),
+    ({}, ("val",), False, "it has no val"),
+    ({"val": 0.8}, ("val", "test"), False, "it has no test"),
+    ({"val": math.nan}, ("val",), False, "its val is nan, not a finite number"),
+    ({"val": True}, ("val",), False, "its val is True, not a finite number"),
+    ({"val": 0.8, "test": None}, ("val", "test"), False, "its test is None, not a finite number"),
+    # a skipped run scores nothing: None (or no key) passes only where skipping is allowed and marked
+    ({"val": None, "test": None, "skipped": True}, ("val", "test"), True, None),
+    ({"skipped": True}, ("val", "test"), True, None),
+    ({"val": None, "skipped": True}, ("val",), False, "its val is None, not a finite number"),
+    ({"val": None}, ("val",), True, "its val is None, not a finite number"),
+    ({"val": math.inf, "skipped": True}, ("val",), True, "its val is inf, not a finite number"),
+])
+def test_score_problem_names_what_a_record_lacks(rec, keys, allow_skipped, problem):
+    assert score_problem(rec, keys, allow_skipped) == problem
