@@ -249,6 +249,38 @@ def test_hydra_writes_nothing_through_a_link_planted_at_its_directory(tmp_path, 
     _untouched(victim)
 
 
+@pytest.mark.parametrize("planted", [".hydra", "train.log", ".hydra/train.log", ".hydra/config.yaml"])
+def test_train_hydra_writes_nothing_through_a_link_planted_in_its_run_directory(tmp_path, capsys, monkeypatch,
+                                                                                planted):
+    # Before: Hydra wrote its config into a linked runs/<name>/.hydra, and appended its log to whatever a linked
+    # runs/<name>/train.log named, before ganaug's code ran (an error in the settings came after). Its files now
+    # live in <run>/.hydra, or in the temp directory when a link is planted there.
+    from ganaug.cli.train import main as train_main
+
+    victim = _victim(tmp_path / "victim")
+    run = tmp_path / "run"
+    (run / planted).parent.mkdir(parents=True, exist_ok=True)
+    (run / planted).symlink_to(victim if planted == ".hydra" else victim / "mine.txt")
+    monkeypatch.setattr(sys, "argv", ["ganaug-train", "data=digits", "gan.max_steps=0", f"hydra.run.dir={run}"])
+    with pytest.raises(SystemExit) as e:
+        train_main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "gan.max_steps=0" in err and "Traceback" not in err, err[-2000:]
+    _untouched(victim)
+
+
+def test_train_hydra_keeps_its_files_in_the_run_directory(tmp_path, capsys, monkeypatch):
+    from ganaug.cli.train import main as train_main
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["ganaug-train", "data=digits", "gan.max_steps=0", f"hydra.run.dir={run}"])
+    with pytest.raises(SystemExit):
+        train_main()
+    assert sorted(p.name for p in (run / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml",
+                                                                   "train.log"]
+    assert not (run / "train.log").exists()
+
+
 @pytest.mark.parametrize("planted", ["generator", "checkpoints", "checkpoints/run.json"])
 def test_train_refuses_a_link_planted_where_it_writes_before_training(compose_cfg, fast, tmp_path, planted):
     # Before: generator.json and generator.safetensors were exported into the victim after the whole training,

@@ -207,7 +207,7 @@ def hydra_dir(out: str, sub: str) -> str:
 
 def register_resolvers() -> None:
     """`${ganaug_split:...}` in conf/train.yaml's default run name, `${ganaug_hydra_dir:...}` in the hydra.run.dir
-    of sample, tune and bench; safe to call more than once."""
+    of sample, tune and bench and in train's hydra.output_subdir; safe to call more than once."""
     if not OmegaConf.has_resolver("ganaug_split"):
         OmegaConf.register_new_resolver("ganaug_split", split_tag)
     if not OmegaConf.has_resolver("ganaug_hydra_dir"):
