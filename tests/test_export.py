@@ -137,7 +137,7 @@ def test_export_removes_temporaries_of_a_killed_export(artifact):
 
 
 def test_unwritable_destination_names_the_file(tmp_path, monkeypatch):
-    import ganaug.gan.artifact
+    import ganaug.base.files
     from ganaug import GanaugError
     from ganaug.base.files import atomic_write_bytes
 
@@ -149,6 +149,6 @@ def test_unwritable_destination_names_the_file(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(kwargs.get("dir")))
 
-    monkeypatch.setattr(ganaug.gan.artifact.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(ganaug.base.files.tempfile, "mkstemp", denied)
     with pytest.raises(GanaugError, match=r"cannot write .*a.json.*Permission denied.*writable"):
         atomic_write_bytes(tmp_path / "a.json", b"{}")

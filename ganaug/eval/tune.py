@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from ganaug.eval import engine
@@ -39,7 +39,7 @@ from ganaug.eval.engine import BankSettings, ClassifierSettings, SyntheticUse
 from ganaug.errors import ConfigError, GanaugError
 from ganaug.gan.artifact import META_FILE as GENERATOR_META
 from ganaug.base.files import atomic_write_bytes, check_unlinked, file_sha256
-from ganaug.gan.artifact import load_generator, read_generator_meta
+from ganaug.gan.artifact import load_generator
 from ganaug.mix.filter import QualityFilter
 from ganaug.mix.recipe import CANDIDATES_DIR, MIX_FILE, MIX_TARGET, RECIPE_FILE, SOURCE_ID_KEY, source_content_id
 from ganaug.eval.stats import format_gain, format_score, mean_ci, paired_bootstrap_gain, paired_diff_ci

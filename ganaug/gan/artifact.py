@@ -9,17 +9,9 @@ memory is allocated for them.
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import inspect
 import json
 import os
-import re
-import socket
-import tempfile
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -29,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from ganaug.base.checks import class_name_list
 from ganaug.base.records import check_regular
-from ganaug.errors import ArtifactError, ConfigError, OutputError
+from ganaug.errors import ArtifactError, ConfigError
 from ganaug.base.files import (
     file_sha256,
     default_file_mode,
