@@ -171,6 +171,16 @@ def test_tiny_truncation_is_refused_for_banks_too(gen, tmp_path):
     assert not (tmp_path / "bank" / "images.npy").exists()
 
 
+@pytest.mark.parametrize("truncation", [1e-6, "0.5"])
+def test_a_bad_truncation_leaves_the_bank_already_there_whole(gen, tmp_path, truncation):
+    # generate() removed bank.json of the bank at its path first, then met the truncation at its first batch: the
+    # refused call left a bank that no longer opened ("0.5" gave numpy's "could not convert string to float").
+    SyntheticBank.generate(gen, 20, tmp_path / "bank", seed=0, progress=False)
+    with _deadline(5), pytest.raises(GanaugError, match=r"truncation must be"):
+        SyntheticBank.generate(gen, 20, tmp_path / "bank", seed=1, truncation=truncation, progress=False)
+    assert len(SyntheticBank.open(tmp_path / "bank")) == 20
+
+
 def test_smallest_allowed_truncation_is_quick_and_truncates(gen):
     with _deadline(10):
         z = sample_noise(0, 1000, 128, truncation=0.02)

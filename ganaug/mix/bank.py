@@ -45,7 +45,7 @@ from ganaug.gan.artifact import (
 )
 from ganaug.mix.filter import QualityFilter
 from ganaug.gan.nets import Generator
-from ganaug.base.rng import SAMPLE_NOISE_TAG, check_seed, derive_key, normal, numpy_rng
+from ganaug.base.rng import SAMPLE_NOISE_TAG, check_seed, check_truncation, derive_key, normal, numpy_rng
 from ganaug.base.resources import check_fits
 from ganaug.gan.sampling import TrainedGenerator, to_uint8_hwc
 
@@ -284,6 +284,7 @@ class SyntheticBank:
             raise TypeError(f"filter must be a QualityFilter or None, got {type(filter).__name__}")
         size, batch_size = int(size), int(batch_size)
         seed = check_seed(seed)  # bank.json records it, and a bank whose seed is refused cannot be opened
+        truncation = check_truncation(truncation)  # before a bank at `path` is replaced, not at the first batch
         check_bank_fits(gen, size, path)
         k = gen.num_classes
         counts = None
