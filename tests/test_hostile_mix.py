@@ -181,6 +181,15 @@ def test_a_bad_truncation_leaves_the_bank_already_there_whole(gen, tmp_path, tru
     assert len(SyntheticBank.open(tmp_path / "bank")) == 20
 
 
+def test_overwrite_given_as_a_string_is_refused_not_taken_for_true(gen, tmp_path):
+    # overwrite="false" is a true value: it replaced the bank it was meant to keep.
+    first = SyntheticBank.generate(gen, 20, tmp_path / "bank", seed=0, progress=False)
+    digest = first.meta["digest"]
+    with pytest.raises(GanaugError, match=r"overwrite must be true or false, got 'false'"):
+        SyntheticBank.generate(gen, 20, tmp_path / "bank", seed=1, overwrite="false", progress=False)
+    assert SyntheticBank.open(tmp_path / "bank").meta["digest"] == digest
+
+
 def test_smallest_allowed_truncation_is_quick_and_truncates(gen):
     with _deadline(10):
         z = sample_noise(0, 1000, 128, truncation=0.02)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganaug.base.checks import labels_as_classes, positive_int
+from ganaug.base.checks import check_flag, labels_as_classes, positive_int
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from ganaug.base.dir_lock import hold_dir
 from ganaug.errors import ArtifactError, ConfigError, GanaugError, OutputError
@@ -285,6 +285,7 @@ class SyntheticBank:
         size, batch_size = int(size), int(batch_size)
         seed = check_seed(seed)  # bank.json records it, and a bank whose seed is refused cannot be opened
         truncation = check_truncation(truncation)  # before a bank at `path` is replaced, not at the first batch
+        overwrite = check_flag("overwrite", overwrite)  # "false" would be true, and replace the bank
         check_bank_fits(gen, size, path)
         k = gen.num_classes
         counts = None
