@@ -123,6 +123,18 @@ def test_generate_with_policy_and_real_labels(gen):
         SyntheticBank.generate(gen, 0, progress=False)
 
 
+@pytest.mark.parametrize("labels", [np.arange(20) % 10 + 0.9, [True, False] * 10, ["3"] * 20])
+def test_labels_that_are_not_class_indices_are_refused_not_cut(gen, labels):
+    # 0.9 became class 0 and True class 1 without a word; "3" gave int()'s "invalid literal".
+    images = np.zeros((20, 8, 8, 1), dtype=np.uint8)
+    with pytest.raises(GanaugError, match=r"labels must be integer class indices, got (float64|bool|<U1)"):
+        SyntheticBank.from_arrays(images, labels, NAMES)
+    with pytest.raises(GanaugError, match=r"real_labels must be integer class indices, got (float64|bool|<U1)"):
+        SyntheticBank.generate(gen, 10, class_policy="match", real_labels=labels, progress=False)
+    whole = SyntheticBank.from_arrays(images, torch.arange(20) % 10, NAMES)  # integer tensors are indices
+    assert whole.class_counts().tolist() == [2] * 10
+
+
 def _files(path):
     """The bank directory's files, without the lock its writer held (dir_lock; it holds no data)."""
     return sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)

@@ -85,6 +85,15 @@ def as_trained_generator(source: Any, **expect) -> TrainedGenerator:
     )
 
 
+def _class_indices(labels: Any, name: str) -> np.ndarray:
+    """``labels`` as int64 class indices; floats would be cut (0.9 became class 0), booleans taken for 0 and 1."""
+    a = np.asarray(labels)
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise ConfigError(f"{name} must be integer class indices, got {a.dtype} values; map them to 0..K-1 "
+                          "(whole numbers stored as floats: np.asarray(labels).astype(int))")
+    return a.astype(np.int64).reshape(-1)
+
+
 @contextmanager
 def _atomic_npy(path: Path, shape: tuple[int, ...], dtype) -> Iterator[np.memmap]:
     """A writable memory-mapped .npy under a temporary name, renamed to `path` on success."""
@@ -290,7 +299,7 @@ class SyntheticBank:
         k = gen.num_classes
         counts = None
         if real_labels is not None:
-            real = np.asarray(real_labels).astype(np.int64).reshape(-1)
+            real = _class_indices(real_labels, "real_labels")
             if real.size and (real.min() < 0 or real.max() >= k):
                 raise ConfigError(f"real_labels must lie in [0, {k}) for this {k}-class generator")
             counts = np.bincount(real, minlength=k)
@@ -343,7 +352,7 @@ class SyntheticBank:
     ) -> SyntheticBank:
         """An in-memory bank of existing uint8 N×H×W×C images (e.g. from another generator)."""
         images = np.asarray(images)
-        labels = np.asarray(labels).astype(np.int64).reshape(-1)
+        labels = _class_indices(labels, "labels")
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
             raise ConfigError(
                 f"images must be uint8 N×H×W×C with C = 1 or 3, got {images.dtype} {images.shape}"
