@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganaug import ArtifactError, GanaugError, Generator, QualityFilter, SyntheticBank, export_generator
+from ganaug import (ArtifactError, GanaugError, Generator, QualityFilter, SyntheticBank, SyntheticMix,
+                    export_generator)
+from ganaug.data import ImageArrayDataset
 from ganaug.mix.bank import IMAGES_FILE, LABELS_FILE, META_FILE
 from ganaug.mix.class_policy import class_probabilities, quota, quota_labels
 from ganaug.base.dir_lock import LOCK_FILE
@@ -133,6 +135,19 @@ def test_labels_that_are_not_class_indices_are_refused_not_cut(gen, labels):
         SyntheticBank.generate(gen, 10, class_policy="match", real_labels=labels, progress=False)
     whole = SyntheticBank.from_arrays(images, torch.arange(20) % 10, NAMES)  # integer tensors are indices
     assert whole.class_counts().tolist() == [2] * 10
+
+
+def test_from_arrays_checks_its_class_names_like_a_generator(gen):
+    # Duplicates were kept (a label given by name meant either class), a string was split into one class a letter,
+    # and integer names stayed integers, so a mix refused the bank for names "differing" from '0'..'9'.
+    images, labels = np.zeros((20, 8, 8, 1), dtype=np.uint8), np.arange(20) % 3
+    with pytest.raises(GanaugError, match=r"class_names has duplicates \['a'\]"):
+        SyntheticBank.from_arrays(images, labels, ["a", "a", "b"])
+    with pytest.raises(GanaugError, match=r"class_names must be a list of names, got the string 'abc'"):
+        SyntheticBank.from_arrays(images, labels, "abc")
+    bank = SyntheticBank.from_arrays(images, np.arange(20) % 10, range(10))
+    assert bank.class_names == NAMES
+    SyntheticMix(ImageArrayDataset(images, np.arange(20) % 10, NAMES), bank, 0.5)  # the same classes
 
 
 def _files(path):

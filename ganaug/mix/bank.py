@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganaug.base.checks import check_flag, labels_as_classes, positive_int
+from ganaug.base.checks import check_flag, class_name_list, labels_as_classes, positive_int
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from ganaug.base.dir_lock import hold_dir
 from ganaug.errors import ArtifactError, ConfigError, GanaugError, OutputError
@@ -362,10 +362,12 @@ class SyntheticBank:
         if labels.min() < 0:
             raise ConfigError(f"labels must be class indices >= 0, got {int(labels.min())}")
         # Without class names, one stray label (2**40) must cost a message, not a name for every number below it.
-        k = len(class_names) if class_names is not None else labels_as_classes(labels, ConfigError, allow_gaps=True)
+        # One distinct string per class, as a generator's: a mix compares them with the dataset's.
+        names = None if class_names is None else class_name_list(class_names)
+        k = len(names) if names is not None else labels_as_classes(labels, ConfigError, allow_gaps=True)
         if labels.max() >= k:
             raise ConfigError(f"labels must lie in [0, {k})")
-        names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+        names = names if names is not None else [str(i) for i in range(k)]
         meta = {
             "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "size": len(images),
             "image_shape": list(images.shape[1:]), "num_classes": k, "class_names": names,
