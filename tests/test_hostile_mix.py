@@ -147,6 +147,13 @@ def test_a_seed_that_is_not_a_non_negative_integer_is_refused(gen, tmp_path, see
         SyntheticMix(_real(20), gen, 0.5, seed=seed)
 
 
+@pytest.mark.parametrize("chunk_size", [2.5, "4", None, 0])
+def test_a_chunk_size_that_is_not_a_positive_integer_is_refused(gen, chunk_size):
+    # 2.5 was cut to 2 and "4" read as 4 without a word; None gave int()'s TypeError.
+    with pytest.raises(GanaugError, match=r"chunk_size must be a positive integer.*got"):
+        SyntheticMix(_real(20), gen, 0.5, chunk_size=chunk_size)
+
+
 def test_true_false_arguments_refuse_strings(bank):
     # "no" and "false" are true: drop_last="no" dropped the last batch, shuffle="false" shuffled.
     from ganaug import MixedBatchSampler, SyntheticMixSampler, mix_dataloader
