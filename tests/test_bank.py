@@ -100,6 +100,13 @@ def test_class_policy_errors(policy, match):
         class_probabilities("balance", 3)
 
 
+@pytest.mark.parametrize("policy", [{"a": "x"}, {0: None}, {"b": [1]}, ["x", 1, 1], [[1, 2], [3]]])
+def test_class_policy_weights_that_are_not_numbers_are_named(policy):
+    # float()'s "could not convert string to float: 'x'" and TypeError, naming no setting.
+    with pytest.raises(GanaugError, match=r"class_policy weights must be numbers, got"):
+        class_probabilities(policy, 3, np.array([1, 2, 3]), class_names=["a", "b", "c"])
+
+
 # ---------------------------------------------------------------------------------- bank
 
 

@@ -30,12 +30,24 @@ def plain_policy(policy: Any) -> Any:
         policy = OmegaConf.to_container(policy, resolve=True)
     if policy is None or isinstance(policy, str):
         return policy
-    if isinstance(policy, Mapping):
-        return {k: float(v) for k, v in policy.items()}
     try:
+        if isinstance(policy, Mapping):
+            return {k: float(v) for k, v in policy.items()}
         return tuple(float(w) for w in np.asarray(policy, dtype=np.float64).ravel())
     except (TypeError, ValueError):
         return policy  # not numbers: class_probabilities names the problem
+
+
+def _not_numbers(policy: Any) -> ConfigError:
+    return ConfigError(f"class_policy weights must be numbers, got {policy!r}; give one weight per class, e.g. "
+                       "[1, 1, 2], or {class: weight}")
+
+
+def _weight(value: Any, policy: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _not_numbers(policy) from None
 
 
 def _explicit_weights(policy: Any, num_classes: int, class_names: Sequence[str] | None) -> np.ndarray:
@@ -52,9 +64,12 @@ def _explicit_weights(policy: Any, num_classes: int, class_names: Sequence[str] 
                     f"class_policy has weight for unknown class {key!r}; use a class index in "
                     f"[0, {num_classes}) or one of the class names {names}"
                 )
-            w[k] = value
+            w[k] = _weight(value, policy)
     else:
-        w = np.asarray(policy, dtype=np.float64).reshape(-1)
+        try:
+            w = np.asarray(policy, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise _not_numbers(policy) from None
         if w.shape != (num_classes,):
             raise ConfigError(
                 f"class_policy weights have {w.size} entries, one per class is needed ({num_classes})"
