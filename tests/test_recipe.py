@@ -501,6 +501,18 @@ def test_the_loss_takes_the_users_normalisation_once(tuned):
         recipe.loss()(logits, y, syn, theirs)
 
 
+@pytest.mark.parametrize("input_norm, why", [
+    (0.5, "got 0.5"), ((0.5,), r"got \(0\.5,\)"), ((0.5, 0.5, 0.5), "got"), (("a", "b"), "got 'a', 'b'"),
+    ((0.5, float("inf")), "got 0.5, inf"), (((0.5,) * 3, (0.5,) * 3), "3 and 3 values for a teacher of 1 channel"),
+])
+def test_an_input_norm_that_is_no_mean_and_std_for_the_teacher_is_named(tuned, input_norm, why):
+    # Python's "Value after * must be an iterable", a NormalizedInputs argument count, torch's "invalid data type
+    # 'str'"; std inf passed and the teacher was said to take images in [-0, 0]; three channels for a one-channel
+    # teacher met the classifier's shape check at the first batch.
+    with pytest.raises(GanaugError, match=r"input_norm must be \(mean, std\).*" + why):
+        load_recipe(tuned.out_dir).loss(input_norm=input_norm)
+
+
 def test_a_half_precision_teacher_loads_as_it_did_before_its_header_was_checked(tmp_path):
     # The header check compared float types too: a teacher saved in F16, which load_state_dict casts, was refused.
     import torch

@@ -138,13 +138,20 @@ class NormalizedInputs(nn.Module):
     ``A.Normalize(mean, std)``'s (img / 255 - mean) / std, per channel. The user states the normalisation
     once (`Recipe.loss(input_norm=(mean, std))`) instead of converting every batch by hand."""
 
-    def __init__(self, teacher: nn.Module, mean: Any, std: Any) -> None:
+    def __init__(self, teacher: nn.Module, mean: Any, std: Any, channels: int | None = None) -> None:
         super().__init__()
-        m = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
-        s = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
-        if not bool((s > 0).all()) or not bool(torch.isfinite(m).all()):
-            raise ConfigError(f"input_norm must be (mean, std) with std > 0, as A.Normalize takes, got "
-                              f"{mean!r}, {std!r}")
+        try:
+            m = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+            s = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+        except (TypeError, ValueError, RuntimeError):
+            m = s = torch.full((1, 1, 1), float("nan"))  # not numbers: refused below
+        if not bool((s > 0).all()) or not bool(torch.isfinite(m).all()) or not bool(torch.isfinite(s).all()):
+            raise ConfigError(f"input_norm must be (mean, std) with std > 0, finite numbers as A.Normalize takes, "
+                              f"got {mean!r}, {std!r}")
+        if channels is not None and not {m.numel(), s.numel()} <= {1, channels}:
+            # broadcast, they made the teacher's inputs images of as many channels: a shape error at the first batch
+            raise ConfigError(f"input_norm must be (mean, std) with one value or one per channel, got {m.numel()} and "
+                              f"{s.numel()} values for a teacher of {channels} channel(s): {mean!r}, {std!r}")
         self.teacher = teacher
         self.register_buffer("mean", m)
         self.register_buffer("std", s)

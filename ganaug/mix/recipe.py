@@ -46,7 +46,7 @@ from torch import nn
 
 from ganaug.mix.bank import META_FILE as BANK_META
 from ganaug.classify.classifier import CLASSIFIERS, build_classifier
-from ganaug.errors import GanaugError
+from ganaug.errors import ConfigError, GanaugError
 from ganaug.gan.artifact import META_FILE as GENERATOR_META
 from ganaug.gan.artifact import header_problems, read_weights_header, tensor_specs
 from ganaug.classify.loss import MAX_SYNTHETIC_WEIGHT, NormalizedInputs, SyntheticAwareLoss
@@ -165,7 +165,9 @@ class Recipe:
         if (self.soft_labels > 0 or self.confidence_weight) and teacher is None:
             teacher = self.load_teacher()
             if input_norm is not None:
-                teacher = NormalizedInputs(teacher, *input_norm)
+                if not isinstance(input_norm, (tuple, list)) or len(input_norm) != 2:
+                    raise ConfigError(f"input_norm must be (mean, std), those of your A.Normalize, got {input_norm!r}")
+                teacher = NormalizedInputs(teacher, *input_norm, channels=self.teacher_model["image_shape"][2])
         return SyntheticAwareLoss(synthetic_weight=self.synthetic_weight, soft_labels=self.soft_labels,
                                   teacher=teacher, confidence_weight=self.confidence_weight)
 
