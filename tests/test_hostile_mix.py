@@ -129,6 +129,19 @@ def test_tiny_truncation_is_refused_not_a_hang(gen):
             sample_noise(0, 4, 16, truncation=float("nan"))
 
 
+def test_sampling_more_labels_than_memory_holds_is_refused_before_allocating(gen):
+    # n_per_class was checked against free memory, a list of labels not: 10**9 labels (1 GB as int8) asked for
+    # tens of GB of noise and images and the OOM killer ended the process; 10**12 gave numpy's MemoryError.
+    labels = np.broadcast_to(np.int8(0), (10**12,))  # a view: no memory of its own
+    tracemalloc.start()
+    try:
+        with pytest.raises(GanaugError, match=r"len\(labels\)=1,000,000,000,000 needs .* of memory"):
+            gen.sample(labels=labels)
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()
+
+
 def test_generator_batch_size_zero_is_named(gen):
     with pytest.raises(GanaugError, match="batch_size must be a positive integer"):
         gen.sample(n_per_class=2, batch_size=0)

@@ -53,16 +53,20 @@ class TrainedGenerator:
         self.net.to(resolve_device(device))
         return self
 
+    def _check_fits(self, n: int, setting: str, value: int) -> None:
+        h, w, c = self.image_shape  # per image: its pixels, label (int64) and noise (float32)
+        check_fits(n * (h * w * c + 8 + 4 * self.z_dim), setting, value,
+                   fix=" (a bank is written to disk in batches: ganaug-sample bank.enabled=true)")
+
     def _labels(self, labels, n_per_class) -> torch.Tensor:
         if (labels is None) == (n_per_class is None):
             raise ConfigError("give exactly one of `labels` or `n_per_class`")
         if n_per_class is not None:
             positive_int("n_per_class", n_per_class)
-            h, w, c = self.image_shape  # per image: its pixels, label (int64) and noise (float32)
-            check_fits(self.num_classes * int(n_per_class) * (h * w * c + 8 + 4 * self.z_dim), "n_per_class",
-                       int(n_per_class), fix=" (a bank is written to disk in batches: ganaug-sample bank.enabled=true)")
+            self._check_fits(self.num_classes * int(n_per_class), "n_per_class", int(n_per_class))
             return torch.arange(self.num_classes).repeat_interleave(int(n_per_class))
         a = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+        self._check_fits(a.size, "len(labels)", a.size)
         if a.dtype.kind in "US":  # class names
             index = {name: k for k, name in enumerate(self.class_names)}
             unknown = next((str(v) for v in a.reshape(-1) if str(v) not in index), None)
