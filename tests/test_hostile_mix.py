@@ -167,6 +167,18 @@ def test_a_chunk_size_that_is_not_a_positive_integer_is_refused(gen, chunk_size)
         SyntheticMix(_real(20), gen, 0.5, chunk_size=chunk_size)
 
 
+def test_an_epoch_past_int64_is_refused_before_the_source_moves_to_it(gen):
+    # 2**70 met Python's OverflowError inside the bank's refresh (or, without one, storing the shared epoch).
+    bank = SyntheticBank.generate(gen, 20, seed=0, progress=False)
+    mix = SyntheticMix(_real(20), bank, 0.5, refresh=1.0)
+    before = bank.images.copy()
+    with pytest.raises(GanaugError, match=rf"epoch must be a non-negative integer below 2\*\*63, got {2**70}"):
+        mix.set_epoch(2**70)
+    assert np.array_equal(bank.images, before) and mix.epoch == 0
+    mix.set_epoch(2**63 - 1)  # the largest: the bank refreshes to that round
+    assert mix.epoch == 2**63 - 1 and not np.array_equal(bank.images, before) and len(mix[len(mix) - 1]) == 2
+
+
 def test_true_false_arguments_refuse_strings(bank):
     # "no" and "false" are true: drop_last="no" dropped the last batch, shuffle="false" shuffled.
     from ganaug import MixedBatchSampler, SyntheticMixSampler, mix_dataloader

@@ -505,7 +505,7 @@ class SyntheticBank:
             raise ConfigError(f"refresh round must be an integer >= 1, got {round!r}")
         n = len(self)
         n_new = n if fraction >= 1.0 else max(1, int(np.rint(fraction * n)))
-        rows = (((int(round) - 1) * n_new) + np.arange(n_new)) % n
+        rows = ((int(round) - 1) * n_new % n + np.arange(n_new)) % n  # the Python int reduced first: any round
         seed = int(self.meta.get("seed", 0))
         fill = dict(
             key=derive_key(seed, _NOISE_TAG, int(round)), truncation=self.meta.get("truncation"),

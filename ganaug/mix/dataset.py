@@ -265,8 +265,9 @@ class SyntheticMix(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch's synthetic items (and refresh the bank, if asked to)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ConfigError(f"epoch must be a non-negative integer, got {epoch!r}")
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch < 2**63:
+            # the epoch is shared with workers as an int64
+            raise ConfigError(f"epoch must be a non-negative integer below 2**63, got {epoch!r}")
         if self.source is not None:
             self.source.set_epoch(int(epoch))
         self._epoch[0] = int(epoch)
