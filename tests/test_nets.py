@@ -57,3 +57,18 @@ def test_discriminator_is_spectrally_normalised():
 def test_bad_channels():
     with pytest.raises(ValueError, match="channels"):
         Generator(3, 8, 2)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"num_classes": 0}, "num_classes"), ({"num_classes": 2.5}, "num_classes"),
+                                          ({"width": 0}, "width"), ({"width": 2.5}, "width"), ({"z_dim": 0}, "z_dim"),
+                                          ({"z_dim": 2.5}, "z_dim"), ({"embed_dim": "8"}, "embed_dim")])
+def test_sizes_that_are_not_positive_integers_are_named(kwargs, name):
+    # Discriminator(0, ...) gave a ZeroDivisionError from spectral norm, z_dim=2.5 torch's "type must be tuple of
+    # ints", width=0 a network of empty layers, and z_dim=0 a generator without noise, all from user code.
+    args = {"num_classes": 3, "image_size": 8, "channels": 1, "width": 8, **kwargs}
+    with pytest.raises(ValueError, match=rf"{name} must be a positive integer"):
+        Generator(**args, **({} if "z_dim" in kwargs else {"z_dim": 16}))
+    if "z_dim" not in kwargs and "embed_dim" not in kwargs:
+        with pytest.raises(ValueError, match=rf"{name} must be a positive integer"):
+            Discriminator(**args)
+    assert Generator(3, 8, 1, z_dim=16.0, width=8).config["z_dim"] == 16  # a whole float, as YAML may give

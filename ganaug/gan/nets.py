@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+from ganaug.base.checks import positive_int
 from ganaug.errors import ConfigError
 from ganaug.gan.spectral import spectral_norm
 
@@ -39,6 +40,12 @@ def resolution_plan(image_size: int) -> tuple[int, int]:
             "use an even size such as 8, 16, 28, 32 or 64"
         )
     return size, stages
+
+
+def _sizes(**sizes) -> list[int]:
+    """Each size as an int >= 1, in order: 0 made empty layers (a ZeroDivisionError in spectral norm), 2.5 torch's
+    "type must be tuple of ints"."""
+    return [positive_int(name, value) for name, value in sizes.items()]
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -84,8 +91,8 @@ class Generator(nn.Module):
         embed_dim: int = 32,
     ):
         super().__init__()
-        if num_classes < 1:
-            raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
+        num_classes, z_dim, width, embed_dim = _sizes(num_classes=num_classes, z_dim=z_dim, width=width,
+                                                      embed_dim=embed_dim)
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
         self.config = dict(
@@ -141,6 +148,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, num_classes: int, image_size: int = 28, channels: int = 1, width: int = 32):
         super().__init__()
+        num_classes, width = _sizes(num_classes=num_classes, width=width)
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
         _, stages = resolution_plan(image_size)
