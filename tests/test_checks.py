@@ -94,3 +94,17 @@ def test_duplicate_class_names_are_listed_a_few_then_counted():
         class_name_list([f"c{i // 2}" for i in range(20_000)])
     msg = str(e.value)
     assert len(msg) < 400 and "'c0', 'c1'" in msg and "10000 names appear more than once" in msg
+
+
+@pytest.mark.parametrize("value", [None, 3, "", " "])
+@pytest.mark.parametrize("call", ["load_recipe", "load_generator", "SyntheticBank.open"])
+def test_a_path_argument_that_is_no_path_is_named(call, value):
+    # None (a setting left unset) gave Python's 'expected str, bytes or os.PathLike object, not NoneType'; an empty
+    # string (an unset environment variable) looked in the current directory.
+    import ganaug
+
+    fn = {"load_recipe": ganaug.load_recipe, "load_generator": ganaug.load_generator,
+          "SyntheticBank.open": ganaug.SyntheticBank.open}[call]
+    with pytest.raises(ConfigError, match=rf"^{call}: path must be a path \(a str or os.PathLike\), got "
+                                          rf"{value!r}; "):
+        fn(value)

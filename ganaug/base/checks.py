@@ -3,6 +3,7 @@ whether it comes from Python, a Hydra override or a recipe."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,15 @@ def check_dir_setting(value: Any, setting: str) -> Path:
     otherwise write into the current directory (and a benchmark would resume from whatever is there)."""
     if value is None or not str(value).strip():
         raise ConfigError(f"{setting} is empty; set {setting}=<directory> (or {setting}=. for the current directory)")
+    return Path(value)
+
+
+def check_path(name: str, value: Any, fix: str, error: type[GanaugError] = ConfigError) -> Path:
+    """A path argument of the Python API as a Path. None (a setting left unset) or a number would meet
+    Python's 'expected str, bytes or os.PathLike object', and an empty string (an unset environment
+    variable) the current directory. ``fix`` says what to pass."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise error(f"{name} must be a path (a str or os.PathLike), got {value!r}; {fix}")
     return Path(value)
 
 

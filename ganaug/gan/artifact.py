@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ganaug.base.checks import class_name_list
+from ganaug.base.checks import check_path, class_name_list
 from ganaug.base.records import check_regular
 from ganaug.errors import ArtifactError, ConfigError
 from ganaug.base.files import (
@@ -314,7 +314,7 @@ def load_generator(
     The `expect_*` arguments turn "a generator for another dataset" into an error instead of
     images of the wrong size or labels that mean something else.
     """
-    path = Path(path)
+    path = check_path("load_generator: path", path, "pass the directory ganaug-train or export_generator wrote")
     meta = _read_meta(path)
     meta_path = path / META_FILE
     weights = contained_file(path, meta.get("weights_file", WEIGHTS_FILE), "weights_file", meta_path, _REDO)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganaug.base.checks import check_flag, class_name_list, labels_as_classes, positive_int
+from ganaug.base.checks import check_flag, check_path, class_name_list, labels_as_classes, positive_int
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from ganaug.base.dir_lock import hold_dir
 from ganaug.errors import ArtifactError, ConfigError, GanaugError, OutputError
@@ -394,7 +394,8 @@ class SyntheticBank:
         checks both arrays against the digests in ``bank.json`` (it reads the whole pool once, about
         0.5 s per GB from the page cache); ``verify=False`` skips that for a bank known to be intact.
         """
-        path = Path(path)
+        path = check_path("SyntheticBank.open: path", path, "pass the directory SyntheticBank.generate or "
+                          "`ganaug-sample bank.enabled=true` wrote")
         meta = _read_meta(path)
         bank = cls(meta, path)
         bank._open_arrays()

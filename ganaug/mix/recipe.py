@@ -50,6 +50,7 @@ from ganaug.errors import ConfigError, GanaugError
 from ganaug.gan.artifact import META_FILE as GENERATOR_META
 from ganaug.gan.artifact import header_problems, read_weights_header, tensor_specs
 from ganaug.classify.loss import MAX_SYNTHETIC_WEIGHT, NormalizedInputs, SyntheticAwareLoss
+from ganaug.base.checks import check_path
 from ganaug.base.records import check_regular, read_json, read_yaml
 from ganaug.mix.dataset import SyntheticMix
 from ganaug.classify.split_norm import batch_norm_layers, split_batch_norm
@@ -227,7 +228,8 @@ def load_recipe(path: str | os.PathLike, candidate: str | None = None) -> Recipe
     any of it is used. The source (and teacher) must exist. ``candidate`` (a tune's out_dir only): any
     candidate the tune measured, by its name in tune.md (e.g. ``"generator/syn0.25"``), not only the one chosen.
     """
-    path = Path(path)
+    path = check_path("load_recipe: path", path,
+                      f"pass the out_dir of ganaug-tune (with {RECIPE_FILE}), or a recipe file")
     if candidate is not None:
         path = _candidate_file(path, candidate)
     if path.is_dir():
