@@ -541,6 +541,16 @@ def test_mix_datamodule_in_lightning(real, bank):
     assert trainer.train_dataloader.dataset.epoch == 1
 
 
+@pytest.mark.parametrize("datamodule", [None, DataLoader(range(4)), object()])
+def test_mix_datamodule_names_what_is_no_datamodule(bank, datamodule):
+    # An AttributeError ('NoneType' object has no attribute 'train_dataloader') before.
+    from ganaug import mix_datamodule
+
+    with pytest.raises(TypeError, match=rf"mix_datamodule: datamodule must be a LightningDataModule \(or any object "
+                                        rf"with a train_dataloader method\), got {type(datamodule).__name__}; "):
+        mix_datamodule(datamodule, bank, 0.5)
+
+
 @pytest.mark.xdist_group("ddp")
 def test_mix_datamodule_under_ddp_draws_new_synthetic_items_each_epoch(tmp_path, python, repo):
     import json

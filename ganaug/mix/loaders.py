@@ -77,6 +77,10 @@ def mix_datamodule(datamodule: Any, source: Source, ratio: float, *, exact: bool
     Changes the instance in place and returns it. Lightning advances the mix's epoch through the
     sampler's ``set_epoch``.
     """
+    if not callable(getattr(datamodule, "train_dataloader", None)):
+        raise TypeError(f"mix_datamodule: datamodule must be a LightningDataModule (or any object with a "
+                        f"train_dataloader method), got {type(datamodule).__name__}; for a DataLoader, use "
+                        "mix_dataloader(loader, source, ratio)")
     original = datamodule.train_dataloader
     if getattr(original, "_ganaug_mixed", False):
         raise ConfigError("this datamodule's train_dataloader is already mixed")
