@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ganaug import (
     ArtifactError,
+    ConfigError,
     GanaugDataError,
     Generator,
     MixedBatchSampler,
@@ -549,6 +550,26 @@ def test_mix_datamodule_names_what_is_no_datamodule(bank, datamodule):
     with pytest.raises(TypeError, match=rf"mix_datamodule: datamodule must be a LightningDataModule \(or any object "
                                         rf"with a train_dataloader method\), got {type(datamodule).__name__}; "):
         mix_datamodule(datamodule, bank, 0.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"ratio": 5.0}, r"ratio must be in \[0, 1\) .*got 5.0"),
+    ({"ratio": "0.5"}, r"ratio must be a number in \[0, 1\), got '0.5'"),
+    ({"ratio": 0.5, "exact": "no"}, r"exact must be true or false, got 'no'"),
+])
+def test_mix_datamodule_refuses_a_bad_ratio_at_the_call(real, bank, kwargs, match):
+    # Before, the call passed and the error came when Lightning asked for the first train loader.
+    from ganaug import mix_datamodule
+
+    class DM:
+        def train_dataloader(self):
+            return DataLoader(real, batch_size=32, shuffle=True)
+
+    dm = DM()
+    with pytest.raises(ConfigError, match=match):
+        mix_datamodule(dm, bank, **kwargs)
+    assert "train_dataloader" not in vars(dm)  # left as it was: it can still be mixed
+    assert isinstance(mix_datamodule(dm, bank, 0.5).train_dataloader().dataset, SyntheticMix)
 
 
 @pytest.mark.xdist_group("ddp")

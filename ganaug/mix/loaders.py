@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sequent
 from ganaug.base.checks import check_flag
 from ganaug.errors import ConfigError
 from ganaug.mix.dataset import Source, SyntheticMix
+from ganaug.mix.plan import check_ratio
 from ganaug.mix.samplers import MixedBatchSampler, SyntheticMixSampler
 
 # DataLoader settings carried over as they are; batching and sampling are rebuilt for the mix.
@@ -84,6 +85,9 @@ def mix_datamodule(datamodule: Any, source: Source, ratio: float, *, exact: bool
     original = datamodule.train_dataloader
     if getattr(original, "_ganaug_mixed", False):
         raise ConfigError("this datamodule's train_dataloader is already mixed")
+    # Checked now, not when Lightning first asks for the loader (after the model and trainer are set up).
+    check_ratio(ratio)
+    check_flag("exact", exact)
 
     def train_dataloader():
         return mix_dataloader(original(), source, ratio, exact=exact, **mix_kwargs)
