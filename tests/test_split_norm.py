@@ -117,6 +117,15 @@ def test_bad_flags_and_models_without_batch_norm_are_named():
             pass
 
 
+@pytest.mark.parametrize("flag", [torch.tensor([True, False]), None])
+def test_a_model_that_is_no_module_is_named(flag):
+    # None gave Python's AttributeError ''NoneType' object has no attribute 'modules''.
+    with pytest.raises(TypeError, match=r"split_batch_norm: model must be a torch Module \(the network whose batch "
+                                        r"norms to split\), got NoneType"):
+        with split_batch_norm(None, flag):
+            pass
+
+
 def test_training_with_split_norm_keeps_synthetic_items_out_of_the_classifiers_running_statistics():
     x, flag = _batch()
     x = torch.nn.functional.interpolate(x, size=(12, 12)).clamp(-1, 1)

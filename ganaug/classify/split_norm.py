@@ -32,6 +32,9 @@ __all__ = ["split_batch_norm"]
 @contextmanager
 def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Iterator[nn.Module]:
     """Within the block, ``model``'s batch norms keep real and synthetic statistics apart (module docstring)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"split_batch_norm: model must be a torch Module (the network whose batch norms to split), "
+                        f"got {type(model).__name__}")
     if is_synthetic is None:
         yield model
         return
