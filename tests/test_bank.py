@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganaug import (ArtifactError, GanaugError, Generator, QualityFilter, SyntheticBank, SyntheticMix,
+from ganaug import (ArtifactError, ConfigError, GanaugError, Generator, QualityFilter, SyntheticBank, SyntheticMix,
                     export_generator)
 from ganaug.data import ImageArrayDataset
 from ganaug.mix.bank import IMAGES_FILE, LABELS_FILE, META_FILE
@@ -291,6 +291,27 @@ def test_refresh_new_and_rolling_in_memory(gen):
     assert np.array_equal(bank.labels, labels)
     with pytest.raises(GanaugError, match="needs the generator"):
         SyntheticBank.from_arrays(before, labels).refresh()
+
+
+@pytest.mark.parametrize("args, match", [
+    (("x",), r"refresh fraction must be a fraction in \(0, 1\], got 'x'"),
+    ((None,), r"refresh fraction must be a fraction in \(0, 1\], got None"),
+    ((True,), r"refresh fraction must be a fraction in \(0, 1\], got True"),
+    ((1.5,), r"refresh fraction must be a fraction in \(0, 1\], got 1.5"),
+    ((0.5, "x"), r"refresh round must be a positive integer, got 'x'"),
+    ((0.5, None), r"refresh round must be a positive integer, got None"),
+    ((0.5, 1.5), r"refresh round must be a positive integer, got 1.5"),
+    ((0.5, 1, "no"), r"progress must be true or false, got 'no'"),
+])
+def test_refresh_names_a_bad_argument_and_leaves_the_pool(gen, args, match):
+    # 'x' and None gave float()'s or int()'s own errors, True counted as fraction 1, progress='no' as true.
+    bank = SyntheticBank.generate(gen, 20, seed=0, progress=False)
+    before = bank.images.copy()
+    with pytest.raises(ConfigError, match=match):
+        bank.refresh(*args)
+    assert np.array_equal(bank.images, before)
+    bank.refresh(0.5, 2**1100 + 1)  # any round, as before: the check does not make it a float
+    assert not np.array_equal(bank.images, before)
 
 
 def test_refresh_on_disk_replaces_file_atomically(gen, tmp_path):

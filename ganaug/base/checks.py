@@ -115,7 +115,9 @@ def _say(name: str, wanted: str, value: Any, why: str) -> str:
 
 def positive_int(name: str, value: Any, *, why: str = "", error: type[GanaugError] = ConfigError) -> int:
     """An integer >= 1; a whole float (3000.0, as YAML may give) counts, True does not."""
-    whole = isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value) and float(value).is_integer()
+    # An int is never made a float: one past 1e308 would overflow it.
+    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and math.isfinite(value)
+                                                     and float(value).is_integer())
     if isinstance(value, bool) or not whole or value < 1:
         raise error(_say(name, "a positive integer", value, why))
     return int(value)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganaug.base.checks import check_flag, check_path, class_name_list, labels_as_classes, positive_int
+from ganaug.base.checks import (check_flag, check_path, class_name_list, labels_as_classes, positive_int,
+                                 positive_number)
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from ganaug.base.dir_lock import hold_dir
 from ganaug.errors import ArtifactError, ConfigError, GanaugError, OutputError
@@ -500,10 +501,11 @@ class SyntheticBank:
                 "refresh needs the generator: SyntheticBank.open(path, generator=...) or a bank "
                 "made by SyntheticBank.generate in this process"
             )
-        if not 0.0 < float(fraction) <= 1.0:
-            raise ConfigError(f"refresh fraction must be in (0, 1], got {fraction!r}")
-        if isinstance(round, bool) or int(round) != round or round < 1:
-            raise ConfigError(f"refresh round must be an integer >= 1, got {round!r}")
+        wanted = "a fraction in (0, 1]"
+        if positive_number("refresh fraction", fraction, wanted=wanted) > 1.0:
+            raise ConfigError(f"refresh fraction must be {wanted}, got {fraction!r}")
+        round = positive_int("refresh round", round)
+        check_flag("progress", progress)
         n = len(self)
         n_new = n if fraction >= 1.0 else max(1, int(np.rint(fraction * n)))
         rows = ((int(round) - 1) * n_new % n + np.arange(n_new)) % n  # the Python int reduced first: any round
