@@ -70,6 +70,20 @@ def test_bad_settings_and_inputs_are_named():
         SyntheticAwareLoss()(logits, y[:3])
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"synthetic_weight": "x"}, r"synthetic_weight must lie in \[0, 1000\] .*got 'x'"),
+    ({"synthetic_weight": None}, r"synthetic_weight must lie in \[0, 1000\] .*got None"),
+    ({"synthetic_weight": True}, r"synthetic_weight must lie in \[0, 1000\] .*got True"),
+    ({"soft_labels": "0.5"}, r"soft_labels must lie in \[0, 1\], got '0.5'"),
+    ({"soft_labels": None}, r"soft_labels must lie in \[0, 1\], got None"),
+])
+def test_a_setting_that_is_no_number_is_named(kwargs, match):
+    # float()'s 'could not convert string to float' or 'argument must be ... a real number, not NoneType' before,
+    # and True was taken for weight 1.
+    with pytest.raises(ConfigError, match=match):
+        SyntheticAwareLoss(teacher=torch.nn.Linear(1, 1), **kwargs)
+
+
 def test_confidence_weight_scales_each_synthetic_item_by_the_teachers_belief_in_its_label():
     logits = torch.randn(4, 3, requires_grad=True)
     y = torch.tensor([0, 1, 2, 0])

@@ -132,11 +132,17 @@ def positive_number(name: str, value: Any, *, why: str = "", wanted: str = "a po
     return float(value)
 
 
+def number_in(name: str, value: Any, lo: float, hi: float, *, why: str = "",
+              error: type[GanaugError] = ConfigError) -> float:
+    """A number in [lo, hi]; a string, None or True would meet float()'s own error, or count as 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not lo <= float(value) <= hi:
+        raise error(f"{name} must lie in [{lo:g}, {hi:g}]{f' ({why})' if why else ''}, got {value!r}")
+    return float(value)
+
+
 def fraction(name: str, value: Any, *, allow_none: bool = False, error: type[GanaugError] = ConfigError) -> float | None:
     """A number in [0, 1] (or None, where ``allow_none``)."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= float(value) <= 1.0:
-        raise error(f"{name} must lie in [0, 1]{' (or be null)' if allow_none else ''}, got {value!r}")
-    return float(value)
+    return number_in(name, value, 0.0, 1.0, why="or be null" if allow_none else "", error=error)

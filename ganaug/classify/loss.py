@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganaug.base.checks import check_flag
+from ganaug.base.checks import check_flag, fraction, number_in
 from ganaug.errors import ConfigError
 
 
@@ -27,12 +27,10 @@ MAX_SYNTHETIC_WEIGHT = 1000.0
 def check_loss_args(synthetic_weight: float, soft_labels: float, teacher: nn.Module | None, prefix: str = "",
                     confidence_weight: bool = False) -> None:
     """Raise on arguments `SyntheticAwareLoss` cannot take; ``prefix`` names them as the caller does."""
-    if not 0 <= float(synthetic_weight) <= MAX_SYNTHETIC_WEIGHT:
-        # 1e308 passed, and the weighted mean overflowed at the first batch
-        raise ConfigError(f"synthetic_weight must lie in [0, {MAX_SYNTHETIC_WEIGHT:g}] (a synthetic item's weight "
-                          f"against 1 for a real one), got {synthetic_weight}")
-    if not 0.0 <= float(soft_labels) <= 1.0:
-        raise ConfigError(f"{prefix}soft_labels must lie in [0, 1], got {soft_labels}")
+    # 1e308 passed, and the weighted mean overflowed at the first batch
+    number_in("synthetic_weight", synthetic_weight, 0.0, MAX_SYNTHETIC_WEIGHT,
+              why="a synthetic item's weight against 1 for a real one")
+    fraction(f"{prefix}soft_labels", soft_labels)
     if teacher is not None and not isinstance(teacher, nn.Module):
         raise TypeError(f"{prefix}teacher must be a torch Module (a trained classifier), got {type(teacher).__name__}; "
                         "load one first, e.g. recipe.load_teacher()")
