@@ -84,6 +84,19 @@ def test_a_setting_that_is_no_number_is_named(kwargs, match):
         SyntheticAwareLoss(teacher=torch.nn.Linear(1, 1), **kwargs)
 
 
+def test_inputs_that_are_no_tensor_are_named():
+    # A numpy batch reached the teacher: torch's 'linear(): argument 'input' must be Tensor, not numpy.ndarray'.
+    import numpy as np
+
+    soft = SyntheticAwareLoss(soft_labels=0.5, teacher=torch.nn.Linear(5, 3))
+    logits, y, flag = torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), torch.tensor([True, False, True, False])
+    for inputs in (np.zeros((4, 5), np.float32), [[0.0] * 5] * 4):
+        with pytest.raises(TypeError, match=rf"inputs must be the batch the model was called on, a tensor, got "
+                                            rf"{type(inputs).__name__}"):
+            soft(logits, y, flag, inputs)
+    assert soft(logits, y, flag, torch.zeros(4, 5)).isfinite()
+
+
 def test_confidence_weight_scales_each_synthetic_item_by_the_teachers_belief_in_its_label():
     logits = torch.randn(4, 3, requires_grad=True)
     y = torch.tensor([0, 1, 2, 0])

@@ -104,6 +104,9 @@ class SyntheticAwareLoss(nn.Module):
         syn = torch.as_tensor(is_synthetic, device=logits.device).bool().reshape(-1)
         if syn.shape[0] != labels.shape[0]:
             raise ConfigError(f"is_synthetic has {syn.shape[0]} entries for a batch of {labels.shape[0]}")
+        if inputs is not None and not isinstance(inputs, torch.Tensor):
+            raise TypeError(f"inputs must be the batch the model was called on, a tensor, got {type(inputs).__name__}; "
+                            "pass x as the model saw it: criterion(logits, y, is_synthetic, x)")
         if inputs is not None and len(inputs) != labels.shape[0]:
             raise ConfigError(f"inputs has {len(inputs)} items for a batch of {labels.shape[0]}: pass the batch the "
                               "logits were computed from")
