@@ -97,6 +97,33 @@ def test_inputs_that_are_no_tensor_are_named():
     assert soft(logits, y, flag, torch.zeros(4, 5)).isfinite()
 
 
+@pytest.mark.parametrize("flag", [
+    torch.tensor([0.5, 0.0, 0.5, 0.0]),          # floats: 0.5 counted as synthetic
+    torch.tensor([[True, False], [True, False]]),  # 2-d of the batch's size: flattened into flags
+    torch.tensor([0, 1, 2, 0]),                  # the labels passed for the flag: every label > 0 synthetic
+    ["yes", "no", "yes", "no"],
+])
+def test_a_flag_that_is_not_one_true_or_false_per_item_is_refused(flag):
+    from ganaug.classify.split_norm import split_batch_norm
+
+    logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ConfigError, match=r"is_synthetic must be one true/false flag per item"):
+        SyntheticAwareLoss(synthetic_weight=0.5)(logits, y, flag)
+    with pytest.raises(ConfigError, match=r"is_synthetic must be one true/false flag per item"):
+        with split_batch_norm(torch.nn.BatchNorm1d(3), flag):
+            pass
+
+
+def test_flags_as_bools_or_0_1_integers_in_a_row_or_a_column_are_taken():
+    import numpy as np
+
+    logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    loss = SyntheticAwareLoss(synthetic_weight=0.5)
+    expected = loss(logits, y, torch.tensor([True, False, True, False]))
+    for flag in ([True, False, True, False], np.array([1, 0, 1, 0], np.uint8), torch.tensor([[1], [0], [1], [0]])):
+        assert torch.equal(loss(logits, y, flag), expected)
+
+
 def test_confidence_weight_scales_each_synthetic_item_by_the_teachers_belief_in_its_label():
     logits = torch.randn(4, 3, requires_grad=True)
     y = torch.tensor([0, 1, 2, 0])

@@ -112,7 +112,7 @@ def test_bad_flags_and_models_without_batch_norm_are_named():
     with pytest.raises(ValueError, match="no batch-norm layer"):
         with split_batch_norm(nn.Linear(3, 2), flag):
             pass
-    with pytest.raises(ValueError, match="1-d boolean flag"):
+    with pytest.raises(ValueError, match="is_synthetic must be one true/false flag per item"):
         with split_batch_norm(_net(), flag[None]):
             pass
 

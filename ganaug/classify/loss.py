@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganaug.base.checks import check_flag, fraction, number_in
+from ganaug.classify.split_norm import synthetic_flags
 from ganaug.errors import ConfigError
 
 
@@ -101,7 +102,7 @@ class SyntheticAwareLoss(nn.Module):
                           "real only, call criterion.eval() first", UserWarning, stacklevel=2)
         if is_synthetic is None or plain:
             return F.cross_entropy(logits, labels)
-        syn = torch.as_tensor(is_synthetic, device=logits.device).bool().reshape(-1)
+        syn = synthetic_flags(is_synthetic).to(logits.device)
         if syn.shape[0] != labels.shape[0]:
             raise ConfigError(f"is_synthetic has {syn.shape[0]} entries for a batch of {labels.shape[0]}")
         if inputs is not None and not isinstance(inputs, torch.Tensor):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import MethodType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,11 +39,7 @@ def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Ite
     if is_synthetic is None:
         yield model
         return
-    mask = torch.as_tensor(is_synthetic)
-    if mask.ndim != 1 or mask.dtype not in (torch.bool, torch.uint8, torch.int64, torch.int32):
-        raise ConfigError(f"is_synthetic must be a 1-d boolean flag per item, got shape {tuple(mask.shape)} "
-                          f"dtype {mask.dtype}")
-    mask = mask.to(torch.bool).cpu()
+    mask = synthetic_flags(is_synthetic).cpu()
     layers = batch_norm_layers(model)
     if not layers:
         raise ConfigError(f"split_batch_norm: {type(model).__name__} has no batch-norm layer, so there are no "
@@ -65,6 +62,27 @@ def split_batch_norm(model: nn.Module, is_synthetic: torch.Tensor | None) -> Ite
                 vars(bn).pop("forward", None)
             else:
                 bn.forward = forward
+
+
+def synthetic_flags(is_synthetic: Any) -> torch.Tensor:
+    """``is_synthetic`` as a 1-d bool tensor: one true/false flag per item, as bools or the integers 0 and 1, in a
+    row or an (N, 1) column. Floats (0.5), another 2-d shape of the batch's size, or the labels passed in the
+    flag's place, made bool as they came, would count items as synthetic without a word."""
+    try:
+        flags = torch.as_tensor(is_synthetic)
+    except (TypeError, ValueError, RuntimeError):
+        flags = None
+    if flags is not None and flags.ndim == 2 and flags.shape[1] == 1:
+        flags = flags[:, 0]
+    ok = flags is not None and flags.ndim == 1 and (
+        flags.dtype == torch.bool or (not flags.dtype.is_floating_point and not flags.dtype.is_complex
+                                      and bool(((flags == 0) | (flags == 1)).all())))
+    if not ok:
+        got = (f"shape {tuple(flags.shape)} of {flags.dtype}" if flags is not None
+               else f"{type(is_synthetic).__name__} {is_synthetic!r:.60}")
+        raise ConfigError(f"is_synthetic must be one true/false flag per item (a 1-d bool tensor, or integers 0 and "
+                          f"1), got {got}; pass the flags SyntheticMix(..., return_flag=True) yields")
+    return flags.bool()
 
 
 def batch_norm_layers(model: nn.Module) -> list[_BatchNorm]:
