@@ -150,6 +150,24 @@ def test_batch_sampler_shards_batches_evenly_across_processes(gen, drop_last):
     with pytest.raises(ValueError, match="rank must lie in"):
         MixedBatchSampler(mix, 64, num_replicas=2, rank=2)
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"num_replicas": 2, "rank": "1"}, r"rank must be a non-negative integer .*got '1'"),
+    ({"num_replicas": 2, "rank": 1.5}, r"rank must be a non-negative integer .*got 1.5"),
+    ({"num_replicas": 2, "rank": True}, r"rank must be a non-negative integer .*got True"),
+    ({"num_replicas": 2, "rank": -1}, r"rank must be a non-negative integer .*got -1"),
+    ({"num_replicas": 2.7, "rank": 0}, r"num_replicas must be a positive integer .*got 2.7"),
+    ({"num_replicas": "2", "rank": 0}, r"num_replicas must be a positive integer .*got '2'"),
+    ({"num_replicas": 0, "rank": 0}, r"num_replicas must be a positive integer .*got 0"),
+])
+def test_batch_sampler_refuses_a_rank_or_replica_count_it_would_cut(bank, kwargs, match):
+    # int() took '1' for rank 1, 1.5 for rank 1 and 2.7 for 2 replicas: a process could take another's shard.
+    mix = SyntheticMix(ImageArrayDataset(_indexed_images(40), np.arange(40) % 10, NAMES), bank, 0.5)
+    with pytest.raises(ConfigError, match=match):
+        MixedBatchSampler(mix, 8, **kwargs)
+    whole = MixedBatchSampler(mix, 8, num_replicas=2.0, rank=np.int64(1))  # whole floats, as YAML may give
+    assert (whole.num_replicas, whole.rank) == (2, 1) and type(whole.rank) is int
+
+
 def test_every_real_item_seen_once_per_epoch_with_workers(real, bank):
     mix = SyntheticMix(real, bank, 0.5, return_flag=True)
     loader = DataLoader(mix, batch_size=50, sampler=SyntheticMixSampler(mix), num_workers=2)

@@ -113,13 +113,24 @@ def _say(name: str, wanted: str, value: Any, why: str) -> str:
     return f"{name} must be {wanted}{f' ({why})' if why else ''}, got {value!r}"
 
 
+def _whole(value: Any) -> bool:
+    """An integer, or a whole float (3000.0, as YAML may give); not True. An int is never made a float: one past
+    1e308 would overflow it."""
+    return not isinstance(value, bool) and (isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()))
+
+
 def positive_int(name: str, value: Any, *, why: str = "", error: type[GanaugError] = ConfigError) -> int:
     """An integer >= 1; a whole float (3000.0, as YAML may give) counts, True does not."""
-    # An int is never made a float: one past 1e308 would overflow it.
-    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and math.isfinite(value)
-                                                     and float(value).is_integer())
-    if isinstance(value, bool) or not whole or value < 1:
+    if not _whole(value) or value < 1:
         raise error(_say(name, "a positive integer", value, why))
+    return int(value)
+
+
+def non_negative_int(name: str, value: Any, *, why: str = "", error: type[GanaugError] = ConfigError) -> int:
+    """An integer >= 0, taken as `positive_int` takes one."""
+    if not _whole(value) or value < 0:
+        raise error(_say(name, "a non-negative integer", value, why))
     return int(value)
 
 

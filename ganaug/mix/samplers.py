@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import DistributedSampler, Sampler
 
-from ganaug.base.checks import check_flag, positive_int
+from ganaug.base.checks import check_flag, non_negative_int, positive_int
 from ganaug.errors import ConfigError
 from ganaug.mix.dataset import SyntheticMix
 from ganaug.base.rng import numpy_rng
@@ -93,9 +93,11 @@ class MixedBatchSampler(Sampler[list[int]]):
             mix = mix.dataset
         self.mix = _check_mix(mix)
         positive_int("batch_size", batch_size)
-        self.num_replicas = 1 if num_replicas is None else int(num_replicas)
-        self.rank = 0 if rank is None else int(rank)
-        if self.num_replicas < 1 or not 0 <= self.rank < self.num_replicas:
+        # int() would cut them: rank '1' or 1.5 taken for 1, 2.7 replicas for 2.
+        self.num_replicas = 1 if num_replicas is None else positive_int("num_replicas", num_replicas,
+                                                                         why="processes sharing the epoch")
+        self.rank = 0 if rank is None else non_negative_int("rank", rank, why="this process's index")
+        if not self.rank < self.num_replicas:
             raise ConfigError(f"rank must lie in [0, num_replicas), got rank {rank} of {num_replicas}")
         self.batch_size = int(batch_size)
         self.drop_last = check_flag("drop_last", drop_last)
