@@ -257,6 +257,25 @@ def test_real_labels_outside_the_banks_classes_are_refused_whatever_the_policy(b
     assert len(SyntheticMix(_OneBased(0, attribute), bank, 0.5, class_policy=policy)) == 80
 
 
+def test_labels_are_one_per_item_in_a_row_or_a_column(gen, bank):
+    # Any 2-d shape of the right size was flattened: a (20, 2) array for 40 items paired labels with other items.
+    real, labels = _real(40), np.arange(40) % 10
+    counts = np.bincount(labels, minlength=10)
+    mix = SyntheticMix(real, bank, 0.5, real_labels=labels[:, None])  # an (N, 1) column: taken
+    assert len(mix) == 80 and np.allclose(mix.probs, counts / 40)
+    images = np.zeros((40, 8, 8, 1), np.uint8)
+    assert SyntheticBank.from_arrays(images, labels[:, None]).labels.shape == (40,)
+    for bad in (labels.reshape(20, 2), labels.reshape(2, 20), labels.reshape(40, 1, 1), np.int64(3)):
+        shape = rf"got shape {bad.shape}".replace("(", r"\(").replace(")", r"\)")
+        with pytest.raises(GanaugError, match=rf"real_labels must be one class index per item, of shape \(N,\) or "
+                                              rf"\(N, 1\), {shape}"):
+            SyntheticMix(real, bank, 0.5, real_labels=bad)
+        with pytest.raises(GanaugError, match=rf"labels must be one class index per item, of shape .*{shape}"):
+            SyntheticBank.from_arrays(images, bad)
+        with pytest.raises(GanaugError, match=rf"real_labels must be one class index per item, of shape .*{shape}"):
+            SyntheticBank.generate(gen, 10, class_policy="match", real_labels=bad, progress=False)
+
+
 def test_a_mix_of_a_mix_is_refused(bank):
     # 'needs a dataset of (image, label) items; item 0 of SyntheticMix is a tuple of length 3' before, and with
     # return_flag=False it mixed: synthetic items counted as real, the two ratios compounded

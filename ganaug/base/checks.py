@@ -43,6 +43,17 @@ def class_name_list(
     return names
 
 
+def label_column(name: str, labels: Any, error: type[GanaugError] = ConfigError) -> np.ndarray:
+    """``labels`` as a 1-d array: one per item, in a row (N,) or an (N, 1) column. Any other shape, flattened, would
+    pair labels with other items whenever its size happened to match."""
+    a = np.asarray(labels)
+    if a.ndim == 2 and a.shape[1] == 1:
+        return a[:, 0]
+    if a.ndim != 1:
+        raise error(f"{name} must be one class index per item, of shape (N,) or (N, 1), got shape {a.shape}")
+    return a
+
+
 # Where classes may lack images, labels may skip numbers: up to this many classes implied by the highest label.
 MAX_IMPLIED_CLASSES = 1 << 16
 

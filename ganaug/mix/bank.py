@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganaug.base.checks import (check_flag, check_path, class_name_list, labels_as_classes, positive_int,
-                                 positive_number)
+from ganaug.base.checks import (check_flag, check_path, class_name_list, label_column, labels_as_classes,
+                                 positive_int, positive_number)
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from ganaug.base.dir_lock import hold_dir
 from ganaug.errors import ArtifactError, ConfigError, GanaugError, OutputError
@@ -88,11 +88,11 @@ def as_trained_generator(source: Any, **expect) -> TrainedGenerator:
 
 def _class_indices(labels: Any, name: str) -> np.ndarray:
     """``labels`` as int64 class indices; floats would be cut (0.9 became class 0), booleans taken for 0 and 1."""
-    a = np.asarray(labels)
+    a = label_column(name, labels)
     if a.size and not np.issubdtype(a.dtype, np.integer):
         raise ConfigError(f"{name} must be integer class indices, got {a.dtype} values; map them to 0..K-1 "
                           "(whole numbers stored as floats: np.asarray(labels).astype(int))")
-    return a.astype(np.int64).reshape(-1)
+    return a.astype(np.int64)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from ganaug.base.checks import check_flag
+from ganaug.base.checks import check_flag, label_column
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, quota
 from ganaug.data.arrays import ImageArrayDataset, _is_albumentations
 from ganaug.errors import ArtifactError, ConfigError, GanaugDataError
@@ -49,7 +49,7 @@ def _stored_labels(ds: Dataset) -> np.ndarray | None:
 
 def _real_labels(ds: Dataset, given: Any) -> np.ndarray:
     if given is not None:
-        labels = np.asarray(given).reshape(-1)
+        labels = label_column("real_labels", given)
     else:
         labels = _stored_labels(ds)
         if labels is None:
