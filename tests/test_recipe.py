@@ -308,6 +308,20 @@ def test_a_real_only_recipe_gives_back_the_dataset(train, tmp_path):
     assert x.shape == (4, 1, 8, 8) and x.dtype == torch.float32
 
 
+def test_source_and_ratio_given_to_wrap_override_a_real_only_recipe(train, tmp_path):
+    # wrap's keywords override the recipe's values; on a real-only recipe source= and ratio= were dropped without a
+    # word (the dataset came back unmixed), or, with a transform, met Python's 'got multiple values for argument'.
+    recipe = load_recipe(_write(tmp_path / "mix.yaml", "ratio: 0.0\nsource: null\n"))
+    bank = ganaug.SyntheticBank.from_arrays(np.zeros((20, 8, 8, 1), np.uint8), np.arange(20) % 10)
+    for transform in (None, _to_input):
+        mix = recipe.wrap(train, transform=transform, source=bank, ratio=0.25)
+        assert isinstance(mix, SyntheticMix) and mix.ratio == 0.25 and mix.n_syn > 0 and not mix.return_flag
+        assert recipe.wrap(train, transform=transform, source=bank).ratio == 0.0
+        with pytest.raises(GanaugError, match=r"source is None: give a SyntheticBank"):
+            recipe.wrap(train, transform=transform, ratio=0.25)
+    assert recipe.wrap(train) is train
+
+
 def test_a_tuned_recipe_trains_a_user_model(tuned):
     recipe = load_recipe(tuned.out_dir)
     best = tuned.candidate()

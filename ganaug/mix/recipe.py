@@ -123,15 +123,15 @@ class Recipe:
 
         ``transform`` and ``kwargs`` go to `SyntheticMix` (kwargs override the recipe's values).
         Real only (ratio 0) gives ``train_set`` itself (with a ``transform``, a `SyntheticMix` of
-        its items alone, transformed). Items are ``(image, label, is_synthetic)`` when `return_flag` is set or the
+        its items alone, transformed; with ``source`` or ``ratio``, the mix they make). Items are ``(image, label, is_synthetic)`` when `return_flag` is set or the
         loss needs it (`needs_flag`): call the loss as ``criterion(logits, y, is_synthetic, x)``.
         """
         if self.ratio == 0:
             # The flag would only ever be False here, and a third item breaks `for x, y in loader`.
-            args = {"seed": self.seed, "return_flag": False, **kwargs}
-            if transform is None and not args["return_flag"]:
+            args = {"source": None, "ratio": 0.0, "seed": self.seed, "return_flag": False, **kwargs}
+            if transform is None and not args["return_flag"] and not {"source", "ratio"} & set(kwargs):
                 return train_set
-            return SyntheticMix(train_set, None, 0.0, transform=transform, **args)
+            return SyntheticMix(train_set, transform=transform, **args)
         if self.refresh is not None and "source" not in kwargs:
             # The bank's directory alone cannot regenerate it: refreshing needs the generator, which a recipe
             # does not name (a path in a data file is not followed).
