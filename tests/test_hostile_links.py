@@ -281,7 +281,7 @@ def test_train_hydra_keeps_its_files_in_the_run_directory(tmp_path, capsys, monk
     assert not (run / "train.log").exists()
 
 
-@pytest.mark.parametrize("planted", ["generator", "checkpoints", "checkpoints/run.json"])
+@pytest.mark.parametrize("planted", ["generator", "checkpoints", "checkpoints/run.json", "logs/version_0"])
 def test_train_refuses_a_link_planted_where_it_writes_before_training(compose_cfg, fast, tmp_path, planted):
     # Before: generator.json and generator.safetensors were exported into the victim after the whole training,
     # and a linked run.json was read as this run's settings.

@@ -240,7 +240,11 @@ def _run_dirs(cfg: DictConfig, out_dir: Path) -> list[Path]:
             dirs.append(Path(node.get("dirpath") or out_dir / default))
     logger = cfg.get("logger")
     if logger and "save_dir" in logger and logger.save_dir is None and logger.get("name"):
-        dirs.append(out_dir / str(logger.name))
+        logs = out_dir / str(logger.name)
+        dirs.append(logs)
+        # Lightning takes the next free version_N: a linked one it skips, a dangling one it fails to make
+        if logs.is_dir() and not logs.is_symlink():
+            dirs += sorted(logs.iterdir())
     return dirs
 
 
