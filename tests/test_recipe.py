@@ -527,6 +527,20 @@ def test_an_input_norm_that_is_no_mean_and_std_for_the_teacher_is_named(tuned, i
         load_recipe(tuned.out_dir).loss(input_norm=input_norm)
 
 
+def test_an_input_norm_from_a_hydra_config_or_an_array_is_taken_as_a_tuple_is(tuned):
+    # The (mean, std) check took only a tuple or a list: the same pair from a Hydra config (a ListConfig) or as a
+    # numpy array of two rows, taken before it, was refused as no (mean, std).
+    from omegaconf import OmegaConf
+
+    recipe = load_recipe(tuned.out_dir)
+    x = (torch.rand(8, 1, 8, 8) - 0.25) / 0.5  # images in [0, 1] under that normalisation
+    logits, y, syn = torch.randn(8, 10), torch.arange(8) % 10, torch.ones(8, dtype=torch.bool)
+    expected = recipe.loss(input_norm=((0.25,), (0.5,)))(logits, y, syn, x)
+    for input_norm in (OmegaConf.create({"norm": [[0.25], [0.5]]}).norm, np.array([[0.25], [0.5]]),
+                       (np.float32(0.25), np.float32(0.5))):
+        assert torch.allclose(recipe.loss(input_norm=input_norm)(logits, y, syn, x), expected)
+
+
 def test_a_half_precision_teacher_loads_as_it_did_before_its_header_was_checked(tmp_path):
     # The header check compared float types too: a teacher saved in F16, which load_state_dict casts, was refused.
     import torch

@@ -35,6 +35,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,9 +167,8 @@ class Recipe:
         if (self.soft_labels > 0 or self.confidence_weight) and teacher is None:
             teacher = self.load_teacher()
             if input_norm is not None:
-                if not isinstance(input_norm, (tuple, list)) or len(input_norm) != 2:
-                    raise ConfigError(f"input_norm must be (mean, std), those of your A.Normalize, got {input_norm!r}")
-                teacher = NormalizedInputs(teacher, *input_norm, channels=self.teacher_model["image_shape"][2])
+                teacher = NormalizedInputs(teacher, *_mean_std(input_norm),
+                                           channels=self.teacher_model["image_shape"][2])
         return SyntheticAwareLoss(synthetic_weight=self.synthetic_weight, soft_labels=self.soft_labels,
                                   teacher=teacher, confidence_weight=self.confidence_weight)
 
@@ -214,6 +214,18 @@ class Recipe:
         except (SafetensorError, RuntimeError, OSError) as e:
             raise not_it(_first_line(e)) from None
         return model.eval()
+
+
+def _mean_std(input_norm: Any) -> tuple[Any, Any]:
+    """``input_norm`` as its two values. Any pair, not only a tuple: a Hydra config gives a ListConfig, numpy an
+    array of two rows; a string or a mapping of two keys would unpack into letters or keys."""
+    if not isinstance(input_norm, (str, bytes, Mapping)):
+        try:
+            mean, std = input_norm
+            return mean, std
+        except (TypeError, ValueError):
+            pass
+    raise ConfigError(f"input_norm must be (mean, std), those of your A.Normalize, got {input_norm!r}")
 
 
 def _first_line(e: BaseException) -> str:
