@@ -157,6 +157,16 @@ def test_from_arrays_checks_its_class_names_like_a_generator(gen):
     SyntheticMix(ImageArrayDataset(images, np.arange(20) % 10, NAMES), bank, 0.5)  # the same classes
 
 
+def test_from_arrays_takes_class_names_as_an_array():
+    # class_name_list read `class_names or ()`, numpy's "truth value of an array ... is ambiguous" for names from
+    # np.unique or a dataset's array, which from_arrays took before it checked its names as a generator's.
+    images, labels = np.zeros((20, 8, 8, 1), dtype=np.uint8), np.arange(20) % 3
+    for names in (np.array(["a", "b", "c"]), np.arange(3)):
+        assert SyntheticBank.from_arrays(images, labels, names).class_names == [str(n) for n in names]
+    with pytest.raises(GanaugError, match=r"class_names is empty"):
+        SyntheticBank.from_arrays(images, labels, np.array([], dtype=str))
+
+
 def _files(path):
     """The bank directory's files, without the lock its writer held (dir_lock; it holds no data)."""
     return sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)

@@ -25,7 +25,7 @@ def class_name_list(
         raise error(f"class_names must be a list of names, got the string {class_names!r}; pass e.g. ['cat', 'dog']")
     if class_names is None and num_classes is not None:
         return [str(i) for i in range(num_classes)]
-    names = [str(n) for n in class_names or ()]
+    names = [str(n) for n in (() if class_names is None else class_names)]  # not `or ()`: an array has no truth
     if not names:
         raise error("class_names is empty; pass one name per class or leave it None")
     if num_classes is not None and len(names) != num_classes:
