@@ -64,6 +64,15 @@ def _size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def memory_shortfall(nbytes: int) -> str | None:
+    """"needs N of memory, but F is free" when ``nbytes`` exceed the free memory; None when they fit (or the free
+    memory is unknown). For a reader, whose way out is not a setting to lower (`check_fits`)."""
+    free = available_memory()
+    if free is None or nbytes <= free:
+        return None
+    return f"{_size(nbytes)} once read, but {_size(free)} of memory is free"
+
+
 def check_fits(nbytes: int, setting: str, value: int, disk: str | os.PathLike | None = None, fix: str = "") -> None:
     """Refuse ``setting=value`` by name when its ``nbytes`` exceed the free memory (or, with ``disk``, the
     free space where it is written). Unknown capacity passes."""

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ganaug.base.resources import memory_shortfall
 from ganaug.errors import GanaugDataError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -84,20 +85,20 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             # Python ints: numpy's int64 product wraps to 0 for four dimensions of 2**16.
             expected = math.prod(shape) * dtype.itemsize
             header = 4 + 4 * ndim
-            if gz:
-                if expected > _GZIP_MAX_RATIO * size:
-                    raise _corrupt(
-                        path, f"header shape {shape} needs {expected} data bytes, more than a "
-                        f"{size}-byte gzip file can hold"
-                    )
-                raw = _read_exactly(stream, expected)
-                extra = len(raw) == expected and stream.read(1)
-            else:
-                held = size - header
-                if held != expected:
-                    raise _corrupt(path, f"header shape {shape} needs {expected} data bytes, found {held}")
-                raw = _read_exactly(stream, expected)
-                extra = b""
+            if gz and expected > _GZIP_MAX_RATIO * size:
+                raise _corrupt(
+                    path, f"header shape {shape} needs {expected} data bytes, more than a "
+                    f"{size}-byte gzip file can hold"
+                )
+            if not gz and size - header != expected:
+                raise _corrupt(path, f"header shape {shape} needs {expected} data bytes, found {size - header}")
+            # A gzip that holds what its header says still expands up to ~1,000 times: 30 MB can be 30 GB.
+            short = memory_shortfall(expected)
+            if short:
+                raise GanaugDataError(f"{path}: its header shape {shape} of {dtype} takes {short}; free memory, "
+                                      "or write a smaller file")
+            raw = _read_exactly(stream, expected)
+            extra = gz and len(raw) == expected and stream.read(1)
         except (EOFError, OSError, zlib.error) as e:
             raise _corrupt(path, f"{'gzip stream broken' if gz else 'unreadable'}: {e}") from None
     if len(raw) != expected or extra:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
+from ganaug.base.resources import memory_shortfall
 from ganaug.data.arrays import ImageArrayDataset
 from ganaug.data.digits import load_digits
 from ganaug.data.fashion_mnist import load_fashion_mnist
@@ -77,6 +78,13 @@ def _npz_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str)
             raise GanaugDataError(
                 f"{path}: array {key!r} has shape {shape} of {dtype} ({needed} bytes) by its header, but "
                 f"the file holds {held} bytes for it; it is truncated or corrupt: {_NPZ_FIX}"
+            )
+        # An honest deflated member still expands about 1,000 times: a 30 MB file of zeros is 30 GB once read.
+        short = memory_shortfall(needed)
+        if short:
+            raise GanaugDataError(
+                f"{path}: array {key!r} takes {short} ({shape} of {dtype}); free memory, or save a part of "
+                "it (np.savez of fewer images) and load that"
             )
         with z.open(info) as f:
             return npy_format.read_array(f, allow_pickle=False)

@@ -435,3 +435,39 @@ def test_an_npz_whose_zip_directory_claims_a_huge_member_is_refused_before_readi
     monkeypatch.setattr(np.lib.format, "read_array", no_read)
     with pytest.raises(GanaugDataError, match=rf"dir\.npz: the zip directory says array 'images' takes {claim} bytes"):
         load_dataset("arrays", path=path)
+
+
+def _little_memory(monkeypatch, free=1 << 20):
+    import ganaug.base.resources as resources
+
+    monkeypatch.setattr(resources, "available_memory", lambda: free)
+
+
+def test_an_npz_that_expands_past_free_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    # Before: an honest deflated member (its header matching its bytes) was decompressed whole: zeros deflate about
+    # 1,000 times, so a 30 MB file became 30 GB and the OOM killer ended the process. Here 4 MB, with 1 MB free.
+    path = tmp_path / "zeros.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("images.npy", _npy("|u1", (4096, 32, 32, 1), bytes(4 << 20)))
+        z.writestr("labels.npy", _npy("<i8", (4096,), bytes(8 * 4096)))
+    assert path.stat().st_size < 64 << 10
+    _little_memory(monkeypatch)
+    with pytest.raises(GanaugDataError, match=rf"{path}: array 'images' takes 4.2 MB once read, but 1.0 MB of "
+                                              r"memory is free"):
+        load_dataset("arrays", path=path)
+
+
+def test_a_gzipped_idx_that_expands_past_free_memory_is_refused_before_reading(tmp_path, monkeypatch, write_idx):
+    path = write_idx(tmp_path / "images-idx3-ubyte.gz", np.zeros((4096, 32, 32), np.uint8), gz=True)
+    assert path.stat().st_size < 64 << 10
+    _little_memory(monkeypatch)
+    tracemalloc.start()
+    try:
+        with pytest.raises(GanaugDataError, match=rf"{path}: .*4.2 MB once read, but 1.0 MB of memory is free"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    _little_memory(monkeypatch, free=1 << 30)
+    assert read_idx(path).shape == (4096, 32, 32)  # enough memory: read as before
