@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ganaug.base.resources import memory_shortfall
 from ganaug.data.arrays import ImageArrayDataset
 from ganaug.errors import GanaugDataError
 
@@ -168,6 +169,14 @@ def load_image_folder(
                 image = _resize(image, target_size)
             if first is None:
                 first = path
+                # Every image is kept until they are stacked: a folder of photos past free memory met the OOM killer.
+                n = sum(len(p) for p in files.values())
+                short = memory_shortfall(n * image.nbytes)
+                if short:
+                    raise GanaugDataError(
+                        f"{root}: its {n} images of {image.shape} take {short}; set data.dataset.size=[H,W] "
+                        "(size= in Python) to resize them as they are read, or use fewer images"
+                    )
             elif image.shape != images[0].shape:
                 fixes = []
                 if image.shape[:2] != images[0].shape[:2]:

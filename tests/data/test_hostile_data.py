@@ -471,3 +471,21 @@ def test_a_gzipped_idx_that_expands_past_free_memory_is_refused_before_reading(t
     assert peak < 1 << 20
     _little_memory(monkeypatch, free=1 << 30)
     assert read_idx(path).shape == (4096, 32, 32)  # enough memory: read as before
+
+
+def test_an_image_folder_that_would_not_fit_in_memory_is_refused_after_its_first_image(tmp_path, monkeypatch):
+    # Before: every image was decoded and kept until np.stack, so a folder of photos larger than the free memory
+    # ended in the OOM killer. The first image and the count say the total; resizing as read is the way out.
+    import cv2
+
+    from ganaug.data import load_image_folder
+
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(50):
+            cv2.imwrite(str(tmp_path / c / f"{i}.png"), np.full((100, 100), i, np.uint8))
+    _little_memory(monkeypatch, free=500_000)  # 100 images of 10,000 bytes: 1 MB
+    with pytest.raises(GanaugDataError, match=r"100 images of \(100, 100, 1\) take 1.0 MB once read, but 500.0 KB "
+                                              r"of memory is free.*size=\[H,W\]"):
+        load_image_folder(tmp_path)
+    assert len(load_image_folder(tmp_path, size=(28, 28))) == 100  # resized as read: 78 KB
