@@ -108,3 +108,19 @@ def test_a_path_argument_that_is_no_path_is_named(call, value):
     with pytest.raises(ConfigError, match=rf"^{call}: path must be a path \(a str or os.PathLike\), got "
                                           rf"{value!r}; "):
         fn(value)
+
+
+def test_class_indices_is_one_check_for_a_banks_labels_and_a_mixs_real_labels():
+    # The bank checked its labels in a copy of the mix's check; the mix's message named no fix.
+    import ganaug
+    from ganaug.base.checks import class_indices
+
+    assert class_indices("labels", [[1], [2]]).tolist() == [1, 2] and class_indices("labels", []).dtype == np.int64
+    images, floats = np.zeros((4, 8, 8, 1), np.uint8), np.array([0.0, 1.0, 0.9, 1.0])
+    real = ImageArrayDataset(images, np.array([0, 1, 0, 1]), ["a", "b"])
+    bank = ganaug.SyntheticBank.from_arrays(images, [0, 1, 0, 1], ["a", "b"])
+    fix = r"must be integer class indices, got float64 values; map them to 0..K-1 \(whole numbers stored as floats"
+    with pytest.raises(ConfigError, match="^labels " + fix):
+        ganaug.SyntheticBank.from_arrays(images, floats)
+    with pytest.raises(GanaugDataError, match="^real labels " + fix):
+        ganaug.SyntheticMix(real, bank, 0.5, real_labels=floats)

@@ -54,6 +54,16 @@ def label_column(name: str, labels: Any, error: type[GanaugError] = ConfigError)
     return a
 
 
+def class_indices(name: str, labels: Any, error: type[GanaugError] = ConfigError) -> np.ndarray:
+    """``labels`` (`label_column`) as int64 class indices. Floats would be cut (0.9 became class 0) and booleans
+    taken for classes 0 and 1; an empty list, float to numpy, holds no value to refuse."""
+    a = label_column(name, labels, error)
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise error(f"{name} must be integer class indices, got {a.dtype} values; map them to 0..K-1 "
+                    "(whole numbers stored as floats: np.asarray(labels).astype(int))")
+    return a.astype(np.int64)
+
+
 # Where classes may lack images, labels may skip numbers: up to this many classes implied by the highest label.
 MAX_IMPLIED_CLASSES = 1 << 16
 

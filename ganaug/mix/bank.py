@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganaug.base.checks import (check_flag, check_path, class_name_list, label_column, labels_as_classes,
+from ganaug.base.checks import (check_flag, check_path, class_indices, class_name_list, labels_as_classes,
                                  positive_int, positive_number)
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_policy, quota_labels
 from ganaug.base.dir_lock import hold_dir
@@ -84,15 +84,6 @@ def as_trained_generator(source: Any, **expect) -> TrainedGenerator:
         f"expected a generator (TrainedGenerator, its artifact directory, or a Generator), "
         f"got {type(source).__name__}"
     )
-
-
-def _class_indices(labels: Any, name: str) -> np.ndarray:
-    """``labels`` as int64 class indices; floats would be cut (0.9 became class 0), booleans taken for 0 and 1."""
-    a = label_column(name, labels)
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        raise ConfigError(f"{name} must be integer class indices, got {a.dtype} values; map them to 0..K-1 "
-                          "(whole numbers stored as floats: np.asarray(labels).astype(int))")
-    return a.astype(np.int64)
 
 
 @contextmanager
@@ -300,7 +291,7 @@ class SyntheticBank:
         k = gen.num_classes
         counts = None
         if real_labels is not None:
-            real = _class_indices(real_labels, "real_labels")
+            real = class_indices("real_labels", real_labels)
             if real.size and (real.min() < 0 or real.max() >= k):
                 raise ConfigError(f"real_labels must lie in [0, {k}) for this {k}-class generator")
             counts = np.bincount(real, minlength=k)
@@ -353,7 +344,7 @@ class SyntheticBank:
     ) -> SyntheticBank:
         """An in-memory bank of existing uint8 N×H×W×C images (e.g. from another generator)."""
         images = np.asarray(images)
-        labels = _class_indices(labels, "labels")
+        labels = class_indices("labels", labels)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
             raise ConfigError(
                 f"images must be uint8 N×H×W×C with C = 1 or 3, got {images.dtype} {images.shape}"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from ganaug.base.checks import check_flag, label_column
+from ganaug.base.checks import check_flag, class_indices, label_column
 from ganaug.mix.class_policy import ClassPolicy, class_probabilities, quota
 from ganaug.data.arrays import ImageArrayDataset, _is_albumentations
 from ganaug.errors import ArtifactError, ConfigError, GanaugDataError
@@ -57,9 +57,7 @@ def _real_labels(ds: Dataset, given: Any) -> np.ndarray:
             labels = np.array([int(ds[i][1]) for i in range(len(ds))])
     if len(labels) != len(ds):
         raise ConfigError(f"real_labels has {len(labels)} entries for a dataset of {len(ds)} items")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise GanaugDataError(f"real labels must be integer class indices, got dtype {labels.dtype}")
-    return labels.astype(np.int64)
+    return class_indices("real labels", labels, GanaugDataError)
 
 
 def _real_labels_or_none(ds: Dataset) -> np.ndarray | None:
