@@ -233,7 +233,7 @@ def test_hydra_writes_nothing_through_a_link_planted_at_its_directory(tmp_path, 
     import tempfile
 
     from ganaug.cli.sample import main as sample_main
-    from ganaug.gan.run_record import hydra_dir
+    from ganaug.gan.run_record import _private_temp, hydra_dir
 
     torch.manual_seed(0)
     gen = ganaug.export_generator(ganaug.Generator(num_classes=3, image_size=8, width=8), tmp_path / "gen")
@@ -241,11 +241,37 @@ def test_hydra_writes_nothing_through_a_link_planted_at_its_directory(tmp_path, 
     out = tmp_path / "out"
     (out / sub).parent.mkdir(parents=True, exist_ok=True)
     (out / sub).symlink_to(victim)
-    assert Path(hydra_dir(str(out), ".hydra-run")) == Path(tempfile.gettempdir()) / "ganaug-hydra" / ".hydra-run"
+    assert Path(hydra_dir(str(out), ".hydra-run")) == _private_temp() / ".hydra-run"
     monkeypatch.setattr(sys, "argv", ["ganaug-sample", f"generator={gen}", f"out={out}", "n_per_class=2",
                                       "progress=false"])
     sample_main()
     assert (out / "samples.npz").is_file()
+    _untouched(victim)
+
+
+@pytest.mark.parametrize("name", ["ganaug-hydra", f"ganaug-hydra-{os.getuid()}"])
+def test_hydra_fallback_directory_is_this_users_own(tmp_path, monkeypatch, request, name):
+    # Before: the fallback was <tmp>/ganaug-hydra, one fixed name in a directory every local user can write: a link
+    # planted there (or a folder of another user's) received Hydra's files whenever the fallback was taken.
+    import tempfile
+
+    from ganaug.gan.run_record import _private_temp, hydra_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    _private_temp.cache_clear()
+    request.addfinalizer(_private_temp.cache_clear)  # later tests: the real temp directory again
+    (tmp_path / "tmp").mkdir()
+    victim = _victim(tmp_path / "victim")
+    (tmp_path / "tmp" / name).symlink_to(victim)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".hydra-run").symlink_to(victim)  # the fallback is taken
+    got = Path(hydra_dir(str(out), ".hydra-run"))
+    assert got.name == ".hydra-run" and not got.resolve().is_relative_to(victim.resolve())
+    assert got.is_dir()  # made: ganaug-train's log opens in it before Hydra makes its directory
+    assert not any(p.is_symlink() for p in [got.parent, *got.parent.parents] if p.is_relative_to(tmp_path))
+    assert os.stat(got.parent).st_uid == os.getuid() and not os.stat(got.parent).st_mode & 0o077
+    assert hydra_dir(str(out), ".hydra-run") == str(got)  # one place per process: config and log stay together
     _untouched(victim)
 
 

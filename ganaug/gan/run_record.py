@@ -14,9 +14,11 @@ a class folder renamed, or images added or moved, is other data under the same s
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -186,10 +188,10 @@ def split_tag(n_per_class=None, imbalance_ratio=None, n_max=None, val_fraction=0
 
 def hydra_dir(out: str, sub: str) -> str:
     """Hydra's own directory ``<out>/<sub>`` beside a command's output ``out``; or, when it cannot be made
-    there (a file in the way, no permission, an empty ``out``, a link planted at it or in it), one in the temp
-    directory. Hydra makes it
-    before the command runs, so it would fail with a traceback (ganaug-sample out=samples.npz, a file), or
-    write into the current directory, where the command names the setting and the fix."""
+    there (a file in the way, no permission, an empty ``out``, a link planted at it or in it), one in this
+    user's temp directory. Hydra makes it before the command runs, so it would fail with a traceback
+    (ganaug-sample out=samples.npz, a file), or write into the current directory, where the command names the
+    setting and the fix."""
     if str(out).strip():
         path = Path(out) / sub
         try:
@@ -202,7 +204,30 @@ def hydra_dir(out: str, sub: str) -> str:
                     return str(path)
         except OSError:  # OutputError included
             pass
-    return str(Path(tempfile.gettempdir()) / "ganaug-hydra" / sub)
+    fallback = _private_temp() / sub
+    try:
+        fallback.mkdir(parents=True, exist_ok=True)  # train's log opens here before Hydra makes its directory
+    except OSError:
+        pass  # Hydra's own error then names it
+    return str(fallback)
+
+
+@functools.cache
+def _private_temp() -> Path:
+    """<tmp>/ganaug-hydra-<uid>, a directory of this user's alone; else a fresh one. The temp directory is every
+    local user's: a link or a folder planted at a fixed name there would receive Hydra's files. Cached, so a
+    command's config and log land together."""
+    path = Path(tempfile.gettempdir()) / f"ganaug-hydra-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="ganaug-hydra-"))
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == getattr(os, "getuid", lambda: st.st_uid)() and not st.st_mode & 0o077:
+        return path
+    return Path(tempfile.mkdtemp(prefix="ganaug-hydra-"))
 
 
 def register_resolvers() -> None:
