@@ -142,6 +142,15 @@ def test_sampling_more_labels_than_memory_holds_is_refused_before_allocating(gen
         tracemalloc.stop()
 
 
+def test_sampling_labels_of_another_shape_is_refused(gen):
+    # Before: any shape was flattened, so a (2, 3) array meant for two rows of three made six images without a word.
+    with pytest.raises(GanaugError, match=r"labels must be one class index per item.*shape \(2, 3\)"):
+        gen.sample(labels=np.zeros((2, 3), np.int64))
+    images, labels = gen.sample(labels=np.array([[0], [1]]))  # a column, and a single label, are taken
+    assert labels.tolist() == [0, 1] and len(images) == 2
+    assert gen.sample(labels=1)[1].tolist() == [1]
+
+
 def test_generator_batch_size_zero_is_named(gen):
     with pytest.raises(GanaugError, match="batch_size must be a positive integer"):
         gen.sample(n_per_class=2, batch_size=0)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ganaug.base.checks import class_name_list, positive_int
+from ganaug.base.checks import class_name_list, label_column, positive_int
 from ganaug.errors import ConfigError
 from ganaug.base.rng import MIN_TRUNCATION, check_seed, check_truncation, sample_noise  # noqa: F401  (re-exported: the public home)
 from ganaug.gan.nets import Generator
@@ -66,6 +66,8 @@ class TrainedGenerator:
             self._check_fits(self.num_classes * int(n_per_class), "n_per_class", int(n_per_class))
             return torch.arange(self.num_classes).repeat_interleave(int(n_per_class))
         a = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+        if a.ndim:  # one label may be given as a scalar
+            a = label_column("labels", a)
         self._check_fits(a.size, "len(labels)", a.size)
         if a.dtype.kind in "US":  # class names
             index = {name: k for k, name in enumerate(self.class_names)}
