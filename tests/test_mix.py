@@ -590,6 +590,22 @@ def test_mix_datamodule_refuses_a_bad_ratio_at_the_call(real, bank, kwargs, matc
     assert isinstance(mix_datamodule(dm, bank, 0.5).train_dataloader().dataset, SyntheticMix)
 
 
+def test_mix_datamodule_refuses_no_source_at_the_call(real):
+    # Before, mix_datamodule(dm, None, 0.25) passed and SyntheticMix's "source is None" came at the first train loader.
+    from ganaug import mix_datamodule
+
+    class DM:
+        def train_dataloader(self):
+            return DataLoader(real, batch_size=32, shuffle=True)
+
+    dm = DM()
+    with pytest.raises(ConfigError, match=r"source is None: give a SyntheticBank, a generator, or their directory"):
+        mix_datamodule(dm, None, 0.25)
+    assert "train_dataloader" not in vars(dm)
+    mixed = mix_datamodule(dm, None, 0.0).train_dataloader().dataset  # ratio 0: real only, as SyntheticMix takes it
+    assert mixed.n_syn == 0 and len(mixed) == len(real)
+
+
 @pytest.mark.xdist_group("ddp")
 def test_mix_datamodule_under_ddp_draws_new_synthetic_items_each_epoch(tmp_path, python, repo):
     import json

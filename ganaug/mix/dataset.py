@@ -95,6 +95,9 @@ def _check_real(real_dataset: Dataset) -> tuple[int, tuple]:
     return n, item
 
 
+NO_SOURCE = "source is None: give a SyntheticBank, a generator, or their directory (or ratio=0)"
+
+
 class SyntheticMix(Dataset):
     """``real_dataset`` plus synthetic (image, label) items, a fraction ``ratio`` of the total.
 
@@ -160,7 +163,7 @@ class SyntheticMix(Dataset):
         self.layout = IndexLayout(self.n_real, self.n_syn)
         self.source = open_source(source, truncation=truncation, refresh=refresh, chunk_size=chunk_size)
         if self.source is None and self.n_syn > 0:
-            raise ConfigError("source is None: give a SyntheticBank, a generator, or their directory (or ratio=0)")
+            raise ConfigError(NO_SOURCE)
         self._make_label = LabelLike(item[1])
         self._tf = as_call(transform)
         self.class_names: list[str] | None = None

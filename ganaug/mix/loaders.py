@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sequent
 
 from ganaug.base.checks import check_flag
 from ganaug.errors import ConfigError
-from ganaug.mix.dataset import Source, SyntheticMix
+from ganaug.mix.dataset import NO_SOURCE, Source, SyntheticMix
 from ganaug.mix.plan import check_ratio
 from ganaug.mix.samplers import MixedBatchSampler, SyntheticMixSampler
 
@@ -86,7 +86,8 @@ def mix_datamodule(datamodule: Any, source: Source, ratio: float, *, exact: bool
     if getattr(original, "_ganaug_mixed", False):
         raise ConfigError("this datamodule's train_dataloader is already mixed")
     # Checked now, not when Lightning first asks for the loader (after the model and trainer are set up).
-    check_ratio(ratio)
+    if check_ratio(ratio) > 0 and source is None:
+        raise ConfigError(NO_SOURCE)
     check_flag("exact", exact)
 
     def train_dataloader():
