@@ -320,3 +320,25 @@ def test_a_label_of_2_to_the_40_costs_no_memory_per_number_up_to_it(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith("refused:") and str(2**40) in r.stdout
+
+
+def test_a_dataset_labels_attribute_of_another_shape_is_named_as_itself(bank):
+    # Before: a (N, 2) `labels` attribute was flattened to 2N labels and refused as "real_labels has 200 entries",
+    # naming an argument the user never passed.
+    class Pairs(torch.utils.data.Dataset):
+        def __init__(self):
+            self.real = _real(100)
+            self.labels = np.stack([self.real.labels, self.real.labels], axis=1)
+
+        def __len__(self):
+            return len(self.real)
+
+        def __getitem__(self, i):
+            return self.real[i]
+
+    with pytest.raises(GanaugError, match=r"Pairs\.labels must be one class index per item, of shape \(N,\) or "
+                                          r"\(N, 1\), got shape \(100, 2\).*real_labels="):
+        SyntheticMix(Pairs(), bank, 0.5)
+    ds = Pairs()
+    ds.labels = ds.labels[:, :1]  # a column is taken
+    assert SyntheticMix(ds, bank, 0.5).n_real == 100

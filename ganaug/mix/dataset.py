@@ -64,7 +64,10 @@ def _real_labels_or_none(ds: Dataset) -> np.ndarray | None:
     for attr in ("labels", "targets"):
         value = getattr(ds, attr, None)
         if value is not None and len(value) == len(ds):
-            return np.asarray(value).reshape(-1)
+            try:
+                return label_column(f"{type(ds).__name__}.{attr}", value, GanaugDataError)
+            except GanaugDataError as e:  # flattened, it was refused as real_labels, which the user never passed
+                raise GanaugDataError(f"{e}; or pass SyntheticMix(..., real_labels=<a class index per item>)") from None
     return None
 
 
