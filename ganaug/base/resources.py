@@ -65,8 +65,8 @@ def _size(n: float) -> str:
 
 
 def memory_shortfall(nbytes: int) -> str | None:
-    """"needs N of memory, but F is free" when ``nbytes`` exceed the free memory; None when they fit (or the free
-    memory is unknown). For a reader, whose way out is not a setting to lower (`check_fits`)."""
+    """"N once read, but F of memory is free" when ``nbytes`` exceed the free memory; None when they fit (or the
+    free memory is unknown). For a reader, whose way out is not a setting to lower (`check_fits`)."""
     free = available_memory()
     if free is None or nbytes <= free:
         return None
