@@ -124,8 +124,9 @@ class Recipe:
 
         ``transform`` and ``kwargs`` go to `SyntheticMix` (kwargs override the recipe's values).
         Real only (ratio 0) gives ``train_set`` itself (with a ``transform``, a `SyntheticMix` of
-        its items alone, transformed; with ``source`` or ``ratio``, the mix they make). Items are ``(image, label, is_synthetic)`` when `return_flag` is set or the
-        loss needs it (`needs_flag`): call the loss as ``criterion(logits, y, is_synthetic, x)``.
+        its items alone, transformed; with ``source`` or ``ratio``, the mix they make). Items are
+        ``(image, label, is_synthetic)`` when `return_flag` is set or the loss needs it (`needs_flag`):
+        call the loss as ``criterion(logits, y, is_synthetic, x)``.
         """
         if self.ratio == 0:
             # The flag would only ever be False here, and a third item breaks `for x, y in loader`.
