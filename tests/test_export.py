@@ -146,9 +146,9 @@ def test_unwritable_destination_names_the_file(tmp_path, monkeypatch):
         atomic_write_bytes(tmp_path / "file" / "out" / "a.json", b"{}")
     assert isinstance(e.value, OSError)
 
-    def denied(*args, **kwargs):
-        raise PermissionError(13, "Permission denied", str(kwargs.get("dir")))
+    def denied(path, dir_fd=None):  # what a directory this user cannot write gives (tests may run as root)
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(ganaug.base.files.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(ganaug.base.files, "make_temp", denied)
     with pytest.raises(GanaugError, match=r"cannot write .*a.json.*Permission denied.*writable"):
         atomic_write_bytes(tmp_path / "a.json", b"{}")

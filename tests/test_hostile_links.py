@@ -16,7 +16,7 @@ import torch
 
 import ganaug
 from ganaug.base.dir_lock import hold_dir
-from ganaug.base.files import atomic_write_bytes, check_unlinked, make_dir
+from ganaug.base.files import atomic_file, atomic_write_bytes, check_unlinked, make_dir
 from ganaug.errors import ArtifactError, OutputError
 
 # The toy tunes' one seed and small bank are warned about, and beside the point here.
@@ -87,6 +87,53 @@ def test_a_linked_file_is_replaced_not_written_through(tmp_path):
         atomic_write_bytes(out / "tune.json", b"{}")
     assert not (out / "tune.json").is_symlink() and (out / "tune.json").read_bytes() == b"{}"
     assert victim.read_text() == "precious\n"
+
+
+def _swap_for_link(directory: Path, victim: Path) -> Path:
+    """What a racing writer does between ganaug's check and its write: move ``directory`` away and put a link to
+    ``victim`` in its place. Returns where the directory went."""
+    moved = directory.with_name(directory.name + "-moved")
+    directory.rename(moved)
+    directory.symlink_to(victim)
+    return moved
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="the race is closed where /proc/self/fd exists")
+def test_a_link_swapped_in_after_the_check_is_not_written_through(tmp_path):
+    # Before: the temporary's name was a path, looked up again at each write; a directory swapped for a link
+    # once the check had passed sent the file (here bank.json) into the victim's folder.
+    victim = _victim(tmp_path / "victim")
+    out = tmp_path / "out"
+    with hold_dir(out, "ganaug-tune", "out_dir"):
+        with atomic_file(out / "banks" / "g" / "bank.json") as tmp:
+            moved = _swap_for_link(out / "banks" / "g", victim)
+            Path(tmp).write_bytes(b"{}")
+    _untouched(victim)
+    assert (moved / "bank.json").read_bytes() == b"{}"  # written in the directory that was checked
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="the race is closed where /proc/self/fd exists")
+def test_a_link_swapped_in_while_directories_are_made_is_not_followed(tmp_path, monkeypatch):
+    # Before: make_dir checked the path, then made it by name: a link swapped in between made directories
+    # in the victim's folder (victim/g/unfiltered).
+    victim = _victim(tmp_path / "victim")
+    out = tmp_path / "out"
+    (out / "banks").mkdir(parents=True)
+    real_mkdir, swapped = os.mkdir, []
+
+    def racing_mkdir(path, mode=0o777, *, dir_fd=None):
+        if not swapped:
+            swapped.append(_swap_for_link(out / "banks", victim))
+        return real_mkdir(path, mode, dir_fd=dir_fd)
+
+    with hold_dir(out, "ganaug-tune", "out_dir"):
+        monkeypatch.setattr(os, "mkdir", racing_mkdir)
+        try:
+            make_dir(out / "banks" / "g" / "unfiltered")
+        except OutputError as e:  # refusing the link is as good as not following it
+            assert "symbolic link" in str(e)
+        monkeypatch.undo()
+    _untouched(victim)
 
 
 # -- unit records -----------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import os
 import re
 import socket
 import stat
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -56,11 +55,20 @@ def temp_prefix(path: Path, pid: int | None = None) -> str:
     return f".{Path(path).name}.{_HOST}-{os.getpid() if pid is None else pid}."
 
 
-def make_temp(path: Path) -> tuple[int, str]:
-    """mkstemp beside `path` under ganaug's temporary name, with the umask's mode rather than 0600."""
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=temp_prefix(path), suffix=".tmp")
-    os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would make results unreadable to others
-    return fd, tmp
+def make_temp(path: Path, dir_fd: int | None = None) -> tuple[int, str]:
+    """A new file beside `path` under ganaug's temporary name, opened for writing, with the umask's mode (not
+    mkstemp's 0600, which would make results unreadable to others): its descriptor and name. With ``dir_fd``
+    (the open directory of `path`), the name is relative to it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
+    for _ in range(100):
+        name = f"{temp_prefix(path)}{os.urandom(6).hex()}.tmp"
+        if dir_fd is None:
+            name = str(Path(path).parent / name)
+        try:
+            return os.open(name, flags, default_file_mode(), dir_fd=dir_fd), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name after 100 tries", str(path))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -168,15 +176,56 @@ def check_unlinked(path: str | os.PathLike, below: str | os.PathLike | None = No
         except OSError as e:
             raise output_error(current, e, "read") from e
         if stat.S_ISLNK(mode):
-            try:
-                to = f" (to {os.readlink(current)})"
-            except OSError:
-                to = ""
-            err = OutputError(f"{current} is a symbolic link{to} below {root}, which ganaug did not make and does "
-                              f"not follow: remove the link, or choose another {setting or named or 'location'}")
-            err.errno = errno.ELOOP
-            raise err
+            raise _link_error(current, root, setting or named)
     return Path(path)
+
+
+def _link_error(link: Path, root: Path, setting: str | None) -> OutputError:
+    try:
+        to = f" (to {os.readlink(link)})"
+    except OSError:
+        to = ""
+    err = OutputError(f"{link} is a symbolic link{to} below {root}, which ganaug did not make and does not "
+                      f"follow: remove the link, or choose another {setting or 'location'}")
+    err.errno = errno.ELOOP
+    return err
+
+
+# A check by name is look-then-use: a writer racing between the look and the use could still swap a checked
+# directory for a link. Where the platform allows, directories below a held root are therefore made and opened one
+# component at a time from the root without following a link, and a file is written through the opened directory
+# (its /proc/self/fd path), so a link swapped in after the check is refused or bypassed, never followed.
+# os.replace takes the same src_dir_fd/dst_dir_fd as os.rename (one C function) but is not listed in supports_dir_fd.
+_WALK = (all(hasattr(os, f) for f in ("O_NOFOLLOW", "O_DIRECTORY")) and os.open in os.supports_dir_fd
+         and os.mkdir in os.supports_dir_fd and os.rename in os.supports_dir_fd and os.path.isdir("/proc/self/fd"))
+
+
+def _walk_from_root(path: Path, root: Path, setting: str, make: bool) -> int:
+    """A descriptor of the directory ``path`` below the held root ``root``, reached one component at a time
+    without following a link (each made first if ``make``). The caller closes it. A link on the way is an
+    OutputError naming it; a missing component, FileNotFoundError; a file in the way, NotADirectoryError."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # the root itself may be the user's link
+    try:
+        current = root
+        for part in path.relative_to(root).parts:
+            current = current / part
+            if make:
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                except FileExistsError:
+                    pass
+            try:
+                below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as e:
+                if e.errno == errno.ELOOP or (e.errno == errno.ENOTDIR and os.path.islink(current)):
+                    raise _link_error(current, root, setting) from None
+                raise
+            os.close(fd)
+            fd = below
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def make_setting_dir(value, setting: str) -> Path:
@@ -192,8 +241,14 @@ def make_dir(path: Path) -> Path:
     """mkdir -p, with a failure that names the directory; refused where a link lies below a held output root
     (`check_unlinked`)."""
     path = check_unlinked(path)
+    held = _root_of(_absolute(path)) if _WALK else None
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if held is None:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            os.close(_walk_from_root(_absolute(path), *held, make=True))
+    except OutputError:
+        raise
     except (FileExistsError, NotADirectoryError) as e:  # a file where a directory should be: name it
         blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
         err = OutputError(f"cannot create the directory {path}: {blocker} is a file; move it or choose "
@@ -216,6 +271,30 @@ def atomic_file(path: Path) -> Iterator[str]:
     """
     path = Path(path)
     make_dir(path.parent)
+    if not _WALK:
+        with _temp_by_name(path) as tmp:
+            yield tmp
+        return
+    parent, held = _absolute(path.parent), _root_of(_absolute(path.parent))
+    try:
+        if held is None:  # nobody holds it: the user's own path, links and all
+            dir_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            dir_fd = _walk_from_root(parent, *held, make=False)
+    except OSError as e:  # removed, or replaced by a file, since make_dir
+        if isinstance(e, OutputError):
+            raise
+        raise output_error(path, e) from e
+    try:
+        with _temp_in_dir(path, dir_fd) as tmp:
+            yield tmp
+    finally:
+        os.close(dir_fd)
+
+
+@contextmanager
+def _temp_by_name(path: Path) -> Iterator[str]:
+    """The temporary where `_WALK` is off: named by path, so only as safe as the check before it."""
     try:
         fd, tmp = make_temp(path)
     except OSError as e:
@@ -234,6 +313,40 @@ def atomic_file(path: Path) -> Iterator[str]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _temp_in_dir(path: Path, dir_fd: int) -> Iterator[str]:
+    """`_temp_by_name` through an open directory: the caller writes ``/proc/self/fd/<dir>/<temporary>``, which
+    names the directory that was checked whatever has been renamed or linked since (`_WALK`)."""
+    try:
+        fd, name = make_temp(path, dir_fd)
+    except OSError as e:
+        raise output_error(path, e) from e
+    os.close(fd)
+    try:
+        yield f"/proc/self/fd/{dir_fd}/{name}"
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(name, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as e:
+        _unlink_in(name, dir_fd)
+        if isinstance(e, OutputError):
+            raise
+        raise output_error(path, e) from e
+    except BaseException:
+        _unlink_in(name, dir_fd)
+        raise
+
+
+def _unlink_in(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
