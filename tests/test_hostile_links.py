@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 import ganaug
+from ganaug.base import files
 from ganaug.base.dir_lock import hold_dir
 from ganaug.base.files import atomic_file, atomic_write_bytes, check_unlinked, make_dir
 from ganaug.errors import ArtifactError, OutputError
@@ -98,7 +100,7 @@ def _swap_for_link(directory: Path, victim: Path) -> Path:
     return moved
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="the race is closed where /proc/self/fd exists")
+@pytest.mark.skipif(not files._WALK, reason="the race is closed where descriptors name directories (Linux)")
 def test_a_link_swapped_in_after_the_check_is_not_written_through(tmp_path):
     # Before: the temporary's name was a path, looked up again at each write; a directory swapped for a link
     # once the check had passed sent the file (here bank.json) into the victim's folder.
@@ -112,7 +114,7 @@ def test_a_link_swapped_in_after_the_check_is_not_written_through(tmp_path):
     assert (moved / "bank.json").read_bytes() == b"{}"  # written in the directory that was checked
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="the race is closed where /proc/self/fd exists")
+@pytest.mark.skipif(not files._WALK, reason="the race is closed where descriptors name directories (Linux)")
 def test_a_link_swapped_in_while_directories_are_made_is_not_followed(tmp_path, monkeypatch):
     # Before: make_dir checked the path, then made it by name: a link swapped in between made directories
     # in the victim's folder (victim/g/unfiltered).
@@ -134,6 +136,91 @@ def test_a_link_swapped_in_while_directories_are_made_is_not_followed(tmp_path, 
             assert "symbolic link" in str(e)
         monkeypatch.undo()
     _untouched(victim)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not files._WALK,
+                    reason="acts as another user (uid 65534), which needs root")
+def test_another_user_cannot_replace_the_temporary_by_a_link(tmp_path):
+    # A shared output directory (mode 0777): before, another user could remove the temporary while the file was
+    # being written and put a link to any file of the runner's in its place; the write went through the link.
+    import subprocess
+    import tempfile
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    shared = Path(tempfile.mkdtemp())
+    try:
+        shared.chmod(0o777)
+        out = shared / "out"
+        with hold_dir(out, "ganaug-tune", "out_dir"):
+            out.chmod(0o777)
+            with atomic_file(out / "s.json") as tmp:
+                planted = subprocess.run(["/bin/sh", "-c", 'rm -f "$1" && ln -s "$2" "$1"', "sh",
+                                          os.path.realpath(tmp), str(victim)], user=65534, capture_output=True)
+                Path(tmp).write_bytes(b"{}")
+        assert planted.returncode != 0, planted
+        assert victim.read_text() == "precious\n" and (out / "s.json").read_bytes() == b"{}"
+    finally:
+        shutil.rmtree(shared)
+
+
+def test_a_directory_one_may_write_but_not_list_is_written(tmp_path):
+    # Writing a file by name needs write and search permission on its directory, not read: a held directory of
+    # mode 0300 was refused once its descriptor was opened for reading. Root reads anything: the write runs
+    # without that privilege (setpriv).
+    import subprocess
+
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import sys; from ganaug.base.dir_lock import hold_dir; from ganaug.base.files import atomic_write_bytes\n"
+            "with hold_dir(sys.argv[1], 'ganaug-tune', 'out_dir'):\n"
+            "    atomic_write_bytes(sys.argv[1] + '/units/r.json', b'{}')")
+    command = [sys.executable, "-c", code, str(out)]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root ignores the mode, and setpriv is not here to drop that privilege")
+        command = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] + command
+    out.chmod(0o300)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    finally:
+        out.chmod(0o700)
+    assert done.returncode == 0, done.stderr
+    assert (out / "units" / "r.json").read_bytes() == b"{}"
+
+
+def test_a_killed_writers_private_temporary_is_removed_by_the_next(tmp_path):
+    from ganaug.base.files import STALE_AFTER_S, remove_stale_temps, temp_prefix
+
+    dead = tmp_path / f"{temp_prefix(tmp_path / 'bank.json')}ab12.tmp"
+    dead.mkdir()
+    (dead / "bank.json").write_bytes(b"half")
+    live = tmp_path / f"{temp_prefix(tmp_path / 'images.npy')}cd34.tmp"  # this process's: alive, and fresh
+    live.mkdir()
+    (live / "images.npy").write_bytes(b"filling")
+    old = time.time() - STALE_AFTER_S - 60
+    os.utime(dead / "bank.json", (old, old))
+    os.utime(dead, (old, old))
+    assert remove_stale_temps(tmp_path, ["bank.json", "images.npy"]) == [dead]
+    assert not dead.exists() and (live / "images.npy").read_bytes() == b"filling"
+
+
+def test_a_library_error_while_writing_names_the_file(tmp_path):
+    out = tmp_path / "out"
+    with hold_dir(out, "ganaug-tune", "out_dir"):
+        with pytest.raises(ValueError) as e:
+            with atomic_file(out / "units" / "r.json"):
+                raise ValueError("disk said no")
+    assert f"while writing {out / 'units' / 'r.json'}" in "\n".join(getattr(e.value, "__notes__", []))
+    assert sorted(os.listdir(out / "units")) == []  # the temporary is gone
+
+
+def test_a_held_directory_removed_during_the_run_is_named(tmp_path):
+    out = tmp_path / "out"
+    with hold_dir(out, "ganaug-tune", "out_dir"):
+        shutil.rmtree(out)
+        with pytest.raises(OutputError, match=rf"{out}, the directory out_dir names, is gone"):
+            atomic_write_bytes(out / "units" / "r.json", b"{}")
 
 
 # -- unit records -----------------------------------------------------------------------------------------

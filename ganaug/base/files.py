@@ -8,6 +8,7 @@ import errno
 import hashlib
 import os
 import re
+import shutil
 import socket
 import stat
 import time
@@ -56,16 +57,20 @@ def temp_prefix(path: Path, pid: int | None = None) -> str:
 
 
 def make_temp(path: Path, dir_fd: int | None = None) -> tuple[int, str]:
-    """A new file beside `path` under ganaug's temporary name, opened for writing, with the umask's mode (not
-    mkstemp's 0600, which would make results unreadable to others): its descriptor and name. With ``dir_fd``
-    (the open directory of `path`), the name is relative to it."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
+    """A new temporary beside `path` under ganaug's temporary name: its descriptor and its name. By name (no
+    ``dir_fd``): a file opened for writing, with the umask's mode (not mkstemp's 0600, which would make results
+    unreadable to others). In the open directory ``dir_fd``: a private directory (mode 0700) for `_temp_in_dir`,
+    opened as a directory; its name is relative to ``dir_fd``."""
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_BINARY", 0))
     for _ in range(100):
         name = f"{temp_prefix(path)}{os.urandom(6).hex()}.tmp"
-        if dir_fd is None:
-            name = str(Path(path).parent / name)
         try:
-            return os.open(name, flags, default_file_mode(), dir_fd=dir_fd), name
+            if dir_fd is None:
+                name = str(Path(path).parent / name)
+                return os.open(name, flags, default_file_mode()), name
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+            return os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=dir_fd), name
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name after 100 tries", str(path))
@@ -94,11 +99,16 @@ def remove_stale_temps(directory: Path, names: Iterable[str], older_than: float 
         if not m:
             continue
         try:
-            untouched = now - entry.stat().st_mtime > older_than
+            is_dir = entry.is_dir(follow_symlinks=False)  # `_temp_in_dir`'s private directory
+            touched = max([entry.stat(follow_symlinks=False).st_mtime]
+                          + ([e.stat(follow_symlinks=False).st_mtime for e in os.scandir(entry.path)] if is_dir else []))
         except FileNotFoundError:  # renamed or removed by its writer meanwhile
             continue
-        if untouched or (m[1] == _HOST and not _pid_alive(int(m[2]))):
-            Path(entry.path).unlink(missing_ok=True)
+        if now - touched > older_than or (m[1] == _HOST and not _pid_alive(int(m[2]))):
+            if is_dir:
+                shutil.rmtree(entry.path, ignore_errors=True)  # rmtree does not follow links inside
+            else:
+                Path(entry.path).unlink(missing_ok=True)
             removed.append(Path(entry.path))
     return removed
 
@@ -198,13 +208,21 @@ def _link_error(link: Path, root: Path, setting: str | None) -> OutputError:
 # os.replace takes the same src_dir_fd/dst_dir_fd as os.rename (one C function) but is not listed in supports_dir_fd.
 _WALK = (all(hasattr(os, f) for f in ("O_NOFOLLOW", "O_DIRECTORY")) and os.open in os.supports_dir_fd
          and os.mkdir in os.supports_dir_fd and os.rename in os.supports_dir_fd and os.path.isdir("/proc/self/fd"))
+# O_PATH: a directory a user may write but not list (mode 0300) is written as it was by name.
+_DIR = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _walk_from_root(path: Path, root: Path, setting: str, make: bool) -> int:
     """A descriptor of the directory ``path`` below the held root ``root``, reached one component at a time
     without following a link (each made first if ``make``). The caller closes it. A link on the way is an
     OutputError naming it; a missing component, FileNotFoundError; a file in the way, NotADirectoryError."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # the root itself may be the user's link
+    try:
+        fd = os.open(root, _DIR)  # the root itself may be the user's link
+    except FileNotFoundError:
+        err = OutputError(f"{root}, the directory {setting} names, is gone: it was removed while this run held "
+                          f"it; rerun (finished work stored elsewhere is kept), or choose another {setting}")
+        err.errno = errno.ENOENT
+        raise err from None
     try:
         current = root
         for part in path.relative_to(root).parts:
@@ -215,7 +233,7 @@ def _walk_from_root(path: Path, root: Path, setting: str, make: bool) -> int:
                 except FileExistsError:
                     pass
             try:
-                below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                below = os.open(part, _DIR | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as e:
                 if e.errno == errno.ELOOP or (e.errno == errno.ENOTDIR and os.path.islink(current)):
                     raise _link_error(current, root, setting) from None
@@ -262,7 +280,8 @@ def make_dir(path: Path) -> Path:
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[str]:
-    """A temporary name beside `path` for the caller to write; fsynced and renamed to `path` on success.
+    """A temporary name beside `path` for the caller to write (on Linux in a private directory beside it,
+    `_temp_in_dir`); fsynced and renamed to `path` on success.
 
     The one way ganaug writes a file: a killed job leaves no half file (only a temporary that the
     next writer removes, `remove_stale_temps`), a failed write removes its temporary, and an
@@ -278,7 +297,7 @@ def atomic_file(path: Path) -> Iterator[str]:
     parent, held = _absolute(path.parent), _root_of(_absolute(path.parent))
     try:
         if held is None:  # nobody holds it: the user's own path, links and all
-            dir_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            dir_fd = os.open(parent, _DIR)
         else:
             dir_fd = _walk_from_root(parent, *held, make=False)
     except OSError as e:  # removed, or replaced by a file, since make_dir
@@ -317,36 +336,34 @@ def _temp_by_name(path: Path) -> Iterator[str]:
 
 @contextmanager
 def _temp_in_dir(path: Path, dir_fd: int) -> Iterator[str]:
-    """`_temp_by_name` through an open directory: the caller writes ``/proc/self/fd/<dir>/<temporary>``, which
-    names the directory that was checked whatever has been renamed or linked since (`_WALK`)."""
+    """`_temp_by_name` through the open directory ``dir_fd``, which names the directory that was checked whatever
+    has been renamed or linked since (`_WALK`). The temporary lies in a private directory (mode 0700) made there
+    for it: in a directory others can write, one of them could otherwise replace the temporary by a link while
+    the caller writes it. The caller writes ``/proc/self/fd/<private>/<name of path>``."""
     try:
-        fd, name = make_temp(path, dir_fd)
+        private, name = make_temp(path, dir_fd)
     except OSError as e:
         raise output_error(path, e) from e
-    os.close(fd)
     try:
-        yield f"/proc/self/fd/{dir_fd}/{name}"
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        os.close(os.open(path.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, default_file_mode(),
+                         dir_fd=private))
+        yield f"/proc/self/fd/{private}/{path.name}"
+        fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=private)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(name, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.replace(path.name, path.name, src_dir_fd=private, dst_dir_fd=dir_fd)
     except OSError as e:
-        _unlink_in(name, dir_fd)
         if isinstance(e, OutputError):
             raise
         raise output_error(path, e) from e
-    except BaseException:
-        _unlink_in(name, dir_fd)
+    except Exception as e:  # a library's own error names the /proc path: say which file it was
+        e.add_note(f"while writing {path}")
         raise
-
-
-def _unlink_in(name: str, dir_fd: int) -> None:
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-    except FileNotFoundError:
-        pass
+    finally:
+        os.close(private)
+        shutil.rmtree(name, dir_fd=dir_fd, ignore_errors=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
