@@ -223,6 +223,53 @@ def test_a_held_directory_removed_during_the_run_is_named(tmp_path):
             atomic_write_bytes(out / "units" / "r.json", b"{}")
 
 
+def test_remove_and_move_follow_no_link_below_a_held_directory(tmp_path):
+    # Deleting and renaming by name went through a planted link: remove(out/banks/g/bank.json) deleted the
+    # victim's bank.json; now refused by name, and a link at the name itself is removed, not followed.
+    from ganaug.base.files import move, remove
+
+    victim = _victim(tmp_path / "victim")
+    (victim / "bank.json").write_text("theirs\n")
+    (victim / "tree").mkdir()
+    out = tmp_path / "out"
+    (out / "banks").mkdir(parents=True)
+    (out / "banks" / "g").symlink_to(victim)
+    (out / "mine").write_text("x")
+    with hold_dir(out, "ganaug-tune", "out_dir"):
+        for act in (lambda: remove(out / "banks" / "g" / "bank.json"), lambda: remove(out / "banks" / "g" / "tree"),
+                    lambda: move(out / "mine", out / "banks" / "g" / "bank.json"),
+                    lambda: move(out / "banks" / "g" / "bank.json", out / "stolen.json")):
+            with pytest.raises(OutputError, match=rf"{out / 'banks' / 'g'} is a symbolic link"):
+                act()
+        remove(out / "banks" / "g")  # the link itself
+    assert sorted(os.listdir(victim)) == ["bank.json", "mine.txt", "tree"]
+    assert (victim / "bank.json").read_text() == "theirs\n" and not (out / "banks" / "g").exists()
+
+
+@pytest.mark.skipif(not files._WALK, reason="the race is closed where descriptors name directories (Linux)")
+def test_a_link_swapped_in_before_a_tree_is_removed_is_not_followed(tmp_path, monkeypatch):
+    from ganaug.base.files import remove
+
+    victim = _victim(tmp_path / "victim")
+    (victim / "staging").mkdir()
+    (victim / "staging" / "theirs.txt").write_text("precious\n")
+    out = tmp_path / "out"
+    (out / "snapshots" / "staging").mkdir(parents=True)
+    real_rmtree, moved = shutil.rmtree, []
+
+    def racing_rmtree(path, *args, **kwargs):
+        if not moved:
+            moved.append(_swap_for_link(out / "snapshots", victim))
+        return real_rmtree(path, *args, **kwargs)
+
+    with hold_dir(out, "ganaug-train", "out_dir"):
+        monkeypatch.setattr(shutil, "rmtree", racing_rmtree)
+        remove(out / "snapshots" / "staging")
+        monkeypatch.undo()
+    assert (victim / "staging" / "theirs.txt").read_text() == "precious\n"
+    assert not (moved[0] / "staging").exists()  # removed where it was checked
+
+
 # -- unit records -----------------------------------------------------------------------------------------
 
 

@@ -246,6 +246,59 @@ def _walk_from_root(path: Path, root: Path, setting: str, make: bool) -> int:
         raise
 
 
+@contextmanager
+def _in_parent(path: Path) -> Iterator[tuple[int | None, str]]:
+    """``path``'s directory and name, for a call taking ``dir_fd``: below a held root, the directory is reached
+    from it without following a link (`_walk_from_root`); elsewhere, or where `_WALK` is off, (None, path)."""
+    target = _absolute(path)
+    held = _root_of(target.parent) if _WALK else None
+    if held is None:
+        yield None, str(path)
+        return
+    fd = _walk_from_root(target.parent, *held, make=False)
+    try:
+        yield fd, target.name
+    finally:
+        os.close(fd)
+
+
+def remove(path: str | os.PathLike) -> None:
+    """Delete the file or directory tree ``path`` if it is there, following no link: a link at ``path`` is
+    removed itself, and below a held root none between it and ``path`` is followed (`_in_parent`), so a
+    directory swapped for a link cannot make this delete someone's files."""
+    path = Path(path)
+    check_unlinked(path.parent)
+    try:
+        with _in_parent(path) as (fd, name):
+            try:
+                mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                return
+            if stat.S_ISDIR(mode):
+                shutil.rmtree(name, dir_fd=fd)
+            else:
+                os.unlink(name, dir_fd=fd)
+    except FileNotFoundError:  # gone meanwhile, or its directory is
+        return
+    except OSError as e:
+        if isinstance(e, OutputError):
+            raise
+        raise output_error(path, e, "remove") from e
+
+
+def move(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """os.replace(src, dst), following no link below a held root on either side (`_in_parent`)."""
+    src, dst = Path(src), Path(dst)
+    check_unlinked(src.parent), check_unlinked(dst.parent)  # a link at either name is moved or replaced itself
+    try:
+        with _in_parent(src) as (src_fd, src_name), _in_parent(dst) as (dst_fd, dst_name):
+            os.replace(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+    except OSError as e:
+        if isinstance(e, OutputError):
+            raise
+        raise output_error(dst, e, f"move {src} to") from e
+
+
 def make_setting_dir(value, setting: str) -> Path:
     """`make_dir` for the directory a setting names: an empty one is refused, and a failure names the setting."""
     path = check_dir_setting(value, setting)

@@ -37,7 +37,7 @@ from ganaug.base.dir_lock import hold_dir
 from ganaug.eval.engine import BankSettings, ClassifierSettings, SyntheticUse
 from ganaug.data.arrays import data_fingerprint
 from ganaug.errors import ConfigError, GanaugError
-from ganaug.base.files import atomic_file, check_unlinked, make_dir, output_root
+from ganaug.base.files import atomic_file, check_unlinked, make_dir, move, output_root, remove
 from ganaug.gan.artifact import WEIGHTS_FILE, load_generator
 from ganaug.gan.module import check_settings as check_gan_settings
 from ganaug.gan.train import check_length
@@ -736,11 +736,15 @@ def _copy_atomic(src: Path, dst: Path, src_root: Path) -> None:
     # A directory (a bank) is staged per process: two processes starting together may both adopt;
     # the last rename wins, intact.
     tmp = dst.with_name(f".{dst.name}.adopting-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    make_dir(dst.parent)
-    shutil.copytree(src, tmp, symlinks=True)  # checked above; a link planted since is copied as one, not followed
-    shutil.rmtree(dst, ignore_errors=True)
-    os.replace(tmp, dst)
+    remove(tmp)
+    for folder, _, names in os.walk(src):  # checked above; a link planted since is copied as one, not followed
+        into = make_dir(tmp / Path(folder).relative_to(src))
+        for name in names:
+            source = os.open(Path(folder) / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(source, "rb") as r, atomic_file(into / name) as t, open(t, "wb") as w:
+                shutil.copyfileobj(r, w, 1 << 20)
+    remove(dst)
+    move(tmp, dst)
 
 
 def _unlinked_tree(src: Path, src_root: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ganaug.errors import ArtifactError
-from ganaug.base.files import atomic_write_bytes, check_unlinked
+from ganaug.base.files import atomic_write_bytes, check_unlinked, remove
 
 # The one mapping between the settings objects of today and what stored fingerprints hashed (issue 45). ADDED:
 # settings that came after runs were stored, left out of a key while they hold the value that reproduces those
@@ -158,7 +158,7 @@ class UnitStore:
 
     def drop(self, unit_id: str) -> None:
         """Forget `unit_id`'s record (made from inputs that are gone); it is made again."""
-        self._path(unit_id).unlink(missing_ok=True)
+        remove(self._path(unit_id))
 
     def generator_record(self, regime: str, gan_seed: int | str, stored: Callable[[str], bool] | None = None) -> str:
         """The unit whose record names the generator a GAN seed's banks are made from: its choice once made,

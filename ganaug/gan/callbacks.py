@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import signal
-import tempfile
 import threading
 import time
 import uuid
@@ -20,7 +18,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ganaug.errors import ConfigError
-from ganaug.base.files import default_dir_mode
+from ganaug.base.files import make_dir, move, remove
 from ganaug.gan.module import updates_done
 from ganaug.gan.grid import save_grid
 from ganaug.base.rng import sample_noise
@@ -227,14 +225,14 @@ class GeneratorSnapshots(pl.Callback):
         if not trainer.is_global_zero:
             return
         dirpath = self._dir(trainer)
-        shutil.rmtree(dirpath / self.STAGING, ignore_errors=True)
+        remove(dirpath / self.STAGING)
         # Here, not in setup: by now a resumed run's g_updates has been restored from its checkpoint.
         if updates_done(pl_module) == 0 and (stale := list_snapshots(dirpath)):
             # Moved, not deleted: they may be the only copy of an earlier run's generators.
             aside = dirpath / f".earlier-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
-            aside.mkdir()
+            make_dir(aside)
             for p in stale:
-                os.rename(p, aside / p.name)
+                move(p, aside / p.name)
             log.warning("%s held %d snapshots of an earlier run, not resumed here; moved them to %s",
                         dirpath, len(stale), aside)
 
@@ -257,14 +255,12 @@ class GeneratorSnapshots(pl.Callback):
         if self.keep is not None and len(newer) >= self.keep:
             return None  # a replayed step that pruning would delete at once
         staging = dirpath / self.STAGING
-        staging.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=staging, prefix=f"{final.name}-"))
+        tmp = make_dir(staging / f"{final.name}-{uuid.uuid4().hex}")
         try:
             pl_module.export_generator(tmp, extra=self.extra)
-            os.chmod(tmp, default_dir_mode())  # mkdtemp's 0700 would hide snapshots from other users
-            os.rename(tmp, final)
+            move(tmp, final)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove(tmp)
             raise
         self.prune(dirpath)
         self._tidy(staging)
@@ -288,10 +284,9 @@ class GeneratorSnapshots(pl.Callback):
     @staticmethod
     def _discard(snapshot: Path, staging: Path) -> None:
         # Out of the g* namespace first: a kill during rmtree must not leave a half-deleted snapshot.
-        staging.mkdir(parents=True, exist_ok=True)
-        trash = staging / f"{snapshot.name}-{uuid.uuid4().hex}.deleted"
-        os.rename(snapshot, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        trash = make_dir(staging) / f"{snapshot.name}-{uuid.uuid4().hex}.deleted"
+        move(snapshot, trash)
+        remove(trash)
 
 
 class TrainingClock(pl.Callback):

@@ -32,7 +32,7 @@ from ganaug.mix.class_policy import ClassPolicy, class_probabilities, plain_poli
 from ganaug.base.dir_lock import hold_dir
 from ganaug.errors import ArtifactError, ConfigError, GanaugError, OutputError
 from ganaug.gan.artifact import META_FILE as GENERATOR_META
-from ganaug.base.files import atomic_file, atomic_write_bytes, is_int, is_sha256_hex, remove_stale_temps
+from ganaug.base.files import atomic_file, atomic_write_bytes, is_int, is_sha256_hex, remove, remove_stale_temps
 from ganaug.base.records import check_regular
 from ganaug.gan.artifact import (
     check_class_names,
@@ -326,7 +326,7 @@ class SyntheticBank:
             # bank directory, one writer; the second stops, naming the first.
             with hold_dir(path, "SyntheticBank.generate", "path"):
                 remove_stale_temps(path, BANK_FILES)
-                (path / META_FILE).unlink(missing_ok=True)
+                remove(path / META_FILE)
                 with _atomic_npy(path / IMAGES_FILE, shape, np.uint8) as out:
                     _fill(gen, out, labels, np.arange(size), **fill)
                     images_digest = _digest(out)
