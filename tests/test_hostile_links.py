@@ -505,6 +505,29 @@ def test_train_refuses_a_link_planted_where_it_writes_before_training(compose_cf
     assert sorted(os.listdir(out)) == sorted({".ganaug.lock", planted.split("/")[0]})  # refused before training
 
 
+def test_train_writes_no_checkpoint_through_a_link_planted_during_training(compose_cfg, fast, tmp_path):
+    # Before: the check ran once, before training; Lightning then saved (and pruned) checkpoints by name, so a
+    # link put at checkpoints/ after the first update received step=10.ckpt and last.ckpt.
+    import pytorch_lightning as pl
+
+    from ganaug.gan.train import train
+
+    victim = _victim(tmp_path / "victim")
+    out = tmp_path / "run"
+
+    class Plant(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            if trainer.global_step == 2 and not (out / "checkpoints").is_symlink():
+                if (out / "checkpoints").exists():
+                    _swap_for_link(out / "checkpoints", victim)
+                else:
+                    (out / "checkpoints").symlink_to(victim)
+
+    with pytest.raises(OutputError, match=rf"{out / 'checkpoints'} is a symbolic link .*choose another out_dir"):
+        train(compose_cfg("train", fast + [f"out_dir={out}"]), extra_callbacks=[Plant()])
+    _untouched(victim)
+
+
 def test_train_does_not_resume_from_a_last_checkpoint_linked_elsewhere(compose_cfg, fast, tmp_path):
     # Before: a last.ckpt linked to another run's checkpoint was resumed from: that run's GAN went on under this name.
     from ganaug.gan.train import train

@@ -16,6 +16,7 @@ from pytorch_lightning.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from ganaug.gan.callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid, TrainingClock
+from ganaug.gan.checkpoint_io import use_held_checkpoint_io
 from ganaug.base.checks import check_flags
 from ganaug.errors import ConfigError, GanaugError, user_error
 from ganaug.base.dir_lock import hold_dir
@@ -287,6 +288,7 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         callbacks=callbacks,
         logger=logger,
     )
+    use_held_checkpoint_io(trainer)
     if trainer.is_global_zero:  # ranks are known once the Trainer exists
         estimate = next((cb for cb in callbacks if isinstance(cb, DurationEstimate)), None)
         for line in startup_lines(cfg, datamodule, trainer, out_dir, ckpt_dir, estimate):
