@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -123,8 +124,7 @@ def report() -> dict:
         for k, u in cands.items():
             if not u:
                 continue
-            row = {"n": len(u), "val": mean_ci([r["val"] for r in u.values()]),
-                   "test": mean_ci([r["test"] for r in u.values()]),
+            row = {"n": len(u), "val": _ci([r["val"] for r in u.values()]), "test": _ci([r["test"] for r in u.values()]),
                    "seconds": sum(r.get("seconds") or 0 for r in u.values()) / len(u)}
             base = cands.get("flip_shift-s3000", {})
             common = sorted(set(u) & set(base))
@@ -137,6 +137,12 @@ def report() -> dict:
     write_json(POLICY / "results.json", out)
     atomic_write_bytes(POLICY / "results.md", markdown(out).encode())
     return out
+
+
+def _ci(values: list[float]) -> dict:
+    """mean_ci, with no bounds (None) where one run leaves them undefined: NaN is not JSON."""
+    ci = mean_ci(values)
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in ci.items()}
 
 
 def _pct(ci: dict | None) -> str:

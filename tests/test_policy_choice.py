@@ -30,3 +30,14 @@ def test_every_candidate_is_a_benchmark_command_on_validation_only(monkeypatch):
     assert "bench.classifier.batch_mix=mixup" in cmd and "augment=flip_shift" in cmd
     assert "bench.classifier.steps=9000" in cmd and "bench.data_seed=0" in cmd and "only=[n100/classical/*]" in cmd
     assert "only=[n100/real/*]" in pc.bench_command("n100", "none", 3000)
+
+
+def test_a_candidate_with_one_run_so_far_has_no_interval_and_its_record_is_json(monkeypatch):
+    # Before: mean_ci's undefined bounds went out as NaN (not JSON) and "84.0 [nan, nan]" in the table.
+    import json
+
+    pc = _script(monkeypatch)
+    ci = pc._ci([0.84])
+    assert pc._pct(ci) == "84.0" and ci["lo"] is None and ci["std"] is None
+    json.dumps(ci, allow_nan=False)
+    assert pc._pct(pc._ci([0.84, 0.86])).startswith("85.0 [")
