@@ -192,17 +192,88 @@ def test_a_directory_one_may_write_but_not_list_is_written(tmp_path):
 def test_a_killed_writers_private_temporary_is_removed_by_the_next(tmp_path):
     from ganaug.base.files import STALE_AFTER_S, remove_stale_temps, temp_prefix
 
-    dead = tmp_path / f"{temp_prefix(tmp_path / 'bank.json')}ab12.tmp"
+    dead = tmp_path / f"{temp_prefix(tmp_path / 'bank.json')}0123456789ab.tmp"
     dead.mkdir()
     (dead / "bank.json").write_bytes(b"half")
-    live = tmp_path / f"{temp_prefix(tmp_path / 'images.npy')}cd34.tmp"  # this process's: alive, and fresh
+    live = tmp_path / f"{temp_prefix(tmp_path / 'images.npy')}cdef01234567.tmp"  # this process's, alive
     live.mkdir()
     (live / "images.npy").write_bytes(b"filling")
     old = time.time() - STALE_AFTER_S - 60
     os.utime(dead / "bank.json", (old, old))
     os.utime(dead, (old, old))
+    # A private temporary is as fresh as its newest file: one of another host, being filled for over an hour.
+    busy = tmp_path / ".images.npy.otherhost-12.89abcdef0123.tmp"
+    busy.mkdir()
+    (busy / "images.npy").write_bytes(b"still filling")
+    os.utime(busy, (old, old))
+    # Folders that only look like one: a user's, not named as make_temp names, or holding a folder.
+    theirs = [tmp_path / ".bank.json.backup-2024.old.tmp", tmp_path / ".bank.json.otherhost-9.0123456789ab.tmp"]
+    theirs[0].mkdir()
+    (theirs[0] / "notes.txt").write_text("mine")
+    (theirs[1] / "sub").mkdir(parents=True)
+    for d in theirs:
+        os.utime(d, (old, old))
     assert remove_stale_temps(tmp_path, ["bank.json", "images.npy"]) == [dead]
-    assert not dead.exists() and (live / "images.npy").read_bytes() == b"filling"
+    assert not dead.exists() and (live / "images.npy").read_bytes() == b"filling" and busy.is_dir()
+    assert all(d.is_dir() for d in theirs)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="makes another user's (65534) folder")
+def test_another_users_private_temporary_is_left_to_them(tmp_path):
+    # Before: listing another user's 0700 temporary raised PermissionError, and every export or bank write in
+    # that shared directory failed. Root lists anything: the clearing runs without that privilege (setpriv).
+    import subprocess
+
+    from ganaug.base.files import STALE_AFTER_S
+
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv is not here to drop root's privilege")
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    tmp_path.chmod(0o755)
+    other = shared / ".generator.json.otherhost-4242.0123456789ab.tmp"
+    other.mkdir(mode=0o700)
+    (other / "generator.json").write_text("{}")
+    os.chown(other / "generator.json", 65534, 65534)
+    os.chown(other, 65534, 65534)
+    old = time.time() - STALE_AFTER_S - 60
+    os.utime(other, (old, old))
+    code = ("import sys; from ganaug.base.files import remove_stale_temps\n"
+            "print(remove_stale_temps(sys.argv[1], ['generator.json']))")
+    done = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search,-fowner",
+                           sys.executable, "-c", code, str(shared)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+    assert other.is_dir()
+
+
+def test_cleaning_up_does_not_stop_the_work_but_a_link_still_does(tmp_path, monkeypatch, caplog):
+    # Before: a snapshot that could not be pruned (a file in it another process held open on NFS, one of another
+    # user's) stopped training with an OutputError after the new snapshot was written.
+    from ganaug.base.files import remove
+
+    out = tmp_path / "out"
+    (out / "trash" / "g1").mkdir(parents=True)
+    (out / "trash" / "g1" / "f").write_text("x")
+    real_rmtree = shutil.rmtree
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with hold_dir(out, "ganaug-train", "out_dir"):
+        monkeypatch.setattr(shutil, "rmtree", denied)
+        with pytest.raises(OutputError, match=r"cannot remove .*trash.*not this user's to delete"):
+            remove(out / "trash", tree=True)
+        with caplog.at_level("WARNING"):
+            remove(out / "trash", tree=True, best_effort=True)
+        assert "not this user's to delete" in caplog.text and "left in place" in caplog.text
+        monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+        with pytest.raises(OutputError, match="cannot remove .*trash"):
+            remove(out / "trash")  # a directory where a file was expected: not removed unless asked for a tree
+        (out / "elsewhere").symlink_to(tmp_path)
+        with pytest.raises(OutputError, match="is a symbolic link"):
+            remove(out / "elsewhere" / "out", tree=True, best_effort=True)
+    assert (out / "trash" / "g1" / "f").read_text() == "x"
 
 
 def test_a_library_error_while_writing_names_the_file(tmp_path):
@@ -236,7 +307,7 @@ def test_remove_and_move_follow_no_link_below_a_held_directory(tmp_path):
     (out / "banks" / "g").symlink_to(victim)
     (out / "mine").write_text("x")
     with hold_dir(out, "ganaug-tune", "out_dir"):
-        for act in (lambda: remove(out / "banks" / "g" / "bank.json"), lambda: remove(out / "banks" / "g" / "tree"),
+        for act in (lambda: remove(out / "banks" / "g" / "bank.json"), lambda: remove(out / "banks" / "g" / "tree", tree=True),
                     lambda: move(out / "mine", out / "banks" / "g" / "bank.json"),
                     lambda: move(out / "banks" / "g" / "bank.json", out / "stolen.json")):
             with pytest.raises(OutputError, match=rf"{out / 'banks' / 'g'} is a symbolic link"):
@@ -264,7 +335,7 @@ def test_a_link_swapped_in_before_a_tree_is_removed_is_not_followed(tmp_path, mo
 
     with hold_dir(out, "ganaug-train", "out_dir"):
         monkeypatch.setattr(shutil, "rmtree", racing_rmtree)
-        remove(out / "snapshots" / "staging")
+        remove(out / "snapshots" / "staging", tree=True)
         monkeypatch.undo()
     assert (victim / "staging" / "theirs.txt").read_text() == "precious\n"
     assert not (moved[0] / "staging").exists()  # removed where it was checked
@@ -571,6 +642,35 @@ def test_bench_reuse_from_copies_no_link(tmp_path):
             with pytest.raises(OutputError, match=r"is a symbolic link .*choose another bench.reuse_from"):
                 _copy_atomic(src_root / o, out / o, src_root)
     assert sorted(os.listdir(out)) == [".ganaug.lock"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_bench_reuse_from_refuses_a_named_pipe_in_an_adopted_bank(tmp_path):
+    # Before (9120918): the copy opened the pipe and waited for a writer, forever.
+    import threading
+
+    from ganaug.bench.runner import ReuseError, _copy_atomic
+
+    src_root = tmp_path / "other"
+    bank = src_root / "n100" / "bank-g0" / "unfiltered"
+    bank.mkdir(parents=True)
+    (bank / "images.npy").write_bytes(b"x")
+    os.mkfifo(bank / "labels.npy")
+    out = tmp_path / "mine"
+    raised = []
+
+    def adopt():
+        try:
+            _copy_atomic(bank, out / "n100" / "bank-g0" / "unfiltered", src_root)
+        except ReuseError as e:
+            raised.append(str(e))
+
+    with hold_dir(out, "ganaug-bench", "bench.out_dir"):
+        worker = threading.Thread(target=adopt, daemon=True)
+        worker.start()
+        worker.join(30)
+    assert raised and "labels.npy is not a regular file" in raised[0] and "bench.reuse_from" in raised[0]
+    assert not (out / "n100" / "bank-g0" / "unfiltered").exists()
 
 
 def test_a_bench_unit_in_a_worker_makes_nothing_through_a_link(tmp_path):

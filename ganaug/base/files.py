@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from ganaug.base.checks import check_dir_setting
 from ganaug.errors import OutputError
+
+log = logging.getLogger(__name__)
 
 
 def file_sha256(path: Path) -> str:
@@ -87,8 +90,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(directory: Path, names: Iterable[str], older_than: float = STALE_AFTER_S) -> list[Path]:
-    """Delete the temporaries for `names` in `directory` whose writer was killed (see above)."""
-    pattern = re.compile(rf"\.(?:{'|'.join(re.escape(n) for n in names)})\.(.+)-(\d+)\.[^/.]+\.tmp")
+    """Delete the temporaries for `names` in `directory` whose writer was killed (see above); those it cannot
+    (another user's) are left. A private temporary directory (`_temp_in_dir`) is recognised by its 12-hex-digit
+    name and plain files inside, and is as fresh as the newest of them."""
+    alternatives = "|".join(re.escape(n) for n in names)
+    pattern = re.compile(rf"\.(?:{alternatives})\.(.+)-(\d+)\.([^/.]+)\.tmp")
     now, removed = time.time(), []
     try:
         entries = list(os.scandir(directory))
@@ -99,16 +105,29 @@ def remove_stale_temps(directory: Path, names: Iterable[str], older_than: float 
         if not m:
             continue
         try:
-            is_dir = entry.is_dir(follow_symlinks=False)  # `_temp_in_dir`'s private directory
-            touched = max([entry.stat(follow_symlinks=False).st_mtime]
-                          + ([e.stat(follow_symlinks=False).st_mtime for e in os.scandir(entry.path)] if is_dir else []))
+            touched = entry.stat(follow_symlinks=False).st_mtime
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dir:
+                if not re.fullmatch(r"[0-9a-f]{12}", m[3]):
+                    continue  # not a name `make_temp` gives
+                inside = list(os.scandir(entry.path))
+                if any(not e.is_file(follow_symlinks=False) for e in inside):
+                    continue  # a temporary holds files only: someone's folder
+                touched = max([touched] + [e.stat(follow_symlinks=False).st_mtime for e in inside])
         except FileNotFoundError:  # renamed or removed by its writer meanwhile
             continue
+        except OSError:  # another user's private temporary: theirs to clear
+            continue
         if now - touched > older_than or (m[1] == _HOST and not _pid_alive(int(m[2]))):
-            if is_dir:
-                shutil.rmtree(entry.path, ignore_errors=True)  # rmtree does not follow links inside
-            else:
-                Path(entry.path).unlink(missing_ok=True)
+            try:
+                if is_dir:
+                    shutil.rmtree(entry.path)  # rmtree does not follow links inside
+                else:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
             removed.append(Path(entry.path))
     return removed
 
@@ -262,28 +281,42 @@ def _in_parent(path: Path) -> Iterator[tuple[int | None, str]]:
         os.close(fd)
 
 
-def remove(path: str | os.PathLike) -> None:
-    """Delete the file or directory tree ``path`` if it is there, following no link: a link at ``path`` is
-    removed itself, and below a held root none between it and ``path`` is followed (`_in_parent`), so a
-    directory swapped for a link cannot make this delete someone's files."""
+def remove(path: str | os.PathLike, *, tree: bool = False, best_effort: bool = False) -> None:
+    """Delete the file ``path`` (with ``tree``, also a directory and all below it) if it is there, following no
+    link: a link at ``path`` is removed itself, and below a held root none between it and ``path`` is followed
+    (`_in_parent`), so a directory swapped for a link cannot make this delete someone's files. With
+    ``best_effort``, a failure other than such a link is logged and the debris left (cleaning up must not stop
+    the work it cleans up after)."""
     path = Path(path)
-    check_unlinked(path.parent)
     try:
+        check_unlinked(path.parent)
         with _in_parent(path) as (fd, name):
             try:
                 mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
             except FileNotFoundError:
                 return
-            if stat.S_ISDIR(mode):
+            if stat.S_ISDIR(mode) and tree:
                 shutil.rmtree(name, dir_fd=fd)
+            elif stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, "a directory where a file was expected", str(path))
             else:
                 os.unlink(name, dir_fd=fd)
     except FileNotFoundError:  # gone meanwhile, or its directory is
         return
     except OSError as e:
-        if isinstance(e, OutputError):
+        if isinstance(e, OutputError) and e.errno == errno.ELOOP:
             raise
-        raise output_error(path, e, "remove") from e
+        if isinstance(e, OutputError):
+            err = e
+        elif e.errno in (errno.EACCES, errno.EPERM):
+            err = OutputError(f"cannot remove {path}: {e.strerror or e}; something in it is not this user's to "
+                              "delete: remove it by hand, or ask its owner")
+            err.errno = e.errno
+        else:
+            err = output_error(path, e, "remove")
+        if not best_effort:
+            raise err from e
+        log.warning("%s; left in place", err)
 
 
 def move(src: str | os.PathLike, dst: str | os.PathLike) -> None:

@@ -9,11 +9,13 @@ the same command skips what is done.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
 import re
 import shutil
+import stat
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -730,21 +732,42 @@ def _copy_atomic(src: Path, dst: Path, src_root: Path) -> None:
     _unlinked_tree(src, src_root)
     check_unlinked(dst)
     if not src.is_dir():
-        with atomic_file(dst) as tmp:
-            shutil.copy2(src, tmp)
+        _copy_file(src, dst)
         return
     # A directory (a bank) is staged per process: two processes starting together may both adopt;
     # the last rename wins, intact.
     tmp = dst.with_name(f".{dst.name}.adopting-{os.getpid()}")
-    remove(tmp)
-    for folder, _, names in os.walk(src):  # checked above; a link planted since is copied as one, not followed
+    remove(tmp, tree=True)
+    for folder, dirs, names in os.walk(src):
         into = make_dir(tmp / Path(folder).relative_to(src))
+        for name in dirs:
+            if (Path(folder) / name).is_symlink():  # planted since the check: refused as the check would have
+                raise ReuseError(f"{Path(folder) / name} is a symbolic link, which ganaug does not follow; remove it, "
+                                 "or choose another bench.reuse_from")
         for name in names:
-            source = os.open(Path(folder) / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(source, "rb") as r, atomic_file(into / name) as t, open(t, "wb") as w:
-                shutil.copyfileobj(r, w, 1 << 20)
-    remove(dst)
+            _copy_file(Path(folder) / name, into / name)
+    remove(dst, tree=True)
     move(tmp, dst)
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    """``src``'s bytes to ``dst`` (`atomic_file`), if ``src`` is a regular file and not a link (O_NONBLOCK: a named
+    pipe opens at once, to be refused, instead of waiting for a writer)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    refuse = (f"{src} is not a regular file (a link, a named pipe or a device, which ganaug does not read); remove "
+              "it, or choose another bench.reuse_from")
+    try:
+        fd = os.open(src, flags)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENXIO):
+            raise ReuseError(refuse) from None
+        raise
+    with os.fdopen(fd, "rb") as r:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ReuseError(refuse)
+        os.set_blocking(fd, True)
+        with atomic_file(dst) as t, open(t, "wb") as w:
+            shutil.copyfileobj(r, w, 1 << 20)
 
 
 def _unlinked_tree(src: Path, src_root: Path) -> None:

@@ -75,8 +75,8 @@ class GANCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose period counts generator updates, not Lightning optimizer steps.
 
     `every_n_steps` generator updates are `every_n_steps * (n_dis + 1)` optimizer steps; the
-    conversion is done here once the module (and so `n_dis`) is known. Lightning writes checkpoints
-    through an fsspec transaction (temporary file, then move), so a kill never leaves half a file.
+    conversion is done here once the module (and so `n_dis`) is known. Checkpoints are written through
+    ganaug's `atomic_file` (`gan.checkpoint_io`), so a kill never leaves half a file.
 
     On CPU the first step-based checkpoint can be half an hour away, so two more kinds of
     `last.ckpt` keep work from being lost: one every `every_n_minutes` of training, and one when
@@ -225,7 +225,7 @@ class GeneratorSnapshots(pl.Callback):
         if not trainer.is_global_zero:
             return
         dirpath = self._dir(trainer)
-        remove(dirpath / self.STAGING)
+        remove(dirpath / self.STAGING, tree=True, best_effort=True)
         # Here, not in setup: by now a resumed run's g_updates has been restored from its checkpoint.
         if updates_done(pl_module) == 0 and (stale := list_snapshots(dirpath)):
             # Moved, not deleted: they may be the only copy of an earlier run's generators.
@@ -260,7 +260,7 @@ class GeneratorSnapshots(pl.Callback):
             pl_module.export_generator(tmp, extra=self.extra)
             move(tmp, final)
         except BaseException:
-            remove(tmp)
+            remove(tmp, tree=True, best_effort=True)
             raise
         self.prune(dirpath)
         self._tidy(staging)
@@ -286,7 +286,7 @@ class GeneratorSnapshots(pl.Callback):
         # Out of the g* namespace first: a kill during rmtree must not leave a half-deleted snapshot.
         trash = make_dir(staging) / f"{snapshot.name}-{uuid.uuid4().hex}.deleted"
         move(snapshot, trash)
-        remove(trash)
+        remove(trash, tree=True, best_effort=True)
 
 
 class TrainingClock(pl.Callback):

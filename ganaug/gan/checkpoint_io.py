@@ -3,7 +3,8 @@
 Lightning saves and prunes checkpoints by name throughout training, long after `train` checked the run
 directory for links: a link planted at ``checkpoints/`` mid-run had every later checkpoint written, and old
 ones deleted, wherever it pointed. Through `atomic_file` and `files.remove`, no link below the held run
-directory is followed (a remote URL, e.g. ``s3://``, is Lightning's own business)."""
+directory is followed (a remote URL, e.g. ``s3://``, is Lightning's own business). A CheckpointIO plugin of the
+user's own (AsyncCheckpointIO, say) is left to write as it does."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class HeldCheckpointIO(TorchCheckpointIO):
     def remove_checkpoint(self, path) -> None:
         if _remote(path):
             return super().remove_checkpoint(path)
-        remove(Path(path))
+        remove(Path(path), tree=True)  # as Lightning's rm(recursive=True)
 
 
 def use_held_checkpoint_io(trainer) -> None:
