@@ -184,6 +184,19 @@ def test_max_steps_out_of_range_is_named(steps, compose_cfg, fast, tmp_path):
     ("seed=-1", r"seed must be a non-negative integer, got -1; set e.g. seed=0"),  # numpy's ValueError before
     ("seed=1.5", r"seed must be a non-negative integer, got 1.5"),
     ("resume=maybe", r"resume must be true or false, got 'maybe'"),  # taken as true before
+    # Found by the CLI probe: each of these was a traceback, most of them only once training had begun.
+    ("seed=99999999999999999999", r"seed must be at most 4294967295"),
+    ("tf32=maybe", r"tf32 must be true or false, got 'maybe'"),  # turned TF32 on
+    ("trainer.enable_progress_bar=maybe", r"trainer.enable_progress_bar must be true or false"),
+    ("export_dir=", r"export_dir is empty"),  # the export went into out_dir itself
+    ("callbacks.sample_grid.n_per_class=-1", r"callbacks.sample_grid.n_per_class must be a positive integer"),
+    ("callbacks.sample_grid.n_per_class=100000000", r"callbacks.sample_grid.n_per_class must be at most 100"),
+    ("callbacks.sample_grid.seed=abc", r"callbacks.sample_grid.seed must be a non-negative integer"),
+    ("callbacks.checkpoint.every_n_steps=abc", r"callbacks.checkpoint.every_n_steps must be a positive integer"),
+    ("callbacks.checkpoint.every_n_minutes=abc", r"callbacks.checkpoint.every_n_minutes must be a positive number"),
+    ("callbacks.snapshots.keep=0", r"callbacks.snapshots.keep must be a positive integer"),
+    ("callbacks.progress.refresh_interval=abc", r"callbacks.progress.refresh_interval must lie in"),
+    ("callbacks.snapshots.dirpath=''", r"callbacks.snapshots.dirpath is empty"),
 ])
 def test_top_level_settings_out_of_range_are_named(override, match, compose_cfg, fast, tmp_path):
     with pytest.raises(ConfigError, match=match):

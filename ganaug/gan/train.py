@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganaug.gan.callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid, TrainingClock
 from ganaug.gan.checkpoint_io import use_held_checkpoint_io
-from ganaug.base.checks import check_flags
+from ganaug.base.checks import check_dir_setting, check_flags, number_in, positive_int, positive_number
 from ganaug.errors import ConfigError, GanaugError, user_error
 from ganaug.base.dir_lock import hold_dir
 from ganaug.base.files import check_unlinked
@@ -206,11 +206,57 @@ def check_length(trainer_cfg: DictConfig, where: str = "trainer") -> None:
 
 def _check_run_keys(cfg: DictConfig) -> None:
     # conf/train.yaml's own keys have no schema: a seed numpy refuses would fail after the data is read.
-    check_seed(cfg.get("seed", 0), "seed", "set e.g. seed=0")
-    check_flags(cfg, "resume")
+    seed = check_seed(cfg.get("seed", 0), "seed", "set e.g. seed=0")
+    if seed > MAX_SEED:
+        raise ConfigError(f"seed must be at most {MAX_SEED} (Lightning's seed_everything takes no more), got {seed}; "
+                          "set e.g. seed=0")
+    # Any string would count as true: tf32=maybe turned TF32 on.
+    check_flags(cfg, "resume", "tf32", "trainer.enable_progress_bar", "data.dataset.download")
+    if cfg.get("export_dir") is not None:
+        check_dir_setting(cfg.export_dir, "export_dir")  # empty: the export went into out_dir itself
+    _check_callbacks(cfg.get("callbacks") or {})
     if not cfg.get("out_dir") and not str(cfg.get("run_name") or "").strip():
         # runs/<run_name> would be runs/ itself, where every other run's directory lives.
         raise ConfigError("run_name is empty; set run_name=<name> (the run's directory under runs/), or out_dir=...")
+
+
+MAX_SEED = 2**32 - 1
+# ganaug's own callbacks' numbers (conf/callbacks/default.yaml), checked before the data is read: each class's
+# __init__ sees no setting's name, and the grid's size was first used at update 500 (n_per_class=1e8: 60 GB).
+# A callback the user swapped for another class (its _target_) is theirs to check.
+_CALLBACK_NUMBERS = {
+    "ganaug.gan.callbacks.SampleGrid": {"every_n_steps": "positive", "n_per_class": "grid", "seed": "seed"},
+    "ganaug.gan.callbacks.GANCheckpoint": {"every_n_steps": "positive", "every_n_minutes": "minutes"},
+    "ganaug.gan.callbacks.GeneratorSnapshots": {"every_n_steps": "positive", "keep": "keep"},
+    "ganaug.gan.progress.GANProgressBar": {"refresh_interval": "seconds", "file_refresh_interval": "seconds"},
+}
+MAX_GRID_PER_CLASS = 100  # images per class in the sample grid: a picture a person looks at
+
+
+def _check_callbacks(callbacks: DictConfig | dict) -> None:
+    for name, node in callbacks.items():
+        kinds = _CALLBACK_NUMBERS.get(str((node or {}).get("_target_")), {})
+        for key, kind in kinds.items():
+            if key not in node:
+                continue
+            value, setting = node[key], f"callbacks.{name}.{key}"
+            if kind == "positive":
+                positive_int(setting, value, why="generator updates")
+            elif kind == "grid":
+                positive_int(setting, value)
+                if value > MAX_GRID_PER_CLASS:
+                    raise ConfigError(f"{setting} must be at most {MAX_GRID_PER_CLASS} (images per class in the "
+                                      f"sample grid), got {value!r}")
+            elif kind == "seed":
+                check_seed(value, setting, f"set e.g. {setting}=0")
+            elif kind == "minutes" and value is not None:
+                positive_number(setting, value, why="minutes of training between checkpoints; null for none")
+            elif kind == "keep" and value is not None:
+                positive_int(setting, value, why="the newest snapshots kept; null keeps all")
+            elif kind == "seconds":
+                number_in(setting, value, 0.0, 3600.0, why="seconds between redraws")
+        if "dirpath" in node and node.dirpath is not None and kinds:
+            check_dir_setting(node.dirpath, f"callbacks.{name}.dirpath")
 
 
 def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict:
