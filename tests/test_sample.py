@@ -154,7 +154,14 @@ def test_sample_bank_policy_needs_dataset(compose_cfg, artifact, tmp_path):
      (["bank.dataset=no_such_set"], "no_such_set"),
      # A typo, and the split the bank always reads: TypeErrors naming load_digits or load_dataset before.
      (["bank.dataset=digits", "+bank.dataset_kwargs.splt=train"], r"'digits' takes no keyword 'splt'"),
-     (["bank.dataset=digits", "+bank.dataset_kwargs.split=test"], r"bank.dataset_kwargs.split.*train split")],
+     (["bank.dataset=digits", "+bank.dataset_kwargs.split=test"], r"bank.dataset_kwargs.split.*train split"),
+     # The CLI probe: samples.npz and grid.png written, then exit 2 (or a traceback, or a bank thrown away).
+     (["bank.path="], r"bank.path is empty"),
+     (["bank.path=null"], r"bank.path is empty"),
+     (["bank.filter_fallback=foo"], r"bank.filter_fallback must be one of"),
+     (["bank.dataset=digits", "bank.filter_threshold=0.9", "bank.filter_class_quantile=0.5",
+       "bank.calibration_fraction=abc"], r"bank.calibration_fraction must lie in \(0, 1\)"),
+     (["bank.dataset=digits", "bank.dataset_kwargs=abc"], r"bank.dataset_kwargs must be a mapping")],
 )
 def test_a_bad_bank_setting_is_refused_before_the_samples_are_drawn(compose_cfg, artifact, tmp_path, overrides,
                                                                     message):
@@ -190,6 +197,17 @@ def test_a_device_torch_lacks_is_a_message_and_auto_falls_back(compose_cfg, arti
         sample(_cfg(compose_cfg, artifact, tmp_path, "device=cuda"))
     assert not (tmp_path / "samples.npz").exists()
     assert sample(_cfg(compose_cfg, artifact, tmp_path, "device=auto"))["n"] == 30
+
+
+def test_a_link_planted_at_the_bank_is_refused_before_the_samples_are_written(compose_cfg, artifact, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "bank").symlink_to(victim)
+    with pytest.raises(GanaugError, match=r"bank is a symbolic link"):
+        sample(_cfg(compose_cfg, artifact, out, "bank.enabled=true"))
+    assert sorted(os.listdir(out)) == [".ganaug.lock", "bank"] and not os.listdir(victim)
 
 
 def test_unwritable_output_names_the_path(compose_cfg, artifact, tmp_path):

@@ -13,12 +13,12 @@ from omegaconf import DictConfig
 from ganaug.mix.bank import META_FILE as BANK_META
 from ganaug.mix.bank import SyntheticBank, check_bank_fits
 from ganaug.mix.class_policy import class_probabilities, plain_policy
-from ganaug.base.checks import check_flags, fraction
+from ganaug.base.checks import check_dir_setting, check_flags, fraction
 from ganaug.cli.command import hydra_command
 from ganaug.base.dir_lock import hold_dir
 from ganaug.eval.engine import resolve_device
 from ganaug.errors import ConfigError
-from ganaug.base.files import atomic_write_bytes, is_int, make_dir, make_setting_dir
+from ganaug.base.files import atomic_write_bytes, check_unlinked, is_int, make_dir, make_setting_dir
 from ganaug.gan.artifact import load_generator
 from ganaug.mix.filter import QualityFilter
 from ganaug.gan.grid import save_grid
@@ -78,7 +78,18 @@ def check_settings(cfg: DictConfig) -> None:
         th = b.filter_threshold
         if th is not None and (isinstance(th, bool) or not isinstance(th, (int, float)) or not 0 <= th <= 1):
             raise _setting_error("bank.filter_threshold", "a probability in [0, 1] (or null for no filter)", th, "0.9")
-        if b.path is not None and str(b.path).strip() and Path(b.path).resolve() == Path(cfg.out).resolve():
+        # Checked here, not once the samples are written: a bank refused then left samples.npz behind, exit 2.
+        check_dir_setting(b.path, "bank.path")  # null: a bank made, then thrown away
+        QualityFilter.check_fallback(b.get("filter_fallback"), "bank.filter_fallback")
+        if b.get("filter_class_quantile") is not None:
+            frac = b.get("calibration_fraction", 0.2)
+            if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac < 1.0:
+                raise ConfigError(f"bank.calibration_fraction must lie in (0, 1) with bank.filter_class_quantile "
+                                  f"set, got {frac!r}; set e.g. bank.calibration_fraction=0.2")
+        if b.get("dataset_kwargs") is not None and not isinstance(b.dataset_kwargs, (dict, DictConfig)):
+            raise _setting_error("bank.dataset_kwargs", "a mapping of the dataset's arguments", b.dataset_kwargs,
+                                 "{n_per_class: 100}")
+        if Path(b.path).resolve() == Path(cfg.out).resolve():
             # One writer per directory: ganaug-sample holds out while the bank is written.
             raise ConfigError(f"bank.path is out itself ({cfg.out}): give the bank its own directory, e.g. the "
                               "default bank.path=${out}/bank")
@@ -192,6 +203,8 @@ def sample(cfg: DictConfig) -> dict:
         real, split = prepare_bank(cfg, gen)
     # before sampling: an unwritable out fails in a second, not after minutes; and one ganaug-sample per out
     with hold_dir(cfg.out, "ganaug-sample", "out") as out:
+        if with_bank:
+            check_unlinked(cfg.bank.path)  # a link planted below out: refused before the samples are written
         images, labels = gen.sample(n_per_class=int(cfg.n_per_class), seed=int(cfg.seed), truncation=cfg.truncation,
                                     batch_size=int(cfg.batch_size))
         npz = save_samples_npz(out / "samples.npz", images, labels, gen.class_names)
