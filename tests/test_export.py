@@ -68,6 +68,12 @@ def test_a_device_torch_cannot_use_is_named(artifact, monkeypatch):
         load_generator(artifact[1], device="tpu")
     with pytest.raises(GanaugError, match=r"device=cuda but torch sees no CUDA device here"):
         load_generator(artifact[1], device="cuda")
+    # The CLI probe: meta (holds no data) copied out to a NotImplementedError, mps to torch's "not linked" error.
+    with pytest.raises(GanaugError, match=r"device must be auto, cpu, cuda or cuda:<index>, got 'meta'"):
+        load_generator(artifact[1], device="meta")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(GanaugError, match=r"device=mps but torch sees no Apple GPU \(MPS\) here"):
+        load_generator(artifact[1], device="mps")
     assert load_generator(artifact[1], device="auto").device == torch.device("cpu")
 
 

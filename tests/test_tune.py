@@ -575,6 +575,18 @@ def test_cli_needs_a_generator(compose_cfg, tmp_path):
         run_tune(compose_cfg("tune", ["data=digits", f"out_dir={tmp_path}"]))
 
 
+@pytest.mark.parametrize("override, match", [
+    # The CLI probe: TypeErrors (expected str, bytes or os.PathLike; Input cfg is not an OmegaConf config) before.
+    ("generators=[null]", r"generators\[0\] must be a path .*got None; set generators=\[runs/<run>/generator"),
+    ("generators=[1]", r"generators\[0\] must be a path .*got 1"),
+    ("tune=null", r"tune=None: the tune's settings are a group"),
+])
+def test_cli_names_a_generator_list_or_settings_group_it_cannot_use(compose_cfg, tmp_path, override, match):
+    with pytest.raises(GanaugError, match=match):
+        run_tune(compose_cfg("tune", ["data=digits", f"out_dir={tmp_path / 'tune'}", override]))
+    assert not (tmp_path / "tune").exists()
+
+
 def test_results_survive_moving_the_output_directory(tuned, split, gens, tmp_path):
     train, val = split
     moved = tmp_path / "moved"

@@ -27,6 +27,10 @@ def resolve_device(device):
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:<index>, got {device!r}") from e
     if d.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device={device} but torch sees no CUDA device here; use device=auto or device=cpu")
+    if d.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device={device} but torch sees no Apple GPU (MPS) here; use device=auto or device=cpu")
+    if d.type not in ("cpu", "cuda", "mps"):  # meta holds no data; the others have no Lightning accelerator here
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:<index>, got {device!r}")
     return d
 
 

@@ -7,6 +7,7 @@ import re
 from omegaconf import DictConfig, OmegaConf
 
 from ganaug.cli.command import hydra_command
+from ganaug.base.checks import check_path
 from ganaug.errors import ConfigError
 from ganaug.gan.artifact import read_generator_meta
 from ganaug.eval.tune import TuneError, TuneResult, TuneSettings, find_generators, tune_mix
@@ -15,6 +16,8 @@ from ganaug.eval.tune import TuneError, TuneResult, TuneSettings, find_generator
 def _cli_generators(cfg: DictConfig) -> list[str]:
     gens = cfg.get("generators") or []
     gens = [gens] if isinstance(gens, str) else list(gens)
+    for i, g in enumerate(gens):  # [null] or [1]: os.fspath's TypeError before
+        check_path(f"generators[{i}]", g, "set generators=[runs/<run>/generator, ...]", error=TuneError)
     if cfg.get("snapshots"):
         gens = [str(p) for p in find_generators(cfg.snapshots)] + gens
     if not gens:
@@ -55,6 +58,10 @@ def run_tune(cfg: DictConfig) -> TuneResult:
     from ganaug.base.resources import set_threads
 
     check_flags(cfg, "progress")
+    if not isinstance(cfg.get("tune"), DictConfig):
+        raise ConfigError(f"tune={cfg.get('tune')!r}: the tune's settings are a group (tune.steps=..., tune.ratios=...); "
+                          "leave tune out to take conf/tune.yaml's, or set its keys one by one")
+    generators = _cli_generators(cfg)  # before the data is read
     set_threads(cfg)
     dm = instantiate(cfg.data)
     if len(dm.val_set) == 0:
@@ -62,7 +69,6 @@ def run_tune(cfg: DictConfig) -> TuneResult:
                         "data.val_fraction (e.g. 0.2), the same value and data.data_seed the GAN was trained with")
     transform = instantiate(cfg.augment) if cfg.get("augment") else None
     params = OmegaConf.to_container(cfg.tune, resolve=True)
-    generators = _cli_generators(cfg)
     _check_split(generators, cfg.data)
     try:
         result = tune_mix(generators, dm.train_set, dm.val_set, TuneSettings.from_config(params), out_dir=cfg.out_dir,
