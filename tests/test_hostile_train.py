@@ -47,6 +47,11 @@ def test_rerun_with_other_gan_settings_refuses_but_a_longer_run_resumes(compose_
         train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.lr_g=1e-4"]))
     longer = train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=25"]))
     assert longer["resumed_from"] and longer["g_updates"] == 25
+    # The CLI probe: a shorter rerun exited 0 and exported the 25-update generator recorded as max_steps 10.
+    exported = (tmp_path / "generator" / "generator.json").read_bytes()
+    with pytest.raises(ConfigError, match=r"last.ckpt is at 25 generator updates, past gan.max_steps=10"):
+        train(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "gan.max_steps=10"]))
+    assert (tmp_path / "generator" / "generator.json").read_bytes() == exported
 
 
 def test_explicit_checkpoint_is_checked_against_the_run_that_wrote_it(compose_cfg, fast, tmp_path):

@@ -107,8 +107,8 @@ def export_metadata(cfg: DictConfig, settings: dict | None = None) -> dict:
     }
 
 
-def check_checkpoint(path: str) -> None:
-    """Refuse an unreadable or untrusted checkpoint by name, before Lightning's traceback would."""
+def check_checkpoint(path: str) -> dict:
+    """Refuse an unreadable or untrusted checkpoint by name, before Lightning's traceback would; the checkpoint."""
     import pickle
 
     import torch
@@ -121,7 +121,7 @@ def check_checkpoint(path: str) -> None:
     try:
         # weights_only=True explicitly: an environment default (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD) must not
         # turn resuming into running a pickle planted as last.ckpt.
-        torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise GanaugError(f"{path} holds more than tensors and plain data ({_first_line(e)}); ganaug does not "
                           f"unpickle objects from checkpoints. {fix}.") from e
@@ -314,7 +314,13 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
     ckpt_dir = _checkpoint_dir(cfg, out_dir)
     ckpt_path = _resume_path(cfg, ckpt_dir)
     if ckpt_path:
-        check_checkpoint(ckpt_path)
+        done = (check_checkpoint(ckpt_path).get("state_dict") or {}).get("g_updates")
+        if done is not None and int(done) > int(gan.hparams.max_steps):
+            # Lightning would end fit at once and the export pass the longer GAN off as one of max_steps updates.
+            raise ConfigError(
+                f"{ckpt_path} is at {int(done)} generator updates, past gan.max_steps={gan.hparams.max_steps}; a "
+                f"shorter GAN is another run: set another out_dir (or run_name), or take an earlier generator from "
+                f"its snapshots (callbacks.snapshots) or ckpt_path=<an earlier g_updates=<N>.ckpt>")
     # Beside the checkpoints, so an explicit ckpt_path is checked against the run that wrote it.
     source_dir = Path(ckpt_path).parent if ckpt_path else ckpt_dir
     settings = check_resume(source_dir, run_settings(cfg, data_fingerprint(datamodule.train_set)), ckpt_path)
