@@ -134,3 +134,15 @@ def test_ganaug_tune_names_a_generator_json_whose_data_split_is_no_mapping(gen, 
                                     "progress=false", "tune.seeds=[0]", "tune.steps=5"], monkeypatch, capsys, tmp_path)
     line = next(x for x in err.splitlines() if x.startswith("ganaug-tune: error:"))
     assert "generator.json: data_split must be a mapping" in line and "re-export" in line
+
+
+def test_a_file_this_user_may_not_read_is_not_told_to_choose_a_place_to_write(tmp_path):
+    # The CLI probe: an unreadable generator.json or checkpoint was answered "choose a location you can write to".
+    from ganaug.cli.messages import user_message
+
+    existing = tmp_path / "generator.json"
+    existing.write_text("{}")
+    read = user_message(PermissionError(13, "Permission denied", str(existing)), output="out=...")
+    assert read == f"{existing}: Permission denied; this user may not read it: fix its permissions, or give another file"
+    write = user_message(PermissionError(13, "Permission denied", str(tmp_path / "new" / "x")), output="out=...")
+    assert write.endswith("choose a location you can write to (out=...) or fix its permissions")

@@ -40,7 +40,11 @@ def user_message(e: BaseException, output: str = "out_dir=... or run_name=...") 
         what = e.strerror or type(e).__name__
         fix = ""
         if isinstance(e, PermissionError):
-            fix = f"; choose a location you can write to ({output}) or fix its permissions"
+            # The error does not say whether it came from a read (a generator, a checkpoint, an image) or a write.
+            if e.filename and os.path.exists(e.filename) and not os.path.isdir(e.filename):
+                fix = "; this user may not read it: fix its permissions, or give another file"
+            else:
+                fix = f"; choose a location you can write to ({output}) or fix its permissions"
         return f"{e.filename}: {what}{fix}"
     return None
 
