@@ -827,6 +827,27 @@ def test_the_tune_trains_the_users_own_network(split, gens, tmp_path):
         tune_mix(gens[0], train, val, model="nowhere.nets:make", **kw)
     with pytest.raises(TuneError, match="module-level function"):
         tune_mix(gens[0], train, val, model=lambda **k: None, **kw)
+    # The CLI probe: torch's and Python's own errors in the middle of the tune, after the reference had trained.
+    for factory, match in ((two_argument_net, r"must accept the keyword arguments num_classes, in_channels and "
+                                              r"image_size .*its signature is \(num_classes, in_channels\)"),
+                           (three_class_net, r"must return logits of shape \(batch, num_classes\) = \(2, 10\) on 2 "
+                                             r"images, got \(2, 3\)"),
+                           (mnist_28px_net, r"fails on a batch of 1x8x8 images \(the data's\): RuntimeError")):
+        with pytest.raises(TuneError, match=match):
+            tune_mix(gens[0], train, val, model=factory, **{**kw, "out_dir": tmp_path / "refused"})
+        assert not (tmp_path / "refused").exists()
+
+
+def two_argument_net(num_classes, in_channels):
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(num_classes))
+
+
+def three_class_net(num_classes, in_channels, image_size):
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(in_channels * image_size[0] * image_size[1], 3))
+
+
+def mnist_28px_net(num_classes, in_channels, image_size):
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(in_channels * 28 * 28, num_classes))
 
 
 def test_tune_measures_on_top_of_the_users_augmentation_on_the_cli_and_in_python(compose_cfg, gens, tmp_path):

@@ -7,6 +7,7 @@ loop counts optimizer steps, never epochs.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -318,12 +319,43 @@ def build_model(model: str | None, arch: str, num_classes: int, in_channels: int
     """The network a run trains: the user's (``model``, a factory path) or ganaug's ``arch``."""
     if model is None:
         return build_classifier(arch, num_classes, in_channels, image_size, width)
-    net = resolve_model(model)(num_classes=num_classes, in_channels=in_channels, image_size=_pair(image_size))
+    factory, size = resolve_model(model), _pair(image_size)
+    args = dict(num_classes=num_classes, in_channels=in_channels, image_size=size)
+    try:
+        inspect.signature(factory).bind(**args)
+    except TypeError:
+        raise ConfigError(f"model={model!r} must accept the keyword arguments num_classes, in_channels and image_size "
+                          f"(e.g. def make(num_classes, in_channels, image_size): ...); its signature is "
+                          f"{inspect.signature(factory)}") from None
+    except ValueError:  # a builtin without a signature: let the call say
+        pass
+    net = factory(**args)
     if not isinstance(net, nn.Module):
         raise ConfigError(f"model={model!r} returned a {type(net).__name__}, not a torch.nn.Module")
+    _check_logits(net, model, num_classes, in_channels, size)
     if not hasattr(net, "steps_trained"):
         net.steps_trained = 0
     return net
+
+
+def _check_logits(net: nn.Module, model: str, num_classes: int, in_channels: int, size: tuple[int, int]) -> None:
+    """One forward pass on two blank images, so that a network built for other images or classes is named here
+    rather than by torch's shape error (or an IndexError on a label) in the middle of the tune."""
+    was_training = net.training
+    try:
+        net.eval()
+        with torch.no_grad():
+            out = net(torch.zeros(2, in_channels, *size))
+    except Exception as e:  # noqa: BLE001 - whatever the user's forward raises on these images
+        raise ConfigError(f"model={model!r} fails on a batch of {in_channels}x{size[0]}x{size[1]} images (the "
+                          f"data's): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; build it for "
+                          "the in_channels and image_size it is given") from None
+    finally:
+        net.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConfigError(f"model={model!r} must return logits of shape (batch, num_classes) = (2, {num_classes}) "
+                          f"on 2 images, got {shape}; build its last layer for the num_classes it is given")
 
 
 # ------------------------------------------------------------------------------------ training

@@ -899,6 +899,8 @@ def tune_mix(
                                  batch_mix=s.batch_mix, batch_mix_alpha=s.batch_mix_alpha)
         loss.check_filtered(any(t is not None for t in thresholds), "",
                             "set filter_thresholds=[null] (tune.filter_thresholds=[null])")
+        if clf.model is not None:  # the user's network, built once on the data's shape before anything trains
+            engine._new_model(train, clf)
     except ConfigError as e:
         raise TuneError(str(e).replace("classifier.", "")) from None
     metric = _resolve_metric(metric, train)
