@@ -46,7 +46,7 @@ from ganaug.gan.train import check_length
 from ganaug.base.provenance import cpu_reading, cpu_use, git_commit, machine
 from ganaug.base.rng import check_seed
 from ganaug.gan.run_record import precision_name
-from ganaug.bench.conditions import Condition, conditions_for
+from ganaug.bench.conditions import Condition, check_list, conditions_for
 from ganaug.bench.selection import candidate_steps, check_settings, choose, score_candidate
 from ganaug.eval.store import (UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, score_problem,
                                trains_gan)
@@ -489,6 +489,58 @@ def _check_groups(b: DictConfig) -> None:
     if sel is not None:
         group(sel.get("classifier"), "bench.select_generator.classifier",
               "set its keys, e.g. bench.select_generator.classifier.arch=resnet", allow_none=True)
+    # One value for a list (bench.ratios=0.25): "... is not iterable" before, or (a regime's) an OmegaConf merge error.
+    for key in CONDITION_KEYS:
+        if key in b:
+            check_list(f"bench.{key}", key, b[key])
+        for name, spec in b.regimes.items():
+            if key in spec:
+                check_list(f"bench.regimes.{name}.{key}", key, spec[key])
+    reuse_sources(b.get("reuse_from"))
+
+
+# ganaug-train's config groups, under train.: (key, conf/ folder, may be null).
+TRAIN_GROUPS = (("data", "data", False), ("gan", "gan", False), ("trainer", "trainer", False),
+                ("callbacks", "callbacks", True), ("logger", "logger", True))
+
+
+def _check_train_groups(cfg: DictConfig) -> None:
+    # train.data=digits (ganaug-train's data=digits, under train.) replaced the group with the string 'digits':
+    # "Missing key train_set" or "Input cfg is not an OmegaConf config object" far from the key. A group is
+    # chosen under train. with Hydra's package syntax: data@train.data=digits.
+    train = cfg.get("train")
+    if not isinstance(train, (dict, DictConfig)):
+        raise ConfigError(f"train is a group of settings, not one value: got {train!r}; set its keys, e.g. "
+                          "train.gan.max_steps=5000")
+    for key, folder, allow_none in TRAIN_GROUPS:
+        value = train.get(key)
+        if isinstance(value, (dict, DictConfig)) or (value is None and allow_none):
+            continue
+        choice = value if isinstance(value, str) and value else "<file>"
+        raise ConfigError(f"train.{key} is a group of settings, not one value: got {value!r}; pick a file of "
+                          f"conf/{folder} with {folder}@train.{key}={choice}, or set its keys, e.g. "
+                          f"train.{key}.<key>=<value>")
+    augment = cfg.get("augment") if "augment" in cfg else None
+    if not isinstance(augment, (dict, DictConfig)):
+        got = "missing" if "augment" not in cfg else f"not a group of settings (got {augment!r})"
+        raise ConfigError(f"augment is {got}: it holds the classical condition's transforms; pick a file of "
+                          "conf/augment, e.g. augment=digits or augment=fashion_mnist")
+
+
+def reuse_sources(value) -> list[str | os.PathLike]:
+    """`bench.reuse_from` as a list of directories: null (or empty) for none, one directory, or a list of them."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    items = (OmegaConf.to_container(value) if OmegaConf.is_list(value)
+             else list(value) if isinstance(value, (list, tuple)) else None)
+    if items is None or not all(isinstance(i, (str, os.PathLike)) and str(i).strip() for i in items):
+        shown = value if items is None else items
+        raise ConfigError(f"bench.reuse_from must be a bench.out_dir of an earlier run, or a list of them, got "
+                          f"{shown!r}; set e.g. bench.reuse_from=benchmarks/results/ci or "
+                          "bench.reuse_from='[dir_a,dir_b]' (null: adopt nothing)")
+    return items
 
 
 def _check_bench_numbers(b: DictConfig) -> None:
@@ -506,6 +558,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     b = cfg.bench
     units: list[Unit] = []
     _check_groups(b)
+    _check_train_groups(cfg)
     _check_bench_numbers(b)
     check_gan_settings(OmegaConf.to_container(cfg.train.gan, resolve=True), where="train.gan")
     check_length(cfg.train.trainer, where="train.trainer")
@@ -689,9 +742,9 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     reruns that condition alone, and its baselines are the very runs it is compared with. ``sources`` is one directory or a list,
     searched in order: the first that holds a unit gives it. Returns how many units were adopted.
     """
+    sources = reuse_sources(sources)
     if not sources:
         return 0
-    sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
     dst_root = store.root.parent
     fps = Fingerprints(units, store)
     for other_out in sources:  # all checked before anything is copied in
@@ -910,7 +963,22 @@ def quiet_benchmark() -> None:
 def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
     """The benchmark's units and their store, from its config: what every executor starts from."""
     out = check_dir_setting(cfg.bench.out_dir, "bench.out_dir")
-    return plan(cfg, out, instantiate(cfg.bench.test_dataset)), UnitStore(out / "units")
+    return plan(cfg, out, _test_images(cfg.bench)), UnitStore(out / "units")
+
+
+def _test_images(b: DictConfig) -> ImageArrayDataset:
+    """`bench.test_dataset`, the images every classifier is tested on. Null (or one value) gave None, met only as
+    "'NoneType' object has no attribute 'images'" once the reference classifier had trained."""
+    spec = b.get("test_dataset")
+    if not isinstance(spec, (dict, DictConfig)) or "_target_" not in spec:
+        raise ConfigError(f"bench.test_dataset is a group of settings, not one value: got {spec!r}; set its "
+                          "_target_ to a dataset loader, e.g. bench.test_dataset._target_=ganaug.data.load_digits "
+                          "(bench=ci's), or ganaug.data.load_fashion_mnist with +bench.test_dataset.split=test")
+    test = instantiate(spec)
+    if not isinstance(test, ImageArrayDataset):
+        raise ConfigError(f"bench.test_dataset made a {type(test).__name__}, not a dataset of labelled images; set "
+                          "bench.test_dataset._target_ to a loader such as ganaug.data.load_digits")
+    return test
 
 
 def run_benchmark(cfg: DictConfig) -> dict:

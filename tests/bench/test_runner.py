@@ -799,3 +799,35 @@ def test_a_stored_run_with_a_bad_score_is_named_when_the_benchmark_reruns(compos
     record.unlink()
     run_benchmark(cfg)
     assert isinstance(json.loads(record.read_text())["val"], float)
+
+
+# One cheap unit, should a check be missing: the checks below must come before any unit runs.
+ONE_UNIT = "only=[n30/reference]"
+
+
+@pytest.mark.parametrize("override, match", [
+    # a one-value list typed without brackets: TypeError "... is not iterable" before
+    ("bench.ratios=0.25", r"^bench.ratios must be a list of synthetic shares, got 0.25; set e.g. bench.ratios=\[0.25\]"),
+    ("bench.filter_options=true", r"^bench.filter_options must be a list of true/false, got True; set e.g. "
+                                  r"bench.filter_options=\[true\]"),
+    ("+bench.regimes.n30.ratios=0.25", r"^bench.regimes.n30.ratios must be a list"),
+    # TypeError before
+    ("bench.reuse_from=1", r"^bench.reuse_from must be a bench.out_dir of an earlier run, or a list of them, got 1"),
+    ("bench.reuse_from=[1]", r"^bench.reuse_from must be a bench.out_dir .*got \[1\]"),
+    # AttributeError 'NoneType' has no attribute 'images', once the reference classifier had trained
+    ("bench.test_dataset=null", r"^bench.test_dataset is a group of settings, not one value: got None; .*"
+                                r"bench.test_dataset._target_=ganaug.data.load_digits"),
+    # ConfigAttributeError 'Missing key train_set', or 'Input cfg is not an OmegaConf config object'
+    ("train.data=digits", r"^train.data is a group of settings, not one value: got 'digits'; pick a file of "
+                          r"conf/data with data@train.data=digits"),
+    ("train.gan=default", r"^train.gan is a group .*gan@train.gan=default"),
+    ("train.trainer=cpu", r"^train.trainer is a group .*trainer@train.trainer=cpu"),
+    ("~augment", r"^augment is missing: it holds the classical condition's transforms; pick a file of "
+                 r"conf/augment, e.g. augment=digits"),
+])
+
+
+def test_malformed_settings_are_named_before_anything_runs(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT, override]))
+    assert not (tmp_path / "out" / "units").exists()
