@@ -31,7 +31,7 @@ from ganaug.eval import engine
 from ganaug.base.checks import check_dir_setting, positive_int, positive_number
 from ganaug.classify.classifier import accuracy
 from ganaug.base.checks import check_flags
-from ganaug.base.resources import set_threads
+from ganaug.base.resources import check_fits, set_threads
 from ganaug.errors import user_error
 from ganaug.base.config_schema import gan_identity
 from ganaug.data import ImageArrayDataset
@@ -47,7 +47,7 @@ from ganaug.base.provenance import cpu_reading, cpu_use, git_commit, machine
 from ganaug.base.rng import check_seed
 from ganaug.gan.run_record import precision_name
 from ganaug.bench.conditions import Condition, check_list, conditions_for
-from ganaug.bench.selection import candidate_steps, check_settings, choose, score_candidate
+from ganaug.bench.selection import candidate_steps, check_samples_fit, check_settings, choose, score_candidate
 from ganaug.eval.store import (UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, score_problem,
                                trains_gan)
 
@@ -551,6 +551,16 @@ def _check_bench_numbers(b: DictConfig) -> None:
                     why="a GAN update's cost in classifier steps, for the bar's estimate")
 
 
+def _check_bank_fits(regime: Regime, out: Path) -> None:
+    # What SyntheticBank.generate refuses, after the GAN had trained and naming its own size=: a bank's labels in
+    # memory, and its images on disk under bench.out_dir (a GAN's unfiltered and filtered banks).
+    size = regime.bank_settings(False).size
+    pixels = int(np.prod(regime.datamodule.image_shape))
+    check_fits(size * 8, "bench.bank_size", size)
+    check_fits(2 * size * (pixels + 8), "bench.bank_size", size, disk=out,
+               fix=" (each GAN seed writes an unfiltered and a filtered bank of it), or choose another bench.out_dir")
+
+
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     """The benchmark's units. GANs keep a fingerprint of their config (hours of CPU: a new engine schema
     leaves them valid); every classifier step has the engine's fingerprint, those that depend on a
@@ -575,6 +585,10 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         regime.bank_settings(True), regime.use(0.5), regime.selection_classifier
         with _named("bench."):
             regime.bank_settings(False).check_classes(regime.train_set)
+        _check_bank_fits(regime, out)
+        if select_by == "val_cas":  # what each candidate draws at once, named before the GAN trains
+            check_samples_fit(b.select_generator, regime.datamodule.num_classes, regime.datamodule.image_shape,
+                              int(cfg.train.gan.z_dim))
         gan_seeds, clf_seeds = (engine.check_seeds(f"bench.regimes.{name}.{key}" if key in spec else f"bench.{key}",
                                                    spec[key] if key in spec else b[key])
                                 for key in ("gan_seeds", "classifier_seeds"))

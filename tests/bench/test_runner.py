@@ -831,3 +831,28 @@ def test_malformed_settings_are_named_before_anything_runs(compose_cfg, tmp_path
     with pytest.raises(ConfigError, match=match):
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT, override]))
     assert not (tmp_path / "out" / "units").exists()
+
+
+@pytest.mark.parametrize("override, match", [
+    # ValueError from int() before
+    ("bench.select_generator.every=abc", r"^bench.select_generator.every must be a positive integer .*got 'abc'"),
+    ("bench.select_generator.steps=abc", r"^bench.select_generator.steps must be a positive integer .*got 'abc'"),
+    ("bench.select_generator.samples=abc", r"^bench.select_generator.samples must be a positive integer"),
+    ("bench.select_generator.min_step=-1", r"^bench.select_generator.min_step must be a non-negative integer"),
+    # refused once the GAN had trained (hours in a real run)
+    ("bench.select_generator.seed=-1", r"^bench.select_generator.seed must be a non-negative integer, got -1"),
+    # named ganaug-sample's bank.enabled=true, once the GAN had trained
+    ("bench.select_generator.samples=1e12", r"^bench.select_generator.samples=1,000,000,000,000 needs .* of memory"),
+])
+def test_generator_choice_settings_are_checked_before_anything_runs(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + SELECT + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT, override]))
+    assert not (tmp_path / "out" / "units").exists()
+
+
+def test_a_bank_the_machine_cannot_hold_is_refused_before_anything_runs(compose_cfg, tmp_path, tiny):
+    # refused as "size=..." once the GAN had trained
+    with pytest.raises(ConfigError, match=r"^bench.bank_size=100,000,000,000 needs .* lower bench.bank_size"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT,
+                                                  "bench.bank_size=100000000000"]))
+    assert not (tmp_path / "out" / "units").exists()
