@@ -436,6 +436,8 @@ CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_option
 # Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
 BANK_KEYS = ("filter_class_quantile", "filter_fallback")
 RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
+# Every key a regime may have: its labelled subset, and what it runs (`_check_regime_keys`).
+REGIME_KEYS = ("n_per_class", "imbalance_ratio", "n_max", *RUN_KEYS)
 # Data keys that say how batches are assembled, not which images or in what order (the sampler runs in
 # the main process, and GAN data has no per-item randomness): the same GAN whatever their value. None:
 # left out of the data fingerprint; a value: the one every stored fingerprint was made with.
@@ -484,6 +486,7 @@ def _check_groups(b: DictConfig) -> None:
           "a regime's keys, e.g. bench.regimes.n100.n_per_class=100")
     for name, spec in b.regimes.items():
         group(spec, f"bench.regimes.{name}", f"set its keys, e.g. bench.regimes.{name}.n_per_class=100")
+        _check_regime_keys(name, spec)
     sel = b.get("select_generator")
     group(sel, "bench.select_generator", "set its keys, e.g. bench.select_generator.by=val_cas", allow_none=True)
     if sel is not None:
@@ -497,6 +500,50 @@ def _check_groups(b: DictConfig) -> None:
             if key in spec:
                 check_list(f"bench.regimes.{name}.{key}", key, spec[key])
     reuse_sources(b.get("reuse_from"))
+
+
+def _check_regime_keys(name: str, spec: DictConfig) -> None:
+    # A typo (+bench.regimes.n10={n_per_clas:10}) ran with rc 0 on every labelled image: the key was read by nothing.
+    import difflib
+
+    unknown = [k for k in spec if k not in REGIME_KEYS]
+    if unknown:
+        close = {k: difflib.get_close_matches(str(k), REGIME_KEYS, n=1) for k in unknown}
+        hint = "; ".join(f"{k}: did you mean {m[0]}?" for k, m in close.items() if m)
+        raise ConfigError(f"bench.regimes.{name} has unknown key(s) {unknown}; a regime's keys are "
+                          f"{', '.join(REGIME_KEYS)}" + (f" ({hint})" if hint else ""))
+
+
+# ganaug-train's data keys that ganaug-bench sets itself: (unset value, what sets it, the setting to use).
+_REGIME_SUBSET = "each regime sets its own labelled subset (bench.regimes.<name>.{key})"
+_BENCH_WIDE = "{setting} sets it for every regime"
+BENCH_DATA_KEYS = {"n_per_class": (None, _REGIME_SUBSET, "bench.regimes.{regime}.n_per_class"),
+                   "imbalance_ratio": (None, _REGIME_SUBSET, "bench.regimes.{regime}.imbalance_ratio"),
+                   "n_max": (None, _REGIME_SUBSET, "bench.regimes.{regime}.n_max"),
+                   "data_seed": (0, _BENCH_WIDE, "bench.data_seed"),
+                   "val_fraction": (0.0, _BENCH_WIDE, "bench.val_fraction")}
+
+
+def _check_replaced_train_keys(cfg: DictConfig) -> None:
+    # Settings of ganaug-train that each GAN's config replaces (Regime.train_cfg): silently ignored before.
+    regime = next(iter(cfg.bench.regimes), "n100")
+    for key, (unset, why, setting) in BENCH_DATA_KEYS.items():
+        value = cfg.train.data.get(key, unset)
+        if value != unset or isinstance(value, bool):
+            setting = setting.format(regime=regime)
+            raise ConfigError(f"train.data.{key}={value} is not read by ganaug-bench: "
+                              f"{why.format(key=key, setting=setting)}; set e.g. {setting}={value} instead, and "
+                              f"leave train.data.{key} unset")
+    seed = cfg.train.get("seed", 0)
+    if seed != 0 or isinstance(seed, bool):
+        example = seed if _is_seed(seed) else 1
+        raise ConfigError(f"train.seed={seed} is not read by ganaug-bench: each GAN's seed comes from bench.gan_seeds "
+                          f"(or a regime's bench.regimes.<name>.gan_seeds); set e.g. bench.gan_seeds=[{example}] "
+                          "instead, and leave train.seed unset")
+
+
+def _is_seed(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
 
 
 # ganaug-train's config groups, under train.: (key, conf/ folder, may be null).
@@ -520,6 +567,7 @@ def _check_train_groups(cfg: DictConfig) -> None:
         raise ConfigError(f"train.{key} is a group of settings, not one value: got {value!r}; pick a file of "
                           f"conf/{folder} with {folder}@train.{key}={choice}, or set its keys, e.g. "
                           f"train.{key}.<key>=<value>")
+    _check_replaced_train_keys(cfg)
     augment = cfg.get("augment") if "augment" in cfg else None
     if not isinstance(augment, (dict, DictConfig)):
         got = "missing" if "augment" not in cfg else f"not a group of settings (got {augment!r})"

@@ -856,3 +856,20 @@ def test_a_bank_the_machine_cannot_hold_is_refused_before_anything_runs(compose_
         run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT,
                                                   "bench.bank_size=100000000000"]))
     assert not (tmp_path / "out" / "units").exists()
+
+
+@pytest.mark.parametrize("override, match", [
+    # a typo: the reference classifier trained on every image instead of 10 per class, rc 0
+    ("+bench.regimes.n10={n_per_clas:10}", r"^bench.regimes.n10 has unknown key\(s\) \['n_per_clas'\]; a regime's "
+                                           r"keys are .*n_per_class"),
+    ("+bench.regimes.n30.gan_seed=[1]", r"^bench.regimes.n30 has unknown key\(s\) \['gan_seed'\]"),
+    # silently replaced by the regime's subset and bench.gan_seeds
+    ("train.data.n_per_class=5", r"^train.data.n_per_class=5 is not read by ganaug-bench: each regime sets its "
+                                 r"own .*bench.regimes.<name>.n_per_class"),
+    ("train.data.val_fraction=0.3", r"^train.data.val_fraction=0.3 is not read by ganaug-bench.*bench.val_fraction"),
+    ("train.seed=-1", r"^train.seed=-1 is not read by ganaug-bench: each GAN's seed comes from bench.gan_seeds"),
+])
+def test_settings_the_benchmark_would_ignore_are_refused(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT, override]))
+    assert not (tmp_path / "out" / "units").exists()
