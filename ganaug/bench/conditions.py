@@ -46,7 +46,7 @@ LISTS = {"ratios": ("synthetic shares", "[0.25, 0.5]"), "filter_options": ("true
 
 
 def check_list(name: str, key: str, value) -> None:
-    """Refuse a condition key (`LISTS`) set to one value instead of a list; ``name`` is the setting as the user set it."""
+    """Refuse a condition key (`LISTS`) set to one value instead of a list; ``name``: the setting as the user set it."""
     if OmegaConf.is_list(value) or isinstance(value, (list, tuple)):
         return
     what, example = LISTS[key]

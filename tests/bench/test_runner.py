@@ -807,7 +807,8 @@ ONE_UNIT = "only=[n30/reference]"
 
 @pytest.mark.parametrize("override, match", [
     # a one-value list typed without brackets: TypeError "... is not iterable" before
-    ("bench.ratios=0.25", r"^bench.ratios must be a list of synthetic shares, got 0.25; set e.g. bench.ratios=\[0.25\]"),
+    ("bench.ratios=0.25", r"^bench.ratios must be a list of synthetic shares, got 0.25; set e.g. "
+                          r"bench.ratios=\[0.25\]"),
     ("bench.filter_options=true", r"^bench.filter_options must be a list of true/false, got True; set e.g. "
                                   r"bench.filter_options=\[true\]"),
     ("+bench.regimes.n30.ratios=0.25", r"^bench.regimes.n30.ratios must be a list"),
