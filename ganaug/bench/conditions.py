@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ganaug.errors import ConfigError
 from ganaug.mix.plan import MAX_RATIO
@@ -39,7 +39,26 @@ def _ratio(r) -> float:
     return float(r)
 
 
+# What each condition key lists, and an example of one: a single value typed without brackets (bench.ratios=0.25)
+# met "... is not iterable" before.
+LISTS = {"ratios": ("synthetic shares", "[0.25, 0.5]"), "filter_options": ("true/false", "[false, true]"),
+         "classical_synthetic_filter_options": ("true/false", "[false]")}
+
+
+def check_list(name: str, key: str, value) -> None:
+    """Refuse a condition key (`LISTS`) set to one value instead of a list; ``name``: the setting as the user set it."""
+    if OmegaConf.is_list(value) or isinstance(value, (list, tuple)):
+        return
+    what, example = LISTS[key]
+    if isinstance(value, bool):
+        example = f"[{str(value).lower()}]"
+    elif isinstance(value, (int, float)) and key == "ratios":
+        example = f"[{value}]"
+    raise ConfigError(f"{name} must be a list of {what}, got {value!r}; set e.g. {name}={example}")
+
+
 def _flags(bench: DictConfig, key: str) -> list[bool]:
+    check_list(f"bench.{key}", key, bench[key])
     values = list(bench[key])
     if not all(isinstance(v, bool) for v in values):  # any string or number would count as true
         raise ConfigError(f"bench.{key} must list true/false (false: the unfiltered bank), got {values}")
@@ -55,6 +74,7 @@ def conditions_for(bench: DictConfig, imbalanced: bool = False) -> list[Conditio
     out = [Condition("real"), Condition("classical", classical=True)]
     if imbalanced:
         out.append(Condition("classical+reweight", classical=True, reweight=True))
+    check_list("bench.ratios", "ratios", bench.ratios)
     ratios = [_ratio(r) for r in bench.ratios]
     if not ratios:  # no synthetic condition, yet every GAN would still train
         raise ConfigError("bench.ratios is empty: list the synthetic shares to measure, e.g. bench.ratios=[0.25]; for "

@@ -31,7 +31,7 @@ from ganaug.eval import engine
 from ganaug.base.checks import check_dir_setting, positive_int, positive_number
 from ganaug.classify.classifier import accuracy
 from ganaug.base.checks import check_flags
-from ganaug.base.resources import set_threads
+from ganaug.base.resources import check_fits, set_threads
 from ganaug.errors import user_error
 from ganaug.base.config_schema import gan_identity
 from ganaug.data import ImageArrayDataset
@@ -46,8 +46,8 @@ from ganaug.gan.train import check_length
 from ganaug.base.provenance import cpu_reading, cpu_use, git_commit, machine
 from ganaug.base.rng import check_seed
 from ganaug.gan.run_record import precision_name
-from ganaug.bench.conditions import Condition, conditions_for
-from ganaug.bench.selection import candidate_steps, check_settings, choose, score_candidate
+from ganaug.bench.conditions import Condition, check_list, conditions_for
+from ganaug.bench.selection import candidate_steps, check_samples_fit, check_settings, choose, score_candidate
 from ganaug.eval.store import (UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, score_problem,
                                trains_gan)
 
@@ -436,6 +436,8 @@ CONDITION_KEYS = ("ratios", "filter_options", "classical_synthetic_filter_option
 # Regime keys that shape the banks, not the data: outside the data (and GAN) fingerprint.
 BANK_KEYS = ("filter_class_quantile", "filter_fallback")
 RUN_KEYS = ("gan_seeds", "classifier_seeds", *CONDITION_KEYS, *BANK_KEYS)
+# Every key a regime may have: its labelled subset, and what it runs (`_check_regime_keys`).
+REGIME_KEYS = ("n_per_class", "imbalance_ratio", "n_max", *RUN_KEYS)
 # Data keys that say how batches are assembled, not which images or in what order (the sampler runs in
 # the main process, and GAN data has no per-item randomness): the same GAN whatever their value. None:
 # left out of the data fingerprint; a value: the one every stored fingerprint was made with.
@@ -484,11 +486,109 @@ def _check_groups(b: DictConfig) -> None:
           "a regime's keys, e.g. bench.regimes.n100.n_per_class=100")
     for name, spec in b.regimes.items():
         group(spec, f"bench.regimes.{name}", f"set its keys, e.g. bench.regimes.{name}.n_per_class=100")
+        _check_regime_keys(name, spec)
     sel = b.get("select_generator")
     group(sel, "bench.select_generator", "set its keys, e.g. bench.select_generator.by=val_cas", allow_none=True)
     if sel is not None:
         group(sel.get("classifier"), "bench.select_generator.classifier",
               "set its keys, e.g. bench.select_generator.classifier.arch=resnet", allow_none=True)
+    # One value for a list (bench.ratios=0.25): "... is not iterable" before, or (a regime's) an OmegaConf merge error.
+    for key in CONDITION_KEYS:
+        if key in b:
+            check_list(f"bench.{key}", key, b[key])
+        for name, spec in b.regimes.items():
+            if key in spec:
+                check_list(f"bench.regimes.{name}.{key}", key, spec[key])
+    reuse_sources(b.get("reuse_from"))
+
+
+def _check_regime_keys(name: str, spec: DictConfig) -> None:
+    # A typo (+bench.regimes.n10={n_per_clas:10}) ran with rc 0 on every labelled image: the key was read by nothing.
+    import difflib
+
+    unknown = [k for k in spec if k not in REGIME_KEYS]
+    if unknown:
+        close = {k: difflib.get_close_matches(str(k), REGIME_KEYS, n=1) for k in unknown}
+        hint = "; ".join(f"{k}: did you mean {m[0]}?" for k, m in close.items() if m)
+        raise ConfigError(f"bench.regimes.{name} has unknown key(s) {unknown}; a regime's keys are "
+                          f"{', '.join(REGIME_KEYS)}" + (f" ({hint})" if hint else ""))
+
+
+# ganaug-train's data keys that ganaug-bench sets itself: (unset value, what sets it, the setting to use).
+_REGIME_SUBSET = "each regime sets its own labelled subset (bench.regimes.<name>.{key})"
+_BENCH_WIDE = "{setting} sets it for every regime"
+BENCH_DATA_KEYS = {"n_per_class": (None, _REGIME_SUBSET, "bench.regimes.{regime}.n_per_class"),
+                   "imbalance_ratio": (None, _REGIME_SUBSET, "bench.regimes.{regime}.imbalance_ratio"),
+                   "n_max": (None, _REGIME_SUBSET, "bench.regimes.{regime}.n_max"),
+                   "data_seed": (0, _BENCH_WIDE, "bench.data_seed"),
+                   "val_fraction": (0.0, _BENCH_WIDE, "bench.val_fraction")}
+
+
+def _check_replaced_train_keys(cfg: DictConfig) -> None:
+    # Settings of ganaug-train that each GAN's config replaces (Regime.train_cfg): silently ignored before.
+    regime = next(iter(cfg.bench.regimes), "n100")
+    for key, (unset, why, setting) in BENCH_DATA_KEYS.items():
+        value = cfg.train.data.get(key, unset)
+        if value != unset or isinstance(value, bool):
+            setting = setting.format(regime=regime)
+            raise ConfigError(f"train.data.{key}={value} is not read by ganaug-bench: "
+                              f"{why.format(key=key, setting=setting)}; set e.g. {setting}={value} instead, and "
+                              f"leave train.data.{key} unset")
+    seed = cfg.train.get("seed", 0)
+    if seed != 0 or isinstance(seed, bool):
+        example = seed if _is_seed(seed) else 1
+        raise ConfigError(f"train.seed={seed} is not read by ganaug-bench: each GAN's seed comes from bench.gan_seeds "
+                          f"(or a regime's bench.regimes.<name>.gan_seeds); set e.g. bench.gan_seeds=[{example}] "
+                          "instead, and leave train.seed unset")
+
+
+def _is_seed(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
+
+# ganaug-train's config groups, under train.: (key, conf/ folder, may be null).
+TRAIN_GROUPS = (("data", "data", False), ("gan", "gan", False), ("trainer", "trainer", False),
+                ("callbacks", "callbacks", True), ("logger", "logger", True))
+
+
+def _check_train_groups(cfg: DictConfig) -> None:
+    # train.data=digits (ganaug-train's data=digits, under train.) replaced the group with the string 'digits':
+    # "Missing key train_set" or "Input cfg is not an OmegaConf config object" far from the key. A group is
+    # chosen under train. with Hydra's package syntax: data@train.data=digits.
+    train = cfg.get("train")
+    if not isinstance(train, (dict, DictConfig)):
+        raise ConfigError(f"train is a group of settings, not one value: got {train!r}; set its keys, e.g. "
+                          "train.gan.max_steps=5000")
+    for key, folder, allow_none in TRAIN_GROUPS:
+        value = train.get(key)
+        if isinstance(value, (dict, DictConfig)) or (value is None and allow_none):
+            continue
+        choice = value if isinstance(value, str) and value else "<file>"
+        raise ConfigError(f"train.{key} is a group of settings, not one value: got {value!r}; pick a file of "
+                          f"conf/{folder} with {folder}@train.{key}={choice}, or set its keys, e.g. "
+                          f"train.{key}.<key>=<value>")
+    _check_replaced_train_keys(cfg)
+    augment = cfg.get("augment") if "augment" in cfg else None
+    if not isinstance(augment, (dict, DictConfig)):
+        got = "missing" if "augment" not in cfg else f"not a group of settings (got {augment!r})"
+        raise ConfigError(f"augment is {got}: it holds the classical condition's transforms; pick a file of "
+                          "conf/augment, e.g. augment=digits or augment=fashion_mnist")
+
+
+def reuse_sources(value) -> list[str | os.PathLike]:
+    """`bench.reuse_from` as a list of directories: null (or empty) for none, one directory, or a list of them."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    items = (OmegaConf.to_container(value) if OmegaConf.is_list(value)
+             else list(value) if isinstance(value, (list, tuple)) else None)
+    if items is None or not all(isinstance(i, (str, os.PathLike)) and str(i).strip() for i in items):
+        shown = value if items is None else items
+        raise ConfigError(f"bench.reuse_from must be a bench.out_dir of an earlier run, or a list of them, got "
+                          f"{shown!r}; set e.g. bench.reuse_from=benchmarks/results/ci or "
+                          "bench.reuse_from='[dir_a,dir_b]' (null: adopt nothing)")
+    return items
 
 
 def _check_bench_numbers(b: DictConfig) -> None:
@@ -499,6 +599,16 @@ def _check_bench_numbers(b: DictConfig) -> None:
                     why="a GAN update's cost in classifier steps, for the bar's estimate")
 
 
+def _check_bank_fits(regime: Regime, out: Path) -> None:
+    # What SyntheticBank.generate refuses, after the GAN had trained and naming its own size=: a bank's labels in
+    # memory, and its images on disk under bench.out_dir (a GAN's unfiltered and filtered banks).
+    size = regime.bank_settings(False).size
+    pixels = int(np.prod(regime.datamodule.image_shape))
+    check_fits(size * 8, "bench.bank_size", size)
+    check_fits(2 * size * (pixels + 8), "bench.bank_size", size, disk=out,
+               fix=" (each GAN seed writes an unfiltered and a filtered bank of it), or choose another bench.out_dir")
+
+
 def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     """The benchmark's units. GANs keep a fingerprint of their config (hours of CPU: a new engine schema
     leaves them valid); every classifier step has the engine's fingerprint, those that depend on a
@@ -506,6 +616,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
     b = cfg.bench
     units: list[Unit] = []
     _check_groups(b)
+    _check_train_groups(cfg)
     _check_bench_numbers(b)
     check_gan_settings(OmegaConf.to_container(cfg.train.gan, resolve=True), where="train.gan")
     check_length(cfg.train.trainer, where="train.trainer")
@@ -522,6 +633,10 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         regime.bank_settings(True), regime.use(0.5), regime.selection_classifier
         with _named("bench."):
             regime.bank_settings(False).check_classes(regime.train_set)
+        _check_bank_fits(regime, out)
+        if select_by == "val_cas":  # what each candidate draws at once, named before the GAN trains
+            check_samples_fit(b.select_generator, regime.datamodule.num_classes, regime.datamodule.image_shape,
+                              int(cfg.train.gan.z_dim))
         gan_seeds, clf_seeds = (engine.check_seeds(f"bench.regimes.{name}.{key}" if key in spec else f"bench.{key}",
                                                    spec[key] if key in spec else b[key])
                                 for key in ("gan_seeds", "classifier_seeds"))
@@ -689,9 +804,9 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     reruns that condition alone, and its baselines are the very runs it is compared with. ``sources`` is one directory or a list,
     searched in order: the first that holds a unit gives it. Returns how many units were adopted.
     """
+    sources = reuse_sources(sources)
     if not sources:
         return 0
-    sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
     dst_root = store.root.parent
     fps = Fingerprints(units, store)
     for other_out in sources:  # all checked before anything is copied in
@@ -910,7 +1025,22 @@ def quiet_benchmark() -> None:
 def plan_from_config(cfg: DictConfig) -> tuple[list[Unit], UnitStore]:
     """The benchmark's units and their store, from its config: what every executor starts from."""
     out = check_dir_setting(cfg.bench.out_dir, "bench.out_dir")
-    return plan(cfg, out, instantiate(cfg.bench.test_dataset)), UnitStore(out / "units")
+    return plan(cfg, out, _test_images(cfg.bench)), UnitStore(out / "units")
+
+
+def _test_images(b: DictConfig) -> ImageArrayDataset:
+    """`bench.test_dataset`, the images every classifier is tested on. Null (or one value) gave None, met only as
+    "'NoneType' object has no attribute 'images'" once the reference classifier had trained."""
+    spec = b.get("test_dataset")
+    if not isinstance(spec, (dict, DictConfig)) or "_target_" not in spec:
+        raise ConfigError(f"bench.test_dataset is a group of settings, not one value: got {spec!r}; set its "
+                          "_target_ to a dataset loader, e.g. bench.test_dataset._target_=ganaug.data.load_digits "
+                          "(bench=ci's), or ganaug.data.load_fashion_mnist with +bench.test_dataset.split=test")
+    test = instantiate(spec)
+    if not isinstance(test, ImageArrayDataset):
+        raise ConfigError(f"bench.test_dataset made a {type(test).__name__}, not a dataset of labelled images; set "
+                          "bench.test_dataset._target_ to a loader such as ganaug.data.load_digits")
+    return test
 
 
 def run_benchmark(cfg: DictConfig) -> dict:

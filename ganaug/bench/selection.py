@@ -20,27 +20,48 @@ from omegaconf import DictConfig
 from ganaug.gan.callbacks import snapshot_dir
 from ganaug.classify.classifier import train_classifier
 from ganaug.eval.engine import resolve_device
-from ganaug.errors import GanaugError
+from ganaug.base.checks import non_negative_int, positive_int
+from ganaug.base.resources import check_fits
+from ganaug.base.rng import check_seed
+from ganaug.errors import ConfigError
 from ganaug.gan.artifact import load_generator
 
 BY = ("final", "val_cas")
 
 
-class SelectionError(GanaugError, ValueError):
+class SelectionError(ConfigError):
     """Bad `bench.select_generator` settings, or no candidate generator to choose from."""
 
 
 def check_settings(sel: DictConfig | None) -> str:
+    """`bench.select_generator.by`; with val_cas, its numbers checked when planning: int() met them (every=abc, a
+    ValueError) or the generator choice did, after the GAN had trained (seed=-1)."""
     by = "final" if sel is None else str(sel.get("by", "final"))
     if by not in BY:
         raise SelectionError(f"bench.select_generator.by must be one of {BY}, got {by!r}")
     if by == "val_cas":
-        for key in ("every", "samples"):
-            if int(sel.get(key) or 0) < 1:
-                raise SelectionError(f"bench.select_generator.{key} must be >= 1, got {sel.get(key)!r}")
-        if sel.get("steps") is not None and int(sel.steps) < 1:
-            raise SelectionError(f"bench.select_generator.steps must be >= 1 or null, got {sel.steps!r}")
+        name = "bench.select_generator."
+        positive_int(name + "every", sel.get("every"), why="candidates: snapshots at multiples of this many updates",
+                     error=SelectionError)
+        if sel.get("min_step") is not None:
+            non_negative_int(name + "min_step", sel.min_step, why="the first update a candidate may come from",
+                             error=SelectionError)
+        positive_int(name + "samples", sel.get("samples"), why="synthetic images each candidate's classifier trains on",
+                     error=SelectionError)
+        if sel.get("steps") is not None:
+            positive_int(name + "steps", sel.steps, why="that classifier's steps, or null for bench.classifier.steps",
+                         error=SelectionError)
+        check_seed(sel.get("seed", 0), name + "seed", f"set e.g. {name}seed=0")
     return by
+
+
+def check_samples_fit(sel: DictConfig, num_classes: int, image_shape, z_dim: int) -> None:
+    """Refuse `bench.select_generator.samples` the machine cannot hold (what `score_candidate` draws at once):
+    refused before, after the GAN had trained, naming another command's setting (ganaug-sample's)."""
+    samples = int(sel.samples)
+    n = num_classes * -(-samples // num_classes)
+    h, w, c = image_shape  # per image: its pixels, label (int64) and noise (float32), as TrainedGenerator.sample
+    check_fits(n * (h * w * c + 8 + 4 * int(z_dim)), "bench.select_generator.samples", samples)
 
 
 def candidate_steps(max_steps: int, every: int, min_step: int = 0) -> list[int]:
@@ -73,7 +94,7 @@ def score_candidate(regime, generator_dir: str, step: int, max_steps: int) -> di
     per_class = -(-int(sel.samples) // k)
     t0 = time.perf_counter()
     # The same noise for every candidate: they differ by their weights only.
-    images, labels = gen.sample(n_per_class=per_class, seed=int(sel.seed))
+    images, labels = gen.sample(n_per_class=per_class, seed=int(sel.get("seed", 0)))
     clf = regime.selection_classifier
     model = train_classifier(images, labels, k, steps=int(sel.steps or clf.steps), batch_size=clf.batch_size,
                              lr=clf.lr, seed=int(sel.seed), width=clf.width, arch=clf.arch, lr_schedule=clf.lr_schedule,

@@ -799,3 +799,78 @@ def test_a_stored_run_with_a_bad_score_is_named_when_the_benchmark_reruns(compos
     record.unlink()
     run_benchmark(cfg)
     assert isinstance(json.loads(record.read_text())["val"], float)
+
+
+# One cheap unit, should a check be missing: the checks below must come before any unit runs.
+ONE_UNIT = "only=[n30/reference]"
+
+
+@pytest.mark.parametrize("override, match", [
+    # a one-value list typed without brackets: TypeError "... is not iterable" before
+    ("bench.ratios=0.25", r"^bench.ratios must be a list of synthetic shares, got 0.25; set e.g. "
+                          r"bench.ratios=\[0.25\]"),
+    ("bench.filter_options=true", r"^bench.filter_options must be a list of true/false, got True; set e.g. "
+                                  r"bench.filter_options=\[true\]"),
+    ("+bench.regimes.n30.ratios=0.25", r"^bench.regimes.n30.ratios must be a list"),
+    # TypeError before
+    ("bench.reuse_from=1", r"^bench.reuse_from must be a bench.out_dir of an earlier run, or a list of them, got 1"),
+    ("bench.reuse_from=[1]", r"^bench.reuse_from must be a bench.out_dir .*got \[1\]"),
+    # AttributeError 'NoneType' has no attribute 'images', once the reference classifier had trained
+    ("bench.test_dataset=null", r"^bench.test_dataset is a group of settings, not one value: got None; .*"
+                                r"bench.test_dataset._target_=ganaug.data.load_digits"),
+    # ConfigAttributeError 'Missing key train_set', or 'Input cfg is not an OmegaConf config object'
+    ("train.data=digits", r"^train.data is a group of settings, not one value: got 'digits'; pick a file of "
+                          r"conf/data with data@train.data=digits"),
+    ("train.gan=default", r"^train.gan is a group .*gan@train.gan=default"),
+    ("train.trainer=cpu", r"^train.trainer is a group .*trainer@train.trainer=cpu"),
+    ("~augment", r"^augment is missing: it holds the classical condition's transforms; pick a file of "
+                 r"conf/augment, e.g. augment=digits"),
+])
+
+
+def test_malformed_settings_are_named_before_anything_runs(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT, override]))
+    assert not (tmp_path / "out" / "units").exists()
+
+
+@pytest.mark.parametrize("override, match", [
+    # ValueError from int() before
+    ("bench.select_generator.every=abc", r"^bench.select_generator.every must be a positive integer .*got 'abc'"),
+    ("bench.select_generator.steps=abc", r"^bench.select_generator.steps must be a positive integer .*got 'abc'"),
+    ("bench.select_generator.samples=abc", r"^bench.select_generator.samples must be a positive integer"),
+    ("bench.select_generator.min_step=-1", r"^bench.select_generator.min_step must be a non-negative integer"),
+    # refused once the GAN had trained (hours in a real run)
+    ("bench.select_generator.seed=-1", r"^bench.select_generator.seed must be a non-negative integer, got -1"),
+    # named ganaug-sample's bank.enabled=true, once the GAN had trained
+    ("bench.select_generator.samples=1e12", r"^bench.select_generator.samples=1,000,000,000,000 needs .* of memory"),
+])
+def test_generator_choice_settings_are_checked_before_anything_runs(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + SELECT + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT, override]))
+    assert not (tmp_path / "out" / "units").exists()
+
+
+def test_a_bank_the_machine_cannot_hold_is_refused_before_anything_runs(compose_cfg, tmp_path, tiny):
+    # refused as "size=..." once the GAN had trained
+    with pytest.raises(ConfigError, match=r"^bench.bank_size=100,000,000,000 needs .* lower bench.bank_size"):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT,
+                                                  "bench.bank_size=100000000000"]))
+    assert not (tmp_path / "out" / "units").exists()
+
+
+@pytest.mark.parametrize("override, match", [
+    # a typo: the reference classifier trained on every image instead of 10 per class, rc 0
+    ("+bench.regimes.n10={n_per_clas:10}", r"^bench.regimes.n10 has unknown key\(s\) \['n_per_clas'\]; a regime's "
+                                           r"keys are .*n_per_class"),
+    ("+bench.regimes.n30.gan_seed=[1]", r"^bench.regimes.n30 has unknown key\(s\) \['gan_seed'\]"),
+    # silently replaced by the regime's subset and bench.gan_seeds
+    ("train.data.n_per_class=5", r"^train.data.n_per_class=5 is not read by ganaug-bench: each regime sets its "
+                                 r"own .*bench.regimes.<name>.n_per_class"),
+    ("train.data.val_fraction=0.3", r"^train.data.val_fraction=0.3 is not read by ganaug-bench.*bench.val_fraction"),
+    ("train.seed=-1", r"^train.seed=-1 is not read by ganaug-bench: each GAN's seed comes from bench.gan_seeds"),
+])
+def test_settings_the_benchmark_would_ignore_are_refused(compose_cfg, tmp_path, tiny, override, match):
+    with pytest.raises(ConfigError, match=match):
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path / 'out'}", ONE_UNIT, override]))
+    assert not (tmp_path / "out" / "units").exists()

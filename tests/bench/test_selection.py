@@ -31,9 +31,9 @@ def test_bad_settings_are_named():
     assert check_settings(None) == "final"
     with pytest.raises(SelectionError, match="by must be one of"):
         check_settings(OmegaConf.create({"by": "fid"}))
-    with pytest.raises(SelectionError, match="every must be >= 1"):
+    with pytest.raises(SelectionError, match="every must be a positive integer"):
         check_settings(OmegaConf.create({"by": "val_cas", "every": 0, "samples": 10}))
-    with pytest.raises(SelectionError, match="steps must be >= 1"):
+    with pytest.raises(SelectionError, match="steps must be a positive integer"):
         check_settings(OmegaConf.create({"by": "val_cas", "every": 10, "samples": 10, "steps": 0}))
 
 
