@@ -187,6 +187,14 @@ def _check_accelerator(trainer_cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.accelerator={accelerator} (trainer=gpu), but torch {torch.__version__} sees no CUDA "
                           "device here; train on the CPU with trainer=cpu (the default), or run on a machine with a GPU "
                           "and a CUDA build of torch")
+    # Several processes with Lightning's plain DDP fail once they have started ("parameters that were not used":
+    # the GAN's two optimizers each leave the other network's parameters out of a step).
+    devices, strategy = trainer_cfg.get("devices", 1), str(trainer_cfg.get("strategy", "auto"))
+    one = devices in (1, "1", "auto", None) or (OmegaConf.is_list(devices) and len(devices) == 1)
+    if not one and strategy in ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        raise ConfigError(f"trainer.devices={devices} trains in several processes, which needs the strategy "
+                          "trainer=ddp sets (ddp_find_unused_parameters_true); use e.g. trainer=ddp "
+                          f"trainer.devices={devices}")
 
 
 def check_length(trainer_cfg: DictConfig, where: str = "trainer") -> None:
