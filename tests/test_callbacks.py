@@ -172,3 +172,20 @@ def test_config_wiring(compose_cfg, fast, tmp_path):
 def test_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         GeneratorSnapshots(**kwargs)
+
+
+@pytest.mark.parametrize("cls, kwargs, message", [
+    # The Python API refuses what ganaug-train refuses before the data is read (one table, the class's SETTINGS):
+    # a 1e8-image grid passed to SampleGrid went through until update 500.
+    ("SampleGrid", {"n_per_class": 100_000_000}, r"n_per_class must be at most 100"),
+    ("SampleGrid", {"seed": "abc"}, r"seed must be a non-negative integer"),
+    ("GANCheckpoint", {"every_n_minutes": "abc"}, r"every_n_minutes must be a positive number"),
+    ("GANCheckpoint", {"every_n_steps": 2.5}, r"every_n_steps must be a positive integer"),
+    ("GANProgressBar", {"refresh_interval": "abc"}, r"refresh_interval must lie in \[0, 3600\]"),
+])
+def test_a_callback_built_in_python_refuses_what_the_command_refuses(cls, kwargs, message):
+    from ganaug.errors import ConfigError
+    from ganaug.gan import callbacks, progress
+
+    with pytest.raises(ConfigError, match=message):
+        (getattr(callbacks, cls, None) or getattr(progress, cls))(**kwargs)

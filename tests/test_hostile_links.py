@@ -276,7 +276,9 @@ def test_cleaning_up_does_not_stop_the_work_but_a_link_still_does(tmp_path, monk
     assert (out / "trash" / "g1" / "f").read_text() == "x"
 
 
-def test_a_library_error_while_writing_names_the_file(tmp_path):
+@pytest.mark.parametrize("walk", [True, False], ids=["descriptors", "by-name"])
+def test_a_library_error_while_writing_names_the_file(tmp_path, monkeypatch, walk):
+    monkeypatch.setattr(files, "_WALK", files._WALK and walk)  # by name: where descriptors cannot name directories
     out = tmp_path / "out"
     with hold_dir(out, "ganaug-tune", "out_dir"):
         with pytest.raises(ValueError) as e:
@@ -284,6 +286,21 @@ def test_a_library_error_while_writing_names_the_file(tmp_path):
                 raise ValueError("disk said no")
     assert f"while writing {out / 'units' / 'r.json'}" in "\n".join(getattr(e.value, "__notes__", []))
     assert sorted(os.listdir(out / "units")) == []  # the temporary is gone
+
+
+@pytest.mark.parametrize("walk", [True, False], ids=["descriptors", "by-name"])
+def test_a_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch, walk):
+    monkeypatch.setattr(files, "_WALK", files._WALK and walk)
+    target = tmp_path / "out" / "r.json"
+    atomic_write_bytes(target, b"old")
+    with pytest.raises(OSError):  # a disk that fills half-way: the old file stays whole, no temporary is left
+        with atomic_file(target) as tmp:
+            Path(tmp).write_bytes(b"ne")
+            raise OSError(28, "No space left on device")
+    assert target.read_bytes() == b"old" and sorted(os.listdir(target.parent)) == ["r.json"]
+    with atomic_file(target) as tmp:
+        Path(tmp).write_bytes(b"new")
+    assert target.read_bytes() == b"new" and sorted(os.listdir(target.parent)) == ["r.json"]
 
 
 def test_a_held_directory_removed_during_the_run_is_named(tmp_path):

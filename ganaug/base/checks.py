@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +178,11 @@ def fraction(name: str, value: Any, *, allow_none: bool = False, error: type[Gan
     if value is None and allow_none:
         return None
     return number_in(name, value, 0.0, 1.0, why="or be null" if allow_none else "", error=error)
+
+
+def check_keys(settings: Mapping[str, Any], checks: Mapping[str, Callable[[str, Any], Any]], prefix: str = "") -> None:
+    """Run the check of each key `settings` holds, named as the user sets it (``prefix`` + key): one table serves
+    a class's ``__init__`` and a command that checks its config before the data is read."""
+    for key, check in checks.items():
+        if key in settings:
+            check(prefix + key, settings[key])

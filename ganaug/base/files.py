@@ -62,7 +62,7 @@ def temp_prefix(path: Path, pid: int | None = None) -> str:
 def make_temp(path: Path, dir_fd: int | None = None) -> tuple[int, str]:
     """A new temporary beside `path` under ganaug's temporary name: its descriptor and its name. By name (no
     ``dir_fd``): a file opened for writing, with the umask's mode (not mkstemp's 0600, which would make results
-    unreadable to others). In the open directory ``dir_fd``: a private directory (mode 0700) for `_temp_in_dir`,
+    unreadable to others). In the open directory ``dir_fd``: a private directory (mode 0700) for `_temp`,
     opened as a directory; its name is relative to ``dir_fd``."""
     flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
              | getattr(os, "O_BINARY", 0))
@@ -91,7 +91,7 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_stale_temps(directory: Path, names: Iterable[str], older_than: float = STALE_AFTER_S) -> list[Path]:
     """Delete the temporaries for `names` in `directory` whose writer was killed (see above); those it cannot
-    (another user's) are left. A private temporary directory (`_temp_in_dir`) is recognised by its 12-hex-digit
+    (another user's) are left. A private temporary directory (`_temp`) is recognised by its 12-hex-digit
     name and plain files inside, and is as fresh as the newest of them."""
     alternatives = "|".join(re.escape(n) for n in names)
     pattern = re.compile(rf"\.(?:{alternatives})\.(.+)-(\d+)\.([^/.]+)\.tmp")
@@ -367,7 +367,7 @@ def make_dir(path: Path) -> Path:
 @contextmanager
 def atomic_file(path: Path) -> Iterator[str]:
     """A temporary name beside `path` for the caller to write (on Linux in a private directory beside it,
-    `_temp_in_dir`); fsynced and renamed to `path` on success.
+    `_temp`); fsynced and renamed to `path` on success.
 
     The one way ganaug writes a file: a killed job leaves no half file (only a temporary that the
     next writer removes, `remove_stale_temps`), a failed write removes its temporary, and an
@@ -377,7 +377,7 @@ def atomic_file(path: Path) -> Iterator[str]:
     path = Path(path)
     make_dir(path.parent)
     if not _WALK:
-        with _temp_by_name(path) as tmp:
+        with _temp(path, None) as tmp:
             yield tmp
         return
     parent, held = _absolute(path.parent), _root_of(_absolute(path.parent))
@@ -391,65 +391,57 @@ def atomic_file(path: Path) -> Iterator[str]:
             raise
         raise output_error(path, e) from e
     try:
-        with _temp_in_dir(path, dir_fd) as tmp:
+        with _temp(path, dir_fd) as tmp:
             yield tmp
     finally:
         os.close(dir_fd)
 
 
 @contextmanager
-def _temp_by_name(path: Path) -> Iterator[str]:
-    """The temporary where `_WALK` is off: named by path, so only as safe as the check before it."""
-    try:
-        fd, tmp = make_temp(path)
-    except OSError as e:
-        raise output_error(path, e) from e
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OutputError):
-            raise
-        raise output_error(path, e) from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _temp(path: Path, dir_fd: int | None) -> Iterator[str]:
+    """The temporary `atomic_file` yields: fsynced and renamed to `path` on success, removed otherwise.
 
-
-@contextmanager
-def _temp_in_dir(path: Path, dir_fd: int) -> Iterator[str]:
-    """`_temp_by_name` through the open directory ``dir_fd``, which names the directory that was checked whatever
-    has been renamed or linked since (`_WALK`). The temporary lies in a private directory (mode 0700) made there
-    for it: in a directory others can write, one of them could otherwise replace the temporary by a link while
-    the caller writes it. The caller writes ``/proc/self/fd/<private>/<name of path>``."""
+    In the open directory ``dir_fd`` (`_WALK`), which names the directory that was checked whatever has been
+    renamed or linked since, it lies in a private directory (mode 0700) made there for it: in a directory others
+    can write, one of them could otherwise replace the temporary by a link while the caller writes it. The caller
+    writes ``/proc/self/fd/<private>/<name of path>``. Without ``dir_fd`` (where `_WALK` is off) it is named by
+    path beside `path`, so only as safe as the check before it.
+    """
     try:
-        private, name = make_temp(path, dir_fd)
+        fd, tmp = make_temp(path, dir_fd)
     except OSError as e:
         raise output_error(path, e) from e
+    private = None if dir_fd is None else fd
+    if private is None:
+        os.close(fd)
+    # The temporary and the name it takes, relative to `private` and `dir_fd` (or by path where they are None).
+    src, dst = (tmp, path) if private is None else (path.name, path.name)
+    renamed = False
     try:
-        os.close(os.open(path.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, default_file_mode(),
-                         dir_fd=private))
-        yield f"/proc/self/fd/{private}/{path.name}"
-        fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=private)
+        if private is not None:
+            os.close(os.open(src, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, default_file_mode(),
+                             dir_fd=private))
+        yield src if private is None else f"/proc/self/fd/{private}/{src}"
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), dir_fd=private)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(path.name, path.name, src_dir_fd=private, dst_dir_fd=dir_fd)
+        os.replace(src, dst, src_dir_fd=private, dst_dir_fd=dir_fd)
+        renamed = True
     except OSError as e:
         if isinstance(e, OutputError):
             raise
         raise output_error(path, e) from e
-    except Exception as e:  # a library's own error names the /proc path: say which file it was
+    except Exception as e:  # a library's own error names the temporary: say which file it was
         e.add_note(f"while writing {path}")
         raise
     finally:
-        os.close(private)
-        shutil.rmtree(name, dir_fd=dir_fd, ignore_errors=True)
+        if private is not None:
+            os.close(private)
+            shutil.rmtree(tmp, dir_fd=dir_fd, ignore_errors=True)
+        elif not renamed:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

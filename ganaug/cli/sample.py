@@ -81,7 +81,7 @@ def check_settings(cfg: DictConfig) -> None:
         # Checked here, not once the samples are written: a bank refused then left samples.npz behind, exit 2.
         check_dir_setting(b.path, "bank.path")  # null: a bank made, then thrown away
         QualityFilter.check_fallback(b.get("filter_fallback"), "bank.filter_fallback")
-        if b.get("filter_class_quantile") is not None:
+        if fraction("bank.filter_class_quantile", b.get("filter_class_quantile"), allow_none=True) is not None:
             frac = b.get("calibration_fraction", 0.2)
             if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac < 1.0:
                 raise ConfigError(f"bank.calibration_fraction must lie in (0, 1) with bank.filter_class_quantile "
@@ -101,16 +101,11 @@ def _calibration_split(b: DictConfig, real, seed: int):
     Calibrating on images the filter's classifier was trained on would read its overconfidence on
     them as the confidence it has in a real image of that class, so a stratified share is held out.
     """
-    q = b.get("filter_class_quantile")
-    if q is None:
+    if b.get("filter_class_quantile") is None:
         return real, None
-    fraction("bank.filter_class_quantile", q, allow_none=True)
-    frac = float(b.get("calibration_fraction", 0.2))
-    if not 0.0 < frac < 1.0:
-        raise ConfigError(f"bank.calibration_fraction must lie in (0, 1) with bank.filter_class_quantile set, got {frac}")
     from ganaug.data.subsets import train_val_split
 
-    return train_val_split(real, frac, seed)
+    return train_val_split(real, float(b.get("calibration_fraction", 0.2)), seed)  # both checked by check_settings
 
 
 def prepare_bank(cfg: DictConfig, gen: TrainedGenerator):

@@ -17,17 +17,48 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ganaug.base.checks import check_keys, positive_int, positive_number
 from ganaug.errors import ConfigError
 from ganaug.base.files import make_dir, move, remove
 from ganaug.gan.module import updates_done
 from ganaug.gan.grid import save_grid
-from ganaug.base.rng import sample_noise
+from ganaug.base.rng import check_seed, sample_noise
 from ganaug.gan.sampling import to_uint8_hwc
 
 __all__ = ["GANCheckpoint", "GeneratorSnapshots", "SampleGrid", "TrainingClock", "list_snapshots", "snapshot_dir"]
 
 log = logging.getLogger(__name__)
 
+
+
+# Each callback's numbers, checked by its __init__ and, by their setting's names, by ganaug-train before the data is
+# read (ganaug.gan.train): __init__ sees no setting's name, and a bad grid size was first used at update 500.
+def _updates(name: str, value) -> None:
+    positive_int(name, value, why="generator updates")
+
+
+MAX_GRID_PER_CLASS = 100  # images per class in the sample grid: a picture a person looks at (1e8 would be 60 GB)
+
+
+def _grid_size(name: str, value) -> None:
+    positive_int(name, value)
+    if value > MAX_GRID_PER_CLASS:
+        raise ConfigError(f"{name} must be at most {MAX_GRID_PER_CLASS} (images per class in the sample grid), "
+                          f"got {value!r}")
+
+
+def _seed(name: str, value) -> None:
+    check_seed(value, name, f"set e.g. {name}=0")
+
+
+def _minutes(name: str, value) -> None:
+    if value is not None:
+        positive_number(name, value, why="minutes of training between checkpoints; null for none")
+
+
+def _keep(name: str, value) -> None:
+    if value is not None:
+        positive_int(name, value, why="the newest snapshots kept; null keeps all")
 
 class SampleGrid(pl.Callback):
     """Every `every_n_steps` generator updates, write a PNG grid from the EMA generator.
@@ -37,9 +68,10 @@ class SampleGrid(pl.Callback):
     ...) also receives them, so nothing depends on a particular logger.
     """
 
+    SETTINGS = {"every_n_steps": _updates, "n_per_class": _grid_size, "seed": _seed}
+
     def __init__(self, every_n_steps: int = 500, n_per_class: int = 10, seed: int = 0, dirpath: str | None = None):
-        if every_n_steps < 1:
-            raise ConfigError(f"every_n_steps must be >= 1 (generator updates), got {every_n_steps}")
+        check_keys(dict(every_n_steps=every_n_steps, n_per_class=n_per_class, seed=seed), self.SETTINGS)
         self.every_n_steps, self.n_per_class, self.seed, self.dirpath = every_n_steps, n_per_class, seed, dirpath
         self._last = -1
 
@@ -85,11 +117,10 @@ class GANCheckpoint(ModelCheckpoint):
     stops at once, without saving. The signal that stopped training is in `stop_signal`.
     """
 
+    SETTINGS = {"every_n_steps": _updates, "every_n_minutes": _minutes}
+
     def __init__(self, every_n_steps: int = 500, every_n_minutes: float | None = 5.0, **kwargs):
-        if every_n_steps < 1:
-            raise ConfigError(f"every_n_steps must be >= 1 (generator updates), got {every_n_steps}")
-        if every_n_minutes is not None and not every_n_minutes > 0:
-            raise ConfigError(f"every_n_minutes must be > 0 or null (no time-based checkpoint), got {every_n_minutes}")
+        check_keys(dict(every_n_steps=every_n_steps, every_n_minutes=every_n_minutes), self.SETTINGS)
         kwargs.setdefault("save_last", True)
         # Runs resume from checkpoints/last.ckpt. One that this callback did not write (a run moved,
         # or continued from another run's checkpoint) must be replaced, not sidestepped as
@@ -208,13 +239,11 @@ class GeneratorSnapshots(pl.Callback):
     """
 
     STAGING = ".partial"
+    SETTINGS = {"every_n_steps": _updates, "keep": _keep}
 
     def __init__(self, every_n_steps: int = 500, keep: int | None = None, dirpath: str | None = None,
                  extra: dict | None = None):
-        if every_n_steps < 1:
-            raise ConfigError(f"every_n_steps must be >= 1 (generator updates), got {every_n_steps}")
-        if keep is not None and keep < 1:
-            raise ConfigError(f"keep must be >= 1 or None (keep all), got {keep}")
+        check_keys(dict(every_n_steps=every_n_steps, keep=keep), self.SETTINGS)
         self.every_n_steps, self.keep, self.dirpath, self.extra = every_n_steps, keep, dirpath, extra
         self._last = -1
 

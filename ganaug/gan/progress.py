@@ -23,6 +23,7 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
+from ganaug.base.checks import check_keys, number_in
 from ganaug.errors import ConfigError
 from ganaug.gan.module import updates_done
 
@@ -58,6 +59,10 @@ class _AboveBar(logging.Handler):
             self.inner.handle(record)  # the inner handler's own filters, formatter and lock
 
 
+
+def _seconds(name: str, value) -> None:
+    number_in(name, value, 0.0, 3600.0, why="seconds between redraws")
+
 class GANProgressBar(TQDMProgressBar):
     """One bar for the whole job: `g_updates/max_steps` generator updates, ETA, latest losses.
 
@@ -72,12 +77,13 @@ class GANProgressBar(TQDMProgressBar):
 
     BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:,}/{total:,} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
+    # Checked by __init__ and, by their setting's names, by ganaug-train before the data is read.
+    SETTINGS = {"refresh_interval": _seconds, "file_refresh_interval": _seconds}
+
     def __init__(self, refresh_interval: float = 0.5, file_refresh_interval: float = 30.0,
                  description: str = "generator updates", file: Any = None):
         super().__init__(refresh_rate=1, leave=True)
-        if not refresh_interval >= 0 or not file_refresh_interval >= 0:
-            raise ConfigError(f"refresh intervals must be >= 0 seconds, got {refresh_interval} and "
-                              f"{file_refresh_interval}")
+        check_keys(dict(refresh_interval=refresh_interval, file_refresh_interval=file_refresh_interval), self.SETTINGS)
         self.refresh_interval = float(refresh_interval)
         self.file_refresh_interval = float(file_refresh_interval)
         self.description = description

@@ -17,12 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganaug.gan.callbacks import GANCheckpoint, GeneratorSnapshots, SampleGrid, TrainingClock
 from ganaug.gan.checkpoint_io import use_held_checkpoint_io
-from ganaug.base.checks import check_dir_setting, check_flags, number_in, positive_int, positive_number
+from ganaug.base.checks import check_dir_setting, check_flags, check_keys
 from ganaug.errors import ConfigError, GanaugError, user_error
 from ganaug.base.dir_lock import hold_dir
 from ganaug.base.files import check_unlinked
 from ganaug.data.arrays import data_fingerprint
-from ganaug.gan.progress import DurationEstimate, format_duration, startup_lines
+from ganaug.gan.progress import DurationEstimate, GANProgressBar, format_duration, startup_lines
 from ganaug.base.rng import check_seed
 from ganaug.gan.run_record import RECORD_FILE, SPLIT_KEYS, check_resume, data_split, register_resolvers, run_settings
 
@@ -229,41 +229,19 @@ def _check_run_keys(cfg: DictConfig) -> None:
 
 
 MAX_SEED = 2**32 - 1
-# ganaug's own callbacks' numbers (conf/callbacks/default.yaml), checked before the data is read: each class's
-# __init__ sees no setting's name, and the grid's size was first used at update 500 (n_per_class=1e8: 60 GB).
-# A callback the user swapped for another class (its _target_) is theirs to check.
-_CALLBACK_NUMBERS = {
-    "ganaug.gan.callbacks.SampleGrid": {"every_n_steps": "positive", "n_per_class": "grid", "seed": "seed"},
-    "ganaug.gan.callbacks.GANCheckpoint": {"every_n_steps": "positive", "every_n_minutes": "minutes"},
-    "ganaug.gan.callbacks.GeneratorSnapshots": {"every_n_steps": "positive", "keep": "keep"},
-    "ganaug.gan.progress.GANProgressBar": {"refresh_interval": "seconds", "file_refresh_interval": "seconds"},
-}
-MAX_GRID_PER_CLASS = 100  # images per class in the sample grid: a picture a person looks at
+# ganaug's own callbacks (conf/callbacks/default.yaml), whose numbers are checked before the data is read by the
+# tables their __init__ uses. A callback the user swapped for another class (its _target_) is theirs to check.
+_OWN_CALLBACKS = {f"{c.__module__}.{c.__qualname__}": c
+                  for c in (SampleGrid, GANCheckpoint, GeneratorSnapshots, GANProgressBar)}
 
 
 def _check_callbacks(callbacks: DictConfig | dict) -> None:
     for name, node in callbacks.items():
-        kinds = _CALLBACK_NUMBERS.get(str((node or {}).get("_target_")), {})
-        for key, kind in kinds.items():
-            if key not in node:
-                continue
-            value, setting = node[key], f"callbacks.{name}.{key}"
-            if kind == "positive":
-                positive_int(setting, value, why="generator updates")
-            elif kind == "grid":
-                positive_int(setting, value)
-                if value > MAX_GRID_PER_CLASS:
-                    raise ConfigError(f"{setting} must be at most {MAX_GRID_PER_CLASS} (images per class in the "
-                                      f"sample grid), got {value!r}")
-            elif kind == "seed":
-                check_seed(value, setting, f"set e.g. {setting}=0")
-            elif kind == "minutes" and value is not None:
-                positive_number(setting, value, why="minutes of training between checkpoints; null for none")
-            elif kind == "keep" and value is not None:
-                positive_int(setting, value, why="the newest snapshots kept; null keeps all")
-            elif kind == "seconds":
-                number_in(setting, value, 0.0, 3600.0, why="seconds between redraws")
-        if "dirpath" in node and node.dirpath is not None and kinds:
+        own = _OWN_CALLBACKS.get(str((node or {}).get("_target_")))
+        if own is None:
+            continue
+        check_keys(node, own.SETTINGS, f"callbacks.{name}.")
+        if node.get("dirpath") is not None:
             check_dir_setting(node.dirpath, f"callbacks.{name}.dirpath")
 
 
