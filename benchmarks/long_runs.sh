@@ -62,7 +62,7 @@ PY
     # train here (about an hour of CPU each, then their generator choice and banks).
     for s in 1 2; do
       # shellcheck disable=SC2086
-      bench bench.data_seed=$s "bench.regimes.$r.gan_seeds=[0,1,2]" "$seeds" 'bench.ratios=[0.25]' "${others[@]}" \
+      bench bench.data_seed=$s "++bench.regimes.$r.gan_seeds=[0,1,2]" "$seeds" 'bench.ratios=[0.25]' "${others[@]}" \
         $over "${reuse_and_gain_only[@]}" "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
     done
     # ResNet-14 at n100, on the small CNN's policy choice (as it keeps the small CNN's generator choice).
