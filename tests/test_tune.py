@@ -890,6 +890,15 @@ def test_tune_measures_on_top_of_the_users_mixup_or_cutmix(compose_cfg, gens, tm
         run_tune(compose_cfg("tune", base + [f"out_dir={tmp_path / 'bad'}", "tune.batch_mix=cutout"]))
 
 
+def test_a_bank_too_big_to_hold_is_refused_by_its_setting_before_any_run(compose_cfg, gens, tmp_path):
+    # The CLI probe: tune.bank_size=1e11 trained the reference classifier, then failed naming `size=`.
+    cfg = compose_cfg("tune", ["data=digits", f"generators=[{gens[0]}]", f"out_dir={tmp_path}", "tune.steps=5",
+                               "tune.seeds=[0,1,2]", "tune.bank_size=100000000000", "progress=false"])
+    with pytest.raises(TuneError, match=r"^tune.bank_size=100,000,000,000 needs .* free: lower tune.bank_size"):
+        run_tune(cfg)
+    assert not (tmp_path / "units").exists() and not (tmp_path / "banks").exists()
+
+
 def test_the_users_network_without_batch_norm_trains_under_split_norm(split, gens, tmp_path):
     # ganaug-tune's defaults keep synthetic items' batch-norm statistics apart; a network without batch norm
     # has none to keep apart, so its runs train as usual (split_batch_norm raised inside the loop).

@@ -534,6 +534,15 @@ def _check_replaced_train_keys(cfg: DictConfig) -> None:
             raise ConfigError(f"train.data.{key}={value} is not read by ganaug-bench: "
                               f"{why.format(key=key, setting=setting)}; set e.g. {setting}={value} instead, and "
                               f"leave train.data.{key} unset")
+    for key, unset, why in (
+            ("out_dir", None, "each GAN's directory is <bench.out_dir>/<regime>/gan-g<seed>; set bench.out_dir=... "
+                              "instead"),
+            ("run_name", "bench", "each GAN's run is named <regime>-g<seed>; set bench.out_dir=... to place them"),
+            ("ckpt_path", None, "each GAN resumes from its own <bench.out_dir>/<regime>/gan-g<seed>/checkpoints/"
+                                "last.ckpt (one checkpoint would start every GAN from the same weights)")):
+        value = cfg.train.get(key, unset)
+        if value != unset:
+            raise ConfigError(f"train.{key}={value} is not read by ganaug-bench: {why}; leave train.{key} unset")
     seed = cfg.train.get("seed", 0)
     if seed != 0 or isinstance(seed, bool):
         example = seed if _is_seed(seed) else 1

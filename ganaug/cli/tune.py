@@ -47,7 +47,9 @@ def _as_set(message: str, params: dict) -> str:
     """tune_mix's message with its argument named as the command line sets it (ratios -> tune.ratios)."""
     key = next((k for k in sorted(params, key=len, reverse=True) if re.match(rf"{re.escape(k)}[ =\[:]", message)),
                None)
-    return message if key is None else f"tune.{message}".replace(f"e.g. {key}=", f"e.g. tune.{key}=")
+    if key is None:
+        return message
+    return f"tune.{message}".replace(f"e.g. {key}=", f"e.g. tune.{key}=").replace(f"lower {key}", f"lower tune.{key}")
 
 
 def run_tune(cfg: DictConfig) -> TuneResult:

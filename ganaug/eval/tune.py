@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ganaug.eval import engine
 from ganaug.eval.store import UnitStore, score_problem
+from ganaug.mix.bank import check_bank_fits
 from ganaug.mix.class_policy import plain_policy
 from ganaug.classify.batch_mix import BATCH_MIX_NAMES
 from ganaug.classify.classifier import CLASSIFIERS, SmallCNN
@@ -915,8 +916,14 @@ def tune_mix(
     paths = _as_paths(generators)
     labels = _labels(paths)
     with hold_dir(out_dir, "ganaug-tune", "out_dir"):
+        gens = _load_generators(paths, train)
+        for gen in gens.values():  # before any run: a bank too big to hold was refused once the runs had begun
+            try:
+                check_bank_fits(gen, int(bank_size), out_dir, "bank_size")
+            except ConfigError as e:
+                raise TuneError(str(e)) from None
         session = _Session(train, val, Path(out_dir), clf, bank=bank, metric=metric, transform=transform,
-                           generators=_load_generators(paths, train), loss=loss)
+                           generators=gens, loss=loss)
         cands = _candidates(paths, labels, ratios, thresholds, weights)
         runs = _run_all(session, cands, seeds, progress)
         summary = _summary(cands, runs, seeds, session)

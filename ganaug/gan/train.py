@@ -223,6 +223,11 @@ def _check_run_keys(cfg: DictConfig) -> None:
     if cfg.get("export_dir") is not None:
         check_dir_setting(cfg.export_dir, "export_dir")  # empty: the export went into out_dir itself
     _check_callbacks(cfg.get("callbacks") or {})
+    logger = cfg.get("logger")
+    if logger and "name" in logger and logger.get("save_dir") is None and not str(logger.name or "").strip():
+        # The logs then went to <out_dir>/version_N, among the run's own files and past its check for links.
+        raise ConfigError("logger.name is empty: set logger.name=logs (the logs' directory under out_dir), or "
+                          "logger.save_dir=<path>")
     if not cfg.get("out_dir") and not str(cfg.get("run_name") or "").strip():
         # runs/<run_name> would be runs/ itself, where every other run's directory lives.
         raise ConfigError("run_name is empty; set run_name=<name> (the run's directory under runs/), or out_dir=...")

@@ -869,6 +869,10 @@ def test_a_bank_the_machine_cannot_hold_is_refused_before_anything_runs(compose_
                                  r"own .*bench.regimes.<name>.n_per_class"),
     ("train.data.val_fraction=0.3", r"^train.data.val_fraction=0.3 is not read by ganaug-bench.*bench.val_fraction"),
     ("train.seed=-1", r"^train.seed=-1 is not read by ganaug-bench: each GAN's seed comes from bench.gan_seeds"),
+    # the CLI probe: replaced without a word (out_dir, run_name); one checkpoint would start every GAN (ckpt_path)
+    ("train.out_dir=/tmp/gans", r"^train.out_dir=/tmp/gans is not read by ganaug-bench: .*set bench.out_dir="),
+    ("train.run_name=mine", r"^train.run_name=mine is not read by ganaug-bench"),
+    ("train.ckpt_path=x.ckpt", r"^train.ckpt_path=x.ckpt is not read by ganaug-bench: each GAN resumes from its own"),
 ])
 def test_settings_the_benchmark_would_ignore_are_refused(compose_cfg, tmp_path, tiny, override, match):
     with pytest.raises(ConfigError, match=match):
