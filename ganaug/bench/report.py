@@ -86,6 +86,7 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
                        "gan_resumed": sum(1 for g in regime_gans if gan_training_seconds(g) is None),
                        "generator_choice": choices,
                        "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime]),
+                       "banks_remade": _banks_remade(rr),
                        "filter_unfiltered": {r["gan_seed"]: r["filter_unfiltered"] for r in records
                                              if r.get("regime") == regime and r.get("filter_unfiltered")}}
     return out
@@ -104,6 +105,16 @@ def summary_of(results: dict) -> dict:
     if not runs or not all(RUN_KEYS <= set(r) for r in runs):
         return results["summary"]
     return summarise(results["runs"], list(results["summary"]))
+
+
+def _banks_remade(runs: list[dict]) -> list[str]:
+    """Conditions whose runs of one GAN read more than one bank's images (`runner._warn_if_remade_otherwise`)."""
+    seen: dict = defaultdict(set)
+    for r in runs:
+        if r.get("bank_content_id"):
+            seen[(r["condition"], r["gan_seed"])].add(r["bank_content_id"])
+    return [f"{cond} (GAN seed {g}): its runs read {len(ids)} different banks' images (the bank was made again, on "
+            "another machine, between its runs)" for (cond, g), ids in sorted(seen.items()) if len(ids) > 1]
 
 
 def _skipped_notes(skipped: list[dict]) -> list[str]:
@@ -171,6 +182,8 @@ def markdown(summary: dict, meta: dict) -> str:
                          f"{', '.join(repr(n) for n in names)} images; the filtered bank holds them unfiltered.")
         for note in s.get("skipped", []):
             lines.append(f"\nSkipped: {note}")
+        for note in s.get("banks_remade", []):
+            lines.append(f"\nBanks made again: {note}")
         lines.append("")
     lines += ["## Reproduce", "", f"`{meta['command']}`", "",
               f"- commit `{meta['commit']}`, {meta['date']}",

@@ -46,6 +46,7 @@ from ganaug.gan.train import check_length
 from ganaug.base.provenance import cpu_reading, cpu_use, git_commit, machine
 from ganaug.base.rng import check_seed
 from ganaug.gan.run_record import precision_name
+from ganaug.mix.recipe import source_content_id
 from ganaug.bench.conditions import Condition, check_list, conditions_for
 from ganaug.bench.selection import candidate_steps, check_samples_fit, check_settings, choose, score_candidate
 from ganaug.eval.store import (UnitStore, choice_id, fingerprint, gan_id, gan_of, gan_training_seconds, score_problem,
@@ -279,6 +280,8 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
             record["synthetic_source"] = "generator"
         else:
             source = check_unlinked(regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered"))
+            # The images it stood on: a bank remade since (its files are not kept) may hold others (`_build_banks`).
+            record["bank_content_id"] = source_content_id(source)
         teacher = regime.teacher() if use.needs_teacher else None
     elif cond.reweight:
         record["reweight"] = True
@@ -370,13 +373,32 @@ def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
     save_grid(regime.out / f"samples-g{gan_seed}.png", grid_images, gen.class_names,
               title=f"{regime.name}, GAN seed {gan_seed}")
     filt = made["filtered"]
-    return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path),
+    content = {kind: source_content_id(out / kind) for kind in made}
+    _warn_if_remade_otherwise(regime, gan_seed, content)
+    return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path), "content_ids": content,
             "bank_size": made["unfiltered"]["size"], "generation_seconds": made["unfiltered"]["seconds"],
             "filtered_generation_seconds": filt["seconds"], "filter_threshold": filt["filter_threshold"],
             "truncation": filt["truncation"], "acceptance": filt["acceptance"],
             "filter_class_thresholds": filt["filter_class_thresholds"],
             "filter_unfiltered": filt["filter_unfiltered"], "filter_error": filt["filter_error"],
             "bank_fingerprints": bank_fps(regime, gan_seed, _generator_fp(source))}
+
+
+def _warn_if_remade_otherwise(regime: Regime, gan_seed: int, content: dict) -> None:
+    """Say so when a bank made again (its files are not kept: a rerun on a fresh machine) holds other images than
+    the ones its earlier record names: a generator's float arithmetic differs from one CPU to another. Runs stored
+    before keep their scores, measured on the earlier images; each run's record names the images it read
+    (``bank_content_id``) and the report counts the conditions whose runs read more than one."""
+    try:
+        earlier = UnitStore(regime.out.parent / "units").get(f"{regime.name}/bank-g{gan_seed}").get("content_ids")
+    except (FileNotFoundError, GanaugError):
+        return
+    changed = [k for k, v in (earlier or {}).items() if v is not None and content.get(k) != v]
+    if changed:
+        log.warning("%s: GAN seed %d's %s bank(s), made again, hold other images than when first made (a "
+                    "generator's arithmetic differs between CPUs); runs stored before keep the scores measured on the "
+                    "earlier images, and the report names the conditions whose runs read both",
+                    regime.name, gan_seed, " and ".join(changed))
 
 
 def _gan_metrics(regime: Regime, gan_seed: int) -> dict:

@@ -151,6 +151,39 @@ def test_a_stored_unit_whose_files_are_gone_is_made_again_while_a_run_needs_them
     assert (units / "n30/syn0.5/c1-g0.json").is_file()
 
 
+def test_a_bank_made_again_with_other_images_is_named_in_the_runs_and_the_report(compose_cfg, tmp_path, tiny,
+                                                                                 monkeypatch, caplog):
+    # Banks are not committed: a rerun on a fresh machine makes them again, and a generator's arithmetic differs
+    # between CPUs, so the images may differ. Same fingerprints, so runs stored before keep their scores: each run
+    # names the images it read, and the report the conditions whose runs read two banks.
+    import shutil
+
+    from ganaug.mix import bank as bank_module
+
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}"])
+    run_benchmark(cfg)
+    units = UnitStore(tmp_path / "units")
+    first = {units.get(f"n30/syn0.5/c{c}-g0")["bank_content_id"] for c in (0, 1)}
+    assert len(first) == 1 and None not in first
+    assert units.get("n30/bank-g0")["content_ids"]["unfiltered"] == next(iter(first))
+    (tmp_path / "units/n30/syn0.5/c1-g0.json").unlink()
+    shutil.rmtree(tmp_path / "n30/bank-g0")
+    real_fill = bank_module._fill
+
+    def other_cpus_images(gen, out, *args, **kwargs):  # the same noise, one grey level apart
+        real_fill(gen, out, *args, **kwargs)
+        out[:] = np.minimum(out, 254) + 1
+
+    monkeypatch.setattr(bank_module, "_fill", other_cpus_images)
+    with caplog.at_level("WARNING", logger="ganaug.bench.runner"):
+        run_benchmark(cfg)
+    assert "GAN seed 0's unfiltered and filtered bank(s), made again, hold other images" in caplog.text
+    ids = [units.get(f"n30/syn0.5/c{c}-g0")["bank_content_id"] for c in (0, 1)]
+    assert ids[0] in first and ids[1] not in first
+    assert ("Banks made again: syn0.5 (GAN seed 0): its runs read 2 different banks' images"
+            in (tmp_path / "results.md").read_text())
+
+
 def test_a_finished_benchmark_without_its_weights_has_nothing_to_do(compose_cfg, tmp_path, tiny):
     # A fresh clone holds the committed records, not the ignored weights and banks: rerunning the
     # command reports, it neither retrains nor fails reading a generator that is not there.
