@@ -113,8 +113,8 @@ def _banks_remade(runs: list[dict]) -> list[str]:
     for r in runs:
         if r.get("bank_content_id"):
             seen[(r["condition"], r["gan_seed"])].add(r["bank_content_id"])
-    return [f"{cond} (GAN seed {g}): its runs read {len(ids)} different banks' images (the bank was made again, on "
-            "another machine, between its runs)" for (cond, g), ids in sorted(seen.items()) if len(ids) > 1]
+    return [f"{cond} (GAN seed {g}): its runs read {len(ids)} different banks' images (the bank was made again "
+            "between its runs, on a CPU whose arithmetic gave other images)" for (cond, g), ids in sorted(seen.items()) if len(ids) > 1]
 
 
 def _skipped_notes(skipped: list[dict]) -> list[str]:

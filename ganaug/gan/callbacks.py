@@ -30,7 +30,6 @@ __all__ = ["GANCheckpoint", "GeneratorSnapshots", "SampleGrid", "TrainingClock",
 log = logging.getLogger(__name__)
 
 
-
 # Each callback's numbers, checked by its __init__ and, by their setting's names, by ganaug-train before the data is
 # read (ganaug.gan.train): __init__ sees no setting's name, and a bad grid size was first used at update 500.
 def _updates(name: str, value) -> None:
@@ -59,6 +58,7 @@ def _minutes(name: str, value) -> None:
 def _keep(name: str, value) -> None:
     if value is not None:
         positive_int(name, value, why="the newest snapshots kept; null keeps all")
+
 
 class SampleGrid(pl.Callback):
     """Every `every_n_steps` generator updates, write a PNG grid from the EMA generator.

@@ -59,9 +59,9 @@ class _AboveBar(logging.Handler):
             self.inner.handle(record)  # the inner handler's own filters, formatter and lock
 
 
-
 def _seconds(name: str, value) -> None:
     number_in(name, value, 0.0, 3600.0, why="seconds between redraws")
+
 
 class GANProgressBar(TQDMProgressBar):
     """One bar for the whole job: `g_updates/max_steps` generator updates, ETA, latest losses.
