@@ -203,6 +203,7 @@ def test_max_steps_out_of_range_is_named(steps, compose_cfg, fast, tmp_path):
     ("callbacks.progress.refresh_interval=abc", r"callbacks.progress.refresh_interval must lie in"),
     ("callbacks.snapshots.dirpath=''", r"callbacks.snapshots.dirpath is empty"),
     ("logger.name=", r"logger.name is empty: set logger.name=logs"),  # the logs went to <out_dir>/version_0
+    ("data.name=null", r"data.name must name the dataset, got None"),  # the run went to runs/None-seed0
     ("trainer.devices=2", r"trainer.devices=2 trains in several processes.*use e.g. trainer=ddp trainer.devices=2"),
 ])
 def test_top_level_settings_out_of_range_are_named(override, match, compose_cfg, fast, tmp_path):

@@ -228,6 +228,10 @@ def _check_run_keys(cfg: DictConfig) -> None:
         # The logs then went to <out_dir>/version_N, among the run's own files and past its check for links.
         raise ConfigError("logger.name is empty: set logger.name=logs (the logs' directory under out_dir), or "
                           "logger.save_dir=<path>")
+    name = (cfg.get("data") or {}).get("name")
+    if not isinstance(name, str) or not name.strip():
+        # It names the run's directory (runs/None-seed0) and the generator's record.
+        raise ConfigError(f"data.name must name the dataset, got {name!r}; set e.g. data.name=digits")
     if not cfg.get("out_dir") and not str(cfg.get("run_name") or "").strip():
         # runs/<run_name> would be runs/ itself, where every other run's directory lives.
         raise ConfigError("run_name is empty; set run_name=<name> (the run's directory under runs/), or out_dir=...")
