@@ -212,6 +212,17 @@ def test_top_level_settings_out_of_range_are_named(override, match, compose_cfg,
     assert not (tmp_path / "run").exists()  # refused before the run directory is made
 
 
+def test_a_logger_whose_name_is_no_folder_may_leave_it_empty(compose_cfg, fast, tmp_path):
+    # WandbLogger's name is a display name, null by default: only a folder logger's empty name is refused.
+    from ganaug.gan.train import _check_run_keys
+
+    _check_run_keys(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "logger.name=null",
+                                                  "logger._target_=pytorch_lightning.loggers.WandbLogger"]))
+    with pytest.raises(ConfigError, match="logger.name is empty"):
+        _check_run_keys(compose_cfg(overrides=fast + [f"out_dir={tmp_path}", "logger.name=null",
+                                                      "logger._target_=pytorch_lightning.loggers.TensorBoardLogger"]))
+
+
 @pytest.mark.parametrize("override", ["trainer.max_epochs=1", "+trainer.max_steps=10", "+trainer.max_time=00:00:01:00"])
 def test_a_trainer_length_beside_gan_max_steps_is_refused(override, compose_cfg, fast, tmp_path):
     # max_epochs=1 stopped the GAN part-way (21 of 50 updates on digits) and exported it as the finished

@@ -422,7 +422,9 @@ def _temp(path: Path, dir_fd: int | None) -> Iterator[str]:
             os.close(os.open(src, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, default_file_mode(),
                              dir_fd=private))
         yield src if private is None else f"/proc/self/fd/{private}/{src}"
-        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), dir_fd=private)
+        # Windows (by name) fsyncs only a handle open for writing.
+        fd = os.open(src, (os.O_RDWR if private is None else os.O_RDONLY) | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0), dir_fd=private)
         try:
             os.fsync(fd)
         finally:

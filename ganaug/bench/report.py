@@ -86,9 +86,10 @@ def summarise(records: list[dict], regime_order: list[str] | None = None) -> dic
                        "gan_resumed": sum(1 for g in regime_gans if gan_training_seconds(g) is None),
                        "generator_choice": choices,
                        "skipped": _skipped_notes([r for r in skipped if r["regime"] == regime]),
-                       "banks_remade": _banks_remade(rr),
                        "filter_unfiltered": {r["gan_seed"]: r["filter_unfiltered"] for r in records
                                              if r.get("regime") == regime and r.get("filter_unfiltered")}}
+        if remade := _banks_remade(rr):  # only where there is one: committed summaries stay as they were
+            out[regime]["banks_remade"] = remade
     return out
 
 

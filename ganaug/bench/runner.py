@@ -373,27 +373,31 @@ def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
     save_grid(regime.out / f"samples-g{gan_seed}.png", grid_images, gen.class_names,
               title=f"{regime.name}, GAN seed {gan_seed}")
     filt = made["filtered"]
-    content = {kind: source_content_id(out / kind) for kind in made}
-    _warn_if_remade_otherwise(regime, gan_seed, content)
+    content, fps = {kind: source_content_id(out / kind) for kind in made}, bank_fps(regime, gan_seed, _generator_fp(source))
+    _warn_if_remade_otherwise(regime, gan_seed, content, fps)
     return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path), "content_ids": content,
             "bank_size": made["unfiltered"]["size"], "generation_seconds": made["unfiltered"]["seconds"],
             "filtered_generation_seconds": filt["seconds"], "filter_threshold": filt["filter_threshold"],
             "truncation": filt["truncation"], "acceptance": filt["acceptance"],
             "filter_class_thresholds": filt["filter_class_thresholds"],
             "filter_unfiltered": filt["filter_unfiltered"], "filter_error": filt["filter_error"],
-            "bank_fingerprints": bank_fps(regime, gan_seed, _generator_fp(source))}
+            "bank_fingerprints": fps}
 
 
-def _warn_if_remade_otherwise(regime: Regime, gan_seed: int, content: dict) -> None:
+def _warn_if_remade_otherwise(regime: Regime, gan_seed: int, content: dict, fps: dict) -> None:
     """Say so when a bank made again (its files are not kept: a rerun on a fresh machine) holds other images than
     the ones its earlier record names: a generator's float arithmetic differs from one CPU to another. Runs stored
     before keep their scores, measured on the earlier images; each run's record names the images it read
-    (``bank_content_id``) and the report counts the conditions whose runs read more than one."""
+    (``bank_content_id``) and the report counts the conditions whose runs read more than one. Records made
+    before banks recorded their images are not compared; a bank remade under other settings is a new bank."""
     try:
-        earlier = UnitStore(regime.out.parent / "units").get(f"{regime.name}/bank-g{gan_seed}").get("content_ids")
+        earlier = UnitStore(regime.out.parent / "units").get(f"{regime.name}/bank-g{gan_seed}")
     except (FileNotFoundError, GanaugError):
         return
-    changed = [k for k, v in (earlier or {}).items() if v is not None and content.get(k) != v]
+    ids = earlier.get("content_ids")
+    if earlier.get("bank_fingerprints") != fps or not isinstance(ids, dict):
+        return
+    changed = [k for k, v in ids.items() if v is not None and content.get(k) != v]
     if changed:
         log.warning("%s: GAN seed %d's %s bank(s), made again, hold other images than when first made (a "
                     "generator's arithmetic differs between CPUs); runs stored before keep the scores measured on the "

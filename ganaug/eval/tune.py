@@ -917,7 +917,7 @@ def tune_mix(
     labels = _labels(paths)
     with hold_dir(out_dir, "ganaug-tune", "out_dir"):
         gens = _load_generators(paths, train)
-        for gen in gens.values():  # before any run: a bank too big to hold was refused once the runs had begun
+        for gen in gens.values() if loss.source == "bank" else ():  # before any run, not once they had begun
             try:
                 check_bank_fits(gen, int(bank_size), out_dir, "bank_size")
             except ConfigError as e:

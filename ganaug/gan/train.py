@@ -224,20 +224,23 @@ def _check_run_keys(cfg: DictConfig) -> None:
         check_dir_setting(cfg.export_dir, "export_dir")  # empty: the export went into out_dir itself
     _check_callbacks(cfg.get("callbacks") or {})
     logger = cfg.get("logger")
-    if logger and "name" in logger and logger.get("save_dir") is None and not str(logger.name or "").strip():
+    if (logger and str(logger.get("_target_", "")).rsplit(".", 1)[-1] in _FOLDER_LOGGERS and "name" in logger
+            and logger.get("save_dir") is None and not str(logger.name or "").strip()):
         # The logs then went to <out_dir>/version_N, among the run's own files and past its check for links.
         raise ConfigError("logger.name is empty: set logger.name=logs (the logs' directory under out_dir), or "
                           "logger.save_dir=<path>")
     name = (cfg.get("data") or {}).get("name")
     if not isinstance(name, str) or not name.strip():
         # It names the run's directory (runs/None-seed0) and the generator's record.
-        raise ConfigError(f"data.name must name the dataset, got {name!r}; set e.g. data.name=digits")
+        raise ConfigError(f"data.name must name the dataset, got {name!r}; set data.name=<the dataset's name>")
     if not cfg.get("out_dir") and not str(cfg.get("run_name") or "").strip():
         # runs/<run_name> would be runs/ itself, where every other run's directory lives.
         raise ConfigError("run_name is empty; set run_name=<name> (the run's directory under runs/), or out_dir=...")
 
 
 MAX_SEED = 2**32 - 1
+# Loggers whose ``name`` is a folder under save_dir (WandbLogger's is a display name, null by default).
+_FOLDER_LOGGERS = {"CSVLogger", "TensorBoardLogger"}
 # ganaug's own callbacks (conf/callbacks/default.yaml), whose numbers are checked before the data is read by the
 # tables their __init__ uses. A callback the user swapped for another class (its _target_) is theirs to check.
 _OWN_CALLBACKS = {f"{c.__module__}.{c.__qualname__}": c

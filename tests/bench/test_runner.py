@@ -182,6 +182,11 @@ def test_a_bank_made_again_with_other_images_is_named_in_the_runs_and_the_report
     assert ids[0] in first and ids[1] not in first
     assert ("Banks made again: syn0.5 (GAN seed 0): its runs read 2 different banks' images"
             in (tmp_path / "results.md").read_text())
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ganaug.bench.runner"):  # other settings: a new bank, not a remade one
+        run_benchmark(compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", "bench.bank_size=120"]))
+    assert "made again" not in caplog.text
+    assert "banks_remade" not in json.loads((tmp_path / "results.json").read_text())["summary"]["n30"]
 
 
 def test_a_finished_benchmark_without_its_weights_has_nothing_to_do(compose_cfg, tmp_path, tiny):
