@@ -771,9 +771,11 @@ class Fingerprints:
     and counts as not done.
     """
 
-    def __init__(self, units: list[Unit], store: UnitStore):
+    def __init__(self, units: list[Unit], store: UnitStore, wanted: Callable[[str], bool] | None = None):
         self.units = {u.id: u for u in units}
         self.store = store
+        # The units this run may do (only=): one left out does not have the files it would read made again.
+        self.wanted = wanted or (lambda uid: True)
         self._known: dict[str, str] = {}
         self.made_from: dict[str, list[str]] = {u.id: [] for u in units}
         for u in units:
@@ -801,12 +803,13 @@ class Fingerprints:
     def done(self, uid: str, _seen: dict[str, bool] | None = None) -> bool:
         """Stored, and its files are there unless nothing still to run reads them. A bank deleted to free
         disk is made again while a run needs it (with the same fingerprint, so what was made from it
-        stays); a finished benchmark checked out without its banks and weights has nothing to do."""
+        stays); a finished benchmark checked out without its banks and weights has nothing to do, and
+        so has one whose units still to do are all left out by only=."""
         seen = {} if _seen is None else _seen
         if uid not in seen:
             seen[uid] = self.stored(uid) and (
                 all((self.store.root.parent / o).exists() for o in self.units[uid].outputs)
-                or all(self.done(d, seen) for d in self.made_from[uid]))
+                or all(self.done(d, seen) for d in self.made_from[uid] if self.wanted(d)))
         return seen[uid]
 
 
@@ -946,7 +949,7 @@ def _check_gans(units: list[Unit], store: UnitStore, out: Path) -> None:
                 raise StaleGANError(f"{out / 'units' / u.id}.json: {why}; {fix}")
 
 
-def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:
+def _retrain_lost_gans(units: list[Unit], store: UnitStore, wanted: Callable[[str], bool] | None = None) -> None:
     """Forget each GAN whose generator is gone while a unit still to run needs it, so it trains again.
 
     Weights are not committed: a fresh clone, or a device that sent back records only, has the GAN's
@@ -954,7 +957,7 @@ def _retrain_lost_gans(units: list[Unit], store: UnitStore) -> None:
     only and would pass for the new weights'. Banks, metrics and runs are fingerprinted by the
     weights, so what the new generator makes differently is made again and the rest stays.
     """
-    fps = Fingerprints(units, store)
+    fps = Fingerprints(units, store, wanted)
     for u in units:
         of = gan_of(u.id)
         if of is None or of[1] != "gan" or not fps.stored(u.id):
@@ -1109,9 +1112,10 @@ def _run_benchmark(cfg: DictConfig, out: Path, executor: str) -> dict:
     _check_gans(units, store, out)
     if not cfg.get("report_only") and (n := _adopt_records(units, store, cfg.bench.get("reuse_from"))):
         print(f"ganaug-bench: adopted {n} finished units from {cfg.bench.reuse_from}", flush=True)
+    wanted = None if only is None else functools.partial(_matches, patterns=only)
     if not cfg.get("report_only"):
-        _retrain_lost_gans(units, store)
-    fps = Fingerprints(units, store)
+        _retrain_lost_gans(units, store, wanted)
+    fps = Fingerprints(units, store, wanted)
     done = fps.done
 
     todo = [u for u in units if not done(u.id)]
@@ -1176,6 +1180,12 @@ def only_patterns(only, units: list[Unit]) -> list[str] | None:
     return patterns
 
 
+def _matches(uid: str, patterns: list[str]) -> bool:
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(uid, p) for p in patterns)
+
+
 def select_units(todo: list[Unit], patterns: list[str], done: Callable[[str], bool]) -> list[Unit]:
     """The units still to do whose ids match one of `patterns` (`only_patterns`).
 
@@ -1183,9 +1193,7 @@ def select_units(todo: list[Unit], patterns: list[str], done: Callable[[str], bo
     elsewhere; every unit still stores its record and the next call skips it. Each selected unit must find
     the units it waits for done or selected too.
     """
-    from fnmatch import fnmatchcase
-
-    chosen = [u for u in todo if any(fnmatchcase(u.id, p) for p in patterns)]
+    chosen = [u for u in todo if _matches(u.id, patterns)]
     ids = {u.id for u in chosen}
     for u in chosen:
         missing = [a for a in u.after if a not in ids and not done(a)]

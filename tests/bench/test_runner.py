@@ -202,6 +202,20 @@ def test_a_finished_benchmark_without_its_weights_has_nothing_to_do(compose_cfg,
     assert not list(tmp_path.rglob("*.safetensors"))
 
 
+def test_a_part_finished_without_its_weights_has_nothing_to_do_when_the_rest_is_left_out(compose_cfg, tmp_path, tiny):
+    # long_runs.sh runs a part (only=), leaving the GAN metrics to do: on a fresh clone they made every rerun
+    # remake the banks and the reference they read (and retrain a GAN whose weights were not kept), unselected.
+    part = "only=['*/reference','*/gan-*','*/bank-*','*/*/*']"  # all but n30/metrics-g*
+    cfg = compose_cfg("bench", tiny + [f"bench.out_dir={tmp_path}", part])
+    run_benchmark(cfg)
+    assert not (tmp_path / "units/n30/metrics-g0.json").exists()
+    before = _mtimes(tmp_path)
+    _weights_gone(tmp_path)
+    run_benchmark(cfg)
+    assert _mtimes(tmp_path) == before
+    assert not list(tmp_path.rglob("*.safetensors")) and not list(tmp_path.rglob("bank-g*/"))
+
+
 @pytest.mark.parametrize("select", [[], SELECT], ids=["final", "val_cas"])
 def test_an_unfinished_benchmark_without_its_weights_retrains_what_it_needs(compose_cfg, tmp_path, tiny, select,
                                                                             capsys, monkeypatch):
