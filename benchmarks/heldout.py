@@ -119,20 +119,23 @@ def collect(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
 # Issue 44: the same gain over the classical policy chosen on data seed 0's validation split (policy/results.json,
 # benchmarks/policy_choice.py), run on the held-out subsets by `bash benchmarks/long_runs.sh policy`. The ResNet-14
 # runs on the small CNN's choice, as it keeps the small CNN's generator choice.
-# classifier -> (its directories' suffix, the regimes it runs: the ResNet-14 at n100 only, as issue 44 asks)
-POLICY_RUNS = {"small CNN": ("_policy", ("n100", "n50")), "ResNet-14": ("_policy_resnet", ("n100",))}
+# classifier -> {regime: its directories' suffix} (the ResNet-14 at n100 only, as issue 44 asks). One directory per
+# regime: each regime's policy is its own command, and a benchmark directory reports its last command's regimes.
+POLICY_RUNS = {"small CNN": {"n100": "_policy", "n50": "_policy_n50"}, "ResNet-14": {"n100": "_policy_resnet"}}
 
 
 def collect_policy(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
     """Per classifier and regime: the chosen policy, and the recipe's gain over it per held-out subset, pooled."""
     choice = _load(results / "policy" / "results.json") or {}
     out: dict = {}
-    for clf, (suffix, regimes) in POLICY_RUNS.items():
-        per_seed = {s: _load(root / f"seed{s}{suffix}" / "results.json") for s in DATA_SEEDS}
-        chosen = {r: (choice.get("regimes") or {}).get(r, {}).get("chosen") for r in regimes}
-        # Runs on a policy not chosen yet measure nothing the table claims: none is read.
-        rows = held_out_rows(per_seed, regimes, counts=lambda regime: bool(chosen[regime]))
-        out[clf] = {regime: {"policy": chosen[regime], **row} for regime, row in rows.items()}
+    for clf, suffixes in POLICY_RUNS.items():
+        out[clf] = {}
+        for regime, suffix in suffixes.items():
+            per_seed = {s: _load(root / f"seed{s}{suffix}" / "results.json") for s in DATA_SEEDS}
+            chosen = (choice.get("regimes") or {}).get(regime, {}).get("chosen")
+            # Runs on a policy not chosen yet measure nothing the table claims: none is read.
+            rows = held_out_rows(per_seed, (regime,), counts=lambda _: bool(chosen))
+            out[clf][regime] = {"policy": chosen, **rows[regime]}
     return out
 
 

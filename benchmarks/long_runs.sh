@@ -60,10 +60,15 @@ PY
     others=(); for o in n100 n50 n500 longtail; do [ $o = $r ] || others+=("~bench.regimes.$o"); done
     # 3 GAN seeds in both regimes (the issue's protocol): seed{1,2}/n50 kept GAN 0 only, so n50's GANs 1 and 2
     # train here (about an hour of CPU each, then their generator choice and banks).
+    # A directory per regime (n100: seed{s}_policy; n50: seed{s}_policy_n50): a benchmark directory reports the
+    # regimes of its last command, so n50's report replaced n100's. n50's units first made in seed{s}_policy are
+    # adopted from there.
     for s in 1 2; do
+      dir=${out_base}${s}_policy reuse=$out_base${s}_resnet,$out_base$s
+      [ $r = n100 ] || { dir=${out_base}${s}_policy_$r; reuse+=,${out_base}${s}_policy; }
       # shellcheck disable=SC2086
       bench bench.data_seed=$s "++bench.regimes.$r.gan_seeds=[0,1,2]" "$seeds" 'bench.ratios=[0.25]' "${others[@]}" \
-        $over "${reuse_and_gain_only[@]}" "bench.reuse_from=[$out_base${s}_resnet,$out_base$s]" bench.out_dir=${out_base}${s}_policy
+        $over "${reuse_and_gain_only[@]}" "bench.reuse_from=[$reuse]" bench.out_dir=$dir
     done
     # ResNet-14 at n100, on the small CNN's policy choice (as it keeps the small CNN's generator choice).
     [ $r = n100 ] || continue

@@ -121,8 +121,10 @@ def test_the_gain_over_the_policy_chosen_on_validation_is_reported_per_regime(tm
     (results / "policy").mkdir(parents=True)
     (results / "policy" / "results.json").write_text(json.dumps(
         {"regimes": {"n100": {"chosen": "cutmix-s3000"}, "n50": {"chosen": None}}}))
-    _results(root / "seed1_policy", {"n100": 0.004, "n50": 0.01})
-    _results(root / "seed2_policy", {"n100": 0.006, "n50": 0.012})
+    _results(root / "seed1_policy", {"n100": 0.004, "n50": 0.5})  # n50 here: not its directory, never read
+    _results(root / "seed2_policy", {"n100": 0.006, "n50": 0.5})
+    _results(root / "seed1_policy_n50", {"n50": 0.01})
+    _results(root / "seed2_policy_n50", {"n50": 0.012})
     policy = heldout.collect_policy(root, results)
     cnn = policy["small CNN"]
     assert cnn["n100"]["policy"] == "cutmix-s3000" and abs(cnn["n100"]["pooled"]["mean"] - 0.005) < 0.003
@@ -132,3 +134,8 @@ def test_the_gain_over_the_policy_chosen_on_validation_is_reported_per_regime(tm
     assert policy["ResNet-14"]["n100"]["pooled"] is None  # not run
     text = heldout.markdown({"classifiers": {}, "policy": policy})
     assert "| small CNN | n100 | cutmix-s3000 |" in text and "| small CNN | n50 | not chosen yet |" in text
+    # Each regime's runs are read from its own directory (a benchmark directory reports its last command's regimes).
+    (results / "policy" / "results.json").write_text(json.dumps(
+        {"regimes": {"n100": {"chosen": "cutmix-s3000"}, "n50": {"chosen": "cutmix-s3000"}}}))
+    n50 = heldout.collect_policy(root, results)["small CNN"]["n50"]
+    assert n50["policy"] == "cutmix-s3000" and abs(n50["pooled"]["mean"] - 0.011) < 0.005
