@@ -228,7 +228,9 @@ def markdown(data: dict) -> str:
               "training length chosen on data seed 0's validation split (`policy/results.md`), then run on the "
               "held-out subsets with the recipe stacked on it (`bash benchmarks/long_runs.sh policy`). Both "
               "classifiers' runs use the n100 GANs of the ResNet-14 runs above (`seed*_resnet`, trained on a CPU; "
-              "the small CNN's rows above used GANs of the same settings trained on a GPU, other weights).", "",
+              "the small CNN's rows above used GANs of the same settings trained on a GPU, other weights). n50's "
+              "(small CNN only, `seed*_policy_n50`): GAN seed 0 of the runs above (`seed*/n50`), seeds 1 and 2 "
+              "trained for these runs.", "",
               "| classifier | regime | chosen policy | data seed 1 | data seed 2 | pooled, held out | goal | met |",
               "|---|---|---|---|---|---|---|---|"]
     for clf, rows in data.get("policy", {}).items():
