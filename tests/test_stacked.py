@@ -54,10 +54,12 @@ def default_dtype(request):
 
 # In float64 the stacked update is the lone one to float64's rounding. In float32 a grouped convolution rounds
 # otherwise than N lone ones, and Adam (beta1 0) turns a gradient's last bits into a full step's sign on
-# near-zero elements: 50 updates then differ by up to about 3e-5 in a loss of about 5.
+# near-zero elements: over 50 updates the losses (about 5) drift apart by an amount that depends on the CPU's
+# kernels (2.9e-4 on an AMD EPYC, where 2e-4 had held on an Intel Xeon). Float64 is the exactness check; float32
+# checks the same arithmetic to a bound well below the GANs' differences from each other.
 @pytest.mark.parametrize("default_dtype, d_pass, atol", [(torch.float64, "separate", 1e-9),
                                                          (torch.float64, "joint", 1e-9),
-                                                         (torch.float32, "separate", 2e-4)],
+                                                         (torch.float32, "separate", 1e-3)],
                          indirect=["default_dtype"], ids=["float64", "float64-joint", "float32"])
 def test_stacked_gans_are_the_gans_trained_apart(default_dtype, d_pass, atol):
     gans = [_gan(i, d_pass=d_pass) for i in range(N)]
@@ -70,13 +72,16 @@ def test_stacked_gans_are_the_gans_trained_apart(default_dtype, d_pass, atol):
         for key, alone in (("loss/d", apart[i].d), ("loss/g", apart[i].g)):
             diff = (torch.tensor([float(r[key][i]) for r in together]) - torch.tensor(alone)).abs().max()
             assert diff <= atol, (i, key, float(diff))
-    # The GANs differ from each other (the check above could not pass by training one GAN N times) ...
-    assert len({round(a.g[-1], 4) for a in apart}) == N
+    # The GANs differ from each other, by far more than the bound (the check above could not pass by training one
+    # GAN N times) ...
+    for i in range(N):
+        for j in range(i):
+            assert (torch.tensor(apart[i].g) - torch.tensor(apart[j].g)).abs().max() > 10 * atol, (i, j)
     # ... and each module, written back, holds its own EMA generator, counters and generator state.
     for gan, alone in zip(stacked.write_back(), gans):
         assert int(gan.g_updates) == int(alone.g_updates) == UPDATES
         for (name, a), b in zip(gan.ema.state_dict().items(), alone.ema.state_dict().values()):
-            assert torch.allclose(a.double(), b.double(), atol=100 * atol), name
+            assert torch.allclose(a.double(), b.double(), atol=min(100 * atol, 2e-2)), name
         assert torch.equal(gan._rng.get_state(), alone._rng.get_state())
         assert torch.equal(gan._rng_restored, alone._rng.get_state())  # a later fit goes on from there
 
