@@ -899,6 +899,19 @@ def test_a_bank_too_big_to_hold_is_refused_by_its_setting_before_any_run(compose
     assert not (tmp_path / "units").exists() and not (tmp_path / "banks").exists()
 
 
+def test_items_made_on_the_fly_need_no_room_for_a_bank(split, gens, tmp_path):
+    # The bank-size check before any run is for banks: with synthetic_source=generator none is made.
+    train, val = split
+    kw = {**RECIPE, "bank_size": 100_000_000_000, "steps": 5}
+    with pytest.warns(UserWarning, match="1 classifier seed"):
+        result = tune_mix(gens[0], train, val, out_dir=tmp_path / "fly", ratios=[0.5], filter_thresholds=[None],
+                          seeds=[0], synthetic_source="generator", **kw)
+    assert result.candidate("generator/syn0.5")["bank"] is None
+    with pytest.raises(TuneError, match=r"^bank_size=100,000,000,000 needs"), pytest.warns(UserWarning):
+        tune_mix(gens[0], train, val, out_dir=tmp_path / "bank", ratios=[0.5], filter_thresholds=[None], seeds=[0],
+                 **kw)
+
+
 def test_the_users_network_without_batch_norm_trains_under_split_norm(split, gens, tmp_path):
     # ganaug-tune's defaults keep synthetic items' batch-norm statistics apart; a network without batch norm
     # has none to keep apart, so its runs train as usual (split_batch_norm raised inside the loop).
