@@ -128,6 +128,8 @@ def _on_val(directory: str, lever: str, variant: str, condition: str = "classica
 
 # The last commit whose product code holds the levers that lost on validation (issue 45 took them out).
 LEVERS_OUT = "6655dcc"
+# The last commit with bench.synthetic_source and tune.synthetic_source (items made on the fly in the runs).
+ON_THE_FLY_OUT = "342548f"
 
 # The recipe since confidence weights replaced the filter: its condition in the run that measured it.
 ON_CONFIDENCE = {"condition": "classical+syn0.25", "base": "ablation_n100_confidence_weight"}
@@ -215,7 +217,7 @@ LEVERS = [
     _on_val("ablation_n100_on_the_fly", "synthetic images on the fly",
             "every synthetic item a new image from the bank's generator (synthetic_source=generator) instead of a draw "
             "from its 10,000-image bank, on the recipe (base: the recipe on the same GANs, retrained)",
-            condition="classical+syn0.25", base="ablation_n100_on_the_fly_base"),
+            condition="classical+syn0.25", base="ablation_n100_on_the_fly_base", code_at=ON_THE_FLY_OUT),
 ]
 
 
@@ -362,9 +364,6 @@ RECIPE = [
     ("separate batch-norm statistics for synthetic items (`recipe.norm`)", "bench/fashion_mnist.yaml",
      "synthetic_split_norm", "'batch-norm statistics' above: adopted on validation (+0.1 points over the "
      "confidence-weighted recipe, CI spanning 0); `tune.synthetic_split_norm` the same"),
-    ("where synthetic items come from: the bank, or its generator on the fly", "bench/fashion_mnist.yaml",
-     "synthetic_source", "'synthetic images on the fly' above: not adopted on validation (-0.4 points against "
-     "the bank, CI spanning 0), nor were 50,000-image banks ('bank size'); `tune.synthetic_source` the same"),
     ("quality filter threshold", "bench/fashion_mnist.yaml", "filter_threshold",
      "the filtered conditions (n500, the long tail, ganaug-tune's filtered candidates); chosen on validation at "
      "n50/n100 before confidence weights replaced it there"),

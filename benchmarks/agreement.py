@@ -51,7 +51,6 @@ def tune_overrides(bench_cfg, regime: str, generators: list[str], out_dir: Path,
         f"tune.synthetic_soft_labels={b.synthetic_soft_labels}",
         f"tune.synthetic_confidence_weight={b.synthetic_confidence_weight}",
         f"tune.synthetic_split_norm={b.get('synthetic_split_norm', False)}",
-        f"tune.synthetic_source={b.get('synthetic_source', 'bank')}",
         f"tune.bank_size={b.bank_size}", f"tune.metric={'balanced_accuracy' if imbalanced else 'accuracy'}",
     ]
 

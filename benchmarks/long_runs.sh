@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long benchmark runs still owed (issues 16 and 19), in the order they are needed. Each
 # ganaug-bench stores every finished unit and resumes where it stopped, so rerun this script until it
-# ends (steps 1-3 are done; `heldout`: 3b, a last lever on data seed 0, then 4-6, held-out: a CPU-day and more).
+# ends (steps 1-3 are done; `heldout`: 4-6, held-out: a CPU-day and more).
 #   nohup setsid bash benchmarks/long_runs.sh > long_runs.log 2>&1 &
 #   WORKERS=3 nohup setsid bash benchmarks/long_runs.sh heldout > long_runs.log 2>&1 &
 #   nohup setsid bash benchmarks/long_runs.sh policy > long_runs.log 2>&1 &     # issue 44 (below)
@@ -26,7 +26,7 @@ seeds='bench.classifier_seeds=[0,1,2,3,4]'
 resnet=(bench.classifier.arch=resnet bench.classifier.width=16 bench.select_generator.classifier.arch=smallcnn
         bench.select_generator.classifier.width=32)
 
-# Steps 1-3 are done (their records are committed); `heldout` starts at step 3b.
+# Steps 1-3 are done (their records are committed); `heldout` starts at step 4.
 # Issue 44: the classical baseline a practitioner would use. 7. The policy x training length chosen per regime on
 # data seed 0's validation split (benchmarks/policy_choice.py: policy/results.md), n100 then n50; 8. then, per
 # regime once chosen, data seeds 1 and 2 run that choice only: classical and classical + synthetic on top of it,
@@ -137,23 +137,9 @@ lever "${confidence[@]}" bench.synthetic_split_norm=true bench.out_dir=benchmark
 exit 0
 fi
 
-# 3b. On-the-fly synthetic items (issue 19's last "fresher images" lever), decided on validation before the
-#    held-out runs below, which it would change if adopted: the recipe with every synthetic item a new image
-#    from the bank's generator (bench.synthetic_source=generator) instead of a draw from its 10,000-image bank.
-#    The recipe's data-seed-0 GANs (ablation_n100_split_norm's) have no weights now: the lever's run trains
-#    them again, and the base (the recipe from banks) then runs on those GANs, adopting the split-norm runs
-#    only if the weights came back identical, so that lever and base pair on the same generators.
-lever() { bench "${n100_only[@]}" "$seeds" 'bench.ratios=[0.25]' "$@"; }
-recipe=('bench.classical_synthetic_filter_options=[false]' bench.synthetic_confidence_weight=true
-        bench.synthetic_split_norm=true)
-otf=benchmarks/results/ablation_n100_on_the_fly
-lever "${recipe[@]}" bench.synthetic_source=generator \
-  'bench.reuse_from=[benchmarks/results/ablation_n100_split_norm,benchmarks/results/engine_n100]' bench.out_dir=$otf
-lever "${recipe[@]}" \
-  "bench.reuse_from=[$otf,benchmarks/results/ablation_n100_split_norm,benchmarks/results/engine_n100]" \
-  bench.out_dir=${otf}_base
-.venv/bin/python benchmarks/keep_weights.py --git-add $otf
-.venv/bin/python benchmarks/ablation.py
+# 3b. On-the-fly synthetic items (every synthetic item a new image from the bank's generator, issue 19's last
+#    "fresher images" lever) ran here before the held-out runs and lost on validation: its code left the
+#    product after commit 342548f (benchmarks/results/ablation.md, 'synthetic images on the fly').
 
 # 4. Held-out labelled subsets (data seeds 1 and 2; no choice looked at them), run once the levers above
 #    were decided on validation and conf/ holds the recipe: bash benchmarks/long_runs.sh heldout

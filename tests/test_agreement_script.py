@@ -19,9 +19,13 @@ def test_a_repeated_check_keeps_its_commit_and_date_and_a_new_one_takes_this_run
     assert changed["date"] != "2026-01-01T00:00:00+00:00"
 
 
-def test_tune_runs_on_the_fly_when_the_benchmark_did(compose_cfg, tmp_path):
-    overrides = ["bench=ci", f"bench.out_dir={tmp_path}"]
-    assert "tune.synthetic_source=bank" in agreement.tune_overrides(compose_cfg("bench", overrides), "n30", ["g"],
-                                                                    tmp_path, None)
-    cfg = compose_cfg("bench", overrides + ["bench.synthetic_source=generator"])
-    assert "tune.synthetic_source=generator" in agreement.tune_overrides(cfg, "n30", ["g"], tmp_path, None)
+def test_the_tune_command_it_writes_composes_and_runs_the_benchmarks_settings(compose_cfg, tmp_path):
+    # A bench key the tune lost (a lever that left the product) would make every agreement check fail to compose.
+    from ganaug.eval.tune import TuneSettings
+
+    bench = compose_cfg("bench", ["bench=ci", f"bench.out_dir={tmp_path}"])
+    overrides = agreement.tune_overrides(bench, "n30", ["g"], tmp_path, None)
+    settings = TuneSettings.from_config(compose_cfg("tune", overrides).tune)
+    b = bench.bench
+    assert (settings.steps, settings.synthetic_soft_labels, settings.synthetic_split_norm) == (
+        b.classifier.steps, b.synthetic_soft_labels, b.synthetic_split_norm)

@@ -76,9 +76,6 @@ class Unit:
     # Why a stored record no longer holds though its fingerprint matches (None: it holds). A GAN's
     # fingerprint names its data by settings, so images changed at the same place are found here.
     stale: Callable[[dict], str | None] | None = None
-    # It reads the weights of the generator its bank was made from (synthetic items made on the fly), not only
-    # the bank: a bank that is done does not spare that GAN's retraining when the weights are gone.
-    reads_generator: bool = False
     # What is wrong with a stored record's fields that the report reads (None: nothing): a score hand-edited to
     # text or NaN is refused by name when the benchmark reruns, not left to fail in the report's arithmetic.
     problem: Callable[[dict], str | None] | None = None
@@ -191,7 +188,7 @@ class Regime:
     def bank_settings(self, filtered: bool) -> BankSettings:
         b = self.cfg.bench
         with _named("bench."):
-            return BankSettings(size=b.bank_size, class_policy=self.class_policy, truncation=b.get("truncation"),
+            return BankSettings(size=b.bank_size, class_policy=self.class_policy, truncation=b.truncation,
                                 filter_threshold=b.filter_threshold if filtered else None,
                                 filter_min_acceptance=b.filter_min_acceptance,
                                 filter_fallback=self.filter_fallback, filter_class_quantile=self.filter_class_quantile)
@@ -199,11 +196,10 @@ class Regime:
     def use(self, ratio: float) -> SyntheticUse:
         b = self.cfg.bench
         with _named("bench."):
-            return SyntheticUse(ratio=ratio, class_policy=self.class_policy, weight=b.get("synthetic_weight", 1.0),
-                                soft_labels=b.get("synthetic_soft_labels", 0.0),
-                                confidence_weight=b.get("synthetic_confidence_weight", False),
-                                split_norm=b.get("synthetic_split_norm", False),
-                                source=b.get("synthetic_source", "bank"))
+            # Read, not defaulted: bench/fashion_mnist.yaml holds each key, and a default here would be a second one.
+            return SyntheticUse(ratio=ratio, class_policy=self.class_policy, weight=b.synthetic_weight,
+                                soft_labels=b.synthetic_soft_labels, confidence_weight=b.synthetic_confidence_weight,
+                                split_norm=b.synthetic_split_norm)
 
     def train_cfg(self, gan_seed: int) -> DictConfig:
         b = self.cfg.bench
@@ -268,20 +264,16 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
     transform = regime.transform() if cond.classical else None
     record = {"regime": regime.name, "condition": cond.name, "ratio": cond.ratio, "classical": cond.classical,
               "filtered": cond.filtered, "clf_seed": clf_seed, "gan_seed": gan_seed, "metric": regime.metric}
-    source, use, teacher, bank_unit, truncation = None, None, None, None, None
+    source, use, teacher, bank_unit = None, None, None, None
     if cond.ratio > 0:
         bank_unit = UnitStore(regime.out.parent / "units").get(f"{regime.name}/bank-g{gan_seed}")
         if cond.filtered and bank_unit.get("filter_error"):
             return {**record, "skipped": bank_unit["filter_error"], "val": None, "test": None}
         use = regime.use(cond.ratio)
         record.update(use.loss_kwargs())
-        if use.source == "generator":  # the generator the bank was made from, on the fly
-            source, truncation = bank_unit["generator"], regime.bank_settings(False).truncation
-            record["synthetic_source"] = "generator"
-        else:
-            source = check_unlinked(regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered"))
-            # The images it stood on: a bank remade since (its files are not kept) may hold others (`_build_banks`).
-            record["bank_content_id"] = source_content_id(source)
+        source = check_unlinked(regime.out / f"bank-g{gan_seed}" / ("filtered" if cond.filtered else "unfiltered"))
+        # The images it stood on: a bank remade since (its files are not kept) may hold others (`_build_banks`).
+        record["bank_content_id"] = source_content_id(source)
         teacher = regime.teacher() if use.needs_teacher else None
     elif cond.reweight:
         record["reweight"] = True
@@ -289,7 +281,7 @@ def train_condition(regime: Regime, cond: Condition, clf_seed: int, gan_seed: in
     record["run_fingerprint"] = condition_fp(regime, cond, clf_seed, bank_unit if cond.ratio > 0 else None)
     t0 = time.perf_counter()
     model = engine.train_run(regime.train_set, clf, seed=clf_seed, transform=transform, source=source, use=use,
-                             teacher=teacher, reweight=cond.reweight, truncation=truncation)
+                             teacher=teacher, reweight=cond.reweight)
     seconds = time.perf_counter() - t0
     # Which validation images it got right: the decision rule's interval counts them (stats.paired_bootstrap_gain).
     return {**record, "val": regime.score(model, regime.val_set) if len(regime.val_set) else None,
@@ -492,7 +484,7 @@ def _with_test(regime: Regime, fp: str) -> str:
 
 def _check_subset_keys(b: DictConfig) -> None:
     # The data module names its own keys (data.*); a benchmark's user set bench.*.
-    seed, fraction = b.get("data_seed", 0), b.get("val_fraction", 0.2)
+    seed, fraction = b.data_seed, b.val_fraction
     check_seed(seed, "bench.data_seed", "it picks the labelled subset, e.g. bench.data_seed=1")
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise ConfigError(f"bench.val_fraction must be a number in (0, 1): choices are made on that validation "
@@ -712,12 +704,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
         cond_cfg = OmegaConf.merge(b, {k: spec[k] for k in CONDITION_KEYS if k in spec})
         for cond in conditions_for(cond_cfg, regime.imbalanced):
             if cond.ratio > 0:
-                use = regime.use(cond.ratio)  # a bad ratio is named now, not after the GAN has trained
-                use.check_filtered(cond.filtered, f", but regime {name} runs the filtered condition {cond.name} "
-                                   "(bench.synthetic_source=generator)",
-                                   "set bench.classical_synthetic_filter_options=[false] and bench.filter_options=[] "
-                                   f"(and the regime's own, e.g. bench.regimes.{name}.classical_synthetic_filter_options"
-                                   "=[false])")
+                regime.use(cond.ratio)  # a bad ratio is named now, not after the GAN has trained
             for g in (gan_seeds if cond.ratio > 0 else [None]):
                 for c in clf_seeds:
                     uid = f"{name}/{cond.name}/c{c}" + (f"-g{g}" if g is not None else "")
@@ -730,8 +717,7 @@ def plan(cfg: DictConfig, out: Path, test: ImageArrayDataset) -> list[Unit]:
                     units.append(Unit(uid, f"{name}: {cond.name}, seed {c}" + (f", GAN {g}" if g is not None else ""),
                                       clf_cost, lambda r=regime, cd=cond, c=c, g=g: train_condition(r, cd, c, g),
                                       after=[bid, teacher_id] if g is not None else [], fingerprint=fp,
-                                      adoptable=True, problem=_RUN_PROBLEM,
-                                      reads_generator=g is not None and regime.use(cond.ratio).source == "generator"))
+                                      adoptable=True, problem=_RUN_PROBLEM))
     twice = [uid for uid, n in Counter(u.id for u in units).items() if n > 1]
     if twice:  # one id is one stored record: a second unit would redo the work and overwrite the first
         raise RuntimeError(f"the benchmark's plan has units {twice[:3]} more than once: a bug in the plan")
@@ -837,7 +823,7 @@ def _adopt_records(units: list[Unit], store: UnitStore, sources) -> int:
     and the banks also have files, copied along. GANs are adopted by reference (their record names
     the other directory's generator, too large to copy). A record naming a generator that is gone is
     adopted all the same (keep_weights.py keeps only the generator a GAN's choice names): a unit still
-    to run that needs the missing weights (a choice to score, a bank to make, items made on the fly)
+    to run that needs the missing weights (a choice to score, a bank to make)
     has the GAN trained again here (`_retrain_lost_gans`). An ablation that changes one condition then
     reruns that condition alone, and its baselines are the very runs it is compared with. ``sources`` is one directory or a list,
     searched in order: the first that holds a unit gives it. Returns how many units were adopted.
@@ -971,13 +957,11 @@ def _retrain_lost_gans(units: list[Unit], store: UnitStore, wanted: Callable[[st
         scores = choice in fps.units and source == u.id
         if _has_weights(generator) and (not scores or _has_weights(generator.parent / "snapshots", every=True)):
             continue
-        on_the_fly = any(v.reads_generator and bank in v.after and not fps.done(i) for i, v in fps.units.items())
-        if fps.done(bank) and not on_the_fly:
+        if fps.done(bank):
             continue
         print(f"ganaug-bench: {regime}: GAN seed {g}'s generator is gone ({generator}); training it again, "
               "and what was made from it follows the new weights", flush=True)
-        # Items made on the fly read the generator the bank's record names: that bank is made again, naming the new one.
-        for uid in [u.id] + [i for i in fps.units if i == choice or i.startswith(f"{choice}/")] + [bank] * on_the_fly:
+        for uid in [u.id] + [i for i in fps.units if i == choice or i.startswith(f"{choice}/")]:
             store.drop(uid)
 
 

@@ -56,8 +56,6 @@ METRICS = ("accuracy", "balanced_accuracy")
 # The filtered bank of a GAN draws other noise than its unfiltered bank.
 FILTERED_BANK_SEED_OFFSET = 1000
 LR_SCHEDULES = ("constant", "cosine")
-# Where a run's synthetic items come from: the bank, or the bank's generator run on the fly (fresh images).
-SYNTHETIC_SOURCES = ("bank", "generator")
 # Lightning Fabric's precisions that make sense for a small CNN.
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
 
@@ -222,7 +220,6 @@ class SyntheticUse:
     soft_labels: float = 0.0            # share of the teacher's softmax in a synthetic item's target
     confidence_weight: bool = False     # weigh a synthetic item by the teacher's probability of its label
     split_norm: bool = False            # batch norm: synthetic items normalised apart, running statistics real only
-    source: str = "bank"                # bank | generator: the bank's generator on the fly, every item a new image
 
     def __post_init__(self) -> None:
         from ganaug.mix.plan import MAX_RATIO
@@ -236,15 +233,6 @@ class SyntheticUse:
         object.__setattr__(self, "soft_labels", _probability("", "synthetic_soft_labels", self.soft_labels))
         for name in ("confidence_weight", "split_norm"):
             object.__setattr__(self, name, check_flag(f"synthetic_{name}", getattr(self, name)))
-        if self.source not in SYNTHETIC_SOURCES:
-            raise ConfigError(f"synthetic_source must be one of {SYNTHETIC_SOURCES}, got {self.source!r}")
-
-    def check_filtered(self, filtered: bool, where: str, fix: str) -> None:
-        """Refuse a filtered run drawn on the fly (`where`: what asked for one; `fix`: the settings to change):
-        the quality filter screens a bank's images, and a generator's are new each draw."""
-        if filtered and self.source == "generator":
-            raise ConfigError(f"synthetic_source=generator draws new images on the fly, which the quality filter "
-                              f"cannot screen{where}: {fix}")
 
     @property
     def needs_flag(self) -> bool:
@@ -478,15 +466,13 @@ def _thresholds(quality) -> list | None:
 
 
 def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = None, source: Any = None,
-              use: SyntheticUse | None = None, teacher: SmallCNN | None = None, reweight: bool = False,
-              truncation: float | None = None) -> SmallCNN:
+              use: SyntheticUse | None = None, teacher: SmallCNN | None = None, reweight: bool = False) -> SmallCNN:
     """The reference classifier trained under one condition: real only, or real mixed with synthetic items.
 
     ``transform`` (classical augmentation, uint8 H×W×C in and out) applies to real and synthetic
     items alike, reseeded with ``seed``. With ``source`` and ``use`` (ratio > 0) the batches come from
     `SyntheticMix` with an exact synthetic share per batch: the product under test, as a user adds
-    it. ``source`` is what ``use.source`` names: a bank (its directory), or a generator (its
-    artifact directory or a `TrainedGenerator`) run on the fly with noise ``truncation``.
+    it. ``source`` is a bank (its directory).
     ``reweight`` draws real images class-balanced (the classical long-tail baseline).
     """
     from ganaug.mix.dataset import SyntheticMix
@@ -496,12 +482,11 @@ def train_run(train, clf: ClassifierSettings, *, seed: int, transform: Any = Non
     bs = clf.batch_size
     synthetic = source is not None and use is not None and use.ratio > 0
     if synthetic:
-        # A bank fixes its truncation when generated: SyntheticMix refuses one given with a bank.
         mix = SyntheticMix(_as_arrays(train), source, ratio=use.ratio, seed=seed, class_policy=use.class_policy,
-                           transform=transform, return_flag=use.needs_flag, truncation=truncation)
-        if mix.source.kind != use.source:  # a bank passed for on-the-fly items, or the reverse: not the run asked for
-            raise ConfigError(f"synthetic_source={use.source} but the run was given a {mix.source.kind}: pass the "
-                              f"{use.source}'s directory")
+                           transform=transform, return_flag=use.needs_flag)
+        if mix.source.kind != "bank":  # the benchmark's and tune's runs are measured on banks only
+            raise ConfigError(f"a run's synthetic items come from a bank, but it was given a {mix.source.kind}: pass "
+                              "the bank's directory (ganaug-sample bank.enabled=true)")
         batches = loader(mix, bs, seed, batch_sampler=MixedBatchSampler(mix, bs))
     elif reweight:
         batches = class_balanced_loader(_as_arrays(train, transform), bs, seed)

@@ -22,7 +22,7 @@ from ganaug.base.files import atomic_write_bytes, check_unlinked, remove
 # live in base/config_schema.py: a resumed training run checks them below this layer.)
 ADDED: dict[str, dict[str, Any]] = {
     "classifier": {"batch_mix": "none", "batch_mix_alpha": 1.0, "model": None},
-    "synthetic_use": {"split_norm": False, "source": "bank"},
+    "synthetic_use": {"split_norm": False},
 }
 REMOVED: dict[str, dict[str, Any]] = {
     "synthetic_use": {"weight_schedule": "constant", "label_smoothing": 0.0, "teacher": "reference"},

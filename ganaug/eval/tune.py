@@ -109,9 +109,7 @@ class TuneResult:
             soft_labels=self.settings.get("synthetic_soft_labels") or 0.0,
             confidence_weight=bool(self.settings.get("synthetic_confidence_weight", False)),
             split_norm=bool(self.settings.get("synthetic_split_norm", False))).needs_flag
-        # On the fly (synthetic_source=generator) the mix draws from the generator itself, as the runs did.
-        source = c["generator"] if self.settings.get("synthetic_source", "bank") == "generator" else c["bank"]
-        return {"_target_": MIX_TARGET, "_partial_": True, "source": source,
+        return {"_target_": MIX_TARGET, "_partial_": True, "source": c["bank"],
                 "ratio": float(c["ratio"]), "class_policy": self.settings["class_policy"], "seed": 0,
                 "truncation": None, "refresh": None, "return_flag": flag}
 
@@ -470,9 +468,7 @@ class _Session:
         t0 = time.perf_counter()
         use = self.use(cand)
         teacher = self.teacher() if use is not None and use.needs_teacher else None
-        source = None
-        if use is not None:
-            source = self.generators[cand.generator] if use.source == "generator" else self.bank_dir(cand)
+        source = None if use is None else self.bank_dir(cand)
         model = engine.train_run(self.train, self.clf, seed=seed, transform=self.transform, source=source, use=use,
                                  teacher=teacher)
         return {"candidate": cand.name, "seed": seed, "val": engine.score(model, self.val, self.metric),
@@ -486,7 +482,7 @@ class _Session:
         # What the run stood on, beyond its settings: the bank's contents and the teacher's weights. A stored
         # run counts only while they hold (a fingerprint names settings, not what is on disk now).
         pins = {"source_id": None, "teacher_sha256": None}
-        if cand.generator is not None and self.loss.source == "bank":  # on the fly needs no bank
+        if cand.generator is not None:
             bank = self.bank(cand)
             if bank.get("filter_error"):
                 return {"candidate": cand.name, "seed": seed, "val": None, "skipped": bank["filter_error"]}
@@ -567,7 +563,7 @@ def _summary(cands: list[Candidate], runs: list[dict], seeds: list[int], session
         out.append({
             "name": c.name, "generator": None if c.generator is None else str(c.generator), "ratio": c.ratio,
             "filter_threshold": c.threshold, "synthetic_weight": c.weight,
-            "bank": None if c.generator is None or session.loss.source == "generator" else str(session.bank_dir(c)),
+            "bank": None if c.generator is None else str(session.bank_dir(c)),
             "source_id": measured_on.get(c.name),
             "skipped": skipped.get(c.name), "val_by_seed": {str(s): v for s, v in zip(seeds, vals)},
             "val": mean_ci(vals) if vals else None,
@@ -723,9 +719,6 @@ def _markdown(result: TuneResult) -> str:
     if s.get("synthetic_confidence_weight"):
         lines += ["Each synthetic item's loss weight was multiplied by the reference classifier's probability of its "
                   "label (`SyntheticAwareLoss(confidence_weight=True)`, `recipe.loss()`).", ""]
-    if s.get("synthetic_source") == "generator":
-        lines += ["Synthetic candidates drew every item new from their generator, on the fly (`SyntheticMix(train_set, "
-                  "<generator directory>, ...)`), not from a bank.", ""]
     if s.get("synthetic_split_norm"):
         lines += ["Batch norm normalised synthetic items with their own statistics and kept them out of the running "
                   "statistics (`ganaug.split_batch_norm`, `recipe.norm(model, is_synthetic)` around the forward pass).", ""]
@@ -803,7 +796,6 @@ class TuneSettings:
     synthetic_soft_labels: float = 0.5
     synthetic_confidence_weight: bool = True
     synthetic_split_norm: bool = True
-    synthetic_source: str = "bank"
     batch_mix: str = "none"
     batch_mix_alpha: float = 1.0
     bank_size: int = 10000
@@ -844,9 +836,7 @@ def tune_mix(
     targets (`ganaug.SyntheticAwareLoss`, the teacher being the reference classifier trained on
     ``train_set``, saved as ``out_dir``/reference.safetensors); ``synthetic_confidence_weight`` weighs
     each synthetic item by that teacher's probability of its label; ``synthetic_split_norm`` keeps
-    synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). ``synthetic_source="generator"``
-    trains every synthetic candidate on images its generator makes on the fly, every item a new one, instead
-    of on its bank (unfiltered candidates only; the recipe's source is then the generator). ``batch_mix``
+    synthetic items' batch-norm statistics apart (`ganaug.split_batch_norm`). ``batch_mix``
     (``"mixup"`` or ``"cutmix"``, ratio ~ Beta(``batch_mix_alpha``, same)): every run, real only included, mixes
     its batches as a user training with mixup or CutMix does (`ganaug.classify.batch_mix`). Writes
     ``out_dir``/tune.json, tune.md,
@@ -875,7 +865,7 @@ def tune_mix(
     ratios, filter_thresholds, class_policy, seeds, rule = s.ratios, s.filter_thresholds, s.class_policy, s.seeds, s.rule
     steps, batch_size, width, bank_size, metric = s.steps, s.batch_size, s.width, s.bank_size, s.metric
     filter_fallback, filter_class_quantile = s.filter_fallback, s.filter_class_quantile
-    synthetic_soft_labels, synthetic_source = s.synthetic_soft_labels, s.synthetic_source
+    synthetic_soft_labels = s.synthetic_soft_labels
     synthetic_confidence_weight, synthetic_split_norm = s.synthetic_confidence_weight, s.synthetic_split_norm
     QualityFilter.check_fallback(filter_fallback, "filter_fallback", TuneError)
     fraction("filter_class_quantile", filter_class_quantile, allow_none=True, error=TuneError)
@@ -894,12 +884,10 @@ def tune_mix(
     try:  # the engine's own rules, before any run
         loss = SyntheticUse(soft_labels=synthetic_soft_labels,
                             confidence_weight=synthetic_confidence_weight,
-                            split_norm=synthetic_split_norm, source=synthetic_source)
+                            split_norm=synthetic_split_norm)
         clf = ClassifierSettings(steps=steps, batch_size=batch_size, lr=s.lr, lr_schedule=s.lr_schedule, width=width,
                                  arch=s.arch, precision=s.precision, device=s.device, model=s.model,
                                  batch_mix=s.batch_mix, batch_mix_alpha=s.batch_mix_alpha)
-        loss.check_filtered(any(t is not None for t in thresholds), "",
-                            "set filter_thresholds=[null] (tune.filter_thresholds=[null])")
         if clf.model is not None:  # the user's network, built once on the data's shape before anything trains
             engine._new_model(train, clf)
     except ConfigError as e:
@@ -917,7 +905,7 @@ def tune_mix(
     labels = _labels(paths)
     with hold_dir(out_dir, "ganaug-tune", "out_dir"):
         gens = _load_generators(paths, train)
-        for gen in gens.values() if loss.source == "bank" else ():  # before any run, not once they had begun
+        for gen in gens.values():  # before any run, not once they had begun
             try:
                 check_bank_fits(gen, int(bank_size), out_dir, "bank_size")
             except ConfigError as e:
@@ -931,7 +919,6 @@ def tune_mix(
                     "synthetic_weights": weights, "synthetic_soft_labels": float(synthetic_soft_labels),
                     "synthetic_confidence_weight": synthetic_confidence_weight,
                     "synthetic_split_norm": synthetic_split_norm,
-                    "synthetic_source": loss.source,
                     "filter_fallback": filter_fallback, "filter_class_quantile": bank.filter_class_quantile,
                     "class_policy": class_policy, "seeds": seeds, "bank_size": int(bank_size), "metric": metric, "train_images": len(train),
                     "num_classes": train.num_classes, "image_shape": list(train.image_shape),

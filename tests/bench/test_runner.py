@@ -804,29 +804,6 @@ def test_a_selection_naming_no_unit_is_refused_before_anything_is_adopted(compos
     assert not UnitStore(second / "units").all()
 
 
-def test_on_the_fly_synthetic_items_redo_only_the_synthetic_runs_from_the_banks_generator(compose_cfg, tmp_path, tiny,
-                                                                                          monkeypatch):
-    from ganaug.eval import engine
-
-    base = tiny + [f"bench.out_dir={tmp_path}", "bench.filter_options=[false]",
-                   "bench.classical_synthetic_filter_options=[]", "bench.classifier_seeds=[0]"]
-    payload, redone, calls = _rerun_watched(compose_cfg, tmp_path, base, ["bench.synthetic_source=generator"],
-                                            monkeypatch)
-    assert redone == {"n30/syn0.5/c0-g0.json"}  # no new GAN, bank or real-only run
-    (source,) = [batches.dataset.source for batches, _ in calls]
-    bank = UnitStore(tmp_path / "units").get("n30/bank-g0")
-    assert source.kind == "generator"
-    assert engine.generator_fingerprint(source.generator) == engine.generator_fingerprint(bank["generator"])
-    (syn,) = [r for r in payload["runs"] if r.get("ratio")]
-    assert syn["synthetic_source"] == "generator"
-    # The quality filter screens banks only: a filtered condition on the fly is refused before any unit runs.
-    with pytest.raises(ConfigError, match=r"cannot screen, but regime n30 runs the filtered condition syn0.5-filt"):
-        plan_from_config(compose_cfg("bench", base + ["bench.synthetic_source=generator",
-                                                      "bench.filter_options=[true]"]))
-    with pytest.raises(ConfigError, match=r"bench.synthetic_source must be one of \('bank', 'generator'\)"):
-        plan_from_config(compose_cfg("bench", base + ["bench.synthetic_source=disk"]))
-
-
 def test_the_classical_condition_is_named_with_its_batch_mixing_and_steps(compose_cfg, tmp_path, tiny):
     from ganaug.bench.report import classical_words
 

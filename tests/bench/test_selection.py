@@ -186,27 +186,6 @@ def test_the_reference_trains_on_plain_batches_whatever_the_runs_batch_mixing():
     assert not all(torch.equal(a.state_dict()[k], v) for k, v in engine.train_run(train, mixed, seed=0).state_dict().items())
 
 
-def test_items_made_on_the_fly_need_the_generator_not_only_its_bank(compose_cfg, tmp_path, tiny):
-    # A directory lends its bank but not the weights it was made from: runs that make their synthetic items on the
-    # fly (bench.synthetic_source=generator) read those weights, so the GAN trains again here rather than the runs
-    # failing on a generator that is gone.
-    import shutil
-
-    cfg = tiny + SNAPSHOTS + SELECT + ["bench.classifier_seeds=[0]"]
-    first, second = tmp_path / "first", tmp_path / "second"
-    made = "only=[n30/gan-g0,n30/select-g0*,n30/reference,n30/bank-g0]"
-    run_benchmark(compose_cfg("bench", cfg + [f"bench.out_dir={first}", made]))
-    for d in ("generator", "snapshots", "checkpoints"):
-        shutil.rmtree(first / "n30/gan-g0" / d, ignore_errors=True)
-    run_benchmark(compose_cfg("bench", cfg + [f"bench.out_dir={second}", f"bench.reuse_from={first}",
-                                              "bench.synthetic_source=generator", "bench.filter_options=[]",
-                                              "bench.classical_synthetic_filter_options=[false]",
-                                              made[:-1] + ",n30/classical+syn*]"]))
-    mine = UnitStore(second / "units")
-    assert "adopted_from" not in mine.get("n30/gan-g0") and (second / "n30/gan-g0/generator").is_dir()
-    assert mine.get("n30/classical+syn0.5/c0-g0")["synthetic_source"] == "generator"
-
-
 def test_a_generator_folder_without_its_weights_file_counts_as_gone(compose_cfg, tmp_path, tiny):
     # What a fresh clone may hold: the artifact's generator.json, committed, its weights left out (and no
     # checkpoint). The GAN trains again, for the metrics still to do read its bank.
