@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from ganaug.data.arrays import ImageArrayDataset
 from ganaug.data.idx import read_idx
 from ganaug.errors import GanaugDataError
-from ganaug.base.files import default_file_mode
+from ganaug.base.files import atomic_file, remove_stale_temps
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "T-shirt/top",
@@ -46,6 +45,9 @@ MD5 = {
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
 _ALL_FILES = tuple(name for pair in SPLIT_FILES.values() for name in pair)
+# More than any of the four files holds (train images, the largest, is under 30 MB): a mirror that sends more
+# is not serving them, and is stopped before it fills the disk.
+MAX_DOWNLOAD_BYTES = 64 << 20
 
 
 def default_cache_dir() -> Path:
@@ -84,38 +86,45 @@ def _download(directory: Path) -> None:
             f"cannot create {directory} to download Fashion-MNIST into: {e}. Correct the path, "
             "or point it at a folder you can write to"
         ) from e
-    for base in _ALL_FILES:
+    names = [base + ".gz" for base in _ALL_FILES]
+    remove_stale_temps(directory, names)  # a download killed earlier
+    for base, name in zip(_ALL_FILES, names):
         if _find_file(directory, base) is not None:
             continue
-        name = base + ".gz"
         url = URL + name
-        # A temp file in the target directory makes the final rename atomic.
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
-        os.fchmod(fd, default_file_mode())
-        try:
+        # A killed or failed download leaves no file under the name (`atomic_file`).
+        with atomic_file(directory / name) as tmp, open(tmp, "wb") as out:
             md5 = hashlib.md5()
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                while chunk := response.read(1 << 20):
-                    md5.update(chunk)
-                    out.write(chunk)
+            for chunk in _chunks(url, directory):
+                md5.update(chunk)
+                out.write(chunk)
             if md5.hexdigest() != MD5[name]:
                 raise GanaugDataError(
                     f"checksum mismatch for {url}: MD5 {md5.hexdigest()}, expected {MD5[name]}; "
                     "the download was corrupted or the mirror changed. Retry, or install the files "
                     "with `apt-get install dataset-fashion-mnist` and leave download off"
                 )
-            os.replace(tmp, directory / name)
-        except GanaugDataError:
-            raise
-        except OSError as e:
-            raise GanaugDataError(
-                f"could not download {url} into {directory}: {e}. Check the network, or install "
-                "the files with `apt-get install dataset-fashion-mnist`, or point "
-                "data.dataset.root=... at a folder holding them"
-            ) from e
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+
+
+def _chunks(url: str, directory: Path):
+    """The file at ``url``, a MiB at a time; a network error, or more bytes than any of the files has, is a
+    data error (the files are checked by MD5 only once whole)."""
+    got = 0
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            while chunk := response.read(1 << 20):
+                got += len(chunk)
+                if got > MAX_DOWNLOAD_BYTES:
+                    raise GanaugDataError(f"{url} sent more than {MAX_DOWNLOAD_BYTES:,} bytes, more than any "
+                                          "Fashion-MNIST file holds: the mirror changed. Install the files with "
+                                          "`apt-get install dataset-fashion-mnist` instead")
+                yield chunk
+    except OSError as e:
+        raise GanaugDataError(
+            f"could not download {url} into {directory}: {e}. Check the network, or install "
+            "the files with `apt-get install dataset-fashion-mnist`, or point "
+            "data.dataset.root=... at a folder holding them"
+        ) from e
 
 
 def _check_named(directory: Path, what: str, instead: str, download: bool) -> Path:

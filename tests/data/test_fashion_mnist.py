@@ -127,6 +127,35 @@ def test_network_error_is_a_data_error(isolated, monkeypatch):
     assert list((isolated / "cache" / "fashion-mnist").iterdir()) == []
 
 
+def test_a_mirror_that_sends_more_than_any_file_holds_is_stopped_and_leaves_no_file(isolated, monkeypatch,
+                                                                                      fake_files):
+    monkeypatch.setattr(fm, "MAX_DOWNLOAD_BYTES", 100)
+    monkeypatch.setattr(urllib.request, "urlopen", _FakeUrlopen({n: b"x" * 150 for n in fake_files}))
+    with pytest.raises(GanaugDataError, match=r"sent more than 100 bytes.*apt-get install"):
+        resolve_fashion_mnist(download=True)
+    assert list((isolated / "cache" / "fashion-mnist").iterdir()) == []
+
+
+def test_a_killed_downloads_temporary_is_removed_by_the_next(isolated, monkeypatch, fake_files):
+    # Written through atomic_file: a SIGKILL leaves its private temporary, which the next download clears.
+    import os
+
+    from ganaug.base.files import STALE_AFTER_S, temp_prefix
+
+    cache = isolated / "cache" / "fashion-mnist"
+    cache.mkdir(parents=True)
+    dead = cache / f"{temp_prefix(cache / 'train-images-idx3-ubyte.gz')}0123456789ab.tmp"
+    dead.mkdir()
+    (dead / "train-images-idx3-ubyte.gz").write_bytes(b"half a file")
+    old = os.stat(dead).st_mtime - 2 * STALE_AFTER_S
+    for p in (dead / "train-images-idx3-ubyte.gz", dead):
+        os.utime(p, (old, old))
+    monkeypatch.setattr(fm, "MD5", {n: hashlib.md5(d).hexdigest() for n, d in fake_files.items()})
+    monkeypatch.setattr(urllib.request, "urlopen", _FakeUrlopen(fake_files))
+    assert resolve_fashion_mnist(download=True) == cache
+    assert sorted(p.name for p in cache.iterdir()) == sorted(fake_files)
+
+
 def test_truncated_file_errors(isolated, fill):
     root = fill(isolated / "root")
     path = root / "train-images-idx3-ubyte.gz"
