@@ -29,6 +29,16 @@ def test_the_gan_schema_is_conditional_gans_signature():
     assert {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()} == fields
 
 
+def test_the_gan_group_s_values_are_the_schema_s_defaults():
+    # conf/gan/default.yaml states each value for its readers; ConditionalGAN() in Python must train the same GAN.
+    composed = OmegaConf.to_container(_compose("train", []).gan)
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(GANConfig)}
+    differ = {k: (v, composed.get(k)) for k, v in defaults.items() if (list(v) if isinstance(v, tuple) else v)
+              != composed.get(k)}
+    assert composed.keys() == defaults.keys() and not differ, differ
+
+
 def test_every_gan_config_lists_its_schema():
     cfg = _compose("train", [])
     assert OmegaConf.get_type(cfg.gan) is GANConfig

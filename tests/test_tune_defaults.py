@@ -33,3 +33,20 @@ def test_tune_mix_takes_one_settings_object_and_at_most_eight_parameters():
     assert params["settings"].default is None  # None: TuneSettings()'s defaults, the command's
     with pytest.raises(TuneError, match=r"unknown tune setting\(s\) \['ratio'\]; known: .*'ratios'"):
         TuneSettings.from_config({"ratio": 0.5})
+
+
+def test_the_tune_the_bench_and_the_engine_share_one_set_of_classifier_and_bank_defaults(compose_cfg):
+    # TuneSettings and bench/fashion_mnist.yaml each state the engine's classifier and bank defaults: a value
+    # changed in one place only would make the tune measure another run than the benchmark it cites.
+    from omegaconf import OmegaConf
+
+    from ganaug.eval.engine import BankSettings, ClassifierSettings
+
+    engine = {f.name: f.default for f in dataclasses.fields(ClassifierSettings)}
+    tune = {f.name: f.default for f in dataclasses.fields(TuneSettings)}
+    bench = compose_cfg("bench", [])
+    assert {k: tune[k] for k in engine} == engine
+    classifier = OmegaConf.to_container(bench.bench.classifier)
+    assert {k: engine[k] for k in classifier} == classifier
+    assert set(engine) - set(classifier) == {"model"}  # the user's own network: the tune's, not the benchmark's
+    assert tune["bank_size"] == bench.bench.bank_size == BankSettings().size

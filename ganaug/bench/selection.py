@@ -1,9 +1,9 @@
 """Which of a GAN's generators makes the benchmark's synthetic banks.
 
-A GAN's value as augmentation is not monotone in training length (on Fashion-MNIST n100 the
-synthetic-only accuracy went 61 → 66 → 62% between 3,000, 5,000 and 6,000 generator updates), and
-neither its losses nor FID track it. With `bench.select_generator.by=val_cas` every snapshot the GAN
-wrote (`GeneratorSnapshots`) at a multiple of `every` updates, plus its final generator, is scored
+A GAN's value as augmentation is not monotone in training length (Fashion-MNIST n100's synthetic-only
+accuracy rose and fell again between 3,000 and 6,000 generator updates: benchmarks/results/ablation.md, the
+snapshot table), and neither its losses nor FID track it. With `bench.select_generator.by=val_cas` every
+snapshot the GAN wrote (`GeneratorSnapshots`) at a multiple of `every` updates, plus its final generator, is scored
 by CAS on the regime's *validation* split (a classifier trained on that generator's images only),
 and the best one makes the banks. The test split is never looked at.
 

@@ -383,8 +383,8 @@ class SyntheticBank:
         """Memory-map a bank written by :meth:`generate` (or ``ganaug-sample bank.enabled=true``).
 
         ``generator`` (and optionally ``filter``) are needed only for :meth:`refresh`. ``verify``
-        checks both arrays against the digests in ``bank.json`` (it reads the whole pool once, about
-        0.5 s per GB from the page cache); ``verify=False`` skips that for a bank known to be intact.
+        checks both arrays against the digests in ``bank.json`` (it reads the whole pool once);
+        ``verify=False`` skips that for a bank known to be intact.
         """
         path = check_path("SyntheticBank.open: path", path, "pass the directory SyntheticBank.generate or "
                           "`ganaug-sample bank.enabled=true` wrote")
