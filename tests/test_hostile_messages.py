@@ -146,3 +146,30 @@ def test_a_file_this_user_may_not_read_is_not_told_to_choose_a_place_to_write(tm
     assert read == f"{existing}: Permission denied; this user may not read it: fix its permissions, or give another file"
     write = user_message(PermissionError(13, "Permission denied", str(tmp_path / "new" / "x")), output="out=...")
     assert write.endswith("choose a location you can write to (out=...) or fix its permissions")
+
+
+def test_a_setting_the_command_line_deleted_is_named_not_a_traceback(gen, tmp_path):
+    # `~bank.calibration_fraction` (or `~bench.synthetic_weight`) deletes a key the command reads: Hydra accepts
+    # it, and the read raised omegaconf's ConfigAttributeError with a traceback.
+    r = subprocess.run([sys.executable, "-m", "ganaug.cli.sample", f"generator={gen}", f"out={tmp_path / 'x'}",
+                        "bank.enabled=true", "bank.filter_threshold=0.9", "bank.filter_class_quantile=0.5",
+                        "~bank.calibration_fraction", f"hydra.run.dir={tmp_path / 'h'}"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert ("ganaug-sample: error: bank.calibration_fraction is needed, but the command line deleted it "
+            "(~bank.calibration_fraction)") in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_missing_key_the_command_line_did_not_delete_keeps_its_traceback(capsys):
+    # Reading a key no config has is a bug in ganaug, not the user's: it is not dressed up as their error.
+    from omegaconf import OmegaConf
+
+    @user_errors("ganaug-sample")
+    def task():
+        cfg = OmegaConf.create({"bank": {}})
+        OmegaConf.set_struct(cfg, True)
+        return cfg.bank.calibration_fraction
+
+    with pytest.raises(Exception, match="calibration_fraction"):
+        task()

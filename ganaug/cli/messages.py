@@ -2,8 +2,9 @@
 
 A `GanaugError` is a mistake in the settings or the files a user gave; its message already names
 the problem and the fix, and a traceback would bury it. An `OSError` carrying a file name (no
-permission, disk full) is the same kind of problem, and so is a required setting (``???`` in
-conf/) left off the command line. Anything else is a bug and keeps Hydra's report.
+permission, disk full) is the same kind of problem, and so are a required setting (``???`` in
+conf/) left off the command line and a setting the command reads deleted there (``~key``). Anything
+else is a bug and keeps Hydra's report.
 `HYDRA_FULL_ERROR=1` brings the traceback back, as Hydra users expect.
 """
 
@@ -25,9 +26,38 @@ USAGE_ERROR = 2
 REQUIRED_EXAMPLES = {"generator": "runs/<run>/generator", "data.dataset.root": "/path/to/images"}
 
 
+def _deleted_setting(e: BaseException) -> str | None:
+    """The message for a setting the command line deleted (``~key``) that the command reads; None for any other
+    missing key, which is a bug in ganaug and keeps its traceback."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    seen = set()
+    while e is not None and not isinstance(e, (ConfigAttributeError, ConfigKeyError)) and id(e) not in seen:
+        seen.add(id(e))
+        e = e.__cause__  # hydra.utils.instantiate wraps what it calls
+    if e is None or not getattr(e, "full_key", None):
+        return None
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = list(HydraConfig.get().overrides.task)
+    except (ImportError, ValueError):  # not inside a Hydra run
+        return None
+    key = e.full_key
+    for o in overrides:
+        deleted = o[1:].split("=", 1)[0] if o.startswith("~") else None
+        if deleted and (key == deleted or key.startswith(deleted + ".")):
+            return (f"{key} is needed, but the command line deleted it ({o}): drop that override to keep its "
+                    f"default, or give the value, e.g. {key}=<value>")
+    return None
+
+
 def user_message(e: BaseException, output: str = "out_dir=... or run_name=...") -> str | None:
     """What a command prints for `e` (None: not a user error, keep the traceback); ``output`` names the
     command's own settings for where it writes."""
+    deleted = _deleted_setting(e)
+    if deleted is not None:
+        return deleted
     e = user_error(e)
     if e is None:
         return None

@@ -82,7 +82,7 @@ def check_settings(cfg: DictConfig) -> None:
         check_dir_setting(b.path, "bank.path")  # null: a bank made, then thrown away
         QualityFilter.check_fallback(b.get("filter_fallback"), "bank.filter_fallback")
         if fraction("bank.filter_class_quantile", b.get("filter_class_quantile"), allow_none=True) is not None:
-            frac = b.get("calibration_fraction", 0.2)
+            frac = b.calibration_fraction
             if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac < 1.0:
                 raise ConfigError(f"bank.calibration_fraction must lie in (0, 1) with bank.filter_class_quantile "
                                   f"set, got {frac!r}; set e.g. bank.calibration_fraction=0.2")
@@ -105,7 +105,7 @@ def _calibration_split(b: DictConfig, real, seed: int):
         return real, None
     from ganaug.data.subsets import train_val_split
 
-    return train_val_split(real, float(b.get("calibration_fraction", 0.2)), seed)  # both checked by check_settings
+    return train_val_split(real, float(b.calibration_fraction), seed)  # both checked by check_settings
 
 
 def prepare_bank(cfg: DictConfig, gen: TrainedGenerator):
