@@ -136,6 +136,11 @@ def collect_policy(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
             # Runs on a policy not chosen yet measure nothing the table claims: none is read.
             rows = held_out_rows(per_seed, (regime,), counts=lambda _: bool(chosen))
             out[clf][regime] = {"policy": chosen, **rows[regime]}
+        # A goal read against another regime (n50's: larger than n100's gain) looks across the directories.
+        pooled = {r: row["pooled"] for r, row in out[clf].items() if row["pooled"]}
+        for regime, row in out[clf].items():
+            if row["pooled"] and not any(v["partial"] for v in row["seeds"].values()):
+                row["met"] = goal_met(regime, row["pooled"], pooled)
     return out
 
 

@@ -336,3 +336,9 @@ def test_the_verdict_is_over_the_policy_chosen_on_validation_once_its_held_out_r
                          "that verdict).")
     assert "The verdict over flip and shift (the classical baseline before issue 44) **Verdict.** On labelled " \
            "Fashion-MNIST subsets" in history
+    assert "at 50 per class" not in text  # n50 not pooled yet: not said
+    table["policy"]["small CNN"]["n50"].update(policy="cutmix-s3000", seeds={"1": cell, "2": cell}, pooled=pooled,
+                                               met=True, goal="larger than at n100")
+    text, _ = verdict()
+    assert ("(benchmarks/results/heldout/results.md). Held out and pooled on the same policy: +0.4 [+0.1, +0.7] for "
+            "the small CNN at 50 per class (its goal, larger than at n100: met). Over flip and shift") in text
