@@ -83,8 +83,8 @@ def goal_met(regime: str, pooled: dict, by_regime: dict) -> bool | None:
 
 def held_out_rows(per_seed: dict, regimes: tuple[str, ...], counts=lambda regime: True) -> dict:
     """Per regime: each held-out subset's recipe gain (None where not run, or where ``counts(regime)`` is false),
-    pooled when every subset has one, and whether the goal is met (only on complete runs; n50's goal compares with
-    n100's pooled gain): what the recipe table and the policy table share."""
+    pooled when every subset has one; `judge_goals` then says whether each goal is met: what the recipe table and
+    the policy table share."""
     rows = {}
     for regime in regimes:
         seeds = {}
@@ -94,10 +94,16 @@ def held_out_rows(per_seed: dict, regimes: tuple[str, ...], counts=lambda regime
                         if g else None)
         pooled = pooled_strata_ci([seeds[s]["gain"] for s in DATA_SEEDS]) if all(seeds.values()) else None
         rows[regime] = {"seeds": seeds, "pooled": pooled, "goal": GOALS[regime], "met": None}
-    pooled_by_regime = {r: row["pooled"] for r, row in rows.items() if row["pooled"]}
+    return rows
+
+
+def judge_goals(rows: dict) -> dict:
+    """Set each of one classifier's regime rows' ``met``: only on complete runs, and against all its regimes at
+    once (n50's goal compares with n100's pooled gain, which may come from another directory)."""
+    pooled = {r: row["pooled"] for r, row in rows.items() if row["pooled"]}
     for regime, row in rows.items():
         if row["pooled"] and not any(v["partial"] for v in row["seeds"].values()):
-            row["met"] = goal_met(regime, row["pooled"], pooled_by_regime)
+            row["met"] = goal_met(regime, row["pooled"], pooled)
     return rows
 
 
@@ -107,7 +113,7 @@ def collect(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
         per_seed = {s: _load(root / f"seed{s}{suffix}" / "results.json") for s in DATA_SEEDS}
         dev = _load(results / DEV[clf] / "results.json")
         rows = {}
-        for regime, row in held_out_rows(per_seed, REGIMES).items():
+        for regime, row in judge_goals(held_out_rows(per_seed, REGIMES)).items():
             g = recipe_gain(dev["summary"], regime) if dev else None
             rows[regime] = {"seeds": row["seeds"], "dev": {"condition": g[0], "gain": g[1], "baseline": g[2]} if g else None,
                             **{k: row[k] for k in ("pooled", "goal", "met")}}
@@ -136,11 +142,7 @@ def collect_policy(root: Path = HELDOUT, results: Path = RESULTS) -> dict:
             # Runs on a policy not chosen yet measure nothing the table claims: none is read.
             rows = held_out_rows(per_seed, (regime,), counts=lambda _: bool(chosen))
             out[clf][regime] = {"policy": chosen, **rows[regime]}
-        # A goal read against another regime (n50's: larger than n100's gain) looks across the directories.
-        pooled = {r: row["pooled"] for r, row in out[clf].items() if row["pooled"]}
-        for regime, row in out[clf].items():
-            if row["pooled"] and not any(v["partial"] for v in row["seeds"].values()):
-                row["met"] = goal_met(regime, row["pooled"], pooled)
+        judge_goals(out[clf])
     return out
 
 

@@ -352,7 +352,8 @@ def policy_sentences() -> tuple[str, bool] | None:
     """Issue 44: the recipe's held-out gain at n100 over the classical policy chosen on validation, and whether it
     leads the verdict: it does once both classifiers' two subsets are pooled; before, one sentence says where the
     runs are."""
-    rows = {clf: by_regime.get(HEADLINE_REGIME) or {} for clf, by_regime in (_heldout_table().get("policy") or {}).items()}
+    policy = _heldout_table().get("policy") or {}
+    rows = {clf: by_regime.get(HEADLINE_REGIME) or {} for clf, by_regime in policy.items()}
     if not rows:
         return None
     chosen = next((row["policy"] for row in rows.values() if row.get("policy")), None)
@@ -377,13 +378,14 @@ def policy_sentences() -> tuple[str, bool] | None:
             "and 2, pooled), ganaug's recipe stacked on that policy changes test accuracy at "
             f"{REGIME_WORDS[HEADLINE_REGIME]} by " + "; ".join(said) + " (points, 95% CI over GAN and classifier "
             f"seeds). The goal, +{GOAL_POINTS:.0f} points with the CI above zero on both classifiers: {verdict} "
-            "(benchmarks/results/heldout/results.md)." + _policy_other_regimes(), True)
+            "(benchmarks/results/heldout/results.md)." + _policy_other_regimes(policy), True)
 
 
-def _policy_other_regimes() -> str:
-    """The same gain in the other regimes run on the chosen policy, once pooled, with their own goal's verdict."""
+def _policy_other_regimes(policy: dict) -> str:
+    """The same gain in the other regimes run on the chosen policy (``policy``: heldout.py's table of it), once
+    pooled, with their own goal's verdict."""
     said = []
-    for clf, by_regime in (_heldout_table().get("policy") or {}).items():
+    for clf, by_regime in policy.items():
         for regime, row in by_regime.items():
             if regime == HEADLINE_REGIME or not row.get("pooled"):
                 continue

@@ -21,15 +21,21 @@ class OutputError(GanaugError, OSError):
     """A file or directory cannot be written; the message names it and what to change."""
 
 
-def user_error(e: BaseException) -> BaseException | None:
-    """The GanaugError (or named OSError, or required setting left out) behind `e`, if any:
+def cause(e: BaseException | None, match) -> BaseException | None:
+    """The first of `e` and the exceptions behind it (``__cause__``) that ``match(exception)`` accepts, if any:
     hydra.utils.instantiate wraps what it calls."""
-    from omegaconf.errors import MissingMandatoryValue
-
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(e, (GanaugError, MissingMandatoryValue)) or (isinstance(e, OSError) and e.filename is not None):
+        if match(e):
             return e
         e = e.__cause__
     return None
+
+
+def user_error(e: BaseException) -> BaseException | None:
+    """The GanaugError (or named OSError, or required setting left out) behind `e`, if any."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    return cause(e, lambda x: isinstance(x, (GanaugError, MissingMandatoryValue))
+                 or (isinstance(x, OSError) and x.filename is not None))

@@ -365,7 +365,8 @@ def _build_banks(regime: Regime, gan_seed: int, source: dict) -> dict:
     save_grid(regime.out / f"samples-g{gan_seed}.png", grid_images, gen.class_names,
               title=f"{regime.name}, GAN seed {gan_seed}")
     filt = made["filtered"]
-    content, fps = {kind: source_content_id(out / kind) for kind in made}, bank_fps(regime, gan_seed, _generator_fp(source))
+    content = {kind: source_content_id(out / kind) for kind in made}
+    fps = bank_fps(regime, gan_seed, _generator_fp(source))
     _warn_if_remade_otherwise(regime, gan_seed, content, fps)
     return {"regime": regime.name, "gan_seed": gan_seed, "generator": str(generator_path), "content_ids": content,
             "bank_size": made["unfiltered"]["size"], "generation_seconds": made["unfiltered"]["seconds"],

@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf.errors import MissingMandatoryValue
 
-from ganaug.errors import GanaugError, user_error
+from ganaug.errors import GanaugError, cause, user_error
 
 USAGE_ERROR = 2
 
@@ -31,11 +31,8 @@ def _deleted_setting(e: BaseException) -> str | None:
     missing key, which is a bug in ganaug and keeps its traceback."""
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-    seen = set()
-    while e is not None and not isinstance(e, (ConfigAttributeError, ConfigKeyError)) and id(e) not in seen:
-        seen.add(id(e))
-        e = e.__cause__  # hydra.utils.instantiate wraps what it calls
-    if e is None or not getattr(e, "full_key", None):
+    e = cause(e, lambda x: isinstance(x, (ConfigAttributeError, ConfigKeyError)))
+    if e is None or not e.full_key:
         return None
     try:
         from hydra.core.hydra_config import HydraConfig
